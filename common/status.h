@@ -58,6 +58,15 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
+  // Attaches the stream's current version to a kConflict status (the store does this on an expected-version
+  // mismatch, so that an HTTP 409 or a retry can say what the version is now).
+  Status&& with_current_version(std::uint64_t v) && noexcept {
+    current_version_ = v;
+    return std::move(*this);
+  }
+  // For kConflict from an append: the stream's version when the append was refused.
+  std::optional<std::uint64_t> current_version() const noexcept { return current_version_; }
+
   bool ok() const noexcept { return code_ == StatusCode::kOk; }
   StatusCode code() const noexcept { return code_; }
   const std::string& message() const noexcept { return message_; }
@@ -75,6 +84,7 @@ class [[nodiscard]] Status {
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::optional<std::uint64_t> current_version_;
 };
 
 // A value of T or a non-OK Status (abseil's StatusOr). Accessing the value of an error is a programmer error

@@ -1,0 +1,159 @@
+// store/event_store.h: the append-only event log, as every other part of otinish sees it.
+//
+// The store owns durable, ordered, verifiable storage of event envelopes: streams, one global order, expected
+// versions, idempotency, the hash chain, subscriptions. It knows bytes and envelopes and nothing of appeals,
+// rules or HTTP. The interface is deliberately narrow (append, read a stream, read all, subscribe) so that a
+// distributed log (NATS JetStream, see DESIGN.md "Scale-out") can implement it later; the embedded default is
+// RocksDB (store/rocks_store.h).
+//
+// Usage:
+//   auto store = otinish::store::open_rocks_store("/var/lib/otinish/log", {}, clock);
+//   if (!store.ok()) { /* store.status().ToString() says what and where */ }
+//   EventData e{.type = "AppealRegistered", .payload = bytes};
+//   auto r = (*store)->append("appeal-SHY-2026-0000001", ExpectedVersion::no_stream(), {&e, 1});
+//   if (r.status().code() == StatusCode::kConflict) { /* r.status().current_version() */ }
+//
+//   auto sub = (*store)->subscribe(checkpoint, [&](const RecordedEvent& ev) { ...; return Status::Ok(); });
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/event.h"
+
+namespace otinish::store {
+
+// What the appender believes about the stream's current version.
+class ExpectedVersion {
+ public:
+  // No check.
+  static constexpr ExpectedVersion any() noexcept { return ExpectedVersion(kAny); }
+  // The stream must not exist (no event yet).
+  static constexpr ExpectedVersion no_stream() noexcept { return ExpectedVersion(0); }
+  // The stream's last event must have version `v` (v == 0 is the same as no_stream()).
+  static constexpr ExpectedVersion exact(std::uint64_t v) noexcept { return ExpectedVersion(v); }
+
+  constexpr bool is_any() const noexcept { return v_ == kAny; }
+  // REQUIRES: !is_any().
+  constexpr std::uint64_t version() const noexcept { return v_; }
+  friend constexpr bool operator==(ExpectedVersion, ExpectedVersion) = default;
+
+ private:
+  static constexpr std::uint64_t kAny = ~std::uint64_t{0};
+  constexpr explicit ExpectedVersion(std::uint64_t v) noexcept : v_(v) {}
+  std::uint64_t v_;
+};
+
+struct AppendOptions {
+  // If non-empty: an append with a key the store has seen returns the first append's result without writing
+  // (AppendResult::deduplicated). The same key with a different stream or different events (type, schema
+  // version, payload) is refused with kAlreadyExists. At most 256 bytes. Keys are kept forever.
+  std::string idempotency_key;
+};
+
+struct AppendResult {
+  std::uint64_t first_position = 0;  // global position of the first appended event
+  std::uint64_t last_position = 0;
+  std::uint64_t stream_version = 0;  // the stream's version after the append (its last event's version)
+  bool deduplicated = false;         // true: nothing was written, this is the original append's result
+  friend bool operator==(const AppendResult&, const AppendResult&) = default;
+};
+
+enum class Direction { kForward, kBackward };
+
+// Called for each event a subscription delivers, in global order, on the subscription's own thread.
+// Return a non-OK status to stop the subscription (Subscription::status() then returns it).
+using EventHandler = std::function<Status(const RecordedEvent&)>;
+
+// A running subscription. Destroying it stops it (and waits for the handler to return). Thread-safe.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  // Stops delivery; returns after the handler's last call has returned. Idempotent.
+  virtual void stop() = 0;
+  // The position of the last event the handler accepted (the checkpoint to resume from).
+  virtual std::uint64_t position() const = 0;
+  // OK while running or after stop(); the handler's or the store's error if delivery ended on its own.
+  virtual Status status() const = 0;
+  // Blocks until position() >= p or the subscription ended; false on timeout or end.
+  virtual bool wait_for(std::uint64_t p, std::chrono::milliseconds timeout) const = 0;
+};
+
+// The log. Implementations are thread-safe: any number of threads may append, read and subscribe at once.
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Appends `events` to `stream` atomically (all or none), after checking `expected`.
+  // The call returns only after the events are durable (synced): an acknowledged append survives kill -9 and
+  // power loss. Concurrent appends are committed together (group commit).
+  // Errors:
+  //   kInvalidArgument: empty `events`, an empty or malformed stream name (1..256 bytes, no NUL), an empty
+  //                     or oversized type, an idempotency key over 256 bytes;
+  //   kResourceExhausted: an event over StoreOptions::max_event_bytes, or more than max_events_per_append;
+  //   kConflict: `expected` does not match; status().current_version() is the stream's version now;
+  //   kAlreadyExists: the idempotency key was used for a different append;
+  //   kIOError: the write or sync failed (nothing of this append is visible);
+  //   kUnavailable: the store is closing.
+  virtual Result<AppendResult> append(std::string_view stream, ExpectedVersion expected,
+                                      std::span<const EventData> events, const AppendOptions& options = {}) = 0;
+
+  // Reads up to `limit` events of `stream`, starting at `from_version` (inclusive) and going forward (towards
+  // newer) or backward. Backward from UINT64_MAX starts at the newest event.
+  // Errors: kNotFound if the stream has no events; kInvalidArgument for a malformed name.
+  virtual Result<std::vector<RecordedEvent>> read_stream(std::string_view stream, std::uint64_t from_version,
+                                                         Direction direction, std::size_t limit) const = 0;
+
+  // Reads up to `limit` events of the global log with position >= `from_position`, in order. Returns fewer
+  // (possibly none) at the end of the log. Only acknowledged events are returned.
+  virtual Result<std::vector<RecordedEvent>> read_all(std::uint64_t from_position, std::size_t limit) const = 0;
+
+  // Calls `visit` for each acknowledged event with position >= `from_position`, in order, until it returns
+  // false or `limit` events were visited. The event passed is reused between calls (no copy per event): the
+  // fast path for rebuilds and verification. Returns the number of events visited.
+  virtual Result<std::uint64_t> scan(std::uint64_t from_position, std::uint64_t limit,
+                                     const std::function<bool(const RecordedEvent&)>& visit) const = 0;
+
+  // The stream's current version: 0 if it has no events.
+  virtual Result<std::uint64_t> stream_version(std::string_view stream) const = 0;
+
+  // The position of the newest acknowledged event (0 for an empty log), and its hash.
+  virtual std::uint64_t head_position() const = 0;
+  virtual Hash256 head_hash() const = 0;
+
+  // Delivers every event with position > `after_position`, in order, without gaps or duplicates: first the
+  // stored ones (catch-up), then new ones as they are acknowledged (live). Runs on its own thread, reading
+  // from the log, so a slow handler never slows appenders.
+  virtual std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) = 0;
+};
+
+// The outcome of walking the hash chain.
+struct VerifyReport {
+  bool ok = true;
+  std::uint64_t events = 0;        // events checked
+  Hash256 head_hash{};             // hash of the last event checked (when ok)
+  std::uint64_t bad_position = 0;  // the first position that does not match (when !ok)
+  std::string problem;             // what is wrong there, e.g. "hash mismatch: stored ab12…, computed 9f3c…"
+
+  // "ok, 8640 events, head hash 3a7f…" or "FAILED at position 412: hash mismatch: …"
+  std::string to_string() const;
+};
+
+// Walks the whole log from position 1 and checks: positions are dense, each event's prev_hash is the previous
+// event's hash, each hash is the BLAKE2b-256 of its canonical envelope, and each event decodes. Stops at the
+// first problem. `progress`, if set, is called every 65,536 events with the position reached.
+// Errors (as a status, not a report): kIOError when the log cannot be read.
+Result<VerifyReport> verify_chain(const EventStore& store,
+                                  const std::function<void(std::uint64_t)>& progress = nullptr);
+
+// Recomputes an envelope's hash from its fields (including prev_hash). The one definition of the chain.
+Hash256 compute_event_hash(const RecordedEvent& e);
+
+}  // namespace otinish::store

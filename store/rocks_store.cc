@@ -1,0 +1,711 @@
+#include "store/rocks_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/coding.h"
+#include "store/envelope_codec.h"
+#include "store/key_layout.h"
+#include "store/write_queue.h"
+
+namespace otinish::store {
+namespace {
+
+constexpr std::size_t kMaxStreamNameBytes = 256;
+constexpr std::size_t kMaxTypeBytes = 128;
+constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
+constexpr std::size_t kStreamCacheLimit = 1'000'000;
+
+Status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
+  return Status::IOError(std::move(msg));
+}
+
+Status validate_stream_name(std::string_view stream) {
+  if (stream.empty()) return Status::InvalidArgument("stream name is empty");
+  if (stream.size() > kMaxStreamNameBytes) {
+    return Status::InvalidArgument("stream name is " + std::to_string(stream.size()) + " bytes; the limit is " +
+                                   std::to_string(kMaxStreamNameBytes));
+  }
+  if (stream.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("stream name contains a NUL byte");
+  }
+  return Status::Ok();
+}
+
+std::size_t event_bytes(const EventData& e) {
+  return e.type.size() + e.payload.size() + e.actor.user.size() + e.actor.role.size() + e.actor.agency.size() +
+         e.correlation_id.size() + e.causation_id.size();
+}
+
+// What an idempotency key remembers: the result and a digest of what was appended.
+struct IdempotencyRecord {
+  AppendResult result;
+  Hash256 digest{};
+
+  std::string encode() const {
+    std::string v;
+    coding::put_fixed64(&v, result.first_position);
+    coding::put_fixed64(&v, result.last_position);
+    coding::put_fixed64(&v, result.stream_version);
+    v.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+    return v;
+  }
+  static bool decode(std::string_view bytes, IdempotencyRecord* out) {
+    coding::Reader r(bytes);
+    std::string_view d;
+    if (!r.get_fixed64(&out->result.first_position) || !r.get_fixed64(&out->result.last_position) ||
+        !r.get_fixed64(&out->result.stream_version) || !r.get_bytes(32, &d) || r.remaining() != 0) {
+      return false;
+    }
+    std::copy(d.begin(), d.end(), out->digest.begin());
+    return true;
+  }
+};
+
+Hash256 append_digest(std::string_view stream, std::span<const EventData> events) {
+  Blake2b h;
+  std::string buf;
+  coding::put_length_prefixed(&buf, stream);
+  for (const EventData& e : events) {
+    coding::put_length_prefixed(&buf, e.type);
+    coding::put_fixed32(&buf, e.schema_version);
+    coding::put_length_prefixed(&buf, e.payload);
+    h.update(buf);
+    buf.clear();
+  }
+  h.update(buf);
+  return h.finish();
+}
+
+class RocksEventStore;
+
+// Wakes subscriptions when the head moves. Shared with subscriptions so that each can unregister itself.
+struct HeadSignal {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t generation = 0;  // guarded by mu; bumped on every publish and on close
+  bool closed = false;           // guarded by mu
+  std::atomic<int> live_subscriptions{0};
+};
+
+class RocksSubscription final : public Subscription {
+ public:
+  RocksSubscription(const RocksEventStore* store, std::shared_ptr<HeadSignal> signal, std::uint64_t after,
+                    EventHandler handler);
+  ~RocksSubscription() override {
+    stop();
+    signal_->live_subscriptions.fetch_sub(1);
+  }
+
+  void stop() override;
+  std::uint64_t position() const override { return position_.load(std::memory_order_acquire); }
+  Status status() const override {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+  bool wait_for(std::uint64_t p, std::chrono::milliseconds timeout) const override {
+    std::unique_lock lock(mu_);
+    return progress_cv_.wait_for(lock, timeout, [&] { return position() >= p || ended_; }) && position() >= p;
+  }
+
+ private:
+  void run();
+  void end_with(Status s);
+
+  const RocksEventStore* const store_;
+  const std::shared_ptr<HeadSignal> signal_;
+  const EventHandler handler_;
+  std::atomic<std::uint64_t> position_;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  mutable std::condition_variable progress_cv_;
+  Status status_;      // guarded by mu_
+  bool ended_ = false;  // guarded by mu_
+  std::thread thread_;  // started last
+};
+
+class RocksEventStore final : public EventStore {
+ public:
+  RocksEventStore(const StoreOptions& options, const Clock& clock) : options_(options), clock_(clock) {}
+  ~RocksEventStore() override;
+
+  Status open(const std::string& path);
+
+  Result<AppendResult> append(std::string_view stream, ExpectedVersion expected,
+                              std::span<const EventData> events, const AppendOptions& options) override;
+  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream, std::uint64_t from_version,
+                                                 Direction direction, std::size_t limit) const override;
+  Result<std::vector<RecordedEvent>> read_all(std::uint64_t from_position, std::size_t limit) const override;
+  Result<std::uint64_t> scan(std::uint64_t from_position, std::uint64_t limit,
+                             const std::function<bool(const RecordedEvent&)>& visit) const override;
+  Result<std::uint64_t> stream_version(std::string_view stream) const override;
+  std::uint64_t head_position() const override { return head_position_.load(std::memory_order_acquire); }
+  Hash256 head_hash() const override {
+    std::lock_guard lock(head_mu_);
+    return head_hash_;
+  }
+  std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override;
+
+ private:
+  // Everything the writer thread decides for one group before the write.
+  struct GroupState;
+
+  Status check_tail();
+  void commit_group(std::span<AppendRequest* const> group);
+  Result<std::uint64_t> lookup_stream_version(std::string_view stream) const;
+  Result<std::uint64_t> position_of(std::string_view stream, std::uint64_t version) const;
+  Status read_position(std::uint64_t position, RecordedEvent* out) const;
+  Status validate(std::string_view stream, std::span<const EventData> events, const AppendOptions& options) const;
+
+  const StoreOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;  // owned by db_
+  rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* idem_cf_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  // The acknowledged head. Written by the writer thread after each durable group.
+  std::atomic<std::uint64_t> head_position_{0};
+  mutable std::mutex head_mu_;
+  Hash256 head_hash_{};  // guarded by head_mu_
+
+  // Writer-thread-only state (touched by commit_group alone, so it needs no lock).
+  Timestamp last_recorded_at_{};
+  std::unordered_map<std::string, std::uint64_t> stream_versions_;
+
+  std::shared_ptr<HeadSignal> signal_ = std::make_shared<HeadSignal>();
+  std::unique_ptr<WriteQueue> queue_;  // created last in open(), destroyed first
+};
+
+RocksEventStore::~RocksEventStore() {
+  if (int n = signal_->live_subscriptions.load(); n != 0) {
+    std::fprintf(stderr, "otinish: an EventStore was destroyed while %d of its subscriptions were alive; destroy "
+                         "(or stop) every Subscription before its store\n", n);
+    std::abort();
+  }
+  queue_.reset();  // drains pending appends
+  {
+    std::lock_guard lock(signal_->mu);
+    signal_->closed = true;
+    ++signal_->generation;
+  }
+  signal_->cv.notify_all();
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
+}
+
+Status RocksEventStore::open(const std::string& path) {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options_.create_if_missing;
+  db_options.create_missing_column_families = options_.create_if_missing;
+  // A record torn at the WAL's tail was never acknowledged (we acknowledge only after sync), so it is dropped;
+  // damage anywhere else fails the open instead of silently losing what follows it.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.paranoid_checks = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_total_wal_size = 256 << 20;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions indexed;
+  indexed.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions log_options;
+  rocksdb::BlockBasedTableOptions log_table;
+  log_table.block_cache = table.block_cache;
+  log_table.block_size = 64 << 10;
+  log_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(log_table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {keys::kLogCf, log_options},
+      {keys::kStreamsCf, indexed},
+      {keys::kIdempotencyCf, indexed},
+  };
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
+    for (const auto& name : existing) {
+      if (std::none_of(cfs.begin(), cfs.end(), [&](const auto& d) { return d.name == name; })) {
+        return Status::InvalidArgument(path + " holds column family '" + name +
+                                       "', which is not part of an otinish log; is this the right directory?");
+      }
+    }
+    if (existing.size() == 1 && !options_.create_if_missing) {
+      return Status::InvalidArgument(path + " is a RocksDB database but not an otinish log");
+    }
+  } else if (!options_.create_if_missing) {
+    return Status::NotFound("no otinish log at " + path + " (create_if_missing is off)");
+  }
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, cfs, &handles_, &raw);
+  if (!s.ok()) return from_rocks(s, "opening the log at " + path);
+  db_.reset(raw);
+  default_cf_ = handles_[0];
+  log_cf_ = handles_[1];
+  streams_cf_ = handles_[2];
+  idem_cf_ = handles_[3];
+
+  std::string format;
+  s = db_->Get(rocksdb::ReadOptions(), default_cf_, keys::kFormatKey, &format);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    s = db_->Put(w, default_cf_, keys::kFormatKey, keys::kFormatValue);
+    if (!s.ok()) return from_rocks(s, "writing the log's format marker");
+  } else if (!s.ok()) {
+    return from_rocks(s, "reading the log's format marker");
+  } else if (format != keys::kFormatValue) {
+    return Status::InvalidArgument(path + " has log format '" + format + "'; this build reads '" +
+                                   keys::kFormatValue + "'");
+  }
+
+  OTINISH_RETURN_IF_ERROR(check_tail());
+  queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { commit_group(g); },
+                                        options_.max_group_events);
+  return Status::Ok();
+}
+
+// Finds the head, and re-verifies the chain over the last tail_check_events events.
+Status RocksEventStore::check_tail() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  it->SeekToLast();
+  if (!it->status().ok()) return from_rocks(it->status(), "reading the log's tail");
+  if (!it->Valid()) return Status::Ok();  // empty log
+  if (it->key().size() != 8) {
+    return Status::Corruption("log key of " + std::to_string(it->key().size()) + " bytes at the tail (expected 8)");
+  }
+  const std::uint64_t head = coding::decode_big_endian64(it->key().data());
+  const std::uint64_t check = std::min<std::uint64_t>(head, options_.tail_check_events);
+  const std::uint64_t first = head - check + 1;  // first position whose hash is re-verified
+  RecordedEvent e;
+  Hash256 prev{};
+  if (first > 1) {
+    OTINISH_RETURN_IF_ERROR(read_position(first - 1, &e));
+    prev = e.hash;
+  }
+  it->Seek(keys::log_key(first > 1 ? first : 1));
+  std::uint64_t expected = first > 1 ? first : 1;
+  for (; it->Valid(); it->Next(), ++expected) {
+    const std::uint64_t pos = coding::decode_big_endian64(it->key().data());
+    auto where = [&] { return "the log's tail does not verify at position " + std::to_string(expected) + ": "; };
+    if (pos != expected) {
+      return Status::Corruption(where() + "the next stored position is " + std::to_string(pos) +
+                                " (a gap); run `otinish verify` for a full report");
+    }
+    Status d = decode_envelope(std::string_view(it->value().data(), it->value().size()), &e);
+    if (!d.ok()) return Status::Corruption(where() + d.message());
+    if (e.position != pos) {
+      return Status::Corruption(where() + "the envelope says position " + std::to_string(e.position));
+    }
+    if (e.prev_hash != prev) return Status::Corruption(where() + "prev_hash does not match the previous event");
+    if (compute_event_hash(e) != e.hash) {
+      return Status::Corruption(where() + "the stored hash does not match the envelope (altered bytes)");
+    }
+    auto indexed = position_of(e.stream, e.stream_version);
+    if (!indexed.ok() || *indexed != pos) {
+      return Status::Corruption(where() + "the stream index for " + e.stream + " version " +
+                                std::to_string(e.stream_version) + " does not point at it");
+    }
+    prev = e.hash;
+  }
+  if (!it->status().ok()) return from_rocks(it->status(), "reading the log's tail");
+  head_position_.store(head, std::memory_order_release);
+  {
+    std::lock_guard lock(head_mu_);
+    head_hash_ = prev;
+  }
+  last_recorded_at_ = e.recorded_at;
+  return Status::Ok();
+}
+
+Status RocksEventStore::validate(std::string_view stream, std::span<const EventData> events,
+                                 const AppendOptions& options) const {
+  OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
+  if (events.empty()) return Status::InvalidArgument("append to " + std::string(stream) + " has no events");
+  if (events.size() > options_.max_events_per_append) {
+    return Status::ResourceExhausted("append to " + std::string(stream) + " has " + std::to_string(events.size()) +
+                                     " events; the limit is " + std::to_string(options_.max_events_per_append));
+  }
+  if (options.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return Status::InvalidArgument("idempotency key is " + std::to_string(options.idempotency_key.size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxIdempotencyKeyBytes));
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const EventData& e = events[i];
+    const std::string at = "event " + std::to_string(i) + " of the append to " + std::string(stream);
+    if (e.type.empty()) return Status::InvalidArgument(at + " has an empty type");
+    if (e.type.size() > kMaxTypeBytes) {
+      return Status::InvalidArgument(at + " has a type of " + std::to_string(e.type.size()) + " bytes; the limit is " +
+                                     std::to_string(kMaxTypeBytes));
+    }
+    if (std::size_t n = event_bytes(e); n > options_.max_event_bytes) {
+      return Status::ResourceExhausted(at + " is " + std::to_string(n) + " bytes; the limit is " +
+                                       std::to_string(options_.max_event_bytes) + " (StoreOptions::max_event_bytes)");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<AppendResult> RocksEventStore::append(std::string_view stream, ExpectedVersion expected,
+                                             std::span<const EventData> events, const AppendOptions& options) {
+  OTINISH_RETURN_IF_ERROR(validate(stream, events, options));
+  AppendRequest request;
+  request.stream = stream;
+  request.expected = expected;
+  request.events = events;
+  request.options = &options;
+  queue_->submit(&request);
+  return std::move(request.result);
+}
+
+Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view stream) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  const std::string upper = keys::stream_upper_key(stream);
+  it->SeekForPrev(upper);
+  if (!it->status().ok()) return from_rocks(it->status(), "reading the stream index");
+  if (!it->Valid()) return std::uint64_t{0};
+  const rocksdb::Slice k = it->key();
+  if (k.size() != stream.size() + 9 || std::string_view(k.data(), stream.size()) != stream ||
+      k[stream.size()] != '\0') {
+    return std::uint64_t{0};
+  }
+  return coding::decode_big_endian64(k.data() + stream.size() + 1);
+}
+
+Result<std::uint64_t> RocksEventStore::position_of(std::string_view stream, std::uint64_t version) const {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_, keys::stream_key(stream, version), &v);
+  if (!s.ok()) return from_rocks(s, "reading the stream index");
+  if (v.size() != 8) return Status::Corruption("stream index value of " + std::to_string(v.size()) + " bytes");
+  return coding::decode_big_endian64(v.data());
+}
+
+struct RocksEventStore::GroupState {
+  std::uint64_t next_position;
+  Hash256 prev_hash;
+  Timestamp recorded_at;
+  std::unordered_map<std::string, std::uint64_t> versions;  // streams touched by this group
+  std::unordered_map<std::string, IdempotencyRecord> keys;  // idempotency keys written by this group
+};
+
+void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
+  GroupState g;
+  g.next_position = head_position() + 1;
+  g.prev_hash = head_hash();
+  g.recorded_at = std::max(clock_.now(), last_recorded_at_);
+  rocksdb::WriteBatch batch;
+  std::vector<AppendRequest*> written;
+  RecordedEvent e;
+  std::string value;
+
+  for (AppendRequest* r : group) {
+    const std::string& key = r->options->idempotency_key;
+    const std::string stream(r->stream);
+    Hash256 digest{};
+    if (!key.empty()) {
+      digest = append_digest(r->stream, r->events);
+      IdempotencyRecord seen;
+      bool found = false;
+      if (auto it = g.keys.find(key); it != g.keys.end()) {
+        seen = it->second;
+        found = true;
+      } else {
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), idem_cf_, key, &value);
+        if (s.ok()) {
+          if (!IdempotencyRecord::decode(value, &seen)) {
+            r->result = Status::Corruption("idempotency record for key '" + key + "' is malformed");
+            continue;
+          }
+          found = true;
+        } else if (!s.IsNotFound()) {
+          r->result = from_rocks(s, "reading the idempotency index");
+          continue;
+        }
+      }
+      if (found) {
+        if (seen.digest != digest) {
+          r->result = Status::AlreadyExists("idempotency key '" + key +
+                                            "' was already used for a different append (other stream or events); "
+                                            "use a new key for a new request");
+        } else {
+          seen.result.deduplicated = true;
+          r->result = seen.result;
+        }
+        continue;
+      }
+    }
+
+    std::uint64_t current;
+    if (auto it = g.versions.find(stream); it != g.versions.end()) {
+      current = it->second;
+    } else if (auto c = stream_versions_.find(stream); c != stream_versions_.end()) {
+      current = c->second;
+    } else {
+      auto looked_up = lookup_stream_version(stream);
+      if (!looked_up.ok()) {
+        r->result = looked_up.status();
+        continue;
+      }
+      current = *looked_up;
+    }
+    if (!r->expected.is_any() && r->expected.version() != current) {
+      r->result = Status::Conflict("stream " + stream + " is at version " + std::to_string(current) +
+                                   ", the append expected " + std::to_string(r->expected.version()) +
+                                   "; reload the stream and retry")
+                      .with_current_version(current);
+      continue;
+    }
+
+    AppendResult result{g.next_position, 0, current, false};
+    for (const EventData& d : r->events) {
+      e.position = g.next_position++;
+      e.stream = stream;
+      e.stream_version = ++current;
+      e.id = d.id.is_nil() ? EventId::random() : d.id;
+      e.type = d.type;
+      e.schema_version = d.schema_version;
+      e.recorded_at = g.recorded_at;
+      e.actor = d.actor;
+      e.correlation_id = d.correlation_id;
+      e.causation_id = d.causation_id;
+      e.idempotency_key = key;
+      e.payload = d.payload;
+      e.prev_hash = g.prev_hash;
+      e.hash = compute_event_hash(e);
+      g.prev_hash = e.hash;
+      std::string pos_value;
+      coding::put_big_endian64(&pos_value, e.position);
+      batch.Put(log_cf_, keys::log_key(e.position), encode_envelope(e));
+      batch.Put(streams_cf_, keys::stream_key(stream, e.stream_version), pos_value);
+    }
+    result.last_position = g.next_position - 1;
+    result.stream_version = current;
+    g.versions[stream] = current;
+    if (!key.empty()) {
+      IdempotencyRecord rec{result, digest};
+      batch.Put(idem_cf_, key, rec.encode());
+      g.keys.emplace(key, rec);
+    }
+    r->result = result;
+    written.push_back(r);
+  }
+
+  if (written.empty()) return;
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  rocksdb::Status s = db_->Write(w, &batch);
+  if (!s.ok()) {
+    const Status err = from_rocks(s, "the synced write of " + std::to_string(written.size()) + " appends failed");
+    for (AppendRequest* r : written) r->result = err;
+    // The stream cache may no longer match what is stored; forget it.
+    stream_versions_.clear();
+    return;
+  }
+  if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
+  for (auto& [stream, version] : g.versions) stream_versions_[stream] = version;
+  last_recorded_at_ = g.recorded_at;
+  {
+    std::lock_guard lock(head_mu_);
+    head_hash_ = g.prev_hash;
+    head_position_.store(g.next_position - 1, std::memory_order_release);
+  }
+  {
+    std::lock_guard lock(signal_->mu);
+    ++signal_->generation;
+  }
+  signal_->cv.notify_all();
+}
+
+Status RocksEventStore::read_position(std::uint64_t position, RecordedEvent* out) const {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_cf_, keys::log_key(position), &v);
+  if (s.IsNotFound()) return Status::Corruption("position " + std::to_string(position) + " is missing from the log");
+  if (!s.ok()) return from_rocks(s, "reading position " + std::to_string(position));
+  Status d = decode_envelope(v, out);
+  if (!d.ok()) return Status::Corruption("position " + std::to_string(position) + ": " + d.message());
+  return Status::Ok();
+}
+
+Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view stream, std::uint64_t from_version,
+                                                                Direction direction, std::size_t limit) const {
+  OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
+  const std::uint64_t head = head_position();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  const std::string prefix = keys::stream_key(stream, 0).substr(0, stream.size() + 1);
+  if (direction == Direction::kForward) {
+    it->Seek(keys::stream_key(stream, from_version));
+  } else {
+    it->SeekForPrev(keys::stream_key(stream, from_version));
+  }
+  std::vector<RecordedEvent> out;
+  bool any_version = false;
+  for (; it->Valid() && out.size() < limit; direction == Direction::kForward ? it->Next() : it->Prev()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) break;
+    const std::uint64_t position = coding::decode_big_endian64(it->value().data());
+    if (position > head) {
+      if (direction == Direction::kForward) break;  // newer events are not acknowledged yet
+      continue;
+    }
+    any_version = true;
+    RecordedEvent e;
+    OTINISH_RETURN_IF_ERROR(read_position(position, &e));
+    out.push_back(std::move(e));
+  }
+  if (!it->status().ok()) return from_rocks(it->status(), "reading stream " + std::string(stream));
+  if (!any_version) {
+    OTINISH_ASSIGN_OR_RETURN(std::uint64_t version, stream_version(stream));
+    if (version == 0) return Status::NotFound("stream " + std::string(stream) + " has no events");
+  }
+  return out;
+}
+
+Result<std::uint64_t> RocksEventStore::scan(std::uint64_t from_position, std::uint64_t limit,
+                                            const std::function<bool(const RecordedEvent&)>& visit) const {
+  const std::uint64_t head = head_position();
+  if (from_position == 0) from_position = 1;
+  if (from_position > head || limit == 0) return std::uint64_t{0};
+  const std::uint64_t last = std::min(head, from_position + std::min(limit, head) - 1);
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;
+  ro.adaptive_readahead = true;
+  const std::string upper = keys::log_key(last + 1);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
+  RecordedEvent e;
+  std::uint64_t expected = from_position;
+  for (it->Seek(keys::log_key(from_position)); it->Valid(); it->Next(), ++expected) {
+    Status d = decode_envelope(std::string_view(it->value().data(), it->value().size()), &e);
+    if (!d.ok()) return Status::Corruption("position " + std::to_string(expected) + ": " + d.message());
+    if (e.position != expected) {
+      return Status::Corruption("position " + std::to_string(expected) + " is missing from the log (next is " +
+                                std::to_string(e.position) + ")");
+    }
+    if (!visit(e)) return expected - from_position + 1;
+  }
+  if (!it->status().ok()) return from_rocks(it->status(), "scanning the log");
+  if (expected != last + 1) {
+    return Status::Corruption("position " + std::to_string(expected) + " is missing from the log");
+  }
+  return expected - from_position;
+}
+
+Result<std::vector<RecordedEvent>> RocksEventStore::read_all(std::uint64_t from_position, std::size_t limit) const {
+  std::vector<RecordedEvent> out;
+  auto n = scan(from_position, limit, [&](const RecordedEvent& e) {
+    out.push_back(e);
+    return true;
+  });
+  if (!n.ok()) return n.status();
+  return out;
+}
+
+Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) const {
+  OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
+  // Versions newer than the acknowledged head may be visible mid-group; walk back to an acknowledged one.
+  const std::uint64_t head = head_position();
+  OTINISH_ASSIGN_OR_RETURN(std::uint64_t version, lookup_stream_version(stream));
+  while (version > 0) {
+    OTINISH_ASSIGN_OR_RETURN(std::uint64_t pos, position_of(stream, version));
+    if (pos <= head) break;
+    --version;
+  }
+  return version;
+}
+
+std::unique_ptr<Subscription> RocksEventStore::subscribe(std::uint64_t after_position, EventHandler handler) {
+  return std::make_unique<RocksSubscription>(this, signal_, after_position, std::move(handler));
+}
+
+RocksSubscription::RocksSubscription(const RocksEventStore* store, std::shared_ptr<HeadSignal> signal,
+                                     std::uint64_t after, EventHandler handler)
+    : store_(store), signal_(std::move(signal)), handler_(std::move(handler)), position_(after),
+      thread_([this] { run(); }) {
+  signal_->live_subscriptions.fetch_add(1);
+}
+
+void RocksSubscription::stop() {
+  stopping_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(signal_->mu);
+    ++signal_->generation;
+  }
+  signal_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RocksSubscription::end_with(Status s) {
+  {
+    std::lock_guard lock(mu_);
+    status_ = std::move(s);
+    ended_ = true;
+  }
+  progress_cv_.notify_all();
+}
+
+void RocksSubscription::run() {
+  constexpr std::uint64_t kBatch = 4096;
+  for (;;) {
+    std::uint64_t seen_generation;
+    {
+      std::lock_guard lock(signal_->mu);
+      if (signal_->closed) return end_with(Status::Unavailable("the event store was closed"));
+      seen_generation = signal_->generation;
+    }
+    if (stopping_.load(std::memory_order_acquire)) return end_with(Status::Ok());
+    const std::uint64_t from = position_.load(std::memory_order_relaxed) + 1;
+    if (from <= store_->head_position()) {
+      Status handler_status;
+      auto n = store_->scan(from, kBatch, [&](const RecordedEvent& e) {
+        if (stopping_.load(std::memory_order_acquire)) return false;
+        handler_status = handler_(e);
+        if (!handler_status.ok()) return false;
+        {
+          std::lock_guard lock(mu_);
+          position_.store(e.position, std::memory_order_release);
+        }
+        progress_cv_.notify_all();
+        return true;
+      });
+      if (!n.ok()) return end_with(n.status());
+      if (!handler_status.ok()) return end_with(handler_status);
+      continue;
+    }
+    std::unique_lock lock(signal_->mu);
+    signal_->cv.wait(lock, [&] { return signal_->generation != seen_generation; });
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> open_rocks_store(const std::string& path, const StoreOptions& options,
+                                                     const Clock& clock) {
+  auto store = std::make_unique<RocksEventStore>(options, clock);
+  OTINISH_RETURN_IF_ERROR(store->open(path));
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+}  // namespace otinish::store

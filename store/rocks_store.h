@@ -1,0 +1,42 @@
+// store/rocks_store.h: the embedded default EventStore, on RocksDB.
+//
+// Key layout and envelope bytes: docs/log-format.md. Appends from many threads are committed together in one
+// synced RocksDB write (store/write_queue.h is the one place that does it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "store/event_store.h"
+
+namespace otinish::store {
+
+struct StoreOptions {
+  // Create the log if the directory holds none.
+  bool create_if_missing = true;
+  // Largest accepted event: type + payload + metadata, in bytes.
+  std::size_t max_event_bytes = 1 << 20;
+  // Most events one append may carry.
+  std::size_t max_events_per_append = 10'000;
+  // Most events the group commit puts in one RocksDB write (a larger backlog is split over several writes).
+  std::size_t max_group_events = 8'192;
+  // On open, re-verify the hash chain of this many events at the tail (a torn or altered tail is reported then,
+  // not at the first read). 0 disables the check.
+  std::size_t tail_check_events = 1'024;
+  // RocksDB block cache, in MiB.
+  std::size_t block_cache_mb = 64;
+};
+
+// Opens (or creates) the log in directory `path`. `clock` gives each event's recorded time and must outlive
+// the store; the default is the wall clock.
+// Errors: kIOError (cannot open, locked by another process), kCorruption (the tail does not verify: the
+// message names the position and what is wrong; nothing is dropped or repaired), kInvalidArgument (the
+// directory holds something that is not an otinish log, or a newer format).
+Result<std::unique_ptr<EventStore>> open_rocks_store(const std::string& path, const StoreOptions& options = {},
+                                                     const Clock& clock = SystemClock::instance());
+
+}  // namespace otinish::store

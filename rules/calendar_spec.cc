@@ -1,0 +1,553 @@
+#include "rules/calendar_spec.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <date/tz.h>
+
+#include "rules/yaml_support.h"
+
+namespace otinish::rules {
+
+namespace {
+
+using internal::YamlReader;
+
+constexpr std::string_view kWeekdayKeys[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+constexpr int kMinYear = 1970, kMaxYear = 2200;
+
+std::string hhmm(int minute) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", minute / 60, minute % 60);
+  return buf;
+}
+
+std::string ymd_text(const date::year_month_day& d) { return date::format("%F", d); }
+
+// "09:00-18:00"
+std::optional<TimeSpan> parse_span(std::string_view s) {
+  int h1 = 0, m1 = 0, h2 = 0, m2 = 0;
+  char tail = 0;
+  const std::string text(s);
+  if (text.size() != 11 || std::sscanf(text.c_str(), "%2d:%2d-%2d:%2d%c", &h1, &m1, &h2, &m2, &tail) != 4) {
+    return std::nullopt;
+  }
+  if (m1 > 59 || m2 > 59 || h1 > 23 || h2 > 24 || (h2 == 24 && m2 != 0)) return std::nullopt;
+  TimeSpan span{h1 * 60 + m1, h2 * 60 + m2};
+  if (span.begin_minute >= span.end_minute) return std::nullopt;
+  return span;
+}
+
+// A weekday's hours: "09:00-18:00", a list of spans, or "off".
+std::optional<std::vector<TimeSpan>> parse_hours(YamlReader& r, const YAML::Node& node, std::string_view what) {
+  std::vector<TimeSpan> spans;
+  if (node.IsScalar() && (node.Scalar() == "off" || node.Scalar() == "closed")) return spans;
+  bool ok = true;
+  for (const std::string& s : r.scalar_list(node, what)) {
+    if (auto span = parse_span(s)) {
+      spans.push_back(*span);
+    } else {
+      r.error(node, "wrong-value",
+              std::string(what) + ": '" + s + "' is not a time span; write HH:MM-HH:MM (e.g. 09:00-18:00), " +
+                  "a list of spans, or off");
+      ok = false;
+    }
+  }
+  std::sort(spans.begin(), spans.end(), [](auto a, auto b) { return a.begin_minute < b.begin_minute; });
+  for (std::size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].begin_minute < spans[i - 1].end_minute) {
+      r.error(node, "overlapping-hours", std::string(what) + ": the spans overlap");
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return spans;
+}
+
+// "MM-DD"
+std::optional<std::pair<int, int>> parse_month_day(YamlReader& r, const YAML::Node& node, std::string_view what) {
+  auto s = r.scalar(node, what);
+  if (!s) return std::nullopt;
+  int m = 0, d = 0;
+  char tail = 0;
+  if (s->size() == 5 && std::sscanf(s->c_str(), "%2d-%2d%c", &m, &d, &tail) == 2 && m >= 1 && m <= 12 && d >= 1 &&
+      date::month_day(date::month(m), date::day(d)).ok()) {
+    return std::pair{m, d};
+  }
+  r.error(node, "wrong-value", std::string(what) + " must be a month and day written MM-DD (e.g. 03-21), not '" + *s + "'");
+  return std::nullopt;
+}
+
+void parse_holidays(YamlReader& r, const YAML::Node& node, std::vector<RecurringHoliday>* out) {
+  if (!r.expect_sequence(node, "holidays")) return;
+  for (const auto& item : node) {
+    if (!r.expect_map(item, "a holiday")) continue;
+    r.check_keys(item, "a holiday", {"date", "name", "carry_over", "from", "until"});
+    RecurringHoliday h;
+    h.where = r.at(item);
+    if (auto md = parse_month_day(r, r.required(item, "date", "a holiday"), "a holiday's date")) {
+      std::tie(h.month, h.day) = *md;
+    }
+    if (item["name"]) h.name = r.scalar(item["name"], "name").value_or("");
+    if (item["carry_over"]) h.carry_over = r.boolean(item["carry_over"], "carry_over").value_or(true);
+    if (item["from"]) h.from_year = r.integer(item["from"], "from", kMinYear, kMaxYear).value_or(0);
+    if (item["until"]) h.until_year = r.integer(item["until"], "until", kMinYear, kMaxYear).value_or(9999);
+    out->push_back(std::move(h));
+  }
+}
+
+void parse_dated(YamlReader& r, const YAML::Node& node, std::string_view what, bool working,
+                 std::vector<DatedDay>* out) {
+  if (!r.expect_sequence(node, what)) return;
+  for (const auto& item : node) {
+    DatedDay d;
+    d.where = r.at(item);
+    YAML::Node date_node = item;
+    if (item.IsMap()) {
+      if (working) {
+        r.check_keys(item, what, {"date", "name", "hours"});
+        if (item["hours"]) d.hours = parse_hours(r, item["hours"], "hours").value_or(std::vector<TimeSpan>{});
+      } else {
+        r.check_keys(item, what, {"date", "name"});
+      }
+      if (item["name"]) d.name = r.scalar(item["name"], "name").value_or("");
+      date_node = r.required(item, "date", what);
+      if (!date_node) continue;
+    }
+    if (auto ymd = r.date(date_node, "a date")) {
+      d.date = *ymd;
+      out->push_back(std::move(d));
+    }
+  }
+}
+
+void parse_transfers(YamlReader& r, const YAML::Node& node, CalendarChanges* out) {
+  if (!r.expect_sequence(node, "transfers")) return;
+  for (const auto& item : node) {
+    if (!r.expect_map(item, "a transfer")) continue;
+    r.check_keys(item, "a transfer", {"work", "off", "name"});
+    const std::string name = item["name"] ? r.scalar(item["name"], "name").value_or("") : "transfer";
+    auto work = r.date(r.required(item, "work", "a transfer"), "work");
+    auto off = r.date(r.required(item, "off", "a transfer"), "off");
+    if (!work || !off) continue;
+    out->working_days.push_back({*work, name + " (worked for " + ymd_text(*off) + ")", {}, r.at(item)});
+    out->days_off.push_back({*off, name + " (moved from " + ymd_text(*work) + ")", {}, r.at(item)});
+  }
+}
+
+void parse_changes(YamlReader& r, const YAML::Node& node, CalendarChanges* out) {
+  if (node["holidays"]) parse_holidays(r, node["holidays"], &out->holidays);
+  if (node["days_off"]) parse_dated(r, node["days_off"], "days_off", false, &out->days_off);
+  if (node["working_days"]) parse_dated(r, node["working_days"], "working_days", true, &out->working_days);
+  if (node["transfers"]) parse_transfers(r, node["transfers"], out);
+  if (const YAML::Node rm = node["remove_holidays"]; rm && r.expect_sequence(rm, "remove_holidays")) {
+    for (const auto& item : rm) {
+      if (!r.expect_map(item, "a holiday removal")) continue;
+      r.check_keys(item, "a holiday removal", {"date", "from"});
+      HolidayRemoval h;
+      h.where = r.at(item);
+      auto md = parse_month_day(r, r.required(item, "date", "a holiday removal"), "date");
+      auto from = r.integer(r.required(item, "from", "a holiday removal"), "from", kMinYear, kMaxYear);
+      if (!md || !from) continue;
+      std::tie(h.month, h.day) = *md;
+      h.from_year = *from;
+      out->remove_holidays.push_back(h);
+    }
+  }
+}
+
+void parse_week(YamlReader& r, const YAML::Node& node, CalendarSpec* spec) {
+  if (!r.expect_map(node, "week")) return;
+  r.check_keys(node, "week", {"mon", "tue", "wed", "thu", "fri", "sat", "sun"});
+  std::array<std::vector<TimeSpan>, 7> week;
+  for (int i = 0; i < 7; ++i) {
+    if (const YAML::Node d = node[std::string(kWeekdayKeys[i])]) {
+      week[i] = parse_hours(r, d, kWeekdayKeys[i]).value_or(std::vector<TimeSpan>{});
+    }
+  }
+  spec->week = week;
+}
+
+void parse_amendments(YamlReader& r, const YAML::Node& node, CalendarSpec* spec) {
+  if (!r.expect_sequence(node, "amendments")) return;
+  for (const auto& item : node) {
+    if (!r.expect_map(item, "an amendment")) continue;
+    r.check_keys(item, "an amendment", {"version", "published", "note", "holidays", "remove_holidays", "days_off",
+                                        "working_days", "transfers"});
+    CalendarAmendment a;
+    a.where = r.at(item);
+    a.version = r.scalar(r.required(item, "version", "an amendment"), "version").value_or("");
+    auto published = r.date(r.required(item, "published", "an amendment"), "published");
+    if (published) a.published = *published;
+    if (item["note"]) a.note = r.scalar(item["note"], "note").value_or("");
+    parse_changes(r, item, &a.changes);
+    if (!spec->amendments.empty() && published && a.published < spec->amendments.back().published) {
+      r.error(item["published"], "amendments-out-of-order", "amendments must be listed in publication order");
+    }
+    spec->amendments.push_back(std::move(a));
+  }
+}
+
+void parse_root(YamlReader& r, const YAML::Node& root, CalendarSpec* spec) {
+  r.check_keys(root, "a calendar", {"calendar", "version", "published", "inherits", "time_zone", "years", "week",
+                                    "lunch", "holidays", "remove_holidays", "days_off", "working_days", "transfers",
+                                    "amendments", "description"});
+  spec->where = r.at(root);
+  if (auto name = r.scalar(r.required(root, "calendar", "a calendar"), "calendar")) {
+    if (!internal::is_identifier(*name)) {
+      r.error(root["calendar"], "wrong-value", "a calendar's name must be lower-case letters, digits, '_', '-' or '.'");
+    }
+    spec->name = *name;
+  }
+  if (root["version"]) spec->version = r.scalar(root["version"], "version").value_or("");
+  if (spec->version.empty()) spec->version = "base";
+  if (root["published"]) spec->published = r.date(root["published"], "published");
+  if (root["inherits"]) spec->inherits = r.scalar(root["inherits"], "inherits").value_or("");
+  if (const YAML::Node tz = root["time_zone"]) {
+    if (auto name = r.scalar(tz, "time_zone")) {
+      try {
+        (void)date::locate_zone(*name);
+        spec->time_zone = *name;
+      } catch (const std::exception&) {
+        r.error(tz, "unknown-time-zone", "'" + *name + "' is not a time zone in the tz database; use an IANA name "
+                                         "such as Asia/Almaty");
+      }
+    }
+  }
+  if (const YAML::Node years = root["years"]; years && r.expect_map(years, "years")) {
+    r.check_keys(years, "years", {"from", "to"});
+    spec->first_year = r.integer(r.required(years, "from", "years"), "years.from", kMinYear, kMaxYear).value_or(0);
+    spec->last_year = r.integer(r.required(years, "to", "years"), "years.to", kMinYear, kMaxYear).value_or(0);
+    if (spec->first_year > spec->last_year) r.error(years, "wrong-value", "years.from is after years.to");
+    if (spec->last_year - spec->first_year > 60) r.error(years, "wrong-value", "a calendar covers at most 60 years");
+  }
+  if (root["week"]) parse_week(r, root["week"], spec);
+  if (root["lunch"]) spec->lunch = parse_hours(r, root["lunch"], "lunch");
+  parse_changes(r, root, &spec->base);
+  if (root["amendments"]) parse_amendments(r, root["amendments"], spec);
+  if (spec->inherits.empty()) {
+    if (!spec->time_zone && !r.failed()) r.error(root, "missing-key", "a calendar that inherits nothing needs 'time_zone'");
+    if (!spec->week && !r.failed()) r.error(root, "missing-key", "a calendar that inherits nothing needs 'week'");
+    if (spec->first_year == 0 && !r.failed()) r.error(root, "missing-key", "a calendar that inherits nothing needs 'years'");
+  }
+}
+
+// ---- canonical text ----
+
+void append_spans(std::string& out, const std::vector<TimeSpan>& spans) {
+  if (spans.empty()) out += "off";
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    out += (i ? "," : "") + hhmm(spans[i].begin_minute) + "-" + hhmm(spans[i].end_minute);
+  }
+}
+
+void append_changes(std::string& out, const CalendarChanges& c) {
+  std::vector<std::string> lines;
+  for (const auto& h : c.holidays) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "holiday %02d-%02d carry=%d from=%d until=%d ", h.month, h.day, h.carry_over ? 1 : 0,
+                  h.from_year, h.until_year);
+    lines.push_back(buf + h.name);
+  }
+  for (const auto& h : c.remove_holidays) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "remove %02d-%02d from=%d", h.month, h.day, h.from_year);
+    lines.push_back(buf);
+  }
+  for (const auto& d : c.days_off) lines.push_back("off " + ymd_text(d.date) + " " + d.name);
+  for (const auto& d : c.working_days) {
+    std::string l = "work " + ymd_text(d.date) + " ";
+    append_spans(l, d.hours);
+    lines.push_back(l + " " + d.name);
+  }
+  std::sort(lines.begin(), lines.end());
+  for (const auto& l : lines) out += "  " + l + "\n";
+}
+
+// ---- compilation ----
+
+struct Effective {
+  std::string names;
+  std::string version;
+  std::string canonical;
+  const date::time_zone* zone = nullptr;
+  int first_year = 0, last_year = 0;
+  std::array<std::vector<TimeSpan>, 7> week;
+  std::vector<TimeSpan> lunch;
+  std::vector<RecurringHoliday> holidays;
+  std::map<date::sys_days, std::string> days_off;
+  std::map<date::sys_days, DatedDay> working_days;
+};
+
+void apply(const CalendarChanges& c, Effective* e) {
+  for (const auto& rm : c.remove_holidays) {
+    for (auto& h : e->holidays) {
+      if (h.month == rm.month && h.day == rm.day) h.until_year = std::min(h.until_year, rm.from_year - 1);
+    }
+  }
+  e->holidays.insert(e->holidays.end(), c.holidays.begin(), c.holidays.end());
+  for (const auto& d : c.days_off) e->days_off[date::sys_days(d.date)] = d.name;
+  for (const auto& d : c.working_days) e->working_days[date::sys_days(d.date)] = d;
+}
+
+std::vector<TimeSpan> minus_lunch(const std::vector<TimeSpan>& spans, const std::vector<TimeSpan>& lunch) {
+  std::vector<TimeSpan> out = spans;
+  for (const TimeSpan& l : lunch) {
+    std::vector<TimeSpan> next;
+    for (const TimeSpan& s : out) {
+      if (l.end_minute <= s.begin_minute || l.begin_minute >= s.end_minute) {
+        next.push_back(s);
+        continue;
+      }
+      if (s.begin_minute < l.begin_minute) next.push_back({s.begin_minute, l.begin_minute});
+      if (l.end_minute < s.end_minute) next.push_back({l.end_minute, s.end_minute});
+    }
+    out = std::move(next);
+  }
+  return out;
+}
+
+enum class DayKind : std::uint8_t { kWeekWorking, kWeekOff, kHoliday, kDayOff, kCarried, kWorkingByDecree };
+
+}  // namespace
+
+std::optional<CalendarSpec> parse_calendar(std::string_view text, const std::string& file,
+                                           std::vector<Diagnostic>* out) {
+  YamlReader r(file, out);
+  try {
+    std::optional<YAML::Node> root = r.load(text);
+    if (!root) return std::nullopt;
+    if (!r.expect_map(*root, "a calendar file")) return std::nullopt;
+    CalendarSpec spec;
+    parse_root(r, *root, &spec);
+    if (r.failed()) return std::nullopt;
+    return spec;
+  } catch (const std::exception& e) {
+    out->push_back({Severity::kError, {file, 0, 0}, "yaml", std::string("cannot read the calendar: ") + e.what()});
+    return std::nullopt;
+  }
+}
+
+std::string canonical_text(const CalendarSpec& spec) {
+  std::string out = "calendar " + spec.name + "\nversion " + spec.version + "\n";
+  if (spec.published) out += "published " + ymd_text(*spec.published) + "\n";
+  if (!spec.inherits.empty()) out += "inherits " + spec.inherits + "\n";
+  if (spec.time_zone) out += "time_zone " + *spec.time_zone + "\n";
+  if (spec.first_year) out += "years " + std::to_string(spec.first_year) + "-" + std::to_string(spec.last_year) + "\n";
+  if (spec.week) {
+    for (int i = 0; i < 7; ++i) {
+      out += "week " + std::string(kWeekdayKeys[i]) + " ";
+      append_spans(out, (*spec.week)[i]);
+      out += "\n";
+    }
+  }
+  if (spec.lunch) {
+    out += "lunch ";
+    append_spans(out, *spec.lunch);
+    out += "\n";
+  }
+  out += "base\n";
+  append_changes(out, spec.base);
+  for (const auto& a : spec.amendments) {
+    out += "amendment " + a.version + " published " + ymd_text(a.published) + "\n";
+    append_changes(out, a.changes);
+  }
+  return out;
+}
+
+bool CalendarLibrary::add(CalendarSpec spec, std::vector<Diagnostic>* out) {
+  auto it = specs_.find(spec.name);
+  if (it != specs_.end()) {
+    if (canonical_text(it->second) == canonical_text(spec)) return true;
+    out->push_back({Severity::kError, spec.where, "duplicate-calendar",
+                    "a different calendar named '" + spec.name + "' is already loaded from " + it->second.where.file});
+    return false;
+  }
+  specs_.emplace(spec.name, std::move(spec));
+  return true;
+}
+
+bool CalendarLibrary::load_file(const std::string& path, std::vector<Diagnostic>* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    out->push_back({Severity::kError, {path, 0, 0}, "io", "cannot open the calendar file"});
+    return false;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::optional<CalendarSpec> spec = parse_calendar(buf.str(), path, out);
+  if (!spec) return false;
+  if (!spec->inherits.empty() && find(spec->inherits) == nullptr) {
+    const auto parent = std::filesystem::path(path).parent_path() / (spec->inherits + ".yaml");
+    if (!std::filesystem::exists(parent)) {
+      out->push_back({Severity::kError, spec->where, "unknown-calendar",
+                      "calendar '" + spec->name + "' inherits '" + spec->inherits + "', which is not loaded and not in " +
+                          parent.string()});
+      return false;
+    }
+    if (parent != std::filesystem::path(path) && !load_file(parent.string(), out)) return false;
+  }
+  return add(std::move(*spec), out);
+}
+
+const CalendarSpec* CalendarLibrary::find(std::string_view name) const {
+  auto it = specs_.find(name);
+  return it == specs_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> CalendarLibrary::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, spec] : specs_) out.push_back(name);
+  return out;
+}
+
+Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<date::sys_days> as_of) const {
+  // The inheritance chain, root first.
+  std::vector<const CalendarSpec*> chain;
+  std::set<std::string, std::less<>> seen;
+  for (std::string_view n = name; !n.empty();) {
+    const CalendarSpec* spec = find(n);
+    if (spec == nullptr) return Status::NotFound("calendar '" + std::string(n) + "' is not loaded");
+    if (!seen.insert(spec->name).second) {
+      return Status::InvalidArgument("calendar '" + std::string(name) + "' inherits itself through '" + spec->name + "'");
+    }
+    chain.insert(chain.begin(), spec);
+    n = spec->inherits;
+  }
+  Effective e;
+  std::string zone_name;
+  for (const CalendarSpec* spec : chain) {
+    if (spec->time_zone) zone_name = *spec->time_zone;
+    if (spec->week) e.week = *spec->week;
+    if (spec->lunch) e.lunch = *spec->lunch;
+    if (spec->first_year) {
+      e.first_year = spec->first_year;
+      e.last_year = spec->last_year;
+    }
+    apply(spec->base, &e);
+    std::string version = spec->version;
+    for (const auto& a : spec->amendments) {
+      if (as_of && date::sys_days(a.published) > *as_of) break;
+      apply(a.changes, &e);
+      version = a.version;
+    }
+    const std::string label = spec->name + "@" + version;
+    e.version = e.version.empty() ? label : label + "+" + e.version;
+    e.canonical += canonical_text(*spec) + "applied " + label + "\n";
+  }
+  if (zone_name.empty()) return Status::InvalidArgument("calendar '" + std::string(name) + "' has no time_zone");
+  if (e.first_year == 0) return Status::InvalidArgument("calendar '" + std::string(name) + "' has no years");
+  try {
+    e.zone = date::locate_zone(zone_name);
+  } catch (const std::exception& ex) {
+    return Status::InvalidArgument("calendar '" + std::string(name) + "': time zone '" + zone_name + "': " + ex.what());
+  }
+
+  // Day kinds over the covered years plus a margin for holidays carried into the next year.
+  const date::sys_days first = date::sys_days(date::year{e.first_year} / 1 / 1);
+  const date::sys_days end = date::sys_days(date::year{e.last_year + 1} / 1 / 1);
+  const int covered = (end - first).count();
+  const int total = covered + 31;
+  std::vector<DayKind> kind(total);
+  std::vector<std::string> reason(total);
+  auto index_of = [&](date::sys_days d) { return (d - first).count(); };
+  for (int i = 0; i < total; ++i) {
+    const unsigned wd = date::weekday(first + date::days(i)).iso_encoding() - 1;
+    const bool works = !e.week[wd].empty();
+    kind[i] = works ? DayKind::kWeekWorking : DayKind::kWeekOff;
+    if (!works) reason[i] = "weekend";
+  }
+  struct Dated { date::sys_days day; const RecurringHoliday* h; };
+  std::vector<Dated> holidays;
+  for (int y = e.first_year - 1; y <= e.last_year + 1; ++y) {
+    for (const auto& h : e.holidays) {
+      if (y < h.from_year || y > h.until_year) continue;
+      const date::year_month_day ymd{date::year{y}, date::month(h.month), date::day(h.day)};
+      if (ymd.ok()) holidays.push_back({date::sys_days(ymd), &h});
+    }
+  }
+  std::sort(holidays.begin(), holidays.end(), [](const Dated& a, const Dated& b) { return a.day < b.day; });
+  for (const Dated& d : holidays) {
+    const int i = index_of(d.day);
+    if (i < 0 || i >= total) continue;
+    kind[i] = DayKind::kHoliday;
+    reason[i] = d.h->name.empty() ? "public holiday" : d.h->name;
+  }
+  for (const auto& [day, name_of_day] : e.days_off) {
+    const int i = index_of(day);
+    if (i < 0 || i >= total) continue;
+    kind[i] = DayKind::kDayOff;
+    reason[i] = name_of_day.empty() ? "day off" : name_of_day;
+  }
+  // Carry-over: a holiday on a weekly day off moves to the next weekly working day that is still free.
+  for (const Dated& d : holidays) {
+    const int i = index_of(d.day);
+    if (!d.h->carry_over || i < -7 || i >= total) continue;
+    const unsigned wd = date::weekday(d.day).iso_encoding() - 1;
+    if (!e.week[wd].empty()) continue;
+    for (int j = std::max(i + 1, 0); j < total; ++j) {
+      if (kind[j] != DayKind::kWeekWorking) continue;
+      kind[j] = DayKind::kCarried;
+      reason[j] = "day off for " + (d.h->name.empty() ? "a holiday" : d.h->name) + " (" +
+                  ymd_text(date::year_month_day(d.day)) + ")";
+      break;
+    }
+  }
+  std::vector<const DatedDay*> decree(total, nullptr);
+  for (const auto& [day, dd] : e.working_days) {
+    const int i = index_of(day);
+    if (i < 0 || i >= total) continue;
+    kind[i] = DayKind::kWorkingByDecree;
+    decree[i] = &dd;
+    reason[i] = dd.name.empty() ? "working day by decree" : dd.name;
+  }
+
+  Calendar::Tables t;
+  t.name = std::string(name);
+  t.version = e.version;
+  t.content_hash = blake2b_256(e.canonical);
+  t.zone = e.zone;
+  t.first_day = first;
+  t.days.reserve(covered + 1);
+  t.reasons.assign(reason.begin(), reason.begin() + covered);
+  std::int64_t work = 0;
+  std::int32_t workdays = 0;
+  auto utc = [&](date::sys_days day, int minute) {
+    return micros_since_epoch(date::floor<std::chrono::microseconds>(
+        e.zone->to_sys(date::local_days(day.time_since_epoch()) + std::chrono::minutes(minute), date::choose::earliest)));
+  };
+  const std::vector<TimeSpan>* monday = &e.week[0];
+  for (const auto& w : e.week) {
+    if (monday->empty() && !w.empty()) monday = &w;
+  }
+  for (int i = 0; i <= covered; ++i) {
+    const date::sys_days day = first + date::days(i);
+    Calendar::Day row;
+    row.start_us = utc(day, 0);
+    row.work_before_us = work;
+    row.workdays_before = workdays;
+    row.first_interval = static_cast<std::uint32_t>(t.intervals.size());
+    if (i < covered && (kind[i] == DayKind::kWeekWorking || kind[i] == DayKind::kWorkingByDecree)) {
+      const unsigned wd = date::weekday(day).iso_encoding() - 1;
+      const std::vector<TimeSpan>* hours = &e.week[wd];
+      if (decree[i] && !decree[i]->hours.empty()) hours = &decree[i]->hours;
+      if (hours->empty()) hours = monday;
+      for (const TimeSpan& s : minus_lunch(*hours, e.lunch)) {
+        const Calendar::Interval iv{utc(day, s.begin_minute), utc(day, s.end_minute)};
+        if (iv.end_us <= iv.begin_us) continue;
+        t.intervals.push_back(iv);
+        work += iv.end_us - iv.begin_us;
+        ++row.interval_count;
+      }
+      if (row.interval_count > 0) ++workdays;
+    }
+    t.days.push_back(row);
+  }
+  return Calendar(std::move(t));
+}
+
+}  // namespace otinish::rules

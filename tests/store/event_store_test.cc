@@ -1,0 +1,364 @@
+// Behaviour of the RocksDB event store: appends, expected versions, idempotency, limits, reads, subscriptions,
+// reopening, and the hash chain.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <thread>
+
+#include "store/rocks_store.h"
+#include "tests/store/store_test_util.h"
+
+namespace otinish::store {
+namespace {
+
+using testing::make_event;
+using testing::TempDir;
+
+const Timestamp kStart = timestamp_from_micros(1'774'000'000'000'000);  // 2026-03-20
+
+class EventStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+  void reopen(StoreOptions options = {}) {
+    store_.reset();
+    auto s = open_rocks_store(dir_.path(), options, clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  Result<AppendResult> append_one(const std::string& stream, ExpectedVersion ev, std::string payload = "p",
+                                  const AppendOptions& o = {}) {
+    EventData e = make_event("AppealRegistered", std::move(payload));
+    return store_->append(stream, ev, {&e, 1}, o);
+  }
+
+  TempDir dir_;
+  ManualClock clock_{kStart};
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_F(EventStoreTest, AppendAssignsDensePositionsAndVersions) {
+  auto a = append_one("appeal-1", ExpectedVersion::no_stream());
+  auto b = append_one("appeal-2", ExpectedVersion::no_stream());
+  auto c = append_one("appeal-1", ExpectedVersion::exact(1));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok()) << c.status().ToString();
+  EXPECT_EQ(*a, (AppendResult{1, 1, 1, false}));
+  EXPECT_EQ(*b, (AppendResult{2, 2, 1, false}));
+  EXPECT_EQ(*c, (AppendResult{3, 3, 2, false}));
+  EXPECT_EQ(store_->head_position(), 3u);
+}
+
+TEST_F(EventStoreTest, AppendOfSeveralEventsIsAtomicAndContiguous) {
+  std::vector<EventData> events = {make_event("A", "1"), make_event("B", "2"), make_event("C", "3")};
+  auto r = store_->append("appeal-1", ExpectedVersion::any(), events);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, (AppendResult{1, 3, 3, false}));
+  auto read = store_->read_stream("appeal-1", 1, Direction::kForward, 10);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[2].type, "C");
+  EXPECT_EQ((*read)[2].payload, "3");
+}
+
+TEST_F(EventStoreTest, AppendRejectsStaleExpectedVersionWithCurrentVersion) {
+  ASSERT_TRUE(append_one("appeal-1", ExpectedVersion::no_stream()).ok());
+  ASSERT_TRUE(append_one("appeal-1", ExpectedVersion::exact(1)).ok());
+  auto r = append_one("appeal-1", ExpectedVersion::exact(1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().current_version(), 2u);
+  EXPECT_NE(r.status().message().find("appeal-1 is at version 2"), std::string::npos) << r.status().message();
+  EXPECT_EQ(store_->head_position(), 2u) << "a refused append must write nothing";
+}
+
+TEST_F(EventStoreTest, AppendRejectsNoStreamWhenStreamExists) {
+  ASSERT_TRUE(append_one("appeal-1", ExpectedVersion::no_stream()).ok());
+  auto r = append_one("appeal-1", ExpectedVersion::no_stream());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().current_version(), 1u);
+}
+
+TEST_F(EventStoreTest, AppendRejectsExactVersionOnMissingStream) {
+  auto r = append_one("appeal-9", ExpectedVersion::exact(3));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().current_version(), 0u);
+}
+
+TEST_F(EventStoreTest, AppendRejectsEmptyEventList) {
+  auto r = store_->append("appeal-1", ExpectedVersion::any(), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("no events"), std::string::npos);
+}
+
+TEST_F(EventStoreTest, AppendRejectsMalformedStreamNames) {
+  EXPECT_EQ(append_one("", ExpectedVersion::any()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(append_one(std::string(257, 'a'), ExpectedVersion::any()).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(append_one(std::string("a\0b", 3), ExpectedVersion::any()).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->head_position(), 0u);
+}
+
+TEST_F(EventStoreTest, AppendRejectsEmptyType) {
+  EventData e = make_event("", "x");
+  auto r = store_->append("appeal-1", ExpectedVersion::any(), {&e, 1});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EventStoreTest, AppendRejectsOversizedEvent) {
+  StoreOptions o;
+  o.max_event_bytes = 1000;
+  reopen(o);
+  auto r = append_one("appeal-1", ExpectedVersion::any(), std::string(1001, 'x'));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("limit is 1000"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(append_one("appeal-1", ExpectedVersion::any(), std::string(900, 'x')).ok());
+}
+
+TEST_F(EventStoreTest, AppendRejectsTooManyEvents) {
+  StoreOptions o;
+  o.max_events_per_append = 2;
+  reopen(o);
+  std::vector<EventData> events(3, make_event("A", "x"));
+  EXPECT_EQ(store_->append("s", ExpectedVersion::any(), events).status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(EventStoreTest, IdempotentRetryReturnsOriginalPositionsWithoutWriting) {
+  AppendOptions o{.idempotency_key = "cmd-42"};
+  auto first = append_one("appeal-1", ExpectedVersion::no_stream(), "payload", o);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(append_one("appeal-2", ExpectedVersion::no_stream()).ok());
+  // The retry's expected version is stale now, yet it must be recognised as the same request.
+  auto retry = append_one("appeal-1", ExpectedVersion::no_stream(), "payload", o);
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_TRUE(retry->deduplicated);
+  EXPECT_EQ(retry->first_position, first->first_position);
+  EXPECT_EQ(retry->stream_version, 1u);
+  EXPECT_EQ(store_->head_position(), 2u);
+}
+
+TEST_F(EventStoreTest, IdempotencyKeyWithDifferentPayloadIsAnError) {
+  AppendOptions o{.idempotency_key = "cmd-42"};
+  ASSERT_TRUE(append_one("appeal-1", ExpectedVersion::any(), "payload", o).ok());
+  auto other = append_one("appeal-1", ExpectedVersion::any(), "another payload", o);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), StatusCode::kAlreadyExists);
+  auto other_stream = append_one("appeal-2", ExpectedVersion::any(), "payload", o);
+  EXPECT_EQ(other_stream.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->head_position(), 1u);
+}
+
+TEST_F(EventStoreTest, IdempotencySurvivesReopen) {
+  AppendOptions o{.idempotency_key = "cmd-1"};
+  auto first = append_one("appeal-1", ExpectedVersion::any(), "x", o);
+  ASSERT_TRUE(first.ok());
+  reopen();
+  auto retry = append_one("appeal-1", ExpectedVersion::any(), "x", o);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->deduplicated);
+  EXPECT_EQ(retry->first_position, 1u);
+}
+
+TEST_F(EventStoreTest, ConcurrentAppendsWithSameIdempotencyKeyWriteOnce) {
+  AppendOptions o{.idempotency_key = "same"};
+  std::atomic<int> written{0}, deduplicated{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto r = append_one("appeal-1", ExpectedVersion::any(), "x", o);
+      ASSERT_TRUE(r.ok());
+      (r->deduplicated ? deduplicated : written)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(written.load(), 1);
+  EXPECT_EQ(deduplicated.load(), 7);
+  EXPECT_EQ(store_->head_position(), 1u);
+}
+
+TEST_F(EventStoreTest, ReadUnknownStreamIsNotFound) {
+  auto r = store_->read_stream("appeal-missing", 1, Direction::kForward, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  auto v = store_->stream_version("appeal-missing");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 0u);
+}
+
+TEST_F(EventStoreTest, ReadStreamForwardBackwardAndLimit) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(append_one("appeal-1", ExpectedVersion::any(), std::to_string(i)).ok());
+    ASSERT_TRUE(append_one("appeal-10", ExpectedVersion::any(), "other").ok());  // a prefix-sharing neighbour
+  }
+  auto fwd = store_->read_stream("appeal-1", 2, Direction::kForward, 2);
+  ASSERT_TRUE(fwd.ok());
+  ASSERT_EQ(fwd->size(), 2u);
+  EXPECT_EQ((*fwd)[0].stream_version, 2u);
+  EXPECT_EQ((*fwd)[1].payload, "2");
+  auto back = store_->read_stream("appeal-1", UINT64_MAX, Direction::kBackward, 10);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 5u);
+  EXPECT_EQ(back->front().stream_version, 5u);
+  EXPECT_EQ(back->back().stream_version, 1u);
+  for (const auto& e : *back) EXPECT_EQ(e.stream, "appeal-1");
+  auto past_end = store_->read_stream("appeal-1", 6, Direction::kForward, 10);
+  ASSERT_TRUE(past_end.ok());
+  EXPECT_TRUE(past_end->empty());
+}
+
+TEST_F(EventStoreTest, ReadAllFromPositionWithLimit) {
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 3), ExpectedVersion::any()).ok());
+  auto r = store_->read_all(4, 3);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].position, 4u);
+  EXPECT_EQ((*r)[2].position, 6u);
+  auto tail = store_->read_all(9, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->size(), 2u);
+  auto beyond = store_->read_all(11, 100);
+  ASSERT_TRUE(beyond.ok());
+  EXPECT_TRUE(beyond->empty());
+}
+
+TEST_F(EventStoreTest, EnvelopeCarriesClockTimeActorAndIds) {
+  clock_.advance(std::chrono::hours(3));
+  EventData e = make_event("AppealRegistered", "x");
+  e.id = EventId::derived("fixed");
+  e.correlation_id = "call-7";
+  e.causation_id = "cmd-7";
+  ASSERT_TRUE(store_->append("appeal-1", ExpectedVersion::any(), {&e, 1}, {.idempotency_key = "k"}).ok());
+  auto r = store_->read_all(1, 1);
+  ASSERT_TRUE(r.ok());
+  const RecordedEvent& got = r->at(0);
+  EXPECT_EQ(got.recorded_at, kStart + std::chrono::hours(3));
+  EXPECT_EQ(got.id, EventId::derived("fixed"));
+  EXPECT_EQ(got.actor, e.actor);
+  EXPECT_EQ(got.correlation_id, "call-7");
+  EXPECT_EQ(got.causation_id, "cmd-7");
+  EXPECT_EQ(got.idempotency_key, "k");
+  EXPECT_EQ(got.prev_hash, Hash256{});
+  EXPECT_EQ(got.hash, compute_event_hash(got));
+}
+
+TEST_F(EventStoreTest, RecordedTimeNeverGoesBackwards) {
+  ASSERT_TRUE(append_one("a", ExpectedVersion::any()).ok());
+  clock_.set(kStart - std::chrono::hours(1));  // someone set the clock back
+  ASSERT_TRUE(append_one("a", ExpectedVersion::any()).ok());
+  auto r = store_->read_all(1, 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_GE((*r)[1].recorded_at, (*r)[0].recorded_at);
+}
+
+TEST_F(EventStoreTest, MissingIdIsFilledWithRandomId) {
+  ASSERT_TRUE(append_one("a", ExpectedVersion::any()).ok());
+  ASSERT_TRUE(append_one("a", ExpectedVersion::any()).ok());
+  auto r = store_->read_all(1, 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE((*r)[0].id.is_nil());
+  EXPECT_NE((*r)[0].id, (*r)[1].id);
+}
+
+TEST_F(EventStoreTest, EverythingSurvivesReopen) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 4), ExpectedVersion::any()).ok());
+  const Hash256 head = store_->head_hash();
+  reopen();
+  EXPECT_EQ(store_->head_position(), 20u);
+  EXPECT_EQ(store_->head_hash(), head);
+  auto v = store_->stream_version("s3");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 5u);
+  auto r = append_one("s3", ExpectedVersion::exact(5));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first_position, 21u);
+}
+
+TEST_F(EventStoreTest, VerifyReportsOkWithCountAndHeadHash) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 7), ExpectedVersion::any()).ok());
+  auto report = verify_chain(*store_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok);
+  EXPECT_EQ(report->events, 50u);
+  EXPECT_EQ(report->head_hash, store_->head_hash());
+  EXPECT_EQ(report->to_string().rfind("ok, 50 events, head hash ", 0), 0u) << report->to_string();
+}
+
+TEST_F(EventStoreTest, SubscriptionCatchesUpThenFollowsLiveWithoutGapsOrDuplicates) {
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 5), ExpectedVersion::any()).ok());
+  std::mutex mu;
+  std::vector<std::uint64_t> seen;
+  auto sub = store_->subscribe(40, [&](const RecordedEvent& e) {
+    std::lock_guard lock(mu);
+    seen.push_back(e.position);
+    return Status::Ok();
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 50; ++i) ASSERT_TRUE(append_one("w" + std::to_string(w), ExpectedVersion::any()).ok());
+    });
+  }
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(sub->wait_for(300, std::chrono::seconds(10)));
+  sub->stop();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 260u);
+  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 41 + i);
+  EXPECT_EQ(sub->position(), 300u);
+  EXPECT_TRUE(sub->status().ok());
+}
+
+TEST_F(EventStoreTest, SlowSubscriberDoesNotBlockAppenders) {
+  std::latch release(1);
+  std::atomic<int> delivered{0};
+  auto sub = store_->subscribe(0, [&](const RecordedEvent&) {
+    release.wait();  // stuck until the appends are done
+    ++delivered;
+    return Status::Ok();
+  });
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(append_one("s", ExpectedVersion::any()).ok());
+  EXPECT_LE(delivered.load(), 1);
+  release.count_down();
+  ASSERT_TRUE(sub->wait_for(200, std::chrono::seconds(10)));
+  EXPECT_EQ(delivered.load(), 200);
+}
+
+TEST_F(EventStoreTest, SubscriptionStopsWhenHandlerFails) {
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(append_one("s", ExpectedVersion::any()).ok());
+  auto sub = store_->subscribe(0, [&](const RecordedEvent& e) {
+    return e.position == 4 ? Status::Internal("projection failed at 4") : Status::Ok();
+  });
+  EXPECT_FALSE(sub->wait_for(10, std::chrono::seconds(5)));
+  EXPECT_EQ(sub->position(), 3u);
+  EXPECT_EQ(sub->status().message(), "projection failed at 4");
+}
+
+TEST_F(EventStoreTest, OpenRefusesForeignRocksDbDirectory) {
+  store_.reset();
+  TempDir other;
+  {
+    // A directory that is not an otinish log (a plain file at CURRENT makes RocksDB refuse it too).
+    std::FILE* f = std::fopen((other.path() + "/CURRENT").c_str(), "w");
+    std::fputs("garbage\n", f);
+    std::fclose(f);
+  }
+  auto s = open_rocks_store(other.path(), {}, clock_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().code(), StatusCode::kOk);
+}
+
+TEST_F(EventStoreTest, OpenWithoutCreateOnEmptyDirectoryIsNotFound) {
+  TempDir empty;
+  StoreOptions o;
+  o.create_if_missing = false;
+  auto s = open_rocks_store(empty.sub("nothing"), o, clock_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace otinish::store

@@ -1,0 +1,106 @@
+// Pins the bytes of docs/log-format.md: keys and one envelope, against golden files in tests/store/golden/.
+// If this fails, the on-disk format changed: bump kEnvelopeFormat / the format marker, write an upcaster, and
+// update docs/log-format.md together with the golden files (OTINISH_UPDATE_GOLDEN=1 rewrites them).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "store/envelope_codec.h"
+#include "store/event_store.h"
+#include "store/key_layout.h"
+
+namespace otinish::store {
+namespace {
+
+std::string golden_path(const std::string& name) {
+  const char* root = std::getenv("OTINISH_SOURCE_DIR");
+  return std::string(root ? root : ".") + "/tests/store/golden/" + name;
+}
+
+// Hex, 32 bytes a line, so that a diff points at the changed field.
+std::string hex_lines(const std::string& bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 32) {
+    const std::string chunk = bytes.substr(i, 32);
+    out += to_hex(std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size()));
+    out += '\n';
+  }
+  return out;
+}
+
+void expect_golden(const std::string& name, const std::string& actual) {
+  const std::string path = golden_path(name);
+  if (std::getenv("OTINISH_UPDATE_GOLDEN")) {
+    std::ofstream(path) << actual;
+    return;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "missing golden file " << path;
+  std::stringstream expected;
+  expected << in.rdbuf();
+  EXPECT_EQ(expected.str(), actual) << "bytes differ from " << path;
+}
+
+RecordedEvent sample_event() {
+  RecordedEvent e;
+  e.position = 258;
+  e.stream = "appeal-SHY-2026-0000001";
+  e.stream_version = 3;
+  e.id = EventId::derived("golden");
+  e.type = "AppealAssigned";
+  e.schema_version = 2;
+  e.recorded_at = timestamp_from_micros(1'774'000'000'123'456);
+  e.actor = Actor{"inspector:dana", "inspector", ""};
+  e.correlation_id = "call-77";
+  e.causation_id = "cmd-9";
+  e.idempotency_key = "desk-1:cmd-9";
+  e.payload = std::string("\x01\x02payload", 9);
+  e.prev_hash = blake2b_256("previous");
+  e.hash = compute_event_hash(e);
+  return e;
+}
+
+TEST(LogFormatGoldenTest, EnvelopeBytesMatchTheDocumentedLayout) {
+  expect_golden("envelope_v1.hex", hex_lines(encode_envelope(sample_event())));
+}
+
+TEST(LogFormatGoldenTest, EnvelopeHashIsBlake2bOfTheBodyWhichEndsWithPrevHash) {
+  const RecordedEvent e = sample_event();
+  const std::string stored = encode_envelope(e);
+  const std::string body = stored.substr(0, stored.size() - 32);
+  EXPECT_EQ(blake2b_256(body), e.hash);
+  EXPECT_EQ(body.substr(body.size() - 32), std::string(reinterpret_cast<const char*>(e.prev_hash.data()), 32));
+  expect_golden("envelope_v1.hash", to_hex(e.hash) + "\n");
+}
+
+TEST(LogFormatGoldenTest, EnvelopeRoundTrips) {
+  const RecordedEvent e = sample_event();
+  RecordedEvent back;
+  ASSERT_TRUE(decode_envelope(encode_envelope(e), &back).ok());
+  EXPECT_EQ(back, e);
+}
+
+TEST(LogFormatGoldenTest, TruncatedEnvelopeNamesTheField) {
+  const std::string stored = encode_envelope(sample_event());
+  RecordedEvent back;
+  Status s = decode_envelope(stored.substr(0, 20), &back);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption);
+  EXPECT_NE(s.message().find("recorded_at"), std::string::npos) << s.message();
+  EXPECT_EQ(decode_envelope(stored + "x", &back).code(), StatusCode::kCorruption);
+  std::string other_format = stored;
+  other_format[0] = 9;
+  EXPECT_NE(decode_envelope(other_format, &back).message().find("unknown envelope format 9"), std::string::npos);
+}
+
+TEST(LogFormatGoldenTest, KeysAreBigEndianSoByteOrderIsNumericOrder) {
+  EXPECT_EQ(hex_lines(keys::log_key(258)), "0000000000000102\n");
+  EXPECT_EQ(hex_lines(keys::stream_key("appeal-1", 3)), to_hex(std::span(reinterpret_cast<const std::uint8_t*>("appeal-1"), 8)) + "000000000000000003\n");
+  EXPECT_LT(keys::log_key(255), keys::log_key(256));
+  EXPECT_LT(keys::stream_key("a", 9), keys::stream_key("a", 10));
+  EXPECT_LT(keys::stream_key("a", UINT64_MAX), keys::stream_key("a0", 0)) << "a stream never interleaves with its prefix-sharing neighbour";
+}
+
+}  // namespace
+}  // namespace otinish::store

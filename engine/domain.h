@@ -1,0 +1,140 @@
+// engine/domain.h: the vocabulary of an appeal: ids, categories, priorities, channels, places, applicants,
+// topics.
+//
+// The engine (this folder) owns the appeal domain: commands, events, the lifecycle state machine, the command
+// handler, projections and replay. It knows the store only through store/event_store.h and must not know HTTP,
+// YAML rule syntax or how personal data is encrypted (an ApplicantSealer does that, see below).
+//
+// All types here are plain values: thread-compatible, cheap to copy.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace otinish::engine {
+
+// The five categories of the 109 regulation.
+enum class Category : std::uint8_t { kConsultation, kIncident, kProposal, kComplaint, kGratitude };
+// kCritical: a danger to life or property (an open manhole); a critical incident skips review.
+enum class Priority : std::uint8_t { kLow, kNormal, kHigh, kCritical };
+enum class Channel : std::uint8_t { kPhone, kWhatsapp, kTelegram, kFacebook, kInstagram, kWeb };
+// How an appeal was resolved. A proposal ends kProposalAccepted or kProposalDeclined; other categories use
+// kDone (the problem was fixed), kExplained (an answer or explanation was given) or kNotConfirmed (on site the
+// problem was not found).
+enum class Outcome : std::uint8_t { kNone, kDone, kExplained, kNotConfirmed, kProposalAccepted, kProposalDeclined };
+
+// Stable lower-case names ("consultation", "whatsapp", "proposal_accepted"), used in events' docs, JSON and
+// the CLI. parse_* accept exactly these names and return kInvalidArgument listing them otherwise.
+std::string_view to_string(Category c) noexcept;
+std::string_view to_string(Priority p) noexcept;
+std::string_view to_string(Channel c) noexcept;
+std::string_view to_string(Outcome o) noexcept;
+Result<Category> parse_category(std::string_view s);
+Result<Priority> parse_priority(std::string_view s);
+Result<Channel> parse_channel(std::string_view s);
+Result<Outcome> parse_outcome(std::string_view s);
+
+// A number a person can read over the phone: "<centre>-<year>-<sequence>", e.g. "SHY-2026-0012345".
+// The centre code is 2..8 upper-case ASCII letters; the sequence is dense per centre and year, from 1, printed
+// with at least 7 digits.
+struct AppealId {
+  std::string centre;
+  std::int32_t year = 0;
+  std::uint32_t sequence = 0;
+
+  std::string to_string() const;
+  // The appeal's stream in the log: "appeal-SHY-2026-0012345".
+  std::string stream() const;
+  // Parses to_string()'s form. Errors: kInvalidArgument naming what is wrong.
+  static Result<AppealId> parse(std::string_view text);
+  // The stream whose version is the last sequence allocated for (centre, year): "seq-SHY-2026".
+  static std::string sequence_stream(std::string_view centre, std::int32_t year);
+
+  friend auto operator<=>(const AppealId&, const AppealId&) = default;
+  friend bool operator==(const AppealId&, const AppealId&) = default;
+};
+
+// The public part of where the problem is: safe for the public feed.
+struct Location {
+  std::string district;  // e.g. "Abay", "Al-Farabi"; one of the city's districts or sectors
+  std::string street;    // the street or landmark without a house or flat number; may be empty
+  friend bool operator==(const Location&, const Location&) = default;
+};
+
+// Personal data of the applicant. Never written to a projection or the public feed; in the log it travels
+// only inside a SealedApplicant (see ApplicantSealer).
+struct Applicant {
+  std::string name;
+  std::string phone;    // as given; normalise_phone() gives the form used for repeat detection
+  std::string address;  // exact address with house and flat
+  friend bool operator==(const Applicant&, const Applicant&) = default;
+};
+
+// The applicant as stored in an event: opaque bytes plus how they were sealed. scheme 0 is "plain" (cereal
+// bytes, no encryption; the default until crypto-shredding lands); other schemes belong to the sealer that
+// wrote them. key_id names the per-applicant key for schemes that have one.
+struct SealedApplicant {
+  std::uint8_t scheme = 0;
+  std::string key_id;
+  std::string bytes;
+  friend bool operator==(const SealedApplicant&, const SealedApplicant&) = default;
+};
+
+// Turns an Applicant into a SealedApplicant and back. The engine calls only this interface, so that issue 7
+// (per-applicant AEAD keys, crypto-shredding) can replace the plain default without touching events.
+// Implementations must be thread-safe.
+class ApplicantSealer {
+ public:
+  virtual ~ApplicantSealer() = default;
+  virtual Result<SealedApplicant> seal(const Applicant& a) const = 0;
+  // Errors: kNotFound when the key was erased (the person was shredded); kCorruption for bad bytes.
+  virtual Result<Applicant> open(const SealedApplicant& s) const = 0;
+};
+
+// The default sealer: scheme 0, no encryption. Thread-safe (stateless).
+class PlainApplicantSealer final : public ApplicantSealer {
+ public:
+  Result<SealedApplicant> seal(const Applicant& a) const override;
+  Result<Applicant> open(const SealedApplicant& s) const override;
+  static const PlainApplicantSealer& instance() noexcept;
+};
+
+// Digits only, Kazakh numbers as 11 digits starting with 7 ("8 777 710 9109" -> "77777109109"). Used to link
+// repeat appeals by the same person without storing the number.
+std::string normalise_phone(std::string_view phone);
+
+// One topic of the catalogue (examples/catalogue/topics.yaml).
+struct Topic {
+  std::string code;            // stable id, e.g. "utilities.heating.no_heat"
+  std::string name_kk, name_ru, name_en;
+  std::string default_agency;  // agency code from the directory
+  Category default_category = Category::kConsultation;
+  bool dangerous = false;      // an incident on this topic is critical and skips review
+};
+
+// Where the engine looks topics up. Implementations must be thread-safe for concurrent find().
+class TopicCatalogue {
+ public:
+  virtual ~TopicCatalogue() = default;
+  // nullptr if the code is unknown.
+  virtual const Topic* find(std::string_view code) const = 0;
+};
+
+// A catalogue held in memory. Immutable after construction, so thread-safe.
+class InMemoryTopicCatalogue final : public TopicCatalogue {
+ public:
+  explicit InMemoryTopicCatalogue(std::vector<Topic> topics);
+  const Topic* find(std::string_view code) const override;
+  std::size_t size() const noexcept { return by_code_.size(); }
+
+ private:
+  const std::map<std::string, Topic, std::less<>> by_code_;
+};
+
+}  // namespace otinish::engine

@@ -1,0 +1,91 @@
+// engine/serialization.h (internal to engine/): the one place the engine turns values into bytes.
+//
+// cereal's portable binary archive (little-endian on every host). Event payloads, projection rows and sealed
+// applicants all go through to_bytes()/from_bytes(). Formats are documented in docs/events.md.
+#pragma once
+
+#include <istream>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "engine/domain.h"
+
+namespace otinish::engine {
+
+template <class Archive>
+void serialize(Archive& ar, Location& l) {
+  ar(l.district, l.street);
+}
+template <class Archive>
+void serialize(Archive& ar, Applicant& a) {
+  ar(a.name, a.phone, a.address);
+}
+template <class Archive>
+void serialize(Archive& ar, SealedApplicant& s) {
+  ar(s.scheme, s.key_id, s.bytes);
+}
+template <class Archive>
+void serialize(Archive& ar, AppealId& id) {
+  ar(id.centre, id.year, id.sequence);
+}
+
+// Timestamps travel as signed microseconds since the epoch.
+struct MicrosRef {
+  Timestamp& t;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(micros_since_epoch(t));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::int64_t us = 0;
+    ar(us);
+    t = timestamp_from_micros(us);
+  }
+};
+
+// A read-only streambuf over bytes someone else owns: decoding copies nothing.
+class ViewBuf final : public std::streambuf {
+ public:
+  explicit ViewBuf(std::string_view bytes) {
+    char* p = const_cast<char*>(bytes.data());  // never written: this buffer has no put area
+    setg(p, p, p + bytes.size());
+  }
+};
+
+template <typename T>
+std::string to_bytes(const T& value) {
+  std::ostringstream os(std::ios::binary);
+  {
+    cereal::PortableBinaryOutputArchive ar(os);
+    ar(const_cast<T&>(value));  // cereal's serialize() is non-const by convention; nothing is modified
+  }
+  return std::move(os).str();
+}
+
+// Decodes `bytes` into `out`. `what` names the thing for the error (e.g. "AppealRegistered v2 payload").
+// Errors: kCorruption when the bytes are truncated or malformed.
+template <typename T>
+Status from_bytes(std::string_view bytes, T& out, std::string_view what) {
+  try {
+    ViewBuf buf(bytes);
+    std::istream is(&buf);
+    cereal::PortableBinaryInputArchive ar(is);
+    ar(out);
+  } catch (const std::exception& e) {
+    return Status::Corruption("cannot decode " + std::string(what) + " (" + std::to_string(bytes.size()) +
+                              " bytes): " + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace otinish::engine

@@ -63,18 +63,21 @@ YAML::Node YamlReader::required(const YAML::Node& map, std::string_view key, std
 }
 
 bool YamlReader::expect_map(const YAML::Node& node, std::string_view what) {
+  if (!node.IsDefined()) return false;  // reported as missing by required()
   if (node.IsMap()) return true;
   error(node, "wrong-type", std::string(what) + " must be a mapping (key: value lines)");
   return false;
 }
 
 bool YamlReader::expect_sequence(const YAML::Node& node, std::string_view what) {
+  if (!node.IsDefined()) return false;
   if (node.IsSequence()) return true;
   error(node, "wrong-type", std::string(what) + " must be a list");
   return false;
 }
 
 std::optional<std::string> YamlReader::scalar(const YAML::Node& node, std::string_view what) {
+  if (!node.IsDefined() || node.IsNull()) return std::nullopt;  // reported as missing by required()
   if (node.IsScalar()) return node.Scalar();
   error(node, "wrong-type", std::string(what) + " must be a single value, not a list or mapping");
   return std::nullopt;
@@ -105,6 +108,7 @@ std::optional<int> YamlReader::integer(const YAML::Node& node, std::string_view 
 
 std::vector<std::string> YamlReader::scalar_list(const YAML::Node& node, std::string_view what) {
   std::vector<std::string> out;
+  if (!node.IsDefined() || node.IsNull()) return out;
   if (node.IsScalar()) {
     out.push_back(node.Scalar());
   } else if (node.IsSequence()) {

@@ -1,0 +1,107 @@
+// rules/sla.h: the SLA decision function.
+//
+//   decide_sla(rule set, calendars, appeal facts, as_of) -> every clock's state, elapsed time, deadline,
+//   the escalations that fired and the next one, each citing the rule (id and file:line) it comes from.
+//
+// It is a pure function: no clock, no I/O, no global state. The same inputs give the same output forever,
+// which is what lets an auditor replay an appeal. The engine (engine/) turns its output into SLA events.
+//
+// Clock semantics, per clock of the matched rule, walking the history in time order (facts after `as_of` are
+// ignored; facts at the same instant keep their given order). For each fact, the first that applies of:
+//   reset  (any state)              -> a new cycle starts running at the fact: elapsed 0, ladder re-armed
+//   stop   (running or paused)      -> stopped
+//   pause  (running)                -> paused
+//   resume (paused)                 -> running
+//   start  (not started)            -> running
+// Elapsed time is measured in the target's measure on the clock's calendar (wall, business or working days)
+// over the running periods of the current cycle. The deadline of a running clock is add(last resume,
+// target - elapsed); a paused clock has no deadline until it resumes. A ladder rung fires at the instant the
+// elapsed time reaches its share of the target (for working days the share is rounded down to whole days),
+// at breach (the deadline), or a delay after breach, provided the clock has not stopped by then.
+//
+// The law (clock "law.answer"): the first `event:extension_granted` fact extends the deadline to the fact's
+// `until` (or to the cap when absent), never beyond start + extension max_total (e.g. 2mo); later extensions
+// are refused with a note. After an extension, percentage rungs are shares of the wall time from start to the
+// extended deadline. "law.extension_notice" runs from the extension until `event:applicant_notified`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "rules/rule_set.h"
+
+namespace otinish::rules {
+
+// One timestamped fact of an appeal's history.
+struct Fact {
+  enum class Kind { kStateEntered, kEvent };
+  Timestamp at;
+  Kind kind = Kind::kStateEntered;
+  std::string name;                // a lifecycle state ("resolved") or an event type ("extension_granted")
+  std::optional<Timestamp> until;  // event:extension_granted only: the new deadline the head decided
+};
+
+// Everything the rules look at. A plain struct the engine fills from its projection.
+struct AppealFacts {
+  std::string category;  // consultation, incident, proposal, complaint, gratitude
+  std::string topic;     // catalogue path, e.g. "utilities.water.no_supply"
+  std::string priority;  // low, normal, high, critical
+  std::string channel;   // phone, whatsapp, telegram, facebook, instagram, web
+  std::string district;
+  std::string agency;
+  bool dangerous = false;    // the topic is dangerous (an open manhole)
+  std::vector<Fact> history;  // in any order; sorted by time (stably) before use
+};
+
+enum class ClockState { kNotStarted, kRunning, kPaused, kStopped };
+std::string_view clock_state_name(ClockState s) noexcept;
+
+// An escalation rung that fired or is due next.
+struct EscalationEvent {
+  std::size_t step = 0;  // index in the clock's ladder
+  std::string at_label;  // "50%", "breach", "breach+1h"
+  std::optional<Timestamp> at;  // when it fires (fired) or will fire if nothing changes (next); absent while paused
+  std::vector<std::string> notify;
+  std::string raise_priority, reassign_agency, reassign_role;
+  int cycle = 0;  // 0 for the first run, +1 after every reset
+};
+
+struct ClockReport {
+  std::string rule_id;
+  SourceLocation rule_where;  // where the clock is defined
+  std::string clock;
+  std::string calendar;
+  std::string calendar_version;
+  Target target;
+  ClockState state = ClockState::kNotStarted;
+  std::optional<Timestamp> started_at;  // of the current cycle
+  std::optional<Timestamp> stopped_at;
+  std::int64_t elapsed = 0;  // in the target's base quantity: microseconds (wall, business) or working days
+  std::optional<Timestamp> deadline;
+  bool breached = false;  // the deadline passed before the clock stopped (or before as_of)
+  bool extended = false;
+  std::vector<EscalationEvent> fired;
+  std::optional<EscalationEvent> next;
+  std::vector<std::string> notes;  // e.g. "second extension at ... refused: the law allows one"
+};
+
+struct SlaDecision {
+  std::string rule_id;     // "" if no rule matched
+  std::string rule_set_hash;  // hex BLAKE2b-256 of the rule set
+  std::vector<ClockReport> clocks;
+};
+
+// The index of the first rule whose match fits the appeal, or nullopt.
+std::optional<std::size_t> match_rule(const RuleSet& rules, const AppealFacts& appeal);
+
+// Decides every clock of the first matching rule at `as_of`. No matching rule is not an error (no clocks).
+// Errors: NotFound if a clock's calendar is missing from `calendars`; FailedPrecondition if a computation
+// falls outside a calendar's years.
+Result<SlaDecision> decide_sla(const RuleSet& rules, const CalendarSet& calendars, const AppealFacts& appeal,
+                               Timestamp as_of);
+
+}  // namespace otinish::rules

@@ -1,0 +1,220 @@
+#include <gtest/gtest.h>
+
+#include "rules/rules.h"
+#include "tests/rules/test_support.h"
+
+namespace otinish::rules {
+namespace {
+
+std::vector<Diagnostic> errors_of(const std::string& yaml) {
+  std::vector<Diagnostic> diags;
+  EXPECT_FALSE(parse_rule_set(yaml, "r.yaml", &diags).has_value());
+  return diags;
+}
+
+RuleSet parse_ok(const std::string& yaml) {
+  std::vector<Diagnostic> diags;
+  auto rs = parse_rule_set(yaml, "r.yaml", &diags);
+  EXPECT_TRUE(rs.has_value()) << (diags.empty() ? "" : format_diagnostic(diags[0]));
+  return rs.value_or(RuleSet{});
+}
+
+bool has_code(const std::vector<Diagnostic>& diags, const std::string& code) {
+  return std::any_of(diags.begin(), diags.end(), [&](const Diagnostic& d) { return d.code == code; });
+}
+
+constexpr const char* kHeader = "rule_set: t\ncalendars: {kz: kz.yaml}\ndefault_calendar: kz\nrules:\n";
+
+TEST(CityRuleSetTest, ShippedCityRulesLoadWithoutErrorsOrLintFindings) {
+  std::vector<Diagnostic> diags;
+  CalendarLibrary calendars;
+  auto rs = load_rule_set_file(testing::example("rules/city.yaml"), &calendars, &diags);
+  for (const auto& d : diags) ADD_FAILURE() << format_diagnostic(d);
+  ASSERT_TRUE(rs.has_value());
+  Result<CalendarSet> cals = compile_calendars(*rs, calendars);
+  ASSERT_TRUE(cals.ok()) << cals.status().ToString();
+  for (const auto& d : lint(*rs, &*cals)) ADD_FAILURE() << format_diagnostic(d);
+  EXPECT_EQ(rs->rules.size(), 9u);
+}
+
+TEST(RuleSetValidationTest, ReportsEveryErrorAtOnceWithLineAndColumn) {
+  const auto diags = errors_of(std::string(kHeader) + R"(  - id: a
+    match: {category: complain, channel: telegramm}
+    clocks:
+      - name: answer
+        trget: 15wd
+        start: registerd
+        calendar: mars
+  - id: b
+    clocks:
+      - {name: x, target: 15days, start: registered, stop: closed}
+)");
+  EXPECT_TRUE(has_code(diags, "unknown-category"));
+  EXPECT_TRUE(has_code(diags, "unknown-channel"));
+  EXPECT_TRUE(has_code(diags, "unknown-key"));
+  EXPECT_TRUE(has_code(diags, "missing-key"));  // target
+  EXPECT_TRUE(has_code(diags, "unknown-state"));
+  EXPECT_TRUE(has_code(diags, "unknown-calendar"));
+  EXPECT_TRUE(has_code(diags, "wrong-unit"));
+  for (const auto& d : diags) {
+    EXPECT_EQ(d.where.file, "r.yaml");
+    EXPECT_GT(d.where.line, 4) << format_diagnostic(d);
+    EXPECT_GT(d.where.column, 0) << format_diagnostic(d);
+  }
+}
+
+TEST(RuleSetValidationTest, UnknownKeyNamesAllowedKeysAndClosest) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: a\n    clocks:\n      - {name: x, trget: 1h, start: registered}\n");
+  ASSERT_FALSE(diags.empty());
+  const auto it = std::find_if(diags.begin(), diags.end(), [](auto& d) { return d.code == "unknown-key"; });
+  ASSERT_NE(it, diags.end());
+  EXPECT_EQ(it->where.line, 7);
+  EXPECT_EQ(it->where.column, 19);
+  EXPECT_NE(it->message.find("did you mean 'target'"), std::string::npos) << it->message;
+  EXPECT_NE(it->message.find("allowed keys: name, target, calendar"), std::string::npos) << it->message;
+}
+
+TEST(RuleSetValidationTest, WrongUnitListsTheUnits) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: a\n    clocks:\n      - {name: x, target: 3weeks, start: registered}\n");
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_NE(diags[0].message.find("wd (working days)"), std::string::npos) << diags[0].message;
+  EXPECT_NE(diags[0].message.find("bh (business hours)"), std::string::npos);
+}
+
+TEST(RuleSetValidationTest, DuplicateRuleIdsAreRejected) {
+  const auto diags = errors_of(std::string(kHeader) +
+                               "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+                               "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n");
+  EXPECT_TRUE(has_code(diags, "duplicate-rule"));
+}
+
+TEST(RuleSetValidationTest, SyntaxErrorIsReportedWithPosition) {
+  const auto diags = errors_of("rule_set: t\nrules: [\n  - id: a\n");
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].code, "yaml-syntax");
+  EXPECT_GT(diags[0].where.line, 1);
+}
+
+TEST(RuleSetHashTest, EquivalentFilesHashTheSame) {
+  const RuleSet a = parse_ok(std::string(kHeader) + R"(  - id: r
+    description: one way
+    match: {category: [complaint, proposal], channel: phone}
+    clocks:
+      - name: answer
+        target: 120m
+        start: registered
+        stop: [resolved, closed]
+        escalation:
+          - {at: 50%, notify: controller}
+          - {at: breach, notify: [head, controller]}
+)");
+  const RuleSet b = parse_ok(R"(# the same rules, written differently
+rule_set: t
+version: "another label"
+default_calendar: kz
+calendars:
+  kz: ../elsewhere/kz.yaml
+rules:
+  - id: r
+    match:
+      channel: [phone]
+      category: [proposal, complaint, complaint]
+    clocks:
+      - escalation:
+          - at: breach
+            notify: [controller, head]
+          - {notify: controller, at: 50%}
+        stop: [closed, resolved]
+        start: [registered]
+        calendar: kz
+        target: 2h
+        name: answer
+)");
+  EXPECT_EQ(canonical_text(a), canonical_text(b));
+  EXPECT_EQ(a.content_hash, b.content_hash);
+}
+
+TEST(RuleSetHashTest, ChangingATargetChangesTheHash) {
+  const std::string base = std::string(kHeader) + "  - {id: r, clocks: [{name: x, target: TARGET, start: registered, stop: closed}]}\n";
+  auto with = [&](const char* t) { return parse_ok(std::string(base).replace(base.find("TARGET"), 6, t)); };
+  EXPECT_NE(with("15wd").content_hash, with("14wd").content_hash);
+  EXPECT_NE(with("8h").content_hash, with("8bh").content_hash);
+  EXPECT_EQ(with("1h").content_hash, with("60m").content_hash);
+}
+
+TEST(RuleSetLintTest, FindsShadowedRule) {
+  const RuleSet rs = parse_ok(std::string(kHeader) +
+                              "  - {id: utilities, match: {topic: utilities.*}, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+                              "  - {id: water, match: {topic: utilities.water, category: incident}, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n");
+  const auto findings = lint(rs, nullptr);
+  const auto it = std::find_if(findings.begin(), findings.end(), [](auto& d) { return d.code == "shadowed-rule"; });
+  ASSERT_NE(it, findings.end());
+  EXPECT_EQ(it->where.line, 6);
+  EXPECT_NE(it->message.find("'utilities'"), std::string::npos);
+}
+
+TEST(RuleSetLintTest, NarrowerEarlierRuleDoesNotShadow) {
+  const RuleSet rs = parse_ok(std::string(kHeader) +
+                              "  - {id: water, match: {topic: utilities.water}, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+                              "  - {id: all, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n");
+  EXPECT_FALSE(has_code(lint(rs, nullptr), "shadowed-rule"));
+}
+
+TEST(RuleSetLintTest, FindsCategoryWithNoRuleClockWithoutStopAndLadderOutOfOrder) {
+  const RuleSet rs = parse_ok(std::string(kHeader) + R"(  - id: c
+    match: {category: complaint}
+    clocks:
+      - name: x
+        target: 10h
+        start: registered
+        escalation:
+          - {at: 80%, notify: head}
+          - {at: 50%, notify: controller}
+)");
+  const auto findings = lint(rs, nullptr);
+  EXPECT_TRUE(has_code(findings, "category-without-rule"));
+  EXPECT_TRUE(has_code(findings, "clock-without-stop"));
+  EXPECT_TRUE(has_code(findings, "escalation-order"));
+  for (const auto& d : findings) EXPECT_EQ(d.severity, Severity::kWarning);
+}
+
+TEST(RuleSetLintTest, FindsCalendarWithNoWorkingTimeInAYear) {
+  CalendarLibrary lib;
+  std::vector<Diagnostic> diags;
+  ASSERT_TRUE(lib.add(*parse_calendar("calendar: kz\ntime_zone: Asia/Almaty\nyears: {from: 2025, to: 2026}\n"
+                                      "week: {mon: \"09:00-18:00\"}\n"
+                                      "amendments:\n  - {version: x, published: 2025-01-01, remove_holidays: []}\n",
+                                      "kz.yaml", &diags),
+                      &diags));
+  ASSERT_TRUE(lib.add(*parse_calendar("calendar: empty\ninherits: kz\nweek: {mon: off}\n", "e.yaml", &diags), &diags));
+  RuleSet rs = parse_ok("rule_set: t\ncalendars: {kz: kz.yaml, empty: e.yaml}\ndefault_calendar: empty\nrules:\n"
+                        "  - {id: a, clocks: [{name: x, target: 1wd, start: registered, stop: closed}]}\n");
+  Result<CalendarSet> cals = compile_calendars(rs, lib);
+  ASSERT_TRUE(cals.ok()) << cals.status().ToString();
+  const auto findings = lint(rs, &*cals);
+  EXPECT_EQ(std::count_if(findings.begin(), findings.end(),
+                          [](auto& d) { return d.code == "calendar-without-working-time"; }),
+            2);
+}
+
+TEST(GlobTest, StarMatchesAnyRun) {
+  EXPECT_TRUE(glob_match("utilities.*", "utilities.water"));
+  EXPECT_TRUE(glob_match("utilities.*", "utilities.water.hot"));
+  EXPECT_FALSE(glob_match("utilities.*", "utilities"));
+  EXPECT_TRUE(glob_match("*.water", "utilities.water"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("roads", "roads.pothole"));
+}
+
+TEST(DurationTest, ParsesAndCanonicalises) {
+  EXPECT_EQ(canonical(parse_target("120m").value()), "2h");
+  EXPECT_EQ(canonical(parse_target("90bm").value()), "90bm");
+  EXPECT_EQ(canonical(parse_target("48h").value()), "2d");
+  EXPECT_EQ(canonical(parse_target("15wd").value()), "15wd");
+  EXPECT_FALSE(parse_target("15").ok());
+  EXPECT_FALSE(parse_target("wd").ok());
+  EXPECT_FALSE(parse_target("-1h").ok());
+}
+
+}  // namespace
+}  // namespace otinish::rules

@@ -13,6 +13,7 @@ namespace otinish::store::keys {
 inline constexpr const char* kLogCf = "log";                  // position(BE64) -> envelope
 inline constexpr const char* kStreamsCf = "streams";          // stream 0x00 version(BE64) -> position(BE64)
 inline constexpr const char* kIdempotencyCf = "idempotency";  // key -> first,last,version(LE64) digest(32)
+inline constexpr const char* kHeadsCf = "heads";              // stream -> its newest version (LE64)
 // The default column family holds metadata: "format" -> "otinish-log/1".
 inline constexpr const char* kFormatKey = "format";
 inline constexpr const char* kFormatValue = "otinish-log/1";
@@ -30,11 +31,6 @@ inline std::string stream_key(std::string_view stream, std::uint64_t version) {
   k.push_back('\0');
   coding::put_big_endian64(&k, version);
   return k;
-}
-
-// The first key past every key of `stream` (for SeekForPrev to the newest version).
-inline std::string stream_upper_key(std::string_view stream) {
-  return stream_key(stream, ~std::uint64_t{0});
 }
 
 }  // namespace otinish::store::keys

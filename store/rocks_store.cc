@@ -181,6 +181,7 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* idem_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* heads_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   // The acknowledged head. Written by the writer thread after each durable group.
@@ -242,6 +243,7 @@ Status RocksEventStore::open(const std::string& path) {
       {keys::kLogCf, log_options},
       {keys::kStreamsCf, indexed},
       {keys::kIdempotencyCf, indexed},
+      {keys::kHeadsCf, indexed},
   };
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
@@ -266,6 +268,7 @@ Status RocksEventStore::open(const std::string& path) {
   log_cf_ = handles_[1];
   streams_cf_ = handles_[2];
   idem_cf_ = handles_[3];
+  heads_cf_ = handles_[4];
 
   std::string format;
   s = db_->Get(rocksdb::ReadOptions(), default_cf_, keys::kFormatKey, &format);
@@ -328,6 +331,11 @@ Status RocksEventStore::check_tail() {
       return Status::Corruption(where() + "the stream index for " + e.stream + " version " +
                                 std::to_string(e.stream_version) + " does not point at it");
     }
+    auto stream_head = lookup_stream_version(e.stream);
+    if (!stream_head.ok() || *stream_head < e.stream_version) {
+      return Status::Corruption(where() + "the stream head of " + e.stream + " is behind version " +
+                                std::to_string(e.stream_version));
+    }
     prev = e.hash;
   }
   if (!it->status().ok()) return from_rocks(it->status(), "reading the log's tail");
@@ -381,17 +389,18 @@ Result<AppendResult> RocksEventStore::append(std::string_view stream, ExpectedVe
 }
 
 Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view stream) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
-  const std::string upper = keys::stream_upper_key(stream);
-  it->SeekForPrev(upper);
-  if (!it->status().ok()) return from_rocks(it->status(), "reading the stream index");
-  if (!it->Valid()) return std::uint64_t{0};
-  const rocksdb::Slice k = it->key();
-  if (k.size() != stream.size() + 9 || std::string_view(k.data(), stream.size()) != stream ||
-      k[stream.size()] != '\0') {
-    return std::uint64_t{0};
+  // A point lookup with a bloom filter: a new stream (the common case: a new appeal) costs almost nothing.
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), heads_cf_, rocksdb::Slice(stream.data(), stream.size()), &v);
+  if (s.IsNotFound()) return std::uint64_t{0};
+  if (!s.ok()) return from_rocks(s, "reading the stream heads");
+  coding::Reader r(v);
+  std::uint64_t version;
+  if (!r.get_fixed64(&version) || r.remaining() != 0) {
+    return Status::Corruption("stream head of " + std::string(stream) + " is " + std::to_string(v.size()) +
+                              " bytes (expected 8)");
   }
-  return coding::decode_big_endian64(k.data() + stream.size() + 1);
+  return version;
 }
 
 Result<std::uint64_t> RocksEventStore::position_of(std::string_view stream, std::uint64_t version) const {
@@ -502,6 +511,9 @@ void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
     }
     result.last_position = g.next_position - 1;
     result.stream_version = current;
+    std::string head_value;
+    coding::put_fixed64(&head_value, current);
+    batch.Put(heads_cf_, stream, head_value);
     g.versions[stream] = current;
     if (!key.empty()) {
       IdempotencyRecord rec{result, digest};

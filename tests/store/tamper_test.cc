@@ -18,7 +18,8 @@ namespace {
 void with_raw_log(const std::string& path, const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& damage) {
   rocksdb::Options o;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}}, {keys::kIdempotencyCf, {}}};
+      {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}}, {keys::kIdempotencyCf, {}},
+      {keys::kHeadsCf, {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, path, cfs, &handles, &db).ok());

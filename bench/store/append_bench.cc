@@ -1,0 +1,159 @@
+// Durable appends from many writers, and reading the whole global log. Prints a table; never a timed test.
+//
+//   otinish_store_bench [--writers 1,8,32] [--seconds 10] [--dir /tmp/x] [--read-events 1000000]
+//
+// Each writer appends one ~300-byte event per call (ExpectedVersion::any, a random appeal stream) and waits
+// for the durable acknowledgement, as a call-centre desk would. Latency is measured per call.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/rocks_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using otinish::store::EventData;
+using otinish::store::ExpectedVersion;
+
+struct Figures {
+  int writers;
+  double events_per_s;
+  double p50_ms;
+  double p99_ms;
+  std::uint64_t events;
+};
+
+EventData sample_event(std::mt19937_64& rng) {
+  EventData e;
+  e.type = "AppealRegistered";
+  e.payload.resize(300);
+  for (char& c : e.payload) c = static_cast<char>('a' + rng() % 26);
+  e.actor = {"operator:bench", "operator", ""};
+  e.correlation_id = "call-" + std::to_string(rng() % 1000000);
+  return e;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+Figures run_appends(otinish::store::EventStore& store, int writers, double seconds) {
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<double>> latencies(writers);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937_64 rng(w * 7919 + 1);
+      auto& lat = latencies[w];
+      lat.reserve(1 << 20);
+      while (!stop.load(std::memory_order_relaxed)) {
+        EventData e = sample_event(rng);
+        const std::string stream = "appeal-SHY-2026-" + std::to_string(rng() % 200000);
+        const auto t0 = Clock::now();
+        auto r = store.append(stream, ExpectedVersion::any(), {&e, 1});
+        const auto t1 = Clock::now();
+        if (!r.ok()) {
+          std::fprintf(stderr, "append failed: %s\n", r.status().ToString().c_str());
+          std::exit(1);
+        }
+        lat.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  Figures f{writers, static_cast<double>(all.size()) / elapsed, 0, 0, all.size()};
+  f.p50_ms = percentile(all, 0.50);
+  f.p99_ms = percentile(all, 0.99);
+  return f;
+}
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> out;
+  for (const char* p = s; *p;) {
+    out.push_back(std::atoi(p));
+    p = std::strchr(p, ',');
+    if (!p) break;
+    ++p;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> writers = {1, 8, 32};
+  double seconds = 10;
+  std::uint64_t read_events = 1'000'000;
+  std::string dir = (std::filesystem::temp_directory_path() / "otinish-store-bench").string();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--writers")) writers = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--read-events")) read_events = std::strtoull(argv[i + 1], nullptr, 10);
+  }
+  std::filesystem::remove_all(dir);
+  auto opened = otinish::store::open_rocks_store(dir);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  auto store = std::move(opened).value();
+
+  std::printf("%-32s %8s %14s %10s %10s\n", "durable appends (1 event/call)", "writers", "events/s", "p50 ms",
+              "p99 ms");
+  for (int w : writers) {
+    Figures f = run_appends(*store, w, seconds);
+    std::printf("%-32s %8d %14.0f %10.3f %10.3f\n", "otinish store", f.writers, f.events_per_s, f.p50_ms, f.p99_ms);
+    std::fflush(stdout);
+  }
+
+  // Top the log up to read_events with big batched appends, then read it all back.
+  std::mt19937_64 rng(42);
+  while (store->head_position() < read_events) {
+    std::vector<EventData> batch;
+    for (int i = 0; i < 1000; ++i) batch.push_back(sample_event(rng));
+    auto r = store->append("bench-fill-" + std::to_string(rng() % 1000), ExpectedVersion::any(), batch);
+    if (!r.ok()) return 1;
+  }
+  for (int round = 0; round < 2; ++round) {  // the first round warms the cache
+    const auto t0 = Clock::now();
+    std::uint64_t bytes = 0;
+    auto n = store->scan(1, UINT64_MAX, [&](const otinish::store::RecordedEvent& e) {
+      bytes += e.payload.size();
+      return true;
+    });
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!n.ok()) return 1;
+    if (round == 1) {
+      std::printf("%-32s %8s %14.0f   (%llu events, %.1f MB payload)\n", "read whole log (scan)", "1",
+                  static_cast<double>(*n) / s, static_cast<unsigned long long>(*n), static_cast<double>(bytes) / 1e6);
+    }
+  }
+  const auto t0 = Clock::now();
+  auto report = otinish::store::verify_chain(*store);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!report.ok() || !report->ok) return 1;
+  std::printf("%-32s %8s %14.0f   (%s)\n", "verify hash chain", "1", static_cast<double>(report->events) / s,
+              report->to_string().substr(0, 40).c_str());
+  store.reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,261 @@
+#include "engine/engine.h"
+
+#include <date/date.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+namespace otinish::engine {
+namespace {
+
+// The idempotency key of a command's append to one stream: the same command on the same stream always maps
+// to the same key, so a re-sent command is deduplicated by the store even in the race window.
+std::string idempotency_key(const CommandMeta& meta, std::string_view stream) {
+  if (meta.command_id.empty()) return {};
+  return meta.command_id + "@" + std::string(stream);
+}
+
+store::EventId event_id(const CommandMeta& meta, std::string_view stream, std::size_t index) {
+  if (meta.command_id.empty()) return store::EventId::random();
+  return store::EventId::derived(meta.command_id + "@" + std::string(stream) + "#" + std::to_string(index));
+}
+
+// Spreads competing writers of one stream apart: up to 2^attempt * 100 µs, randomised.
+void backoff(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  const int max_us = 100 << std::min(attempt, 6);
+  std::this_thread::sleep_for(std::chrono::microseconds(rng() % static_cast<unsigned>(max_us)));
+}
+
+bool resolved_or_later(Stage s) { return s == Stage::kResolved || s == Stage::kVerified || s == Stage::kClosed; }
+
+}  // namespace
+
+std::int32_t kz_year(Timestamp t) {
+  auto day = std::chrono::floor<date::days>(t + std::chrono::hours(5));
+  return static_cast<int>(date::year_month_day{day}.year());
+}
+
+Engine::Engine(store::EventStore& store, const Clock& clock, const TopicCatalogue* catalogue,
+               const ApplicantSealer& sealer, EngineOptions options)
+    : store_(store), clock_(clock), catalogue_(catalogue), sealer_(sealer), options_(options) {}
+
+Result<AppealState> Engine::load_stream(const std::string& stream, std::string_view id, Timestamp as_of) const {
+  AppealState state;
+  state.id = std::string(id);
+  std::uint64_t from = 1;
+  for (;;) {
+    auto batch = store_.read_stream(stream, from, store::Direction::kForward, options_.load_batch);
+    if (!batch.ok()) {
+      if (batch.status().code() == StatusCode::kNotFound) break;
+      return batch.status();
+    }
+    for (const auto& e : *batch) {
+      if (e.recorded_at > as_of) return state;
+      OTINISH_RETURN_IF_ERROR(evolve(state, e));
+    }
+    if (batch->size() < options_.load_batch) break;
+    from = batch->back().stream_version + 1;
+  }
+  return state;
+}
+
+Result<AppealState> Engine::load(std::string_view appeal_id) const {
+  return load_as_of(appeal_id, Timestamp::max());
+}
+
+Result<AppealState> Engine::load_as_of(std::string_view appeal_id, Timestamp as_of) const {
+  OTINISH_ASSIGN_OR_RETURN(AppealId id, AppealId::parse(appeal_id));
+  OTINISH_ASSIGN_OR_RETURN(AppealState state, load_stream(id.stream(), id.to_string(), as_of));
+  if (!state.exists) {
+    return Status::NotFound("appeal " + id.to_string() + " does not exist" +
+                            (as_of == Timestamp::max() ? std::string() : " at " + format_utc(as_of)));
+  }
+  return state;
+}
+
+Result<std::vector<CommandKind>> Engine::allowed(std::string_view appeal_id) const {
+  OTINISH_ASSIGN_OR_RETURN(AppealState s, load(appeal_id));
+  return allowed_commands(s.stage, guard_facts(s));
+}
+
+Result<AppealId> Engine::allocate_number(const std::string& centre, const CommandMeta& meta) {
+  const std::int32_t year = kz_year(clock_.now());
+  const std::string stream = AppealId::sequence_stream(centre, year);
+  std::uint64_t expected = 0;
+  {
+    std::lock_guard lock(seq_mu_);
+    auto it = seq_version_.find(stream);
+    if (it != seq_version_.end()) {
+      expected = it->second;
+    } else {
+      OTINISH_ASSIGN_OR_RETURN(expected, store_.stream_version(stream));
+    }
+  }
+  for (int attempt = 0; attempt <= options_.max_allocation_retries; ++attempt) {
+    AppealId id{centre, year, static_cast<std::uint32_t>(expected + 1)};
+    store::EventData e = encode_number_allocated({id.to_string(), meta.command_id});
+    e.id = event_id(meta, stream, 0);
+    e.actor = meta.actor;
+    e.correlation_id = meta.correlation_id;
+    e.causation_id = meta.command_id;
+    auto r = store_.append(stream, store::ExpectedVersion::exact(expected), {&e, 1},
+                           {.idempotency_key = idempotency_key(meta, stream)});
+    if (r.ok()) {
+      std::lock_guard lock(seq_mu_);
+      auto& v = seq_version_[stream];
+      v = std::max(v, r->stream_version);
+      id.sequence = static_cast<std::uint32_t>(r->stream_version);  // a deduplicated append gives the first number
+      return id;
+    }
+    if (r.status().code() != StatusCode::kConflict) return r.status();
+    expected = r.status().current_version().value_or(expected + 1);
+  }
+  return Status::Conflict("could not allocate a number in " + stream + " after " +
+                          std::to_string(options_.max_allocation_retries) + " conflicts; retry the command");
+}
+
+Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, const CommandMeta& meta) {
+  // Validate before taking a number, so that a bad command reserves nothing.
+  AppealId probe{command.centre, kz_year(clock_.now()), 1};
+  OTINISH_RETURN_IF_ERROR(AppealId::parse(probe.to_string()).status());
+  DecideContext ctx{clock_.now(), catalogue_};
+  OTINISH_RETURN_IF_ERROR(decide_register(command, probe, ctx, sealer_).status());
+
+  OTINISH_ASSIGN_OR_RETURN(AppealId id, allocate_number(command.centre, meta));
+  OTINISH_ASSIGN_OR_RETURN(AppealEvent event, decide_register(command, id, ctx, sealer_));
+  AppealState empty;
+  empty.id = id.to_string();
+  auto r = append_events(empty, id.stream(), {event}, meta);
+  if (!r.ok() && r.status().code() == StatusCode::kConflict) {
+    // The stream exists: either this command registered it before (a re-send), or a bug gave one number twice.
+    OTINISH_ASSIGN_OR_RETURN(AppealState existing, load(id.to_string()));
+    auto it = existing.applied_commands.find(meta.command_id);
+    if (meta.command_id.empty() || it == existing.applied_commands.end()) {
+      return Status::Internal("appeal " + id.to_string() + " already exists although its number was just allocated");
+    }
+    return CommandResult{existing.id, existing.stage, it->second, 0, true};
+  }
+  return r;
+}
+
+Result<CommandResult> Engine::append_events(const AppealState& state, const std::string& stream,
+                                            const std::vector<AppealEvent>& events, const CommandMeta& meta) {
+  std::vector<store::EventData> data;
+  data.reserve(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    store::EventData d = encode_event(events[i]);
+    d.id = event_id(meta, stream, i);
+    d.actor = meta.actor;
+    d.correlation_id = meta.correlation_id;
+    d.causation_id = meta.command_id;
+    data.push_back(std::move(d));
+  }
+  OTINISH_ASSIGN_OR_RETURN(auto appended, store_.append(stream, store::ExpectedVersion::exact(state.version), data,
+                                                        {.idempotency_key = idempotency_key(meta, stream)}));
+  CommandResult out;
+  out.appeal_id = state.id;
+  out.stage = events.back().to;
+  out.version = appended.stream_version;
+  out.position = appended.last_position;
+  out.duplicate = appended.deduplicated;
+  return out;
+}
+
+Status Engine::check_merge_parent(const AppealState& child, const std::string& parent_id) const {
+  auto parent = load(parent_id);
+  if (!parent.ok()) {
+    return Status(parent.status().code(), "cannot merge " + child.id + ": " + parent.status().message());
+  }
+  if (!parent->parent.empty()) {
+    return Status::InvalidArgument("cannot merge " + child.id + " into " + parent_id + ": that appeal is itself merged into " +
+                                   parent->parent + "; merge into " + parent->parent + " instead");
+  }
+  if (parent->stage == Stage::kClosed) {
+    return Status::FailedPrecondition("cannot merge " + child.id + " into " + parent_id +
+                                      ": the parent is closed; reopen it or register the problem anew");
+  }
+  return Status::Ok();
+}
+
+Status Engine::attach_child(const std::string& parent_id, const std::string& child_id, const CommandMeta& meta) {
+  OTINISH_ASSIGN_OR_RETURN(AppealId pid, AppealId::parse(parent_id));
+  for (int attempt = 0; attempt <= options_.max_conflict_retries; ++attempt) {
+    OTINISH_ASSIGN_OR_RETURN(AppealState parent, load(parent_id));
+    bool attached = std::find(parent.children.begin(), parent.children.end(), child_id) != parent.children.end();
+    if (!attached) {
+      AppealEvent e{parent.stage, parent.stage, AppealChildAttached{child_id}};
+      auto r = append_events(parent, pid.stream(), {e}, meta);
+      if (!r.ok() && r.status().code() == StatusCode::kConflict) {
+        backoff(attempt);
+        continue;
+      }
+      OTINISH_RETURN_IF_ERROR(r.status());
+    }
+    // A parent resolved before the child arrived hands its resolution over at once.
+    if (resolved_or_later(parent.stage)) {
+      CommandMeta child_meta = meta;
+      if (!meta.command_id.empty()) child_meta.command_id = meta.command_id + "/parent-resolution";
+      auto r = execute(child_id, ApplyParentResolution{parent_id, parent.outcome, parent.result}, child_meta);
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  }
+  return Status::Conflict("could not attach " + child_id + " to " + parent_id + " after " +
+                          std::to_string(options_.max_conflict_retries) + " conflicts; re-send the merge command");
+}
+
+Status Engine::propagate_resolution(const AppealState& parent, const CommandMeta& meta) {
+  for (const auto& child : parent.children) {
+    CommandMeta child_meta = meta;
+    if (!meta.command_id.empty()) child_meta.command_id = meta.command_id + "/child/" + child;
+    auto r = execute(child, ApplyParentResolution{parent.id, parent.outcome, parent.result}, child_meta);
+    // A child that left `merged` on its own (it cannot today) or was already resolved is not an error.
+    if (!r.ok() && r.status().code() != StatusCode::kFailedPrecondition) return r.status();
+  }
+  return Status::Ok();
+}
+
+Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta) {
+  OTINISH_ASSIGN_OR_RETURN(AppealId id, AppealId::parse(appeal_id));
+  const std::string stream = id.stream();
+  for (int attempt = 0; attempt <= options_.max_conflict_retries; ++attempt) {
+    OTINISH_ASSIGN_OR_RETURN(AppealState state, load(appeal_id));
+    CommandResult result;
+    if (auto it = state.applied_commands.find(meta.command_id);
+        !meta.command_id.empty() && it != state.applied_commands.end()) {
+      result = CommandResult{state.id, state.stage, it->second, 0, true};
+    } else {
+      DecideContext ctx{clock_.now(), catalogue_};
+      OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
+      if (const auto* merge = std::get_if<MergeInto>(&command)) {
+        OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));
+      }
+      auto appended = append_events(state, stream, events, meta);
+      if (!appended.ok() && appended.status().code() == StatusCode::kConflict) {
+        backoff(attempt);
+        continue;
+      }
+      OTINISH_ASSIGN_OR_RETURN(result, std::move(appended));
+      for (const auto& e : events) {
+        store::RecordedEvent fake;  // fold our own events to know the state the follow-ups act on
+        fake.stream_version = state.version + 1;
+        fake.recorded_at = clock_.now();
+        evolve_decoded(state, fake, e);
+      }
+    }
+    // Follow-ups on other streams run on every attempt (also for a duplicate): they are idempotent, and a
+    // re-sent command completes what a crashed first attempt began.
+    if (const auto* merge = std::get_if<MergeInto>(&command)) {
+      OTINISH_RETURN_IF_ERROR(attach_child(merge->parent, state.id, meta));
+    } else if (std::holds_alternative<Resolve>(command) && resolved_or_later(state.stage)) {
+      OTINISH_RETURN_IF_ERROR(propagate_resolution(state, meta));
+    }
+    return result;
+  }
+  return Status::Conflict("appeal " + std::string(appeal_id) + ": the stream kept changing; gave up after " +
+                          std::to_string(options_.max_conflict_retries) + " retries; re-send the command");
+}
+
+}  // namespace otinish::engine

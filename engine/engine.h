@@ -1,0 +1,119 @@
+// engine/engine.h: the command handler — load an appeal's stream, decide, append with the expected version.
+//
+// Usage:
+//   auto store = otinish::store::open_rocks_store(dir + "/log", {}, clock);
+//   engine::Engine eng(**store, clock, &catalogue);
+//   CommandMeta meta{.command_id = "desk-7:cmd-1", .actor = {"operator:aigerim", "operator", ""}};
+//   auto reg = eng.register_appeal({.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken",
+//                                   .text = "...", .applicant = {...}}, meta);
+//   auto r = eng.execute(reg->appeal_id, SendForReview{}, {.command_id = "desk-7:cmd-2", ...});
+//   if (r.status().code() == StatusCode::kFailedPrecondition) { /* message names stage and allowed commands */ }
+//
+// Guarantees:
+//   - A conflict (another writer appended to the stream in between) is retried on fresh state, at most
+//     EngineOptions::max_conflict_retries times, then returned as kConflict.
+//   - A command id makes a retried command harmless: a command whose events are already in the stream returns
+//     the first outcome with `duplicate = true` and writes nothing. Commands that touch several streams (merge,
+//     a parent's resolution reaching its children) write each stream with a key derived from the command id,
+//     so re-sending the same command after a crash completes what the first attempt began.
+//   - Appeal numbers are dense per centre and year: the number is the version of the "seq-<centre>-<year>"
+//     stream, appended with the expected version. A crash between allocating and registering leaves the number
+//     reserved (its AppealNumberAllocated event names the command); re-sending that command reuses it.
+//
+// Thread-safety: thread-safe. Any number of threads may call any method at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "engine/appeal.h"
+#include "engine/commands.h"
+#include "engine/domain.h"
+#include "store/event_store.h"
+
+namespace otinish::engine {
+
+struct EngineOptions {
+  // How many times a command is re-decided on fresh state after an expected-version conflict.
+  int max_conflict_retries = 8;
+  // How many times a number allocation is retried after a conflict (many desks register at once).
+  int max_allocation_retries = 64;
+  // Events read per read_stream() call while loading an appeal.
+  std::size_t load_batch = 1024;
+};
+
+// Who sends a command and under which id.
+struct CommandMeta {
+  std::string command_id{};      // REQUIRED for idempotency; an empty id disables deduplication
+  store::Actor actor{};
+  std::string correlation_id{};  // the call, chat or request the command belongs to
+};
+
+struct CommandResult {
+  std::string appeal_id;
+  Stage stage = Stage::kRegistered;  // the appeal's stage after the command
+  std::uint64_t version = 0;         // the appeal stream's version after the command
+  std::uint64_t position = 0;        // global position of the command's last event in the appeal's stream
+                                     // (0 when duplicate and unknown): wait for projections up to it
+  bool duplicate = false;            // the command had already been applied; nothing was written
+};
+
+class Engine {
+ public:
+  // `store`, `clock`, `catalogue` (may be null: topics unchecked) and `sealer` must outlive the engine.
+  Engine(store::EventStore& store, const Clock& clock, const TopicCatalogue* catalogue,
+         const ApplicantSealer& sealer = PlainApplicantSealer::instance(), EngineOptions options = {});
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Allocates the next number of (centre, current year in UTC+5) and registers the appeal.
+  // Errors: those of decide_register(); kConflict if allocation kept conflicting; the store's errors.
+  Result<CommandResult> register_appeal(const RegisterAppeal& command, const CommandMeta& meta);
+
+  // Applies `command` to appeal `appeal_id` ("SHY-2026-0012345").
+  // Errors: kNotFound (no such appeal, or a merge's parent), those of decide(), kConflict after the retries,
+  // the store's errors.
+  Result<CommandResult> execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta);
+
+  // The appeal's state now. Errors: kNotFound; kCorruption if the stream does not fold.
+  Result<AppealState> load(std::string_view appeal_id) const;
+  // The appeal's state as it was at `as_of` (events recorded at or before it). kNotFound if it did not exist.
+  Result<AppealState> load_as_of(std::string_view appeal_id, Timestamp as_of) const;
+  // The applicant's personal data, opened by the sealer. Errors: the sealer's (kNotFound when shredded).
+  Result<Applicant> applicant(const AppealState& state) const { return sealer_.open(state.applicant); }
+
+  // The allowed commands of an appeal now (for desks' buttons).
+  Result<std::vector<CommandKind>> allowed(std::string_view appeal_id) const;
+
+  store::EventStore& store() const noexcept { return store_; }
+
+ private:
+  Result<AppealState> load_stream(const std::string& stream, std::string_view id, Timestamp as_of) const;
+  Result<AppealId> allocate_number(const std::string& centre, const CommandMeta& meta);
+  Result<CommandResult> append_events(const AppealState& state, const std::string& stream,
+                                      const std::vector<AppealEvent>& events, const CommandMeta& meta);
+  Status check_merge_parent(const AppealState& child, const std::string& parent_id) const;
+  Status attach_child(const std::string& parent_id, const std::string& child_id, const CommandMeta& meta);
+  Status propagate_resolution(const AppealState& parent, const CommandMeta& meta);
+
+  store::EventStore& store_;
+  const Clock& clock_;
+  const TopicCatalogue* const catalogue_;
+  const ApplicantSealer& sealer_;
+  const EngineOptions options_;
+
+  std::mutex seq_mu_;
+  std::map<std::string, std::uint64_t> seq_version_;  // GUARDED_BY(seq_mu_): last known version per seq stream
+};
+
+// The year of `t` in Kazakhstan's time (UTC+5): the year in a new appeal's number.
+std::int32_t kz_year(Timestamp t);
+
+}  // namespace otinish::engine

@@ -1,0 +1,206 @@
+// The command handler on the real RocksDB store: numbering, idempotency, conflicts, errors, replay as of a time.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/engine/test_city.h"
+
+namespace otinish::engine {
+namespace {
+
+using testing::TestCity;
+
+TEST(CommandHandler, NumbersAreDensePerCentreAndYear) {
+  TestCity city;
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000001");
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000002");
+  RegisterAppeal r{.centre = "TRZ", .category = Category::kConsultation, .topic = "reference.address",
+                   .text = "where is the CSC?"};
+  auto other = city.engine().register_appeal(r, city.meta());
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->appeal_id, "TRZ-2026-0000001");
+  // The year follows Almaty time: 2026-12-31T19:30Z is already 2027 there.
+  Timestamp ny;
+  ASSERT_TRUE(parse_utc("2026-12-31T19:30:00Z", &ny));
+  city.clock().set(ny);
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2027-0000001");
+}
+
+TEST(CommandHandler, ConcurrentRegistrationsGetDenseDistinctNumbers) {
+  TestCity city;
+  constexpr int kThreads = 4, kEach = 25;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<std::string> ids;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "x"};
+        CommandMeta m{"t" + std::to_string(t) + "-" + std::to_string(i), {}, ""};
+        auto res = city.engine().register_appeal(r, m);
+        ASSERT_TRUE(res.ok()) << res.status().ToString();
+        std::lock_guard lock(mu);
+        ids.insert(res->appeal_id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(*ids.begin(), "SHY-2026-0000001");
+  EXPECT_EQ(*ids.rbegin(), "SHY-2026-0000100");
+}
+
+TEST(CommandHandler, RetriedRegistrationReturnsTheSameNumber) {
+  TestCity city;
+  RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "x"};
+  CommandMeta m{"desk-1:42", {"operator:a", "operator", ""}, ""};
+  auto first = city.engine().register_appeal(r, m);
+  auto second = city.engine().register_appeal(r, m);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(first->appeal_id, second->appeal_id);
+  EXPECT_TRUE(second->duplicate);
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000002");
+}
+
+TEST(CommandHandler, RetriedCommandIsHarmless) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  CommandMeta m{"inspector:send-1", {"inspector:b", "inspector", ""}, ""};
+  auto a = city.engine().execute(id, SendForReview{}, m);
+  auto b = city.engine().execute(id, SendForReview{}, m);
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
+  EXPECT_FALSE(a->duplicate);
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(a->version, b->version);
+  EXPECT_EQ(city.engine().load(id)->version, 2u);
+}
+
+TEST(CommandHandler, DisallowedCommandNamesStageAndAllowedCommands) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  auto r = city.engine().execute(id, Resolve{Outcome::kDone, "fixed"}, city.meta());
+  ASSERT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("resolve is not allowed in stage registered"), std::string::npos);
+  EXPECT_NE(r.status().message().find("allowed now: classify, send_for_review, merge, comment"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(CommandHandler, MissingReasonsAndUnknownTopicsAreInvalidArguments) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  city.run(id, SendForReview{});
+  EXPECT_EQ(city.engine().execute(id, ReturnToOperator{""}, city.meta()).status().code(),
+            StatusCode::kInvalidArgument);
+  auto bad = city.engine().execute(id, Classify{Category::kIncident, "no.such.topic", {}, ""}, city.meta());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("not in the catalogue"), std::string::npos);
+  EXPECT_EQ(city.engine().execute("SHY-2026-0000099", SendForReview{}, city.meta()).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST(CommandHandler, ConflictingWritersAreRetriedOnFreshState) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  constexpr int kThreads = 4, kEach = 20;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        CommandMeta m{"c" + std::to_string(t) + "-" + std::to_string(i), {}, ""};
+        auto r = city.engine().execute(id, Comment{"note"}, m);
+        EXPECT_TRUE(r.ok()) << r.status().ToString();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(city.engine().load(id)->version, 1u + kThreads * kEach);
+}
+
+TEST(CommandHandler, CriticalIncidentIsAssignedStraightFromRegistration) {
+  TestCity city;
+  auto id = city.reg(Category::kIncident, "roads.manhole_open");
+  auto s = city.engine().load(id);
+  EXPECT_EQ(s->priority, Priority::kCritical);
+  EXPECT_TRUE(s->dangerous_topic);
+  EXPECT_EQ(city.run(id, Assign{}), Stage::kAssigned);
+  EXPECT_EQ(city.engine().load(id)->agency, "city-roads");
+}
+
+TEST(CommandHandler, GratitudeIsForwardedAndClosed) {
+  TestCity city;
+  auto id = city.reg(Category::kGratitude, "gratitude.general");
+  city.run(id, SendForReview{});
+  EXPECT_EQ(city.run(id, Assign{"akimat"}), Stage::kClosed);
+}
+
+TEST(CommandHandler, ProposalEndsDeclinedWithReasons) {
+  TestCity city;
+  auto id = city.reg(Category::kProposal, "transport.route");
+  city.run(id, SendForReview{});
+  city.run(id, Assign{});
+  city.run(id, Accept{});
+  city.run(id, StartWork{});
+  EXPECT_EQ(city.engine().execute(id, Resolve{Outcome::kDone, "ok"}, city.meta()).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(city.run(id, Resolve{Outcome::kProposalDeclined, "the route duplicates line 12"}), Stage::kResolved);
+  EXPECT_EQ(city.run(id, Close{}), Stage::kClosed);
+  EXPECT_EQ(city.engine().load(id)->outcome, Outcome::kProposalDeclined);
+}
+
+TEST(CommandHandler, ExtensionIsCappedAtTwoMonthsFromRegistration) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  city.run(id, SendForReview{});
+  city.run(id, Assign{});
+  city.run(id, Accept{});
+  auto registered = city.engine().load(id)->registered_at;
+  Timestamp cap = extension_cap(registered);
+  EXPECT_EQ(format_utc(cap), "2026-05-02T04:00:00.000000Z");
+  auto too_far = city.engine().execute(id, RequestExtension{cap + std::chrono::hours(1), "parts"}, city.meta());
+  EXPECT_EQ(too_far.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(too_far.status().message().find("two-month cap"), std::string::npos);
+  city.run(id, RequestExtension{cap, "waiting for lift parts"});
+  EXPECT_EQ(city.engine().execute(id, RequestExtension{cap, "again"}, city.meta()).status().code(),
+            StatusCode::kFailedPrecondition);
+  city.run(id, GrantExtension{"head: parts ordered from Almaty"});
+  auto s = city.engine().load(id);
+  EXPECT_EQ(s->extended_deadline, cap);
+  EXPECT_FALSE(s->requested_deadline.has_value());
+  EXPECT_EQ(city.engine().execute(id, GrantExtension{"nothing pending"}, city.meta()).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(CommandHandler, ExtensionCapClampsToTheMonthsLastDay) {
+  Timestamp t;
+  ASSERT_TRUE(parse_utc("2026-12-31T10:00:00+05:00", &t));
+  EXPECT_EQ(format_utc(extension_cap(t)), "2027-02-28T05:00:00.000000Z");
+}
+
+TEST(CommandHandler, LoadAsOfReturnsThePastState) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  Timestamp before_review = city.clock().now();
+  city.clock().advance(std::chrono::hours(2));
+  city.run(id, SendForReview{});
+  city.clock().advance(std::chrono::hours(2));
+  city.run(id, Assign{});
+  EXPECT_EQ(city.engine().load_as_of(id, before_review)->stage, Stage::kRegistered);
+  EXPECT_EQ(city.engine().load_as_of(id, before_review + std::chrono::hours(3))->stage, Stage::kUnderReview);
+  EXPECT_EQ(city.engine().load(id)->stage, Stage::kAssigned);
+  EXPECT_EQ(city.engine().load_as_of(id, before_review - std::chrono::seconds(1)).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST(CommandHandler, ApplicantIsKeptApartAndOpensThroughTheSealer) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken", "8 701 555 1234", "Kazybek bi 1, flat 2");
+  auto s = city.engine().load(id);
+  auto a = city.engine().applicant(*s);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->phone, "8 701 555 1234");
+  EXPECT_EQ(a->address, "Kazybek bi 1, flat 2");
+}
+
+}  // namespace
+}  // namespace otinish::engine

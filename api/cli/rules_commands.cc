@@ -127,7 +127,7 @@ void add_deadline(CLI::App& rules, Context& ctx) {
   cmd->footer(
       "Example: otinish rules deadline --calendar examples/calendars/kz.yaml \\\n"
       "           --start 2026-08-20T10:00:00+05:00 --target 15wd --as-of 2026-01-01\n"
-      "  -> deadline 2026-09-11T13:00:00Z (2026-09-11T18:00:00+05:00), calendar kz@2025-12");
+      "  -> deadline 2026-09-11T13:00:00.000000Z (2026-09-11T18:00:00+05:00), calendar kz@2025-12");
   cmd->callback([args, &ctx] {
     Timestamp start;
     if (!parse_utc(args->start, &start)) {

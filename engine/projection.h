@@ -1,0 +1,125 @@
+// engine/projection.h: projections and the runner that keeps them up to date with the log.
+//
+// A projection turns the log into a queryable view. Its rows live in the engine's own RocksDB "views" database
+// (a directory next to the log), in a column family per projection *generation* ("appeals@3"). Each write the
+// runner makes holds a projection's rows and its checkpoint (the last log position applied) in one WriteBatch,
+// so a crash never leaves rows and checkpoint apart. The layout is in docs/events.md ("Views").
+//
+// Rebuild: a projection is rebuilt from position 0 into a fresh generation while the current one keeps
+// serving; the runner then catches the new generation up under its apply lock, swaps the active generation
+// (one meta write) and drops the old one. Readers hold a ViewReader, which keeps the generation it opened
+// alive until it is destroyed.
+//
+// Usage:
+//   auto runner = ProjectionRunner::open(store, dir + "/views", standard_projections(), {});
+//   OTINISH_RETURN_IF_ERROR((*runner)->start());
+//   (*runner)->wait_for(result.position, 1s);
+//   auto page = query_appeals(*(*runner)->reader("appeals"), {.stage = Stage::kAssigned});
+//
+// Thread-safety: ProjectionRunner is thread-safe. Projection::apply is called by one thread at a time per
+// instance; instances keep all their state in the ViewTx, so the same instance serves live updates and a rebuild.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/events.h"
+#include "store/event_store.h"
+
+namespace otinish::engine {
+
+// Reads and writes of one projection inside a batch: reads see the batch's own writes.
+class ViewTx {
+ public:
+  virtual ~ViewTx() = default;
+  virtual std::optional<std::string> get(std::string_view key) = 0;
+  virtual void put(std::string_view key, std::string_view value) = 0;
+  virtual void del(std::string_view key) = 0;
+};
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // The projection's name: "appeals", "timeline", "public", "scorecards", "repeats". [a-z_]+.
+  virtual std::string_view name() const = 0;
+  // Applies one event of the log. `decoded` is non-null for appeal events this build knows (it is null for
+  // other streams' events and unknown types). Must be deterministic: a rebuild must give the same rows.
+  // An error stops the runner (status() then says which projection and position).
+  virtual Status apply(const store::RecordedEvent& event, const AppealEvent* decoded, ViewTx& tx) const = 0;
+};
+
+// A read-only view of one projection's active generation (committed rows only). Keeps that generation alive
+// while it exists. Thread-compatible; create one per reading thread.
+class ViewReader {
+ public:
+  virtual ~ViewReader() = default;
+  virtual std::optional<std::string> get(std::string_view key) const = 0;
+  // Calls `visit(key, value)` for keys starting with `prefix` that are > `after` (or all if `after` is empty),
+  // in key order, until it returns false.
+  virtual Status scan(std::string_view prefix, std::string_view after,
+                      const std::function<bool(std::string_view, std::string_view)>& visit) const = 0;
+  // The last log position this generation has applied.
+  virtual std::uint64_t checkpoint() const = 0;
+};
+
+struct RunnerOptions {
+  // Live: events per write (a write also happens whenever the runner reaches the head of the log).
+  std::size_t live_batch_events = 1024;
+  // Rebuild: events per write (larger is faster; the rows of a batch are held in memory).
+  std::size_t rebuild_batch_events = 65'536;
+  // Rows kept in memory between writes (a read cache for the next batches); 0 disables it.
+  std::size_t cache_rows = 200'000;
+  // Sync each live write (the log is the source of truth; a lost view write is re-applied from the
+  // checkpoint, so the default does not sync).
+  bool sync = false;
+  // RocksDB block cache for the views, in MiB.
+  std::size_t block_cache_mb = 64;
+};
+
+struct RebuildReport {
+  std::uint64_t events = 0;     // events scanned
+  std::uint64_t generation = 0; // the new active generation
+  double seconds = 0;
+  double events_per_second() const { return seconds > 0 ? events / seconds : 0; }
+};
+
+class ProjectionRunner {
+ public:
+  virtual ~ProjectionRunner() = default;
+
+  // Opens (or creates) the views database in directory `views_dir`. `store` must outlive the runner.
+  // Errors: kIOError (cannot open or locked), kInvalidArgument (duplicate projection names).
+  static Result<std::unique_ptr<ProjectionRunner>> open(store::EventStore& store, const std::string& views_dir,
+                                                        std::vector<std::unique_ptr<Projection>> projections,
+                                                        const RunnerOptions& options = {});
+
+  // Subscribes from the lowest checkpoint and follows the log until stop(). Idempotent.
+  virtual Status start() = 0;
+  // Stops following (writes what is buffered). Idempotent; the destructor calls it.
+  virtual void stop() = 0;
+  // OK while running or stopped; the error that stopped the runner otherwise.
+  virtual Status status() const = 0;
+  // Blocks until every projection has committed position >= `position`; false on timeout or error.
+  virtual bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const = 0;
+  // Applies everything in the log now, synchronously, without start() (tools, tests and --as-of builds).
+  // Stops at the first event recorded after `as_of`.
+  virtual Status catch_up(Timestamp as_of = Timestamp::max()) = 0;
+
+  // Rebuilds projection `name` from position 0 into a fresh generation while the current one serves, then
+  // swaps. Errors: kNotFound (no such projection), the store's and RocksDB's errors (the old generation stays).
+  virtual Result<RebuildReport> rebuild(std::string_view name) = 0;
+
+  // A reader of the active generation of `name`. Errors: kNotFound.
+  virtual Result<std::unique_ptr<ViewReader>> reader(std::string_view name) const = 0;
+  // The lowest committed checkpoint over all projections.
+  virtual std::uint64_t checkpoint() const = 0;
+};
+
+}  // namespace otinish::engine

@@ -1,0 +1,663 @@
+#include "engine/views.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "common/hash.h"
+#include "engine/serialization.h"
+
+namespace otinish::engine {
+
+// ---- row layouts ------------------------------------------------------------------------------------------------
+
+template <class A>
+void serialize(A& ar, AppealRow& r) {
+  ar(r.id, r.stage, r.category, r.topic, r.priority, r.channel, r.district, r.agency, MicrosRef{r.registered_at},
+     MicrosRef{r.updated_at}, MicrosRef{r.resolved_at}, MicrosRef{r.closed_at}, MicrosRef{r.due_at}, r.outcome,
+     r.parent, r.children, r.reopen_count, r.redirect_count, r.version);
+}
+template <class A>
+void serialize(A& ar, TimelineEntry& e) {
+  ar(e.version, e.position, MicrosRef{e.at}, e.type, e.user, e.role, e.agency, e.from, e.to, e.summary, e.rule);
+}
+template <class A>
+void serialize(A& ar, PublicEntry& e) {
+  ar(e.position, MicrosRef{e.at}, e.appeal_id, e.what, e.category, e.topic, e.district, e.agency, e.stage,
+     e.outcome);
+}
+template <class A>
+void serialize(A& ar, AgencyScorecard& s) {
+  ar(s.agency, s.assigned, s.resolved, s.with_deadline, s.on_time, s.reopened, s.callbacks, s.satisfied,
+     s.total_hours_to_resolve);
+}
+template <class A>
+void serialize(A& ar, RepeatLink& l) {
+  ar(l.appeal_id, l.earlier_id, l.reason);
+}
+
+namespace {
+
+constexpr char kSep = '\x1f';  // between a value and an id inside a key (values never contain it)
+
+std::string be64(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xff);
+  return s;
+}
+std::uint64_t from_be64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (char c : s.substr(0, 8)) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+std::string appeal_id_of(const store::RecordedEvent& e) {
+  return e.stream.substr(kAppealStreamPrefix.size());
+}
+bool is_appeal_stream(const store::RecordedEvent& e) {
+  return std::string_view(e.stream).starts_with(kAppealStreamPrefix);
+}
+
+template <typename T>
+std::optional<T> load_row(ViewTx& tx, std::string_view key, Status& error) {
+  auto bytes = tx.get(key);
+  if (!bytes) return std::nullopt;
+  T row{};
+  if (auto s = from_bytes(*bytes, row, "view row"); !s.ok()) {
+    error = s;
+    return std::nullopt;
+  }
+  return row;
+}
+
+template <typename T>
+void store_row(ViewTx& tx, std::string_view key, const T& row) {
+  tx.put(key, to_bytes(row));
+}
+
+// ---- "appeals" ------------------------------------------------------------------------------------------------
+
+std::string appeal_key(std::string_view id) { return "a/" + std::string(id); }
+std::string index_key(char field, std::string_view value, std::string_view id) {
+  std::string k = "i/";
+  k += field;
+  k += '/';
+  k.append(value);
+  k += kSep;
+  k.append(id);
+  return k;
+}
+
+struct IndexedFields {
+  std::string stage, category, topic, agency, district;
+};
+IndexedFields indexed(const AppealRow& r) {
+  return {std::string(to_string(r.stage)), std::string(to_string(r.category)), r.topic, r.agency, r.district};
+}
+
+void reindex(ViewTx& tx, const std::optional<AppealRow>& before, const AppealRow& after) {
+  IndexedFields now = indexed(after);
+  std::optional<IndexedFields> old;
+  if (before) old = indexed(*before);
+  auto update = [&](char field, const std::string* was, const std::string& is) {
+    if (was && *was == is) return;
+    if (was && !was->empty()) tx.del(index_key(field, *was, after.id));
+    if (!is.empty()) tx.put(index_key(field, is, after.id), "");
+  };
+  update('s', old ? &old->stage : nullptr, now.stage);
+  update('c', old ? &old->category : nullptr, now.category);
+  update('t', old ? &old->topic : nullptr, now.topic);
+  update('g', old ? &old->agency : nullptr, now.agency);
+  update('d', old ? &old->district : nullptr, now.district);
+}
+
+struct RowFolder {
+  AppealRow& r;
+  Timestamp at;
+  void operator()(const AppealRegistered& e) {
+    r.id = e.appeal_id;
+    r.category = e.category;
+    r.topic = e.topic;
+    r.priority = e.priority;
+    r.channel = e.channel;
+    r.district = e.location.district;
+    r.registered_at = at;
+  }
+  void operator()(const AppealAnsweredOnFirstContact&) {
+    r.outcome = Outcome::kExplained;
+    r.resolved_at = r.closed_at = at;
+  }
+  void operator()(const AppealClassified& e) {
+    r.category = e.category;
+    r.topic = e.topic;
+    r.priority = e.priority;
+  }
+  void operator()(const AppealAssigned& e) {
+    r.agency = e.agency;
+    if (e.forwarded) r.closed_at = at;
+  }
+  void operator()(const AppealRedirected& e) {
+    r.agency = e.to_agency;
+    ++r.redirect_count;
+  }
+  void operator()(const AppealExtensionGranted& e) { r.due_at = e.new_deadline; }
+  void operator()(const AppealResolved& e) {
+    r.outcome = e.outcome;
+    r.resolved_at = at;
+  }
+  void operator()(const AppealClosed&) { r.closed_at = at; }
+  void operator()(const AppealReopened&) {
+    ++r.reopen_count;
+    r.outcome = Outcome::kNone;
+    r.closed_at = Timestamp{};
+  }
+  void operator()(const AppealMerged& e) { r.parent = e.parent; }
+  void operator()(const AppealChildAttached&) { ++r.children; }
+  template <typename Other>
+  void operator()(const Other&) {}
+};
+
+class AppealsProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "appeals"; }
+  Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
+    if (!ev) return Status::Ok();
+    const std::string id = appeal_id_of(e);
+    const std::string key = appeal_key(id);
+    Status error;
+    std::optional<AppealRow> before = load_row<AppealRow>(tx, key, error);
+    OTINISH_RETURN_IF_ERROR(error);
+    if (!before && !std::holds_alternative<AppealRegistered>(ev->body)) {
+      return Status::Corruption("event " + e.type + " of " + id + " before its registration");
+    }
+    AppealRow row = before.value_or(AppealRow{});
+    std::visit(RowFolder{row, e.recorded_at}, ev->body);
+    row.id = id;
+    row.stage = ev->to;
+    row.updated_at = e.recorded_at;
+    row.version = e.stream_version;
+    reindex(tx, before, row);
+    store_row(tx, key, row);
+    return Status::Ok();
+  }
+};
+
+// ---- "timeline" -----------------------------------------------------------------------------------------------
+
+std::string day(Timestamp t) { return format_utc(t).substr(0, 10); }
+
+struct Summary {
+  std::string operator()(const AppealRegistered& e) const {
+    return "registered via " + std::string(to_string(e.channel)) + " as " + std::string(to_string(e.category)) +
+           " on " + e.topic + " in " + e.location.district + " (priority " + std::string(to_string(e.priority)) +
+           ")";
+  }
+  std::string operator()(const AppealAnsweredOnFirstContact&) const { return "answered on first contact"; }
+  std::string operator()(const AppealClassified& e) const {
+    return std::string(e.reclassification ? "reclassified" : "classified") + " as " +
+           std::string(to_string(e.category)) + " on " + e.topic + ", priority " +
+           std::string(to_string(e.priority)) + (e.reason.empty() ? "" : ": " + e.reason);
+  }
+  std::string operator()(const AppealSentForReview&) const { return "sent for review"; }
+  std::string operator()(const AppealReturnedToOperator& e) const { return "returned to operator: " + e.reason; }
+  std::string operator()(const AppealAssigned& e) const {
+    return (e.forwarded ? "forwarded to " + e.agency + " and closed" : "assigned to " + e.agency);
+  }
+  std::string operator()(const AppealRedirected& e) const {
+    return "redirected from " + e.from_agency + " to " + e.to_agency + ": " + e.reason;
+  }
+  std::string operator()(const AppealAccepted& e) const { return "accepted by " + e.agency; }
+  std::string operator()(const AppealWorkStarted&) const { return "work started"; }
+  std::string operator()(const AppealPutOnHold& e) const { return "put on hold: " + e.reason; }
+  std::string operator()(const AppealResumed& e) const {
+    return "resumed" + (e.reason.empty() ? std::string() : ": " + e.reason);
+  }
+  std::string operator()(const AppealExtensionRequested& e) const {
+    return "extension requested to " + day(e.new_deadline) + ": " + e.reason;
+  }
+  std::string operator()(const AppealExtensionGranted& e) const {
+    return "extension granted to " + day(e.new_deadline) + " (cap " + day(e.cap) + "): " + e.reason;
+  }
+  std::string operator()(const AppealResolved& e) const {
+    return "resolved (" + std::string(to_string(e.outcome)) + ")" +
+           (e.via_parent.empty() ? "" : " through parent " + e.via_parent) + ": " + e.result;
+  }
+  std::string operator()(const AppealCallbackRecorded& e) const {
+    return std::string("callback: applicant ") + (e.satisfied ? "satisfied" : "not satisfied");
+  }
+  std::string operator()(const AppealClosed&) const { return "closed"; }
+  std::string operator()(const AppealReopened& e) const { return "reopened: " + e.reason; }
+  std::string operator()(const AppealMerged& e) const { return "merged into " + e.parent; }
+  std::string operator()(const AppealChildAttached& e) const { return "duplicate " + e.child + " attached"; }
+  std::string operator()(const AppealCommented& e) const { return "comment: " + e.text; }
+};
+
+std::string timeline_prefix(std::string_view id) { return "t/" + std::string(id) + kSep; }
+
+class TimelineProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "timeline"; }
+  Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
+    if (!is_appeal_stream(e)) return Status::Ok();
+    const std::string id = appeal_id_of(e);
+    const std::string stage_key = "ts/" + id;
+    TimelineEntry t;
+    t.version = e.stream_version;
+    t.position = e.position;
+    t.at = e.recorded_at;
+    t.type = e.type;
+    t.user = e.actor.user;
+    t.role = e.actor.role;
+    t.agency = e.actor.agency;
+    if (ev) {
+      t.from = ev->from;
+      t.to = ev->to;
+      t.summary = std::visit(Summary{}, ev->body);
+      tx.put(stage_key, std::string(1, static_cast<char>(ev->to)));
+    } else {
+      // Another module's event (e.g. SLA): the stage does not change.
+      auto last = tx.get(stage_key);
+      t.from = t.to = last && !last->empty() ? static_cast<Stage>((*last)[0]) : Stage::kRegistered;
+    }
+    store_row(tx, timeline_prefix(id) + be64(e.stream_version), t);
+    return Status::Ok();
+  }
+};
+
+// ---- "public" -------------------------------------------------------------------------------------------------
+
+struct PublicState {
+  Category category = Category::kConsultation;
+  std::string topic, district, agency;
+  template <class A>
+  void serialize(A& ar) {
+    ar(category, topic, district, agency);
+  }
+};
+
+class PublicFeedProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "public"; }
+  Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
+    if (!ev) return Status::Ok();
+    const std::string id = appeal_id_of(e);
+    const std::string state_key = "s/" + id;
+    Status error;
+    PublicState st = load_row<PublicState>(tx, state_key, error).value_or(PublicState{});
+    OTINISH_RETURN_IF_ERROR(error);
+    PublicEntry p;
+    p.outcome = Outcome::kNone;
+    std::visit(
+        [&](const auto& b) {
+          using B = std::decay_t<decltype(b)>;
+          if constexpr (std::is_same_v<B, AppealRegistered>) {
+            st.category = b.category;
+            st.topic = b.topic;
+            st.district = b.location.district;  // the district only: never the street, house or text
+            p.what = "registered";
+          } else if constexpr (std::is_same_v<B, AppealClassified>) {
+            st.category = b.category;
+            st.topic = b.topic;
+          } else if constexpr (std::is_same_v<B, AppealAnsweredOnFirstContact>) {
+            p.what = "answered";
+            p.outcome = Outcome::kExplained;
+          } else if constexpr (std::is_same_v<B, AppealAssigned>) {
+            st.agency = b.agency;
+            p.what = b.forwarded ? "forwarded" : "assigned";
+          } else if constexpr (std::is_same_v<B, AppealRedirected>) {
+            st.agency = b.to_agency;
+            p.what = "redirected";
+          } else if constexpr (std::is_same_v<B, AppealResolved>) {
+            p.what = "resolved";
+            p.outcome = b.outcome;
+          } else if constexpr (std::is_same_v<B, AppealClosed>) {
+            p.what = "closed";
+          } else if constexpr (std::is_same_v<B, AppealReopened>) {
+            p.what = "reopened";
+          } else if constexpr (std::is_same_v<B, AppealMerged>) {
+            p.what = "merged";
+          }
+        },
+        ev->body);
+    store_row(tx, state_key, st);
+    if (p.what.empty()) return Status::Ok();
+    p.position = e.position;
+    p.at = e.recorded_at;
+    p.appeal_id = id;
+    p.category = st.category;
+    p.topic = st.topic;
+    p.district = st.district;
+    p.agency = st.agency;
+    p.stage = ev->to;
+    store_row(tx, "p/" + be64(e.position), p);
+    return Status::Ok();
+  }
+};
+
+// ---- "scorecards" ---------------------------------------------------------------------------------------------
+
+struct Work {
+  std::string agency;           // working on it now
+  std::string resolved_by;      // the agency of the latest resolution
+  Timestamp assigned_at{};
+  Timestamp due_at{};
+  template <class A>
+  void serialize(A& ar) {
+    ar(agency, resolved_by, MicrosRef{assigned_at}, MicrosRef{due_at});
+  }
+};
+
+class ScorecardsProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "scorecards"; }
+  Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
+    if (!ev) return Status::Ok();
+    const std::string work_key = "w/" + appeal_id_of(e);
+    Status error;
+    Work w = load_row<Work>(tx, work_key, error).value_or(Work{});
+    OTINISH_RETURN_IF_ERROR(error);
+    auto bump = [&](const std::string& agency, auto&& change) -> Status {
+      if (agency.empty()) return Status::Ok();
+      Status err;
+      AgencyScorecard s = load_row<AgencyScorecard>(tx, "g/" + agency, err).value_or(AgencyScorecard{});
+      OTINISH_RETURN_IF_ERROR(err);
+      s.agency = agency;
+      change(s);
+      store_row(tx, "g/" + agency, s);
+      return Status::Ok();
+    };
+    const Timestamp at = e.recorded_at;
+    Status s = std::visit(
+        [&](const auto& b) -> Status {
+          using B = std::decay_t<decltype(b)>;
+          if constexpr (std::is_same_v<B, AppealAssigned>) {
+            if (b.forwarded) return Status::Ok();
+            w.agency = b.agency;
+            w.assigned_at = at;
+            return bump(w.agency, [](AgencyScorecard& c) { ++c.assigned; });
+          } else if constexpr (std::is_same_v<B, AppealRedirected>) {
+            w.agency = b.to_agency;
+            w.assigned_at = at;
+            return bump(w.agency, [](AgencyScorecard& c) { ++c.assigned; });
+          } else if constexpr (std::is_same_v<B, AppealExtensionGranted>) {
+            w.due_at = b.new_deadline;
+            return Status::Ok();
+          } else if constexpr (std::is_same_v<B, AppealResolved>) {
+            if (!b.via_parent.empty() || w.agency.empty()) return Status::Ok();
+            w.resolved_by = w.agency;
+            const double hours = std::chrono::duration<double, std::ratio<3600>>(at - w.assigned_at).count();
+            const bool has_due = w.due_at != Timestamp{};
+            const bool on_time = has_due && at <= w.due_at;
+            return bump(w.agency, [&](AgencyScorecard& c) {
+              ++c.resolved;
+              c.total_hours_to_resolve += hours;
+              c.with_deadline += has_due;
+              c.on_time += on_time;
+            });
+          } else if constexpr (std::is_same_v<B, AppealReopened>) {
+            return bump(w.resolved_by, [](AgencyScorecard& c) { ++c.reopened; });
+          } else if constexpr (std::is_same_v<B, AppealCallbackRecorded>) {
+            return bump(w.resolved_by, [&](AgencyScorecard& c) {
+              ++c.callbacks;
+              c.satisfied += b.satisfied;
+            });
+          } else {
+            return Status::Ok();
+          }
+        },
+        ev->body);
+    OTINISH_RETURN_IF_ERROR(s);
+    store_row(tx, work_key, w);
+    return Status::Ok();
+  }
+};
+
+// ---- "repeats" ------------------------------------------------------------------------------------------------
+
+struct LastSeen {
+  std::string appeal_id;
+  Timestamp at{};
+  template <class A>
+  void serialize(A& ar) {
+    ar(appeal_id, MicrosRef{at});
+  }
+};
+
+std::string normalise_address(std::string_view a) {
+  std::string out;
+  bool space = false;
+  for (char c : a) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '.') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// A digest that links equal (value, topic) pairs without storing the value.
+std::string link_key(char kind, std::string_view value, std::string_view topic) {
+  Blake2b h;
+  h.update(std::string_view(&kind, 1));
+  h.update(value);
+  h.update(std::string_view("\x1f", 1));
+  h.update(topic);
+  auto d = h.finish();
+  return std::string("k/") + kind + "/" + to_hex(std::span<const std::uint8_t>(d.data(), 16));
+}
+
+class RepeatsProjection final : public Projection {
+ public:
+  explicit RepeatsProjection(const ViewsOptions& o) : options_(o) {}
+  std::string_view name() const override { return "repeats"; }
+  Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
+    if (!ev) return Status::Ok();
+    const auto* reg = std::get_if<AppealRegistered>(&ev->body);
+    if (!reg) return Status::Ok();
+    auto applicant = options_.sealer->open(reg->applicant);
+    if (!applicant.ok()) return Status::Ok();  // shredded or sealed by a scheme this build cannot open
+    const std::string id = appeal_id_of(e);
+    bool linked = false;
+    std::string earlier_seen;
+    auto check = [&](char kind, const std::string& value, const char* reason) -> Status {
+      if (value.empty()) return Status::Ok();
+      const std::string key = link_key(kind, value, reg->topic);
+      Status err;
+      auto last = load_row<LastSeen>(tx, key, err);
+      OTINISH_RETURN_IF_ERROR(err);
+      if (last && last->appeal_id != earlier_seen && e.recorded_at - last->at <= options_.repeat_window) {
+        store_row(tx, "r/" + id + kSep + last->appeal_id, RepeatLink{id, last->appeal_id, reason});
+        earlier_seen = last->appeal_id;
+        linked = true;
+      }
+      store_row(tx, key, LastSeen{id, e.recorded_at});
+      return Status::Ok();
+    };
+    OTINISH_RETURN_IF_ERROR(check('p', normalise_phone(applicant->phone), "same applicant and topic"));
+    OTINISH_RETURN_IF_ERROR(check('a', normalise_address(applicant->address), "same address and topic"));
+    if (linked) {
+      auto n = tx.get("n");
+      tx.put("n", be64((n ? from_be64(*n) : 0) + 1));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const ViewsOptions options_;
+};
+
+template <typename T>
+Result<T> decode_row(std::string_view bytes) {
+  T row{};
+  OTINISH_RETURN_IF_ERROR(from_bytes(bytes, row, "view row"));
+  return row;
+}
+
+}  // namespace
+
+std::unique_ptr<Projection> make_appeals_projection() { return std::make_unique<AppealsProjection>(); }
+std::unique_ptr<Projection> make_timeline_projection() { return std::make_unique<TimelineProjection>(); }
+std::unique_ptr<Projection> make_public_feed_projection() { return std::make_unique<PublicFeedProjection>(); }
+std::unique_ptr<Projection> make_scorecards_projection() { return std::make_unique<ScorecardsProjection>(); }
+std::unique_ptr<Projection> make_repeats_projection(const ViewsOptions& options) {
+  return std::make_unique<RepeatsProjection>(options);
+}
+
+std::vector<std::unique_ptr<Projection>> standard_projections(const ViewsOptions& options) {
+  std::vector<std::unique_ptr<Projection>> v;
+  v.push_back(make_appeals_projection());
+  v.push_back(make_timeline_projection());
+  v.push_back(make_public_feed_projection());
+  v.push_back(make_scorecards_projection());
+  v.push_back(make_repeats_projection(options));
+  return v;
+}
+
+Result<AppealRow> get_appeal_row(const ViewReader& appeals, std::string_view id) {
+  auto bytes = appeals.get(appeal_key(id));
+  if (!bytes) return Status::NotFound("appeal " + std::string(id) + " is not in the appeals view");
+  return decode_row<AppealRow>(*bytes);
+}
+
+Result<AppealPage> query_appeals(const ViewReader& view, const AppealQuery& q) {
+  if (q.limit == 0 || q.limit > 10'000) {
+    return Status::InvalidArgument("query limit " + std::to_string(q.limit) + " is outside 1..10000");
+  }
+  // The most selective index the query names; else every row.
+  std::string prefix = "a/";
+  bool by_index = true;
+  if (q.topic) prefix = index_key('t', *q.topic, "");
+  else if (q.agency) prefix = index_key('g', *q.agency, "");
+  else if (q.district) prefix = index_key('d', *q.district, "");
+  else if (q.stage) prefix = index_key('s', to_string(*q.stage), "");
+  else if (q.category) prefix = index_key('c', to_string(*q.category), "");
+  else by_index = false;
+
+  auto matches = [&](const AppealRow& r) {
+    if (q.stage && r.stage != *q.stage) return false;
+    if (q.category && r.category != *q.category) return false;
+    if (q.topic && r.topic != *q.topic) return false;
+    if (q.agency && r.agency != *q.agency) return false;
+    if (q.district && r.district != *q.district) return false;
+    if (q.overdue_only) {
+      bool open = r.stage != Stage::kResolved && r.stage != Stage::kVerified && !is_terminal(r.stage);
+      if (!open || r.due_at == Timestamp{} || r.due_at >= q.now) return false;
+    }
+    return true;
+  };
+
+  AppealPage page;
+  Status error;
+  std::string after = q.after.empty() ? std::string() : prefix + q.after;
+  OTINISH_RETURN_IF_ERROR(view.scan(prefix, after, [&](std::string_view key, std::string_view value) {
+    if (page.rows.size() == q.limit) {
+      page.next_after = page.rows.back().id;
+      return false;
+    }
+    Result<AppealRow> row = Status::Internal("unset");
+    if (by_index) {
+      row = get_appeal_row(view, key.substr(prefix.size()));
+    } else {
+      row = decode_row<AppealRow>(value);
+    }
+    if (!row.ok()) {
+      error = row.status();
+      return false;
+    }
+    if (matches(*row)) page.rows.push_back(std::move(row).value());
+    return true;
+  }));
+  OTINISH_RETURN_IF_ERROR(error);
+  return page;
+}
+
+Result<std::vector<TimelineEntry>> read_timeline(const ViewReader& view, std::string_view appeal_id) {
+  std::vector<TimelineEntry> out;
+  Status error;
+  OTINISH_RETURN_IF_ERROR(view.scan(timeline_prefix(appeal_id), "", [&](std::string_view, std::string_view v) {
+    auto e = decode_row<TimelineEntry>(v);
+    if (!e.ok()) {
+      error = e.status();
+      return false;
+    }
+    out.push_back(std::move(e).value());
+    return true;
+  }));
+  OTINISH_RETURN_IF_ERROR(error);
+  if (out.empty()) return Status::NotFound("appeal " + std::string(appeal_id) + " has no timeline");
+  return out;
+}
+
+Result<std::vector<PublicEntry>> read_public_feed(const ViewReader& view, std::uint64_t after, std::size_t limit) {
+  std::vector<PublicEntry> out;
+  Status error;
+  OTINISH_RETURN_IF_ERROR(view.scan("p/", "p/" + be64(after), [&](std::string_view, std::string_view v) {
+    if (out.size() >= limit) return false;
+    auto e = decode_row<PublicEntry>(v);
+    if (!e.ok()) {
+      error = e.status();
+      return false;
+    }
+    out.push_back(std::move(e).value());
+    return true;
+  }));
+  OTINISH_RETURN_IF_ERROR(error);
+  return out;
+}
+
+Result<Scorecards> read_scorecards(const ViewReader& view, std::uint64_t min_sample) {
+  Scorecards out;
+  Status error;
+  OTINISH_RETURN_IF_ERROR(view.scan("g/", "", [&](std::string_view, std::string_view v) {
+    auto s = decode_row<AgencyScorecard>(v);
+    if (!s.ok()) {
+      error = s.status();
+      return false;
+    }
+    (s->resolved >= min_sample ? out.ranked : out.too_small).push_back(std::move(s).value());
+    return true;
+  }));
+  OTINISH_RETURN_IF_ERROR(error);
+  std::stable_sort(out.ranked.begin(), out.ranked.end(), [](const AgencyScorecard& a, const AgencyScorecard& b) {
+    if (a.on_time_percent() != b.on_time_percent()) return a.on_time_percent() > b.on_time_percent();
+    return a.satisfaction() > b.satisfaction();
+  });
+  return out;
+}
+
+Result<std::vector<RepeatLink>> read_repeats(const ViewReader& view, std::string_view appeal_id) {
+  std::vector<RepeatLink> out;
+  Status error;
+  OTINISH_RETURN_IF_ERROR(
+      view.scan("r/" + std::string(appeal_id) + kSep, "", [&](std::string_view, std::string_view v) {
+        auto l = decode_row<RepeatLink>(v);
+        if (!l.ok()) {
+          error = l.status();
+          return false;
+        }
+        out.push_back(std::move(l).value());
+        return true;
+      }));
+  OTINISH_RETURN_IF_ERROR(error);
+  return out;
+}
+
+Result<std::uint64_t> count_repeats(const ViewReader& view) {
+  auto n = view.get("n");
+  return n ? from_be64(*n) : 0;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> dump_view(const ViewReader& view) {
+  std::vector<std::pair<std::string, std::string>> out;
+  OTINISH_RETURN_IF_ERROR(view.scan("", "", [&](std::string_view k, std::string_view v) {
+    if (!k.empty() && k[0] == '\0') return true;  // the checkpoint
+    out.emplace_back(std::string(k), std::string(v));
+    return true;
+  }));
+  return out;
+}
+
+}  // namespace otinish::engine

@@ -286,7 +286,8 @@ Status RocksEventStore::open(const std::string& path) {
 
   OTINISH_RETURN_IF_ERROR(check_tail());
   queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { commit_group(g); },
-                                        options_.max_group_events);
+                                        options_.max_group_events,
+                                        std::chrono::microseconds(options_.group_commit_gather_us));
   return Status::Ok();
 }
 

@@ -4,8 +4,11 @@
 
 namespace otinish::store {
 
-WriteQueue::WriteQueue(CommitFn commit, std::size_t max_group_events)
-    : commit_(std::move(commit)), max_group_events_(max_group_events), writer_([this] { run(); }) {}
+WriteQueue::WriteQueue(CommitFn commit, std::size_t max_group_events, std::chrono::microseconds gather_wait)
+    : commit_(std::move(commit)),
+      max_group_events_(max_group_events),
+      gather_wait_(gather_wait),
+      writer_([this] { run(); }) {}
 
 WriteQueue::~WriteQueue() {
   {
@@ -23,17 +26,21 @@ void WriteQueue::submit(AppendRequest* request) {
     return;
   }
   queue_.push_back(request);
-  work_cv_.notify_one();
+  work_cv_.notify_one();  // wakes the writer, or tells a gathering writer one more has come
   done_cv_.wait(lock, [request] { return request->done; });
 }
 
 void WriteQueue::run() {
   std::vector<AppendRequest*> group;
+  std::size_t released = 0;  // appenders answered by the previous group
   for (;;) {
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;  // closing and drained
+      if (released > 1 && queue_.size() < released && gather_wait_.count() > 0) {
+        work_cv_.wait_for(lock, gather_wait_, [&] { return closing_ || queue_.size() >= released; });
+      }
       std::size_t events = 0;
       while (!queue_.empty() && (group.empty() || events + queue_.front()->events.size() <= max_group_events_)) {
         events += queue_.front()->events.size();
@@ -47,6 +54,7 @@ void WriteQueue::run() {
       for (AppendRequest* r : group) r->done = true;
     }
     done_cv_.notify_all();
+    released = group.size();
     group.clear();
   }
 }

@@ -5,8 +5,14 @@
 // request's result, then wakes the appenders. While one group is being synced the next one gathers, so
 // throughput grows with the number of writers while each appender waits about one sync (RocksDB's
 // WriteThread does the same with a leader instead of a thread).
+//
+// Closed-loop appenders (a desk that appends, waits, appends again) come back right after their group is
+// acknowledged. Without care they split into two cohorts that alternate, each group holding half of them. So
+// after releasing N appenders the writer waits a little (at most `gather_wait`) until about N requests are
+// queued: one sync then serves everyone. A lone appender never waits (N = 1 is already queued).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -39,8 +45,9 @@ class WriteQueue {
   using CommitFn = std::function<void(std::span<AppendRequest* const>)>;
 
   // `max_group_events`: a group stops growing once it holds this many events (a single larger request still
-  // forms a group of its own).
-  WriteQueue(CommitFn commit, std::size_t max_group_events);
+  // forms a group of its own). `gather_wait`: how long the writer may wait for the appenders it just released
+  // to come back before it forms the next group (0: never wait).
+  WriteQueue(CommitFn commit, std::size_t max_group_events, std::chrono::microseconds gather_wait);
   // Drains what is queued, then stops the writer thread.
   ~WriteQueue();
   WriteQueue(const WriteQueue&) = delete;
@@ -54,6 +61,7 @@ class WriteQueue {
 
   const CommitFn commit_;
   const std::size_t max_group_events_;
+  const std::chrono::microseconds gather_wait_;
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // writer waits for requests

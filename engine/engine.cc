@@ -83,6 +83,7 @@ Result<std::vector<CommandKind>> Engine::allowed(std::string_view appeal_id) con
 Result<AppealId> Engine::allocate_number(const std::string& centre, const CommandMeta& meta) {
   const std::int32_t year = kz_year(clock_.now());
   const std::string stream = AppealId::sequence_stream(centre, year);
+  std::lock_guard stream_lock(stripe(stream));
   std::uint64_t expected = 0;
   {
     std::lock_guard lock(seq_mu_);
@@ -95,7 +96,9 @@ Result<AppealId> Engine::allocate_number(const std::string& centre, const Comman
   }
   for (int attempt = 0; attempt <= options_.max_allocation_retries; ++attempt) {
     AppealId id{centre, year, static_cast<std::uint32_t>(expected + 1)};
-    store::EventData e = encode_number_allocated({id.to_string(), meta.command_id});
+    // The payload does not name the number (the stream version is the number), so that a re-sent command
+    // carries the same event and the store's idempotency key matches.
+    store::EventData e = encode_number_allocated({meta.command_id});
     e.id = event_id(meta, stream, 0);
     e.actor = meta.actor;
     e.correlation_id = meta.correlation_id;
@@ -182,16 +185,20 @@ Status Engine::check_merge_parent(const AppealState& child, const std::string& p
 Status Engine::attach_child(const std::string& parent_id, const std::string& child_id, const CommandMeta& meta) {
   OTINISH_ASSIGN_OR_RETURN(AppealId pid, AppealId::parse(parent_id));
   for (int attempt = 0; attempt <= options_.max_conflict_retries; ++attempt) {
-    OTINISH_ASSIGN_OR_RETURN(AppealState parent, load(parent_id));
-    bool attached = std::find(parent.children.begin(), parent.children.end(), child_id) != parent.children.end();
-    if (!attached) {
-      AppealEvent e{parent.stage, parent.stage, AppealChildAttached{child_id}};
-      auto r = append_events(parent, pid.stream(), {e}, meta);
-      if (!r.ok() && r.status().code() == StatusCode::kConflict) {
-        backoff(attempt);
-        continue;
+    AppealState parent;
+    {
+      std::lock_guard lock(stripe(pid.stream()));
+      OTINISH_ASSIGN_OR_RETURN(parent, load(parent_id));
+      bool attached = std::find(parent.children.begin(), parent.children.end(), child_id) != parent.children.end();
+      if (!attached) {
+        AppealEvent e{parent.stage, parent.stage, AppealChildAttached{child_id}};
+        auto r = append_events(parent, pid.stream(), {e}, meta);
+        if (!r.ok() && r.status().code() == StatusCode::kConflict) {
+          backoff(attempt);
+          continue;
+        }
+        OTINISH_RETURN_IF_ERROR(r.status());
       }
-      OTINISH_RETURN_IF_ERROR(r.status());
     }
     // A parent resolved before the child arrived hands its resolution over at once.
     if (resolved_or_later(parent.stage)) {
@@ -217,36 +224,41 @@ Status Engine::propagate_resolution(const AppealState& parent, const CommandMeta
   return Status::Ok();
 }
 
+Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Command& command, const CommandMeta& meta,
+                                                AppealState& state) {
+  std::lock_guard lock(stripe(id.stream()));
+  OTINISH_ASSIGN_OR_RETURN(state, load(id.to_string()));
+  if (auto it = state.applied_commands.find(meta.command_id);
+      !meta.command_id.empty() && it != state.applied_commands.end()) {
+    return CommandResult{state.id, state.stage, it->second, 0, true};
+  }
+  DecideContext ctx{clock_.now(), catalogue_};
+  OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
+  if (const auto* merge = std::get_if<MergeInto>(&command)) {
+    OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));
+  }
+  OTINISH_ASSIGN_OR_RETURN(CommandResult result, append_events(state, id.stream(), events, meta));
+  for (const auto& e : events) {
+    store::RecordedEvent own;  // fold our own events to know the state the follow-ups act on
+    own.stream_version = state.version + 1;
+    own.recorded_at = clock_.now();
+    evolve_decoded(state, own, e);
+  }
+  return result;
+}
+
 Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta) {
   OTINISH_ASSIGN_OR_RETURN(AppealId id, AppealId::parse(appeal_id));
-  const std::string stream = id.stream();
   for (int attempt = 0; attempt <= options_.max_conflict_retries; ++attempt) {
-    OTINISH_ASSIGN_OR_RETURN(AppealState state, load(appeal_id));
-    CommandResult result;
-    if (auto it = state.applied_commands.find(meta.command_id);
-        !meta.command_id.empty() && it != state.applied_commands.end()) {
-      result = CommandResult{state.id, state.stage, it->second, 0, true};
-    } else {
-      DecideContext ctx{clock_.now(), catalogue_};
-      OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
-      if (const auto* merge = std::get_if<MergeInto>(&command)) {
-        OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));
-      }
-      auto appended = append_events(state, stream, events, meta);
-      if (!appended.ok() && appended.status().code() == StatusCode::kConflict) {
-        backoff(attempt);
-        continue;
-      }
-      OTINISH_ASSIGN_OR_RETURN(result, std::move(appended));
-      for (const auto& e : events) {
-        store::RecordedEvent fake;  // fold our own events to know the state the follow-ups act on
-        fake.stream_version = state.version + 1;
-        fake.recorded_at = clock_.now();
-        evolve_decoded(state, fake, e);
-      }
+    AppealState state;
+    auto result = decide_and_append(id, command, meta, state);
+    if (!result.ok() && result.status().code() == StatusCode::kConflict) {
+      backoff(attempt);  // another process wrote the stream: decide again on fresh state
+      continue;
     }
+    OTINISH_RETURN_IF_ERROR(result.status());
     // Follow-ups on other streams run on every attempt (also for a duplicate): they are idempotent, and a
-    // re-sent command completes what a crashed first attempt began.
+    // re-sent command completes what a crashed first attempt began. No stripe lock is held here.
     if (const auto* merge = std::get_if<MergeInto>(&command)) {
       OTINISH_RETURN_IF_ERROR(attach_child(merge->parent, state.id, meta));
     } else if (std::holds_alternative<Resolve>(command) && resolved_or_later(state.stage)) {
@@ -256,6 +268,10 @@ Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command&
   }
   return Status::Conflict("appeal " + std::string(appeal_id) + ": the stream kept changing; gave up after " +
                           std::to_string(options_.max_conflict_retries) + " retries; re-send the command");
+}
+
+std::mutex& Engine::stripe(std::string_view stream) {
+  return stripes_[std::hash<std::string_view>{}(stream) % stripes_.size()];
 }
 
 }  // namespace otinish::engine

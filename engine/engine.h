@@ -10,8 +10,9 @@
 //   if (r.status().code() == StatusCode::kFailedPrecondition) { /* message names stage and allowed commands */ }
 //
 // Guarantees:
-//   - A conflict (another writer appended to the stream in between) is retried on fresh state, at most
-//     EngineOptions::max_conflict_retries times, then returned as kConflict.
+//   - Writers of one appeal in this process are serialised (striped locks), so they never conflict. A conflict
+//     with another process (it appended to the stream in between) is retried on fresh state with a randomised
+//     backoff, at most EngineOptions::max_conflict_retries times, then returned as kConflict.
 //   - A command id makes a retried command harmless: a command whose events are already in the stream returns
 //     the first outcome with `duplicate = true` and writes nothing. Commands that touch several streams (merge,
 //     a parent's resolution reaching its children) write each stream with a key derived from the command id,
@@ -23,6 +24,7 @@
 // Thread-safety: thread-safe. Any number of threads may call any method at once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -102,6 +104,12 @@ class Engine {
   Status check_merge_parent(const AppealState& child, const std::string& parent_id) const;
   Status attach_child(const std::string& parent_id, const std::string& child_id, const CommandMeta& meta);
   Status propagate_resolution(const AppealState& parent, const CommandMeta& meta);
+  // Under the stream's stripe lock: load, decide, append once. Fills `state` with the state after.
+  Result<CommandResult> decide_and_append(const AppealId& id, const Command& command, const CommandMeta& meta,
+                                          AppealState& state);
+  // Writers of one stream in this process take its stripe, so they never conflict with each other; a kConflict
+  // then means another process wrote the stream. Never held across calls that take another stripe.
+  std::mutex& stripe(std::string_view stream);
 
   store::EventStore& store_;
   const Clock& clock_;
@@ -109,6 +117,7 @@ class Engine {
   const ApplicantSealer& sealer_;
   const EngineOptions options_;
 
+  std::array<std::mutex, 256> stripes_;
   std::mutex seq_mu_;
   std::map<std::string, std::uint64_t> seq_version_;  // GUARDED_BY(seq_mu_): last known version per seq stream
 };

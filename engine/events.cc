@@ -89,7 +89,7 @@ void serialize(A& ar, AppealCommented& e) {
 }
 template <class A>
 void serialize(A& ar, AppealNumberAllocated& e) {
-  ar(e.appeal_id, e.command_id);
+  ar(e.command_id);
 }
 
 namespace {

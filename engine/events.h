@@ -168,8 +168,9 @@ Result<AppealEvent> decode_event(std::string_view type, std::uint32_t schema_ver
 inline constexpr std::string_view kAppealStreamPrefix = "appeal-";
 
 // In a "seq-<centre>-<year>" stream: the event whose stream version is the allocated sequence number.
+// The payload holds only the command: the number is the event's stream version, the centre and year are in
+// the stream's name.
 struct AppealNumberAllocated {
-  std::string appeal_id;
   std::string command_id;  // the register command that asked for it
 };
 inline constexpr std::string_view kAppealNumberAllocatedType = "AppealNumberAllocated";

@@ -1,0 +1,178 @@
+#include "api/http/openapi.h"
+
+#include <boost/json.hpp>
+
+namespace otinish::api {
+
+namespace json = boost::json;
+
+namespace {
+
+json::object problem_ref(std::string_view description) {
+  return {{"description", description},
+          {"content", {{"application/problem+json", {{"schema", {{"$ref", "#/components/schemas/Problem"}}}}}}}};
+}
+
+json::object json_ref(std::string_view description, std::string_view schema) {
+  return {{"description", description},
+          {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/" + std::string(schema)}}}}}}}};
+}
+
+json::object param(std::string_view name, std::string_view in, std::string_view description, bool required,
+                   std::string_view type = "string") {
+  return {{"name", name}, {"in", in}, {"description", description}, {"required", required},
+          {"schema", {{"type", type}}}};
+}
+
+json::object op(std::string_view summary, std::string_view roles, json::array params, json::object responses) {
+  json::object o{{"summary", summary}, {"description", "Roles: " + std::string(roles) + "."},
+                 {"parameters", std::move(params)}, {"responses", std::move(responses)}};
+  return o;
+}
+
+json::object common_errors(json::object r) {
+  r["401"] = problem_ref("No token, or an unknown or revoked one.");
+  r["403"] = problem_ref("The token's role may not do this.");
+  return r;
+}
+
+json::object string_props(std::initializer_list<std::string_view> names) {
+  json::object props;
+  for (auto n : names) props[n] = {{"type", "string"}};
+  return props;
+}
+
+std::string build() {
+  json::object paths;
+  const json::object idem = param("Idempotency-Key", "header",
+                                  "Any unique string (a UUID): a retry with the same key gets the first answer; "
+                                  "the same key with another body is 422.", false);
+  const json::object appeal_id = param("id", "path", "Appeal number, e.g. SHY-2026-0000123.", true);
+
+  paths["/healthz"] = {{"get", op("Liveness and the log's head position.", "none (no token)", {},
+                                  {{"200", {{"description", "Serving."}}}})}};
+  paths["/metrics"] = {{"get", op("Prometheus metrics (text format 0.0.4).", "admin, auditor", {},
+                                  common_errors({{"200", {{"description", "Metrics."}}}}))}};
+  paths["/v1/openapi.json"] = {{"get", op("This document.", "none (no token)", {},
+                                          {{"200", {{"description", "OpenAPI 3.1."}}}})}};
+
+  json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator", {idem},
+                                 common_errors({{"201", json_ref("Registered; Location and ETag set.", "CommandResult")},
+                                                {"400", problem_ref("Body is not a JSON object.")},
+                                                {"422", problem_ref("A field is missing or invalid (see `field`).")}}));
+  post_appeals["requestBody"] = {{"required", true},
+                                 {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/RegisterAppeal"}}}}}}}};
+  paths["/v1/appeals"] = {{"post", std::move(post_appeals)}};
+
+  paths["/v1/appeals/{id}"] = {
+      {"get", op("The appeal now. ETag is its version; If-None-Match gives 304.",
+                 "operator, inspector, controller, auditor, agency (its own appeals)",
+                 {appeal_id, param("If-None-Match", "header", "A version previously read.", false)},
+                 common_errors({{"200", json_ref("The appeal.", "Appeal")},
+                                {"304", {{"description", "Not modified."}}},
+                                {"404", problem_ref("No such appeal (or not visible to this agency).")}}))}};
+
+  json::object post_cmd = op(
+      "Run a command on an appeal: answer_on_first_contact, classify, reclassify, send_for_review, "
+      "return_to_operator, assign, redirect, accept, start_work, hold, resume, request_extension, "
+      "grant_extension, resolve, record_callback, close, reopen, merge, comment.",
+      "depends on the command (docs/http.md#roles)",
+      {appeal_id, param("command", "path", "The command's snake_case name.", true),
+       param("If-Match", "header", "The appeal version the command was decided on (its ETag).", true), idem},
+      common_errors({{"200", json_ref("Applied; ETag is the new version.", "CommandResult")},
+                     {"400", problem_ref("Body is not a JSON object, or If-Match is not a version.")},
+                     {"404", problem_ref("No such appeal or command.")},
+                     {"409", problem_ref("If-Match is stale (current_version says the version now), or the "
+                                         "lifecycle does not allow the command in the appeal's stage.")},
+                     {"422", problem_ref("A field is missing or invalid.")},
+                     {"428", problem_ref("If-Match is missing.")}}));
+  post_cmd["requestBody"] = {{"required", false},
+                             {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+  paths["/v1/appeals/{id}/{command}"] = {{"post", std::move(post_cmd)}};
+
+  paths["/v1/appeals/{id}/timeline"] = {
+      {"get", op("Every event of the appeal: who, when, what.",
+                 "operator, inspector, controller, auditor, agency (its own appeals)", {appeal_id},
+                 common_errors({{"200", {{"description", "Timeline entries in order."}}},
+                                {"404", problem_ref("No such appeal.")}}))}};
+  paths["/v1/events"] = {
+      {"get", op("The global event log from a position.", "operator, inspector, controller, auditor",
+                 {param("from", "query", "First position (default 1).", false, "integer"),
+                  param("limit", "query", "At most this many events (default 100, max 1000).", false, "integer")},
+                 common_errors({{"200", json_ref("A page; next_from continues.", "EventPage")},
+                                {"400", problem_ref("from or limit is not a number in range.")}}))}};
+  paths["/v1/events/stream"] = {
+      {"get", op("The log live, as Server-Sent Events (id = position). Reconnect with Last-Event-ID to resume "
+                 "without gaps or duplicates.",
+                 "operator, inspector, controller, auditor",
+                 {param("Last-Event-ID", "header", "Position of the last event received.", false),
+                  param("from", "query", "First position wanted (when no Last-Event-ID); default: only new events.",
+                        false, "integer")},
+                 common_errors({{"200", {{"description", "text/event-stream"}}},
+                                {"503", problem_ref("Too many streams open.")}}))}};
+  json::object put_rules = op("Publish a rule set (YAML). Invalid YAML leaves the rules in force untouched.",
+                              "admin", {param("If-Match", "header", "The rule-set version replaced.", false)},
+                              common_errors({{"200", {{"description", "Published: version, content hash, lint warnings."}}},
+                                             {"409", problem_ref("If-Match is stale.")},
+                                             {"422", problem_ref("Every error, with line and column.")}}));
+  put_rules["requestBody"] = {{"required", true}, {"content", {{"application/yaml", {{"schema", {{"type", "string"}}}}}}}};
+  paths["/v1/rules"] = {
+      {"get", op("The rule set in force (YAML); ETag is its version, X-Content-Hash its BLAKE2b-256.",
+                 "operator, inspector, controller, agency, admin, auditor", {},
+                 common_errors({{"200", {{"description", "application/yaml"}}},
+                                {"404", problem_ref("None published yet.")}}))},
+      {"put", std::move(put_rules)}};
+
+  json::object schemas;
+  schemas["Problem"] = {
+      {"type", "object"},
+      {"description", "RFC 9457 problem details."},
+      {"properties",
+       {{"type", {{"type", "string"}}}, {"title", {{"type", "string"}}}, {"status", {{"type", "integer"}}},
+        {"detail", {{"type", "string"}}}, {"field", {{"type", "string"}}},
+        {"current_version", {{"type", "integer"}}}, {"errors", {{"type", "array"}}}}},
+      {"required", json::array{"type", "title", "status", "detail"}}};
+  json::object reg_props = string_props({"centre", "category", "topic", "priority", "channel", "text"});
+  reg_props["location"] = {{"type", "object"}, {"properties", string_props({"district", "street"})}};
+  reg_props["applicant"] = {{"type", "object"}, {"properties", string_props({"name", "phone", "address"})}};
+  schemas["RegisterAppeal"] = {{"type", "object"},
+                               {"properties", std::move(reg_props)},
+                               {"required", json::array{"centre", "category", "topic", "text"}}};
+  schemas["CommandResult"] = {{"type", "object"},
+                              {"properties",
+                               {{"id", {{"type", "string"}}}, {"stage", {{"type", "string"}}},
+                                {"version", {{"type", "integer"}}}, {"position", {{"type", "integer"}}}}}};
+  schemas["Appeal"] = {{"type", "object"},
+                       {"properties",
+                        {{"id", {{"type", "string"}}}, {"version", {{"type", "integer"}}}, {"stage", {{"type", "string"}}},
+                         {"category", {{"type", "string"}}}, {"topic", {{"type", "string"}}},
+                         {"agency", {{"type", "string"}}},
+                         {"allowed_commands", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
+  schemas["EventPage"] = {{"type", "object"},
+                          {"properties",
+                           {{"events", {{"type", "array"}}}, {"next_from", {{"type", "integer"}}},
+                            {"head_position", {{"type", "integer"}}}}}};
+
+  json::object doc{
+      {"openapi", "3.1.0"},
+      {"info",
+       {{"title", "otinish"},
+        {"version", "0.1.0"},
+        {"description", "Workflow and SLA rules engine for city appeal centres (109 lines). Errors are RFC 9457 "
+                        "problem+json. Authenticate with 'Authorization: Bearer <token>'."}}},
+      {"paths", std::move(paths)},
+      {"components",
+       {{"schemas", std::move(schemas)},
+        {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}},
+      {"security", json::array{json::object{{"bearer", json::array{}}}}}};
+  return json::serialize(doc);
+}
+
+}  // namespace
+
+const std::string& openapi_document() {
+  static const std::string doc = build();
+  return doc;
+}
+
+}  // namespace otinish::api

@@ -1,0 +1,545 @@
+// The only translation unit that includes Boost.Beast (build time): keep it that way.
+//
+// One Session per connection, all of its socket work on its own strand. A session alternates between
+//   idle      waiting for the first byte of a request (idle_timeout_ms; closed at shutdown),
+//   reading   the rest of the request (read_timeout_ms; 408 on expiry),
+//   busy      the handler runs on the worker pool, then the response is written (write_timeout_ms),
+//   streaming an SSE response: chunks pushed by the producer are queued and written in order,
+// and ends closed. Shutdown closes idle sessions and streams at once and lets busy ones finish.
+#include "api/http/server.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "api/http/problem.h"
+
+namespace otinish::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes; '+' becomes a space only in query components. Returns false on a malformed escape.
+bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+// Splits the target into the decoded path and query. Returns false (400) on a malformed escape.
+bool parse_target(HttpRequest& r) {
+  std::string_view t = r.target;
+  const std::size_t q = t.find('?');
+  if (!percent_decode(t.substr(0, q), false, &r.path)) return false;
+  if (q == std::string_view::npos) return true;
+  std::string_view query = t.substr(q + 1);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    std::string key, value;
+    if (!percent_decode(pair.substr(0, eq), true, &key)) return false;
+    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, &value)) return false;
+    r.query[key] = std::move(value);
+  }
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// Request ids: a random per-process prefix and a counter (unique, cheap, no clock).
+class RequestIds {
+ public:
+  RequestIds() {
+    std::random_device rd;
+    prefix_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }
+  std::string next() {
+    char buf[40];
+    const auto n = counter_.fetch_add(1, std::memory_order_relaxed);
+    std::snprintf(buf, sizeof buf, "%08llx-%llu", static_cast<unsigned long long>(prefix_ & 0xffffffffu),
+                  static_cast<unsigned long long>(n));
+    return buf;
+  }
+
+ private:
+  std::uint64_t prefix_ = 0;
+  std::atomic<std::uint64_t> counter_{1};
+};
+
+}  // namespace
+
+class Session;
+
+struct HttpServer::Impl {
+  Impl(ServerOptions o, Handler h, RequestObserver obs)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        observer(std::move(obs)),
+        workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
+        acceptor(ioc) {}
+
+  void accept();
+  void register_session(Session* s, const std::shared_ptr<Session>& sp);
+  void unregister_session(Session* s);
+  void report(const RequestRecord& r) const {
+    if (observer) observer(r);
+  }
+
+  const ServerOptions options;
+  const Handler handler;
+  const RequestObserver observer;
+  RequestIds request_ids;
+
+  // Declared before the io_context: sessions destroyed with its pending handlers still unregister here.
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;  // signalled when a session ends
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> streams{0};
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<bool> stopping{false};
+  bool started = false;  // start()/shutdown() thread only
+  bool stopped = false;
+
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool workers;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> io_threads;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    server_.connections.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~Session() {
+    if (streaming_) server_.streams.fetch_sub(1, std::memory_order_acq_rel);
+    server_.connections.fetch_sub(1, std::memory_order_acq_rel);
+    server_.unregister_session(this);
+  }
+
+  void start(bool overloaded) {
+    server_.register_session(this, shared_from_this());
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), overloaded] {
+      if (overloaded) {
+        self->refuse_overloaded();
+      } else {
+        self->wait_for_request();
+      }
+    });
+  }
+
+  // Called (on the strand) when the server begins shutting down.
+  void on_shutdown() {
+    if (phase_ == Phase::kIdle) close();
+    if (phase_ == Phase::kStreaming) finish_stream();
+  }
+  // Called (on the strand) when the grace period is over.
+  void force_close() { close(); }
+
+  auto executor() { return stream_.get_executor(); }
+
+  // Stream sink side (called on the strand).
+  void queue_chunk(std::string bytes) {
+    if (phase_ != Phase::kStreaming) return;
+    out_queue_.push_back(std::move(bytes));
+    if (!writing_) write_next_chunk();
+  }
+  void finish_stream() {
+    if (phase_ != Phase::kStreaming) return;
+    phase_ = Phase::kClosed;
+    heartbeat_.reset();
+    producer_.reset();  // stops the producer (e.g. joins a subscription's thread)
+    close();
+  }
+  std::atomic<std::size_t>& backlog() { return backlog_; }
+
+ private:
+  enum class Phase { kIdle, kReading, kBusy, kStreaming, kClosed };
+
+  class Sink final : public StreamSink {
+   public:
+    explicit Sink(std::weak_ptr<Session> s, std::size_t max_backlog) : session_(std::move(s)), max_(max_backlog) {}
+    bool push(std::string bytes) override {
+      auto s = session_.lock();
+      if (!s || closed_.load(std::memory_order_acquire)) return false;
+      const std::size_t n = bytes.size();
+      if (s->backlog().fetch_add(n, std::memory_order_acq_rel) + n > max_) {
+        closed_.store(true, std::memory_order_release);
+        asio::post(s->executor(), [s] { s->finish_stream(); });
+        return false;
+      }
+      asio::post(s->executor(), [s, b = std::move(bytes)]() mutable { s->queue_chunk(std::move(b)); });
+      return true;
+    }
+    void close() override {
+      closed_.store(true, std::memory_order_release);
+      if (auto s = session_.lock()) {
+        asio::post(s->executor(), [s] { s->end_after_queue(); });
+      }
+    }
+
+   private:
+    std::weak_ptr<Session> session_;
+    const std::size_t max_;
+    std::atomic<bool> closed_{false};
+  };
+
+  void refuse_overloaded() {
+    Problem p{.status = 503, .type = "overloaded", .title = "Too many connections",
+              .detail = "the server holds its maximum of " + std::to_string(server_.options.max_connections) +
+                        " connections; retry in a second"};
+    HttpResponse r = problem_response(p);
+    r.set_header("Retry-After", "1");
+    keep_alive_ = false;
+    write_response(std::move(r), nullptr);
+  }
+
+  void wait_for_request() {
+    if (server_.stopping.load(std::memory_order_acquire)) return close();
+    phase_ = Phase::kIdle;
+    if (buffer_.size() > 0) return read_request();
+    stream_.expires_after(std::chrono::milliseconds(server_.options.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      self->read_request();
+    });
+  }
+
+  void read_request() {
+    phase_ = Phase::kReading;
+    started_ = SteadyClock::now();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
+    parser_->body_limit(server_.options.max_body_bytes);
+    stream_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof) return close();
+    if (ec == beast::error::timeout) {
+      return refuse(Problem{.status = 408, .type = "request-timeout", .title = "Request timeout",
+                            .detail = "the request did not arrive within " +
+                                      std::to_string(server_.options.read_timeout_ms) + " ms; send it faster"});
+    }
+    if (ec == http::error::header_limit) {
+      return refuse(Problem{.status = 431, .type = "headers-too-large", .title = "Request header fields too large",
+                            .detail = "the request line and headers exceed " +
+                                      std::to_string(server_.options.max_header_bytes) + " bytes; send fewer or shorter headers"});
+    }
+    if (ec == http::error::body_limit) {
+      return refuse(Problem{.status = 413, .type = "body-too-large", .title = "Content too large",
+                            .detail = "the request body exceeds " + std::to_string(server_.options.max_body_bytes) +
+                                      " bytes; send a smaller body"});
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      return refuse(bad_request("the request is not valid HTTP/1.1: " + ec.message()));
+    }
+    if (ec) return close();  // reset by peer, cancelled at shutdown
+    dispatch_request(parser_->release());
+  }
+
+  // Answers a request the server refuses before any handler runs, then closes the connection.
+  void refuse(const Problem& p) {
+    keep_alive_ = false;
+    RequestRecord rec{.status = p.status, .route = "-"};
+    rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started_);
+    HttpResponse r = problem_response(p);
+    rec.response_bytes = r.body.size();
+    server_.report(rec);
+    write_response(std::move(r), nullptr);
+  }
+
+  void dispatch_request(http::request<http::string_body> msg) {
+    phase_ = Phase::kBusy;
+    keep_alive_ = msg.keep_alive();
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::string(msg.method_string());
+    req->target = std::string(msg.target());
+    for (const auto& f : msg) {
+      std::string name = lower(f.name_string());
+      auto [it, inserted] = req->headers.try_emplace(std::move(name), std::string(f.value()));
+      if (!inserted) it->second.append(", ").append(f.value());
+    }
+    req->body = std::move(msg.body());
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) req->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    const std::string_view rid = req->header("x-request-id");
+    req->request_id = (!rid.empty() && rid.size() <= 128) ? std::string(rid) : server_.request_ids.next();
+    if (!parse_target(*req)) return refuse(bad_request("the request target has a malformed %-escape", "target"));
+
+    asio::post(server_.workers, [self = shared_from_this(), req, started = started_] {
+      HttpResponse r;
+      try {
+        r = self->server_.handler(*req);
+      } catch (const std::exception& e) {
+        r = problem_response(Problem{.status = 500, .type = "internal", .title = "Internal error",
+                                     .detail = std::string("the handler failed: ") + e.what()});
+      }
+      RequestRecord rec{.request = req.get(), .status = r.status, .route = r.route, .principal = r.principal,
+                        .role = r.role, .response_bytes = r.body.size()};
+      rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
+      self->server_.report(rec);
+      asio::post(self->executor(), [self, req, r = std::move(r)]() mutable {
+        self->write_response(std::move(r), req.get());
+      });
+    });
+  }
+
+  void write_response(HttpResponse r, const HttpRequest* req) {
+    if (phase_ == Phase::kClosed) return;
+    if (r.stream) return start_stream(std::move(r), req);
+    phase_ = Phase::kBusy;
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    for (auto& [k, v] : r.headers) res->insert(k, v);
+    if (req != nullptr) res->set("X-Request-Id", req->request_id);
+    const bool no_body = r.status == 204 || r.status == 304 || (req != nullptr && req->method == "HEAD");
+    if (!no_body) res->set(http::field::content_type, r.content_type);
+    res->body() = no_body ? std::string{} : std::move(r.body);
+    const bool keep = keep_alive_ && !server_.stopping.load(std::memory_order_acquire);
+    res->keep_alive(keep);
+    res->prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(server_.options.write_timeout_ms));
+    http::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->close();
+      self->wait_for_request();
+    });
+  }
+
+  void start_stream(HttpResponse r, const HttpRequest* req) {
+    if (server_.streams.fetch_add(1, std::memory_order_acq_rel) >= server_.options.max_streams ||
+        server_.stopping.load(std::memory_order_acquire)) {
+      server_.streams.fetch_sub(1, std::memory_order_acq_rel);
+      keep_alive_ = false;
+      HttpResponse busy = problem_response(Problem{
+          .status = 503, .type = "too-many-streams", .title = "Too many event streams",
+          .detail = "the server serves at most " + std::to_string(server_.options.max_streams) +
+                    " event streams; retry later with Last-Event-ID"});
+      busy.set_header("Retry-After", "5");
+      return write_response(std::move(busy), req);
+    }
+    streaming_ = true;
+    phase_ = Phase::kStreaming;
+    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
+    head += "Content-Type: " + r.content_type + "\r\nCache-Control: no-cache\r\nConnection: close\r\n";
+    head += "X-Accel-Buffering: no\r\n";
+    if (req != nullptr) head += "X-Request-Id: " + req->request_id + "\r\n";
+    for (auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
+    head += "\r\n";
+    out_queue_.push_back(std::move(head));
+    write_next_chunk();
+    // A client that closes its side ends the stream at once (it sends nothing else on an SSE connection).
+    stream_.socket().async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code, std::size_t) {
+      self->finish_stream();
+    });
+    producer_ = r.stream(std::make_shared<Sink>(weak_from_this(), server_.options.max_stream_backlog_bytes));
+    heartbeat_.emplace(stream_.get_executor());
+    schedule_heartbeat();
+  }
+
+  void schedule_heartbeat() {
+    heartbeat_->expires_after(std::chrono::milliseconds(server_.options.stream_heartbeat_ms));
+    heartbeat_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->phase_ != Phase::kStreaming) return;
+      self->queue_chunk(": keep-alive\n\n");
+      self->schedule_heartbeat();
+    });
+  }
+
+  void write_next_chunk() {
+    if (out_queue_.empty()) {
+      writing_ = false;
+      if (end_after_queue_) finish_stream();
+      return;
+    }
+    writing_ = true;
+    stream_.expires_after(std::chrono::milliseconds(server_.options.write_timeout_ms));
+    asio::async_write(stream_, asio::buffer(out_queue_.front()),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        if (ec) return self->finish_stream();
+                        self->backlog_.fetch_sub(std::min(n, self->backlog_.load()), std::memory_order_acq_rel);
+                        self->out_queue_.pop_front();
+                        self->write_next_chunk();
+                      });
+  }
+
+  void end_after_queue() {
+    end_after_queue_ = true;
+    if (!writing_) finish_stream();
+  }
+
+  void close() {
+    if (phase_ == Phase::kStreaming) return finish_stream();
+    phase_ = Phase::kClosed;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  HttpServer::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  SteadyClock::time_point started_ = SteadyClock::now();
+  Phase phase_ = Phase::kIdle;
+  bool keep_alive_ = true;
+  // Streaming state (strand only, except backlog_).
+  bool streaming_ = false;
+  bool writing_ = false;
+  bool end_after_queue_ = false;
+  std::deque<std::string> out_queue_;
+  std::atomic<std::size_t> backlog_{0};
+  std::unique_ptr<StreamProducer> producer_;
+  std::optional<asio::steady_timer> heartbeat_;
+  char drain_[64];
+};
+
+void HttpServer::Impl::register_session(Session* s, const std::shared_ptr<Session>& sp) {
+  std::lock_guard lock(sessions_mu);
+  sessions.emplace(s, sp);
+}
+
+void HttpServer::Impl::unregister_session(Session* s) {
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions.erase(s);
+  }
+  sessions_cv.notify_all();
+}
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping.load(std::memory_order_acquire)) return;
+      // EMFILE and friends: keep accepting; the next attempt may succeed once connections close.
+      return accept();
+    }
+    if (stopping.load(std::memory_order_acquire)) return;
+    socket.set_option(tcp::no_delay(true), ec);
+    const bool overloaded = connections.load(std::memory_order_acquire) >= options.max_connections;
+    std::make_shared<Session>(*this, std::move(socket))->start(overloaded);
+    accept();
+  });
+}
+
+HttpServer::HttpServer(ServerOptions options, Handler handler, RequestObserver observer)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer))) {}
+
+HttpServer::~HttpServer() { shutdown(std::chrono::seconds(10)); }
+
+Status HttpServer::start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  tcp::resolver resolver(s.ioc);
+  auto results = resolver.resolve(s.options.listen_host, std::to_string(s.options.listen_port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return Status::InvalidArgument("cannot resolve listen address '" + s.options.listen_host + "': " + ec.message());
+  }
+  const tcp::endpoint ep = results.begin()->endpoint();
+  const std::string where = s.options.listen_host + ":" + std::to_string(s.options.listen_port);
+  s.acceptor.open(ep.protocol(), ec);
+  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + where + ": " + ec.message() + "; choose another --listen");
+  s.port.store(s.acceptor.local_endpoint().port(), std::memory_order_release);
+  s.work.emplace(s.ioc.get_executor());
+  s.accept();
+  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
+  s.started = true;
+  return Status::Ok();
+}
+
+std::uint16_t HttpServer::port() const noexcept { return impl_->port.load(std::memory_order_acquire); }
+std::size_t HttpServer::open_connections() const noexcept { return impl_->connections.load(); }
+std::size_t HttpServer::open_streams() const noexcept { return impl_->streams.load(); }
+
+void HttpServer::shutdown(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.stopping.store(true, std::memory_order_release);
+  asio::post(s.ioc, [&s] {
+    beast::error_code ec;
+    s.acceptor.close(ec);
+  });
+  auto for_each_session = [&s](auto&& fn) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(s.sessions_mu);
+      for (auto& [_, w] : s.sessions)
+        if (auto sp = w.lock()) live.push_back(std::move(sp));
+    }
+    for (auto& sp : live) asio::post(sp->executor(), [sp, fn] { fn(*sp); });
+  };
+  for_each_session([](Session& x) { x.on_shutdown(); });
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, grace, [&s] { return s.sessions.empty(); });
+  }
+  for_each_session([](Session& x) { x.force_close(); });
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, std::chrono::seconds(2), [&s] { return s.sessions.empty(); });
+  }
+  s.workers.join();  // handlers already running finish (their appends are acknowledged or refused)
+  s.work.reset();
+  s.ioc.stop();
+  for (auto& t : s.io_threads) t.join();
+  s.io_threads.clear();
+}
+
+}  // namespace otinish::api

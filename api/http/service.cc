@@ -1,0 +1,653 @@
+#include "api/http/service.h"
+
+#include <deque>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+
+#include "api/http/json_codec.h"
+#include "api/http/openapi.h"
+#include "api/http/problem.h"
+#include "rules/rule_set.h"
+
+namespace otinish::api {
+
+namespace json = boost::json;
+using engine::AppealState;
+using engine::CommandKind;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+HttpResponse json_response(int status, const json::value& v) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+std::string etag_of(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+// Parses an If-Match / If-None-Match value: "3", W/"3" or 3. Returns false if it is not a version.
+bool parse_etag(std::string_view v, std::uint64_t* out) {
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 19) return false;
+  std::uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t* out) { return parse_etag(s, out) && !s.starts_with("W/"); }
+
+std::chrono::microseconds since(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t);
+}
+
+// A problem for a Status whose message may start with the JSON Pointer of the field at fault.
+HttpResponse status_problem(const Status& s) {
+  auto [field, message] = split_field_error(s.message());
+  Problem p = problem_from_status(s, field);
+  if (!field.empty()) p.detail = field + ": " + message;
+  return problem_response(p);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Idempotency-Key: the first answer per (token, key), in memory, bounded.
+
+class IdempotencyCache {
+ public:
+  explicit IdempotencyCache(std::size_t capacity) : capacity_(capacity) {}
+
+  enum class Begin { kNew, kReplay, kMismatch, kInFlight };
+  Begin begin(const std::string& key, const Hash256& digest, HttpResponse* replay) {
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = entries_.try_emplace(key);
+    if (inserted) {
+      it->second.digest = digest;
+      order_.push_back(key);
+      evict();
+      return Begin::kNew;
+    }
+    if (it->second.digest != digest) return Begin::kMismatch;
+    if (!it->second.done) return Begin::kInFlight;
+    *replay = it->second.response;
+    return Begin::kReplay;
+  }
+  void finish(const std::string& key, const HttpResponse& r) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    if (r.status >= 500) {  // not an answer: let the client retry for real
+      entries_.erase(it);
+      return;
+    }
+    it->second.done = true;
+    it->second.response = r;
+  }
+
+ private:
+  void evict() {  // REQUIRES: mu_ held
+    while (order_.size() > capacity_) {
+      auto it = entries_.find(order_.front());
+      if (it != entries_.end() && !it->second.done) break;  // never drop a request still running
+      if (it != entries_.end()) entries_.erase(it);
+      order_.pop_front();
+    }
+  }
+  struct Entry {
+    Hash256 digest{};
+    bool done = false;
+    HttpResponse response;
+  };
+  const std::size_t capacity_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
+  std::deque<std::string> order_;                   // GUARDED_BY(mu_): insertion order, for eviction
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The rule set in force: the newest RuleSetPublished event of the rules stream (payload: the YAML text).
+
+class RulesBook {
+ public:
+  static constexpr std::string_view kEventType = "RuleSetPublished";
+
+  Status load(const store::EventStore& store, const std::string& stream) {
+    auto r = store.read_stream(stream, UINT64_MAX, store::Direction::kBackward, 1);
+    if (!r.ok()) return r.status().code() == StatusCode::kNotFound ? Status::Ok() : r.status();
+    std::lock_guard lock(mu_);
+    for (const auto& e : *r) set_locked(e);
+    return Status::Ok();
+  }
+  struct Current {
+    std::uint64_t version = 0;  // 0: none published
+    std::string yaml;
+    std::string hash_hex;
+    Timestamp published_at{};
+  };
+  Current current() {
+    std::lock_guard lock(mu_);
+    return current_;
+  }
+  void set(const store::RecordedEvent& e) {
+    std::lock_guard lock(mu_);
+    set_locked(e);
+  }
+
+ private:
+  void set_locked(const store::RecordedEvent& e) {
+    if (e.type != kEventType || e.stream_version <= current_.version) return;
+    current_ = {e.stream_version, e.payload, e.causation_id, e.recorded_at};
+  }
+  std::mutex mu_;
+  Current current_;  // GUARDED_BY(mu_)
+};
+
+// ---------------------------------------------------------------------------------------------------------
+
+struct ApiService::Call {
+  const HttpRequest& q;
+  const PathParams& p;
+  Principal who;
+  bool authenticated = false;
+};
+
+ApiService::ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
+                       ServiceOptions options, std::ostream* log)
+    : engine_(engine),
+      store_(store),
+      tokens_(tokens),
+      clock_(clock),
+      options_(std::move(options)),
+      log_(log),
+      idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)),
+      rules_(std::make_unique<RulesBook>()) {
+  add_routes();
+  metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
+                     [this] { return static_cast<double>(store_.head_position()); });
+}
+
+ApiService::~ApiService() = default;
+
+Status ApiService::start() { return rules_->load(store_, options_.rules_stream); }
+
+void ApiService::add_routes() {
+  using P = Permission;
+  auto open = [this](HttpResponse (ApiService::*fn)(Call&)) {
+    return [this, fn](const HttpRequest& q, const PathParams& p) {
+      Call c{q, p, {}};
+      return (this->*fn)(c);
+    };
+  };
+  auto guarded = [this](std::initializer_list<Permission> any_of, HttpResponse (ApiService::*fn)(Call&)) {
+    std::vector<Permission> perms(any_of);
+    return [this, perms, fn](const HttpRequest& q, const PathParams& p) {
+      Call c{q, p, {}};
+      const std::string_view auth = q.header("authorization");
+      if (auth.empty()) {
+        HttpResponse r = problem_response(Problem{
+            .status = 401, .type = "unauthenticated", .title = "Authentication required",
+            .detail = "send 'Authorization: Bearer <token>'; an admin creates tokens with `otinish token create`",
+            .field = "Authorization"});
+        r.set_header("WWW-Authenticate", "Bearer realm=\"otinish\"");
+        return r;
+      }
+      std::optional<Principal> who;
+      if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+        who = tokens_.authenticate(auth.substr(7));
+      }
+      if (!who) {
+        HttpResponse r = problem_response(Problem{
+            .status = 401, .type = "invalid-token", .title = "Invalid token",
+            .detail = "the bearer token is unknown, malformed or revoked; ask an admin for a new one",
+            .field = "Authorization"});
+        r.set_header("WWW-Authenticate", "Bearer realm=\"otinish\", error=\"invalid_token\"");
+        return r;
+      }
+      c.who = *who;
+      c.authenticated = true;
+      bool allowed = perms.empty();
+      for (Permission perm : perms) allowed = allowed || role_has(who->role, perm);
+      HttpResponse r;
+      if (!allowed) {
+        r = problem_response(Problem{
+            .status = 403, .type = "forbidden", .title = "Not allowed for this role",
+            .detail = "role " + std::string(to_string(who->role)) + " may not " +
+                      std::string(to_string(perms.front())) + "; use a token of a role that may (docs/http.md#roles)"});
+      } else {
+        r = (this->*fn)(c);
+      }
+      r.principal = who->token_id;
+      r.role = std::string(to_string(who->role));
+      return r;
+    };
+  };
+  router_.add("GET", "/healthz", open(&ApiService::healthz));
+  router_.add("GET", "/v1/openapi.json", open(&ApiService::openapi));
+  router_.add("GET", "/metrics", guarded({P::kReadMetrics}, &ApiService::metrics_text));
+  router_.add("POST", "/v1/appeals", guarded({P::kRegisterAppeal}, &ApiService::register_appeal));
+  router_.add("GET", "/v1/appeals/{id}", guarded({P::kReadAppeals}, &ApiService::get_appeal));
+  // Each command checks role_may_run itself (the permission depends on the command).
+  router_.add("POST", "/v1/appeals/{id}/{command}", guarded({}, &ApiService::run_command));
+  router_.add("GET", "/v1/appeals/{id}/timeline", guarded({P::kReadAppeals}, &ApiService::timeline));
+  router_.add("GET", "/v1/events", guarded({P::kReadEvents}, &ApiService::events));
+  router_.add("GET", "/v1/events/stream", guarded({P::kReadEvents}, &ApiService::events_stream));
+  router_.add("GET", "/v1/rules", guarded({P::kReadRules}, &ApiService::get_rules));
+  router_.add("PUT", "/v1/rules", guarded({P::kWriteRules}, &ApiService::put_rules));
+}
+
+HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
+
+void ApiService::log_line(std::string_view level, std::string_view msg, std::string_view fields_json) {
+  if (log_ == nullptr) return;
+  boost::system::error_code ec;
+  json::value fields = json::parse(fields_json, ec);
+  json::object o{{"ts", format_utc(clock_.now())}, {"level", level}, {"msg", msg}};
+  if (!ec && fields.is_object())
+    for (auto& kv : fields.as_object()) o[kv.key()] = kv.value();
+  const std::string line = json::serialize(o) + "\n";
+  std::lock_guard lock(log_mu_);
+  *log_ << line << std::flush;
+}
+
+void ApiService::observe(const RequestRecord& rec) {
+  const std::string_view method = rec.request ? std::string_view(rec.request->method) : std::string_view("-");
+  metrics_.observe_request(method, rec.route, rec.status, rec.duration);
+  if (!options_.access_log || log_ == nullptr) return;
+  json::object o{{"ts", format_utc(clock_.now())},
+                 {"level", rec.status >= 500 ? "error" : "info"},
+                 {"msg", "request"},
+                 {"method", method},
+                 {"route", rec.route},
+                 {"status", rec.status},
+                 {"duration_ms", static_cast<double>(rec.duration.count()) / 1000.0},
+                 {"bytes", rec.response_bytes}};
+  if (rec.request) {
+    o["path"] = rec.request->path;
+    o["request_id"] = rec.request->request_id;
+    o["remote"] = rec.request->remote;
+  }
+  if (!rec.principal.empty()) o["token"] = rec.principal;
+  if (!rec.role.empty()) o["role"] = rec.role;
+  const std::string line = json::serialize(o) + "\n";
+  std::lock_guard lock(log_mu_);
+  *log_ << line;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+HttpResponse ApiService::healthz(Call&) {
+  return json_response(200, json::object{{"status", "ok"}, {"head_position", store_.head_position()}});
+}
+
+HttpResponse ApiService::metrics_text(Call&) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = metrics_.render();
+  return r;
+}
+
+HttpResponse ApiService::openapi(Call&) {
+  HttpResponse r;
+  r.body = openapi_document();
+  return r;
+}
+
+HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>& run) {
+  const std::string_view key = c.q.header("idempotency-key");
+  if (key.empty()) return run();
+  if (key.size() > 200) {
+    return problem_response(invalid_field("Idempotency-Key is " + std::to_string(key.size()) +
+                                              " characters; use at most 200 (a UUID is 36)",
+                                          "Idempotency-Key"));
+  }
+  const std::string scoped = c.who.token_id + "\n" + std::string(key);
+  Blake2b h;
+  h.update(c.q.method);
+  h.update("\n");
+  h.update(c.q.path);
+  h.update("\n");
+  h.update(c.q.body);
+  const Hash256 digest = h.finish();
+  HttpResponse replay;
+  switch (idempotency_->begin(scoped, digest, &replay)) {
+    case IdempotencyCache::Begin::kReplay:
+      replay.set_header("Idempotent-Replayed", "true");
+      return replay;
+    case IdempotencyCache::Begin::kMismatch:
+      return problem_response(Problem{
+          .status = 422, .type = "idempotency-key-reused", .title = "Idempotency key reused",
+          .detail = "Idempotency-Key '" + std::string(key) +
+                    "' was used for a different request; use a new key for a new request",
+          .field = "Idempotency-Key"});
+    case IdempotencyCache::Begin::kInFlight: {
+      HttpResponse r = problem_response(Problem{
+          .status = 409, .type = "request-in-progress", .title = "Request in progress",
+          .detail = "a request with Idempotency-Key '" + std::string(key) +
+                    "' is still being processed; retry in a moment to get its answer",
+          .field = "Idempotency-Key"});
+      r.set_header("Retry-After", "1");
+      return r;
+    }
+    case IdempotencyCache::Begin::kNew: break;
+  }
+  HttpResponse r = run();
+  idempotency_->finish(scoped, r);
+  return r;
+}
+
+namespace {
+
+// Parses a request body as a JSON object ({} when empty and `empty_ok`).
+std::optional<HttpResponse> parse_body(const HttpRequest& q, bool empty_ok, json::object* out) {
+  if (q.body.empty() && empty_ok) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(q.body, ec);
+  if (ec) return problem_response(bad_request("the body is not valid JSON: " + ec.message(), "/"));
+  if (!v.is_object()) return problem_response(bad_request("the body must be a JSON object", "/"));
+  *out = std::move(v.as_object());
+  return std::nullopt;
+}
+
+store::Actor actor_of(const Principal& who) {
+  return {.user = "token:" + who.token_id, .role = std::string(to_string(who.role)), .agency = who.agency};
+}
+
+std::string command_id_for(const Principal& who, const HttpRequest& q) {
+  const std::string_view key = q.header("idempotency-key");
+  if (key.empty()) return "http/" + q.request_id;
+  return "http/" + who.token_id + "/" + std::string(key);
+}
+
+json::object command_result_json(const engine::CommandResult& r) {
+  return {{"id", r.appeal_id},
+          {"stage", std::string(to_string(r.stage))},
+          {"version", r.version},
+          {"position", r.position}};
+}
+
+}  // namespace
+
+HttpResponse ApiService::register_appeal(Call& c) {
+  return idempotent(c, [&]() -> HttpResponse {
+    json::object body;
+    if (auto bad = parse_body(c.q, false, &body)) return *bad;
+    auto cmd = register_from_json(body);
+    if (!cmd.ok()) return status_problem(cmd.status());
+    const auto started = SteadyClock::now();
+    auto r = engine_.register_appeal(
+        *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id});
+    metrics_.observe_command("register", since(started));
+    if (!r.ok()) return status_problem(r.status());
+    if (!r->duplicate) metrics_.add_appended(1);
+    HttpResponse res = json_response(201, command_result_json(*r));
+    res.set_header("Location", "/v1/appeals/" + r->appeal_id);
+    res.set_header("ETag", etag_of(r->version));
+    return res;
+  });
+}
+
+namespace {
+
+// Loads an appeal the caller may see; 404 (as a response) otherwise.
+std::variant<AppealState, HttpResponse> load_visible(engine::Engine& eng, const std::string& id, const Principal& who) {
+  auto parsed = engine::AppealId::parse(id);
+  if (!parsed.ok()) return problem_response(not_found("no appeal '" + id + "': " + parsed.status().message()));
+  auto s = eng.load(id);
+  if (!s.ok()) {
+    if (s.status().code() == StatusCode::kNotFound) {
+      return problem_response(not_found("no appeal " + id + "; check the number (e.g. SHY-2026-0000123)"));
+    }
+    return status_problem(s.status());
+  }
+  if (who.role == Role::kAgency && s->agency != who.agency) {
+    return problem_response(not_found("no appeal " + id + " assigned to agency " + who.agency));
+  }
+  return std::move(s).value();
+}
+
+}  // namespace
+
+HttpResponse ApiService::get_appeal(Call& c) {
+  auto loaded = load_visible(engine_, c.p.at("id"), c.who);
+  if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+  const AppealState& s = std::get<AppealState>(loaded);
+  std::uint64_t seen = 0;
+  if (parse_etag(c.q.header("if-none-match"), &seen) && seen == s.version) {
+    HttpResponse r;
+    r.status = 304;
+    r.set_header("ETag", etag_of(s.version));
+    return r;
+  }
+  HttpResponse r = json_response(200, appeal_state_to_json(s));
+  r.set_header("ETag", etag_of(s.version));
+  return r;
+}
+
+HttpResponse ApiService::run_command(Call& c) {
+  const std::string& name = c.p.at("command");
+  auto kind = engine::parse_command_kind(name);
+  if (!kind.ok() || *kind == CommandKind::kRegister || *kind == CommandKind::kApplyParentResolution) {
+    return problem_response(not_found("no command '" + name + "' on appeals; " +
+                                      "GET /v1/appeals/{id} lists the allowed_commands"));
+  }
+  if (!role_may_run(c.who.role, *kind)) {
+    return problem_response(Problem{.status = 403, .type = "forbidden", .title = "Not allowed for this role",
+                                    .detail = "role " + std::string(to_string(c.who.role)) + " may not send " +
+                                              name + " (docs/http.md#roles)"});
+  }
+  return idempotent(c, [&]() -> HttpResponse {
+    json::object body;
+    if (auto bad = parse_body(c.q, true, &body)) return *bad;
+    auto cmd = command_from_json(*kind, body);
+    if (!cmd.ok()) return status_problem(cmd.status());
+    const std::string& id = c.p.at("id");
+    auto loaded = load_visible(engine_, id, c.who);
+    if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+    const AppealState& s = std::get<AppealState>(loaded);
+    const std::string_view if_match = c.q.header("if-match");
+    if (if_match.empty()) {
+      if (options_.require_if_match) {
+        return problem_response(Problem{
+            .status = 428, .type = "if-match-required", .title = "Precondition required",
+            .detail = "send 'If-Match: \"" + std::to_string(s.version) + "\"' with the version you last read " +
+                      "(the ETag of GET /v1/appeals/" + id + ")",
+            .field = "If-Match"});
+      }
+    } else if (if_match != "*") {
+      std::uint64_t expected = 0;
+      if (!parse_etag(if_match, &expected)) {
+        return problem_response(bad_request("If-Match must be an appeal version such as \"3\"", "If-Match"));
+      }
+      if (expected != s.version) {
+        Problem p{.status = 409, .type = "version-conflict", .title = "Version conflict",
+                  .detail = "appeal " + id + " is at version " + std::to_string(s.version) + ", If-Match said " +
+                            std::to_string(expected) + ": reload it, check the change, and retry",
+                  .field = "If-Match", .current_version = s.version};
+        HttpResponse r = problem_response(p);
+        r.set_header("ETag", etag_of(s.version));
+        return r;
+      }
+    }
+    const auto started = SteadyClock::now();
+    auto r = engine_.execute(id, *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who),
+                                        .correlation_id = c.q.request_id});
+    metrics_.observe_command(name, since(started));
+    if (!r.ok()) {
+      HttpResponse res = status_problem(r.status());
+      if (r.status().current_version()) res.set_header("ETag", etag_of(*r.status().current_version()));
+      return res;
+    }
+    if (!r->duplicate) metrics_.add_appended(r->version > s.version ? r->version - s.version : 0);
+    HttpResponse res = json_response(200, command_result_json(*r));
+    res.set_header("ETag", etag_of(r->version));
+    return res;
+  });
+}
+
+HttpResponse ApiService::timeline(Call& c) {
+  const std::string& id = c.p.at("id");
+  auto loaded = load_visible(engine_, id, c.who);
+  if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+  const AppealState& s = std::get<AppealState>(loaded);
+  json::array entries;
+  const std::string stream = std::string(engine::kAppealStreamPrefix) + id;
+  for (std::uint64_t from = 1; from <= s.version;) {
+    auto batch = store_.read_stream(stream, from, store::Direction::kForward, 1024);
+    if (!batch.ok()) return status_problem(batch.status());
+    if (batch->empty()) break;
+    for (const auto& e : *batch) {
+      json::object o = envelope_to_json(e, EnvelopeForm::kFeed);
+      o.erase("stream");
+      entries.push_back(std::move(o));
+      from = e.stream_version + 1;
+    }
+  }
+  HttpResponse r = json_response(200, json::object{{"id", id}, {"version", s.version}, {"entries", std::move(entries)}});
+  r.set_header("ETag", etag_of(s.version));
+  return r;
+}
+
+HttpResponse ApiService::events(Call& c) {
+  std::uint64_t from = 1, limit = options_.default_page;
+  if (auto it = c.q.query.find("from"); it != c.q.query.end() && !parse_u64(it->second, &from)) {
+    return problem_response(bad_request("from must be a log position (an integer >= 1)", "from"));
+  }
+  if (auto it = c.q.query.find("limit"); it != c.q.query.end()) {
+    if (!parse_u64(it->second, &limit) || limit == 0 || limit > options_.max_page) {
+      return problem_response(bad_request("limit must be 1.." + std::to_string(options_.max_page), "limit"));
+    }
+  }
+  auto batch = store_.read_all(std::max<std::uint64_t>(from, 1), limit);
+  if (!batch.ok()) return status_problem(batch.status());
+  json::array events;
+  std::uint64_t next = std::max<std::uint64_t>(from, 1);
+  for (const auto& e : *batch) {
+    events.push_back(envelope_to_json(e, EnvelopeForm::kFeed));
+    next = e.position + 1;
+  }
+  return json_response(200, json::object{{"events", std::move(events)},
+                                         {"next_from", next},
+                                         {"head_position", store_.head_position()}});
+}
+
+namespace {
+
+class SubscriptionProducer final : public StreamProducer {
+ public:
+  explicit SubscriptionProducer(std::unique_ptr<store::Subscription> sub) : sub_(std::move(sub)) {}
+  ~SubscriptionProducer() override { sub_->stop(); }
+
+ private:
+  std::unique_ptr<store::Subscription> sub_;
+};
+
+}  // namespace
+
+HttpResponse ApiService::events_stream(Call& c) {
+  std::uint64_t after = 0;
+  const std::string_view last_id = c.q.header("last-event-id");
+  if (!last_id.empty()) {
+    if (!parse_u64(last_id, &after)) {
+      return problem_response(bad_request("Last-Event-ID must be the position of the last event received",
+                                          "Last-Event-ID"));
+    }
+  } else if (auto it = c.q.query.find("from"); it != c.q.query.end()) {
+    std::uint64_t from = 0;
+    if (!parse_u64(it->second, &from)) return problem_response(bad_request("from must be a log position", "from"));
+    after = from == 0 ? 0 : from - 1;
+  } else {
+    after = store_.head_position();  // live only
+  }
+  HttpResponse r;
+  r.content_type = "text/event-stream";
+  r.stream = [this, after](std::shared_ptr<StreamSink> sink) -> std::unique_ptr<StreamProducer> {
+    std::weak_ptr<StreamSink> weak = sink;
+    sink->push("retry: 1000\n\n");
+    auto sub = store_.subscribe(after, [weak](const store::RecordedEvent& e) -> Status {
+      auto s = weak.lock();
+      std::string chunk = "id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " +
+                          json::serialize(envelope_to_json(e, EnvelopeForm::kFeed)) + "\n\n";
+      if (!s || !s->push(std::move(chunk))) return Status::Unavailable("event stream client went away");
+      return Status::Ok();
+    });
+    return std::make_unique<SubscriptionProducer>(std::move(sub));
+  };
+  return r;
+}
+
+HttpResponse ApiService::get_rules(Call&) {
+  const RulesBook::Current cur = rules_->current();
+  if (cur.version == 0) {
+    return problem_response(not_found("no rule set has been published yet; an admin publishes one with PUT /v1/rules"));
+  }
+  HttpResponse r;
+  r.content_type = "application/yaml";
+  r.body = cur.yaml;
+  r.set_header("ETag", etag_of(cur.version));
+  r.set_header("X-Content-Hash", cur.hash_hex);
+  r.set_header("Last-Modified-UTC", format_utc(cur.published_at));
+  return r;
+}
+
+HttpResponse ApiService::put_rules(Call& c) {
+  std::vector<rules::Diagnostic> diags;
+  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "rules.yaml", &diags);
+  rules::sort_diagnostics(diags);
+  if (!rs) {
+    Problem p{.status = 422, .type = "invalid-rules", .title = "Invalid rule set",
+              .detail = "the rule set has errors (listed with line:column); the rules in force are unchanged",
+              .field = "/"};
+    for (const auto& d : diags) {
+      if (d.severity != rules::Severity::kError) continue;
+      p.errors.push_back({.detail = d.message, .line = d.where.line, .column = d.where.column, .code = d.code});
+    }
+    return problem_response(p);
+  }
+  const std::vector<rules::Diagnostic> warnings = rules::lint(*rs, nullptr);
+  store::ExpectedVersion expected = store::ExpectedVersion::any();
+  if (const std::string_view im = c.q.header("if-match"); !im.empty() && im != "*") {
+    std::uint64_t v = 0;
+    if (!parse_etag(im, &v)) return problem_response(bad_request("If-Match must be a rule-set version", "If-Match"));
+    expected = store::ExpectedVersion::exact(v);
+  }
+  store::EventData e{.type = std::string(RulesBook::kEventType),
+                     .payload = c.q.body,
+                     .actor = actor_of(c.who),
+                     .correlation_id = c.q.request_id,
+                     .causation_id = to_hex(rs->content_hash)};
+  auto r = store_.append(options_.rules_stream, expected, {&e, 1});
+  if (!r.ok()) {
+    HttpResponse res = status_problem(r.status());
+    if (r.status().current_version()) res.set_header("ETag", etag_of(*r.status().current_version()));
+    return res;
+  }
+  metrics_.add_appended(1);
+  store::RecordedEvent rec;
+  rec.type = e.type;
+  rec.stream_version = r->stream_version;
+  rec.payload = e.payload;
+  rec.causation_id = e.causation_id;
+  rec.recorded_at = clock_.now();
+  rules_->set(rec);
+  json::array warn;
+  for (const auto& d : warnings) {
+    warn.push_back(json::object{{"line", d.where.line}, {"column", d.where.column}, {"code", d.code},
+                                {"detail", d.message}});
+  }
+  HttpResponse res = json_response(200, json::object{{"version", r->stream_version},
+                                                     {"content_hash", to_hex(rs->content_hash)},
+                                                     {"rules", rs->rules.size()},
+                                                     {"warnings", std::move(warn)}});
+  res.set_header("ETag", etag_of(r->stream_version));
+  return res;
+}
+
+}  // namespace otinish::api

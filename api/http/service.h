@@ -1,0 +1,106 @@
+// api/http/service.h: the otinish HTTP API: authentication, roles, and every resource, on top of the engine.
+//
+// ApiService turns an HttpRequest into an HttpResponse (it is the server's Handler) and observes finished
+// requests (metrics, one JSON log line each). It owns no socket; tests call handle() directly or through a
+// real HttpServer (tests/api/).
+//
+// Resources (docs/http.md has every field and error; GET /v1/openapi.json describes them as OpenAPI 3.1):
+//   GET  /healthz                          liveness and the log's head position (no token)
+//   GET  /metrics                          Prometheus text
+//   GET  /v1/openapi.json                  this API (no token)
+//   POST /v1/appeals                       register an appeal (201, Location, ETag)
+//   GET  /v1/appeals/{id}                  the appeal now (ETag = its version; If-None-Match -> 304)
+//   POST /v1/appeals/{id}/{command}        run a command (If-Match required: 428 without, 409 if stale)
+//   GET  /v1/appeals/{id}/timeline         who did what and when, from the appeal's stream
+//   GET  /v1/events?from=&limit=           the global log from a position
+//   GET  /v1/events/stream                 the same, live, as Server-Sent Events (Last-Event-ID resumes)
+//   GET  /v1/rules, PUT /v1/rules          the SLA rule set in force (YAML); 422 lists every error's line:column
+// Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
+// key with another body is 422.
+//
+// Thread-safety: thread-safe; handle() runs on many worker threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "api/http/auth.h"
+#include "api/http/http_types.h"
+#include "api/http/metrics.h"
+#include "api/http/router.h"
+#include "common/time.h"
+#include "engine/engine.h"
+#include "store/event_store.h"
+
+namespace otinish::api {
+
+struct ServiceOptions {
+  // Page size of /v1/events when ?limit is absent, and the largest accepted.
+  std::size_t default_page = 100;
+  std::size_t max_page = 1000;
+  // Commands must carry If-Match with the appeal's version (428 without). Off only for trusted tools.
+  bool require_if_match = true;
+  // Idempotency keys remembered (with their first answer) in memory; older ones fall back to the engine's
+  // command-id deduplication, which still returns the same appeal but cannot spot a changed body.
+  std::size_t idempotency_entries = 100'000;
+  // Write one JSON line per request to the log stream.
+  bool access_log = true;
+  // The stream holding published rule sets.
+  std::string rules_stream = "ruleset-city";
+};
+
+class IdempotencyCache;
+class RulesBook;
+
+class ApiService {
+ public:
+  // Everything passed must outlive the service. `log` may be null (no logs).
+  ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
+             ServiceOptions options = {}, std::ostream* log = nullptr);
+  ~ApiService();
+
+  // Loads the rule set in force from the log. Errors: the store's.
+  Status start();
+
+  HttpResponse handle(const HttpRequest& request);
+  void observe(const RequestRecord& record);
+  Metrics& metrics() noexcept { return metrics_; }
+  const Router& router() const noexcept { return router_; }
+
+  // Writes one structured log line ({"ts":..,"level":..,"msg":..} plus `fields`, a JSON object's members).
+  void log_line(std::string_view level, std::string_view msg, std::string_view fields_json = "{}");
+
+ private:
+  struct Call;  // one authenticated request
+  void add_routes();
+  HttpResponse healthz(Call& c);
+  HttpResponse metrics_text(Call& c);
+  HttpResponse openapi(Call& c);
+  HttpResponse register_appeal(Call& c);
+  HttpResponse get_appeal(Call& c);
+  HttpResponse run_command(Call& c);
+  HttpResponse timeline(Call& c);
+  HttpResponse events(Call& c);
+  HttpResponse events_stream(Call& c);
+  HttpResponse get_rules(Call& c);
+  HttpResponse put_rules(Call& c);
+  HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
+
+  engine::Engine& engine_;
+  store::EventStore& store_;
+  TokenStore& tokens_;
+  const Clock& clock_;
+  const ServiceOptions options_;
+  std::ostream* const log_;
+  Router router_;
+  Metrics metrics_;
+  std::unique_ptr<IdempotencyCache> idempotency_;
+  std::unique_ptr<RulesBook> rules_;
+  std::mutex log_mu_;  // guards writes to *log_
+};
+
+}  // namespace otinish::api

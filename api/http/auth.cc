@@ -47,6 +47,7 @@ std::string_view to_string(Permission p) noexcept {
     case Permission::kReadRules: return "read the rules";
     case Permission::kWriteRules: return "publish rules";
     case Permission::kReadMetrics: return "read metrics";
+    case Permission::kRebuildViews: return "rebuild projections";
   }
   return "?";
 }
@@ -64,9 +65,10 @@ bool role_has(Role role, Permission p) noexcept {
     case Role::kAgency:
       return p == P::kReadAppeals || p == P::kReadScorecards || p == P::kReadPublicFeed || p == P::kReadRules;
     case Role::kAdmin:
-      return p == P::kReadRules || p == P::kWriteRules || p == P::kReadMetrics || p == P::kReadPublicFeed;
+      return p == P::kReadRules || p == P::kWriteRules || p == P::kReadMetrics || p == P::kReadPublicFeed ||
+             p == P::kRebuildViews;
     case Role::kAuditor:
-      return p != P::kRegisterAppeal && p != P::kWriteRules;
+      return p != P::kRegisterAppeal && p != P::kWriteRules && p != P::kRebuildViews;
     case Role::kPublic:
       return p == P::kReadPublicFeed;
   }

@@ -54,6 +54,7 @@ enum class Permission : std::uint8_t {
   kReadRules,       // GET /v1/rules
   kWriteRules,      // PUT /v1/rules
   kReadMetrics,     // GET /metrics
+  kRebuildViews,    // POST /v1/projections/{name}/rebuild
 };
 std::string_view to_string(Permission p) noexcept;
 

@@ -8,6 +8,7 @@
 #include "api/http/json_codec.h"
 #include "api/http/openapi.h"
 #include "api/http/problem.h"
+#include "engine/views.h"
 #include "rules/rule_set.h"
 
 namespace otinish::api {
@@ -160,9 +161,10 @@ struct ApiService::Call {
 };
 
 ApiService::ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
-                       ServiceOptions options, std::ostream* log)
+                       engine::ProjectionRunner* views, ServiceOptions options, std::ostream* log)
     : engine_(engine),
       store_(store),
+      views_(views),
       tokens_(tokens),
       clock_(clock),
       options_(std::move(options)),
@@ -172,6 +174,13 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, TokenSt
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
                      [this] { return static_cast<double>(store_.head_position()); });
+  if (views_ != nullptr) {
+    metrics_.add_gauge("otinish_projection_lag_events", "Events in the log not yet applied by every projection.",
+                       [this] {
+                         const std::uint64_t head = store_.head_position(), cp = views_->checkpoint();
+                         return static_cast<double>(head > cp ? head - cp : 0);
+                       });
+  }
 }
 
 ApiService::~ApiService() = default;
@@ -239,6 +248,10 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/appeals/{id}/timeline", guarded({P::kReadAppeals}, &ApiService::timeline));
   router_.add("GET", "/v1/events", guarded({P::kReadEvents}, &ApiService::events));
   router_.add("GET", "/v1/events/stream", guarded({P::kReadEvents}, &ApiService::events_stream));
+  router_.add("GET", "/v1/appeals", guarded({P::kReadAppeals}, &ApiService::list_appeals));
+  router_.add("GET", "/v1/scorecards", guarded({P::kReadScorecards}, &ApiService::scorecards));
+  router_.add("GET", "/v1/public/feed", guarded({P::kReadPublicFeed}, &ApiService::public_feed));
+  router_.add("POST", "/v1/projections/{name}/rebuild", guarded({P::kRebuildViews}, &ApiService::rebuild_projection));
   router_.add("GET", "/v1/rules", guarded({P::kReadRules}, &ApiService::get_rules));
   router_.add("PUT", "/v1/rules", guarded({P::kWriteRules}, &ApiService::put_rules));
 }
@@ -498,6 +511,30 @@ HttpResponse ApiService::timeline(Call& c) {
   if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
   const AppealState& s = std::get<AppealState>(loaded);
   json::array entries;
+  if (views_ != nullptr) {
+    // Read-your-writes: the view has applied the appeal's last event before it is read.
+    if (!views_->wait_for(s.last_position, std::chrono::seconds(2))) {
+      return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
+                                      .detail = "the timeline view has not caught up with position " +
+                                                std::to_string(s.last_position) + "; retry shortly"});
+    }
+    auto reader = views_->reader("timeline");
+    if (!reader.ok()) return status_problem(reader.status());
+    auto rows = engine::read_timeline(**reader, id);
+    if (!rows.ok()) return status_problem(rows.status());
+    for (const auto& t : *rows) {
+      json::object o{{"version", t.version},          {"position", t.position},
+                     {"at", format_utc(t.at)},        {"type", t.type},
+                     {"actor", {{"user", t.user}, {"role", t.role}, {"agency", t.agency}}},
+                     {"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))},
+                     {"summary", t.summary}};
+      if (!t.rule.empty()) o["rule"] = t.rule;
+      entries.push_back(std::move(o));
+    }
+    HttpResponse r = json_response(200, json::object{{"id", id}, {"version", s.version}, {"entries", std::move(entries)}});
+    r.set_header("ETag", etag_of(s.version));
+    return r;
+  }
   const std::string stream = std::string(engine::kAppealStreamPrefix) + id;
   for (std::uint64_t from = 1; from <= s.version;) {
     auto batch = store_.read_stream(stream, from, store::Direction::kForward, 1024);
@@ -648,6 +685,177 @@ HttpResponse ApiService::put_rules(Call& c) {
                                                      {"warnings", std::move(warn)}});
   res.set_header("ETag", etag_of(r->stream_version));
   return res;
+}
+
+namespace {
+
+HttpResponse views_unavailable() {
+  return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
+                                  .detail = "this server runs without projections; start it with its --data "
+                                            "directory to serve lists, scorecards and the public feed"});
+}
+
+json::object appeal_row_json(const engine::AppealRow& r) {
+  json::object o{{"id", r.id},
+                 {"version", r.version},
+                 {"stage", std::string(to_string(r.stage))},
+                 {"category", std::string(to_string(r.category))},
+                 {"topic", r.topic},
+                 {"priority", std::string(to_string(r.priority))},
+                 {"channel", std::string(to_string(r.channel))},
+                 {"district", r.district},
+                 {"agency", r.agency},
+                 {"registered_at", format_utc(r.registered_at)},
+                 {"updated_at", format_utc(r.updated_at)},
+                 {"outcome", std::string(to_string(r.outcome))},
+                 {"reopen_count", r.reopen_count},
+                 {"redirect_count", r.redirect_count},
+                 {"children", r.children}};
+  if (r.due_at != Timestamp{}) o["due_at"] = format_utc(r.due_at);
+  if (r.resolved_at != Timestamp{}) o["resolved_at"] = format_utc(r.resolved_at);
+  if (r.closed_at != Timestamp{}) o["closed_at"] = format_utc(r.closed_at);
+  if (!r.parent.empty()) o["parent"] = r.parent;
+  return o;
+}
+
+json::object scorecard_json(const engine::AgencyScorecard& c) {
+  return {{"agency", c.agency},
+          {"assigned", c.assigned},
+          {"resolved", c.resolved},
+          {"with_deadline", c.with_deadline},
+          {"on_time", c.on_time},
+          {"on_time_percent", c.on_time_percent()},
+          {"reopened", c.reopened},
+          {"reopen_rate", c.reopen_rate()},
+          {"callbacks", c.callbacks},
+          {"satisfaction", c.satisfaction()},
+          {"average_hours_to_resolve", c.average_hours_to_resolve()}};
+}
+
+// Reads an optional enumeration query parameter; a problem response when malformed.
+template <typename T, typename Parse>
+std::optional<HttpResponse> query_enum(const HttpRequest& q, std::string_view name, Parse parse,
+                                       std::optional<T>* out) {
+  auto it = q.query.find(name);
+  if (it == q.query.end() || it->second.empty()) return std::nullopt;
+  auto v = parse(it->second);
+  if (!v.ok()) return problem_response(bad_request(v.status().message(), std::string(name)));
+  *out = *v;
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpResponse ApiService::list_appeals(Call& c) {
+  if (views_ == nullptr) return views_unavailable();
+  engine::AppealQuery query;
+  if (auto bad = query_enum(c.q, "stage", engine::parse_stage, &query.stage)) return *bad;
+  if (auto bad = query_enum(c.q, "category", engine::parse_category, &query.category)) return *bad;
+  auto text = [&c](std::string_view k) -> std::optional<std::string> {
+    auto it = c.q.query.find(k);
+    if (it == c.q.query.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+  query.topic = text("topic");
+  query.agency = text("agency");
+  query.district = text("district");
+  if (c.who.role == Role::kAgency) {
+    if (query.agency && *query.agency != c.who.agency) {
+      return problem_response(Problem{.status = 403, .type = "forbidden", .title = "Not allowed for this role",
+                                      .detail = "an agency token sees only agency " + c.who.agency,
+                                      .field = "agency"});
+    }
+    query.agency = c.who.agency;
+  }
+  if (auto o = text("overdue")) {
+    if (*o != "true" && *o != "false") return problem_response(bad_request("overdue must be true or false", "overdue"));
+    query.overdue_only = *o == "true";
+  }
+  query.now = clock_.now();
+  query.after = text("after").value_or("");
+  std::uint64_t limit = 50;
+  if (auto l = text("limit"); l && (!parse_u64(*l, &limit) || limit == 0 || limit > options_.max_page)) {
+    return problem_response(bad_request("limit must be 1.." + std::to_string(options_.max_page), "limit"));
+  }
+  query.limit = limit;
+  auto reader = views_->reader("appeals");
+  if (!reader.ok()) return status_problem(reader.status());
+  auto page = engine::query_appeals(**reader, query);
+  if (!page.ok()) return status_problem(page.status());
+  json::array rows;
+  for (const auto& r : page->rows) rows.push_back(appeal_row_json(r));
+  json::object body{{"appeals", std::move(rows)}, {"checkpoint", (*reader)->checkpoint()}};
+  if (!page->next_after.empty()) body["next_after"] = page->next_after;
+  return json_response(200, body);
+}
+
+HttpResponse ApiService::scorecards(Call& c) {
+  if (views_ == nullptr) return views_unavailable();
+  std::uint64_t min_sample = 30;
+  if (auto it = c.q.query.find("min_sample"); it != c.q.query.end() && !parse_u64(it->second, &min_sample)) {
+    return problem_response(bad_request("min_sample must be a non-negative integer", "min_sample"));
+  }
+  auto reader = views_->reader("scorecards");
+  if (!reader.ok()) return status_problem(reader.status());
+  auto cards = engine::read_scorecards(**reader, min_sample);
+  if (!cards.ok()) return status_problem(cards.status());
+  auto keep = [&c](const engine::AgencyScorecard& s) { return c.who.role != Role::kAgency || s.agency == c.who.agency; };
+  json::array ranked, small;
+  for (const auto& s : cards->ranked)
+    if (keep(s)) ranked.push_back(scorecard_json(s));
+  for (const auto& s : cards->too_small)
+    if (keep(s)) small.push_back(scorecard_json(s));
+  return json_response(200, json::object{{"ranked", std::move(ranked)},
+                                         {"too_small", std::move(small)},
+                                         {"min_sample", min_sample},
+                                         {"checkpoint", (*reader)->checkpoint()}});
+}
+
+HttpResponse ApiService::public_feed(Call& c) {
+  if (views_ == nullptr) return views_unavailable();
+  std::uint64_t after = 0, limit = options_.default_page;
+  if (auto it = c.q.query.find("after"); it != c.q.query.end() && !parse_u64(it->second, &after)) {
+    return problem_response(bad_request("after must be a feed position", "after"));
+  }
+  if (auto it = c.q.query.find("limit"); it != c.q.query.end()) {
+    if (!parse_u64(it->second, &limit) || limit == 0 || limit > options_.max_page) {
+      return problem_response(bad_request("limit must be 1.." + std::to_string(options_.max_page), "limit"));
+    }
+  }
+  auto reader = views_->reader("public");
+  if (!reader.ok()) return status_problem(reader.status());
+  auto entries = engine::read_public_feed(**reader, after, limit);
+  if (!entries.ok()) return status_problem(entries.status());
+  json::array out;
+  std::uint64_t next = after;
+  for (const auto& e : *entries) {
+    out.push_back(json::object{{"position", e.position},
+                               {"at", format_utc(e.at)},
+                               {"appeal_id", e.appeal_id},
+                               {"what", e.what},
+                               {"category", std::string(to_string(e.category))},
+                               {"topic", e.topic},
+                               {"district", e.district},
+                               {"agency", e.agency},
+                               {"stage", std::string(to_string(e.stage))},
+                               {"outcome", std::string(to_string(e.outcome))}});
+    next = e.position;
+  }
+  HttpResponse r = json_response(200, json::object{{"entries", std::move(out)}, {"next_after", next}});
+  r.set_header("Cache-Control", "public, max-age=5");
+  return r;
+}
+
+HttpResponse ApiService::rebuild_projection(Call& c) {
+  if (views_ == nullptr) return views_unavailable();
+  return idempotent(c, [&]() -> HttpResponse {
+    auto report = views_->rebuild(c.p.at("name"));
+    if (!report.ok()) return status_problem(report.status());
+    return json_response(200, json::object{{"projection", c.p.at("name")},
+                                           {"events", report->events},
+                                           {"generation", report->generation},
+                                           {"seconds", report->seconds}});
+  });
 }
 
 }  // namespace otinish::api

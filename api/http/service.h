@@ -11,7 +11,11 @@
 //   POST /v1/appeals                       register an appeal (201, Location, ETag)
 //   GET  /v1/appeals/{id}                  the appeal now (ETag = its version; If-None-Match -> 304)
 //   POST /v1/appeals/{id}/{command}        run a command (If-Match required: 428 without, 409 if stale)
-//   GET  /v1/appeals/{id}/timeline         who did what and when, from the appeal's stream
+//   GET  /v1/appeals?stage=&category=&topic=&agency=&district=&overdue=&after=&limit=   list, cursor paging
+//   GET  /v1/appeals/{id}/timeline         who did what and when (the audit timeline view)
+//   GET  /v1/scorecards                    agency scorecards (an agency sees its own)
+//   GET  /v1/public/feed?after=&limit=     the anonymised public feed
+//   POST /v1/projections/{name}/rebuild    rebuild a view from position 0 while serving (admin)
 //   GET  /v1/events?from=&limit=           the global log from a position
 //   GET  /v1/events/stream                 the same, live, as Server-Sent Events (Last-Event-ID resumes)
 //   GET  /v1/rules, PUT /v1/rules          the SLA rule set in force (YAML); 422 lists every error's line:column
@@ -34,6 +38,7 @@
 #include "api/http/router.h"
 #include "common/time.h"
 #include "engine/engine.h"
+#include "engine/projection.h"
 #include "store/event_store.h"
 
 namespace otinish::api {
@@ -58,9 +63,10 @@ class RulesBook;
 
 class ApiService {
  public:
-  // Everything passed must outlive the service. `log` may be null (no logs).
+  // Everything passed must outlive the service. `views` may be null (then the list, scorecard and public-feed
+  // resources answer 503); `log` may be null (no logs).
   ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
-             ServiceOptions options = {}, std::ostream* log = nullptr);
+             engine::ProjectionRunner* views, ServiceOptions options = {}, std::ostream* log = nullptr);
   ~ApiService();
 
   // Loads the rule set in force from the log. Errors: the store's.
@@ -86,12 +92,17 @@ class ApiService {
   HttpResponse timeline(Call& c);
   HttpResponse events(Call& c);
   HttpResponse events_stream(Call& c);
+  HttpResponse list_appeals(Call& c);
+  HttpResponse scorecards(Call& c);
+  HttpResponse public_feed(Call& c);
+  HttpResponse rebuild_projection(Call& c);
   HttpResponse get_rules(Call& c);
   HttpResponse put_rules(Call& c);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
   engine::Engine& engine_;
   store::EventStore& store_;
+  engine::ProjectionRunner* const views_;
   TokenStore& tokens_;
   const Clock& clock_;
   const ServiceOptions options_;

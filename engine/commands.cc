@@ -174,6 +174,13 @@ CommandKind kind_of(const Command& c) noexcept { return kKinds[c.index()]; }
 Result<std::vector<AppealEvent>> decide(const AppealState& state, const Command& command,
                                         const DecideContext& context) {
   if (!state.exists) return Status::NotFound("appeal " + state.id + " does not exist; register it first");
+  // The stage is checked before the command's own fields: "not now" is the more useful answer.
+  GuardFacts facts = guard_facts(state);
+  if (const auto* r = std::get_if<Resolve>(&command)) {
+    facts.outcome = r->outcome;
+    facts.has_reason = !r->result.empty();
+  }
+  OTINISH_RETURN_IF_ERROR(lifecycle_step(state.stage, kind_of(command), facts).status());
   return std::visit(Decider(state, context), command);
 }
 

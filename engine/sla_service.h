@@ -1,0 +1,173 @@
+// engine/sla_service.h: the SLA timer service: follows the log, decides every appeal's clocks with the pure
+// rules::decide_sla, and appends the decisions to the appeal's stream as SLA events (engine/sla_events.h).
+//
+//   appeal event ─► subscription ─► sync(appeal) ─► decide_sla over the appeal's facts, on its bound bundle
+//                                                   ├─► SlaBound / SlaClock* events (expected version)
+//   timer index (DIR/sla) ◄─ next due moment ───────┘   + timer and checkpoint in one RocksDB write
+//   timer thread / fire_due() ─► due appeals in (due, id) order ─► sync(appeal)
+//   RuleSetPublished / CalendarPublished ─► the publication's policy over every open appeal ─► SlaRebound
+//
+// Guarantees (tests/engine/sla_*_test.cc pin them):
+//   - Decisions are a pure function of the appeal's stream: the facts (appeal events, at their recorded
+//     time) and the bundle recorded in its SlaBound / latest SlaRebound. Today's rules never re-decide the past.
+//   - Exactly once: an SLA event is appended with the expected version of the stream it was decided on, carries
+//     a key (SlaClockEvent::key) the service never writes twice for an appeal, a deterministic id
+//     (EventId::derived) and an idempotency key; its payload holds no wall time. A crash anywhere, a restart,
+//     a lost timer index or two services racing produce the same events once.
+//   - A timer never fires early and is never lost: the index holds every open appeal's next due moment, written
+//     with the checkpoint; at start the overdue ones fire at once in (due, appeal id) order, before the
+//     subscription resumes. Lateness (now - due) of every firing is kept in stats(); the same figure is the
+//     envelope's recorded_at minus the rung's `at` in the log.
+//   - All time comes from the injected Clock.
+//
+// Thread-safety: thread-safe. sync() of one appeal is serialised (striped locks); different appeals run in
+// parallel (the subscription thread, the timer thread and callers).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "engine/rule_registry.h"
+#include "engine/sla_events.h"
+#include "engine/timer_index.h"
+#include "rules/sla.h"
+#include "store/event_store.h"
+
+namespace otinish::engine {
+
+// What the SLA needs of one appeal, folded from its stream.
+struct SlaAppealView {
+  bool exists = false;
+  std::string appeal_id;
+  std::uint64_t version = 0;                // stream version of the last event (appeal or SLA)
+  std::uint64_t registered_position = 0;    // global position of AppealRegistered
+  bool closed = false;                      // stage closed (a reopen clears it)
+  rules::AppealFacts facts;                 // attributes now and every fact with its recorded time
+  std::optional<BundleRef> bound;           // the latest SlaBound / SlaRebound
+  std::set<std::string> emitted;            // SlaClockEvent::key() of every clock event in the stream
+  std::vector<SlaClockEvent> clock_events;  // in stream order
+};
+
+// Folds one event of an appeal's stream. Unknown types only advance the version.
+// Errors: kCorruption when an appeal or SLA event does not decode.
+Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e);
+// Reads and folds the whole stream of `appeal_id`. A missing stream gives a view with exists == false.
+Result<SlaAppealView> read_sla_view(const store::EventStore& store, const std::string& appeal_id);
+
+// The SLA decisions for an appeal on a bundle at `as_of`: every clock event the service must have written by
+// then (transitions and deadlines at each fact's instant, rungs fired by as_of), whether the appeal is still
+// open for the SLA and its next due moment. Pure.
+struct SlaPlan {
+  rules::SlaDecision decision;                  // at as_of
+  std::vector<SlaClockEvent> events;            // all of them, in the order they happened
+  std::optional<Timestamp> next_due;            // the earliest rung still to fire (none while paused)
+  bool open = true;
+};
+Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of);
+
+// The earliest deadline of a running or paused clock (what kStricter compares), or nullopt.
+std::optional<Timestamp> earliest_open_deadline(const rules::SlaDecision& d);
+
+struct SlaServiceOptions {
+  // REQUIRED: the directory of the timer index (a RocksDB of its own, e.g. DIR/sla next to DIR/log).
+  std::string index_path;
+  TimerIndexOptions index{};
+  // Who the SLA events are from.
+  store::Actor actor{"sla-service", "system", ""};
+  // Re-decisions after an expected-version conflict (a command landed while we decided) before giving up.
+  int max_conflict_retries = 32;
+  // Timers fired per index scan.
+  std::size_t fire_batch = 4096;
+  // Run a thread that fires due timers; tests turn it off and call fire_due() with a ManualClock.
+  bool timer_thread = true;
+  // How often the timer thread looks at the clock when nothing wakes it sooner (real time).
+  std::chrono::milliseconds poll_interval{20};
+  // How many firing latenesses stats() keeps (the newest; for percentiles).
+  std::size_t lateness_samples = 1 << 20;
+};
+
+struct SlaStats {
+  std::uint64_t syncs = 0;            // appeals decided
+  std::uint64_t decisions = 0;        // decide_sla calls
+  std::uint64_t events_appended = 0;  // SLA events written
+  std::uint64_t conflicts = 0;        // re-decisions after a conflict
+  std::uint64_t firings = 0;          // timers fired
+  std::uint64_t rebinds = 0;          // SlaRebound written
+  std::vector<std::int64_t> lateness_us;  // of recent firings: now - due
+};
+
+class SlaService {
+ public:
+  // Opens the timer index. `store`, `registry` and `clock` must outlive the service.
+  // Errors: kInvalidArgument without index_path; the index's kIOError.
+  static Result<std::unique_ptr<SlaService>> open(store::EventStore& store, RuleRegistry& registry,
+                                                  const Clock& clock, SlaServiceOptions options);
+  ~SlaService();
+  SlaService(const SlaService&) = delete;
+  SlaService& operator=(const SlaService&) = delete;
+
+  // Loads the registry, fires overdue timers in order, then subscribes after the checkpoint (and starts the
+  // timer thread if configured). Errors: the registry's, the store's, the index's.
+  Status start();
+  // Stops the subscription and the timer thread. Idempotent; the destructor calls it.
+  void stop();
+
+  // Fires every timer due at or before the clock's now, in (due, appeal id) order. Returns how many fired.
+  Result<std::size_t> fire_due();
+  // Blocks until the subscription has processed log position `position`; false on timeout or failure.
+  bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const;
+  // The subscription's status (its error if it stopped on one).
+  Status status() const;
+
+  // Decides appeal `appeal_id` now and appends what is missing; updates its timer. Safe to call any time.
+  Status sync(const std::string& appeal_id);
+
+  const TimerIndex& index() const noexcept { return *index_; }
+  SlaStats stats() const;
+
+ private:
+  SlaService(store::EventStore& store, RuleRegistry& registry, const Clock& clock, SlaServiceOptions options,
+             std::unique_ptr<TimerIndex> index);
+
+  // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
+  Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
+                     std::optional<Timestamp> fired_due);
+  Result<std::shared_ptr<const Bundle>> bundle_for(const SlaAppealView& view, std::optional<BundleRef>* bind);
+  Status handle(const store::RecordedEvent& e);
+  Status apply_policy(const store::RecordedEvent& publication);
+  Status rebind_locked(const std::string& appeal_id, const Bundle& to, RebindPolicy policy,
+                       const store::RecordedEvent& publication, bool* rebound);
+  void timer_loop();
+  std::mutex& stripe(const std::string& appeal_id);
+
+  store::EventStore& store_;
+  RuleRegistry& registry_;
+  const Clock& clock_;
+  const SlaServiceOptions options_;
+  const std::unique_ptr<TimerIndex> index_;
+
+  std::array<std::mutex, 64> stripes_;
+  std::unique_ptr<store::Subscription> subscription_;  // set by start(), reset by stop()
+  std::thread timer_thread_;
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool stopping_ = false;  // GUARDED_BY(timer_mu_)
+
+  mutable std::mutex stats_mu_;
+  SlaStats stats_;                  // GUARDED_BY(stats_mu_)
+  std::size_t lateness_next_ = 0;   // GUARDED_BY(stats_mu_): ring position in stats_.lateness_us
+};
+
+}  // namespace otinish::engine

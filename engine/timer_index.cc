@@ -1,0 +1,171 @@
+#include "engine/timer_index.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace otinish::engine {
+
+namespace {
+
+constexpr char kOpen = 'a';
+constexpr char kQueue = 'd';
+constexpr char kCheckpoint[] = "c";
+
+void put_be64(std::string& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+std::uint64_t get_be64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+// Due instants are after 1970 in practice; negative ones are clamped so that the order stays right.
+std::uint64_t due_key_part(Timestamp t) {
+  const std::int64_t us = micros_since_epoch(t);
+  return us < 0 ? 0 : static_cast<std::uint64_t>(us);
+}
+
+std::string open_key(std::string_view appeal) { return std::string(1, kOpen) + std::string(appeal); }
+std::string queue_key(Timestamp due, std::string_view appeal) {
+  std::string k(1, kQueue);
+  put_be64(k, due_key_part(due));
+  k += appeal;
+  return k;
+}
+
+Status io(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  return Status::IOError("SLA timer index: " + std::string(what) + ": " + s.ToString());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, const TimerIndexOptions& options) {
+  rocksdb::Options o;
+  o.create_if_missing = options.create_if_missing;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  o.write_buffer_size = 16 << 20;
+  rocksdb::DB* raw = nullptr;
+  OTINISH_RETURN_IF_ERROR(io(rocksdb::DB::Open(o, path, &raw), "open " + path));
+  std::unique_ptr<TimerIndex> index(new TimerIndex(std::unique_ptr<rocksdb::DB>(raw), options));
+  std::string cp;
+  rocksdb::Status s = index->db_->Get({}, kCheckpoint, &cp);
+  if (s.ok() && cp.size() == 8) index->checkpoint_ = get_be64(cp);
+  else if (!s.IsNotFound()) OTINISH_RETURN_IF_ERROR(io(s, "read checkpoint"));
+  // Counts: one pass over the open set at start (part of the start-up figure in bench/engine/sla_bench.cc).
+  std::unique_ptr<rocksdb::Iterator> it(index->db_->NewIterator({}));
+  for (it->Seek(std::string(1, kOpen)); it->Valid() && it->key()[0] == kOpen; it->Next()) {
+    ++index->open_count_;
+    if (it->value().size() == 8) ++index->timer_count_;
+  }
+  OTINISH_RETURN_IF_ERROR(io(it->status(), "count open appeals"));
+  return index;
+}
+
+TimerIndex::TimerIndex(std::unique_ptr<rocksdb::DB> db, const TimerIndexOptions& options)
+    : options_(options), db_(std::move(db)) {}
+
+TimerIndex::~TimerIndex() = default;
+
+std::uint64_t TimerIndex::checkpoint() const {
+  std::lock_guard lock(mu_);
+  return checkpoint_;
+}
+
+Status TimerIndex::apply(std::span<const Change> changes, std::optional<std::uint64_t> checkpoint) {
+  std::lock_guard lock(mu_);
+  rocksdb::WriteBatch batch;
+  std::int64_t open_delta = 0, timer_delta = 0;
+  for (const Change& c : changes) {
+    const std::string ok = open_key(c.appeal_id);
+    std::string old;
+    rocksdb::Status s = db_->Get({}, ok, &old);
+    if (!s.ok() && !s.IsNotFound()) return io(s, "read " + c.appeal_id);
+    const bool was_open = s.ok();
+    const bool had_timer = was_open && old.size() == 8;
+    if (had_timer) {
+      batch.Delete(queue_key(timestamp_from_micros(static_cast<std::int64_t>(get_be64(old))), c.appeal_id));
+    }
+    const bool has_timer = c.open && c.due.has_value();
+    if (c.open) {
+      std::string v;
+      if (has_timer) {
+        put_be64(v, due_key_part(*c.due));
+        batch.Put(queue_key(*c.due, c.appeal_id), "");
+      }
+      batch.Put(ok, v);
+    } else if (was_open) {
+      batch.Delete(ok);
+    }
+    open_delta += (c.open ? 1 : 0) - (was_open ? 1 : 0);
+    timer_delta += (has_timer ? 1 : 0) - (had_timer ? 1 : 0);
+  }
+  if (checkpoint) {
+    std::string v;
+    put_be64(v, *checkpoint);
+    batch.Put(kCheckpoint, v);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  OTINISH_RETURN_IF_ERROR(io(db_->Write(wo, &batch), "write"));
+  if (checkpoint) checkpoint_ = *checkpoint;
+  open_count_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(open_count_) + open_delta);
+  timer_count_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(timer_count_) + timer_delta);
+  return Status::Ok();
+}
+
+Result<std::vector<std::pair<Timestamp, std::string>>> TimerIndex::due_until(Timestamp t, std::size_t limit) const {
+  std::vector<std::pair<Timestamp, std::string>> out;
+  const std::uint64_t bound = due_key_part(t);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+  for (it->Seek(std::string(1, kQueue)); it->Valid() && out.size() < limit; it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() < 9 || k[0] != kQueue) break;
+    const std::uint64_t due = get_be64(std::string_view(k.data() + 1, 8));
+    if (due > bound) break;
+    out.emplace_back(timestamp_from_micros(static_cast<std::int64_t>(due)), std::string(k.data() + 9, k.size() - 9));
+  }
+  OTINISH_RETURN_IF_ERROR(io(it->status(), "scan timers"));
+  return out;
+}
+
+std::optional<Timestamp> TimerIndex::next_due() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+  it->Seek(std::string(1, kQueue));
+  if (!it->Valid() || it->key().size() < 9 || it->key()[0] != kQueue) return std::nullopt;
+  return timestamp_from_micros(static_cast<std::int64_t>(get_be64(std::string_view(it->key().data() + 1, 8))));
+}
+
+std::optional<std::optional<Timestamp>> TimerIndex::find(const std::string& appeal_id) const {
+  std::string v;
+  if (!db_->Get({}, open_key(appeal_id), &v).ok()) return std::nullopt;
+  if (v.size() != 8) return std::optional<Timestamp>();
+  return std::optional<Timestamp>(timestamp_from_micros(static_cast<std::int64_t>(get_be64(v))));
+}
+
+Status TimerIndex::for_each_open(
+    const std::function<bool(const std::string&, std::optional<Timestamp>)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+  for (it->Seek(std::string(1, kOpen)); it->Valid() && it->key()[0] == kOpen; it->Next()) {
+    std::optional<Timestamp> due;
+    if (it->value().size() == 8) {
+      due = timestamp_from_micros(static_cast<std::int64_t>(get_be64(it->value().ToStringView())));
+    }
+    if (!visit(std::string(it->key().data() + 1, it->key().size() - 1), due)) break;
+  }
+  return io(it->status(), "scan open appeals");
+}
+
+std::uint64_t TimerIndex::open_count() const {
+  std::lock_guard lock(mu_);
+  return open_count_;
+}
+std::uint64_t TimerIndex::timer_count() const {
+  std::lock_guard lock(mu_);
+  return timer_count_;
+}
+
+}  // namespace otinish::engine

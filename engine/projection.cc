@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -164,6 +165,7 @@ class Runner final : public ProjectionRunner {
     options.create_missing_column_families = true;
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // most rebuild reads are of absent rows
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options_ = rocksdb::ColumnFamilyOptions(options);
 

@@ -1,0 +1,519 @@
+#include "engine/sla_service.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "engine/events.h"
+
+namespace otinish::engine {
+
+namespace {
+
+// "AppealExtensionGranted" -> "extension_granted": the name rules use for `event:` triggers.
+std::string fact_event_name(std::string_view type) {
+  if (type.rfind("Appeal", 0) == 0) type.remove_prefix(6);
+  std::string out;
+  for (char c : type) {
+    if (c >= 'A' && c <= 'Z') {
+      if (!out.empty()) out.push_back('_');
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The lifecycle state names rules use (rules/rule_set.h kLifecycleStates).
+std::string rules_state_name(Stage s) {
+  if (s == Stage::kReturnedToOperator) return "returned";
+  return std::string(to_string(s));
+}
+
+struct AttributeFolder {
+  rules::AppealFacts& f;
+  void operator()(const AppealRegistered& e) {
+    f.category = std::string(to_string(e.category));
+    f.topic = e.topic;
+    f.priority = std::string(to_string(e.priority));
+    f.channel = std::string(to_string(e.channel));
+    f.district = e.location.district;
+    f.dangerous = e.dangerous_topic;
+  }
+  void operator()(const AppealClassified& e) {
+    f.category = std::string(to_string(e.category));
+    f.topic = e.topic;
+    f.priority = std::string(to_string(e.priority));
+    f.dangerous = e.dangerous_topic;
+  }
+  void operator()(const AppealAssigned& e) { f.agency = e.agency; }
+  void operator()(const AppealRedirected& e) { f.agency = e.to_agency; }
+  void operator()(const AppealAccepted& e) {
+    if (!e.agency.empty()) f.agency = e.agency;
+  }
+  template <typename T>
+  void operator()(const T&) {}
+};
+
+std::string where(const rules::SourceLocation& w) {
+  return w.file + ":" + std::to_string(w.line) + ":" + std::to_string(w.column);
+}
+
+SlaClockEvent base_event(const rules::SlaDecision& d, const rules::ClockReport& c, const std::string& where_s) {
+  SlaClockEvent e;
+  e.rule_id = d.rule_id;
+  e.rule_where = where_s;
+  e.rule_set_hash = d.rule_set_hash;
+  e.clock = c.clock;
+  e.calendar = c.calendar;
+  e.calendar_version = c.calendar_version;
+  return e;
+}
+
+SlaClockKind rung_kind(const std::string& label) {
+  if (label == "breach") return SlaClockKind::kBreached;
+  if (label.rfind("breach", 0) == 0) return SlaClockKind::kEscalated;
+  return SlaClockKind::kWarning;
+}
+
+std::string appeal_stream(const std::string& id) { return std::string(kAppealStreamPrefix) + id; }
+
+}  // namespace
+
+Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e) {
+  view.version = e.stream_version;
+  if (is_appeal_event_type(e.type)) {
+    OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(e.type, e.schema_version, e.payload));
+    std::visit(AttributeFolder{view.facts}, ev.body);
+    using Kind = rules::Fact::Kind;
+    auto& h = view.facts.history;
+    if (std::holds_alternative<AppealRegistered>(ev.body)) {
+      view.exists = true;
+      view.appeal_id = std::get<AppealRegistered>(ev.body).appeal_id;
+      view.registered_position = e.position;
+      h.push_back({e.recorded_at, Kind::kStateEntered, "registered", std::nullopt});
+    } else {
+      if (std::holds_alternative<AppealAnsweredOnFirstContact>(ev.body)) {
+        h.push_back({e.recorded_at, Kind::kStateEntered, "answered", std::nullopt});
+      }
+      if (ev.to != ev.from || std::holds_alternative<AppealReopened>(ev.body)) {
+        h.push_back({e.recorded_at, Kind::kStateEntered, rules_state_name(ev.to), std::nullopt});
+      }
+      if (const auto* r = std::get_if<AppealResolved>(&ev.body); r && r->outcome == Outcome::kProposalDeclined) {
+        h.push_back({e.recorded_at, Kind::kStateEntered, "declined", std::nullopt});
+      }
+      std::optional<Timestamp> until;
+      if (const auto* g = std::get_if<AppealExtensionGranted>(&ev.body)) until = g->new_deadline;
+      h.push_back({e.recorded_at, Kind::kEvent, fact_event_name(e.type), until});
+    }
+    if (ev.to == Stage::kClosed) view.closed = true;
+    if (std::holds_alternative<AppealReopened>(ev.body)) view.closed = false;
+    return Status::Ok();
+  }
+  if (is_sla_event_type(e.type)) {
+    OTINISH_ASSIGN_OR_RETURN(SlaEvent sla, decode_sla_event(e.type, e.schema_version, e.payload));
+    if (auto* b = std::get_if<SlaBound>(&sla)) view.bound = b->bundle;
+    if (auto* r = std::get_if<SlaRebound>(&sla)) view.bound = r->to;
+    if (auto* c = std::get_if<SlaClockEvent>(&sla)) {
+      view.emitted.insert(c->key());
+      view.clock_events.push_back(std::move(*c));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<SlaAppealView> read_sla_view(const store::EventStore& store, const std::string& appeal_id) {
+  SlaAppealView view;
+  view.appeal_id = appeal_id;
+  const std::string stream = appeal_stream(appeal_id);
+  std::uint64_t from = 1;
+  for (;;) {
+    auto batch = store.read_stream(stream, from, store::Direction::kForward, 1024);
+    if (!batch.ok()) {
+      if (batch.status().code() == StatusCode::kNotFound) return view;
+      return batch.status();
+    }
+    for (const auto& e : *batch) OTINISH_RETURN_IF_ERROR(fold_sla_view(view, e));
+    if (batch->size() < 1024) break;
+    from = batch->back().stream_version + 1;
+  }
+  return view;
+}
+
+std::optional<Timestamp> earliest_open_deadline(const rules::SlaDecision& d) {
+  std::optional<Timestamp> best;
+  for (const auto& c : d.clocks) {
+    if (c.state != rules::ClockState::kRunning || !c.deadline) continue;
+    if (!best || *c.deadline < *best) best = c.deadline;
+  }
+  return best;
+}
+
+Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of) {
+  SlaPlan plan;
+  std::vector<Timestamp> instants;
+  for (const auto& f : facts.history) {
+    if (f.at <= as_of) instants.push_back(f.at);
+  }
+  std::sort(instants.begin(), instants.end());
+  instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
+
+  struct Prev {
+    rules::ClockState state = rules::ClockState::kNotStarted;
+    std::optional<Timestamp> started;
+    std::optional<Timestamp> deadline;
+    int cycle = -1;
+  };
+  std::map<std::string, Prev> prev;
+  std::map<std::string, std::string> where_of;  // clock -> rule file:line:col
+  auto step = [&](const rules::SlaDecision& d, Timestamp t) {
+    for (const auto& c : d.clocks) {
+      const std::string w = where(c.rule_where);
+      where_of[c.clock] = w;
+      Prev& p = prev[c.clock];
+      SlaClockEvent e = base_event(d, c, w);
+      using S = rules::ClockState;
+      if (c.started_at && c.started_at != p.started) {
+        p.cycle = p.started ? p.cycle + 1 : 0;
+        p.started = c.started_at;
+        p.deadline.reset();
+        e.kind = SlaClockKind::kStarted;
+        e.cycle = p.cycle;
+        e.at = *c.started_at;
+        plan.events.push_back(e);
+        if (c.state == S::kStopped) {
+          e.kind = SlaClockKind::kStopped;
+          e.at = c.stopped_at.value_or(t);
+          plan.events.push_back(e);
+        }
+      } else if (c.state != p.state) {
+        e.cycle = p.cycle;
+        e.at = t;
+        if (c.state == S::kPaused) e.kind = SlaClockKind::kPaused;
+        else if (c.state == S::kRunning) e.kind = SlaClockKind::kResumed;
+        else if (c.state == S::kStopped) e.kind = SlaClockKind::kStopped, e.at = c.stopped_at.value_or(t);
+        if (c.state != S::kNotStarted) plan.events.push_back(e);
+      }
+      p.state = c.state;
+      if (c.state == S::kRunning && c.deadline && c.deadline != p.deadline) {
+        SlaClockEvent dl = base_event(d, c, w);
+        dl.kind = SlaClockKind::kDeadlineSet;
+        dl.cycle = p.cycle;
+        dl.at = t;
+        dl.deadline = c.deadline;
+        plan.events.push_back(dl);
+        p.deadline = c.deadline;
+      }
+    }
+  };
+  for (Timestamp t : instants) {
+    OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision d, rules::decide_sla(bundle.rules, bundle.calendars, facts, t));
+    step(d, t);
+  }
+  OTINISH_ASSIGN_OR_RETURN(plan.decision, rules::decide_sla(bundle.rules, bundle.calendars, facts, as_of));
+  for (const auto& c : plan.decision.clocks) {
+    const std::string w = where(c.rule_where);
+    bool breach_rung = false;
+    for (const auto& r : c.fired) {
+      SlaClockEvent e = base_event(plan.decision, c, w);
+      e.kind = rung_kind(r.at_label);
+      e.cycle = r.cycle;
+      e.at = r.at.value_or(as_of);
+      e.step = static_cast<std::int32_t>(r.step);
+      e.label = r.at_label;
+      e.notify = r.notify;
+      e.raise_priority = r.raise_priority;
+      e.reassign_agency = r.reassign_agency;
+      e.reassign_role = r.reassign_role;
+      if (e.kind == SlaClockKind::kBreached) e.deadline = e.at;
+      breach_rung |= e.kind == SlaClockKind::kBreached && r.cycle == prev[c.clock].cycle;
+      plan.events.push_back(std::move(e));
+    }
+    if (c.breached && !breach_rung && c.deadline) {
+      SlaClockEvent e = base_event(plan.decision, c, w);
+      e.kind = SlaClockKind::kBreached;
+      e.cycle = std::max(prev[c.clock].cycle, 0);
+      e.at = *c.deadline;
+      e.deadline = c.deadline;
+      e.label = "breach";
+      plan.events.push_back(std::move(e));
+    }
+    if (c.next && c.next->at && (!plan.next_due || *c.next->at < *plan.next_due)) plan.next_due = c.next->at;
+  }
+  std::stable_sort(plan.events.begin(), plan.events.end(),
+                   [](const SlaClockEvent& a, const SlaClockEvent& b) { return a.at < b.at; });
+  plan.open = std::any_of(plan.decision.clocks.begin(), plan.decision.clocks.end(), [](const auto& c) {
+    return c.state == rules::ClockState::kRunning || c.state == rules::ClockState::kPaused;
+  });
+  return plan;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SlaService
+
+Result<std::unique_ptr<SlaService>> SlaService::open(store::EventStore& store, RuleRegistry& registry,
+                                                     const Clock& clock, SlaServiceOptions options) {
+  if (options.index_path.empty()) {
+    return Status::InvalidArgument("SlaServiceOptions::index_path is required (e.g. DIR/sla next to DIR/log)");
+  }
+  OTINISH_ASSIGN_OR_RETURN(std::unique_ptr<TimerIndex> index, TimerIndex::open(options.index_path, options.index));
+  return std::unique_ptr<SlaService>(new SlaService(store, registry, clock, std::move(options), std::move(index)));
+}
+
+SlaService::SlaService(store::EventStore& store, RuleRegistry& registry, const Clock& clock,
+                       SlaServiceOptions options, std::unique_ptr<TimerIndex> index)
+    : store_(store), registry_(registry), clock_(clock), options_(std::move(options)), index_(std::move(index)) {}
+
+SlaService::~SlaService() { stop(); }
+
+std::mutex& SlaService::stripe(const std::string& appeal_id) {
+  return stripes_[std::hash<std::string>{}(appeal_id) % stripes_.size()];
+}
+
+Status SlaService::start() {
+  OTINISH_RETURN_IF_ERROR(registry_.load());
+  // Overdue timers first, in order: a restart loses nothing and a late timer still sees every fact in its
+  // stream (the decision ignores none that happened before the rung).
+  OTINISH_ASSIGN_OR_RETURN(std::size_t fired, fire_due());
+  (void)fired;
+  {
+    std::lock_guard lock(timer_mu_);
+    stopping_ = false;
+  }
+  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) { return handle(e); });
+  if (options_.timer_thread) timer_thread_ = std::thread([this] { timer_loop(); });
+  return Status::Ok();
+}
+
+void SlaService::stop() {
+  {
+    std::lock_guard lock(timer_mu_);
+    stopping_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_thread_.joinable()) timer_thread_.join();
+  if (subscription_) subscription_->stop();
+  subscription_.reset();
+}
+
+bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
+  if (index_->checkpoint() >= position) return true;
+  return subscription_ && subscription_->wait_for(position, timeout);
+}
+
+Status SlaService::status() const { return subscription_ ? subscription_->status() : Status::Ok(); }
+
+SlaStats SlaService::stats() const {
+  std::lock_guard lock(stats_mu_);
+  return stats_;
+}
+
+void SlaService::timer_loop() {
+  for (;;) {
+    auto fired = fire_due();
+    if (!fired.ok()) fired.status().IgnoreError();  // retried on the next poll; the timer stays in the index
+    std::unique_lock lock(timer_mu_);
+    if (timer_cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_; })) return;
+  }
+}
+
+Result<std::size_t> SlaService::fire_due() {
+  std::size_t fired = 0;
+  Status first_error;
+  for (;;) {
+    const Timestamp now = clock_.now();
+    OTINISH_ASSIGN_OR_RETURN(auto due, index_->due_until(now, options_.fire_batch));
+    std::size_t progressed = 0;
+    for (const auto& [at, id] : due) {
+      std::lock_guard lock(stripe(id));
+      const auto entry = index_->find(id);
+      if (!entry || !*entry || **entry != at) continue;  // moved meanwhile (a command re-decided it)
+      Status s = sync_locked(id, std::nullopt, at);
+      if (!s.ok()) {
+        if (first_error.ok()) first_error = s;
+        continue;
+      }
+      ++fired;
+      const auto after = index_->find(id);
+      if (!after || !*after || **after != at) ++progressed;
+    }
+    if (due.size() < options_.fire_batch || progressed == 0) break;
+  }
+  if (!first_error.ok()) return first_error;
+  return fired;
+}
+
+Status SlaService::sync(const std::string& appeal_id) {
+  std::lock_guard lock(stripe(appeal_id));
+  return sync_locked(appeal_id, std::nullopt, std::nullopt);
+}
+
+Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView& view,
+                                                             std::optional<BundleRef>* bind) {
+  if (view.bound) return registry_.bundle(view.bound->rules_version, view.bound->calendars_version);
+  OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> b, registry_.bundle_at(view.registered_position));
+  if (!b) {
+    // Registered before any rules were published: the first rules published bind it.
+    OTINISH_ASSIGN_OR_RETURN(b, registry_.current());
+  }
+  if (b) *bind = b->ref;
+  return b;
+}
+
+Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
+                               std::optional<Timestamp> fired_due) {
+  for (int attempt = 0;; ++attempt) {
+    const Timestamp now = clock_.now();
+    OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
+    if (!view.exists) return index_->apply({}, checkpoint);
+    std::optional<BundleRef> bind;
+    OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> bundle, bundle_for(view, &bind));
+    TimerIndex::Change change{appeal_id, !view.closed, std::nullopt};
+    std::vector<store::EventData> out;
+    std::string keys;
+    std::uint64_t decisions = 0;
+    if (bundle) {
+      OTINISH_ASSIGN_OR_RETURN(SlaPlan plan, plan_sla(*bundle, view.facts, now));
+      decisions = view.facts.history.size() + 1;
+      if (bind) {
+        store::EventData d = encode_sla_event(SlaBound{*bind, plan.decision.rule_id});
+        keys += "bound/" + std::to_string(bind->rules_version) + "." + std::to_string(bind->calendars_version);
+        d.id = store::EventId::derived("sla:" + appeal_id + ":" + keys);
+        out.push_back(std::move(d));
+      }
+      for (const SlaClockEvent& e : plan.events) {
+        const std::string k = e.key();
+        if (view.emitted.contains(k)) continue;
+        store::EventData d = encode_sla_event(e);
+        d.id = store::EventId::derived("sla:" + appeal_id + ":" + k);
+        keys += "|" + k;
+        out.push_back(std::move(d));
+      }
+      change.open = !view.closed || plan.open;
+      change.due = plan.next_due;
+    }
+    if (!out.empty()) {
+      for (auto& d : out) d.actor = options_.actor;
+      const std::string key = "sla:" + appeal_id + ":" + to_hex(blake2b_256(keys)).substr(0, 32);
+      auto r = store_.append(appeal_stream(appeal_id), store::ExpectedVersion::exact(view.version), out,
+                             {.idempotency_key = key});
+      if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < options_.max_conflict_retries) {
+        std::lock_guard lock(stats_mu_);
+        ++stats_.conflicts;
+        continue;  // a command landed while we decided: decide again on the new facts
+      }
+      if (!r.ok()) return r.status();
+    }
+    {
+      std::lock_guard lock(stats_mu_);
+      ++stats_.syncs;
+      stats_.decisions += decisions;
+      stats_.events_appended += out.size();
+      if (fired_due) {
+        ++stats_.firings;
+        const std::int64_t late = micros_since_epoch(now) - micros_since_epoch(*fired_due);
+        if (stats_.lateness_us.size() < options_.lateness_samples) {
+          stats_.lateness_us.push_back(late);
+        } else if (options_.lateness_samples > 0) {
+          stats_.lateness_us[lateness_next_++ % options_.lateness_samples] = late;
+        }
+      }
+    }
+    return index_->apply({&change, 1}, checkpoint);
+  }
+}
+
+Status SlaService::handle(const store::RecordedEvent& e) {
+  if (e.stream.rfind(kAppealStreamPrefix, 0) == 0) {
+    if (!is_appeal_event_type(e.type)) return index_->apply({}, e.position);
+    const std::string id = e.stream.substr(kAppealStreamPrefix.size());
+    std::lock_guard lock(stripe(id));
+    return sync_locked(id, e.position, std::nullopt);
+  }
+  if (e.stream == kRulesStream || e.stream == kCalendarsStream) {
+    OTINISH_RETURN_IF_ERROR(registry_.ingest(e));
+    if (e.type == kRuleSetPublishedType || e.type == kCalendarPublishedType) OTINISH_RETURN_IF_ERROR(apply_policy(e));
+  }
+  return index_->apply({}, e.position);
+}
+
+Status SlaService::apply_policy(const store::RecordedEvent& publication) {
+  const auto pub = registry_.publication_at(publication.position);
+  if (!pub) return Status::Internal("publication at " + std::to_string(publication.position) + " not in registry");
+  const RebindPolicy policy = registry_.policy_of(pub->first, pub->second);
+  OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> to, registry_.bundle_at(publication.position + 1));
+  if (!to) return Status::Ok();  // a calendar before any rule set
+  std::vector<std::string> open;
+  OTINISH_RETURN_IF_ERROR(index_->for_each_open([&](const std::string& id, std::optional<Timestamp>) {
+    open.push_back(id);
+    return true;
+  }));
+  SlaPolicyApplied summary{publication.position, to->ref, policy, open.size(), 0};
+  if (policy != RebindPolicy::kKeep) {
+    for (const std::string& id : open) {
+      std::lock_guard lock(stripe(id));
+      bool rebound = false;
+      OTINISH_RETURN_IF_ERROR(rebind_locked(id, *to, policy, publication, &rebound));
+      summary.appeals_rebound += rebound ? 1 : 0;
+    }
+  }
+  store::EventData d = encode_policy_applied(summary);
+  d.id = store::EventId::derived("sla-policy:" + std::to_string(publication.position));
+  d.actor = options_.actor;
+  d.causation_id = publication.id.to_hex();
+  auto r = store_.append(kRulesStream, store::ExpectedVersion::any(), {&d, 1},
+                         {.idempotency_key = "sla-policy:" + std::to_string(publication.position)});
+  // kAlreadyExists: a run before a crash recorded this publication's summary already (with its own counts).
+  if (!r.ok() && r.status().code() != StatusCode::kAlreadyExists) return r.status();
+  return Status::Ok();
+}
+
+Status SlaService::rebind_locked(const std::string& appeal_id, const Bundle& to, RebindPolicy policy,
+                                 const store::RecordedEvent& publication, bool* rebound) {
+  for (int attempt = 0;; ++attempt) {
+    OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
+    if (!view.exists || !view.bound) return sync_locked(appeal_id, std::nullopt, std::nullopt);
+    const BundleRef& from_ref = *view.bound;
+    if (from_ref == to.ref || from_ref.rules_version > to.ref.rules_version ||
+        from_ref.calendars_version > to.ref.calendars_version) {
+      return Status::Ok();  // already there, or bound to something newer (registered after the publication)
+    }
+    OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> from,
+                             registry_.bundle(from_ref.rules_version, from_ref.calendars_version));
+    // Decided at the publication's instant: deterministic, whenever the policy is (re)applied.
+    const Timestamp at = publication.recorded_at;
+    OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision old_d, rules::decide_sla(from->rules, from->calendars, view.facts, at));
+    OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision new_d, rules::decide_sla(to.rules, to.calendars, view.facts, at));
+    if (policy == RebindPolicy::kStricter) {
+      const auto o = earliest_open_deadline(old_d), n = earliest_open_deadline(new_d);
+      if (!(n && (!o || *n < *o))) return Status::Ok();  // the old binding is at least as strict: kept
+    }
+    SlaRebound rb{from_ref, to.ref, policy, publication.position, {}};
+    std::map<std::string, DeadlineChange> changes;
+    for (const auto& c : old_d.clocks) changes[c.clock] = {c.clock, c.deadline, std::nullopt};
+    for (const auto& c : new_d.clocks) {
+      auto& ch = changes[c.clock];
+      ch.clock = c.clock;
+      ch.new_deadline = c.deadline;
+    }
+    for (auto& [name, ch] : changes) rb.deadlines.push_back(std::move(ch));
+    store::EventData d = encode_sla_event(rb);
+    const std::string key = "sla-rebind:" + appeal_id + ":" + std::to_string(publication.position);
+    d.id = store::EventId::derived(key);
+    d.actor = options_.actor;
+    d.causation_id = publication.id.to_hex();
+    auto r = store_.append(appeal_stream(appeal_id), store::ExpectedVersion::exact(view.version), {&d, 1},
+                           {.idempotency_key = key});
+    if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < options_.max_conflict_retries) continue;
+    if (!r.ok()) return r.status();
+    *rebound = !r->deduplicated;
+    {
+      std::lock_guard lock(stats_mu_);
+      stats_.rebinds += *rebound ? 1 : 0;
+    }
+    return sync_locked(appeal_id, std::nullopt, std::nullopt);
+  }
+}
+
+}  // namespace otinish::engine

@@ -1,0 +1,1 @@
+#include "engine/what_if.h"

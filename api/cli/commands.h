@@ -24,5 +24,17 @@ using AddCommands = void (*)(CLI::App& app, Context& ctx);
 
 // `otinish rules check|deadline|calendar`: api/cli/rules_commands.cc.
 void add_rules_commands(CLI::App& app, Context& ctx);
+// `otinish serve`: api/cli/serve_commands.cc.
+void add_serve_commands(CLI::App& app, Context& ctx);
+// `otinish token create|revoke|list`: api/cli/token_commands.cc.
+void add_token_commands(CLI::App& app, Context& ctx);
+// `otinish verify|export|import|replay`: api/cli/log_commands.cc.
+void add_log_commands(CLI::App& app, Context& ctx);
+// `otinish describe lifecycle`: api/cli/describe_commands.cc.
+void add_describe_commands(CLI::App& app, Context& ctx);
+// `otinish projections rebuild`: api/cli/describe_commands.cc.
+void add_projection_commands(CLI::App& app, Context& ctx);
+// `otinish load`: api/cli/load_commands.cc.
+void add_load_commands(CLI::App& app, Context& ctx);
 
 }  // namespace otinish::cli

@@ -8,6 +8,12 @@
 namespace {
 constexpr otinish::cli::AddCommands kAreas[] = {
     otinish::cli::add_rules_commands,
+    otinish::cli::add_serve_commands,
+    otinish::cli::add_token_commands,
+    otinish::cli::add_log_commands,
+    otinish::cli::add_describe_commands,
+    otinish::cli::add_projection_commands,
+    otinish::cli::add_load_commands,
 };
 }  // namespace
 

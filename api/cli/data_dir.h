@@ -1,0 +1,20 @@
+// api/cli/data_dir.h: the layout of an otinish data directory (`--data DIR`), shared by every command.
+//
+//   DIR/log/           the event log (RocksDB; store/rocks_store.h)
+//   DIR/views/         the projections (RocksDB; engine/projection.h), rebuilt from the log when lost
+//   DIR/tokens.jsonl   API tokens, hashed (api/http/auth.h)
+//
+// The log is locked by the process that opens it: commands that open it (verify, export, import, replay,
+// projections rebuild) fail with a clear message while `otinish serve` runs on the same directory. Tokens are
+// a plain file, so `otinish token create` works while the server runs.
+#pragma once
+
+#include <string>
+
+namespace otinish::cli {
+
+inline std::string log_dir(const std::string& data) { return data + "/log"; }
+inline std::string views_dir(const std::string& data) { return data + "/views"; }
+inline std::string tokens_file(const std::string& data) { return data + "/tokens.jsonl"; }
+
+}  // namespace otinish::cli

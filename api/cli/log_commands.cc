@@ -1,0 +1,229 @@
+// `otinish verify | export | import | replay`: the log, offline (the server must not hold the directory).
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "api/cli/commands.h"
+#include "api/cli/data_dir.h"
+#include "api/http/json_codec.h"
+#include "engine/engine.h"
+#include "store/rocks_store.h"
+
+namespace otinish::cli {
+
+namespace json = boost::json;
+
+namespace {
+
+struct LogArgs {
+  std::string data = ".";
+  std::string file;
+  std::string appeal;
+  std::string as_of;
+  std::uint64_t from = 1;
+};
+
+Result<std::unique_ptr<store::EventStore>> open_existing(const std::string& data, bool verify_tail,
+                                                         const Clock& clock = SystemClock::instance()) {
+  store::StoreOptions o;
+  o.create_if_missing = false;
+  if (!verify_tail) o.tail_check_events = 0;
+  auto s = store::open_rocks_store(log_dir(data), o, clock);
+  if (!s.ok() && s.status().code() == StatusCode::kIOError) {
+    return Status::IOError(s.status().message() + " (is `otinish serve` running on " + data + "? stop it first)");
+  }
+  return s;
+}
+
+void verify(const LogArgs& a, Context& ctx) {
+  auto store = open_existing(a.data, false);
+  if (!store.ok()) {
+    ctx.err << "otinish verify: " << store.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  auto report = store::verify_chain(**store, [&ctx](std::uint64_t p) { ctx.err << "\rverified " << p << " events" << std::flush; });
+  if (!report.ok()) {
+    ctx.err << "\notinish verify: " << report.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  ctx.out << report->to_string() << "\n";
+  ctx.exit_code = report->ok ? 0 : 1;
+}
+
+void export_log(const LogArgs& a, Context& ctx) {
+  auto store = open_existing(a.data, true);
+  if (!store.ok()) {
+    ctx.err << "otinish export: " << store.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  std::ofstream file;
+  if (!a.file.empty() && a.file != "-") {
+    file.open(a.file, std::ios::trunc);
+    if (!file) {
+      ctx.err << "otinish export: cannot write " << a.file << "\n";
+      ctx.exit_code = 1;
+      return;
+    }
+  }
+  std::ostream& out = file.is_open() ? file : ctx.out;
+  std::uint64_t n = 0;
+  auto scanned = (*store)->scan(a.from, UINT64_MAX, [&](const store::RecordedEvent& e) {
+    out << json::serialize(api::envelope_to_json(e, api::EnvelopeForm::kExport)) << "\n";
+    ++n;
+    return true;
+  });
+  out.flush();
+  if (!scanned.ok() || !out) {
+    ctx.err << "otinish export: " << (scanned.ok() ? std::string("write failed") : scanned.status().ToString()) << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  ctx.err << "exported " << n << " events, head hash " << to_hex((*store)->head_hash()) << "\n";
+}
+
+// Import: check the file's chain, then append each run of events with the recorded times of the file (a manual
+// clock set per append), so the new log's hashes equal the file's. The target log must be empty.
+void import_log(const LogArgs& a, Context& ctx) {
+  std::ifstream in(a.file);
+  if (!in) {
+    ctx.err << "otinish import: cannot read " << a.file << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  ManualClock clock(Timestamp{});
+  store::StoreOptions o;
+  auto store = store::open_rocks_store(log_dir(a.data), o, clock);
+  if (!store.ok()) {
+    ctx.err << "otinish import: " << store.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  if ((*store)->head_position() != 0) {
+    ctx.err << "otinish import: the log in " << a.data << " is not empty (head at position "
+            << (*store)->head_position() << "); import into a new directory\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  auto fail = [&ctx, &a](std::uint64_t line, const std::string& what) {
+    ctx.err << "otinish import: " << a.file << ":" << line << ": " << what << "; nothing after it was imported\n";
+    ctx.exit_code = 1;
+  };
+  std::string text;
+  std::uint64_t line_no = 0, expected_position = 1;
+  Hash256 prev{};
+  while (std::getline(in, text)) {
+    ++line_no;
+    if (text.empty()) continue;
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return fail(line_no, "not JSON: " + ec.message());
+    auto e = api::envelope_from_json(v);
+    if (!e.ok()) return fail(line_no, e.status().message());
+    if (e->position != expected_position) {
+      return fail(line_no, "position " + std::to_string(e->position) + ", expected " + std::to_string(expected_position));
+    }
+    if (e->prev_hash != prev) return fail(line_no, "prev_hash does not match the previous event's hash (chain broken)");
+    if (store::compute_event_hash(*e) != e->hash) {
+      return fail(line_no, "hash does not match the event's content (altered at position " +
+                               std::to_string(e->position) + ")");
+    }
+    clock.set(e->recorded_at);
+    store::EventData d{.type = e->type, .schema_version = e->schema_version, .payload = e->payload, .id = e->id,
+                       .actor = e->actor, .correlation_id = e->correlation_id, .causation_id = e->causation_id};
+    auto r = (*store)->append(e->stream, store::ExpectedVersion::exact(e->stream_version - 1), {&d, 1},
+                              {.idempotency_key = e->idempotency_key});
+    if (!r.ok()) return fail(line_no, r.status().ToString());
+    if (r->first_position != e->position || r->deduplicated) {
+      return fail(line_no, "the log placed it at position " + std::to_string(r->first_position));
+    }
+    prev = e->hash;
+    ++expected_position;
+  }
+  if ((*store)->head_hash() != prev) {
+    return fail(line_no, "the imported log's head hash " + to_hex((*store)->head_hash()) + " differs from the file's " +
+                             to_hex(prev));
+  }
+  ctx.out << "imported " << expected_position - 1 << " events, head hash " << to_hex(prev) << "\n";
+}
+
+void replay(const LogArgs& a, Context& ctx) {
+  auto store = open_existing(a.data, true);
+  if (!store.ok()) {
+    ctx.err << "otinish replay: " << store.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  Timestamp as_of = Timestamp::max();
+  if (!a.as_of.empty() && !parse_utc(a.as_of, &as_of)) {
+    ctx.err << "otinish replay: --as-of '" << a.as_of << "' is not a time such as 2026-03-20T14:15:00+05:00\n";
+    ctx.exit_code = 2;
+    return;
+  }
+  engine::Engine eng(**store, SystemClock::instance(), nullptr);
+  auto state = eng.load_as_of(a.appeal, as_of);
+  if (!state.ok()) {
+    ctx.err << "otinish replay: " << state.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  auto events = (*store)->read_stream(std::string(engine::kAppealStreamPrefix) + a.appeal, 1,
+                                      store::Direction::kForward, state->version);
+  if (!events.ok()) {
+    ctx.err << "otinish replay: " << events.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  for (const auto& e : *events) {
+    if (e.recorded_at > as_of) break;
+    std::string data;
+    auto decoded = engine::decode_event(e.type, e.schema_version, e.payload);
+    if (decoded.ok()) data = json::serialize(api::appeal_event_to_json(*decoded));
+    ctx.out << format_utc(e.recorded_at) << "  v" << e.stream_version << "  " << e.type << "  "
+            << (e.actor.user.empty() ? "-" : e.actor.user) << "/" << (e.actor.role.empty() ? "-" : e.actor.role)
+            << "  " << data << "\n";
+  }
+  ctx.out << "state: " << json::serialize(api::appeal_state_to_json(*state)) << "\n";
+}
+
+}  // namespace
+
+void add_log_commands(CLI::App& app, Context& ctx) {
+  auto args = std::make_shared<LogArgs>();
+
+  CLI::App* v = app.add_subcommand("verify", "Walk the hash chain of the whole log");
+  v->add_option("--data", args->data, "Data directory")->capture_default_str();
+  v->footer("Example: otinish verify --data /var/lib/otinish\n"
+            "Prints 'ok, N events, head hash H' and exits 0, or 'FAILED at position P: ...' and exits 1.");
+  v->callback([args, &ctx] { verify(*args, ctx); });
+
+  CLI::App* ex = app.add_subcommand("export", "Write the log as JSON Lines (one envelope per line)");
+  ex->add_option("--data", args->data, "Data directory")->capture_default_str();
+  ex->add_option("--out", args->file, "Output file ('-' or absent: stdout)");
+  ex->add_option("--from", args->from, "First position")->capture_default_str();
+  ex->footer("Example: otinish export --data /var/lib/otinish --out log.jsonl\n"
+             "Every envelope field, payload in base64 (format: docs/http.md). Exit 1 on a read or write error.");
+  ex->callback([args, &ctx] { export_log(*args, ctx); });
+
+  CLI::App* im = app.add_subcommand("import", "Rebuild a log from an export, checking its hash chain");
+  im->add_option("--data", args->data, "Data directory of the new log (must be empty)")->capture_default_str();
+  im->add_option("file", args->file, "The JSON Lines export")->required();
+  im->footer("Example: otinish import --data /srv/otinish-copy log.jsonl\n"
+             "Checks positions, prev_hash and hash of every line before appending it; the new log has the same\n"
+             "hashes. Exit 1 naming file:line at the first problem.");
+  im->callback([args, &ctx] { import_log(*args, ctx); });
+
+  CLI::App* rp = app.add_subcommand("replay", "Print an appeal's timeline and state, now or as of a time");
+  rp->add_option("--data", args->data, "Data directory")->capture_default_str();
+  rp->add_option("--appeal", args->appeal, "Appeal number, e.g. SHY-2026-0000123")->required();
+  rp->add_option("--as-of", args->as_of, "Only events recorded at or before this time (ISO 8601)");
+  rp->footer("Example: otinish replay --data /var/lib/otinish --appeal SHY-2026-0000123 --as-of 2026-03-20T18:00:00+05:00\n"
+             "Exit 1 if the appeal did not exist then, 2 on bad arguments.");
+  rp->callback([args, &ctx] { replay(*args, ctx); });
+}
+
+}  // namespace otinish::cli

@@ -1,0 +1,105 @@
+// `otinish serve`: the HTTP server on a data directory, until SIGTERM or SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <string>
+
+#include "api/cli/commands.h"
+#include "api/http/node.h"
+
+namespace otinish::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string data = ".";
+  std::string listen = "127.0.0.1:8109";
+  int io_threads = 2;
+  int workers = 64;
+  std::size_t max_connections = 1024;
+  std::size_t max_body_bytes = 1 << 20;
+  int grace_ms = 10'000;
+  bool no_access_log = false;
+  bool no_views = false;
+};
+
+bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  try {
+    const int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    *port = static_cast<std::uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+void serve(const ServeArgs& a, Context& ctx) {
+  api::NodeOptions o;
+  o.data_dir = a.data;
+  if (!split_listen(a.listen, &o.server.listen_host, &o.server.listen_port)) {
+    ctx.err << "otinish serve: --listen must be HOST:PORT, e.g. 127.0.0.1:8109 (port 0 picks a free one)\n";
+    ctx.exit_code = 2;
+    return;
+  }
+  o.server.io_threads = a.io_threads;
+  o.server.worker_threads = a.workers;
+  o.server.max_connections = a.max_connections;
+  o.server.max_body_bytes = a.max_body_bytes;
+  o.service.access_log = !a.no_access_log;
+  o.views = !a.no_views;
+  o.log = &std::cerr;
+
+  // SIGTERM and SIGINT are taken by sigwait below: block them before any thread starts, so every thread
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = api::Node::open(o);
+  if (!node.ok()) {
+    ctx.err << "otinish serve: " << node.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  if (Status s = (*node)->start(); !s.ok()) {
+    ctx.err << "otinish serve: " << s.ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  ctx.out << "listening on http://" << o.server.listen_host << ":" << (*node)->port() << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  (*node)->shutdown(std::chrono::milliseconds(a.grace_ms));
+  ctx.exit_code = 0;
+}
+
+}  // namespace
+
+void add_serve_commands(CLI::App& app, Context& ctx) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the HTTP API on a data directory until SIGTERM");
+  cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/tokens.jsonl")->capture_default_str();
+  cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
+  cmd->add_option("--workers", args->workers, "Threads running requests (they wait for fsync)")->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections, "Connections at once (503 above)")->capture_default_str();
+  cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")->capture_default_str();
+  cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();
+  cmd->add_flag("--no-access-log", args->no_access_log, "Do not log one JSON line per request");
+  cmd->add_flag("--no-views", args->no_views, "Do not run projections (lists, scorecards, feed answer 503)");
+  cmd->footer(
+      "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109\n"
+      "Prints 'listening on http://HOST:PORT' on stdout, logs JSON lines on stderr. SIGTERM stops accepting,\n"
+      "finishes requests in flight and exits 0. Exit 1 if the data directory cannot be opened, 2 on bad arguments.");
+  cmd->callback([args, &ctx] { serve(*args, ctx); });
+}
+
+}  // namespace otinish::cli

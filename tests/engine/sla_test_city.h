@@ -1,0 +1,164 @@
+// tests/engine/sla_test_city.h: TestCity plus the SLA: a rule registry with the shipped calendars and a golden
+// rule set published at t0 (2026-03-02 09:00 Almaty), and an SLA service whose timers the test fires by hand.
+#pragma once
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/rule_registry.h"
+#include "engine/sla_service.h"
+#include "tests/engine/test_city.h"
+
+namespace otinish::engine::testing {
+
+inline std::string source_dir() {
+  const char* d = std::getenv("OTINISH_SOURCE_DIR");
+  return d ? d : ".";
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline Timestamp utc(const std::string& s) {
+  Timestamp t;
+  EXPECT_TRUE(parse_utc(s, &t)) << s;
+  return t;
+}
+
+// The seeds' golden rules: a dangerous incident on the 24/7 calendar, an incident clock that pauses while
+// waiting (on hold), and the law's 15 working days with the 75% warning and the escalation to the head.
+inline std::string golden_rules(const std::string& answer_within = "15wd", const std::string& label = "t1") {
+  return R"(rule_set: golden
+version: ")" + label + R"("
+calendars:
+  kz: kz.yaml
+  round-the-clock: round-the-clock.yaml
+default_calendar: kz
+rules:
+  - id: dangerous-incident
+    match: {category: incident, dangerous: true}
+    clocks:
+      - name: make_safe
+        target: 4h
+        calendar: round-the-clock
+        start: registered
+        stop: [resolved, closed]
+        escalation:
+          - {at: 75%, notify: head_of_agency}
+          - {at: breach, notify: [head_of_agency, deputy_akim], raise_priority: critical}
+          - {at: breach+2h, notify: akim, reassign: {role: emergency_coordinator}}
+  - id: incident
+    match: {category: incident}
+    clocks:
+      - name: resolve
+        target: 16bh
+        start: registered
+        stop: [resolved, closed]
+        pause: on_hold
+        resume: in_progress
+        escalation:
+          - {at: breach, notify: head_of_agency}
+  - id: complaint
+    match: {category: complaint}
+    law:
+      answer_within: )" + answer_within + R"(
+      extension: {max_total: 2mo, notify_applicant_within: 3wd}
+      redirect_within: 3wd
+      escalation:
+        - {at: 75%, notify: controller}
+        - {at: breach, notify: head_of_agency}
+)";
+}
+
+class SlaCity : public TestCity {
+ public:
+  explicit SlaCity(const std::string& rules = golden_rules()) : registry_(store()) {
+    const std::string cal = source_dir() + "/examples/calendars/";
+    for (const char* name : {"kz", "round-the-clock"}) {
+      auto r = registry_.publish_calendar(read_text(cal + name + ".yaml"), std::string(name) + ".yaml",
+                                          RebindPolicy::kKeep, admin());
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+    }
+    auto r = registry_.publish_rule_set(rules, "golden.yaml", RebindPolicy::kKeep, admin());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    open_service();
+  }
+
+  static store::Actor admin() { return {"admin:test", "admin", ""}; }
+
+  void open_service(const std::string& index = "sla") {
+    service_.reset();
+    SlaServiceOptions o;
+    o.index_path = dir() + "/" + index;
+    o.timer_thread = false;
+    auto s = SlaService::open(store(), registry_, clock(), o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    service_ = std::move(s).value();
+    ASSERT_TRUE(service_->start().ok());
+  }
+  void stop_service() { service_.reset(); }
+
+  // Waits until the service has processed everything in the log (including its own events).
+  void settle() {
+    for (int i = 0; i < 100; ++i) {
+      const std::uint64_t head = store().head_position();
+      ASSERT_TRUE(service_->wait_for(head, std::chrono::seconds(10))) << service_->status().ToString();
+      if (store().head_position() == head) return;
+    }
+    FAIL() << "the SLA service never caught up";
+  }
+  // Moves the clock to `t` and fires what is due.
+  std::size_t fire_at(const std::string& t) {
+    settle();
+    clock().set(utc(t));
+    auto n = service_->fire_due();
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    settle();
+    return n.ok() ? *n : 0;
+  }
+  // Runs a command at instant `t`.
+  Stage run_at(const std::string& t, const std::string& id, const Command& c, std::string role = "controller") {
+    clock().set(utc(t));
+    Stage s = run(id, c, std::move(role));
+    settle();
+    return s;
+  }
+  std::string reg_at(const std::string& t, Category c, std::string topic) {
+    clock().set(utc(t));
+    std::string id = reg(c, std::move(topic));
+    settle();
+    return id;
+  }
+
+  SlaAppealView view(const std::string& id) {
+    auto v = read_sla_view(store(), id);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : SlaAppealView{};
+  }
+  std::vector<SlaClockEvent> events(const std::string& id, SlaClockKind kind, const std::string& clock) {
+    std::vector<SlaClockEvent> out;
+    for (const auto& e : view(id).clock_events) {
+      if (e.kind == kind && e.clock == clock) out.push_back(e);
+    }
+    return out;
+  }
+
+  RuleRegistry& registry() { return registry_; }
+  SlaService& service() { return *service_; }
+
+ private:
+  RuleRegistry registry_;
+  std::unique_ptr<SlaService> service_;
+};
+
+}  // namespace otinish::engine::testing

@@ -1,0 +1,55 @@
+// examples/city/city_catalogue.h: the topic catalogue and agency directory of examples/catalogue/, loaded.
+//
+//   auto city = otinish::city::CityCatalogue::load("examples/catalogue");
+//   if (!city.ok()) { /* "examples/catalogue/topics.yaml:412:5: topic 'x' names unknown agency 'y'" */ }
+//   otinish::engine::InMemoryTopicCatalogue topics = city->engine_catalogue();
+//
+// Thread-compatible value type.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/domain.h"
+
+namespace otinish::city {
+
+struct CityTopic {
+  engine::Topic topic;
+  std::string area;              // the first segment of the id: "utilities"
+  bool housing_utilities = false;
+  std::string season;            // "", "winter", "spring", "summer", "autumn"
+};
+
+struct CityAgency {
+  std::string id;
+  std::string name_kk, name_ru, name_en;
+  std::string kind;       // city_department, district_akimat, utility, state_body, private_operator
+  std::vector<std::string> districts;  // district ids, or {"all"}
+  std::string head_role;  // the role an escalation to "the head" notifies
+};
+
+struct CityDistrict {
+  std::string id;  // "al_farabi"
+  std::string name_kk, name_ru, name_en;
+};
+
+struct CityCatalogue {
+  int version = 0;
+  std::vector<CityTopic> topics;
+  std::vector<CityAgency> agencies;
+  std::vector<CityDistrict> districts;
+
+  // Loads `dir`/topics.yaml and `dir`/agencies.yaml and checks them: unique ids, known categories, every
+  // topic's agency exists, every agency's districts exist.
+  // Errors: kNotFound (a file is missing), kInvalidArgument with file:line:column for every problem found.
+  static Result<CityCatalogue> load(const std::string& dir);
+
+  engine::InMemoryTopicCatalogue engine_catalogue() const;
+  const CityAgency* agency(const std::string& id) const;
+  const CityTopic* topic(const std::string& id) const;
+};
+
+}  // namespace otinish::city

@@ -1,0 +1,118 @@
+// The city in a box: the catalogue loads and is consistent; the workload is reproducible and has the seeds'
+// shape; simulating it through the real engine on a real log is refused nowhere.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/engine.h"
+#include "examples/city/workload.h"
+#include "store/rocks_store.h"
+#include "tests/store/store_test_util.h"
+
+namespace otinish::city {
+namespace {
+
+std::string catalogue_dir() {
+  const char* root = std::getenv("OTINISH_SOURCE_DIR");
+  return std::string(root ? root : ".") + "/examples/catalogue";
+}
+
+TEST(CityCatalogueTest, ShippedCatalogueLoadsWithEnoughTopicsAndAgencies) {
+  auto city = CityCatalogue::load(catalogue_dir());
+  ASSERT_TRUE(city.ok()) << city.status().ToString();
+  EXPECT_GE(city->topics.size(), 150u);
+  EXPECT_GE(city->agencies.size(), 30u);
+  EXPECT_EQ(city->districts.size(), 5u);
+  for (const auto& t : city->topics) {
+    EXPECT_FALSE(t.topic.name_kk.empty() || t.topic.name_ru.empty() || t.topic.name_en.empty()) << t.topic.code;
+    EXPECT_NE(city->agency(t.topic.default_agency), nullptr) << t.topic.code;
+  }
+  ASSERT_NE(city->topic("utilities.heating.no_heat"), nullptr);
+  EXPECT_TRUE(city->topic("utilities.heating.no_heat")->topic.dangerous);
+}
+
+TEST(CityCatalogueTest, BrokenCatalogueNamesFileLineAndColumn) {
+  store::testing::TempDir dir;
+  std::ofstream(dir.sub("agencies.yaml")) << "version: 1\ndistricts: []\nagencies:\n  - id: water\n    names: {kk: a, ru: b, en: c}\n    kind: utility\n    districts: [all]\n    head_role: head_water\n";
+  std::ofstream(dir.sub("topics.yaml")) << "version: 1\ntopics:\n  - id: utilities.water.none\n    names: {kk: a, ru: b, en: c}\n    category: incident\n    agency: gas\n";
+  auto city = CityCatalogue::load(dir.path());
+  ASSERT_FALSE(city.ok());
+  EXPECT_EQ(city.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(city.status().message().find("topics.yaml:3:5: topic 'utilities.water.none' names unknown agency 'gas'"),
+            std::string::npos)
+      << city.status().message();
+}
+
+WorkloadOptions small(std::uint64_t seed) {
+  WorkloadOptions o;
+  o.seed = seed;
+  o.days = 2;
+  o.min_per_day = 150;
+  o.max_per_day = 250;
+  o.mass_incident_per_day = 0.5;
+  o.mass_incident_children = 20;
+  return o;
+}
+
+TEST(WorkloadTest, SameSeedGivesTheSameCity) {
+  auto city = CityCatalogue::load(catalogue_dir());
+  ASSERT_TRUE(city.ok());
+  Workload a = generate_workload(*city, small(7)), b = generate_workload(*city, small(7)),
+           c = generate_workload(*city, small(8));
+  ASSERT_EQ(a.appeals.size(), b.appeals.size());
+  for (std::size_t i = 0; i < a.appeals.size(); ++i) {
+    EXPECT_EQ(a.appeals[i].registered_at, b.appeals[i].registered_at);
+    EXPECT_EQ(a.appeals[i].registration.topic, b.appeals[i].registration.topic);
+    EXPECT_EQ(a.appeals[i].steps.size(), b.appeals[i].steps.size());
+  }
+  EXPECT_NE(a.totals.by_topic, c.totals.by_topic);
+}
+
+TEST(WorkloadTest, AMonthHasTheSeedsShape) {
+  auto city = CityCatalogue::load(catalogue_dir());
+  ASSERT_TRUE(city.ok());
+  WorkloadOptions o;
+  o.days = 30;
+  Workload w = generate_workload(*city, o);
+  const auto& t = w.totals;
+  EXPECT_GE(t.appeals, 30u * 2000);
+  EXPECT_LE(t.appeals, 30u * 5000 + t.merged_children);
+  const double consultations = static_cast<double>(t.by_category[0]);
+  EXPECT_NEAR(t.first_contact / consultations, 0.70, 0.03);
+  EXPECT_NEAR(static_cast<double>(t.housing_utilities) / t.appeals, 0.80, 0.03);
+  EXPECT_NEAR(static_cast<double>(t.by_channel[0]) / t.appeals, 0.85, 0.02);
+  EXPECT_GT(t.repeats, t.appeals / 10);
+  for (std::size_t i = 1; i < w.appeals.size(); ++i) ASSERT_LE(w.appeals[i - 1].registered_at, w.appeals[i].registered_at);
+  for (const auto& a : w.appeals) {
+    for (std::size_t s = 0; s < a.steps.size(); ++s) {
+      ASSERT_GE(a.steps[s].at, s ? a.steps[s - 1].at : a.registered_at) << "appeal " << a.key;
+    }
+  }
+}
+
+TEST(SimulationTest, TheEngineRefusesNoCommandOfAConsistentPlan) {
+  auto city = CityCatalogue::load(catalogue_dir());
+  ASSERT_TRUE(city.ok());
+  Workload w = generate_workload(*city, small(3));
+  store::testing::TempDir dir;
+  ManualClock clock(w.options.start);
+  auto log = store::open_rocks_store(dir.path(), {}, clock);
+  ASSERT_TRUE(log.ok());
+  auto topics = city->engine_catalogue();
+  engine::Engine engine(**log, clock, &topics);
+  auto report = simulate(engine, clock, w, {.threads = 4});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  for (const auto& [message, n] : report->refusals) ADD_FAILURE() << n << " x " << message;
+  EXPECT_EQ(report->refused, 0u);
+  std::size_t registered = 0;
+  for (const auto& id : report->appeal_ids) registered += !id.empty();
+  EXPECT_EQ(registered, w.totals.appeals);
+  auto first = engine.load(report->appeal_ids[0]);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(report->appeal_ids[0], "SHY-2026-0000001");
+}
+
+}  // namespace
+}  // namespace otinish::city

@@ -81,7 +81,7 @@ std::string appeal_stream(const std::string& id) { return std::string(kAppealStr
 
 }  // namespace
 
-Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e) {
+Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e, bool clock_events) {
   view.version = e.stream_version;
   if (is_appeal_event_type(e.type)) {
     OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(e.type, e.schema_version, e.payload));
@@ -112,6 +112,7 @@ Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e) {
     return Status::Ok();
   }
   if (is_sla_event_type(e.type)) {
+    if (!clock_events && e.type != "SlaBound" && e.type != "SlaRebound") return Status::Ok();
     OTINISH_ASSIGN_OR_RETURN(SlaEvent sla, decode_sla_event(e.type, e.schema_version, e.payload));
     if (auto* b = std::get_if<SlaBound>(&sla)) view.bound = b->bundle;
     if (auto* r = std::get_if<SlaRebound>(&sla)) view.bound = r->to;
@@ -239,7 +240,12 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
       e.label = "breach";
       plan.events.push_back(std::move(e));
     }
-    if (c.next && c.next->at && (!plan.next_due || *c.next->at < *plan.next_due)) plan.next_due = c.next->at;
+    auto due = [&](std::optional<Timestamp> t) {
+      if (t && *t > as_of && (!plan.next_due || *t < *plan.next_due)) plan.next_due = t;
+    };
+    if (c.next) due(c.next->at);
+    // A clock without a breach rung still records its breach (SlaBreached), so its deadline is a timer too.
+    if (c.state == rules::ClockState::kRunning) due(c.deadline);
   }
   std::stable_sort(plan.events.begin(), plan.events.end(),
                    [](const SlaClockEvent& a, const SlaClockEvent& b) { return a.at < b.at; });

@@ -60,9 +60,10 @@ struct SlaAppealView {
   std::vector<SlaClockEvent> clock_events;  // in stream order
 };
 
-// Folds one event of an appeal's stream. Unknown types only advance the version.
+// Folds one event of an appeal's stream. Unknown types only advance the version. With `clock_events` false,
+// SLA clock events are skipped (not decoded): what-if needs only the facts and the binding.
 // Errors: kCorruption when an appeal or SLA event does not decode.
-Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e);
+Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e, bool clock_events = true);
 // Reads and folds the whole stream of `appeal_id`. A missing stream gives a view with exists == false.
 Result<SlaAppealView> read_sla_view(const store::EventStore& store, const std::string& appeal_id);
 

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -217,6 +218,11 @@ RocksEventStore::~RocksEventStore() {
 }
 
 Status RocksEventStore::open(const std::string& path) {
+  if (options_.create_if_missing) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return Status::IOError("cannot create the log directory " + path + ": " + ec.message());
+  }
   rocksdb::Options db_options;
   db_options.create_if_missing = options_.create_if_missing;
   db_options.create_missing_column_families = options_.create_if_missing;
@@ -527,7 +533,7 @@ void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
 
   if (written.empty()) return;
   rocksdb::WriteOptions w;
-  w.sync = true;
+  w.sync = options_.sync_writes;
   rocksdb::Status s = db_->Write(w, &batch);
   if (!s.ok()) {
     const Status err = from_rocks(s, "the synced write of " + std::to_string(written.size()) + " appends failed");

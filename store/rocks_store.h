@@ -18,6 +18,10 @@ namespace otinish::store {
 struct StoreOptions {
   // Create the log if the directory holds none.
   bool create_if_missing = true;
+  // Sync every group commit before acknowledging it. Leave on: only then does an acknowledged append survive a
+  // power loss. Off is for simulations and bulk imports: appends still survive a killed process (the WAL is in
+  // the OS's page cache) and the log stays hash-chained and consistent, but a power loss may lose the newest.
+  bool sync_writes = true;
   // Largest accepted event: type + payload + metadata, in bytes.
   std::size_t max_event_bytes = 1 << 20;
   // Most events one append may carry.

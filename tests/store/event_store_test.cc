@@ -277,6 +277,18 @@ TEST_F(EventStoreTest, EverythingSurvivesReopen) {
   EXPECT_EQ(r->first_position, 21u);
 }
 
+TEST_F(EventStoreTest, UnsyncedStoreForSimulationsStillChainsAndSurvivesReopen) {
+  StoreOptions o;
+  o.sync_writes = false;
+  reopen(o);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 3), ExpectedVersion::any()).ok());
+  reopen(o);
+  EXPECT_EQ(store_->head_position(), 30u);
+  auto report = verify_chain(*store_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->to_string();
+}
+
 TEST_F(EventStoreTest, VerifyReportsOkWithCountAndHeadHash) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(append_one("s" + std::to_string(i % 7), ExpectedVersion::any()).ok());
   auto report = verify_chain(*store_);
@@ -349,6 +361,12 @@ TEST_F(EventStoreTest, OpenRefusesForeignRocksDbDirectory) {
   auto s = open_rocks_store(other.path(), {}, clock_);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().code(), StatusCode::kOk);
+}
+
+TEST_F(EventStoreTest, OpenCreatesMissingParentDirectories) {
+  TempDir root;
+  auto s = open_rocks_store(root.sub("a/b/log"), {}, clock_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
 }
 
 TEST_F(EventStoreTest, OpenWithoutCreateOnEmptyDirectoryIsNotFound) {

@@ -55,8 +55,8 @@ class StreamProducer {
   virtual ~StreamProducer() = default;
 };
 
-// Starts a stream once its headers are written. `sink` stays valid while the returned producer lives; the
-// producer must hold it only through the shared_ptr it is given (as a weak_ptr if it runs on another thread).
+// Starts a stream once its headers are written. The server holds `sink` until the stream ends; a producer on
+// another thread should keep only a weak_ptr to it (a strong one would outlive the connection).
 using StreamStarter = std::function<std::unique_ptr<StreamProducer>(std::shared_ptr<StreamSink> sink)>;
 
 struct HttpResponse {

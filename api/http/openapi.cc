@@ -62,7 +62,37 @@ std::string build() {
                                                 {"422", problem_ref("A field is missing or invalid (see `field`).")}}));
   post_appeals["requestBody"] = {{"required", true},
                                  {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/RegisterAppeal"}}}}}}}};
-  paths["/v1/appeals"] = {{"post", std::move(post_appeals)}};
+  json::object list = op(
+      "List appeals with filters, in appeal-number order, with cursor paging (pass next_after as after).",
+      "operator, inspector, controller, auditor, agency (its own appeals only)",
+      {param("stage", "query", "A lifecycle stage, e.g. assigned.", false),
+       param("category", "query", "consultation, incident, proposal, complaint or gratitude.", false),
+       param("topic", "query", "A topic code.", false), param("agency", "query", "An agency code.", false),
+       param("district", "query", "A district.", false),
+       param("overdue", "query", "true: only unresolved appeals past their deadline.", false, "boolean"),
+       param("after", "query", "The cursor from the previous page.", false),
+       param("limit", "query", "Page size (default 50, max 1000).", false, "integer")},
+      common_errors({{"200", {{"description", "appeals, next_after (absent on the last page), checkpoint."}}},
+                     {"400", problem_ref("A filter is not a known value.")},
+                     {"503", problem_ref("Projections are not running.")}}));
+  paths["/v1/appeals"] = {{"post", std::move(post_appeals)}, {"get", std::move(list)}};
+  paths["/v1/scorecards"] = {
+      {"get", op("Agency scorecards: on time %, reopen rate, satisfaction; ranked above a minimum sample.",
+                 "inspector, controller, auditor, agency (its own card)",
+                 {param("min_sample", "query", "Resolved appeals needed to be ranked (default 30).", false, "integer")},
+                 common_errors({{"200", {{"description", "ranked and too_small lists."}}}}))}};
+  paths["/v1/public/feed"] = {
+      {"get", op("The anonymised public feed: what happened to which kind of appeal where; never a name, phone, "
+                 "exact address or free text.",
+                 "every role",
+                 {param("after", "query", "Continue after this feed position.", false, "integer"),
+                  param("limit", "query", "At most this many (default 100).", false, "integer")},
+                 common_errors({{"200", {{"description", "entries and next_after."}}}}))}};
+  paths["/v1/projections/{name}/rebuild"] = {
+      {"post", op("Rebuild a projection from position 0 into a new generation while the old one serves, then swap.",
+                  "admin", {param("name", "path", "appeals, timeline, public, scorecards or repeats.", true), idem},
+                  common_errors({{"200", {{"description", "events scanned, generation, seconds."}}},
+                                 {"404", problem_ref("No such projection.")}}))}};
 
   paths["/v1/appeals/{id}"] = {
       {"get", op("The appeal now. ETag is its version; If-None-Match gives 304.",

@@ -195,6 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kClosed;
     heartbeat_.reset();
     producer_.reset();  // stops the producer (e.g. joins a subscription's thread)
+    sink_.reset();
     close();
   }
   std::atomic<std::size_t>& backlog() { return backlog_; }
@@ -258,15 +259,26 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
-    stream_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    // The read timeout cancels the read instead of closing the socket (what tcp_stream's own expiry does), so
+    // that the client still gets its 408.
+    stream_.expires_never();
+    timed_out_ = false;
+    read_timer_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->phase_ != Phase::kReading) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->read_timer_.cancel();
       self->on_read(ec);
     });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == asio::error::eof) return close();
-    if (ec == beast::error::timeout) {
+    if (timed_out_) {
       return refuse(Problem{.status = 408, .type = "request-timeout", .title = "Request timeout",
                             .detail = "the request did not arrive within " +
                                       std::to_string(server_.options.read_timeout_ms) + " ms; send it faster"});
@@ -384,7 +396,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code, std::size_t) {
       self->finish_stream();
     });
-    producer_ = r.stream(std::make_shared<Sink>(weak_from_this(), server_.options.max_stream_backlog_bytes));
+    sink_ = std::make_shared<Sink>(weak_from_this(), server_.options.max_stream_backlog_bytes);
+    producer_ = r.stream(sink_);
     heartbeat_.emplace(stream_.get_executor());
     schedule_heartbeat();
   }
@@ -423,6 +436,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     if (phase_ == Phase::kStreaming) return finish_stream();
     phase_ = Phase::kClosed;
+    read_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
@@ -432,6 +446,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  asio::steady_timer read_timer_{stream_.get_executor()};
+  bool timed_out_ = false;
   SteadyClock::time_point started_ = SteadyClock::now();
   Phase phase_ = Phase::kIdle;
   bool keep_alive_ = true;
@@ -441,6 +457,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool end_after_queue_ = false;
   std::deque<std::string> out_queue_;
   std::atomic<std::size_t> backlog_{0};
+  std::shared_ptr<StreamSink> sink_;  // held here so producers can keep weak_ptrs to it
   std::unique_ptr<StreamProducer> producer_;
   std::optional<asio::steady_timer> heartbeat_;
   char drain_[64];

@@ -1,0 +1,141 @@
+// The command line: token, verify, export/import, replay, describe, run in-process on real data directories.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "api/cli/commands.h"
+#include "tests/api/test_node.h"
+
+namespace otinish::api::testing {
+namespace {
+
+struct CliResult {
+  int exit_code = 0;
+  std::string out, err;
+};
+
+CliResult run(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  cli::Context ctx{out, err};
+  CLI::App app{"otinish"};
+  app.require_subcommand(1);
+  cli::add_token_commands(app, ctx);
+  cli::add_log_commands(app, ctx);
+  cli::add_describe_commands(app, ctx);
+  cli::add_projection_commands(app, ctx);
+  std::vector<const char*> argv{"otinish"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  int code = 0;
+  try {
+    app.parse(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
+    code = ctx.exit_code;
+  } catch (const CLI::ParseError& e) {
+    code = app.exit(e, out, err) == 0 ? 0 : 2;
+  }
+  return {code, out.str(), err.str()};
+}
+
+// A data directory with a few appeals, its server stopped (the log is unlocked).
+std::string populated_dir(int appeals) {
+  TestNode node;
+  node.keep_dir();
+  for (int i = 0; i < appeals; ++i) node.assigned_appeal();
+  return node.dir();
+}
+
+TEST(CliTest, TokenCreatePrintsATokenTheServerAccepts) {
+  TestNode node;
+  CliResult r = run({"token", "create", "--data", node.dir(), "--role", "auditor", "--label", "audit office"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string token = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(node.call("GET", "/v1/events", "", {{"Authorization", "Bearer " + token}}).status, 200);
+  const std::string id = token.substr(4, 16);
+  ASSERT_EQ(run({"token", "revoke", "--data", node.dir(), id}).exit_code, 0);
+  EXPECT_EQ(node.call("GET", "/v1/events", "", {{"Authorization", "Bearer " + token}}).status, 401);
+  EXPECT_EQ(run({"token", "revoke", "--data", node.dir(), id}).exit_code, 1) << "already revoked";
+  EXPECT_EQ(run({"token", "list", "--data", node.dir()}).out.find(token.substr(21)), std::string::npos)
+      << "the list never shows secrets";
+}
+
+TEST(CliTest, TokenCreateRefusesBadRolesAndAgencies) {
+  const std::string dir = make_temp_dir();
+  EXPECT_EQ(run({"token", "create", "--data", dir, "--role", "king"}).exit_code, 2);
+  EXPECT_EQ(run({"token", "create", "--data", dir, "--role", "agency"}).exit_code, 2);
+  EXPECT_EQ(run({"token", "create", "--data", dir, "--role", "operator", "--agency", "x"}).exit_code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTest, ExportThenImportRebuildsTheSameChainAndVerifies) {
+  const std::string dir = populated_dir(3);
+  const std::string file = dir + "/export.jsonl";
+  CliResult ex = run({"export", "--data", dir, "--out", file});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  const std::string copy = make_temp_dir();
+  CliResult im = run({"import", "--data", copy, file});
+  ASSERT_EQ(im.exit_code, 0) << im.err;
+  CliResult v1 = run({"verify", "--data", dir}), v2 = run({"verify", "--data", copy});
+  EXPECT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  EXPECT_EQ(v2.exit_code, 0);
+  EXPECT_EQ(v1.out, v2.out) << "same events and head hash";
+  EXPECT_EQ(run({"import", "--data", copy, file}).exit_code, 1) << "the target must be empty";
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(copy);
+}
+
+TEST(CliTest, ImportRefusesAnAlteredExportNamingTheLine) {
+  const std::string dir = populated_dir(1);
+  const std::string file = dir + "/export.jsonl";
+  ASSERT_EQ(run({"export", "--data", dir, "--out", file}).exit_code, 0);
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_GE(lines.size(), 3u);
+  auto at = lines[2].find("\"correlation_id\":\"");
+  ASSERT_NE(at, std::string::npos);
+  lines[2].insert(at + 18, "X");  // a changed field: the hash no longer matches
+  std::ofstream(file) << lines[0] << "\n" << lines[1] << "\n" << lines[2] << "\n";
+  const std::string copy = make_temp_dir();
+  CliResult im = run({"import", "--data", copy, file});
+  EXPECT_EQ(im.exit_code, 1);
+  EXPECT_NE(im.err.find("export.jsonl:3: hash does not match"), std::string::npos) << im.err;
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(copy);
+}
+
+TEST(CliTest, ReplayPrintsTheTimelineAsOfATime) {
+  const std::string dir = populated_dir(1);
+  CliResult now = run({"replay", "--data", dir, "--appeal", "SHY-2026-0000001"});
+  ASSERT_EQ(now.exit_code, 0) << now.err;
+  EXPECT_NE(now.out.find("AppealAssigned"), std::string::npos);
+  EXPECT_NE(now.out.find("\"stage\":\"assigned\""), std::string::npos);
+  CliResult before = run({"replay", "--data", dir, "--appeal", "SHY-2026-0000001", "--as-of", "2000-01-01T00:00:00Z"});
+  EXPECT_EQ(before.exit_code, 1) << "it did not exist in 2000";
+  EXPECT_EQ(run({"replay", "--data", dir, "--appeal", "SHY-2026-0000001", "--as-of", "yesterday"}).exit_code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTest, VerifyFailsOnADirectoryWithoutALog) {
+  const std::string dir = make_temp_dir();
+  EXPECT_EQ(run({"verify", "--data", dir}).exit_code, 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTest, ProjectionsRebuildReportsTheEventsScanned) {
+  const std::string dir = populated_dir(2);
+  CliResult r = run({"projections", "rebuild", "--data", dir, "appeals"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rebuilt appeals"), std::string::npos);
+  EXPECT_EQ(run({"projections", "rebuild", "--data", dir, "nonsense"}).exit_code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTest, DescribeLifecyclePrintsTheTable) {
+  CliResult r = run({"describe", "lifecycle"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("under_review"), std::string::npos);
+  EXPECT_NE(run({"describe", "lifecycle", "--mermaid"}).out.find("stateDiagram-v2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace otinish::api::testing

@@ -1,0 +1,413 @@
+// Every resource of the HTTP API and every error code, against a real server on a free loopback port.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "api/http/openapi.h"
+#include "tests/api/test_node.h"
+
+namespace otinish::api::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string source_dir() {
+  const char* d = std::getenv("OTINISH_SOURCE_DIR");
+  return d ? d : ".";
+}
+
+class ResourcesTest : public ::testing::Test {
+ protected:
+  TestNode node_;
+};
+
+TEST_F(ResourcesTest, HealthzNeedsNoToken) {
+  ClientResponse r = node_.call("GET", "/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(TestNode::json(r).at("status").as_string(), "ok");
+}
+
+TEST_F(ResourcesTest, RegisterAnswers201WithLocationAndETag) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(TestNode::json(r).at("id").as_string());
+  EXPECT_EQ(r.header("location"), "/v1/appeals/" + id);
+  EXPECT_EQ(r.header("etag"), "\"1\"");
+  EXPECT_EQ(TestNode::json(r).at("stage").as_string(), "registered");
+}
+
+TEST_F(ResourcesTest, GetAppealCarriesItsVersionAsETagAndIfNoneMatchGives304) {
+  const std::string id = node_.register_appeal();
+  ClientResponse r = node_.as(Role::kOperator, "GET", "/v1/appeals/" + id);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("etag"), "\"1\"");
+  json::value v = TestNode::json(r);
+  EXPECT_EQ(v.at("id").as_string(), id);
+  EXPECT_EQ(v.at("version").as_int64(), 1);
+  EXPECT_EQ(r.body.find("Aigerim"), std::string::npos) << "personal data must not be in the appeal view";
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals/" + id, "", {{"If-None-Match", "\"1\""}}).status, 304);
+}
+
+TEST_F(ResourcesTest, MalformedJsonIs400) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals", "{\"centre\": ");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  json::value p = TestNode::json(r);
+  EXPECT_EQ(p.at("type").as_string(), "urn:otinish:problem:malformed-request");
+  EXPECT_EQ(p.at("status").as_int64(), 400);
+  EXPECT_FALSE(p.at("detail").as_string().empty());
+}
+
+TEST_F(ResourcesTest, MissingOrInvalidFieldIs422NamingTheField) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"x"})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(TestNode::json(r).at("field").as_string(), "/text");
+  r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+               R"({"centre":"SHY","category":"grumble","topic":"x","text":"t"})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(TestNode::json(r).at("field").as_string(), "/category");
+  EXPECT_NE(r.body.find("complaint"), std::string::npos) << "the detail lists the valid categories: " << r.body;
+}
+
+TEST_F(ResourcesTest, UnknownAppealIs404) {
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals/SHY-2026-9999999").status, 404);
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals/not-a-number").status, 404);
+  EXPECT_EQ(node_.as(Role::kOperator, "POST", "/v1/appeals/SHY-2026-9999999/comment", R"({"text":"x"})",
+                     {{"If-Match", "\"1\""}}).status, 404);
+}
+
+TEST_F(ResourcesTest, UnknownPathIs404AndWrongMethodIs405) {
+  EXPECT_EQ(node_.call("GET", "/v1/nothing").status, 404);
+  ClientResponse r = node_.call("DELETE", "/v1/appeals");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "POST, GET");
+}
+
+TEST_F(ResourcesTest, CommandWithoutIfMatchIs428) {
+  const std::string id = node_.register_appeal();
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/send_for_review");
+  EXPECT_EQ(r.status, 428);
+  EXPECT_EQ(TestNode::json(r).at("field").as_string(), "If-Match");
+}
+
+TEST_F(ResourcesTest, StaleIfMatchIs409WithTheCurrentVersion) {
+  const std::string id = node_.register_appeal();
+  ASSERT_EQ(node_.command(Role::kOperator, id, "comment", R"({"text":"called twice"})").status, 200);
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/send_for_review", "",
+                              {{"If-Match", "\"1\""}});
+  EXPECT_EQ(r.status, 409);
+  json::value p = TestNode::json(r);
+  EXPECT_EQ(p.at("type").as_string(), "urn:otinish:problem:version-conflict");
+  EXPECT_EQ(p.at("current_version").as_int64(), 2);
+  EXPECT_EQ(r.header("etag"), "\"2\"");
+}
+
+TEST_F(ResourcesTest, CommandTheLifecycleRefusesIs409NamingTheAllowedCommands) {
+  const std::string id = node_.assigned_appeal();
+  ClientResponse r = node_.command(Role::kOperator, id, "close");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(TestNode::json(r).at("type").as_string(), "urn:otinish:problem:command-not-allowed");
+}
+
+TEST_F(ResourcesTest, CommandMovesTheAppealAndReturnsTheNewVersion) {
+  const std::string id = node_.assigned_appeal();
+  ClientResponse r = node_.command(Role::kAgency, id, "accept");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(TestNode::json(r).at("stage").as_string(), "accepted");
+  EXPECT_EQ(r.header("etag"), "\"4\"");
+  r = node_.command(Role::kAgency, id, "resolve", R"({"outcome":"done","result":"lift repaired"})");
+  EXPECT_EQ(r.status, 409) << "resolve needs in_progress: " << r.body;
+  ASSERT_EQ(node_.command(Role::kAgency, id, "start_work").status, 200);
+  r = node_.command(Role::kAgency, id, "resolve", R"({"outcome":"done","result":"lift repaired"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(ResourcesTest, IdempotencyKeyReplaysTheFirstAnswer) {
+  const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})";
+  ClientResponse a = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-42"}});
+  ClientResponse b = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-42"}});
+  ASSERT_EQ(a.status, 201);
+  EXPECT_EQ(b.status, 201);
+  EXPECT_EQ(a.body, b.body);
+  EXPECT_EQ(b.header("idempotent-replayed"), "true");
+  EXPECT_EQ(node_.node().store().head_position(), 2u) << "one number allocation and one registration";
+}
+
+TEST_F(ResourcesTest, IdempotencyKeyWithAnotherBodyIs422) {
+  ASSERT_EQ(node_.as(Role::kOperator, "POST", "/v1/appeals",
+                     R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"a"})",
+                     {{"Idempotency-Key", "k"}}).status, 201);
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"b"})",
+                              {{"Idempotency-Key", "k"}});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(TestNode::json(r).at("type").as_string(), "urn:otinish:problem:idempotency-key-reused");
+}
+
+TEST_F(ResourcesTest, IdempotentRegistrationSurvivesARestart) {
+  const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})";
+  ClientResponse a = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-7"}});
+  node_.restart();
+  ClientResponse b = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-7"}});
+  EXPECT_EQ(b.status, 201);
+  EXPECT_EQ(TestNode::json(a).at("id"), TestNode::json(b).at("id"));
+}
+
+TEST_F(ResourcesTest, ListFiltersAndPagesWithACursor) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.insert(node_.register_appeal());
+  node_.register_appeal("proposal", "improvement.yard");
+  std::set<std::string> seen;
+  std::string after;
+  int pages = 0;
+  do {
+    ClientResponse r = node_.as(Role::kOperator, "GET", "/v1/appeals?category=complaint&limit=2&after=" + after);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json::value v = TestNode::json(r);
+    for (const auto& row : v.at("appeals").as_array()) {
+      EXPECT_EQ(row.at("category").as_string(), "complaint");
+      seen.insert(std::string(row.at("id").as_string()));
+    }
+    after = v.as_object().contains("next_after") ? std::string(v.at("next_after").as_string()) : "";
+    ++pages;
+  } while (!after.empty() && pages < 10);
+  EXPECT_EQ(seen, ids);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals?stage=nowhere").status, 400);
+}
+
+TEST_F(ResourcesTest, TimelineListsWhoDidWhat) {
+  const std::string id = node_.assigned_appeal();
+  ClientResponse r = node_.as(Role::kAuditor, "GET", "/v1/appeals/" + id + "/timeline");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = TestNode::json(r);
+  const auto& entries = v.at("entries").as_array();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].at("type").as_string(), "AppealAssigned");
+  EXPECT_EQ(entries[2].at("actor").at("role").as_string(), "inspector");
+}
+
+TEST_F(ResourcesTest, EventFeedPagesTheGlobalLog) {
+  node_.register_appeal();
+  node_.register_appeal();
+  ClientResponse r = node_.as(Role::kAuditor, "GET", "/v1/events?from=2&limit=2");
+  ASSERT_EQ(r.status, 200);
+  json::value v = TestNode::json(r);
+  ASSERT_EQ(v.at("events").as_array().size(), 2u);
+  EXPECT_EQ(v.at("events").as_array()[0].at("position").as_int64(), 2);
+  EXPECT_EQ(v.at("next_from").as_int64(), 4);
+  EXPECT_EQ(r.body.find("Aigerim"), std::string::npos) << "the feed leaves the applicant out";
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/events?limit=0").status, 400);
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/events?from=abc").status, 400);
+}
+
+TEST_F(ResourcesTest, PublicFeedShowsProgressWithoutPersonalData) {
+  node_.assigned_appeal();
+  ClientResponse r = node_.as(Role::kPublic, "GET", "/v1/public/feed");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(TestNode::json(r).at("entries").as_array().empty());
+  for (const char* secret : {"Aigerim", "4567", "flat 12", "the lift is stuck"}) {
+    EXPECT_EQ(r.body.find(secret), std::string::npos) << secret << " leaked: " << r.body;
+  }
+}
+
+TEST_F(ResourcesTest, ScorecardsShowAnAgencyOnlyItsOwn) {
+  node_.assigned_appeal();
+  ClientResponse all = node_.as(Role::kController, "GET", "/v1/scorecards?min_sample=0");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_NE(all.body.find(kAgency), std::string::npos);
+  ClientResponse own = node_.as(Role::kAgency, "GET", "/v1/scorecards?min_sample=0");
+  ASSERT_EQ(own.status, 200);
+  const json::value cards = TestNode::json(own);
+  for (const auto& c : cards.at("ranked").as_array()) EXPECT_EQ(c.at("agency").as_string(), kAgency);
+}
+
+TEST_F(ResourcesTest, AnAgencySeesAndActsOnlyOnItsOwnAppeals) {
+  const std::string mine = node_.assigned_appeal();
+  const std::string other = node_.register_appeal();
+  EXPECT_EQ(node_.as(Role::kAgency, "GET", "/v1/appeals/" + mine).status, 200);
+  EXPECT_EQ(node_.as(Role::kAgency, "GET", "/v1/appeals/" + other).status, 404);
+  EXPECT_EQ(node_.as(Role::kAgency, "POST", "/v1/appeals/" + other + "/accept", "", {{"If-Match", "\"1\""}}).status, 404);
+  ClientResponse list = node_.as(Role::kAgency, "GET", "/v1/appeals");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(TestNode::json(list).at("appeals").as_array().size(), 1u);
+  EXPECT_EQ(node_.as(Role::kAgency, "GET", "/v1/appeals?agency=someone-else").status, 403);
+}
+
+TEST_F(ResourcesTest, MissingOrInvalidTokenIs401) {
+  ClientResponse r = node_.call("GET", "/v1/appeals/SHY-2026-0000001");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("www-authenticate"), "Bearer realm=\"otinish\"");
+  r = node_.call("GET", "/v1/appeals/SHY-2026-0000001", "", {{"Authorization", "Bearer otn_nope"}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(TestNode::json(r).at("type").as_string(), "urn:otinish:problem:invalid-token");
+}
+
+TEST_F(ResourcesTest, RevokedTokenIs401AtItsNextRequest) {
+  auto c = node_.node().tokens().create(Role::kAuditor, "", "temp");
+  ASSERT_TRUE(c.ok());
+  const HeaderList h{{"Authorization", "Bearer " + c->token}};
+  EXPECT_EQ(node_.call("GET", "/v1/events", "", h).status, 200);
+  // Revoked through a second TokenStore on the same file, as `otinish token revoke` does from another process.
+  auto other = TokenStore::open(node_.dir() + "/tokens.jsonl");
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->revoke(c->record.id).ok());
+  EXPECT_EQ(node_.call("GET", "/v1/events", "", h).status, 401);
+}
+
+TEST_F(ResourcesTest, InvalidRulesAre422WithEveryLineAndColumnAndTheRulesInForceStay) {
+  const std::string city = read_file(source_dir() + "/examples/rules/city.yaml");
+  ASSERT_FALSE(city.empty());
+  ClientResponse put = node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"Content-Type", "application/yaml"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  const std::string hash(TestNode::json(put).at("content_hash").as_string());
+
+  const std::string bad = "rule_set: x\ndefault_calendar: kz\ncalendars: {kz: kz.yaml}\nrules:\n  - id: a\n"
+                          "    mtach: {category: complaint}\n    clocks:\n      - {name: c, target: 15xx, start: registered}\n";
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules", bad, {{"Content-Type", "application/yaml"}});
+  ASSERT_EQ(r.status, 422) << r.body;
+  const json::value problem = TestNode::json(r);
+  const auto& errors = problem.at("errors").as_array();
+  ASSERT_GE(errors.size(), 2u) << r.body;
+  for (const auto& e : errors) {
+    EXPECT_GT(e.at("line").as_int64(), 0);
+    EXPECT_GT(e.at("column").as_int64(), 0);
+  }
+  ClientResponse now = node_.as(Role::kOperator, "GET", "/v1/rules");
+  ASSERT_EQ(now.status, 200);
+  EXPECT_EQ(now.body, city);
+  EXPECT_EQ(now.header("x-content-hash"), hash);
+}
+
+TEST_F(ResourcesTest, StaleRulesIfMatchIs409) {
+  const std::string city = read_file(source_dir() + "/examples/rules/city.yaml");
+  ASSERT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city).status, 200);
+  EXPECT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"If-Match", "\"1\""}}).status, 200);
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"If-Match", "\"1\""}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(TestNode::json(r).at("current_version").as_int64(), 2);
+}
+
+TEST_F(ResourcesTest, OpenApiDescribesEveryRoute) {
+  ClientResponse r = node_.call("GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  json::value doc = TestNode::json(r);
+  EXPECT_EQ(doc.at("openapi").as_string(), "3.1.0");
+  const auto& paths = doc.at("paths").as_object();
+  std::set<std::string> served;
+  for (const auto& e : node_.node().service().router().entries()) {
+    served.insert(e.pattern);
+    std::string method = e.method;
+    for (char& ch : method) ch = static_cast<char>(std::tolower(ch));
+    ASSERT_TRUE(paths.contains(e.pattern)) << e.pattern << " is served but not described";
+    EXPECT_TRUE(paths.at(e.pattern).as_object().contains(method)) << e.method << " " << e.pattern;
+  }
+  for (const auto& p : paths) EXPECT_TRUE(served.count(std::string(p.key()))) << p.key() << " described, not served";
+}
+
+TEST_F(ResourcesTest, MetricsCountRequestsAndAppends) {
+  node_.register_appeal();
+  node_.call("GET", "/healthz");
+  ClientResponse r = node_.as(Role::kAdmin, "GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4");
+  EXPECT_NE(r.body.find("otinish_http_requests_total{method=\"POST\",route=\"/v1/appeals\",status=\"201\"} 1"),
+            std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("otinish_api_appended_events_total 1"), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_command_duration_seconds_bucket{command=\"register\""), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_projection_lag_events"), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_sse_clients 0"), std::string::npos);
+}
+
+// Reads SSE events ("id: N") from `raw` text.
+std::vector<std::uint64_t> sse_ids(std::string_view raw) {
+  std::vector<std::uint64_t> ids;
+  std::size_t at = 0;
+  while ((at = raw.find("\nid: ", at)) != std::string_view::npos) {
+    at += 5;
+    ids.push_back(std::stoull(std::string(raw.substr(at, raw.find('\n', at) - at))));
+  }
+  return ids;
+}
+
+TEST_F(ResourcesTest, EventStreamResumesAfterADroppedConnectionWithoutGapsOrDuplicates) {
+  for (int i = 0; i < 3; ++i) node_.register_appeal();  // positions 1..6
+  const std::string request = "GET /v1/events/stream?from=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              node_.token(Role::kAuditor) + "\r\n\r\n";
+  HttpClient c("127.0.0.1", node_.port());
+  auto first = c.stream(request, [](std::string_view got) { return sse_ids(got).size() >= 4; }, 5s);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->starts_with("HTTP/1.1 200")) << *first;
+  EXPECT_NE(first->find("text/event-stream"), std::string::npos);
+  std::vector<std::uint64_t> ids = sse_ids(*first);
+  ASSERT_GE(ids.size(), 4u);
+  ids.resize(4);  // the client saw 1..4, then the connection dropped
+  node_.register_appeal();  // 7, 8 while disconnected
+  const std::string resume = "GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                             node_.token(Role::kAuditor) + "\r\nLast-Event-ID: 4\r\n\r\n";
+  auto second = c.stream(resume, [](std::string_view got) { return sse_ids(got).size() >= 4; }, 5s);
+  ASSERT_TRUE(second.ok());
+  for (auto id : sse_ids(*second)) ids.push_back(id);
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  for (int i = 0; i < 200 && node_.node().service().metrics().render().find("otinish_sse_clients 0") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(node_.node().service().metrics().render().find("otinish_sse_clients 0"), std::string::npos)
+      << "a dropped client's stream is closed";
+}
+
+TEST_F(ResourcesTest, EventStreamDeliversLiveEvents) {
+  const std::string request = "GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              node_.token(Role::kAuditor) + "\r\n\r\n";
+  std::thread writer([this] {
+    std::this_thread::sleep_for(200ms);
+    node_.register_appeal();
+  });
+  HttpClient c("127.0.0.1", node_.port());
+  auto got = c.stream(request, [](std::string_view g) { return sse_ids(g).size() >= 2; }, 5s);
+  writer.join();
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(sse_ids(*got), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_NE(got->find("event: AppealRegistered"), std::string::npos);
+}
+
+TEST(RestartTest, NoAcknowledgedAppealIsLostAcrossARestart) {
+  TestNode node;
+  std::vector<std::string> acknowledged;
+  std::mutex mu;
+  std::vector<std::thread> desks;
+  for (int d = 0; d < 4; ++d) {
+    desks.emplace_back([&] {
+      HttpClient c("127.0.0.1", node.port());
+      for (int i = 0; i < 10; ++i) {
+        auto r = c.request("POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})",
+                           node.auth(Role::kOperator));
+        if (r.ok() && r->status == 201) {
+          std::lock_guard lock(mu);
+          acknowledged.emplace_back(TestNode::json(*r).at("id").as_string());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(20ms);
+  node.stop(5s);  // graceful: in-flight requests finish, later ones fail to connect
+  for (auto& t : desks) t.join();
+  node.restart();
+  ASSERT_FALSE(acknowledged.empty());
+  for (const auto& id : acknowledged) EXPECT_EQ(node.as(Role::kAuditor, "GET", "/v1/appeals/" + id).status, 200) << id;
+}
+
+}  // namespace
+}  // namespace otinish::api::testing

@@ -1,0 +1,124 @@
+// Every endpoint with every role: 401 without a token, 403 outside the role, served inside it. The expected
+// roles are written out here (the specification), not read from api/http/auth.cc.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/api/test_node.h"
+
+namespace otinish::api::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using R = Role;
+
+struct Endpoint {
+  std::string method;
+  std::string target;  // {id} is replaced by an appeal assigned to kAgency
+  std::string body;
+  std::set<Role> allowed;  // empty: no token needed
+  bool stream = false;
+};
+
+const std::set<Role> kAppealReaders = {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor};
+const std::set<Role> kLogReaders = {R::kOperator, R::kInspector, R::kController, R::kAuditor};
+const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController, R::kAgency,
+                                  R::kAdmin,    R::kAuditor,   R::kPublic};
+
+std::vector<Endpoint> endpoints() {
+  return {
+      {"GET", "/healthz", "", {}},
+      {"GET", "/v1/openapi.json", "", {}},
+      {"GET", "/metrics", "", {R::kAdmin, R::kAuditor}},
+      {"POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})", {R::kOperator}},
+      {"GET", "/v1/appeals", "", kAppealReaders},
+      {"GET", "/v1/appeals/{id}", "", kAppealReaders},
+      {"GET", "/v1/appeals/{id}/timeline", "", kAppealReaders},
+      {"GET", "/v1/events", "", kLogReaders},
+      {"GET", "/v1/events/stream", "", kLogReaders, true},
+      {"GET", "/v1/scorecards", "", {R::kInspector, R::kController, R::kAgency, R::kAuditor}},
+      {"GET", "/v1/public/feed", "", kEveryone},
+      {"GET", "/v1/rules", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
+      {"PUT", "/v1/rules", "rules: [", {R::kAdmin}},
+      {"POST", "/v1/projections/public/rebuild", "", {R::kAdmin}},
+  };
+}
+
+int status_of(TestNode& node, const Endpoint& e, const std::string& target, const HeaderList& h) {
+  if (!e.stream) return node.call(e.method, target, e.body, h).status;
+  std::string req = e.method + " " + target + " HTTP/1.1\r\nHost: x\r\n";
+  for (const auto& [k, v] : h) req += k + ": " + v + "\r\n";
+  req += "\r\n";
+  HttpClient c("127.0.0.1", node.port());
+  auto got = c.stream(req, [](std::string_view g) { return g.find("\r\n\r\n") != std::string_view::npos; }, 5s);
+  if (!got.ok() || got->size() < 12) return 0;
+  return std::stoi(got->substr(9, 3));
+}
+
+TEST(RolesTest, EveryEndpointWithEveryRole) {
+  TestNode node;
+  const std::string id = node.assigned_appeal();
+  for (const Endpoint& e : endpoints()) {
+    std::string target = e.target;
+    if (auto at = target.find("{id}"); at != std::string::npos) target.replace(at, 4, id);
+    const int anonymous = status_of(node, e, target, {});
+    if (e.allowed.empty()) {
+      EXPECT_EQ(anonymous, 200) << e.method << " " << e.target;
+      continue;
+    }
+    EXPECT_EQ(anonymous, 401) << e.method << " " << e.target << " without a token";
+    for (Role r : kAllRoles) {
+      const int s = status_of(node, e, target, node.auth(r));
+      if (e.allowed.count(r)) {
+        EXPECT_NE(s, 401) << e.method << " " << e.target << " as " << to_string(r);
+        EXPECT_NE(s, 403) << e.method << " " << e.target << " as " << to_string(r);
+        EXPECT_LT(s, 500) << e.method << " " << e.target << " as " << to_string(r);
+      } else {
+        EXPECT_EQ(s, 403) << e.method << " " << e.target << " as " << to_string(r);
+      }
+    }
+  }
+}
+
+// Which role sends which command: the three desks, the agency, and nobody else.
+const std::map<std::string, std::set<Role>> kCommandRoles = {
+    {"answer_on_first_contact", {R::kOperator}},
+    {"classify", {R::kOperator, R::kInspector}},
+    {"reclassify", {R::kInspector, R::kController}},
+    {"send_for_review", {R::kOperator}},
+    {"return_to_operator", {R::kInspector}},
+    {"assign", {R::kInspector, R::kController}},
+    {"redirect", {R::kInspector, R::kController, R::kAgency}},
+    {"accept", {R::kAgency}},
+    {"start_work", {R::kAgency}},
+    {"hold", {R::kAgency}},
+    {"resume", {R::kAgency}},
+    {"request_extension", {R::kAgency}},
+    {"grant_extension", {R::kController}},
+    {"resolve", {R::kAgency}},
+    {"record_callback", {R::kOperator}},
+    {"close", {R::kOperator, R::kController}},
+    {"reopen", {R::kOperator, R::kController}},
+    {"merge", {R::kOperator, R::kInspector}},
+    {"comment", {R::kOperator, R::kInspector, R::kController, R::kAgency}},
+};
+
+TEST(RolesTest, EveryCommandWithEveryRole) {
+  TestNode node;
+  const std::string id = node.assigned_appeal();
+  for (const auto& [command, allowed] : kCommandRoles) {
+    for (Role r : kAllRoles) {
+      const int s = node.command(r, id, command, "{}").status;
+      if (allowed.count(r)) {
+        EXPECT_NE(s, 403) << command << " as " << to_string(r);
+        EXPECT_LT(s, 500) << command << " as " << to_string(r);
+      } else {
+        EXPECT_EQ(s, 403) << command << " as " << to_string(r);
+      }
+    }
+  }
+  EXPECT_EQ(node.command(R::kController, id, "apply_parent_resolution").status, 404) << "engine-internal command";
+}
+
+}  // namespace
+}  // namespace otinish::api::testing

@@ -1,0 +1,158 @@
+// The listener's hardening: limits, timeouts, bounded connections, keep-alive, graceful shutdown.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "api/http/client.h"
+#include "api/http/problem.h"
+#include "api/http/server.h"
+
+namespace otinish::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions o = {}, Handler h = nullptr) {
+    o.listen_host = "127.0.0.1";
+    o.listen_port = 0;
+    o.worker_threads = 4;
+    if (!h) {
+      h = [this](const HttpRequest& q) {
+        handled_.fetch_add(1);
+        HttpResponse r;
+        r.body = "{\"path\":\"" + q.path + "\",\"bytes\":" + std::to_string(q.body.size()) + "}";
+        return r;
+      };
+    }
+    server_ = std::make_unique<HttpServer>(o, h);
+    ASSERT_TRUE(server_->start().ok());
+  }
+  std::string raw(std::string_view bytes, std::chrono::milliseconds timeout = 3s) {
+    HttpClient c("127.0.0.1", server_->port());
+    auto r = c.raw(bytes, timeout);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : "";
+  }
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<int> handled_{0};
+};
+
+TEST_F(ServerTest, ServesManyRequestsOnOneKeptAliveConnection) {
+  start();
+  HttpClient c("127.0.0.1", server_->port());
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.request("GET", "/x?i=" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_FALSE(r->header("x-request-id").empty());
+  }
+  EXPECT_EQ(server_->open_connections(), 1u);
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413BeforeTheBodyIsRead) {
+  start({.max_body_bytes = 1024});
+  HttpClient c("127.0.0.1", server_->port());
+  auto r = c.request("POST", "/x", std::string(4096, 'a'));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->header("content-type"), "application/problem+json");
+  EXPECT_NE(r->body.find("1024 bytes"), std::string::npos) << r->body;
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, HeaderBlockOverTheLimitIs431) {
+  start({.max_header_bytes = 2048});
+  const std::string out = raw("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4096, 'b') + "\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 431")) << out.substr(0, 80);
+  EXPECT_NE(out.find("urn:otinish:problem:headers-too-large"), std::string::npos);
+}
+
+TEST_F(ServerTest, UnparseableRequestIs400AndClosed) {
+  start();
+  const std::string out = raw("NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out;
+  EXPECT_NE(out.find("malformed-request"), std::string::npos);
+}
+
+TEST_F(ServerTest, RequestTrickledSlowerThanTheReadTimeoutIs408) {
+  start({.read_timeout_ms = 300});
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string out = raw("GET / HTTP/1.1\r\nHost: x\r\n", 5s);  // headers never finish
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 408")) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
+  start({.idle_timeout_ms = 200});
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string out = raw("", 5s);
+  EXPECT_EQ(out, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST_F(ServerTest, ConnectionOverTheBoundIsRefusedWith503) {
+  start({.max_connections = 2});
+  HttpClient a("127.0.0.1", server_->port()), b("127.0.0.1", server_->port()), c("127.0.0.1", server_->port());
+  ASSERT_EQ(a.request("GET", "/")->status, 200);
+  ASSERT_EQ(b.request("GET", "/")->status, 200);
+  auto r = c.request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("retry-after"), "1");
+  a.close();
+  for (int i = 0; i < 100 && server_->open_connections() > 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(c.request("GET", "/")->status, 200);
+}
+
+TEST_F(ServerTest, ShutdownFinishesTheRequestInFlightAndRefusesNewConnections) {
+  std::atomic<bool> entered{false};
+  start({}, [&](const HttpRequest&) {
+    entered = true;
+    std::this_thread::sleep_for(300ms);
+    HttpResponse r;
+    r.body = "{\"done\":true}";
+    return r;
+  });
+  const std::uint16_t port = server_->port();
+  Result<ClientResponse> in_flight = Status::Internal("not run");
+  std::thread t([&] {
+    HttpClient c("127.0.0.1", port);
+    in_flight = c.request("GET", "/slow");
+  });
+  while (!entered) std::this_thread::sleep_for(1ms);
+  server_->shutdown(5s);
+  t.join();
+  ASSERT_TRUE(in_flight.ok()) << in_flight.status().ToString();
+  EXPECT_EQ(in_flight->status, 200);
+  EXPECT_EQ(in_flight->header("connection"), "close");
+  HttpClient late("127.0.0.1", port, 1s);
+  EXPECT_FALSE(late.request("GET", "/").ok());
+}
+
+TEST_F(ServerTest, HandlerExceptionBecomesA500Problem) {
+  start({}, [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
+  HttpClient c("127.0.0.1", server_->port());
+  auto r = c.request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("boom"), std::string::npos);
+}
+
+TEST_F(ServerTest, QueryAndPathArePercentDecoded) {
+  start({}, [](const HttpRequest& q) {
+    HttpResponse r;
+    r.body = q.path + "|" + (q.query.count("a") ? q.query.at("a") : "");
+    return r;
+  });
+  HttpClient c("127.0.0.1", server_->port());
+  auto r = c.request("GET", "/v1/x%20y?a=b%26c+d");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "/v1/x y|b&c d");
+}
+
+}  // namespace
+}  // namespace otinish::api

@@ -1,0 +1,133 @@
+// tests/api/test_node.h: a real otinish server on a free loopback port, with a token per role, and helpers to
+// talk HTTP to it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "api/http/auth.h"
+#include "api/http/client.h"
+#include "api/http/node.h"
+
+namespace otinish::api::testing {
+
+inline std::string make_temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "otinish-api-XXXXXX").string();
+  char* d = ::mkdtemp(tmpl.data());
+  EXPECT_NE(d, nullptr);
+  return tmpl;
+}
+
+// The agency the agency token belongs to.
+inline constexpr const char* kAgency = "city-lifts";
+
+class TestNode {
+ public:
+  explicit TestNode(std::string dir = make_temp_dir(), ServerOptions server = {}) : dir_(std::move(dir)) {
+    server.listen_host = "127.0.0.1";
+    server.listen_port = 0;
+    server.worker_threads = 8;
+    server_options_ = server;
+    open();
+    for (Role r : kAllRoles) {
+      auto c = node_->tokens().create(r, r == Role::kAgency ? kAgency : "", "test");
+      EXPECT_TRUE(c.ok()) << c.status().ToString();
+      tokens_[r] = c->token;
+    }
+  }
+  ~TestNode() {
+    node_.reset();
+    std::error_code ec;
+    if (!keep_dir_) std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Stops the server (gracefully) and starts a new one on the same directory (a new port).
+  void restart() {
+    node_.reset();
+    open();
+  }
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) { node_->shutdown(grace); }
+  void keep_dir() { keep_dir_ = true; }
+
+  std::uint16_t port() const { return node_->port(); }
+  Node& node() { return *node_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& token(Role r) { return tokens_[r]; }
+  HeaderList auth(Role r) { return {{"Authorization", "Bearer " + tokens_[r]}}; }
+
+  ClientResponse call(std::string_view method, std::string_view target, std::string_view body = {},
+                      HeaderList headers = {}) {
+    HttpClient client("127.0.0.1", port());
+    auto r = client.request(method, target, body, headers);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ClientResponse{};
+  }
+  ClientResponse as(Role role, std::string_view method, std::string_view target, std::string_view body = {},
+                    HeaderList extra = {}) {
+    HeaderList h = auth(role);
+    h.insert(h.end(), extra.begin(), extra.end());
+    return call(method, target, body, h);
+  }
+
+  // Registers an appeal as the operator; returns its id.
+  std::string register_appeal(std::string_view category = "complaint", std::string_view topic = "lifts.stuck") {
+    const std::string body = std::string("{\"centre\":\"SHY\",\"category\":\"") + std::string(category) +
+                             "\",\"topic\":\"" + std::string(topic) +
+                             "\",\"channel\":\"phone\",\"location\":{\"district\":\"Abay\",\"street\":\"Tauke khan\"},"
+                             "\"text\":\"the lift is stuck\",\"applicant\":{\"name\":\"Aigerim\",\"phone\":\"+7 700 123 4567\","
+                             "\"address\":\"Tauke khan 5, flat 12\"}}";
+    ClientResponse r = as(Role::kOperator, "POST", "/v1/appeals", body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json(r).at("id").as_string().c_str();
+  }
+
+  // Runs a command with If-Match set to the appeal's current version.
+  ClientResponse command(Role role, const std::string& id, std::string_view command, std::string_view body = "{}") {
+    ClientResponse cur = as(Role::kAuditor, "GET", "/v1/appeals/" + id);
+    return as(role, "POST", "/v1/appeals/" + id + "/" + std::string(command), body, {{"If-Match", cur.header("etag")}});
+  }
+
+  // An appeal assigned to kAgency.
+  std::string assigned_appeal() {
+    const std::string id = register_appeal();
+    EXPECT_EQ(command(Role::kOperator, id, "send_for_review").status, 200);
+    ClientResponse r = command(Role::kInspector, id, "assign", std::string("{\"agency\":\"") + kAgency + "\"}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return id;
+  }
+
+  static boost::json::value json(const ClientResponse& r) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << r.body;
+    return v;
+  }
+
+ private:
+  void open() {
+    NodeOptions o;
+    o.data_dir = dir_;
+    o.server = server_options_;
+    o.service.access_log = false;
+    auto n = Node::open(o);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    node_ = std::move(n).value();
+    ASSERT_TRUE(node_->start().ok());
+  }
+
+  std::string dir_;
+  ServerOptions server_options_;
+  std::unique_ptr<Node> node_;
+  std::map<Role, std::string> tokens_;
+  bool keep_dir_ = false;
+};
+
+}  // namespace otinish::api::testing

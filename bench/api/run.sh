@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# HTTP registrations: otinish serve under wrk (a Lua script posting new appeals), and in the same run the
+# machine's HTTP ceiling (nginx returning a fixed body, ../shared/peers/nginx-http-ceiling/run.sh).
+#   bash bench/api/run.sh [connections] [seconds]          (installs wrk and nginx with apt when missing)
+# Prints both figures and the ratio (goal: >= 0.3 of nginx's requests/s with p99 < 10 ms; every 201 is
+# durable: the server answers only after the group commit's fsync). Not a test: figures, no assertions.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+conns=${1:-64}
+secs=${2:-10}
+peer="$root/../shared/peers/nginx-http-ceiling/run.sh"
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+for pkg in wrk nginx; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+done
+build=${OTINISH_BUILD_DIR:-$root/build}
+if [ ! -x "$build/api/otinish" ]; then
+  OTINISH_TARGETS=otinish bash "$root/scripts/build.sh" >/dev/null
+fi
+bin="$build/api/otinish"
+
+data=$(mktemp -d /tmp/otinish-bench.XXXX)
+port=18109
+export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
+"$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log >"$data/serve.out" 2>"$data/serve.err" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 50); do grep -q listening "$data/serve.out" 2>/dev/null && break; sleep 0.1; done
+
+echo "== otinish: POST /v1/appeals, wrk -t2 -c$conns -d${secs}s ($(date -u +%F), $(nproc) cores)"
+ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
+echo "$ours" | grep -E "Requests/sec|Latency|otinish p50|Non-2xx"
+head=$(curl -s "http://127.0.0.1:$port/healthz" | sed -n 's/.*"head_position":\([0-9]*\).*/\1/p')
+echo "log head position after the run: $head (two events per appeal: number allocation and registration)"
+
+echo "== peer: nginx HTTP ceiling, $conns connections, ${secs} s"
+if [ -f "$peer" ]; then
+  ngx=$($sudo bash "$peer" "$conns" "$secs")
+  echo "$ngx"
+  a=$(echo "$ours" | awk '/Requests\/sec/ {print $2}')
+  b=$(echo "$ngx" | awk '/Requests\/sec/ {print $2}')
+  awk -v a="$a" -v b="$b" 'BEGIN { printf "ratio: otinish %.0f / nginx %.0f = %.3f (goal >= 0.3)\n", a, b, a / b }'
+else
+  echo "peer script not found at $peer"
+fi

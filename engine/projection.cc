@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
@@ -44,53 +47,161 @@ struct Generation {
   }
 };
 
-// Buffered writes of one projection generation, with a read cache that survives commits.
-class RocksViewTx final : public ViewTx {
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// One row as a transaction holds it.
+struct Row {
+  std::optional<std::string> bytes;        // the value when `object` is null; nullopt: absent
+  std::unique_ptr<ViewTx::Object> object;  // the value, decoded, when set
+  bool dirty = false;                      // changed since the last write
+};
+using RowMap = std::unordered_map<std::string, Row, StringHash, std::equal_to<>>;
+
+// The rows of one projection generation that changed since the last write, and a read cache that survives
+// writes. A write is either a WriteBatch (live) or a sorted table file that RocksDB ingests (bulk).
+class MemViewTx final : public ViewTx {
  public:
-  RocksViewTx(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::size_t cache_rows)
-      : db_(db), cf_(cf), cache_rows_(cache_rows) {}
+  // `persisted`: the generation may already hold rows. False only for a generation never written to: its
+  // misses need no database read and its deletes no tombstone.
+  MemViewTx(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, bool persisted)
+      : db_(db), cf_(cf), persisted_(persisted) {}
 
   std::optional<std::string> get(std::string_view key) override {
-    key_.assign(key);
-    if (auto it = dirty_.find(key_); it != dirty_.end()) return it->second;
-    if (auto it = clean_.find(key_); it != clean_.end()) return it->second;
+    if (auto it = rows_.find(key); it != rows_.end()) {
+      const Row& r = it->second;
+      if (!r.object) return r.bytes;
+      std::string out;
+      r.object->encode(out);
+      return out;
+    }
+    if (!persisted_) return std::nullopt;
     std::string value;
     auto s = db_->Get(rocksdb::ReadOptions(), cf_, rocksdb::Slice(key.data(), key.size()), &value);
     std::optional<std::string> out;
     if (s.ok()) out = std::move(value);
-    else if (!s.IsNotFound()) error_ = io(s, "read");
-    if (cache_rows_ > 0) clean_.emplace(key_, out);
+    else if (!s.IsNotFound()) return error_ = io(s, "read"), std::nullopt;
+    rows_.emplace(std::string(key), Row{out, nullptr, false});
     return out;
   }
   void put(std::string_view key, std::string_view value) override {
-    dirty_[std::string(key)] = std::string(value);
+    Row& r = touch(key);
+    r.bytes.emplace(value);
+    r.object.reset();
   }
-  void del(std::string_view key) override { dirty_[std::string(key)] = std::nullopt; }
+  void del(std::string_view key) override {
+    if (persisted_) {
+      Row& r = touch(key);
+      r.bytes.reset();
+      r.object.reset();
+    } else if (auto it = rows_.find(key); it != rows_.end()) {
+      // Never written, so nothing to delete: it stays as a known absence.
+      it->second.bytes.reset();
+      it->second.object.reset();
+    }
+  }
+  Object* object(std::string_view key) override {
+    auto it = rows_.find(key);
+    if (it == rows_.end() || !it->second.object) return nullptr;
+    mark_dirty(*it);
+    return it->second.object.get();
+  }
+  Object* put_object(std::string_view key, std::unique_ptr<Object> object) override {
+    Row& r = touch(key);
+    r.bytes.reset();
+    r.object = std::move(object);
+    return r.object.get();
+  }
 
-  void write_into(rocksdb::WriteBatch& batch) const {
-    for (const auto& [k, v] : dirty_) {
-      if (v) batch.Put(cf_, k, *v).PermitUncheckedError();
-      else batch.Delete(cf_, k).PermitUncheckedError();
+  bool has_changes() const { return !dirty_.empty(); }
+
+  // Live write: the changed rows into `batch`.
+  void write_into(rocksdb::WriteBatch& batch) {
+    std::string scratch;
+    for (auto* kv : dirty_) {
+      const Row& r = kv->second;
+      if (!r.dirty) continue;
+      if (r.object) {
+        scratch.clear();
+        r.object->encode(scratch);
+        batch.Put(cf_, kv->first, scratch).PermitUncheckedError();
+      } else if (r.bytes) {
+        batch.Put(cf_, kv->first, *r.bytes).PermitUncheckedError();
+      } else if (persisted_) {
+        batch.Delete(cf_, kv->first).PermitUncheckedError();
+      }
     }
   }
-  void committed() {
-    if (cache_rows_ == 0) {
-      dirty_.clear();
-      return;
+
+  // Bulk write: the changed rows and `checkpoint` into a new table file at `path`, which RocksDB then ingests
+  // (and moves into the database): all of it becomes visible at once, or none of it.
+  Status ingest(const rocksdb::Options& options, const std::string& path, std::uint64_t checkpoint) {
+    std::vector<RowMap::value_type*> changed;
+    changed.reserve(dirty_.size());
+    for (auto* kv : dirty_) {
+      const Row& r = kv->second;
+      if (r.dirty && (r.object || r.bytes || persisted_)) changed.push_back(kv);
     }
-    if (clean_.size() + dirty_.size() > cache_rows_) clean_.clear();
-    for (auto& [k, v] : dirty_) clean_[k] = std::move(v);
+    std::sort(changed.begin(), changed.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, cf_);
+    OTINISH_RETURN_IF_ERROR(io(writer.Open(path), "create " + path));
+    const std::string cp = std::to_string(checkpoint);
+    bool checkpoint_written = false;
+    std::string scratch;
+    for (const auto* kv : changed) {
+      if (!checkpoint_written && kv->first > kCheckpointKey) {
+        OTINISH_RETURN_IF_ERROR(io(writer.Put(kCheckpointKey, cp), "write " + path));
+        checkpoint_written = true;
+      }
+      const Row& r = kv->second;
+      rocksdb::Status s;
+      if (r.object) {
+        scratch.clear();
+        r.object->encode(scratch);
+        s = writer.Put(kv->first, scratch);
+      } else if (r.bytes) {
+        s = writer.Put(kv->first, *r.bytes);
+      } else {
+        s = writer.Delete(kv->first);
+      }
+      OTINISH_RETURN_IF_ERROR(io(s, "write " + path));
+    }
+    if (!checkpoint_written) OTINISH_RETURN_IF_ERROR(io(writer.Put(kCheckpointKey, cp), "write " + path));
+    OTINISH_RETURN_IF_ERROR(io(writer.Finish(), "finish " + path));
+    rocksdb::IngestExternalFileOptions ingest;
+    ingest.move_files = true;
+    return io(db_->IngestExternalFile(cf_, {path}, ingest), "ingest " + path);
+  }
+
+  // After a write: nothing is dirty; the cache is dropped when it holds more than `cache_rows` rows.
+  void committed(std::size_t cache_rows) {
+    for (auto* kv : dirty_) kv->second.dirty = false;
     dirty_.clear();
+    persisted_ = true;
+    if (rows_.size() > cache_rows) rows_.clear();
   }
   Status take_error() { return std::exchange(error_, Status::Ok()); }
 
  private:
+  void mark_dirty(RowMap::value_type& kv) {
+    if (kv.second.dirty) return;
+    kv.second.dirty = true;
+    dirty_.push_back(&kv);  // node addresses survive rehashing; rows_ only shrinks in committed()
+  }
+  Row& touch(std::string_view key) {
+    auto it = rows_.find(key);
+    if (it == rows_.end()) it = rows_.emplace(std::string(key), Row{}).first;
+    mark_dirty(*it);
+    return it->second;
+  }
+
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const cf_;
-  const std::size_t cache_rows_;
-  std::string key_;
-  std::unordered_map<std::string, std::optional<std::string>> dirty_;
-  std::unordered_map<std::string, std::optional<std::string>> clean_;
+  bool persisted_;
+  RowMap rows_;
+  std::vector<RowMap::value_type*> dirty_;  // rows changed since the last write, each once
   Status error_;
 };
 
@@ -137,7 +248,7 @@ class RocksViewReader final : public ViewReader {
 struct Slot {
   const Projection* projection = nullptr;   // owned by Runner::projections_
   std::shared_ptr<Generation> generation;  // GUARDED_BY(Runner::gen_mu_) for swaps; read under apply_mu_
-  std::unique_ptr<RocksViewTx> tx;         // GUARDED_BY(Runner::apply_mu_)
+  std::unique_ptr<MemViewTx> tx;           // GUARDED_BY(Runner::apply_mu_)
   std::uint64_t applied = 0;               // GUARDED_BY(Runner::apply_mu_): last position put into tx
   std::uint64_t written = 0;               // GUARDED_BY(Runner::apply_mu_): last position committed
   std::atomic<std::uint64_t> committed{0}; // mirror of `written` for wait_for()/checkpoint()
@@ -168,6 +279,10 @@ class Runner final : public ProjectionRunner {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // most rebuild reads are of absent rows
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options_ = rocksdb::ColumnFamilyOptions(options);
+    table_file_options_ = options;
+    bulk_dir_ = dir + "/bulk";  // table files of bulk writes before RocksDB ingests them; leftovers are junk
+    std::error_code ec;
+    std::filesystem::remove_all(bulk_dir_, ec);
 
     std::vector<std::string> existing;
     if (!rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) existing = {rocksdb::kDefaultColumnFamilyName};
@@ -177,6 +292,10 @@ class Runner final : public ProjectionRunner {
     rocksdb::DB* raw = nullptr;
     OTINISH_RETURN_IF_ERROR(io(rocksdb::DB::Open(options, dir, descriptors, &handles, &raw), "open " + dir));
     db_.reset(raw);
+    std::error_code ec2;
+    if (!std::filesystem::create_directories(bulk_dir_, ec2) && ec2) {
+      return Status::IOError("views: cannot create " + bulk_dir_ + ": " + ec2.message());
+    }
     std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
     for (auto* h : handles) {
       if (h->GetName() == rocksdb::kDefaultColumnFamilyName) default_cf_ = h;
@@ -201,9 +320,9 @@ class Runner final : public ProjectionRunner {
                                    "record generation"));
       }
       slot->generation = std::shared_ptr<Generation>(new Generation{db_.get(), cf, gen});
-      slot->tx = std::make_unique<RocksViewTx>(db_.get(), cf, options_.cache_rows);
       std::string cp;
       if (db_->Get(rocksdb::ReadOptions(), cf, kCheckpointKey, &cp).ok()) slot->written = std::stoull(cp);
+      slot->tx = std::make_unique<MemViewTx>(db_.get(), cf, /*persisted=*/slot->written > 0);
       slot->applied = slot->written;
       slot->committed = slot->written;
       slot->projection = p.get();
@@ -241,7 +360,7 @@ class Runner final : public ProjectionRunner {
     subscription_.reset();
     std::lock_guard apply(apply_mu_);
     std::vector<Slot*> all = all_slots();
-    set_error(commit(all, options_.sync, false));
+    set_error(commit(all, options_.sync));
   }
 
   Status status() const override {
@@ -258,8 +377,12 @@ class Runner final : public ProjectionRunner {
   Status catch_up(Timestamp as_of) override {
     std::lock_guard apply(apply_mu_);
     std::vector<Slot*> all = all_slots();
-    OTINISH_RETURN_IF_ERROR(scan_into(all, min_applied() + 1, as_of, false));
-    return commit(all, options_.sync, false);
+    const std::uint64_t from = min_applied() + 1;
+    if (store_.head_position() >= from + options_.bulk_min_events) {
+      OTINISH_RETURN_IF_ERROR(bulk_build(all, from, as_of));
+    }
+    OTINISH_RETURN_IF_ERROR(scan_into(all, min_applied() + 1, as_of));
+    return commit(all, options_.sync);
   }
 
   Result<RebuildReport> rebuild(std::string_view name) override {
@@ -276,17 +399,16 @@ class Runner final : public ProjectionRunner {
     Slot fresh;
     fresh.projection = slot->projection;
     fresh.generation = generation;
-    fresh.tx = std::make_unique<RocksViewTx>(db_.get(), cf, options_.cache_rows);
+    fresh.tx = std::make_unique<MemViewTx>(db_.get(), cf, /*persisted=*/false);
     std::vector<Slot*> just_fresh{&fresh};
 
-    // Phase 1: the bulk, without the apply lock (the live generation keeps serving and updating).
-    OTINISH_RETURN_IF_ERROR(scan_into(just_fresh, 1, Timestamp::max(), true));
-    OTINISH_RETURN_IF_ERROR(commit(just_fresh, false, true));
-    // Phase 2: under the apply lock, the tail that arrived meanwhile; then make it durable and swap.
+    // Phase 1: the bulk, without the apply lock (the live generation keeps serving and updating), written as
+    // ingested table files (durable once ingested).
+    OTINISH_RETURN_IF_ERROR(bulk_build(just_fresh, 1, Timestamp::max()));
+    // Phase 2: under the apply lock, the tail that arrived meanwhile (a logged write); then swap.
     std::lock_guard apply(apply_mu_);
-    OTINISH_RETURN_IF_ERROR(scan_into(just_fresh, fresh.applied + 1, Timestamp::max(), true));
-    OTINISH_RETURN_IF_ERROR(commit(just_fresh, false, true));
-    OTINISH_RETURN_IF_ERROR(io(db_->Flush(rocksdb::FlushOptions(), cf), "flush the rebuilt generation"));
+    OTINISH_RETURN_IF_ERROR(scan_into(just_fresh, fresh.applied + 1, Timestamp::max()));
+    OTINISH_RETURN_IF_ERROR(commit(just_fresh, false));
     rocksdb::WriteOptions sync;
     sync.sync = true;
     OTINISH_RETURN_IF_ERROR(io(db_->Put(sync, default_cf_, std::string(kActivePrefix) + std::string(name),
@@ -302,7 +424,7 @@ class Runner final : public ProjectionRunner {
     slot->applied = slot->written = fresh.applied;
     slot->committed = fresh.applied;
     RebuildReport report;
-    report.events = rebuild_events_;
+    report.events = fresh.applied;  // positions are dense from 1
     report.generation = gen;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return report;
@@ -367,7 +489,8 @@ class Runner final : public ProjectionRunner {
     return Status::Ok();
   }
 
-  Status commit(const std::vector<Slot*>& slots, bool sync, bool bulk) {
+  // Live write: the slots' changes and checkpoints in one WriteBatch.
+  Status commit(const std::vector<Slot*>& slots, bool sync) {
     rocksdb::WriteBatch batch;
     bool any = false;
     for (Slot* s : slots) {
@@ -379,39 +502,93 @@ class Runner final : public ProjectionRunner {
     if (!any) return Status::Ok();
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    wo.disableWAL = bulk;  // a rebuilt generation is flushed before it is swapped in
     OTINISH_RETURN_IF_ERROR(io(db_->Write(wo, &batch), "write"));
     for (Slot* s : slots) {
-      s->tx->committed();
-      s->written = s->applied;
-      s->committed = s->applied;
+      s->tx->committed(options_.cache_rows);
+      mark_committed(*s);
     }
+    return Status::Ok();
+  }
+
+  // Bulk write of one slot: its changes and checkpoint as one ingested table file.
+  Status ingest(Slot& s) {
+    if (s.applied == s.written) return Status::Ok();
+    const std::string path = bulk_dir_ + "/" + cf_name(s.projection->name(), s.generation->number) + "-" +
+                             std::to_string(++bulk_files_) + ".sst";
+    OTINISH_RETURN_IF_ERROR(s.tx->ingest(table_file_options_, path, s.applied));
+    // The rows of the batch stay as a read cache for the next one, unless the batch ends the build.
+    s.tx->committed(~std::size_t{0});
+    mark_committed(s);
+    return Status::Ok();
+  }
+
+  void mark_committed(Slot& s) {
+    s.written = s.applied;
+    s.committed = s.applied;
     std::lock_guard lock(error_mu_);
     committed_cv_.notify_all();
+  }
+
+  // Applies the log from `from` to its head (or the first event after `as_of`) to `slots` in bulk writes of
+  // rebuild_batch_events events. The slots are split over up to bulk_threads threads; each reads and decodes
+  // the log itself (reading is cheap next to the projections, and the threads share nothing).
+  Status bulk_build(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
+    const std::size_t n = std::max<std::size_t>(1, std::min(options_.bulk_threads, slots.size()));
+    std::vector<std::vector<Slot*>> groups(n);
+    for (std::size_t i = 0; i < slots.size(); ++i) groups[i % n].push_back(slots[i]);
+    std::vector<Status> results(n);
+    std::vector<std::thread> threads;
+    for (std::size_t g = 1; g < n; ++g) {
+      threads.emplace_back([&, g] { results[g] = bulk_build_group(groups[g], from, as_of); });
+    }
+    results[0] = bulk_build_group(groups[0], from, as_of);
+    for (auto& t : threads) t.join();
+    for (auto& r : results) OTINISH_RETURN_IF_ERROR(r);
+    return Status::Ok();
+  }
+
+  Status bulk_build_group(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
+    auto write_all = [&]() -> Status {
+      for (Slot* s : slots) OTINISH_RETURN_IF_ERROR(ingest(*s));
+      return Status::Ok();
+    };
+    Status failed;
+    std::size_t pending = 0;
+    auto visited = store_.scan(from, ~std::uint64_t{0}, [&](const store::RecordedEvent& e) {
+      if (e.recorded_at > as_of) return false;
+      failed = apply(e, slots);
+      if (failed.ok() && ++pending >= options_.rebuild_batch_events) {
+        pending = 0;
+        failed = write_all();
+      }
+      return failed.ok();
+    });
+    OTINISH_RETURN_IF_ERROR(failed);
+    OTINISH_RETURN_IF_ERROR(visited.status());
+    OTINISH_RETURN_IF_ERROR(write_all());
+    for (Slot* s : slots) s->tx->committed(options_.cache_rows);  // trims the cache to its live size
     return Status::Ok();
   }
 
   // Applies the log from `from` to its head (or the first event after `as_of`), committing in batches.
-  Status scan_into(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of, bool bulk) {
+  Status scan_into(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
     Status failed;
     std::size_t pending = 0;
-    const std::size_t batch = bulk ? options_.rebuild_batch_events : options_.live_batch_events * 16;
-    if (bulk && from == 1) rebuild_events_ = 0;
+    const std::size_t batch = options_.live_batch_events * 16;
     auto visited = store_.scan(from, ~std::uint64_t{0}, [&](const store::RecordedEvent& e) {
       if (e.recorded_at > as_of) return false;
       failed = apply(e, slots);
       if (!failed.ok()) return false;
-      if (bulk) ++rebuild_events_;
       if (++pending >= batch) {
         pending = 0;
-        failed = commit(slots, false, bulk);
+        failed = commit(slots, false);
         if (!failed.ok()) return false;
       }
       return true;
     });
     OTINISH_RETURN_IF_ERROR(failed);
     OTINISH_RETURN_IF_ERROR(visited.status());
-    return commit(slots, false, bulk);
+    return commit(slots, false);
   }
 
   Status on_live_event(const store::RecordedEvent& e) {
@@ -420,7 +597,7 @@ class Runner final : public ProjectionRunner {
     Status s = apply(e, all);
     if (s.ok() && (++live_pending_ >= options_.live_batch_events || e.position >= store_.head_position())) {
       live_pending_ = 0;
-      s = commit(all, options_.sync, false);
+      s = commit(all, options_.sync);
     }
     set_error(s);
     return s;
@@ -438,6 +615,8 @@ class Runner final : public ProjectionRunner {
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   rocksdb::ColumnFamilyOptions cf_options_;
+  rocksdb::Options table_file_options_;  // for bulk table files: the views' options
+  std::string bulk_dir_;
   std::vector<std::unique_ptr<Projection>> projections_;  // fixed after open()
   std::vector<std::unique_ptr<Slot>> slots_;              // fixed after open()
 
@@ -447,7 +626,7 @@ class Runner final : public ProjectionRunner {
   std::size_t live_pending_ = 0;  // GUARDED_BY(apply_mu_)
   std::mutex rebuild_mu_;  // one rebuild at a time
   std::map<std::string, std::uint64_t> max_generation_;  // GUARDED_BY(rebuild_mu_) after open()
-  std::uint64_t rebuild_events_ = 0;                     // GUARDED_BY(rebuild_mu_)
+  std::atomic<std::uint64_t> bulk_files_{0};             // names of bulk table files
   mutable std::mutex gen_mu_;  // swaps of Slot::generation against reader()
   mutable std::mutex error_mu_;
   mutable std::condition_variable committed_cv_;

@@ -36,12 +36,34 @@
 namespace otinish::engine {
 
 // Reads and writes of one projection inside a batch: reads see the batch's own writes.
+//
+// Besides bytes, a transaction can hold a row as a decoded *object*, so that a row changed by many events is
+// decoded at most once and encoded once per write of the batch, not once per event:
+//
+//   if (ViewTx::Object* o = tx.object(key)) ...modify the object in place...   // a read for update
+//   else { bytes = tx.get(key); decode; tx.put_object(key, std::move(decoded)); }
+//
+// An object's bytes (Object::encode) are what the row holds in the database, exactly as if the projection had
+// put() them; get() of a key held as an object returns those bytes. One key is held by one type of object.
 class ViewTx {
  public:
+  class Object {
+   public:
+    virtual ~Object() = default;
+    // Appends the row's bytes to `out`. Deterministic.
+    virtual void encode(std::string& out) const = 0;
+  };
+
   virtual ~ViewTx() = default;
   virtual std::optional<std::string> get(std::string_view key) = 0;
   virtual void put(std::string_view key, std::string_view value) = 0;
   virtual void del(std::string_view key) = 0;
+  // The object held for `key`, or nullptr if the transaction holds the row only as bytes (or not at all: then
+  // read it with get()). A non-null result is a read for update: the row is written with the next batch, so
+  // the caller may change the object in place until its apply() returns.
+  virtual Object* object(std::string_view key) = 0;
+  // Replaces the row at `key` with `object` and returns it (owned by the transaction).
+  virtual Object* put_object(std::string_view key, std::unique_ptr<Object> object) = 0;
 };
 
 class Projection {
@@ -72,8 +94,16 @@ class ViewReader {
 struct RunnerOptions {
   // Live: events per write (a write also happens whenever the runner reaches the head of the log).
   std::size_t live_batch_events = 1024;
-  // Rebuild: events per write (larger is faster; the rows of a batch are held in memory).
-  std::size_t rebuild_batch_events = 65'536;
+  // Bulk builds (rebuild(), and catch_up() at least `bulk_min_events` behind): events per write. A bulk write
+  // is one sorted table file per projection, rows and checkpoint together, ingested into RocksDB atomically;
+  // until then every row the batch touched stays in memory, decoded (roughly 2-3 rows of ~150 bytes per
+  // event for the standard views). Larger is faster: each write after the first one turns the next batch's
+  // reads of earlier rows into database reads.
+  std::size_t rebuild_batch_events = 2'000'000;
+  // catch_up() builds in bulk when it is at least this many events behind.
+  std::size_t bulk_min_events = 50'000;
+  // Bulk builds of several projections run on up to this many threads (each reads the log itself).
+  std::size_t bulk_threads = 2;
   // Rows kept in memory between writes (a read cache for the next batches); 0 disables it.
   std::size_t cache_rows = 200'000;
   // Sync each live write (the log is the source of truth; a lost view write is re-applied from the

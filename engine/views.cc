@@ -51,64 +51,127 @@ std::uint64_t from_be64(std::string_view s) {
   return v;
 }
 
-std::string appeal_id_of(const store::RecordedEvent& e) {
-  return e.stream.substr(kAppealStreamPrefix.size());
+std::string_view appeal_id_of(const store::RecordedEvent& e) {
+  return std::string_view(e.stream).substr(kAppealStreamPrefix.size());
 }
 bool is_appeal_stream(const store::RecordedEvent& e) {
   return std::string_view(e.stream).starts_with(kAppealStreamPrefix);
 }
 
-template <typename T>
-std::optional<T> load_row(ViewTx& tx, std::string_view key, Status& error) {
-  auto bytes = tx.get(key);
-  if (!bytes) return std::nullopt;
-  T row{};
-  if (auto s = from_bytes(*bytes, row, "view row"); !s.ok()) {
-    error = s;
-    return std::nullopt;
+// cereal's archive appending to a string the caller owns: the bytes of to_bytes(), without a stream per row.
+class AppendBuf final : public std::streambuf {
+ public:
+  void target(std::string* out) { out_ = out; }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_->append(s, static_cast<std::size_t>(n));
+    return n;
   }
-  return row;
-}
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) out_->push_back(traits_type::to_char_type(c));
+    return c;
+  }
+
+ private:
+  std::string* out_ = nullptr;
+};
 
 template <typename T>
+void encode_row(const T& row, std::string& out) {
+  thread_local AppendBuf buf;
+  thread_local std::ostream os(&buf);
+  buf.target(&out);
+  cereal::PortableBinaryOutputArchive ar(os);
+  ar(const_cast<T&>(row));  // cereal's serialize() is non-const by convention; nothing is modified
+}
+
+// A row the transaction holds decoded (ViewTx::Object), encoded when the batch is written.
+template <typename T>
+struct RowObject final : ViewTx::Object {
+  T row{};
+  void encode(std::string& out) const override { encode_row(row, out); }
+};
+
+// The row at `key`, decoded, for update: changes to it are written with the batch. nullptr if there is no row
+// (or it does not decode: then `error` says so). Every key is held by one row type.
+template <typename T>
+T* row_for_update(ViewTx& tx, std::string_view key, Status& error) {
+  if (ViewTx::Object* o = tx.object(key)) return &static_cast<RowObject<T>*>(o)->row;
+  auto bytes = tx.get(key);
+  if (!bytes) return nullptr;
+  auto decoded = std::make_unique<RowObject<T>>();
+  if (auto s = from_bytes(*bytes, decoded->row, "view row"); !s.ok()) {
+    error = s;
+    return nullptr;
+  }
+  return &static_cast<RowObject<T>*>(tx.put_object(key, std::move(decoded)))->row;
+}
+
+// A new row at `key` (replacing any), for update.
+template <typename T>
+T& new_row(ViewTx& tx, std::string_view key) {
+  return static_cast<RowObject<T>*>(tx.put_object(key, std::make_unique<RowObject<T>>()))->row;
+}
+
+// A row written once and never read by the projection: encoded now.
+template <typename T>
 void store_row(ViewTx& tx, std::string_view key, const T& row) {
-  tx.put(key, to_bytes(row));
+  thread_local std::string bytes;
+  bytes.clear();
+  encode_row(row, bytes);
+  tx.put(key, bytes);
+}
+
+// `buf` = the concatenation of `parts` (a key built without allocating once `buf` has grown).
+template <typename... Parts>
+std::string_view make_key(std::string& buf, const Parts&... parts) {
+  buf.clear();
+  (buf.append(parts), ...);
+  return buf;
 }
 
 // ---- "appeals" ------------------------------------------------------------------------------------------------
 
 std::string appeal_key(std::string_view id) { return "a/" + std::string(id); }
+std::string_view index_key_into(std::string& buf, char field, std::string_view value, std::string_view id) {
+  const char head[] = {'i', '/', field, '/'};
+  return make_key(buf, std::string_view(head, 4), value, std::string_view(&kSep, 1), id);
+}
 std::string index_key(char field, std::string_view value, std::string_view id) {
-  std::string k = "i/";
-  k += field;
-  k += '/';
-  k.append(value);
-  k += kSep;
-  k.append(id);
+  std::string k;
+  index_key_into(k, field, value, id);
   return k;
 }
 
+// The fields of a row that have indexes.
 struct IndexedFields {
-  std::string stage, category, topic, agency, district;
+  Stage stage = Stage::kRegistered;
+  Category category = Category::kConsultation;
+  std::string topic, agency, district;
+  void assign(const AppealRow& r) {
+    stage = r.stage;
+    category = r.category;
+    topic = r.topic;
+    agency = r.agency;
+    district = r.district;
+  }
 };
-IndexedFields indexed(const AppealRow& r) {
-  return {std::string(to_string(r.stage)), std::string(to_string(r.category)), r.topic, r.agency, r.district};
-}
 
-void reindex(ViewTx& tx, const std::optional<AppealRow>& before, const AppealRow& after) {
-  IndexedFields now = indexed(after);
-  std::optional<IndexedFields> old;
-  if (before) old = indexed(*before);
-  auto update = [&](char field, const std::string* was, const std::string& is) {
+// Moves the index rows of `after` from the values in `before` (nullptr: a new row).
+void reindex(ViewTx& tx, const IndexedFields* before, const AppealRow& after) {
+  thread_local std::string key;
+  auto update = [&](char field, std::optional<std::string_view> was, std::string_view is) {
     if (was && *was == is) return;
-    if (was && !was->empty()) tx.del(index_key(field, *was, after.id));
-    if (!is.empty()) tx.put(index_key(field, is, after.id), "");
+    if (was && !was->empty()) tx.del(index_key_into(key, field, *was, after.id));
+    if (!is.empty()) tx.put(index_key_into(key, field, is, after.id), "");
   };
-  update('s', old ? &old->stage : nullptr, now.stage);
-  update('c', old ? &old->category : nullptr, now.category);
-  update('t', old ? &old->topic : nullptr, now.topic);
-  update('g', old ? &old->agency : nullptr, now.agency);
-  update('d', old ? &old->district : nullptr, now.district);
+  using V = std::optional<std::string_view>;
+  update('s', before ? V(to_string(before->stage)) : std::nullopt, to_string(after.stage));
+  update('c', before ? V(to_string(before->category)) : std::nullopt, to_string(after.category));
+  update('t', before ? V(before->topic) : std::nullopt, after.topic);
+  update('g', before ? V(before->agency) : std::nullopt, after.agency);
+  update('d', before ? V(before->district) : std::nullopt, after.district);
 }
 
 struct RowFolder {
@@ -162,22 +225,25 @@ class AppealsProjection final : public Projection {
   std::string_view name() const override { return "appeals"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
     if (!ev) return Status::Ok();
-    const std::string id = appeal_id_of(e);
-    const std::string key = appeal_key(id);
+    const std::string_view id = appeal_id_of(e);
+    thread_local std::string key;
+    make_key(key, "a/", id);
     Status error;
-    std::optional<AppealRow> before = load_row<AppealRow>(tx, key, error);
+    AppealRow* row = row_for_update<AppealRow>(tx, key, error);
     OTINISH_RETURN_IF_ERROR(error);
-    if (!before && !std::holds_alternative<AppealRegistered>(ev->body)) {
-      return Status::Corruption("event " + e.type + " of " + id + " before its registration");
+    if (!row && !std::holds_alternative<AppealRegistered>(ev->body)) {
+      return Status::Corruption("event " + e.type + " of " + std::string(id) + " before its registration");
     }
-    AppealRow row = before.value_or(AppealRow{});
-    std::visit(RowFolder{row, e.recorded_at}, ev->body);
-    row.id = id;
-    row.stage = ev->to;
-    row.updated_at = e.recorded_at;
-    row.version = e.stream_version;
-    reindex(tx, before, row);
-    store_row(tx, key, row);
+    thread_local IndexedFields before;
+    const bool existed = row != nullptr;
+    if (existed) before.assign(*row);
+    else row = &new_row<AppealRow>(tx, key);
+    std::visit(RowFolder{*row, e.recorded_at}, ev->body);
+    row->id = id;
+    row->stage = ev->to;
+    row->updated_at = e.recorded_at;
+    row->version = e.stream_version;
+    reindex(tx, existed ? &before : nullptr, *row);
     return Status::Ok();
   }
 };
@@ -239,9 +305,11 @@ class TimelineProjection final : public Projection {
   std::string_view name() const override { return "timeline"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
     if (!is_appeal_stream(e)) return Status::Ok();
-    const std::string id = appeal_id_of(e);
-    const std::string stage_key = "ts/" + id;
-    TimelineEntry t;
+    const std::string_view id = appeal_id_of(e);
+    thread_local std::string stage_key, key;
+    make_key(stage_key, "ts/", id);
+    thread_local TimelineEntry t;  // reused: its strings keep their capacity
+    t.rule.clear();
     t.version = e.stream_version;
     t.position = e.position;
     t.at = e.recorded_at;
@@ -253,13 +321,14 @@ class TimelineProjection final : public Projection {
       t.from = ev->from;
       t.to = ev->to;
       t.summary = std::visit(Summary{}, ev->body);
-      tx.put(stage_key, std::string(1, static_cast<char>(ev->to)));
+      const char stage = static_cast<char>(ev->to);
+      tx.put(stage_key, std::string_view(&stage, 1));
     } else {
       // Another module's event (e.g. SLA): the stage does not change.
       auto last = tx.get(stage_key);
       t.from = t.to = last && !last->empty() ? static_cast<Stage>((*last)[0]) : Stage::kRegistered;
     }
-    store_row(tx, timeline_prefix(id) + be64(e.stream_version), t);
+    store_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
     return Status::Ok();
   }
 };
@@ -280,12 +349,15 @@ class PublicFeedProjection final : public Projection {
   std::string_view name() const override { return "public"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
     if (!ev) return Status::Ok();
-    const std::string id = appeal_id_of(e);
-    const std::string state_key = "s/" + id;
+    const std::string_view id = appeal_id_of(e);
+    thread_local std::string state_key;
+    make_key(state_key, "s/", id);
     Status error;
-    PublicState st = load_row<PublicState>(tx, state_key, error).value_or(PublicState{});
+    PublicState* state = row_for_update<PublicState>(tx, state_key, error);
     OTINISH_RETURN_IF_ERROR(error);
-    PublicEntry p;
+    PublicState& st = state ? *state : new_row<PublicState>(tx, state_key);
+    thread_local PublicEntry p;  // reused: its strings keep their capacity
+    p.what.clear();
     p.outcome = Outcome::kNone;
     std::visit(
         [&](const auto& b) {
@@ -319,7 +391,6 @@ class PublicFeedProjection final : public Projection {
           }
         },
         ev->body);
-    store_row(tx, state_key, st);
     if (p.what.empty()) return Status::Ok();
     p.position = e.position;
     p.at = e.recorded_at;
@@ -352,18 +423,21 @@ class ScorecardsProjection final : public Projection {
   std::string_view name() const override { return "scorecards"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
     if (!ev) return Status::Ok();
-    const std::string work_key = "w/" + appeal_id_of(e);
+    thread_local std::string work_key, agency_key;
+    make_key(work_key, "w/", appeal_id_of(e));
     Status error;
-    Work w = load_row<Work>(tx, work_key, error).value_or(Work{});
+    Work* work = row_for_update<Work>(tx, work_key, error);
     OTINISH_RETURN_IF_ERROR(error);
+    Work& w = work ? *work : new_row<Work>(tx, work_key);
     auto bump = [&](const std::string& agency, auto&& change) -> Status {
       if (agency.empty()) return Status::Ok();
       Status err;
-      AgencyScorecard s = load_row<AgencyScorecard>(tx, "g/" + agency, err).value_or(AgencyScorecard{});
+      make_key(agency_key, "g/", agency);
+      AgencyScorecard* card = row_for_update<AgencyScorecard>(tx, agency_key, err);
       OTINISH_RETURN_IF_ERROR(err);
+      AgencyScorecard& s = card ? *card : new_row<AgencyScorecard>(tx, agency_key);
       s.agency = agency;
       change(s);
-      store_row(tx, "g/" + agency, s);
       return Status::Ok();
     };
     const Timestamp at = e.recorded_at;
@@ -406,9 +480,7 @@ class ScorecardsProjection final : public Projection {
           }
         },
         ev->body);
-    OTINISH_RETURN_IF_ERROR(s);
-    store_row(tx, work_key, w);
-    return Status::Ok();
+    return s;
   }
 };
 
@@ -459,21 +531,25 @@ class RepeatsProjection final : public Projection {
     if (!reg) return Status::Ok();
     auto applicant = options_.sealer->open(reg->applicant);
     if (!applicant.ok()) return Status::Ok();  // shredded or sealed by a scheme this build cannot open
-    const std::string id = appeal_id_of(e);
+    const std::string_view id = appeal_id_of(e);
     bool linked = false;
     std::string earlier_seen;
     auto check = [&](char kind, const std::string& value, const char* reason) -> Status {
       if (value.empty()) return Status::Ok();
       const std::string key = link_key(kind, value, reg->topic);
       Status err;
-      auto last = load_row<LastSeen>(tx, key, err);
+      LastSeen* last = row_for_update<LastSeen>(tx, key, err);
       OTINISH_RETURN_IF_ERROR(err);
       if (last && last->appeal_id != earlier_seen && e.recorded_at - last->at <= options_.repeat_window) {
-        store_row(tx, "r/" + id + kSep + last->appeal_id, RepeatLink{id, last->appeal_id, reason});
+        std::string link_row;
+        store_row(tx, make_key(link_row, "r/", id, std::string_view(&kSep, 1), last->appeal_id),
+                  RepeatLink{std::string(id), last->appeal_id, reason});
         earlier_seen = last->appeal_id;
         linked = true;
       }
-      store_row(tx, key, LastSeen{id, e.recorded_at});
+      if (!last) last = &new_row<LastSeen>(tx, key);
+      last->appeal_id = id;
+      last->at = e.recorded_at;
       return Status::Ok();
     };
     OTINISH_RETURN_IF_ERROR(check('p', normalise_phone(applicant->phone), "same applicant and topic"));

@@ -351,7 +351,13 @@ HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>
     }
     case IdempotencyCache::Begin::kNew: break;
   }
-  HttpResponse r = run();
+  HttpResponse r;
+  try {
+    r = run();
+  } catch (...) {
+    idempotency_->finish(scoped, HttpResponse{.status = 500});  // forget the key: the client may retry
+    throw;
+  }
   idempotency_->finish(scoped, r);
   return r;
 }

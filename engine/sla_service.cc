@@ -329,7 +329,8 @@ Result<std::size_t> SlaService::fire_due() {
   Status first_error;
   for (;;) {
     const Timestamp now = clock_.now();
-    OTINISH_ASSIGN_OR_RETURN(auto due, index_->due_until(now, options_.fire_batch));
+    // Due strictly before now (see sync_locked): a rung due at T fires at the first look after T.
+    OTINISH_ASSIGN_OR_RETURN(auto due, index_->due_until(now - std::chrono::microseconds(1), options_.fire_batch));
     std::size_t progressed = 0;
     for (const auto& [at, id] : due) {
       std::lock_guard lock(stripe(id));
@@ -371,6 +372,10 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
                                std::optional<Timestamp> fired_due) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
+    // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
+    // never decrease along the log, and the expected version catches an append racing with this decision),
+    // while more facts may still be recorded at `now` itself.
+    const Timestamp decide_at = now - std::chrono::microseconds(1);
     OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
     if (!view.exists) return index_->apply({}, checkpoint);
     std::optional<BundleRef> bind;
@@ -380,7 +385,7 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
     std::string keys;
     std::uint64_t decisions = 0;
     if (bundle) {
-      OTINISH_ASSIGN_OR_RETURN(SlaPlan plan, plan_sla(*bundle, view.facts, now));
+      OTINISH_ASSIGN_OR_RETURN(SlaPlan plan, plan_sla(*bundle, view.facts, decide_at));
       decisions = view.facts.history.size() + 1;
       if (bind) {
         store::EventData d = encode_sla_event(SlaBound{*bind, plan.decision.rule_id});
@@ -398,6 +403,12 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
       }
       change.open = !view.closed || plan.open;
       change.due = plan.next_due;
+      // Facts recorded at `now` are decided at the first look after it.
+      for (const auto& f : view.facts.history) {
+        if (f.at <= decide_at) continue;
+        change.open = true;
+        if (!change.due || f.at < *change.due) change.due = f.at;
+      }
     }
     if (!out.empty()) {
       for (auto& d : out) d.actor = options_.actor;
@@ -487,8 +498,9 @@ Status SlaService::rebind_locked(const std::string& appeal_id, const Bundle& to,
     }
     OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> from,
                              registry_.bundle(from_ref.rules_version, from_ref.calendars_version));
-    // Decided at the publication's instant: deterministic, whenever the policy is (re)applied.
-    const Timestamp at = publication.recorded_at;
+    // Decided just before the publication: deterministic whenever the policy is (re)applied, since every fact
+    // recorded before it is in the stream (facts recorded at the same instant may still be arriving).
+    const Timestamp at = publication.recorded_at - std::chrono::microseconds(1);
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision old_d, rules::decide_sla(from->rules, from->calendars, view.facts, at));
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision new_d, rules::decide_sla(to.rules, to.calendars, view.facts, at));
     if (policy == RebindPolicy::kStricter) {

@@ -144,7 +144,8 @@ TEST(SlaGolden, DangerousIncidentEscalatesWithinHoursAtNight) {
   SlaCity city;
   const std::string id = city.reg_at("2026-03-02T18:00:00Z", Category::kIncident, "roads.manhole_open");
   EXPECT_EQ(city.service().index().find(id), std::optional(std::optional(utc("2026-03-02T21:00:00Z"))));
-  EXPECT_EQ(city.fire_at("2026-03-02T21:00:00Z"), 1u);
+  EXPECT_EQ(city.fire_at("2026-03-02T21:00:00Z"), 0u);  // facts recorded at 21:00:00 may still arrive
+  EXPECT_EQ(city.fire_at("2026-03-02T21:00:00.000001Z"), 1u);
   auto warn = city.events(id, SlaClockKind::kWarning, "make_safe");
   ASSERT_EQ(warn.size(), 1u);
   EXPECT_EQ(warn[0].notify, std::vector<std::string>{"head_of_agency"});

@@ -126,18 +126,26 @@ class SlaCity : public TestCity {
     settle();
     return n.ok() ? *n : 0;
   }
-  // Runs a command at instant `t`.
+  // Runs a command at instant `t`, then lets a microsecond pass so the service decides on it (the service
+  // decides strictly before now: more facts could still be recorded at `t`).
   Stage run_at(const std::string& t, const std::string& id, const Command& c, std::string role = "controller") {
     clock().set(utc(t));
     Stage s = run(id, c, std::move(role));
-    settle();
+    tick();
     return s;
   }
   std::string reg_at(const std::string& t, Category c, std::string topic) {
     clock().set(utc(t));
     std::string id = reg(c, std::move(topic));
-    settle();
+    tick();
     return id;
+  }
+  void tick() {
+    settle();
+    clock().advance(std::chrono::microseconds(1));
+    auto n = service_->fire_due();
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    settle();
   }
 
   SlaAppealView view(const std::string& id) {

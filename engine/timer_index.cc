@@ -95,6 +95,7 @@ Status TimerIndex::apply(std::span<const Change> changes, std::optional<std::uin
       if (has_timer) {
         put_be64(v, due_key_part(*c.due));
         batch.Put(queue_key(*c.due, c.appeal_id), "");
+        scan_from_ = std::min(scan_from_, due_key_part(*c.due));
       }
       batch.Put(ok, v);
     } else if (was_open) {
@@ -120,21 +121,33 @@ Status TimerIndex::apply(std::span<const Change> changes, std::optional<std::uin
 Result<std::vector<std::pair<Timestamp, std::string>>> TimerIndex::due_until(Timestamp t, std::size_t limit) const {
   std::vector<std::pair<Timestamp, std::string>> out;
   const std::uint64_t bound = due_key_part(t);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
-  for (it->Seek(std::string(1, kQueue)); it->Valid() && out.size() < limit; it->Next()) {
+  std::lock_guard lock(mu_);  // apply() lowers scan_from_ under the same lock
+  if (bound < scan_from_) return out;
+  std::string start(1, kQueue), upper(1, kQueue);
+  put_be64(start, scan_from_);
+  put_be64(upper, bound + 1);
+  rocksdb::ReadOptions ro;
+  const rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
     const rocksdb::Slice k = it->key();
     if (k.size() < 9 || k[0] != kQueue) break;
     const std::uint64_t due = get_be64(std::string_view(k.data() + 1, 8));
-    if (due > bound) break;
     out.emplace_back(timestamp_from_micros(static_cast<std::int64_t>(due)), std::string(k.data() + 9, k.size() - 9));
   }
   OTINISH_RETURN_IF_ERROR(io(it->status(), "scan timers"));
+  // Everything before the first live entry (or, if none is due, up to the bound) is tombstones.
+  scan_from_ = out.empty() ? bound + 1 : due_key_part(out.front().first);
   return out;
 }
 
 std::optional<Timestamp> TimerIndex::next_due() const {
+  std::lock_guard lock(mu_);
+  std::string start(1, kQueue);
+  put_be64(start, scan_from_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
-  it->Seek(std::string(1, kQueue));
+  it->Seek(start);
   if (!it->Valid() || it->key().size() < 9 || it->key()[0] != kQueue) return std::nullopt;
   return timestamp_from_micros(static_cast<std::int64_t>(get_be64(std::string_view(it->key().data() + 1, 8))));
 }

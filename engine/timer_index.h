@@ -81,6 +81,9 @@ class TimerIndex {
   std::uint64_t checkpoint_ = 0;  // GUARDED_BY(mu_)
   std::uint64_t open_count_ = 0;  // GUARDED_BY(mu_)
   std::uint64_t timer_count_ = 0; // GUARDED_BY(mu_)
+  // No live queue entry is due before this (queue keys below it are only tombstones of fired timers), so
+  // scans seek here instead of wading through the tombstones at the head of the queue. GUARDED_BY(mu_)
+  mutable std::uint64_t scan_from_ = 0;
 };
 
 }  // namespace otinish::engine

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cmath>
 #include <deque>
 #include <mutex>
@@ -89,7 +90,7 @@ class Scripter {
     Timestamp t = a.registered_at;
     auto step = [&](microseconds after, engine::Command c) {
       t += after;
-      a.steps.push_back({t, std::move(c)});
+      a.steps.push_back({t, std::move(c), {}});
     };
     const Category cat = a.registration.category;
     if (cat == Category::kConsultation && a.first_contact) {
@@ -105,6 +106,7 @@ class Scripter {
       std::string other = a.agency;
       while (other == a.agency) other = agencies[static_cast<std::size_t>(rng_.between(0, agencies.size() - 1))];
       step(rng_.minutes(60, 60 * 30), engine::Redirect{other, "outside the agency's competence"});
+      a.agency = other;
     }
     work(a, t, speed, critical, cat);
   }
@@ -113,7 +115,10 @@ class Scripter {
   void work(PlannedAppeal& a, Timestamp& t, double speed, bool critical, Category cat) {
     auto step = [&](microseconds after, engine::Command c) {
       t += after;
-      a.steps.push_back({t, std::move(c)});
+      const bool by_agency = std::holds_alternative<engine::Accept>(c) || std::holds_alternative<engine::StartWork>(c) ||
+                             std::holds_alternative<engine::Hold>(c) || std::holds_alternative<engine::Resume>(c) ||
+                             std::holds_alternative<engine::Resolve>(c);
+      a.steps.push_back({t, std::move(c), by_agency ? a.agency : std::string()});
     };
     auto scaled = [&](double lo_min, double hi_min) { return rng_.minutes(lo_min * speed, hi_min * speed); };
     step(critical ? scaled(5, 30) : scaled(30, 240), engine::Accept{});
@@ -247,7 +252,7 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
           child.registration.applicant = {p.name, p.phone, p.address};
           child.registration.channel = pick_channel(rng, options);
           child.merge_parent = parent;
-          child.steps.push_back({child_at + 15min, engine::MergeInto{"", "the same incident as its parent"}});
+          child.steps.push_back({child_at + 15min, engine::MergeInto{"", "the same incident as its parent"}, {}});
           ++w.totals.appeals;
           ++w.totals.merged_children;
           ++w.totals.by_category[static_cast<std::size_t>(child.registration.category)];
@@ -329,15 +334,12 @@ Result<SimulationReport> simulate(engine::Engine& engine, ManualClock& clock, co
         if (a.merge_parent) parent = report.appeal_ids[*a.merge_parent];
       }
       if (id.empty()) return;  // its registration was refused (counted there)
-      engine::Command command = a.steps[static_cast<std::size_t>(it.step)].command;
+      const PlannedCommand& planned = a.steps[static_cast<std::size_t>(it.step)];
+      engine::Command command = planned.command;
       if (auto* m = std::get_if<engine::MergeInto>(&command)) m->parent = parent;
-      const bool agency_step = std::holds_alternative<engine::Accept>(command) ||
-                               std::holds_alternative<engine::StartWork>(command) ||
-                               std::holds_alternative<engine::Resolve>(command) ||
-                               std::holds_alternative<engine::Hold>(command) ||
-                               std::holds_alternative<engine::Resume>(command);
-      meta.actor = agency_step ? store::Actor{"agency:" + a.agency, "agency", a.agency}
-                               : store::Actor{"operator:desk-" + std::to_string(it.key % 26), "operator", ""};
+      meta.actor = !planned.agency.empty()
+                       ? store::Actor{"agency:" + planned.agency, "agency", planned.agency}
+                       : store::Actor{"operator:desk-" + std::to_string(it.key % 26), "operator", ""};
       r = engine.execute(id, command, meta);
     }
     const std::uint64_t n = ++done;
@@ -354,9 +356,48 @@ Result<SimulationReport> simulate(engine::Engine& engine, ManualClock& clock, co
     ++slot;
   };
 
+  // A fixed pool of workers, one lane each; the clock moves between slices while they wait.
+  std::mutex pool_mu;
+  std::condition_variable slice_cv, done_cv;
+  std::uint64_t slice_no = 0;  // guarded by pool_mu: bumped to start a slice
+  int busy = 0;                // guarded by pool_mu: workers still in the current slice
+  bool finished = false;       // guarded by pool_mu
+  std::vector<std::vector<Item>> lanes(static_cast<std::size_t>(threads));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      std::uint64_t seen = 0;
+      for (;;) {
+        {
+          std::unique_lock lock(pool_mu);
+          slice_cv.wait(lock, [&] { return finished || slice_no != seen; });
+          if (finished) return;
+          seen = slice_no;
+        }
+        for (const Item& it : lanes[static_cast<std::size_t>(w)]) run_item(it);
+        std::lock_guard lock(pool_mu);
+        if (--busy == 0) done_cv.notify_one();
+      }
+    });
+  }
+  auto run_slice = [&] {
+    std::unique_lock lock(pool_mu);
+    busy = threads;
+    ++slice_no;
+    slice_cv.notify_all();
+    done_cv.wait(lock, [&] { return busy == 0; });
+  };
+  auto stop_pool = [&] {
+    {
+      std::lock_guard lock(pool_mu);
+      finished = true;
+    }
+    slice_cv.notify_all();
+    for (auto& t : pool) t.join();
+  };
+
   std::size_t next = 0;
   Timestamp slice_start = items.empty() ? until : items.front().at;
-  std::vector<std::vector<Item>> lanes(static_cast<std::size_t>(threads));
   while (next < items.size()) {
     const Timestamp slice_end = slice_start + options.slice;
     for (auto& lane : lanes) lane.clear();
@@ -365,19 +406,16 @@ Result<SimulationReport> simulate(engine::Engine& engine, ManualClock& clock, co
       ++next;
     }
     clock.set(std::max(clock.now(), slice_start));
-    std::vector<std::thread> pool;
-    for (auto& lane : lanes) {
-      if (lane.empty()) continue;
-      pool.emplace_back([&lane, &run_item] {
-        for (const Item& it : lane) run_item(it);
-      });
+    run_slice();
+    if (!fatal.ok()) {
+      stop_pool();
+      return fatal;
     }
-    for (auto& t : pool) t.join();
-    if (!fatal.ok()) return fatal;
-    clock.set(std::max(clock.now(), slice_end));
     if (options.on_slice) options.on_slice(slice_end);
+    clock.set(std::max(clock.now(), slice_end));
     slice_start = next < items.size() ? std::max(slice_end, items[next].at) : slice_end;
   }
+  stop_pool();
   clock.set(std::max(clock.now(), until));
   if (options.on_slice) options.on_slice(until);
   report.commands = done.load();

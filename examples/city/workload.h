@@ -57,6 +57,7 @@ struct WorkloadOptions {
 struct PlannedCommand {
   Timestamp at;
   engine::Command command;
+  std::string agency;  // set for the agency's own steps (accept, start, hold, resume, resolve): who acts
 };
 
 struct PlannedAppeal {
@@ -100,7 +101,9 @@ struct SimulationOptions {
   // The clock moves in slices; commands of one slice run concurrently (an appeal's own commands in order).
   std::chrono::seconds slice{60};
   int threads = 8;
-  // Called after each slice with the simulated time reached (e.g. to let the SLA service fire timers).
+  // Called after each slice's commands ran, while the clock still shows the slice's start, with the slice's
+  // end: e.g. let the SLA service catch up, move `clock` to the end and fire due timers. The simulator moves
+  // the clock to the end afterwards in any case.
   std::function<void(Timestamp)> on_slice;
   // Called about every 1% with (commands done, commands planned).
   std::function<void(std::uint64_t, std::uint64_t)> progress;

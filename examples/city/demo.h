@@ -1,0 +1,49 @@
+// examples/city/demo.h: the demo a new user runs: a month of a city's 109 centre in seconds.
+//
+// Simulates the workload (examples/city/workload.h) through the real engine on the embedded RocksDB log with
+// the city's SLA rules and calendars in force and a manual clock, then prints what a person wants to see:
+// appeals by category and channel, SLA compliance and breaches by agency (a table, and a bar chart written as
+// SVG), the busiest topics, the repeat rate, one appeal's full audit timeline with the rule behind each SLA
+// decision, and the result of verifying the log's hash chain.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+
+#include "common/status.h"
+#include "examples/city/workload.h"
+
+namespace otinish::city {
+
+struct DemoOptions {
+  std::string data_dir;    // REQUIRED: where the log, views and SLA index go (emptied first)
+  std::string source_dir;  // REQUIRED: the source tree (examples/catalogue, examples/rules, examples/calendars)
+  WorkloadOptions workload;
+  int threads = 8;
+  bool progress_bar = true;  // draw a progress bar on stderr
+};
+
+// The figures the demo printed, for tests to compare with the generator's inputs.
+struct DemoFigures {
+  std::uint64_t appeals = 0;                   // registered
+  std::array<std::uint64_t, 5> by_category{};  // engine::Category order
+  std::array<std::uint64_t, 6> by_channel{};
+  std::uint64_t first_contact = 0;             // AppealAnsweredOnFirstContact events in the log
+  std::uint64_t merged = 0;                    // AppealMerged events
+  std::uint64_t repeats = 0;                   // appeals the repeats view links to an earlier one
+  std::uint64_t with_deadline = 0;             // appeals with an SLA deadline
+  std::uint64_t breached = 0;                  // appeals with at least one breached clock
+  std::uint64_t refused = 0;                   // commands the engine refused
+  std::uint64_t events = 0;                    // events in the verified log
+  bool verified = false;
+  std::string chart_path;
+  std::string example_appeal;
+};
+
+// Runs the demo and prints to `out`. Errors: a missing source file, the store's or engine's errors.
+Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out);
+
+}  // namespace otinish::city

@@ -1,0 +1,63 @@
+// The demo's figures equal what the workload generator put in: every planned appeal registered, by category
+// and by channel; every first-contact answer and every merged duplicate in the log; nothing refused; the log
+// verifies; the chart is written.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "examples/city/demo.h"
+#include "tests/store/store_test_util.h"
+
+namespace otinish::city {
+namespace {
+
+TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
+  store::testing::TempDir dir;
+  DemoOptions o;
+  o.data_dir = dir.sub("demo");
+  const char* root = std::getenv("OTINISH_SOURCE_DIR");
+  o.source_dir = root ? root : ".";
+  o.progress_bar = false;
+  o.workload.days = 6;
+  o.workload.min_per_day = 80;
+  o.workload.max_per_day = 120;
+  o.workload.mass_incident_per_day = 0.5;
+  o.workload.mass_incident_children = 12;
+  std::ostringstream out;
+  auto f = run_city_demo(o, out);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+
+  auto city = CityCatalogue::load(o.source_dir + "/examples/catalogue");
+  ASSERT_TRUE(city.ok());
+  const WorkloadTotals planned = generate_workload(*city, o.workload).totals;
+  EXPECT_EQ(f->refused, 0u) << out.str();
+  EXPECT_EQ(f->appeals, planned.appeals);
+  EXPECT_EQ(f->by_category, planned.by_category);
+  EXPECT_EQ(f->by_channel, planned.by_channel);
+  EXPECT_EQ(f->first_contact, planned.first_contact);
+  EXPECT_EQ(f->merged, planned.merged_children);
+  EXPECT_GT(planned.merged_children, 0u) << "pick a seed with a mass incident so the merge path is shown";
+  EXPECT_GT(f->repeats, 0u);
+  EXPECT_GT(f->with_deadline, f->appeals / 2);
+  EXPECT_GT(f->breached, 0u) << "slow agencies must breach somewhere in six days";
+  EXPECT_TRUE(f->verified);
+  EXPECT_GT(f->events, f->appeals * 3);
+
+  std::ifstream chart(f->chart_path);
+  std::stringstream svg;
+  svg << chart.rdbuf();
+  EXPECT_EQ(svg.str().rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.str().find("SLA compliance by agency"), std::string::npos);
+
+  const std::string text = out.str();
+  for (const char* section : {"== What came in ==", "== SLA compliance by agency", "== Busiest topics ==",
+                              "== Repeat appeals ==", "== Audit timeline of ", "== verify ==\nok, "}) {
+    EXPECT_NE(text.find(section), std::string::npos) << section << "\n" << text;
+  }
+  EXPECT_NE(text.find("[rule "), std::string::npos) << "the timeline must cite the rule behind each deadline";
+}
+
+}  // namespace
+}  // namespace otinish::city

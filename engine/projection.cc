@@ -1,12 +1,14 @@
 #include "engine/projection.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -47,9 +49,11 @@ struct Generation {
   }
 };
 
+// Not noexcept on purpose: libstdc++ then keeps each node's hash, and a lookup compares hashes before keys
+// instead of rehashing every key of a bucket.
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 // One row as a transaction holds it.
@@ -59,6 +63,71 @@ struct Row {
   bool dirty = false;                      // changed since the last write
 };
 using RowMap = std::unordered_map<std::string, Row, StringHash, std::equal_to<>>;
+
+// Rows to write as they are, in one buffer: appended rows, derived rows, and at a bulk write all of a batch.
+class RowBuffer final : public ViewTx::RowSink {
+ public:
+  struct Entry {
+    std::array<std::uint64_t, 3> head;  // the key's first 24 bytes, big-endian, zero-padded: most comparisons
+    std::size_t at;                     // key, then value, in bytes_
+    std::uint32_t key_size, value_size;
+    bool del;
+  };
+  void put(std::string_view key, std::string_view value) override { add(key, value, false); }
+  void del(std::string_view key) override { add(key, {}, true); }
+
+  std::string_view key(const Entry& e) const { return std::string_view(bytes_).substr(e.at, e.key_size); }
+  std::string_view value(const Entry& e) const {
+    return std::string_view(bytes_).substr(e.at + e.key_size, e.value_size);
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+  // Sorts the entries by key (bytewise, as RocksDB's default comparator).
+  void sort() {
+    std::sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
+      if (a.head != b.head) return a.head < b.head;
+      return key(a) < key(b);
+    });
+  }
+  void clear() {
+    if (bytes_.capacity() > (std::size_t{1} << 20)) {
+      *this = RowBuffer();  // a bulk write's buffer is not kept for live batches
+      return;
+    }
+    bytes_.clear();
+    entries_.clear();
+  }
+
+ private:
+  void add(std::string_view key, std::string_view value, bool del) {
+    Entry e{{}, bytes_.size(), static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size()),
+            del};
+    for (std::size_t i = 0; i < std::min<std::size_t>(key.size(), 24); ++i) {
+      e.head[i / 8] |= std::uint64_t{static_cast<unsigned char>(key[i])} << (8 * (7 - i % 8));
+    }
+    entries_.push_back(e);
+    bytes_.append(key);
+    bytes_.append(value);
+  }
+  std::string bytes_;
+  std::vector<Entry> entries_;
+};
+
+// Derived rows of a live write go straight into its WriteBatch.
+class BatchSink final : public ViewTx::RowSink {
+ public:
+  BatchSink(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* cf) : batch_(batch), cf_(cf) {}
+  void put(std::string_view key, std::string_view value) override {
+    batch_.Put(cf_, rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()))
+        .PermitUncheckedError();
+  }
+  void del(std::string_view key) override {
+    batch_.Delete(cf_, rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+  }
+
+ private:
+  rocksdb::WriteBatch& batch_;
+  rocksdb::ColumnFamilyHandle* const cf_;
+};
 
 // The rows of one projection generation that changed since the last write, and a read cache that survives
 // writes. A write is either a WriteBatch (live) or a sorted table file that RocksDB ingests (bulk).
@@ -102,6 +171,9 @@ class MemViewTx final : public ViewTx {
       it->second.object.reset();
     }
   }
+  void append(std::string_view key, std::string_view value) override {
+    appended_.put(key, value);
+  }
   Object* object(std::string_view key) override {
     auto it = rows_.find(key);
     if (it == rows_.end() || !it->second.object) return nullptr;
@@ -115,10 +187,9 @@ class MemViewTx final : public ViewTx {
     return r.object.get();
   }
 
-  bool has_changes() const { return !dirty_.empty(); }
-
   // Live write: the changed rows into `batch`.
   void write_into(rocksdb::WriteBatch& batch) {
+    BatchSink sink(batch, cf_);
     std::string scratch;
     for (auto* kv : dirty_) {
       const Row& r = kv->second;
@@ -126,49 +197,53 @@ class MemViewTx final : public ViewTx {
       if (r.object) {
         scratch.clear();
         r.object->encode(scratch);
-        batch.Put(cf_, kv->first, scratch).PermitUncheckedError();
+        sink.put(kv->first, scratch);
+        r.object->write_derived(sink);
       } else if (r.bytes) {
-        batch.Put(cf_, kv->first, *r.bytes).PermitUncheckedError();
+        sink.put(kv->first, *r.bytes);
       } else if (persisted_) {
-        batch.Delete(cf_, kv->first).PermitUncheckedError();
+        sink.del(kv->first);
       }
     }
+    for (const auto& e : appended_.entries()) sink.put(appended_.key(e), appended_.value(e));
   }
 
   // Bulk write: the changed rows and `checkpoint` into a new table file at `path`, which RocksDB then ingests
   // (and moves into the database): all of it becomes visible at once, or none of it.
   Status ingest(const rocksdb::Options& options, const std::string& path, std::uint64_t checkpoint) {
-    std::vector<RowMap::value_type*> changed;
-    changed.reserve(dirty_.size());
+    RowBuffer& rows = appended_;
+    std::string scratch;
     for (auto* kv : dirty_) {
       const Row& r = kv->second;
-      if (r.dirty && (r.object || r.bytes || persisted_)) changed.push_back(kv);
-    }
-    std::sort(changed.begin(), changed.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, cf_);
-    OTINISH_RETURN_IF_ERROR(io(writer.Open(path), "create " + path));
-    const std::string cp = std::to_string(checkpoint);
-    bool checkpoint_written = false;
-    std::string scratch;
-    for (const auto* kv : changed) {
-      if (!checkpoint_written && kv->first > kCheckpointKey) {
-        OTINISH_RETURN_IF_ERROR(io(writer.Put(kCheckpointKey, cp), "write " + path));
-        checkpoint_written = true;
-      }
-      const Row& r = kv->second;
-      rocksdb::Status s;
+      if (!r.dirty) continue;
       if (r.object) {
         scratch.clear();
         r.object->encode(scratch);
-        s = writer.Put(kv->first, scratch);
+        rows.put(kv->first, scratch);
+        r.object->write_derived(rows);
       } else if (r.bytes) {
-        s = writer.Put(kv->first, *r.bytes);
-      } else {
-        s = writer.Delete(kv->first);
+        rows.put(kv->first, *r.bytes);
+      } else if (persisted_) {
+        rows.del(kv->first);
       }
-      OTINISH_RETURN_IF_ERROR(io(s, "write " + path));
     }
-    if (!checkpoint_written) OTINISH_RETURN_IF_ERROR(io(writer.Put(kCheckpointKey, cp), "write " + path));
+    rows.put(kCheckpointKey, std::to_string(checkpoint));
+    rows.sort();
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, cf_);
+    OTINISH_RETURN_IF_ERROR(io(writer.Open(path), "create " + path));
+    std::string_view previous;
+    for (const auto& e : rows.entries()) {
+      const std::string_view key = rows.key(e);
+      if (&e != &rows.entries().front() && key == previous) {
+        return Status::Internal("views: one batch writes key '" + std::string(key) +
+                                "' twice (appended or derived rows must have keys of their own)");
+      }
+      previous = key;
+      const rocksdb::Slice k(key.data(), key.size());
+      const std::string_view v = rows.value(e);
+      OTINISH_RETURN_IF_ERROR(
+          io(e.del ? writer.Delete(k) : writer.Put(k, rocksdb::Slice(v.data(), v.size())), "write " + path));
+    }
     OTINISH_RETURN_IF_ERROR(io(writer.Finish(), "finish " + path));
     rocksdb::IngestExternalFileOptions ingest;
     ingest.move_files = true;
@@ -179,6 +254,7 @@ class MemViewTx final : public ViewTx {
   void committed(std::size_t cache_rows) {
     for (auto* kv : dirty_) kv->second.dirty = false;
     dirty_.clear();
+    appended_.clear();
     persisted_ = true;
     if (rows_.size() > cache_rows) rows_.clear();
   }
@@ -202,6 +278,7 @@ class MemViewTx final : public ViewTx {
   bool persisted_;
   RowMap rows_;
   std::vector<RowMap::value_type*> dirty_;  // rows changed since the last write, each once
+  RowBuffer appended_;                      // appended rows since the last write
   Status error_;
 };
 
@@ -465,20 +542,22 @@ class Runner final : public ProjectionRunner {
     return slots_.empty() ? 0 : m;
   }
 
-  // Decodes once and hands the event to every slot that has not applied it yet.
-  Status apply(const store::RecordedEvent& e, const std::vector<Slot*>& slots) {
-    std::optional<AppealEvent> decoded;
-    if (std::string_view(e.stream).starts_with(kAppealStreamPrefix)) {
-      auto d = decode_event(e.type, e.schema_version, e.payload);
-      if (d.ok()) decoded = std::move(d).value();
-      else if (d.status().code() != StatusCode::kNotFound) {
-        return Status(d.status().code(), "views: position " + std::to_string(e.position) + " (" + e.stream + "): " +
-                                             d.status().message());
-      }
-    }
+  // The appeal event in `e`, decoded; nullopt for other streams' events and types this build does not know.
+  static Result<std::optional<AppealEvent>> decode(const store::RecordedEvent& e) {
+    if (!std::string_view(e.stream).starts_with(kAppealStreamPrefix)) return std::optional<AppealEvent>();
+    auto d = decode_event(e.type, e.schema_version, e.payload);
+    if (d.ok()) return std::optional<AppealEvent>(std::move(d).value());
+    if (d.status().code() == StatusCode::kNotFound) return std::optional<AppealEvent>();
+    return Status(d.status().code(),
+                  "views: position " + std::to_string(e.position) + " (" + e.stream + "): " + d.status().message());
+  }
+
+  // Hands the event to every slot that has not applied it yet.
+  static Status apply_decoded(const store::RecordedEvent& e, const AppealEvent* decoded,
+                              std::span<Slot* const> slots) {
     for (Slot* s : slots) {
       if (e.position <= s->applied) continue;
-      auto st = s->projection->apply(e, decoded ? &*decoded : nullptr, *s->tx);
+      auto st = s->projection->apply(e, decoded, *s->tx);
       if (st.ok()) st = s->tx->take_error();
       if (!st.ok()) {
         return Status(st.code(), "views: projection " + std::string(s->projection->name()) + " at position " +
@@ -487,6 +566,13 @@ class Runner final : public ProjectionRunner {
       s->applied = e.position;
     }
     return Status::Ok();
+  }
+
+  // Decodes once and hands the event to every slot that has not applied it yet.
+  Status apply(const store::RecordedEvent& e, const std::vector<Slot*>& slots) {
+    auto decoded = decode(e);
+    OTINISH_RETURN_IF_ERROR(decoded.status());
+    return apply_decoded(e, *decoded ? &**decoded : nullptr, slots);
   }
 
   // Live write: the slots' changes and checkpoints in one WriteBatch.
@@ -529,46 +615,166 @@ class Runner final : public ProjectionRunner {
     committed_cv_.notify_all();
   }
 
-  // Applies the log from `from` to its head (or the first event after `as_of`) to `slots` in bulk writes of
-  // rebuild_batch_events events. The slots are split over up to bulk_threads threads; each reads and decodes
-  // the log itself (reading is cheap next to the projections, and the threads share nothing).
+  // Applies the log from `from` to its head (or the first event after `as_of`) to `slots`, in bulk writes of
+  // rebuild_batch_events events, on bulk_threads threads (this one and helpers): see BulkBuild.
   Status bulk_build(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
-    const std::size_t n = std::max<std::size_t>(1, std::min(options_.bulk_threads, slots.size()));
-    std::vector<std::vector<Slot*>> groups(n);
-    for (std::size_t i = 0; i < slots.size(); ++i) groups[i % n].push_back(slots[i]);
-    std::vector<Status> results(n);
-    std::vector<std::thread> threads;
-    for (std::size_t g = 1; g < n; ++g) {
-      threads.emplace_back([&, g] { results[g] = bulk_build_group(groups[g], from, as_of); });
-    }
-    results[0] = bulk_build_group(groups[0], from, as_of);
-    for (auto& t : threads) t.join();
-    for (auto& r : results) OTINISH_RETURN_IF_ERROR(r);
-    return Status::Ok();
+    BulkBuild build(*this, slots, from, as_of);
+    std::vector<std::thread> helpers;
+    for (std::size_t i = 1; i < options_.bulk_threads; ++i) helpers.emplace_back([&] { build.work(); });
+    build.work();
+    for (auto& t : helpers) t.join();
+    return build.status();
   }
 
-  Status bulk_build_group(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
-    auto write_all = [&]() -> Status {
-      for (Slot* s : slots) OTINISH_RETURN_IF_ERROR(ingest(*s));
-      return Status::Ok();
-    };
-    Status failed;
-    std::size_t pending = 0;
-    auto visited = store_.scan(from, ~std::uint64_t{0}, [&](const store::RecordedEvent& e) {
-      if (e.recorded_at > as_of) return false;
-      failed = apply(e, slots);
-      if (failed.ok() && ++pending >= options_.rebuild_batch_events) {
-        pending = 0;
-        failed = write_all();
+  // A bulk build shared by threads without fixed roles. The log is read (and each event decoded, once) in
+  // batches into a ring; each task is either "read the next batch" (one thread at a time, while the ring has
+  // room), "apply the oldest batch a projection has not applied yet to it" (one thread per projection at a
+  // time, so each projection sees the log in order), or "write a projection's last bulk file". Whoever is
+  // free takes the next task, so reading, decoding, applying and writing balance over the threads by
+  // themselves.
+  class BulkBuild {
+   public:
+    BulkBuild(Runner& runner, const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of)
+        : runner_(runner), slots_(slots), as_of_(as_of), next_position_(from), progress_(slots.size()) {
+      for (auto& b : ring_) {
+        b.events.resize(kBatchEvents);
+        b.decoded.resize(kBatchEvents);
       }
-      return failed.ok();
-    });
-    OTINISH_RETURN_IF_ERROR(failed);
-    OTINISH_RETURN_IF_ERROR(visited.status());
-    OTINISH_RETURN_IF_ERROR(write_all());
-    for (Slot* s : slots) s->tx->committed(options_.cache_rows);  // trims the cache to its live size
-    return Status::Ok();
-  }
+    }
+
+    void work() {
+      std::unique_lock lock(mu_);
+      while (error_.ok()) {
+        if (!reading_ && !read_all_ && published_ - oldest_unapplied() < ring_.size()) {
+          reading_ = true;
+          lock.unlock();
+          Status s = read(ring_[published_ % ring_.size()]);  // only this thread touches that batch now
+          lock.lock();
+          reading_ = false;
+          if (!s.ok()) error_ = s;
+          else ++published_;
+          cv_.notify_all();
+          continue;
+        }
+        std::size_t task = pick();
+        if (task == kNone) {
+          if (all_written()) break;
+          cv_.wait(lock);
+          continue;
+        }
+        Progress& p = progress_[task];
+        p.busy = true;
+        const std::uint64_t batch = p.next;
+        const bool final_write = batch == published_;
+        lock.unlock();
+        Status s = final_write ? finish(*slots_[task]) : apply(*slots_[task], p, ring_[batch % ring_.size()]);
+        lock.lock();
+        p.busy = false;
+        if (!s.ok()) error_ = s;
+        else if (final_write) p.written = true;
+        else ++p.next;
+        cv_.notify_all();
+      }
+      cv_.notify_all();
+    }
+
+    Status status() {
+      std::lock_guard lock(mu_);
+      return error_;
+    }
+
+   private:
+    static constexpr std::size_t kBatchEvents = 1024;
+    static constexpr std::size_t kNone = ~std::size_t{0};
+    struct Batch {
+      std::vector<store::RecordedEvent> events;  // the first `count` are this batch's
+      std::vector<std::optional<AppealEvent>> decoded;
+      std::size_t count = 0;
+    };
+    struct Progress {
+      std::uint64_t next = 0;     // the next batch to apply
+      std::size_t pending = 0;    // events applied since the last bulk write
+      bool busy = false;          // a thread works on this slot
+      bool written = false;       // the last bulk file is ingested
+    };
+
+    // REQUIRES: mu_ held.
+    std::uint64_t oldest_unapplied() const {
+      std::uint64_t m = published_;
+      for (const auto& p : progress_) m = std::min(m, p.next);
+      return m;
+    }
+    bool all_written() const {
+      return std::all_of(progress_.begin(), progress_.end(), [](const Progress& p) { return p.written; });
+    }
+    // A slot with work to do: the one furthest behind, so that the ring frees up. REQUIRES: mu_ held.
+    std::size_t pick() const {
+      std::size_t best = kNone;
+      for (std::size_t i = 0; i < progress_.size(); ++i) {
+        const Progress& p = progress_[i];
+        const bool can_apply = p.next < published_;
+        const bool can_finish = p.next == published_ && read_all_ && !reading_ && !p.written;
+        if (p.busy || !(can_apply || can_finish)) continue;
+        if (best == kNone || p.next < progress_[best].next) best = i;
+      }
+      return best;
+    }
+
+    Status read(Batch& b) {
+      b.count = 0;
+      bool past_as_of = false;
+      auto visited = runner_.store_.scan(next_position_, kBatchEvents, [&](const store::RecordedEvent& e) {
+        if (e.recorded_at > as_of_) {
+          past_as_of = true;
+          return false;
+        }
+        b.events[b.count++] = e;  // assignment keeps the strings' capacity
+        return true;
+      });
+      OTINISH_RETURN_IF_ERROR(visited.status());
+      for (std::size_t i = 0; i < b.count; ++i) {
+        auto d = decode(b.events[i]);
+        OTINISH_RETURN_IF_ERROR(d.status());
+        b.decoded[i] = std::move(d).value();
+      }
+      if (b.count > 0) next_position_ = b.events[b.count - 1].position + 1;
+      std::lock_guard lock(mu_);
+      read_all_ = past_as_of || b.count < kBatchEvents;
+      return Status::Ok();
+    }
+
+    Status apply(Slot& slot, Progress& p, const Batch& b) {
+      Slot* one[] = {&slot};
+      for (std::size_t i = 0; i < b.count; ++i) {
+        OTINISH_RETURN_IF_ERROR(apply_decoded(b.events[i], b.decoded[i] ? &*b.decoded[i] : nullptr, one));
+        if (++p.pending >= runner_.options_.rebuild_batch_events) {
+          p.pending = 0;
+          OTINISH_RETURN_IF_ERROR(runner_.ingest(slot));
+        }
+      }
+      return Status::Ok();
+    }
+
+    Status finish(Slot& slot) {
+      OTINISH_RETURN_IF_ERROR(runner_.ingest(slot));
+      slot.tx->committed(runner_.options_.cache_rows);  // trims the cache to its live size
+      return Status::Ok();
+    }
+
+    Runner& runner_;
+    const std::vector<Slot*>& slots_;
+    const Timestamp as_of_;
+    std::uint64_t next_position_;  // touched only by the reading thread
+    std::array<Batch, 8> ring_;    // batch n is ring_[n % 8]
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::uint64_t published_ = 0;     // GUARDED_BY(mu_): batches read and decoded
+    bool reading_ = false;            // GUARDED_BY(mu_)
+    bool read_all_ = false;           // GUARDED_BY(mu_): the last batch is published (or being)
+    std::vector<Progress> progress_;  // GUARDED_BY(mu_), one per slot; `pending` only by the slot's thread
+    Status error_;                    // GUARDED_BY(mu_)
+  };
 
   // Applies the log from `from` to its head (or the first event after `as_of`), committing in batches.
   Status scan_into(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {

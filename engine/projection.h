@@ -45,19 +45,34 @@ namespace otinish::engine {
 //
 // An object's bytes (Object::encode) are what the row holds in the database, exactly as if the projection had
 // put() them; get() of a key held as an object returns those bytes. One key is held by one type of object.
+// An object may also own rows derived from it (index entries), written with it (Object::write_derived).
 class ViewTx {
  public:
+  // Where an object writes its derived rows.
+  class RowSink {
+   public:
+    virtual ~RowSink() = default;
+    virtual void put(std::string_view key, std::string_view value) = 0;
+    virtual void del(std::string_view key) = 0;
+  };
   class Object {
    public:
     virtual ~Object() = default;
     // Appends the row's bytes to `out`. Deterministic.
     virtual void encode(std::string& out) const = 0;
+    // Called each time the row is written: puts the derived rows that changed since the previous call (or
+    // since the object was decoded from the database) and deletes those no longer derived. A derived key
+    // belongs to one object and is never put, appended or read through the ViewTx. Default: none.
+    virtual void write_derived(RowSink& out) { (void)out; }
   };
 
   virtual ~ViewTx() = default;
   virtual std::optional<std::string> get(std::string_view key) = 0;
   virtual void put(std::string_view key, std::string_view value) = 0;
   virtual void del(std::string_view key) = 0;
+  // A row written once and then never read, changed or deleted through this ViewTx (an entry of a timeline
+  // or of a feed, keyed by position or version). Cheaper than put(): the transaction does not index it.
+  virtual void append(std::string_view key, std::string_view value) = 0;
   // The object held for `key`, or nullptr if the transaction holds the row only as bytes (or not at all: then
   // read it with get()). A non-null result is a read for update: the row is written with the next batch, so
   // the caller may change the object in place until its apply() returns.

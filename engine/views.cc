@@ -91,36 +91,38 @@ template <typename T>
 struct RowObject final : ViewTx::Object {
   T row{};
   void encode(std::string& out) const override { encode_row(row, out); }
+  void decoded() {}
 };
 
 // The row at `key`, decoded, for update: changes to it are written with the batch. nullptr if there is no row
-// (or it does not decode: then `error` says so). Every key is held by one row type.
-template <typename T>
+// (or it does not decode: then `error` says so). Every key is held by one object type, RowObject<T> or Obj.
+template <typename T, typename Obj = RowObject<T>>
 T* row_for_update(ViewTx& tx, std::string_view key, Status& error) {
-  if (ViewTx::Object* o = tx.object(key)) return &static_cast<RowObject<T>*>(o)->row;
+  if (ViewTx::Object* o = tx.object(key)) return &static_cast<Obj*>(o)->row;
   auto bytes = tx.get(key);
   if (!bytes) return nullptr;
-  auto decoded = std::make_unique<RowObject<T>>();
+  auto decoded = std::make_unique<Obj>();
   if (auto s = from_bytes(*bytes, decoded->row, "view row"); !s.ok()) {
     error = s;
     return nullptr;
   }
-  return &static_cast<RowObject<T>*>(tx.put_object(key, std::move(decoded)))->row;
+  decoded->decoded();
+  return &static_cast<Obj*>(tx.put_object(key, std::move(decoded)))->row;
 }
 
 // A new row at `key` (replacing any), for update.
-template <typename T>
+template <typename T, typename Obj = RowObject<T>>
 T& new_row(ViewTx& tx, std::string_view key) {
-  return static_cast<RowObject<T>*>(tx.put_object(key, std::make_unique<RowObject<T>>()))->row;
+  return static_cast<Obj*>(tx.put_object(key, std::make_unique<Obj>()))->row;
 }
 
-// A row written once and never read by the projection: encoded now.
+// A row written once and never read by the projection (ViewTx::append): encoded now.
 template <typename T>
-void store_row(ViewTx& tx, std::string_view key, const T& row) {
+void append_row(ViewTx& tx, std::string_view key, const T& row) {
   thread_local std::string bytes;
   bytes.clear();
   encode_row(row, bytes);
-  tx.put(key, bytes);
+  tx.append(key, bytes);
 }
 
 // `buf` = the concatenation of `parts` (a key built without allocating once `buf` has grown).
@@ -158,21 +160,33 @@ struct IndexedFields {
   }
 };
 
-// Moves the index rows of `after` from the values in `before` (nullptr: a new row).
-void reindex(ViewTx& tx, const IndexedFields* before, const AppealRow& after) {
-  thread_local std::string key;
-  auto update = [&](char field, std::optional<std::string_view> was, std::string_view is) {
-    if (was && *was == is) return;
-    if (was && !was->empty()) tx.del(index_key_into(key, field, *was, after.id));
-    if (!is.empty()) tx.put(index_key_into(key, field, is, after.id), "");
-  };
-  using V = std::optional<std::string_view>;
-  update('s', before ? V(to_string(before->stage)) : std::nullopt, to_string(after.stage));
-  update('c', before ? V(to_string(before->category)) : std::nullopt, to_string(after.category));
-  update('t', before ? V(before->topic) : std::nullopt, after.topic);
-  update('g', before ? V(before->agency) : std::nullopt, after.agency);
-  update('d', before ? V(before->district) : std::nullopt, after.district);
-}
+// An appeal row owns its index rows: they are written with the row, from what changed since the last write.
+struct AppealObject final : ViewTx::Object {
+  AppealRow row;
+  std::optional<IndexedFields> indexed;  // the values the index rows in the database (or the batch) hold
+
+  void encode(std::string& out) const override { encode_row(row, out); }
+  void decoded() {
+    indexed.emplace();
+    indexed->assign(row);
+  }
+  void write_derived(ViewTx::RowSink& out) override {
+    thread_local std::string key;
+    auto update = [&](char field, std::optional<std::string_view> was, std::string_view is) {
+      if (was && *was == is) return;
+      if (was && !was->empty()) out.del(index_key_into(key, field, *was, row.id));
+      if (!is.empty()) out.put(index_key_into(key, field, is, row.id), "");
+    };
+    using V = std::optional<std::string_view>;
+    const IndexedFields* before = indexed ? &*indexed : nullptr;
+    update('s', before ? V(to_string(before->stage)) : std::nullopt, to_string(row.stage));
+    update('c', before ? V(to_string(before->category)) : std::nullopt, to_string(row.category));
+    update('t', before ? V(before->topic) : std::nullopt, row.topic);
+    update('g', before ? V(before->agency) : std::nullopt, row.agency);
+    update('d', before ? V(before->district) : std::nullopt, row.district);
+    decoded();
+  }
+};
 
 struct RowFolder {
   AppealRow& r;
@@ -229,21 +243,17 @@ class AppealsProjection final : public Projection {
     thread_local std::string key;
     make_key(key, "a/", id);
     Status error;
-    AppealRow* row = row_for_update<AppealRow>(tx, key, error);
+    AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, key, error);
     OTINISH_RETURN_IF_ERROR(error);
     if (!row && !std::holds_alternative<AppealRegistered>(ev->body)) {
       return Status::Corruption("event " + e.type + " of " + std::string(id) + " before its registration");
     }
-    thread_local IndexedFields before;
-    const bool existed = row != nullptr;
-    if (existed) before.assign(*row);
-    else row = &new_row<AppealRow>(tx, key);
+    if (!row) row = &new_row<AppealRow, AppealObject>(tx, key);
     std::visit(RowFolder{*row, e.recorded_at}, ev->body);
     row->id = id;
     row->stage = ev->to;
     row->updated_at = e.recorded_at;
     row->version = e.stream_version;
-    reindex(tx, existed ? &before : nullptr, *row);
     return Status::Ok();
   }
 };
@@ -328,7 +338,7 @@ class TimelineProjection final : public Projection {
       auto last = tx.get(stage_key);
       t.from = t.to = last && !last->empty() ? static_cast<Stage>((*last)[0]) : Stage::kRegistered;
     }
-    store_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
+    append_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
     return Status::Ok();
   }
 };
@@ -400,7 +410,7 @@ class PublicFeedProjection final : public Projection {
     p.district = st.district;
     p.agency = st.agency;
     p.stage = ev->to;
-    store_row(tx, "p/" + be64(e.position), p);
+    append_row(tx, "p/" + be64(e.position), p);
     return Status::Ok();
   }
 };
@@ -542,7 +552,7 @@ class RepeatsProjection final : public Projection {
       OTINISH_RETURN_IF_ERROR(err);
       if (last && last->appeal_id != earlier_seen && e.recorded_at - last->at <= options_.repeat_window) {
         std::string link_row;
-        store_row(tx, make_key(link_row, "r/", id, std::string_view(&kSep, 1), last->appeal_id),
+        append_row(tx, make_key(link_row, "r/", id, std::string_view(&kSep, 1), last->appeal_id),
                   RepeatLink{std::string(id), last->appeal_id, reason});
         earlier_seen = last->appeal_id;
         linked = true;

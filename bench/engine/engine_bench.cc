@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -26,6 +27,13 @@ namespace {
 using namespace otinish;
 using namespace otinish::engine;
 using Steady = std::chrono::steady_clock;
+
+// CPU seconds of the whole process (all threads): a figure that holds on a machine shared with other work.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 std::vector<int> parse_list(const char* s) {
   std::vector<int> out;
@@ -164,21 +172,38 @@ int main(int argc, char** argv) {
   (void)store->scan(1, ~0ull, [&](const store::RecordedEvent&) { return ++scanned, true; });
   double scan_s = std::chrono::duration<double>(Steady::now() - t0).count();
 
+  std::uint64_t decoded = 0;
+  t0 = Steady::now();
+  (void)store->scan(1, ~0ull, [&](const store::RecordedEvent& e) {
+    decoded += decode_event(e.type, e.schema_version, e.payload).ok();
+    return true;
+  });
+  double decode_s = std::chrono::duration<double>(Steady::now() - t0).count();
+
   auto runner = std::move(ProjectionRunner::open(*store, dir + "/rebuild/views", standard_projections())).value();
   t0 = Steady::now();
+  double cpu0 = cpu_seconds();
   if (!runner->catch_up().ok()) std::abort();
   double all_s = std::chrono::duration<double>(Steady::now() - t0).count();
+  double all_cpu = cpu_seconds() - cpu0;
 
-  std::printf("\n%-44s %12s %14s %10s\n", "projection rebuild from position 0", "events", "events/s", "goal");
-  std::printf("%-44s %12llu %14.0f %10s\n", "store scan alone (the floor)", static_cast<unsigned long long>(scanned),
-              scanned / scan_s, "");
-  std::printf("%-44s %12llu %14.0f %10s\n", "all five views, fresh database", static_cast<unsigned long long>(events),
-              events / all_s, ">=1000000");
+  // events/CPU-s: events per second of CPU time over all threads (wall-clock figures depend on what else runs).
+  std::printf("\n%-50s %10s %12s %14s %10s\n", "projection rebuild from position 0", "events", "events/s",
+              "events/CPU-s", "goal");
+  std::printf("%-50s %10llu %12.0f %14s %10s\n", "store scan alone (the floor)",
+              static_cast<unsigned long long>(scanned), scanned / scan_s, "", "");
+  std::printf("%-50s %10llu %12.0f %14s %10s\n", "store scan + decode_event (one thread)",
+              static_cast<unsigned long long>(decoded), decoded / decode_s, "", "");
+  std::printf("%-50s %10llu %12.0f %14.0f %10s\n", "all five views, fresh database (catch_up)",
+              static_cast<unsigned long long>(events), events / all_s, events / all_cpu, ">=1000000");
   for (const char* name : {"appeals", "timeline", "public", "scorecards", "repeats"}) {
+    cpu0 = cpu_seconds();
     auto r = runner->rebuild(name);
     if (!r.ok()) std::abort();
-    std::printf("%-44s %12llu %14.0f %10s\n", (std::string(name) + ": fresh generation while serving, swap").c_str(),
-                static_cast<unsigned long long>(r->events), r->events_per_second(), ">=1000000");
+    std::printf("%-50s %10llu %12.0f %14.0f %10s\n",
+                (std::string(name) + ": rebuild() while serving, swap").c_str(),
+                static_cast<unsigned long long>(r->events), r->events_per_second(),
+                r->events / (cpu_seconds() - cpu0), ">=1000000");
   }
   runner.reset();
   store.reset();

@@ -5,6 +5,8 @@
 //   'a' appeal_id                 -> "" (open, nothing due: a paused clock) or 8 bytes big-endian due µs
 //   'd' due_us(8, big-endian) appeal_id -> ""    (the timer queue, ordered by due time then appeal id)
 //   'c'                           -> 8 bytes big-endian: the checkpoint (last log position processed)
+//   'n'                           -> 16 bytes big-endian: open appeals, pending timers (start-up reads this,
+//                                    not the open set)
 // Every change and the checkpoint go in one WriteBatch, so after any crash the index and the checkpoint agree:
 // the service re-processes the log after the checkpoint and re-derives whatever the lost batches held. The
 // WAL is not synced per batch (the log is the truth; the index is derived and catches up from the checkpoint).
@@ -67,7 +69,7 @@ class TimerIndex {
   std::optional<std::optional<Timestamp>> find(const std::string& appeal_id) const;
   // Calls `visit` for every open appeal in id order; stops when it returns false.
   Status for_each_open(const std::function<bool(const std::string&, std::optional<Timestamp>)>& visit) const;
-  // Open appeals and pending timers (counted at open and kept up to date).
+  // Open appeals and pending timers (stored with every batch).
   std::uint64_t open_count() const;
   std::uint64_t timer_count() const;
 

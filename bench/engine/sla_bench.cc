@@ -452,6 +452,7 @@ void bench_what_if(const std::string& dir, int appeals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int timers = 1'000'000, lat_appeals = 600, lat_seconds = 60, decide = 200'000, whatif = 200'000;
   std::string dir;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -3,15 +3,18 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
+#include <cstring>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
 #include <span>
 #include <thread>
-#include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -49,66 +52,100 @@ struct Generation {
   }
 };
 
-// Not noexcept on purpose: libstdc++ then keeps each node's hash, and a lookup compares hashes before keys
-// instead of rehashing every key of a bucket.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 // One row as a transaction holds it.
 struct Row {
   std::optional<std::string> bytes;        // the value when `object` is null; nullopt: absent
   std::unique_ptr<ViewTx::Object> object;  // the value, decoded, when set
   bool dirty = false;                      // changed since the last write
 };
-using RowMap = std::unordered_map<std::string, Row, StringHash, std::equal_to<>>;
 
-// Rows to write as they are, in one buffer: appended rows, derived rows, and at a bulk write all of a batch.
+// Rows by key: an open-addressing index over nodes that never move (the index's keys are views of the nodes'
+// own keys, and a transaction keeps pointers to changed nodes).
+class RowMap {
+ public:
+  struct Node {
+    std::string first;  // the key
+    Row second;
+  };
+  Node* find(std::string_view key) {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : it->second;
+  }
+  Node* insert(std::string_view key, Row row) {  // REQUIRES: !find(key)
+    Node& n = nodes_.emplace_back(Node{std::string(key), std::move(row)});
+    index_.emplace(n.first, &n);
+    return &n;
+  }
+  std::size_t size() const { return nodes_.size(); }
+  void clear() {
+    decltype(index_)().swap(index_);
+    std::deque<Node>().swap(nodes_);
+  }
+
+ private:
+  boost::unordered_flat_map<std::string_view, Node*, std::hash<std::string_view>> index_;
+  std::deque<Node> nodes_;
+};
+
+// Rows to write as they are: appended rows, derived rows, and at a bulk write all of a batch. The bytes live
+// in blocks that never move, so that a large bulk batch is not copied as it grows.
 class RowBuffer final : public ViewTx::RowSink {
  public:
   struct Entry {
-    std::array<std::uint64_t, 3> head;  // the key's first 24 bytes, big-endian, zero-padded: most comparisons
-    std::size_t at;                     // key, then value, in bytes_
+    // The key's first 48 bytes as big-endian words, zero-padded: sorting compares these and rarely the key.
+    // (Rows of one family share long prefixes, such as "i/t/<topic>\x1f", so a short head would tie.)
+    std::array<std::uint64_t, 6> head;
+    const char* data;  // key, then value
     std::uint32_t key_size, value_size;
     bool del;
   };
   void put(std::string_view key, std::string_view value) override { add(key, value, false); }
   void del(std::string_view key) override { add(key, {}, true); }
 
-  std::string_view key(const Entry& e) const { return std::string_view(bytes_).substr(e.at, e.key_size); }
-  std::string_view value(const Entry& e) const {
-    return std::string_view(bytes_).substr(e.at + e.key_size, e.value_size);
-  }
+  static std::string_view key(const Entry& e) { return std::string_view(e.data, e.key_size); }
+  static std::string_view value(const Entry& e) { return std::string_view(e.data + e.key_size, e.value_size); }
   const std::vector<Entry>& entries() const { return entries_; }
   // Sorts the entries by key (bytewise, as RocksDB's default comparator).
   void sort() {
-    std::sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
-      if (a.head != b.head) return a.head < b.head;
+    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+      for (std::size_t i = 0; i < a.head.size(); ++i) {
+        if (a.head[i] != b.head[i]) return a.head[i] < b.head[i];
+      }
       return key(a) < key(b);
     });
   }
   void clear() {
-    if (bytes_.capacity() > (std::size_t{1} << 20)) {
-      *this = RowBuffer();  // a bulk write's buffer is not kept for live batches
-      return;
-    }
-    bytes_.clear();
+    if (blocks_.size() > 1) blocks_.resize(1);  // a bulk write's blocks are not kept for live batches
+    if (!blocks_.empty()) blocks_.front().clear();
     entries_.clear();
+    std::vector<Entry>().swap(entries_);
   }
 
  private:
+  static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
+
   void add(std::string_view key, std::string_view value, bool del) {
-    Entry e{{}, bytes_.size(), static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size()),
-            del};
-    for (std::size_t i = 0; i < std::min<std::size_t>(key.size(), 24); ++i) {
-      e.head[i / 8] |= std::uint64_t{static_cast<unsigned char>(key[i])} << (8 * (7 - i % 8));
+    const std::size_t size = key.size() + value.size();
+    if (blocks_.empty() || blocks_.back().capacity() - blocks_.back().size() < size) {
+      blocks_.emplace_back().reserve(std::max(kBlockBytes, size));
     }
+    std::string& block = blocks_.back();
+    const char* data = block.data() + block.size();  // reserved: appending never reallocates
+    block.append(key);
+    block.append(value);
+    Entry e{{}, data, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size()), del};
+    const std::size_t n = std::min<std::size_t>(key.size(), 8 * e.head.size());
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, key.data() + i, 8);
+      e.head[i / 8] = std::endian::native == std::endian::little ? __builtin_bswap64(w) : w;
+    }
+    for (; i < n; ++i) e.head[i / 8] |= std::uint64_t{static_cast<unsigned char>(key[i])} << (8 * (7 - i % 8));
     entries_.push_back(e);
-    bytes_.append(key);
-    bytes_.append(value);
   }
-  std::string bytes_;
+
+  std::vector<std::string> blocks_;
   std::vector<Entry> entries_;
 };
 
@@ -139,8 +176,8 @@ class MemViewTx final : public ViewTx {
       : db_(db), cf_(cf), persisted_(persisted) {}
 
   std::optional<std::string> get(std::string_view key) override {
-    if (auto it = rows_.find(key); it != rows_.end()) {
-      const Row& r = it->second;
+    if (auto* n = rows_.find(key)) {
+      const Row& r = n->second;
       if (!r.object) return r.bytes;
       std::string out;
       r.object->encode(out);
@@ -152,7 +189,7 @@ class MemViewTx final : public ViewTx {
     std::optional<std::string> out;
     if (s.ok()) out = std::move(value);
     else if (!s.IsNotFound()) return error_ = io(s, "read"), std::nullopt;
-    rows_.emplace(std::string(key), Row{out, nullptr, false});
+    rows_.insert(key, Row{out, nullptr, false});
     return out;
   }
   void put(std::string_view key, std::string_view value) override {
@@ -165,20 +202,20 @@ class MemViewTx final : public ViewTx {
       Row& r = touch(key);
       r.bytes.reset();
       r.object.reset();
-    } else if (auto it = rows_.find(key); it != rows_.end()) {
+    } else if (auto* n = rows_.find(key)) {
       // Never written, so nothing to delete: it stays as a known absence.
-      it->second.bytes.reset();
-      it->second.object.reset();
+      n->second.bytes.reset();
+      n->second.object.reset();
     }
   }
   void append(std::string_view key, std::string_view value) override {
     appended_.put(key, value);
   }
   Object* object(std::string_view key) override {
-    auto it = rows_.find(key);
-    if (it == rows_.end() || !it->second.object) return nullptr;
-    mark_dirty(*it);
-    return it->second.object.get();
+    auto* n = rows_.find(key);
+    if (!n || !n->second.object) return nullptr;
+    mark_dirty(*n);
+    return n->second.object.get();
   }
   Object* put_object(std::string_view key, std::unique_ptr<Object> object) override {
     Row& r = touch(key);
@@ -261,23 +298,23 @@ class MemViewTx final : public ViewTx {
   Status take_error() { return std::exchange(error_, Status::Ok()); }
 
  private:
-  void mark_dirty(RowMap::value_type& kv) {
+  void mark_dirty(RowMap::Node& kv) {
     if (kv.second.dirty) return;
     kv.second.dirty = true;
-    dirty_.push_back(&kv);  // node addresses survive rehashing; rows_ only shrinks in committed()
+    dirty_.push_back(&kv);  // nodes never move; rows_ only shrinks in committed()
   }
   Row& touch(std::string_view key) {
-    auto it = rows_.find(key);
-    if (it == rows_.end()) it = rows_.emplace(std::string(key), Row{}).first;
-    mark_dirty(*it);
-    return it->second;
+    auto* n = rows_.find(key);
+    if (!n) n = rows_.insert(key, Row{});
+    mark_dirty(*n);
+    return n->second;
   }
 
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const cf_;
   bool persisted_;
   RowMap rows_;
-  std::vector<RowMap::value_type*> dirty_;  // rows changed since the last write, each once
+  std::vector<RowMap::Node*> dirty_;  // rows changed since the last write, each once
   RowBuffer appended_;                      // appended rows since the last write
   Status error_;
 };

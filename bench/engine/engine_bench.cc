@@ -1,16 +1,18 @@
 // End-to-end commands per second with durable appends, and projection rebuild events per second.
 // Prints a table; never a timed test.
 //
-//   otinish_engine_bench [--desks 1,8,32] [--appeals-per-desk 200] [--rebuild-appeals 100000] [--dir /tmp/x]
+//   otinish_engine_bench [--desks 1,8,32] [--appeals-per-desk 200] [--rebuild-appeals 100000] [--runs 3]
+//                        [--dir /tmp/x]
 //
 // Commands: each desk (a thread) registers incidents and drives each through send_for_review, assign, accept,
 // start_work, resolve and close (7 commands), each one load + decide + one synced append, as desks would.
 // Rebuild: a log of `rebuild-appeals` appeals of 8 events each is written straight to the store in bulk, then
-// all five standard projections are built from position 0 into a fresh views database, and the "appeals"
-// projection alone is rebuilt into a fresh generation.
+// all five standard projections are built from position 0 into a fresh views database (catch_up; best of
+// `runs`, each into a new database), and each projection alone is rebuilt into a fresh generation.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -143,12 +145,14 @@ int main(int argc, char** argv) {
   std::vector<int> desks = {1, 8, 32};
   int per_desk = 100;
   int rebuild_appeals = 100'000;
+  int runs = 3;
   std::string dir = (std::filesystem::temp_directory_path() / "otinish-engine-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--desks")) desks = parse_list(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--appeals-per-desk")) per_desk = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rebuild-appeals")) rebuild_appeals = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--runs")) runs = std::max(1, std::atoi(argv[i + 1]));
   }
 
   std::printf("End-to-end commands (register + 6 lifecycle commands per appeal; load, decide, synced append)\n");
@@ -180,12 +184,18 @@ int main(int argc, char** argv) {
   });
   double decode_s = std::chrono::duration<double>(Steady::now() - t0).count();
 
-  auto runner = std::move(ProjectionRunner::open(*store, dir + "/rebuild/views", standard_projections())).value();
-  t0 = Steady::now();
-  double cpu0 = cpu_seconds();
-  if (!runner->catch_up().ok()) std::abort();
-  double all_s = std::chrono::duration<double>(Steady::now() - t0).count();
-  double all_cpu = cpu_seconds() - cpu0;
+  std::unique_ptr<ProjectionRunner> runner;
+  double all_s = 1e9, all_cpu = 1e9;
+  for (int run = 0; run < runs; ++run) {
+    runner.reset();
+    const std::string views = dir + "/rebuild/views" + std::to_string(run);
+    runner = std::move(ProjectionRunner::open(*store, views, standard_projections())).value();
+    t0 = Steady::now();
+    double cpu0 = cpu_seconds();
+    if (!runner->catch_up().ok()) std::abort();
+    all_s = std::min(all_s, std::chrono::duration<double>(Steady::now() - t0).count());
+    all_cpu = std::min(all_cpu, cpu_seconds() - cpu0);
+  }
 
   // events/CPU-s: events per second of CPU time over all threads (wall-clock figures depend on what else runs).
   std::printf("\n%-50s %10s %12s %14s %10s\n", "projection rebuild from position 0", "events", "events/s",
@@ -194,10 +204,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(scanned), scanned / scan_s, "", "");
   std::printf("%-50s %10llu %12.0f %14s %10s\n", "store scan + decode_event (one thread)",
               static_cast<unsigned long long>(decoded), decoded / decode_s, "", "");
-  std::printf("%-50s %10llu %12.0f %14.0f %10s\n", "all five views, fresh database (catch_up)",
+  std::printf("%-50s %10llu %12.0f %14.0f %10s\n", "all five views, fresh database (catch_up, best)",
               static_cast<unsigned long long>(events), events / all_s, events / all_cpu, ">=1000000");
   for (const char* name : {"appeals", "timeline", "public", "scorecards", "repeats"}) {
-    cpu0 = cpu_seconds();
+    const double cpu0 = cpu_seconds();
     auto r = runner->rebuild(name);
     if (!r.ok()) std::abort();
     std::printf("%-50s %10llu %12.0f %14.0f %10s\n",

@@ -83,40 +83,22 @@ Result<std::vector<CommandKind>> Engine::allowed(std::string_view appeal_id) con
 Result<AppealId> Engine::allocate_number(const std::string& centre, const CommandMeta& meta) {
   const std::int32_t year = kz_year(clock_.now());
   const std::string stream = AppealId::sequence_stream(centre, year);
-  std::lock_guard stream_lock(stripe(stream));
-  std::uint64_t expected = 0;
-  {
-    std::lock_guard lock(seq_mu_);
-    auto it = seq_version_.find(stream);
-    if (it != seq_version_.end()) {
-      expected = it->second;
-    } else {
-      OTINISH_ASSIGN_OR_RETURN(expected, store_.stream_version(stream));
-    }
+  // The number is the stream version the store gives the allocation event. Appends with any expected version
+  // are ordered by the store's group commit, so numbers are dense without a lock here, and concurrent
+  // registrations share one synced write instead of queueing behind one sync each.
+  // The payload does not name the number, so that a re-sent command carries the same event: the store's
+  // idempotency key then returns the first append's version, and the re-sent command gets the same number.
+  store::EventData e = encode_number_allocated({meta.command_id});
+  e.id = event_id(meta, stream, 0);
+  e.actor = meta.actor;
+  e.correlation_id = meta.correlation_id;
+  e.causation_id = meta.command_id;
+  OTINISH_ASSIGN_OR_RETURN(auto r, store_.append(stream, store::ExpectedVersion::any(), {&e, 1},
+                                                 {.idempotency_key = idempotency_key(meta, stream)}));
+  if (r.stream_version > UINT32_MAX) {
+    return Status::ResourceExhausted("centre " + centre + " has used every appeal number of " + std::to_string(year));
   }
-  for (int attempt = 0; attempt <= options_.max_allocation_retries; ++attempt) {
-    AppealId id{centre, year, static_cast<std::uint32_t>(expected + 1)};
-    // The payload does not name the number (the stream version is the number), so that a re-sent command
-    // carries the same event and the store's idempotency key matches.
-    store::EventData e = encode_number_allocated({meta.command_id});
-    e.id = event_id(meta, stream, 0);
-    e.actor = meta.actor;
-    e.correlation_id = meta.correlation_id;
-    e.causation_id = meta.command_id;
-    auto r = store_.append(stream, store::ExpectedVersion::exact(expected), {&e, 1},
-                           {.idempotency_key = idempotency_key(meta, stream)});
-    if (r.ok()) {
-      std::lock_guard lock(seq_mu_);
-      auto& v = seq_version_[stream];
-      v = std::max(v, r->stream_version);
-      id.sequence = static_cast<std::uint32_t>(r->stream_version);  // a deduplicated append gives the first number
-      return id;
-    }
-    if (r.status().code() != StatusCode::kConflict) return r.status();
-    expected = r.status().current_version().value_or(expected + 1);
-  }
-  return Status::Conflict("could not allocate a number in " + stream + " after " +
-                          std::to_string(options_.max_allocation_retries) + " conflicts; retry the command");
+  return AppealId{centre, year, static_cast<std::uint32_t>(r.stream_version)};
 }
 
 Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, const CommandMeta& meta) {
@@ -232,6 +214,12 @@ Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Comman
       !meta.command_id.empty() && it != state.applied_commands.end()) {
     return CommandResult{state.id, state.stage, it->second, 0, true};
   }
+  if (meta.expected_version && *meta.expected_version != state.version) {
+    return Status::Conflict("appeal " + state.id + " is at version " + std::to_string(state.version) +
+                            ", the command expected " + std::to_string(*meta.expected_version) +
+                            "; reload the appeal and decide again")
+        .with_current_version(state.version);
+  }
   DecideContext ctx{clock_.now(), catalogue_};
   OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
   if (const auto* merge = std::get_if<MergeInto>(&command)) {
@@ -253,6 +241,7 @@ Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command&
     AppealState state;
     auto result = decide_and_append(id, command, meta, state);
     if (!result.ok() && result.status().code() == StatusCode::kConflict) {
+      if (meta.expected_version) return result;  // the caller decided on a version: it must reload, not us
       backoff(attempt);  // another process wrote the stream: decide again on fresh state
       continue;
     }

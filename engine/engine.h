@@ -17,8 +17,9 @@
 //     the first outcome with `duplicate = true` and writes nothing. Commands that touch several streams (merge,
 //     a parent's resolution reaching its children) write each stream with a key derived from the command id,
 //     so re-sending the same command after a crash completes what the first attempt began.
-//   - Appeal numbers are dense per centre and year: the number is the version of the "seq-<centre>-<year>"
-//     stream, appended with the expected version. A crash between allocating and registering leaves the number
+//   - Appeal numbers are dense per centre and year: the number is the version the store gives an allocation
+//     event in the "seq-<centre>-<year>" stream (appends there are ordered by the group commit, so concurrent
+//     registrations share one synced write). A crash between allocating and registering leaves the number
 //     reserved (its AppealNumberAllocated event names the command); re-sending that command reuses it.
 //
 // Thread-safety: thread-safe. Any number of threads may call any method at once.
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,8 +46,6 @@ namespace otinish::engine {
 struct EngineOptions {
   // How many times a command is re-decided on fresh state after an expected-version conflict.
   int max_conflict_retries = 8;
-  // How many times a number allocation is retried after a conflict (many desks register at once).
-  int max_allocation_retries = 64;
   // Events read per read_stream() call while loading an appeal.
   std::size_t load_batch = 1024;
 };
@@ -55,6 +55,10 @@ struct CommandMeta {
   std::string command_id{};      // REQUIRED for idempotency; an empty id disables deduplication
   store::Actor actor{};
   std::string correlation_id{};  // the call, chat or request the command belongs to
+  // If set, execute() refuses with kConflict (status().current_version() = the appeal's version now) unless
+  // the appeal's stream is at exactly this version, and does not retry: HTTP's If-Match. Note that SLA events
+  // live in the appeal's stream too, so a warning or deadline written meanwhile also moves the version.
+  std::optional<std::uint64_t> expected_version{};
 };
 
 struct CommandResult {
@@ -118,8 +122,6 @@ class Engine {
   const EngineOptions options_;
 
   std::array<std::mutex, 256> stripes_;
-  std::mutex seq_mu_;
-  std::map<std::string, std::uint64_t> seq_version_;  // GUARDED_BY(seq_mu_): last known version per seq stream
 };
 
 // The year of `t` in Kazakhstan's time (UTC+5): the year in a new appeal's number.

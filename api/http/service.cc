@@ -472,6 +472,7 @@ HttpResponse ApiService::run_command(Call& c) {
     if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
     const AppealState& s = std::get<AppealState>(loaded);
     const std::string_view if_match = c.q.header("if-match");
+    std::optional<std::uint64_t> expected_version;  // the engine re-checks it under its stream lock
     if (if_match.empty()) {
       if (options_.require_if_match) {
         return problem_response(Problem{
@@ -485,6 +486,7 @@ HttpResponse ApiService::run_command(Call& c) {
       if (!parse_etag(if_match, &expected)) {
         return problem_response(bad_request("If-Match must be an appeal version such as \"3\"", "If-Match"));
       }
+      expected_version = expected;
       if (expected != s.version) {
         Problem p{.status = 409, .type = "version-conflict", .title = "Version conflict",
                   .detail = "appeal " + id + " is at version " + std::to_string(s.version) + ", If-Match said " +
@@ -497,7 +499,7 @@ HttpResponse ApiService::run_command(Call& c) {
     }
     const auto started = SteadyClock::now();
     auto r = engine_.execute(id, *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who),
-                                        .correlation_id = c.q.request_id});
+                                        .correlation_id = c.q.request_id, .expected_version = expected_version});
     metrics_.observe_command(name, since(started));
     if (!r.ok()) {
       HttpResponse res = status_problem(r.status());
@@ -701,6 +703,16 @@ HttpResponse views_unavailable() {
                                             "directory to serve lists, scorecards and the public feed"});
 }
 
+// Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
+// for the views to apply the log up to its head as of now; 503 if they are further behind than that.
+std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
+  const std::uint64_t head = store.head_position();
+  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
+  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
+                                  .detail = "the views have not caught up with log position " +
+                                            std::to_string(head) + " within 2 s; retry shortly"});
+}
+
 json::object appeal_row_json(const engine::AppealRow& r) {
   json::object o{{"id", r.id},
                  {"version", r.version},
@@ -754,6 +766,7 @@ std::optional<HttpResponse> query_enum(const HttpRequest& q, std::string_view na
 
 HttpResponse ApiService::list_appeals(Call& c) {
   if (views_ == nullptr) return views_unavailable();
+  if (auto behind = await_views(*views_, store_)) return *behind;
   engine::AppealQuery query;
   if (auto bad = query_enum(c.q, "stage", engine::parse_stage, &query.stage)) return *bad;
   if (auto bad = query_enum(c.q, "category", engine::parse_category, &query.category)) return *bad;
@@ -797,6 +810,7 @@ HttpResponse ApiService::list_appeals(Call& c) {
 
 HttpResponse ApiService::scorecards(Call& c) {
   if (views_ == nullptr) return views_unavailable();
+  if (auto behind = await_views(*views_, store_)) return *behind;
   std::uint64_t min_sample = 30;
   if (auto it = c.q.query.find("min_sample"); it != c.q.query.end() && !parse_u64(it->second, &min_sample)) {
     return problem_response(bad_request("min_sample must be a non-negative integer", "min_sample"));
@@ -819,6 +833,7 @@ HttpResponse ApiService::scorecards(Call& c) {
 
 HttpResponse ApiService::public_feed(Call& c) {
   if (views_ == nullptr) return views_unavailable();
+  if (auto behind = await_views(*views_, store_)) return *behind;
   std::uint64_t after = 0, limit = options_.default_page;
   if (auto it = c.q.query.find("after"); it != c.q.query.end() && !parse_u64(it->second, &after)) {
     return problem_response(bad_request("after must be a feed position", "after"));

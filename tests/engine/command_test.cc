@@ -76,6 +76,21 @@ TEST(CommandHandler, RetriedCommandIsHarmless) {
   EXPECT_EQ(city.engine().load(id)->version, 2u);
 }
 
+TEST(CommandHandler, ExpectedVersionRefusesAStaleCommandWithoutRetrying) {
+  TestCity city;
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  CommandMeta stale{"desk-2:send", {"operator:b", "operator", ""}, "", 0};
+  auto r = city.engine().execute(id, SendForReview{}, stale);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().current_version(), 1u);
+  EXPECT_EQ(city.engine().load(id)->version, 1u) << "a refused command writes nothing";
+  CommandMeta fresh{"desk-2:send-again", {"operator:b", "operator", ""}, "", 1};
+  auto ok = city.engine().execute(id, SendForReview{}, fresh);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->version, 2u);
+}
+
 TEST(CommandHandler, DisallowedCommandNamesStageAndAllowedCommands) {
   TestCity city;
   auto id = city.reg(Category::kComplaint, "lifts.broken");

@@ -107,7 +107,7 @@ class RowBuffer final : public ViewTx::RowSink {
   const std::vector<Entry>& entries() const { return entries_; }
   // Sorts the entries by key (bytewise, as RocksDB's default comparator).
   void sort() {
-    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
       for (std::size_t i = 0; i < a.head.size(); ++i) {
         if (a.head[i] != b.head[i]) return a.head[i] < b.head[i];
       }
@@ -295,7 +295,7 @@ class MemViewTx final : public ViewTx {
     persisted_ = true;
     if (rows_.size() > cache_rows) rows_.clear();
   }
-  Status take_error() { return std::exchange(error_, Status::Ok()); }
+  Status take_error() { return error_.ok() ? Status::Ok() : std::exchange(error_, Status::Ok()); }
 
  private:
   void mark_dirty(RowMap::Node& kv) {
@@ -580,11 +580,15 @@ class Runner final : public ProjectionRunner {
   }
 
   // The appeal event in `e`, decoded; nullopt for other streams' events and types this build does not know.
-  static Result<std::optional<AppealEvent>> decode(const store::RecordedEvent& e) {
-    if (!std::string_view(e.stream).starts_with(kAppealStreamPrefix)) return std::optional<AppealEvent>();
+  static Status decode(const store::RecordedEvent& e, std::optional<AppealEvent>& out) {
+    out.reset();
+    if (!std::string_view(e.stream).starts_with(kAppealStreamPrefix)) return Status::Ok();
     auto d = decode_event(e.type, e.schema_version, e.payload);
-    if (d.ok()) return std::optional<AppealEvent>(std::move(d).value());
-    if (d.status().code() == StatusCode::kNotFound) return std::optional<AppealEvent>();
+    if (d.ok()) {
+      out.emplace(std::move(*d));
+      return Status::Ok();
+    }
+    if (d.status().code() == StatusCode::kNotFound) return Status::Ok();
     return Status(d.status().code(),
                   "views: position " + std::to_string(e.position) + " (" + e.stream + "): " + d.status().message());
   }
@@ -607,9 +611,9 @@ class Runner final : public ProjectionRunner {
 
   // Decodes once and hands the event to every slot that has not applied it yet.
   Status apply(const store::RecordedEvent& e, const std::vector<Slot*>& slots) {
-    auto decoded = decode(e);
-    OTINISH_RETURN_IF_ERROR(decoded.status());
-    return apply_decoded(e, *decoded ? &**decoded : nullptr, slots);
+    std::optional<AppealEvent> decoded;
+    OTINISH_RETURN_IF_ERROR(decode(e, decoded));
+    return apply_decoded(e, decoded ? &*decoded : nullptr, slots);
   }
 
   // Live write: the slots' changes and checkpoints in one WriteBatch.
@@ -770,9 +774,7 @@ class Runner final : public ProjectionRunner {
       });
       OTINISH_RETURN_IF_ERROR(visited.status());
       for (std::size_t i = 0; i < b.count; ++i) {
-        auto d = decode(b.events[i]);
-        OTINISH_RETURN_IF_ERROR(d.status());
-        b.decoded[i] = std::move(d).value();
+        OTINISH_RETURN_IF_ERROR(decode(b.events[i], b.decoded[i]));
       }
       if (b.count > 0) next_position_ = b.events[b.count - 1].position + 1;
       std::lock_guard lock(mu_);

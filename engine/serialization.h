@@ -5,10 +5,12 @@
 #pragma once
 
 #include <istream>
+#include <optional>
 #include <sstream>
 #include <streambuf>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/optional.hpp>
@@ -62,6 +64,41 @@ class ViewBuf final : public std::streambuf {
   }
 };
 
+// An istream over `buf` for one decode: the calling thread's reused stream (constructing a stream costs more
+// than decoding a small payload), or a stream of its own when that one is in use (a nested decode).
+class StreamLease {
+ public:
+  explicit StreamLease(std::streambuf* buf) {
+    if (std::exchange(in_use(), true)) {
+      own_.emplace(buf);
+      stream_ = &*own_;
+    } else {
+      stream_ = &shared();
+      stream_->rdbuf(buf);  // also clears the state a previous decode left
+    }
+  }
+  ~StreamLease() {
+    if (own_) return;
+    stream_->rdbuf(nullptr);
+    in_use() = false;
+  }
+  StreamLease(const StreamLease&) = delete;
+  StreamLease& operator=(const StreamLease&) = delete;
+  std::istream& stream() { return *stream_; }
+
+ private:
+  static std::istream& shared() {
+    thread_local std::istream is(nullptr);
+    return is;
+  }
+  static bool& in_use() {
+    thread_local bool used = false;
+    return used;
+  }
+  std::optional<std::istream> own_;
+  std::istream* stream_;
+};
+
 template <typename T>
 std::string to_bytes(const T& value) {
   std::ostringstream os(std::ios::binary);
@@ -76,10 +113,10 @@ std::string to_bytes(const T& value) {
 // Errors: kCorruption when the bytes are truncated or malformed.
 template <typename T>
 Status from_bytes(std::string_view bytes, T& out, std::string_view what) {
+  ViewBuf buf(bytes);
+  StreamLease lease(&buf);
   try {
-    ViewBuf buf(bytes);
-    std::istream is(&buf);
-    cereal::PortableBinaryInputArchive ar(is);
+    cereal::PortableBinaryInputArchive ar(lease.stream());
     ar(out);
   } catch (const std::exception& e) {
     return Status::Corruption("cannot decode " + std::string(what) + " (" + std::to_string(bytes.size()) +

@@ -117,8 +117,8 @@ class RowBuffer final : public ViewTx::RowSink {
   void clear() {
     if (blocks_.size() > 1) blocks_.resize(1);  // a bulk write's blocks are not kept for live batches
     if (!blocks_.empty()) blocks_.front().clear();
+    if (entries_.capacity() > (kBlockBytes / sizeof(Entry))) std::vector<Entry>().swap(entries_);
     entries_.clear();
-    std::vector<Entry>().swap(entries_);
   }
 
  private:
@@ -668,15 +668,15 @@ class Runner final : public ProjectionRunner {
   }
 
   // A bulk build shared by threads without fixed roles. The log is read (and each event decoded, once) in
-  // batches into a ring; each task is either "read the next batch" (one thread at a time, while the ring has
-  // room), "apply the oldest batch a projection has not applied yet to it" (one thread per projection at a
-  // time, so each projection sees the log in order), or "write a projection's last bulk file". Whoever is
-  // free takes the next task, so reading, decoding, applying and writing balance over the threads by
-  // themselves.
+  // batches of consecutive positions into a ring; each task is either "read and decode a batch" (batches are
+  // read concurrently, published in order), "apply the oldest batch a projection has not applied yet to it"
+  // (one thread per projection at a time, so each projection sees the log in order), or "write a projection's
+  // last bulk file". Whoever is free takes the next task, so reading, decoding, applying and writing balance
+  // over the threads by themselves.
   class BulkBuild {
    public:
     BulkBuild(Runner& runner, const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of)
-        : runner_(runner), slots_(slots), as_of_(as_of), next_position_(from), progress_(slots.size()) {
+        : runner_(runner), slots_(slots), from_(from), as_of_(as_of), progress_(slots.size()) {
       for (auto& b : ring_) {
         b.events.resize(kBatchEvents);
         b.decoded.resize(kBatchEvents);
@@ -686,14 +686,15 @@ class Runner final : public ProjectionRunner {
     void work() {
       std::unique_lock lock(mu_);
       while (error_.ok()) {
-        if (!reading_ && !read_all_ && published_ - oldest_unapplied() < ring_.size()) {
-          reading_ = true;
+        if (!read_all_ && claimed_ - oldest_unapplied() < ring_.size()) {
+          const std::uint64_t n = claimed_++;
+          Batch& b = ring_[n % ring_.size()];  // only this thread touches it until it is read
           lock.unlock();
-          Status s = read(ring_[published_ % ring_.size()]);  // only this thread touches that batch now
+          Status s = read(b, from_ + n * kBatchEvents);
           lock.lock();
-          reading_ = false;
           if (!s.ok()) error_ = s;
-          else ++published_;
+          b.ready = true;
+          publish();
           cv_.notify_all();
           continue;
         }
@@ -731,6 +732,8 @@ class Runner final : public ProjectionRunner {
       std::vector<store::RecordedEvent> events;  // the first `count` are this batch's
       std::vector<std::optional<AppealEvent>> decoded;
       std::size_t count = 0;
+      bool last = false;   // the log (or `as_of`) ends in this batch
+      bool ready = false;  // GUARDED_BY(mu_): read, not yet published
     };
     struct Progress {
       std::uint64_t next = 0;     // the next batch to apply
@@ -739,6 +742,16 @@ class Runner final : public ProjectionRunner {
       bool written = false;       // the last bulk file is ingested
     };
 
+    // Publishes the read batches that follow the published ones; none after the last. REQUIRES: mu_ held.
+    void publish() {
+      while (!read_all_ && published_ < claimed_) {
+        Batch& b = ring_[published_ % ring_.size()];
+        if (!b.ready) return;
+        b.ready = false;
+        ++published_;
+        read_all_ = b.last;
+      }
+    }
     // REQUIRES: mu_ held.
     std::uint64_t oldest_unapplied() const {
       std::uint64_t m = published_;
@@ -754,17 +767,18 @@ class Runner final : public ProjectionRunner {
       for (std::size_t i = 0; i < progress_.size(); ++i) {
         const Progress& p = progress_[i];
         const bool can_apply = p.next < published_;
-        const bool can_finish = p.next == published_ && read_all_ && !reading_ && !p.written;
+        const bool can_finish = p.next == published_ && read_all_ && !p.written;
         if (p.busy || !(can_apply || can_finish)) continue;
         if (best == kNone || p.next < progress_[best].next) best = i;
       }
       return best;
     }
 
-    Status read(Batch& b) {
+    // Reads the batch that starts at `position` (positions are dense) and decodes its events.
+    Status read(Batch& b, std::uint64_t position) {
       b.count = 0;
       bool past_as_of = false;
-      auto visited = runner_.store_.scan(next_position_, kBatchEvents, [&](const store::RecordedEvent& e) {
+      auto visited = runner_.store_.scan(position, kBatchEvents, [&](const store::RecordedEvent& e) {
         if (e.recorded_at > as_of_) {
           past_as_of = true;
           return false;
@@ -773,12 +787,12 @@ class Runner final : public ProjectionRunner {
         return true;
       });
       OTINISH_RETURN_IF_ERROR(visited.status());
-      for (std::size_t i = 0; i < b.count; ++i) {
-        OTINISH_RETURN_IF_ERROR(decode(b.events[i], b.decoded[i]));
+      if (b.count > 0 && b.events[0].position != position) {
+        return Status::Internal("views: the log read from position " + std::to_string(position) +
+                                " starts at " + std::to_string(b.events[0].position));
       }
-      if (b.count > 0) next_position_ = b.events[b.count - 1].position + 1;
-      std::lock_guard lock(mu_);
-      read_all_ = past_as_of || b.count < kBatchEvents;
+      for (std::size_t i = 0; i < b.count; ++i) OTINISH_RETURN_IF_ERROR(decode(b.events[i], b.decoded[i]));
+      b.last = past_as_of || b.count < kBatchEvents;
       return Status::Ok();
     }
 
@@ -802,15 +816,15 @@ class Runner final : public ProjectionRunner {
 
     Runner& runner_;
     const std::vector<Slot*>& slots_;
+    const std::uint64_t from_;    // the position of batch 0's first event
     const Timestamp as_of_;
-    std::uint64_t next_position_;  // touched only by the reading thread
-    std::array<Batch, 8> ring_;    // batch n is ring_[n % 8]
+    std::array<Batch, 8> ring_;  // batch n is ring_[n % 8]
 
     std::mutex mu_;
     std::condition_variable cv_;
-    std::uint64_t published_ = 0;     // GUARDED_BY(mu_): batches read and decoded
-    bool reading_ = false;            // GUARDED_BY(mu_)
-    bool read_all_ = false;           // GUARDED_BY(mu_): the last batch is published (or being)
+    std::uint64_t claimed_ = 0;       // GUARDED_BY(mu_): batches being read or read
+    std::uint64_t published_ = 0;     // GUARDED_BY(mu_): batches read, in order, up to the last
+    bool read_all_ = false;           // GUARDED_BY(mu_): the last batch is published
     std::vector<Progress> progress_;  // GUARDED_BY(mu_), one per slot; `pending` only by the slot's thread
     Status error_;                    // GUARDED_BY(mu_)
   };

@@ -2,8 +2,12 @@
 //
 // A projection turns the log into a queryable view. Its rows live in the engine's own RocksDB "views" database
 // (a directory next to the log), in a column family per projection *generation* ("appeals@3"). Each write the
-// runner makes holds a projection's rows and its checkpoint (the last log position applied) in one WriteBatch,
-// so a crash never leaves rows and checkpoint apart. The layout is in docs/events.md ("Views").
+// runner makes holds a projection's rows and its checkpoint (the last log position applied) together, so a
+// crash never leaves rows and checkpoint apart: live, one WriteBatch; in bulk (a rebuild, or a catch_up far
+// behind), one sorted table file that RocksDB ingests whole. The layout is in docs/events.md ("Views").
+//
+// Bulk builds read and decode the log once, in batches that several threads apply (each projection on one
+// thread at a time, in log order), and keep a batch's rows in memory, decoded, until its one write.
 //
 // Rebuild: a projection is rebuilt from position 0 into a fresh generation while the current one keeps
 // serving; the runner then catches the new generation up under its apply lock, swaps the active generation
@@ -111,10 +115,10 @@ struct RunnerOptions {
   std::size_t live_batch_events = 1024;
   // Bulk builds (rebuild(), and catch_up() at least `bulk_min_events` behind): events per write. A bulk write
   // is one sorted table file per projection, rows and checkpoint together, ingested into RocksDB atomically;
-  // until then every row the batch touched stays in memory, decoded (roughly 2-3 rows of ~150 bytes per
-  // event for the standard views). Larger is faster: each write after the first one turns the next batch's
-  // reads of earlier rows into database reads.
-  std::size_t rebuild_batch_events = 2'000'000;
+  // until then every row the batch touched stays in memory, decoded (the five standard views take about
+  // 1 KB per event at the peak, all of it freed when the build ends). Larger is faster: each write after the
+  // first one turns the next batch's reads of rows it has not seen into database reads.
+  std::size_t rebuild_batch_events = 1'000'000;
   // catch_up() builds in bulk when it is at least this many events behind.
   std::size_t bulk_min_events = 50'000;
   // Bulk builds of several projections run on up to this many threads (each reads the log itself).

@@ -4,7 +4,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/string.hpp>
+
+#include "common/hash.h"
 
 namespace otinish::city {
 namespace {
@@ -45,14 +52,59 @@ void names(const YAML::Node& n, std::string* kk, std::string* ru, std::string* e
   *en = str(names, "en", p);
 }
 
-Result<YAML::Node> load_file(const std::string& path) {
-  if (!std::filesystem::exists(path)) return Status::NotFound("catalogue file " + path + " does not exist");
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("catalogue file " + path + " does not exist");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Result<YAML::Node> parse_yaml(const std::string& text, const std::string& name) {
   try {
-    return YAML::LoadFile(path);
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+    return Status::InvalidArgument(name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
+}
+
+std::string content_hash(const std::string& topics, const std::string& agencies) {
+  Blake2b h;
+  h.update(topics);
+  h.update(std::string_view("\0", 1));
+  h.update(agencies);
+  return to_hex(h.finish());
+}
+
+// The payload of CataloguePublished (schema 1): cereal portable binary of these fields.
+struct CatalogueEvent {
+  std::string content_hash, topics_yaml, agencies_yaml;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(content_hash, topics_yaml, agencies_yaml);
+  }
+};
+
+std::string encode(const CatalogueEvent& e) {
+  std::ostringstream out;
+  {
+    cereal::PortableBinaryOutputArchive ar(out);
+    ar(e);
+  }
+  return out.str();
+}
+
+Result<CatalogueEvent> decode(const std::string& bytes) {
+  CatalogueEvent e;
+  try {
+    std::istringstream in(bytes);
+    cereal::PortableBinaryInputArchive ar(in);
+    ar(e);
+  } catch (const cereal::Exception& ex) {
+    return Status::Corruption(std::string("CataloguePublished does not decode: ") + ex.what());
+  }
+  return e;
 }
 
 }  // namespace
@@ -60,8 +112,15 @@ Result<YAML::Node> load_file(const std::string& path) {
 Result<CityCatalogue> CityCatalogue::load(const std::string& dir) {
   const std::string agencies_path = dir + "/agencies.yaml";
   const std::string topics_path = dir + "/topics.yaml";
-  OTINISH_ASSIGN_OR_RETURN(YAML::Node agencies_doc, load_file(agencies_path));
-  OTINISH_ASSIGN_OR_RETURN(YAML::Node topics_doc, load_file(topics_path));
+  OTINISH_ASSIGN_OR_RETURN(std::string agencies_text, read_text(agencies_path));
+  OTINISH_ASSIGN_OR_RETURN(std::string topics_text, read_text(topics_path));
+  return parse(topics_text, topics_path, agencies_text, agencies_path);
+}
+
+Result<CityCatalogue> CityCatalogue::parse(const std::string& topics_yaml, const std::string& topics_path,
+                                           const std::string& agencies_yaml, const std::string& agencies_path) {
+  OTINISH_ASSIGN_OR_RETURN(YAML::Node agencies_doc, parse_yaml(agencies_yaml, agencies_path));
+  OTINISH_ASSIGN_OR_RETURN(YAML::Node topics_doc, parse_yaml(topics_yaml, topics_path));
   CityCatalogue c;
   Problems ap(agencies_path), tp(topics_path);
 
@@ -132,6 +191,45 @@ const CityAgency* CityCatalogue::agency(const std::string& id) const {
 const CityTopic* CityCatalogue::topic(const std::string& id) const {
   auto it = std::find_if(topics.begin(), topics.end(), [&](const CityTopic& t) { return t.topic.code == id; });
   return it == topics.end() ? nullptr : &*it;
+}
+
+Result<CataloguePublication> publish_catalogue(store::EventStore& store, const std::string& dir,
+                                               const store::Actor& actor) {
+  OTINISH_ASSIGN_OR_RETURN(std::string topics, read_text(dir + "/topics.yaml"));
+  OTINISH_ASSIGN_OR_RETURN(std::string agencies, read_text(dir + "/agencies.yaml"));
+  OTINISH_RETURN_IF_ERROR(CityCatalogue::parse(topics, dir + "/topics.yaml", agencies, dir + "/agencies.yaml").status());
+  CataloguePublication out;
+  out.content_hash = content_hash(topics, agencies);
+  CataloguePublication newest;
+  if (load_published_catalogue(store, 0, &newest).ok() && newest.content_hash == out.content_hash) {
+    newest.unchanged = true;
+    return newest;
+  }
+  store::EventData e;
+  e.type = "CataloguePublished";
+  e.payload = encode({out.content_hash, topics, agencies});
+  e.actor = actor;
+  // Keyed by content: publishing the same files twice, even concurrently, appends once.
+  OTINISH_ASSIGN_OR_RETURN(auto r, store.append(kCatalogueStream, store::ExpectedVersion::any(), {&e, 1},
+                                                {.idempotency_key = "catalogue:" + out.content_hash}));
+  out.version = r.stream_version;
+  out.unchanged = r.deduplicated;
+  return out;
+}
+
+Result<CityCatalogue> load_published_catalogue(const store::EventStore& store, std::uint64_t version,
+                                               CataloguePublication* which) {
+  OTINISH_ASSIGN_OR_RETURN(auto events, store.read_stream(kCatalogueStream, version ? version : UINT64_MAX,
+                                                          version ? store::Direction::kForward
+                                                                  : store::Direction::kBackward,
+                                                          1));
+  if (events.empty() || (version && events.front().stream_version != version)) {
+    return Status::NotFound("catalogue version " + std::to_string(version) + " was never published");
+  }
+  OTINISH_ASSIGN_OR_RETURN(CatalogueEvent e, decode(events.front().payload));
+  if (which) *which = {events.front().stream_version, e.content_hash, false};
+  const std::string name = "catalogue@" + std::to_string(events.front().stream_version);
+  return CityCatalogue::parse(e.topics_yaml, name + "/topics.yaml", e.agencies_yaml, name + "/agencies.yaml");
 }
 
 }  // namespace otinish::city

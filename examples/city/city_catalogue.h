@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "engine/domain.h"
+#include "store/event_store.h"
 
 namespace otinish::city {
 
@@ -46,10 +47,32 @@ struct CityCatalogue {
   // topic's agency exists, every agency's districts exist.
   // Errors: kNotFound (a file is missing), kInvalidArgument with file:line:column for every problem found.
   static Result<CityCatalogue> load(const std::string& dir);
+  // The same from the files' text; `*_name` is what error messages call each file.
+  static Result<CityCatalogue> parse(const std::string& topics_yaml, const std::string& topics_name,
+                                     const std::string& agencies_yaml, const std::string& agencies_name);
 
   engine::InMemoryTopicCatalogue engine_catalogue() const;
   const CityAgency* agency(const std::string& id) const;
   const CityTopic* topic(const std::string& id) const;
 };
+
+// The catalogue is versioned in the log: each published version is one "CataloguePublished" event in the
+// stream "catalogue" carrying both files' text and their content hash (BLAKE2b-256 of topics.yaml, a NUL byte,
+// agencies.yaml), so an auditor can rebuild the exact catalogue any appeal was classified under.
+inline constexpr std::string_view kCatalogueStream = "catalogue";
+
+struct CataloguePublication {
+  std::uint64_t version = 0;  // the event's version in the "catalogue" stream
+  std::string content_hash;   // hex
+  bool unchanged = false;     // the newest published version already had this content: nothing was appended
+};
+
+// Validates `dir`'s catalogue and publishes it, unless the newest published version has the same content.
+// Errors: those of load(); the store's.
+Result<CataloguePublication> publish_catalogue(store::EventStore& store, const std::string& dir,
+                                               const store::Actor& actor);
+// The newest published catalogue (or, with `version`, that version). kNotFound if none was published.
+Result<CityCatalogue> load_published_catalogue(const store::EventStore& store, std::uint64_t version = 0,
+                                               CataloguePublication* which = nullptr);
 
 }  // namespace otinish::city

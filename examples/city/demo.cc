@@ -129,6 +129,12 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   OTINISH_ASSIGN_OR_RETURN(auto log, store::open_rocks_store(options.data_dir + "/log", so, clock));
   store::EventStore& store = *log;
 
+  // The catalogue is versioned in the log too; the engine classifies against the published version.
+  OTINISH_ASSIGN_OR_RETURN(CataloguePublication catalogue,
+                           publish_catalogue(store, src + "/examples/catalogue", {"admin:demo", "admin", ""}));
+  OTINISH_ASSIGN_OR_RETURN(CityCatalogue published_city, load_published_catalogue(store, catalogue.version));
+  out << "  catalogue version " << catalogue.version << " (" << published_city.topics.size() << " topics), hash "
+      << catalogue.content_hash.substr(0, 16) << "...\n";
   engine::RuleRegistry registry(store);
   OTINISH_RETURN_IF_ERROR(registry.load());
   const store::Actor admin{"admin:demo", "admin", ""};
@@ -150,7 +156,7 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   OTINISH_ASSIGN_OR_RETURN(auto views, engine::ProjectionRunner::open(store, options.data_dir + "/views",
                                                                       engine::standard_projections()));
   OTINISH_RETURN_IF_ERROR(views->start());
-  auto topics = city.engine_catalogue();
+  auto topics = published_city.engine_catalogue();
   engine::Engine engine(store, clock, &topics);
 
   Status sla_error;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "engine/engine.h"
 #include "examples/city/workload.h"
@@ -43,6 +44,48 @@ TEST(CityCatalogueTest, BrokenCatalogueNamesFileLineAndColumn) {
   EXPECT_NE(city.status().message().find("topics.yaml:3:5: topic 'utilities.water.none' names unknown agency 'gas'"),
             std::string::npos)
       << city.status().message();
+}
+
+TEST(CityCatalogueTest, PublishingIsAnEventAndUnchangedContentIsNotRepublished) {
+  store::testing::TempDir dir;
+  auto log = store::open_rocks_store(dir.sub("log"));
+  ASSERT_TRUE(log.ok());
+  const store::Actor admin{"admin:t", "admin", ""};
+  auto first = publish_catalogue(**log, catalogue_dir(), admin);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->version, 1u);
+  EXPECT_FALSE(first->unchanged);
+  auto again = publish_catalogue(**log, catalogue_dir(), admin);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->unchanged);
+  EXPECT_EQ((*log)->stream_version(kCatalogueStream).value(), 1u);
+
+  // A changed catalogue (one topic renamed) is version 2; version 1 stays readable as it was.
+  const std::string copy = dir.sub("catalogue");
+  std::filesystem::create_directories(copy);
+  std::filesystem::copy_file(catalogue_dir() + "/agencies.yaml", copy + "/agencies.yaml");
+  std::ifstream in(catalogue_dir() + "/topics.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string topics = text.str();
+  const std::string from = "en: \"No heating\"";
+  ASSERT_NE(topics.find(from), std::string::npos);
+  topics.replace(topics.find(from), from.size(), "en: \"No heating at all\"");
+  std::ofstream(copy + "/topics.yaml") << topics;
+  auto second = publish_catalogue(**log, copy, admin);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->version, 2u);
+  auto v1 = load_published_catalogue(**log, 1);
+  auto latest = load_published_catalogue(**log);
+  ASSERT_TRUE(v1.ok() && latest.ok());
+  EXPECT_EQ(v1->topic("utilities.heating.no_heat")->topic.name_en, "No heating");
+  EXPECT_EQ(latest->topic("utilities.heating.no_heat")->topic.name_en, "No heating at all");
+
+  // An invalid catalogue is refused and nothing is appended.
+  std::ofstream(copy + "/topics.yaml") << "topics:\n  - id: x.y.z\n    category: nonsense\n";
+  auto bad = publish_catalogue(**log, copy, admin);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*log)->stream_version(kCatalogueStream).value(), 2u);
 }
 
 WorkloadOptions small(std::uint64_t seed) {

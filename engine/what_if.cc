@@ -2,8 +2,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -117,30 +120,94 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
   report.candidate_hash = candidate.ref.rule_set_hash;
   auto t0 = std::chrono::steady_clock::now();
 
-  // 1. Read: every appeal's facts and binding, in one pass over the log.
+  // 1. Read: every appeal's facts and binding, in one pass over the log. The scanning thread only routes
+  // events; `threads` workers decode and fold them, each owning the appeals routed to it (so each appeal's
+  // events are folded in log order).
   const std::uint64_t head = store.head_position();
-  std::vector<SlaAppealView> views;
-  std::unordered_map<std::string, std::size_t> by_stream;
-  Status fold_error;
+  std::deque<SlaAppealView> views;  // stable addresses while the scanner appends
+  std::unordered_map<std::string, SlaAppealView*> by_stream;
+  const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  struct Item {
+    SlaAppealView* view;
+    store::RecordedEvent e;
+  };
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::vector<Item>> batches;  // GUARDED_BY(mu)
+    bool done = false;                      // GUARDED_BY(mu)
+    Status error;                           // set by the worker only
+  };
+  constexpr std::size_t kBatch = 2048, kMaxQueued = 16;
+  std::vector<std::unique_ptr<Lane>> lanes;
+  for (unsigned i = 0; i < threads; ++i) lanes.push_back(std::make_unique<Lane>());
+  std::vector<std::thread> workers;
+  for (unsigned i = 0; i < threads; ++i) {
+    workers.emplace_back([&lane = *lanes[i]] {
+      for (;;) {
+        std::vector<Item> batch;
+        {
+          std::unique_lock lock(lane.mu);
+          lane.cv.wait(lock, [&] { return !lane.batches.empty() || lane.done; });
+          if (lane.batches.empty()) return;
+          batch = std::move(lane.batches.front());
+          lane.batches.pop_front();
+        }
+        lane.cv.notify_all();
+        for (Item& it : batch) {
+          if (!lane.error.ok()) break;
+          lane.error = fold_sla_view(*it.view, it.e, /*clock_events=*/false);
+        }
+      }
+    });
+  }
+  std::vector<std::vector<Item>> pending(threads);
+  auto flush = [&](unsigned lane_index) {
+    Lane& lane = *lanes[lane_index];
+    std::unique_lock lock(lane.mu);
+    lane.cv.wait(lock, [&] { return lane.batches.size() < kMaxQueued; });
+    lane.batches.push_back(std::move(pending[lane_index]));
+    pending[lane_index].clear();
+    lock.unlock();
+    lane.cv.notify_all();
+  };
   const std::uint64_t step = std::max<std::uint64_t>(head / 100, 1);
   auto read = store.scan(1, head, [&](const store::RecordedEvent& e) {
     if (e.recorded_at > options.as_of) return false;
     if (e.position % step == 0 && options.progress) options.progress({"read", e.position, head});
     if (e.stream.rfind(kAppealStreamPrefix, 0) != 0) return true;
-    auto [it, inserted] = by_stream.try_emplace(e.stream, views.size());
+    if (is_sla_event_type(e.type) && e.type != "SlaBound" && e.type != "SlaRebound") return true;
+    auto [it, inserted] = by_stream.try_emplace(e.stream, nullptr);
     if (inserted) {
       views.emplace_back();
       views.back().appeal_id = e.stream.substr(kAppealStreamPrefix.size());
+      it->second = &views.back();
     }
-    Status s = fold_sla_view(views[it->second], e, /*clock_events=*/false);
-    if (!s.ok()) {
-      fold_error = s;
-      return false;
-    }
+    const unsigned lane = static_cast<unsigned>(std::hash<std::string>{}(e.stream) % threads);
+    Item item{it->second, {}};
+    item.e.position = e.position;
+    item.e.stream_version = e.stream_version;
+    item.e.type = e.type;
+    item.e.schema_version = e.schema_version;
+    item.e.recorded_at = e.recorded_at;
+    item.e.payload = e.payload;
+    pending[lane].push_back(std::move(item));
+    if (pending[lane].size() == kBatch) flush(lane);
     return true;
   });
+  for (unsigned i = 0; i < threads; ++i) {
+    if (!pending[i].empty()) flush(i);
+    {
+      std::lock_guard lock(lanes[i]->mu);
+      lanes[i]->done = true;
+    }
+    lanes[i]->cv.notify_all();
+  }
+  for (auto& w : workers) w.join();
   if (!read.ok()) return read.status();
-  if (!fold_error.ok()) return fold_error;
+  for (const auto& lane : lanes) {
+    if (!lane->error.ok()) return lane->error;
+  }
   report.events_read = *read;
   by_stream.clear();
   report.read_seconds = seconds_since(t0);
@@ -156,7 +223,6 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
     in_window.push_back(&v);
   }
   report.appeals = in_window.size();
-  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> done{0};
   const std::size_t n = in_window.size();

@@ -9,8 +9,13 @@
 
 #include "api/cli/commands.h"
 #include "api/http/client.h"
+#include "examples/city/workload.h"
+
+#include <boost/json.hpp>
 
 namespace otinish::cli {
+
+namespace json = boost::json;
 
 namespace {
 
@@ -18,25 +23,39 @@ struct LoadArgs {
   std::string url = "http://127.0.0.1:8109";
   std::string token;
   std::string centre = "SHY";
+  std::string catalogue = "examples/catalogue";
+  std::uint64_t seed = 109;
   int connections = 32;
   double seconds = 10;
   bool with_commands = false;
 };
 
-// One appeal of the 109 mix: mostly housing and utilities, some consultations answered at once.
-std::string appeal_body(const std::string& centre, std::uint64_t n) {
-  static constexpr const char* kTopics[][2] = {
-      {"complaint", "utilities.heating.no_heat"}, {"incident", "lifts.stuck"},
-      {"consultation", "reference.general"},      {"complaint", "waste.not_collected"},
-      {"proposal", "improvement.yard"},           {"incident", "manholes.open"},
-      {"complaint", "housing.ksk.poor_service"},  {"gratitude", "transport.route"}};
-  static constexpr const char* kDistricts[] = {"Abay", "Al-Farabi", "Yenbekshi", "Karatau", "Turan"};
-  const auto& t = kTopics[n % 8];
-  return std::string("{\"centre\":\"") + centre + "\",\"category\":\"" + t[0] + "\",\"topic\":\"" + t[1] +
-         "\",\"channel\":\"phone\",\"location\":{\"district\":\"" + kDistricts[n % 5] +
-         "\",\"street\":\"Tauke khan\"},\"text\":\"load test appeal " + std::to_string(n) +
-         "\",\"applicant\":{\"name\":\"Load Test\",\"phone\":\"+7 700 000 " + std::to_string(1000 + n % 9000) +
-         "\",\"address\":\"Tauke khan 1\"}}";
+// The registrations of a generated city (examples/city/workload.h): the seeds' mix of categories, topics,
+// channels and districts from the catalogue, as JSON bodies. The n-th request sends body n mod count.
+Result<std::vector<std::string>> appeal_bodies(const LoadArgs& a) {
+  auto city = city::CityCatalogue::load(a.catalogue);
+  if (!city.ok()) return city.status();
+  city::WorkloadOptions o;
+  o.centre = a.centre;
+  o.seed = a.seed;
+  o.days = 3;
+  o.mass_incident_per_day = 0;  // merges need the engine's answers; load sends registrations only
+  const city::Workload w = city::generate_workload(*city, o);
+  std::vector<std::string> bodies;
+  bodies.reserve(w.appeals.size());
+  for (const auto& p : w.appeals) {
+    const engine::RegisterAppeal& r = p.registration;
+    json::object body{{"centre", r.centre},
+                      {"category", std::string(engine::to_string(r.category))},
+                      {"topic", r.topic},
+                      {"channel", std::string(engine::to_string(r.channel))},
+                      {"location", {{"district", r.location.district}, {"street", r.location.street}}},
+                      {"text", r.text},
+                      {"applicant", {{"name", r.applicant.name}, {"phone", r.applicant.phone},
+                                     {"address", r.applicant.address}}}};
+    bodies.push_back(json::serialize(body));
+  }
+  return bodies;
 }
 
 void run_load(const LoadArgs& a, Context& ctx) {
@@ -45,6 +64,12 @@ void run_load(const LoadArgs& a, Context& ctx) {
   const std::size_t colon = rest.rfind(':');
   if (colon == std::string::npos) {
     ctx.err << "otinish load: --url must be http://HOST:PORT\n";
+    ctx.exit_code = 2;
+    return;
+  }
+  auto bodies = appeal_bodies(a);
+  if (!bodies.ok()) {
+    ctx.err << "otinish load: " << bodies.status().ToString() << "\n";
     ctx.exit_code = 2;
     return;
   }
@@ -63,7 +88,7 @@ void run_load(const LoadArgs& a, Context& ctx) {
       while (std::chrono::steady_clock::now() < end) {
         const std::uint64_t n = next.fetch_add(1);
         const auto t0 = std::chrono::steady_clock::now();
-        auto r = client.request("POST", "/v1/appeals", appeal_body(a.centre, n), headers);
+        auto r = client.request("POST", "/v1/appeals", (*bodies)[n % bodies->size()], headers);
         bool good = r.ok() && r->status == 201;
         if (good && a.with_commands) {
           const std::string location = r->header("location");
@@ -104,6 +129,9 @@ void add_load_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--url", args->url, "The server")->capture_default_str();
   cmd->add_option("--token", args->token, "An operator token")->required();
   cmd->add_option("--centre", args->centre, "Centre code of the appeals")->capture_default_str();
+  cmd->add_option("--catalogue", args->catalogue, "Topic catalogue the appeals are drawn from")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of the generated city (the same seed sends the same appeals)")
+      ->capture_default_str();
   cmd->add_option("-c,--connections", args->connections, "Concurrent keep-alive connections")->capture_default_str();
   cmd->add_option("-d,--seconds", args->seconds, "How long to run")->capture_default_str();
   cmd->add_flag("--with-commands", args->with_commands, "Also send each appeal for review (If-Match from its ETag)");

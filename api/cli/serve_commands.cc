@@ -4,6 +4,7 @@
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "api/cli/commands.h"
 #include "api/http/node.h"
@@ -22,6 +23,9 @@ struct ServeArgs {
   int grace_ms = 10'000;
   bool no_access_log = false;
   bool no_views = false;
+  std::string catalogue;
+  std::vector<std::string> calendars;
+  std::string rules;
 };
 
 bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -53,6 +57,9 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.server.max_body_bytes = a.max_body_bytes;
   o.service.access_log = !a.no_access_log;
   o.views = !a.no_views;
+  o.catalogue_dir = a.catalogue;
+  o.calendar_files = a.calendars;
+  o.rules_file = a.rules;
   o.log = &std::cerr;
 
   // SIGTERM and SIGINT are taken by sigwait below: block them before any thread starts, so every thread
@@ -86,7 +93,7 @@ void serve(const ServeArgs& a, Context& ctx) {
 void add_serve_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Run the HTTP API on a data directory until SIGTERM");
-  cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/tokens.jsonl")->capture_default_str();
+  cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl")->capture_default_str();
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
   cmd->add_option("--workers", args->workers, "Threads running requests (they wait for fsync)")->capture_default_str();
@@ -95,10 +102,21 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();
   cmd->add_flag("--no-access-log", args->no_access_log, "Do not log one JSON line per request");
   cmd->add_flag("--no-views", args->no_views, "Do not run projections (lists, scorecards, feed answer 503)");
+  cmd->add_option("--catalogue", args->catalogue,
+                  "Folder with topics.yaml and agencies.yaml: topics are checked, dangerous ones made critical");
+  cmd->add_option("--calendar", args->calendars,
+                  "Calendar YAML to publish at start unless already in force (repeatable; parents first)");
+  cmd->add_option("--rules", args->rules, "Rule set YAML to publish at start (after the calendars) unless in force");
   cmd->footer(
       "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109\n"
+      "Example: otinish serve --data /var/lib/otinish --catalogue examples/catalogue \\\n"
+      "           --calendar examples/calendars/kz.yaml --calendar examples/calendars/shymkent.yaml \\\n"
+      "           --calendar examples/calendars/round-the-clock.yaml --rules examples/rules/city.yaml\n"
+      "Runs the SLA service (timers in DIR/sla). A calendar or rule set whose content hash equals the one in\n"
+      "force is not published again, so a restart with the same flags changes nothing.\n"
       "Prints 'listening on http://HOST:PORT' on stdout, logs JSON lines on stderr. SIGTERM stops accepting,\n"
-      "finishes requests in flight and exits 0. Exit 1 if the data directory cannot be opened, 2 on bad arguments.");
+      "finishes requests in flight and exits 0. Exit 1 if the data directory, the catalogue or a file to publish\n"
+      "cannot be loaded, 2 on bad arguments.");
   cmd->callback([args, &ctx] { serve(*args, ctx); });
 }
 

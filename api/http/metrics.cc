@@ -74,7 +74,17 @@ void Metrics::observe_command(std::string_view command, std::chrono::microsecond
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mu_);
-  gauges_.push_back({std::move(name), std::move(help), std::move(read)});
+  gauges_.push_back({std::move(name), std::move(help), "gauge", std::move(read)});
+}
+
+void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  gauges_.push_back({std::move(name), std::move(help), "counter", std::move(read)});
+}
+
+void Metrics::add_summary(std::string name, std::string help, std::function<SummaryValue()> read) {
+  std::lock_guard lock(mu_);
+  summaries_.push_back({std::move(name), std::move(help), std::move(read)});
 }
 
 std::string Metrics::render() const {
@@ -101,8 +111,16 @@ std::string Metrics::render() const {
   out += "# TYPE otinish_api_appended_events_total counter\n";
   out += "otinish_api_appended_events_total " + std::to_string(appended_.load(std::memory_order_relaxed)) + "\n";
   for (const Gauge& g : gauges_) {
-    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n";
+    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n";
     out += g.name + " " + number(g.read()) + "\n";
+  }
+  for (const Summary& s : summaries_) {
+    const SummaryValue v = s.read();
+    out += "# HELP " + s.name + " " + s.help + "\n# TYPE " + s.name + " summary\n";
+    for (const auto& [q, value] : v.quantiles) {
+      out += s.name + "{quantile=\"" + number(q) + "\"} " + number(value) + "\n";
+    }
+    out += s.name + "_count " + std::to_string(v.count) + "\n";
   }
   return out;
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace otinish::api {
@@ -48,6 +49,14 @@ class Metrics {
   void add_appended(std::uint64_t events) noexcept { appended_.fetch_add(events, std::memory_order_relaxed); }
   // A gauge whose value is read at render time. REQUIRES: names are unique and valid Prometheus names.
   void add_gauge(std::string name, std::string help, std::function<double()> read);
+  // A counter kept elsewhere (e.g. by the SLA service), read at render time. Same requirements.
+  void add_counter(std::string name, std::string help, std::function<double()> read);
+  // A summary read at render time: `name`{quantile="q"} per quantile, then `name`_count.
+  struct SummaryValue {
+    std::vector<std::pair<double, double>> quantiles;  // (q, value), e.g. (0.99, 0.012)
+    std::uint64_t count = 0;
+  };
+  void add_summary(std::string name, std::string help, std::function<SummaryValue()> read);
 
   std::string render() const;
 
@@ -57,10 +66,15 @@ class Metrics {
   std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> route_latency_;    // GUARDED_BY(mu_)
   std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> command_latency_;  // GUARDED_BY(mu_)
   struct Gauge {
-    std::string name, help;
+    std::string name, help, type;  // type: "gauge" or "counter"
     std::function<double()> read;
   };
-  std::vector<Gauge> gauges_;  // GUARDED_BY(mu_)
+  struct Summary {
+    std::string name, help;
+    std::function<SummaryValue()> read;
+  };
+  std::vector<Gauge> gauges_;      // GUARDED_BY(mu_)
+  std::vector<Summary> summaries_;  // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> appended_{0};
 };
 

@@ -1,19 +1,64 @@
 #include "api/http/node.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
+#include <boost/json.hpp>
+
+#include "api/http/publications.h"
 #include "engine/engine.h"
 #include "engine/projection.h"
 #include "engine/views.h"
+#include "examples/city/city_catalogue.h"
 #include "store/rocks_store.h"
 
 namespace otinish::api {
+
+namespace {
+
+// Firing lateness kept for the /metrics summary (the newest firings).
+constexpr std::size_t kLatenessSamples = 1 << 16;
+
+void add_sla_metrics(Metrics& m, const engine::SlaService& sla) {
+  m.add_gauge("otinish_sla_timers_pending", "Open appeals with an SLA timer due (the timer index).",
+              [&sla] { return static_cast<double>(sla.index().timer_count()); });
+  m.add_gauge("otinish_sla_open_appeals", "Appeals the SLA service still follows.",
+              [&sla] { return static_cast<double>(sla.index().open_count()); });
+  m.add_counter("otinish_sla_events_appended_total", "SLA events (bound, clocks, rungs, rebinds) appended.",
+                [&sla] { return static_cast<double>(sla.stats().events_appended); });
+  m.add_summary("otinish_sla_firing_lateness_seconds",
+                "How late SLA timers fired (now - due), over the newest 65,536 firings; _count is every firing.",
+                [&sla] {
+                  engine::SlaStats st = sla.stats();
+                  Metrics::SummaryValue v{.count = st.firings};
+                  std::vector<std::int64_t>& l = st.lateness_us;
+                  for (double q : {0.5, 0.99}) {
+                    double value = 0;
+                    if (!l.empty()) {
+                      const auto k = static_cast<std::size_t>(q * static_cast<double>(l.size() - 1));
+                      std::nth_element(l.begin(), l.begin() + static_cast<std::ptrdiff_t>(k), l.end());
+                      value = static_cast<double>(l[k]) / 1e6;
+                    }
+                    v.quantiles.emplace_back(q, value);
+                  }
+                  return v;
+                });
+}
+
+std::string file_field(const std::string& file) { return boost::json::serialize(boost::json::object{{"file", file}}); }
+
+}  // namespace
 
 struct Node::Parts {
   NodeOptions options;
   std::unique_ptr<store::EventStore> store;
   std::unique_ptr<TokenStore> tokens;
   std::unique_ptr<engine::ProjectionRunner> views;
+  std::optional<city::CityCatalogue> city;                // loaded from options.catalogue_dir
+  std::unique_ptr<engine::InMemoryTopicCatalogue> topics;  // city->engine_catalogue(), what the engine reads
+  std::unique_ptr<engine::RuleRegistry> registry;
+  std::unique_ptr<engine::SlaService> sla;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
@@ -26,6 +71,12 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   if (ec) return Status::IOError("cannot create data directory " + o.data_dir + ": " + ec.message());
+  if (!o.catalogue_dir.empty()) {
+    auto city = city::CityCatalogue::load(o.catalogue_dir);
+    if (!city.ok()) return city.status();
+    parts->city = std::move(city).value();
+    parts->topics = std::make_unique<engine::InMemoryTopicCatalogue>(parts->city->engine_catalogue());
+  }
   auto st = store::open_rocks_store(o.data_dir + "/log", {}, *o.clock);
   if (!st.ok()) return st.status();
   parts->store = std::move(st).value();
@@ -37,10 +88,14 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
     if (!runner.ok()) return runner.status();
     parts->views = std::move(runner).value();
   }
-  // No topic catalogue yet: topics are not checked (engine/domain.h; a catalogue loader is to come).
-  parts->engine = std::make_unique<engine::Engine>(*parts->store, *o.clock, nullptr);
-  parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->tokens, *o.clock,
-                                                parts->views.get(), o.service, o.log);
+  parts->registry = std::make_unique<engine::RuleRegistry>(*parts->store);
+  auto sla = engine::SlaService::open(*parts->store, *parts->registry, *o.clock,
+                                      {.index_path = o.data_dir + "/sla", .lateness_samples = kLatenessSamples});
+  if (!sla.ok()) return sla.status();
+  parts->sla = std::move(sla).value();
+  parts->engine = std::make_unique<engine::Engine>(*parts->store, *o.clock, parts->topics.get());
+  parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
+                                                *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log);
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
       o.server, [svc](const HttpRequest& q) { return svc->handle(q); },
@@ -50,6 +105,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
                            [srv] { return static_cast<double>(srv->open_connections()); });
   svc->metrics().add_gauge("otinish_sse_clients", "Open Server-Sent Event streams.",
                            [srv] { return static_cast<double>(srv->open_streams()); });
+  add_sla_metrics(svc->metrics(), *parts->sla);
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }
 
@@ -59,12 +115,23 @@ Node::~Node() { shutdown(std::chrono::seconds(10)); }
 
 Status Node::start() {
   if (parts_->views) OTINISH_RETURN_IF_ERROR(parts_->views->start());
-  OTINISH_RETURN_IF_ERROR(parts_->service->start());
+  OTINISH_RETURN_IF_ERROR(parts_->sla->start());
+  const store::Actor actor{"otinish-serve", "admin", ""};
+  const NodeOptions& o = parts_->options;
+  for (const std::string& file : o.calendar_files) {
+    auto published = publish_calendar_file(*parts_->registry, *parts_->store, file, actor);
+    if (!published.ok()) return published.status();
+    if (*published) parts_->service->log_line("info", "calendar published", file_field(file));
+  }
+  if (!o.rules_file.empty()) {
+    auto published = publish_rule_set_file(*parts_->registry, *parts_->store, o.rules_file, actor);
+    if (!published.ok()) return published.status();
+    if (*published) parts_->service->log_line("info", "rule set published", file_field(o.rules_file));
+  }
   OTINISH_RETURN_IF_ERROR(parts_->server->start());
   parts_->service->log_line("info", "listening",
-                            "{\"address\":\"" + parts_->options.server.listen_host + ":" +
-                                std::to_string(parts_->server->port()) + "\",\"data\":\"" +
-                                parts_->options.data_dir + "\"}");
+                            "{\"address\":\"" + o.server.listen_host + ":" + std::to_string(parts_->server->port()) +
+                                "\",\"data\":\"" + o.data_dir + "\"}");
   return Status::Ok();
 }
 
@@ -75,6 +142,7 @@ void Node::shutdown(std::chrono::milliseconds grace) {
   parts_->stopped = true;
   parts_->service->log_line("info", "shutting down", "{}");
   parts_->server->shutdown(grace);  // every acknowledged append is already durable (the store syncs first)
+  parts_->sla->stop();              // its index is flushed before the store closes (Parts' destructor)
   if (parts_->views) parts_->views->stop();
   parts_->service->log_line("info", "stopped", "{}");
 }
@@ -82,5 +150,7 @@ void Node::shutdown(std::chrono::milliseconds grace) {
 ApiService& Node::service() { return *parts_->service; }
 store::EventStore& Node::store() { return *parts_->store; }
 TokenStore& Node::tokens() { return *parts_->tokens; }
+engine::RuleRegistry& Node::registry() { return *parts_->registry; }
+engine::SlaService& Node::sla() { return *parts_->sla; }
 
 }  // namespace otinish::api

@@ -140,18 +140,52 @@ std::string build() {
                         false, "integer")},
                  common_errors({{"200", {{"description", "text/event-stream"}}},
                                 {"503", problem_ref("Too many streams open.")}}))}};
-  json::object put_rules = op("Publish a rule set (YAML). Invalid YAML leaves the rules in force untouched.",
-                              "admin", {param("If-Match", "header", "The rule-set version replaced.", false)},
-                              common_errors({{"200", {{"description", "Published: version, content hash, lint warnings."}}},
-                                             {"409", problem_ref("If-Match is stale.")},
-                                             {"422", problem_ref("Every error, with line and column.")}}));
+  json::object policy = param("policy", "query",
+                              "What the publication does to appeals in flight: keep (default), reevaluate, stricter.",
+                              false);
+  json::object put_rules = op("Publish a rule set (YAML) through the rule registry (stream sla-rules). Invalid YAML, "
+                              "or a calendar it names that is not published, leaves the rules in force untouched.",
+                              "admin",
+                              {param("If-Match", "header", "The rule-set version replaced (its publication number).",
+                                     false),
+                               policy},
+                              common_errors({{"200", {{"description", "Published: version, position, content hash, "
+                                                                      "policy, lint warnings."}}},
+                                             {"400", problem_ref("policy or If-Match is malformed.")},
+                                             {"409", problem_ref("If-Match is stale (current_version says the one in "
+                                                                 "force).")},
+                                             {"422", problem_ref("Every error, with line and column; or the calendars "
+                                                                 "not published, each named.")}}));
   put_rules["requestBody"] = {{"required", true}, {"content", {{"application/yaml", {{"schema", {{"type", "string"}}}}}}}};
   paths["/v1/rules"] = {
-      {"get", op("The rule set in force (YAML); ETag is its version, X-Content-Hash its BLAKE2b-256.",
+      {"get", op("The rule set in force (YAML); ETag is its version (publication number in sla-rules), "
+                 "X-Content-Hash its BLAKE2b-256, X-Rebind-Policy the policy it was published with.",
                  "operator, inspector, controller, agency, admin, auditor", {},
                  common_errors({{"200", {{"description", "application/yaml"}}},
                                 {"404", problem_ref("None published yet.")}}))},
       {"put", std::move(put_rules)}};
+  json::object calendar_name = param("name", "path", "The calendar's name (kz, shymkent, round-the-clock).", true);
+  json::object put_calendar = op("Publish a calendar (YAML) through the rule registry (stream sla-calendars). Its "
+                                 "parent (inherits:) must be published first.",
+                                 "admin",
+                                 {calendar_name,
+                                  param("If-Match", "header", "The calendar version replaced (publication number).",
+                                        false),
+                                  policy},
+                                 common_errors({{"200", {{"description", "Published: name, version, position, "
+                                                                         "content hash, policy."}}},
+                                                {"400", problem_ref("policy or If-Match is malformed.")},
+                                                {"409", problem_ref("If-Match is stale.")},
+                                                {"422", problem_ref("Every error, with line and column; the body names "
+                                                                    "another calendar; the parent is not published.")}}));
+  put_calendar["requestBody"] = {{"required", true},
+                                 {"content", {{"application/yaml", {{"schema", {{"type", "string"}}}}}}}};
+  paths["/v1/calendars/{name}"] = {
+      {"get", op("The calendar in force under this name (YAML); ETag is its version, X-Content-Hash its BLAKE2b-256.",
+                 "operator, inspector, controller, agency, admin, auditor", {calendar_name},
+                 common_errors({{"200", {{"description", "application/yaml"}}},
+                                {"404", problem_ref("Not published.")}}))},
+      {"put", std::move(put_calendar)}};
 
   json::object schemas;
   schemas["Problem"] = {

@@ -8,7 +8,10 @@
 #include "api/http/json_codec.h"
 #include "api/http/openapi.h"
 #include "api/http/problem.h"
+#include "api/http/publications.h"
 #include "engine/views.h"
+#include "rules/calendar_spec.h"
+#include "rules/diagnostics.h"
 #include "rules/rule_set.h"
 
 namespace otinish::api {
@@ -114,44 +117,6 @@ class IdempotencyCache {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// The rule set in force: the newest RuleSetPublished event of the rules stream (payload: the YAML text).
-
-class RulesBook {
- public:
-  static constexpr std::string_view kEventType = "RuleSetPublished";
-
-  Status load(const store::EventStore& store, const std::string& stream) {
-    auto r = store.read_stream(stream, UINT64_MAX, store::Direction::kBackward, 1);
-    if (!r.ok()) return r.status().code() == StatusCode::kNotFound ? Status::Ok() : r.status();
-    std::lock_guard lock(mu_);
-    for (const auto& e : *r) set_locked(e);
-    return Status::Ok();
-  }
-  struct Current {
-    std::uint64_t version = 0;  // 0: none published
-    std::string yaml;
-    std::string hash_hex;
-    Timestamp published_at{};
-  };
-  Current current() {
-    std::lock_guard lock(mu_);
-    return current_;
-  }
-  void set(const store::RecordedEvent& e) {
-    std::lock_guard lock(mu_);
-    set_locked(e);
-  }
-
- private:
-  void set_locked(const store::RecordedEvent& e) {
-    if (e.type != kEventType || e.stream_version <= current_.version) return;
-    current_ = {e.stream_version, e.payload, e.causation_id, e.recorded_at};
-  }
-  std::mutex mu_;
-  Current current_;  // GUARDED_BY(mu_)
-};
-
-// ---------------------------------------------------------------------------------------------------------
 
 struct ApiService::Call {
   const HttpRequest& q;
@@ -160,17 +125,19 @@ struct ApiService::Call {
   bool authenticated = false;
 };
 
-ApiService::ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
-                       engine::ProjectionRunner* views, ServiceOptions options, std::ostream* log)
+ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry,
+                       TokenStore& tokens, const Clock& clock, engine::ProjectionRunner* views,
+                       const engine::TopicCatalogue* catalogue, ServiceOptions options, std::ostream* log)
     : engine_(engine),
       store_(store),
+      registry_(registry),
+      catalogue_(catalogue),
       views_(views),
       tokens_(tokens),
       clock_(clock),
       options_(std::move(options)),
       log_(log),
-      idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)),
-      rules_(std::make_unique<RulesBook>()) {
+      idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
                      [this] { return static_cast<double>(store_.head_position()); });
@@ -184,8 +151,6 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, TokenSt
 }
 
 ApiService::~ApiService() = default;
-
-Status ApiService::start() { return rules_->load(store_, options_.rules_stream); }
 
 void ApiService::add_routes() {
   using P = Permission;
@@ -254,6 +219,8 @@ void ApiService::add_routes() {
   router_.add("POST", "/v1/projections/{name}/rebuild", guarded({P::kRebuildViews}, &ApiService::rebuild_projection));
   router_.add("GET", "/v1/rules", guarded({P::kReadRules}, &ApiService::get_rules));
   router_.add("PUT", "/v1/rules", guarded({P::kWriteRules}, &ApiService::put_rules));
+  router_.add("GET", "/v1/calendars/{name}", guarded({P::kReadRules}, &ApiService::get_calendar));
+  router_.add("PUT", "/v1/calendars/{name}", guarded({P::kWriteRules}, &ApiService::put_calendar));
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
@@ -398,6 +365,7 @@ HttpResponse ApiService::register_appeal(Call& c) {
   return idempotent(c, [&]() -> HttpResponse {
     json::object body;
     if (auto bad = parse_body(c.q, false, &body)) return *bad;
+    if (auto bad = check_topic(body)) return *bad;
     auto cmd = register_from_json(body);
     if (!cmd.ok()) return status_problem(cmd.status());
     const auto started = SteadyClock::now();
@@ -465,6 +433,7 @@ HttpResponse ApiService::run_command(Call& c) {
   return idempotent(c, [&]() -> HttpResponse {
     json::object body;
     if (auto bad = parse_body(c.q, true, &body)) return *bad;
+    if (auto bad = check_topic(body)) return *bad;
     auto cmd = command_from_json(*kind, body);
     if (!cmd.ok()) return status_problem(cmd.status());
     const std::string& id = c.p.at("id");
@@ -628,71 +597,189 @@ HttpResponse ApiService::events_stream(Call& c) {
   return r;
 }
 
-HttpResponse ApiService::get_rules(Call&) {
-  const RulesBook::Current cur = rules_->current();
-  if (cur.version == 0) {
-    return problem_response(not_found("no rule set has been published yet; an admin publishes one with PUT /v1/rules"));
+// ---------------------------------------------------------------------------------------------------------
+// Rules and calendars: published through the RuleRegistry ("sla-rules", "sla-calendars"), read back from the log.
+// ETags are publication numbers (api/http/publications.h).
+
+namespace {
+
+// ?policy=keep|reevaluate|stricter (default keep).
+std::variant<engine::RebindPolicy, HttpResponse> policy_param(const HttpRequest& q) {
+  auto it = q.query.find("policy");
+  if (it == q.query.end() || it->second.empty()) return engine::RebindPolicy::kKeep;
+  auto p = engine::parse_rebind_policy(it->second);
+  if (!p.ok()) return problem_response(bad_request(p.status().message(), "policy"));
+  return *p;
+}
+
+// A problem listing every error diagnostic with its line and column.
+HttpResponse diagnostics_problem(std::string type, std::string title, std::string detail,
+                                 const std::vector<rules::Diagnostic>& diags) {
+  Problem p{.status = 422, .type = std::move(type), .title = std::move(title), .detail = std::move(detail),
+            .field = "/"};
+  for (const auto& d : diags) {
+    if (d.severity != rules::Severity::kError) continue;
+    p.errors.push_back({.detail = d.message, .line = d.where.line, .column = d.where.column, .code = d.code});
   }
-  HttpResponse r;
-  r.content_type = "application/yaml";
-  r.body = cur.yaml;
-  r.set_header("ETag", etag_of(cur.version));
-  r.set_header("X-Content-Hash", cur.hash_hex);
-  r.set_header("Last-Modified-UTC", format_utc(cur.published_at));
+  return problem_response(p);
+}
+
+// If-Match against the current publication number `current` (0: none yet). A problem when stale or malformed.
+std::optional<HttpResponse> check_if_match(const HttpRequest& q, std::uint64_t current, std::string_view what) {
+  const std::string_view im = q.header("if-match");
+  if (im.empty() || im == "*") return std::nullopt;
+  std::uint64_t expected = 0;
+  if (!parse_etag(im, &expected)) {
+    return problem_response(bad_request("If-Match must be a " + std::string(what) + " version such as \"3\"",
+                                        "If-Match"));
+  }
+  if (expected == current) return std::nullopt;
+  Problem p{.status = 409, .type = "version-conflict", .title = "Version conflict",
+            .detail = std::string(what) + " is at version " + std::to_string(current) + ", If-Match said " +
+                      std::to_string(expected) + ": GET it again, check the change, and retry",
+            .field = "If-Match", .current_version = current};
+  HttpResponse r = problem_response(p);
+  r.set_header("ETag", etag_of(current));
   return r;
 }
 
+// The registry refused a publication that parsed: a calendar missing or not compiling is the client's to fix.
+HttpResponse publish_problem(const Status& s, std::string type, std::string title) {
+  if (s.code() == StatusCode::kNotFound || s.code() == StatusCode::kInvalidArgument) {
+    return problem_response(Problem{.status = 422, .type = std::move(type), .title = std::move(title),
+                                    .detail = s.message() + "; nothing was published", .field = "/"});
+  }
+  return status_problem(s);
+}
+
+HttpResponse publication_yaml(const Publication& p) {
+  HttpResponse r;
+  r.content_type = "application/yaml";
+  r.body = p.yaml;
+  r.set_header("ETag", etag_of(p.version));
+  r.set_header("X-Content-Hash", p.content_hash);
+  r.set_header("X-Rebind-Policy", std::string(engine::to_string(p.policy)));
+  r.set_header("Last-Modified-UTC", format_utc(p.recorded_at));
+  return r;
+}
+
+}  // namespace
+
+HttpResponse ApiService::get_rules(Call&) {
+  auto cur = latest_rule_set(store_);
+  if (!cur.ok()) return status_problem(cur.status());
+  if (!*cur) {
+    return problem_response(not_found("no rule set has been published yet; an admin publishes one with PUT /v1/rules"));
+  }
+  return publication_yaml(**cur);
+}
+
 HttpResponse ApiService::put_rules(Call& c) {
+  auto policy = policy_param(c.q);
+  if (auto* bad = std::get_if<HttpResponse>(&policy)) return *bad;
   std::vector<rules::Diagnostic> diags;
   std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "rules.yaml", &diags);
   rules::sort_diagnostics(diags);
   if (!rs) {
-    Problem p{.status = 422, .type = "invalid-rules", .title = "Invalid rule set",
-              .detail = "the rule set has errors (listed with line:column); the rules in force are unchanged",
-              .field = "/"};
-    for (const auto& d : diags) {
-      if (d.severity != rules::Severity::kError) continue;
-      p.errors.push_back({.detail = d.message, .line = d.where.line, .column = d.where.column, .code = d.code});
-    }
-    return problem_response(p);
+    return diagnostics_problem("invalid-rules", "Invalid rule set",
+                               "the rule set has errors (listed with line:column); the rules in force are unchanged",
+                               diags);
   }
-  const std::vector<rules::Diagnostic> warnings = rules::lint(*rs, nullptr);
-  store::ExpectedVersion expected = store::ExpectedVersion::any();
-  if (const std::string_view im = c.q.header("if-match"); !im.empty() && im != "*") {
-    std::uint64_t v = 0;
-    if (!parse_etag(im, &v)) return problem_response(bad_request("If-Match must be a rule-set version", "If-Match"));
-    expected = store::ExpectedVersion::exact(v);
+  std::lock_guard lock(publish_mu_);  // the If-Match check and the publication are one step
+  auto cur = latest_rule_set(store_);
+  if (!cur.ok()) return status_problem(cur.status());
+  if (auto stale = check_if_match(c.q, *cur ? (*cur)->version : 0, "the rule set")) return *stale;
+  auto names = published_calendar_names(store_);
+  if (!names.ok()) return status_problem(names.status());
+  Problem missing{.status = 422, .type = "invalid-rules", .title = "Invalid rule set", .field = "/calendars"};
+  for (const auto& [name, file] : rs->calendar_files) {
+    if (names->contains(name)) continue;
+    missing.errors.push_back({.detail = "calendar '" + name + "' (" + file + ") is not published; publish it " +
+                                        "first with PUT /v1/calendars/" + name,
+                              .field = "/calendars/" + name, .code = "calendar-not-published"});
+    missing.detail += (missing.detail.empty() ? "" : ", ") + name;
   }
-  store::EventData e{.type = std::string(RulesBook::kEventType),
-                     .payload = c.q.body,
-                     .actor = actor_of(c.who),
-                     .correlation_id = c.q.request_id,
-                     .causation_id = to_hex(rs->content_hash)};
-  auto r = store_.append(options_.rules_stream, expected, {&e, 1});
-  if (!r.ok()) {
-    HttpResponse res = status_problem(r.status());
-    if (r.status().current_version()) res.set_header("ETag", etag_of(*r.status().current_version()));
-    return res;
+  if (!missing.errors.empty()) {
+    missing.detail = "the rule set names calendars that are not published: " + missing.detail +
+                     "; the rules in force are unchanged";
+    return problem_response(missing);
   }
+  const engine::RebindPolicy pol = std::get<engine::RebindPolicy>(policy);
+  auto r = registry_.publish_rule_set(c.q.body, "rules.yaml", pol, actor_of(c.who));
+  if (!r.ok()) return publish_problem(r.status(), "invalid-rules", "Invalid rule set");
   metrics_.add_appended(1);
-  store::RecordedEvent rec;
-  rec.type = e.type;
-  rec.stream_version = r->stream_version;
-  rec.payload = e.payload;
-  rec.causation_id = e.causation_id;
-  rec.recorded_at = clock_.now();
-  rules_->set(rec);
+  const auto pub = registry_.publication_at(r->position);
+  const std::uint64_t version = pub ? pub->second : 0;
   json::array warn;
-  for (const auto& d : warnings) {
+  for (const auto& d : rules::lint(*rs, nullptr)) {
     warn.push_back(json::object{{"line", d.where.line}, {"column", d.where.column}, {"code", d.code},
                                 {"detail", d.message}});
   }
-  HttpResponse res = json_response(200, json::object{{"version", r->stream_version},
-                                                     {"content_hash", to_hex(rs->content_hash)},
+  HttpResponse res = json_response(200, json::object{{"version", version},
+                                                     {"position", r->position},
+                                                     {"content_hash", r->content_hash},
+                                                     {"policy", std::string(engine::to_string(pol))},
                                                      {"rules", rs->rules.size()},
                                                      {"warnings", std::move(warn)}});
-  res.set_header("ETag", etag_of(r->stream_version));
+  res.set_header("ETag", etag_of(version));
   return res;
+}
+
+HttpResponse ApiService::get_calendar(Call& c) {
+  const std::string& name = c.p.at("name");
+  auto cur = latest_calendar(store_, name);
+  if (!cur.ok()) return status_problem(cur.status());
+  if (!*cur) {
+    return problem_response(not_found("calendar '" + name + "' has not been published; an admin publishes it with " +
+                                      "PUT /v1/calendars/" + name));
+  }
+  return publication_yaml(**cur);
+}
+
+HttpResponse ApiService::put_calendar(Call& c) {
+  const std::string& name = c.p.at("name");
+  auto policy = policy_param(c.q);
+  if (auto* bad = std::get_if<HttpResponse>(&policy)) return *bad;
+  std::vector<rules::Diagnostic> diags;
+  auto spec = rules::parse_calendar(c.q.body, name + ".yaml", &diags);
+  rules::sort_diagnostics(diags);
+  if (!spec) {
+    return diagnostics_problem("invalid-calendar", "Invalid calendar",
+                               "the calendar has errors (listed with line:column); the calendar in force is unchanged",
+                               diags);
+  }
+  if (spec->name != name) {
+    return problem_response(invalid_field("the body is calendar '" + spec->name + "' but the path names '" + name +
+                                              "'; PUT it to /v1/calendars/" + spec->name,
+                                          "/calendar"));
+  }
+  std::lock_guard lock(publish_mu_);
+  auto cur = latest_calendar(store_, name);
+  if (!cur.ok()) return status_problem(cur.status());
+  if (auto stale = check_if_match(c.q, *cur ? (*cur)->version : 0, "calendar " + name)) return *stale;
+  const engine::RebindPolicy pol = std::get<engine::RebindPolicy>(policy);
+  auto r = registry_.publish_calendar(c.q.body, name + ".yaml", pol, actor_of(c.who));
+  if (!r.ok()) return publish_problem(r.status(), "invalid-calendar", "Invalid calendar");
+  metrics_.add_appended(1);
+  const auto pub = registry_.publication_at(r->position);
+  const std::uint64_t version = pub ? pub->second : 0;
+  HttpResponse res = json_response(200, json::object{{"name", name},
+                                                     {"version", version},
+                                                     {"position", r->position},
+                                                     {"content_hash", r->content_hash},
+                                                     {"policy", std::string(engine::to_string(pol))}});
+  res.set_header("ETag", etag_of(version));
+  return res;
+}
+
+std::optional<HttpResponse> ApiService::check_topic(const json::object& body) const {
+  if (catalogue_ == nullptr) return std::nullopt;
+  const json::value* t = body.if_contains("topic");
+  if (t == nullptr || !t->is_string() || catalogue_->find(t->as_string()) != nullptr) return std::nullopt;
+  return problem_response(invalid_field("topic '" + std::string(t->as_string()) +
+                                            "' is not in the catalogue; use a topic code from the catalogue "
+                                            "(e.g. utilities.heating.no_heat)",
+                                        "/topic"));
 }
 
 namespace {

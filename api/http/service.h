@@ -18,7 +18,10 @@
 //   POST /v1/projections/{name}/rebuild    rebuild a view from position 0 while serving (admin)
 //   GET  /v1/events?from=&limit=           the global log from a position
 //   GET  /v1/events/stream                 the same, live, as Server-Sent Events (Last-Event-ID resumes)
-//   GET  /v1/rules, PUT /v1/rules          the SLA rule set in force (YAML); 422 lists every error's line:column
+//   GET  /v1/rules, PUT /v1/rules          the SLA rule set in force (YAML), published through the RuleRegistry
+//                                          ("sla-rules"); ?policy=keep|reevaluate|stricter; 422 lists every
+//                                          error's line:column, or names a calendar that is not published
+//   GET  /v1/calendars/{name}, PUT ...     a calendar (YAML), published through the registry ("sla-calendars")
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
 //
@@ -29,8 +32,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <string>
+
+#include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
 #include "api/http/http_types.h"
@@ -39,6 +45,7 @@
 #include "common/time.h"
 #include "engine/engine.h"
 #include "engine/projection.h"
+#include "engine/rule_registry.h"
 #include "store/event_store.h"
 
 namespace otinish::api {
@@ -54,23 +61,19 @@ struct ServiceOptions {
   std::size_t idempotency_entries = 100'000;
   // Write one JSON line per request to the log stream.
   bool access_log = true;
-  // The stream holding published rule sets.
-  std::string rules_stream = "ruleset-city";
 };
 
 class IdempotencyCache;
-class RulesBook;
 
 class ApiService {
  public:
-  // Everything passed must outlive the service. `views` may be null (then the list, scorecard and public-feed
-  // resources answer 503); `log` may be null (no logs).
-  ApiService(engine::Engine& engine, store::EventStore& store, TokenStore& tokens, const Clock& clock,
-             engine::ProjectionRunner* views, ServiceOptions options = {}, std::ostream* log = nullptr);
+  // Everything passed must outlive the service. `registry` must be loaded (the SLA service loads it at its
+  // start). `views` may be null (then the list, scorecard and public-feed resources answer 503); `catalogue`
+  // may be null (topics are not checked; with one, an unknown topic is 422 naming /topic); `log` may be null.
+  ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry, TokenStore& tokens,
+             const Clock& clock, engine::ProjectionRunner* views, const engine::TopicCatalogue* catalogue,
+             ServiceOptions options = {}, std::ostream* log = nullptr);
   ~ApiService();
-
-  // Loads the rule set in force from the log. Errors: the store's.
-  Status start();
 
   HttpResponse handle(const HttpRequest& request);
   void observe(const RequestRecord& record);
@@ -98,10 +101,15 @@ class ApiService {
   HttpResponse rebuild_projection(Call& c);
   HttpResponse get_rules(Call& c);
   HttpResponse put_rules(Call& c);
+  HttpResponse get_calendar(Call& c);
+  HttpResponse put_calendar(Call& c);
+  std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
   engine::Engine& engine_;
   store::EventStore& store_;
+  engine::RuleRegistry& registry_;
+  const engine::TopicCatalogue* const catalogue_;
   engine::ProjectionRunner* const views_;
   TokenStore& tokens_;
   const Clock& clock_;
@@ -110,8 +118,8 @@ class ApiService {
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;
-  std::unique_ptr<RulesBook> rules_;
-  std::mutex log_mu_;  // guards writes to *log_
+  std::mutex log_mu_;      // guards writes to *log_
+  std::mutex publish_mu_;  // serialises If-Match checks and publications of rules and calendars
 };
 
 }  // namespace otinish::api

@@ -7,6 +7,9 @@
 #include <thread>
 
 #include "api/http/openapi.h"
+#include "api/http/publications.h"
+#include "engine/domain.h"
+#include "engine/sla_events.h"
 #include "tests/api/test_node.h"
 
 namespace otinish::api::testing {
@@ -20,11 +23,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string source_dir() {
-  const char* d = std::getenv("OTINISH_SOURCE_DIR");
-  return d ? d : ".";
 }
 
 class ResourcesTest : public ::testing::Test {
@@ -267,10 +265,16 @@ TEST_F(ResourcesTest, RevokedTokenIs401AtItsNextRequest) {
   EXPECT_EQ(node_.call("GET", "/v1/events", "", h).status, 401);
 }
 
-TEST_F(ResourcesTest, InvalidRulesAre422WithEveryLineAndColumnAndTheRulesInForceStay) {
-  const std::string city = read_file(source_dir() + "/examples/rules/city.yaml");
-  ASSERT_FALSE(city.empty());
-  ClientResponse put = node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"Content-Type", "application/yaml"}});
+// Rules and calendars go through the engine's RuleRegistry ("sla-rules", "sla-calendars").
+class ResourcesRulesTest : public ::testing::Test {
+ protected:
+  TestNode node_{make_temp_dir(), {}, {.calendars = true}};
+  const std::string city_ = read_file(source_dir() + "/examples/rules/city.yaml");
+};
+
+TEST_F(ResourcesRulesTest, InvalidRulesAre422WithEveryLineAndColumnAndTheRulesInForceStay) {
+  ASSERT_FALSE(city_.empty());
+  ClientResponse put = node_.as(Role::kAdmin, "PUT", "/v1/rules", city_, {{"Content-Type", "application/yaml"}});
   ASSERT_EQ(put.status, 200) << put.body;
   const std::string hash(TestNode::json(put).at("content_hash").as_string());
 
@@ -287,17 +291,175 @@ TEST_F(ResourcesTest, InvalidRulesAre422WithEveryLineAndColumnAndTheRulesInForce
   }
   ClientResponse now = node_.as(Role::kOperator, "GET", "/v1/rules");
   ASSERT_EQ(now.status, 200);
-  EXPECT_EQ(now.body, city);
+  EXPECT_EQ(now.body, city_);
   EXPECT_EQ(now.header("x-content-hash"), hash);
+  EXPECT_EQ(now.header("etag"), "\"1\"");
+  auto published = read_rule_set_publications(node_.node().store());
+  ASSERT_TRUE(published.ok());
+  EXPECT_EQ(published->size(), 1u) << "the invalid rule set was not appended to sla-rules";
 }
 
-TEST_F(ResourcesTest, StaleRulesIfMatchIs409) {
-  const std::string city = read_file(source_dir() + "/examples/rules/city.yaml");
-  ASSERT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city).status, 200);
-  EXPECT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"If-Match", "\"1\""}}).status, 200);
-  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules", city, {{"If-Match", "\"1\""}});
+TEST_F(ResourcesRulesTest, StaleRulesIfMatchIs409WithTheVersionInForce) {
+  ASSERT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city_).status, 200);
+  EXPECT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city_, {{"If-Match", "\"1\""}}).status, 200);
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules", city_, {{"If-Match", "\"1\""}});
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(TestNode::json(r).at("current_version").as_int64(), 2);
+  EXPECT_EQ(r.header("etag"), "\"2\"");
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/rules").header("etag"), "\"2\"");
+}
+
+TEST_F(ResourcesRulesTest, ReevaluatePolicyIsRecordedWithThePublication) {
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules?policy=reevaluate", city_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = TestNode::json(r);
+  EXPECT_EQ(v.at("policy").as_string(), "re-evaluate");
+  const auto version = static_cast<std::uint64_t>(v.at("version").as_int64());
+  EXPECT_EQ(node_.node().registry().policy_of(engine::kRulesStream, version), engine::RebindPolicy::kReevaluate);
+  auto published = read_rule_set_publications(node_.node().store());
+  ASSERT_TRUE(published.ok());
+  ASSERT_EQ(published->size(), 1u);
+  EXPECT_EQ(published->back().policy, engine::RebindPolicy::kReevaluate) << "the RuleSetPublished payload";
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/rules").header("x-rebind-policy"), "re-evaluate");
+  ClientResponse bad = node_.as(Role::kAdmin, "PUT", "/v1/rules?policy=sometimes", city_);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(TestNode::json(bad).at("field").as_string(), "policy");
+}
+
+TEST_F(ResourcesRulesTest, CalendarIsPublishedAndReadBackWithItsVersion) {
+  // The node published kz, shymkent and round-the-clock at start (sla-calendars versions 1..3).
+  ClientResponse got = node_.as(Role::kOperator, "GET", "/v1/calendars/shymkent");
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.body, read_file(source_dir() + "/examples/calendars/shymkent.yaml"));
+  EXPECT_EQ(got.header("etag"), "\"2\"");
+  EXPECT_EQ(got.header("content-type"), "application/yaml");
+  const std::string kz = read_file(source_dir() + "/examples/calendars/kz.yaml");
+  ClientResponse put = node_.as(Role::kAdmin, "PUT", "/v1/calendars/kz", kz, {{"If-Match", "\"1\""}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(TestNode::json(put).at("version").as_int64(), 4);
+  EXPECT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/calendars/kz", kz, {{"If-Match", "\"1\""}}).status, 409);
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/calendars/kz").header("etag"), "\"4\"");
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/calendars/nowhere").status, 404);
+}
+
+TEST_F(ResourcesRulesTest, InvalidCalendarIs422WithLineAndColumn) {
+  const std::string bad = "calendar: kz\nversion: \"x\"\ntime_zone: Asia/Nowhere\nweek:\n  mon: \"9-5\"\n  funday: 1\n";
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/calendars/kz", bad);
+  ASSERT_EQ(r.status, 422) << r.body;
+  const json::value p = TestNode::json(r);
+  EXPECT_EQ(p.at("type").as_string(), "urn:otinish:problem:invalid-calendar");
+  ASSERT_FALSE(p.at("errors").as_array().empty()) << r.body;
+  for (const auto& e : p.at("errors").as_array()) {
+    EXPECT_GT(e.at("line").as_int64(), 0) << r.body;
+    EXPECT_GT(e.at("column").as_int64(), 0) << r.body;
+  }
+  const std::string kz = read_file(source_dir() + "/examples/calendars/kz.yaml");
+  ClientResponse wrong = node_.as(Role::kAdmin, "PUT", "/v1/calendars/shymkent", kz);
+  EXPECT_EQ(wrong.status, 422);
+  EXPECT_EQ(TestNode::json(wrong).at("field").as_string(), "/calendar");
+}
+
+TEST(ResourcesRulesBareTest, RulesNamingAnUnpublishedCalendarAre422NamingIt) {
+  TestNode node;  // nothing published
+  ASSERT_EQ(node.as(Role::kAdmin, "PUT", "/v1/calendars/kz", read_file(source_dir() + "/examples/calendars/kz.yaml"))
+                .status, 200);
+  ClientResponse r = node.as(Role::kAdmin, "PUT", "/v1/rules", read_file(source_dir() + "/examples/rules/city.yaml"));
+  ASSERT_EQ(r.status, 422) << r.body;
+  const json::value p = TestNode::json(r);
+  EXPECT_NE(p.at("detail").as_string().find("shymkent"), std::string::npos) << r.body;
+  std::set<std::string> fields;
+  for (const auto& e : p.at("errors").as_array()) fields.insert(std::string(e.at("field").as_string()));
+  EXPECT_EQ(fields, (std::set<std::string>{"/calendars/round-the-clock", "/calendars/shymkent"}));
+  EXPECT_EQ(node.as(Role::kAuditor, "GET", "/v1/rules").status, 404) << "nothing was published";
+}
+
+TEST(ResourcesRulesBareTest, CalendarWhoseParentIsNotPublishedIs422NamingIt) {
+  TestNode node;
+  ClientResponse r = node.as(Role::kAdmin, "PUT", "/v1/calendars/shymkent",
+                             read_file(source_dir() + "/examples/calendars/shymkent.yaml"));
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(TestNode::json(r).at("detail").as_string().find("kz"), std::string::npos) << r.body;
+}
+
+TEST(ResourcesRulesBareTest, StartUpPublicationsAreNotRepeatedOnARestart) {
+  TestNode node(make_temp_dir(), {}, {.city_rules = true});
+  auto count = [&node] {
+    auto rules = read_rule_set_publications(node.node().store());
+    auto cals = read_calendar_publications(node.node().store());
+    EXPECT_TRUE(rules.ok() && cals.ok());
+    return std::pair(rules.ok() ? rules->size() : 0, cals.ok() ? cals->size() : 0);
+  };
+  using Counts = std::pair<std::size_t, std::size_t>;  // (rule sets, calendars)
+  EXPECT_EQ(count(), Counts(1, 3));
+  node.restart();
+  EXPECT_EQ(count(), Counts(1, 3)) << "same content hash: not published again";
+  ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/rules");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("etag"), "\"1\"");
+}
+
+// The SLA service runs inside the server: an appeal registered over HTTP gets its clock events.
+TEST(ResourcesSlaTest, AnAppealRegisteredOverHttpGetsItsSlaEvents) {
+  TestNode node(make_temp_dir(), {}, {.city_rules = true});
+  const std::string id = node.register_appeal();
+  const std::string stream = std::string(engine::kAppealStreamPrefix) + id;
+  std::set<std::string> types;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    types.clear();
+    ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/events?from=1&limit=1000");
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json::value page = TestNode::json(r);
+    for (const auto& e : page.at("events").as_array()) {
+      if (e.at("stream").as_string() == stream) types.insert(std::string(e.at("type").as_string()));
+    }
+    if (types.contains("SlaBound") && types.contains("SlaClockStarted") && types.contains("SlaDeadlineSet")) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(types.contains("SlaBound")) << "within 10 s";
+  EXPECT_TRUE(types.contains("SlaClockStarted"));
+  EXPECT_TRUE(types.contains("SlaDeadlineSet"));
+  ClientResponse m = node.as(Role::kAdmin, "GET", "/metrics");
+  EXPECT_EQ(m.body.find("otinish_sla_events_appended_total 0\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("otinish_sla_open_appeals 1\n"), std::string::npos) << m.body;
+}
+
+// With a catalogue (as `otinish serve --catalogue examples/catalogue`), topics are checked and danger is known.
+class ResourcesCatalogueTest : public ::testing::Test {
+ protected:
+  TestNode node_{make_temp_dir(), {}, {.catalogue = true}};
+};
+
+TEST_F(ResourcesCatalogueTest, UnknownTopicIs422NamingTheField) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"complaint","topic":"lifts.teleported","text":"x"})");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(TestNode::json(r).at("field").as_string(), "/topic");
+  EXPECT_NE(r.body.find("lifts.teleported"), std::string::npos);
+  EXPECT_EQ(node_.node().store().head_position(), 0u) << "no number was taken for a refused registration";
+}
+
+TEST_F(ResourcesCatalogueTest, DangerousIncidentIsRegisteredAsCritical) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"incident","topic":"utilities.heating.no_heat",)"
+                              R"("text":"no heating in the whole block, -25 outside"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(TestNode::json(r).at("id").as_string());
+  ClientResponse got = node_.as(Role::kOperator, "GET", "/v1/appeals/" + id);
+  ASSERT_EQ(got.status, 200);
+  const json::value v = TestNode::json(got);
+  EXPECT_EQ(v.at("priority").as_string(), "critical") << got.body;
+  EXPECT_TRUE(v.at("dangerous_topic").as_bool());
+}
+
+TEST_F(ResourcesCatalogueTest, ClassifyToAnUnknownTopicIs422NamingTheField) {
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"complaint","topic":"utilities.heating.no_heat","text":"x"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(TestNode::json(r).at("id").as_string());
+  ClientResponse c = node_.command(Role::kOperator, id, "classify", R"({"category":"complaint","topic":"nope"})");
+  EXPECT_EQ(c.status, 422) << c.body;
+  EXPECT_EQ(TestNode::json(c).at("field").as_string(), "/topic");
 }
 
 TEST_F(ResourcesTest, OpenApiDescribesEveryRoute) {
@@ -329,6 +491,9 @@ TEST_F(ResourcesTest, MetricsCountRequestsAndAppends) {
   EXPECT_NE(r.body.find("otinish_command_duration_seconds_bucket{command=\"register\""), std::string::npos);
   EXPECT_NE(r.body.find("otinish_projection_lag_events"), std::string::npos);
   EXPECT_NE(r.body.find("otinish_sse_clients 0"), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_sla_timers_pending"), std::string::npos);
+  EXPECT_NE(r.body.find("# TYPE otinish_sla_events_appended_total counter"), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_sla_firing_lateness_seconds{quantile=\"0.99\"}"), std::string::npos);
 }
 
 // Reads SSE events ("id: N") from `raw` text.

@@ -29,9 +29,27 @@ inline std::string make_temp_dir() {
 // The agency the agency token belongs to.
 inline constexpr const char* kAgency = "city-lifts";
 
+// The source tree (ctest sets OTINISH_SOURCE_DIR), for the examples' calendars, rules and catalogue.
+inline std::string source_dir() {
+  const char* d = std::getenv("OTINISH_SOURCE_DIR");
+  return d ? d : ".";
+}
+
+// What a TestNode publishes and loads at start, through NodeOptions as `otinish serve` does. The default is a
+// bare node: no publications (the log starts empty), no catalogue (topics unchecked).
+struct TestNodeSetup {
+  // Publish examples/calendars (kz, shymkent, round-the-clock): log positions 1..3.
+  bool calendars = false;
+  // Also publish examples/rules/city.yaml (position 4): the SLA service then binds every appeal.
+  bool city_rules = false;
+  // Load examples/catalogue: topics are checked, dangerous topics known.
+  bool catalogue = false;
+};
+
 class TestNode {
  public:
-  explicit TestNode(std::string dir = make_temp_dir(), ServerOptions server = {}) : dir_(std::move(dir)) {
+  explicit TestNode(std::string dir = make_temp_dir(), ServerOptions server = {}, TestNodeSetup setup = {})
+      : dir_(std::move(dir)), setup_(setup) {
     server.listen_host = "127.0.0.1";
     server.listen_port = 0;
     server.worker_threads = 8;
@@ -117,13 +135,22 @@ class TestNode {
     o.data_dir = dir_;
     o.server = server_options_;
     o.service.access_log = false;
+    if (setup_.calendars || setup_.city_rules) {
+      for (const char* f : {"kz.yaml", "shymkent.yaml", "round-the-clock.yaml"}) {
+        o.calendar_files.push_back(source_dir() + "/examples/calendars/" + f);
+      }
+    }
+    if (setup_.city_rules) o.rules_file = source_dir() + "/examples/rules/city.yaml";
+    if (setup_.catalogue) o.catalogue_dir = source_dir() + "/examples/catalogue";
     auto n = Node::open(o);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(n).value();
-    ASSERT_TRUE(node_->start().ok());
+    const Status started = node_->start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
   }
 
   std::string dir_;
+  TestNodeSetup setup_;
   ServerOptions server_options_;
   std::unique_ptr<Node> node_;
   std::map<Role, std::string> tokens_;

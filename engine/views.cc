@@ -6,6 +6,7 @@
 
 #include "common/hash.h"
 #include "engine/serialization.h"
+#include "engine/sla_events.h"
 
 namespace otinish::engine {
 
@@ -308,6 +309,35 @@ struct Summary {
   std::string operator()(const AppealCommented& e) const { return "comment: " + e.text; }
 };
 
+// An SLA event's line in the timeline, and the rule behind it (rule id, where it is written, the rule set's
+// hash and the calendar), so an auditor sees which rule in force set each deadline.
+void describe_sla(const SlaEvent& ev, std::string* summary, std::string* rule) {
+  auto short_hash = [](const std::string& h) { return h.substr(0, 12); };
+  if (const auto* b = std::get_if<SlaBound>(&ev)) {
+    *summary = "SLA clocks bound to rule " + (b->rule_id.empty() ? std::string("(none matched)") : b->rule_id);
+    *rule = b->rule_id + " (rule set " + short_hash(b->bundle.rule_set_hash) + ")";
+    return;
+  }
+  if (const auto* r = std::get_if<SlaRebound>(&ev)) {
+    *summary = "SLA rebound to rule set " + short_hash(r->to.rule_set_hash) + " (" +
+               std::string(to_string(r->policy)) + "), " + std::to_string(r->deadlines.size()) + " deadline(s) changed";
+    *rule = "rule set " + short_hash(r->to.rule_set_hash);
+    return;
+  }
+  const auto& c = std::get<SlaClockEvent>(ev);
+  static constexpr const char* kWhat[] = {"started", "paused", "resumed", "stopped",
+                                          "deadline", "warning", "breached", "escalated"};
+  *summary = c.clock + " " + kWhat[static_cast<int>(c.kind)];
+  if (!c.label.empty()) *summary += " at " + c.label;
+  if (c.deadline) *summary += " " + format_utc(*c.deadline);
+  for (std::size_t i = 0; i < c.notify.size(); ++i) *summary += (i ? ", " : "; notify ") + c.notify[i];
+  if (!c.raise_priority.empty()) *summary += "; priority raised to " + c.raise_priority;
+  if (!c.reassign_agency.empty()) *summary += "; reassigned to " + c.reassign_agency;
+  if (!c.reassign_role.empty()) *summary += "; reassigned to role " + c.reassign_role;
+  *rule = c.rule_id + " at " + c.rule_where + " (rule set " + short_hash(c.rule_set_hash) + ", calendar " +
+          (c.calendar_version.empty() ? c.calendar : c.calendar_version) + ")";
+}
+
 std::string timeline_prefix(std::string_view id) { return "t/" + std::string(id) + kSep; }
 
 class TimelineProjection final : public Projection {
@@ -337,6 +367,11 @@ class TimelineProjection final : public Projection {
       // Another module's event (e.g. SLA): the stage does not change.
       auto last = tx.get(stage_key);
       t.from = t.to = last && !last->empty() ? static_cast<Stage>((*last)[0]) : Stage::kRegistered;
+      t.summary.clear();
+      if (is_sla_event_type(e.type)) {
+        auto sla = decode_sla_event(e.type, e.schema_version, e.payload);
+        if (sla.ok()) describe_sla(*sla, &t.summary, &t.rule);
+      }
     }
     append_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
     return Status::Ok();

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
                                   .applicant = {"Айгерім Сәрсенова", "+7 777 710 9109", "Тәуке хан даңғылы 12, кв. 45"}},
                                  meta("operator:aigerim", "operator"));
   if (!reg.ok()) return fail(reg.status());
+  (*sla)->wait_for(store.head_position(), 10s);
   const std::string id = reg->appeal_id;
   struct Step {
     std::chrono::hours after;
@@ -108,6 +109,7 @@ int main(int argc, char** argv) {
     if (auto fired = (*sla)->fire_due(); !fired.ok()) return fail(fired.status());
     auto r = eng.execute(id, step.command, step.meta);
     if (!r.ok()) return fail(r.status());
+    (*sla)->wait_for(store.head_position(), 10s);  // the SLA service reacts before the clock moves on
   }
   (*sla)->wait_for(store.head_position(), 10s);
   (*views)->wait_for(store.head_position(), 10s);

@@ -434,6 +434,17 @@ void bench_what_if(const std::string& dir, int appeals) {
                  pct);
     if (pct == 100) std::fprintf(stderr, "\n"), last_pct = -1;
   };
+  {
+    // The same simulation on one worker first, so the figure for all cores has a baseline under the same load.
+    WhatIfOptions one = o;
+    one.threads = 1;
+    one.progress = nullptr;
+    const auto t1 = Steady::now();
+    auto r1 = simulate_what_if(**store, reg, **cand, one);
+    die(r1.status(), "simulate (1 thread)");
+    std::printf("  %-52s %12.1f s (read %.1f s, decide %.1f s)\n", "what-if, one worker", since(t1),
+                r1->read_seconds, r1->decide_seconds);
+  }
   const long rss0 = rss_kb();
   t0 = Steady::now();
   auto rep = simulate_what_if(**store, reg, **cand, o);

@@ -207,6 +207,16 @@ TEST(SlaGolden, OverdueTimersFireOnceInOrderAtStartup) {
     EXPECT_EQ(city.events(id, SlaClockKind::kBreached, "make_safe").size(), 1u);
     EXPECT_EQ(city.events(id, SlaClockKind::kEscalated, "make_safe").size(), 1u);
   }
+  // In due order: a's rungs (due first) were appended before b's.
+  auto position_of = [&](const std::string& id, const char* type) {
+    auto s = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 100);
+    for (const auto& e : *s) {
+      if (e.type == type) return e.position;
+    }
+    return std::uint64_t{0};
+  };
+  EXPECT_LT(position_of(a, "SlaWarning"), position_of(b, "SlaWarning"));
+  EXPECT_LT(position_of(a, "SlaEscalated"), position_of(b, "SlaWarning"));
   const auto head = city.store().head_position();
   city.stop_service();
   city.open_service();

@@ -419,6 +419,12 @@ TEST(ResourcesSlaTest, AnAppealRegisteredOverHttpGetsItsSlaEvents) {
   EXPECT_TRUE(types.contains("SlaBound")) << "within 10 s";
   EXPECT_TRUE(types.contains("SlaClockStarted"));
   EXPECT_TRUE(types.contains("SlaDeadlineSet"));
+  ClientResponse t = node.as(Role::kAuditor, "GET", "/v1/appeals/" + id + "/timeline");
+  ASSERT_EQ(t.status, 200) << t.body;
+  std::set<std::string> in_timeline;
+  const json::value timeline = TestNode::json(t);
+  for (const auto& e : timeline.at("entries").as_array()) in_timeline.insert(std::string(e.at("type").as_string()));
+  EXPECT_TRUE(in_timeline.contains("SlaBound") && in_timeline.contains("SlaDeadlineSet")) << t.body;
   // The service counts its appends and writes the timer just after the append: poll briefly.
   std::string metrics;
   for (int i = 0; i < 100; ++i) {

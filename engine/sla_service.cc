@@ -385,7 +385,20 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
     std::string keys;
     std::uint64_t decisions = 0;
     if (bundle) {
-      OTINISH_ASSIGN_OR_RETURN(SlaPlan plan, plan_sla(*bundle, view.facts, decide_at));
+      Result<SlaPlan> planned = plan_sla(*bundle, view.facts, decide_at);
+      if (!planned.ok()) {
+        // The rules cannot decide this appeal (e.g. a deadline beyond the calendar's years): one appeal must not
+        // stop the service. It stays open and is retried; the error is counted and kept for the operator.
+        {
+          std::lock_guard lock(stats_mu_);
+          ++stats_.decision_errors;
+          stats_.last_decision_error = appeal_id + ": " + planned.status().ToString();
+        }
+        change.open = true;
+        change.due = now + options_.retry_after_error;
+        return index_->apply({&change, 1}, checkpoint);
+      }
+      SlaPlan& plan = *planned;
       decisions = view.facts.history.size() + 1;
       if (bind) {
         store::EventData d = encode_sla_event(SlaBound{*bind, plan.decision.rule_id});

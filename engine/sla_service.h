@@ -97,6 +97,9 @@ struct SlaServiceOptions {
   std::chrono::milliseconds poll_interval{20};
   // How many firing latenesses stats() keeps (the newest; for percentiles).
   std::size_t lateness_samples = 1 << 20;
+  // When the rules cannot decide an appeal (e.g. its deadline falls beyond the calendar's years), it is retried
+  // after this long (clock time) instead of stopping the service; publish the missing calendar year meanwhile.
+  std::chrono::microseconds retry_after_error = std::chrono::hours(1);
 };
 
 struct SlaStats {
@@ -106,6 +109,8 @@ struct SlaStats {
   std::uint64_t conflicts = 0;        // re-decisions after a conflict
   std::uint64_t firings = 0;          // timers fired
   std::uint64_t rebinds = 0;          // SlaRebound written
+  std::uint64_t decision_errors = 0;  // appeals the rules could not decide (retried after retry_after_error)
+  std::string last_decision_error;
   std::vector<std::int64_t> lateness_us;  // of recent firings: now - due
 };
 

@@ -229,5 +229,21 @@ TEST(SlaGolden, OverdueTimersFireOnceInOrderAtStartup) {
   EXPECT_EQ(city.store().head_position(), head);
 }
 
+// The shipped kz calendar covers 2025-2026. A complaint registered on 28 December 2026 has its deadline in 2027:
+// the rules cannot decide it. The service keeps it open, retries it, and keeps serving every other appeal.
+TEST(SlaGolden, AnAppealTheRulesCannotDecideDoesNotStopTheService) {
+  SlaCity city;
+  const std::string bad = city.reg_at("2026-12-28T05:00:00Z", Category::kComplaint, "lifts.broken");
+  const std::string good = city.reg_at("2026-12-28T06:00:00Z", Category::kIncident, "roads.manhole_open");
+  EXPECT_TRUE(city.service().status().ok()) << city.service().status().ToString();
+  EXPECT_GE(city.service().stats().decision_errors, 1u);
+  EXPECT_NE(city.service().stats().last_decision_error.find(bad), std::string::npos);
+  EXPECT_TRUE(city.view(bad).clock_events.empty());
+  EXPECT_EQ(city.service().index().find(bad),
+            std::optional<std::optional<Timestamp>>(utc("2026-12-28T05:00:00.000001Z") + std::chrono::hours(1)));
+  city.fire_at("2026-12-28T10:30:00Z");
+  EXPECT_EQ(city.events(good, SlaClockKind::kBreached, "make_safe").size(), 1u);
+}
+
 }  // namespace
 }  // namespace otinish::engine

@@ -2,8 +2,8 @@
 //
 // Publishing appends the YAML text with its content hash to "sla-rules" or "sla-calendars" (engine/
 // sla_events.h), so the log alone can rebuild every version an appeal was ever bound to. A *bundle* is one
-// compiled version of both: the rule set at "sla-rules" version r and the calendars published up to
-// "sla-calendars" version c, compiled with the amendments dated on or before the later publication's day.
+// compiled version of both: the r-th rule set publication and the calendars of the first c calendar
+// publications, compiled with the amendments dated on or before the later publication's day (BundleRef).
 // The bundle in force at a log position is the newest (r, c) published before it.
 //
 // What a publication does to appeals in flight (its RebindPolicy) is applied by the SLA service when it meets
@@ -81,9 +81,9 @@ class RuleRegistry {
   // Errors: kInvalidArgument with the diagnostics; kNotFound for a missing calendar.
   Result<std::shared_ptr<const Bundle>> candidate(std::string_view yaml, const std::string& file);
 
-  // The publication at `position`, if it is one ("sla-rules" or "sla-calendars"), as (stream, version).
+  // The publication at `position`, if it is one, as (stream, publication number).
   std::optional<std::pair<std::string, std::uint64_t>> publication_at(std::uint64_t position) const;
-  // The policy of the publication at (stream, version).
+  // The policy of the publication (stream, publication number).
   RebindPolicy policy_of(std::string_view stream, std::uint64_t version) const;
 
  private:
@@ -100,7 +100,7 @@ class RuleRegistry {
   store::EventStore& store_;
 
   mutable std::mutex mu_;
-  std::vector<Published> rules_;      // GUARDED_BY(mu_): index = stream version - 1
+  std::vector<Published> rules_;      // GUARDED_BY(mu_): index = publication number - 1
   std::vector<Published> calendars_;  // GUARDED_BY(mu_)
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<const Bundle>> cache_;  // GUARDED_BY(mu_)
 };

@@ -65,9 +65,10 @@ struct CalendarPublished {
   friend bool operator==(const CalendarPublished&, const CalendarPublished&) = default;
 };
 
-// A bundle names one compiled version of everything a decision depends on: the rule set published at
-// "sla-rules" version `rules_version` and the calendars as published up to "sla-calendars" version
-// `calendars_version` (compiled with the amendments dated on or before `as_of_day`).
+// A bundle names one compiled version of everything a decision depends on: the `rules_version`-th
+// RuleSetPublished of "sla-rules" (publication numbers count publications only, from 1; the stream also holds
+// SlaPolicyApplied) and the calendars as published by the first `calendars_version` CalendarPublished events,
+// compiled with the amendments dated on or before the later publication's UTC day.
 struct BundleRef {
   std::uint64_t rules_version = 0;
   std::uint64_t calendars_version = 0;

@@ -235,11 +235,57 @@ struct RowFolder {
   void operator()(const Other&) {}
 };
 
+// The deadlines of an appeal's open SLA clocks, kept by its SlaDeadlineSet and SlaClockStopped events in one
+// key per appeal (lines "clock<TAB>micros"), so that a view's due date is the earliest open deadline whatever
+// the rule set calls its clocks. Returns that earliest deadline, or Timestamp{} when no clock is open.
+// Each projection keeps its own copy in its own generation.
+Timestamp fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEvent& c) {
+  std::map<std::string, std::int64_t> open;
+  if (auto v = tx.get(key)) {
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const std::size_t tab = rest.find('\t'), nl = rest.find('\n');
+      if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl) break;
+      open[std::string(rest.substr(0, tab))] = std::stoll(std::string(rest.substr(tab + 1, nl - tab - 1)));
+      rest.remove_prefix(nl + 1);
+    }
+  }
+  const std::string clock = c.clock + "#" + std::to_string(c.cycle);
+  if (c.kind == SlaClockKind::kDeadlineSet && c.deadline) {
+    open[clock] = micros_since_epoch(*c.deadline);
+  } else if (c.kind == SlaClockKind::kStopped) {
+    open.erase(clock);
+  }
+  std::string out;
+  std::int64_t earliest = 0;
+  for (const auto& [name, us] : open) {
+    out += name + "\t" + std::to_string(us) + "\n";
+    if (earliest == 0 || us < earliest) earliest = us;
+  }
+  if (out.empty()) {
+    tx.del(key);
+  } else {
+    tx.put(key, out);
+  }
+  return earliest ? timestamp_from_micros(earliest) : Timestamp{};
+}
+
+// The SLA clock event `e` is, if it changes a deadline (set or stopped); nullopt otherwise.
+Result<std::optional<SlaClockEvent>> deadline_change(const store::RecordedEvent& e) {
+  if (!is_sla_event_type(e.type)) return std::optional<SlaClockEvent>();
+  OTINISH_ASSIGN_OR_RETURN(SlaEvent sla, decode_sla_event(e.type, e.schema_version, e.payload));
+  const auto* c = std::get_if<SlaClockEvent>(&sla);
+  if (!c || (c->kind != SlaClockKind::kDeadlineSet && c->kind != SlaClockKind::kStopped)) {
+    return std::optional<SlaClockEvent>();
+  }
+  return std::optional<SlaClockEvent>(*c);
+}
+
 class AppealsProjection final : public Projection {
  public:
   std::string_view name() const override { return "appeals"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
-    if (!ev) return Status::Ok();
+    if (!ev) return apply_sla(e, tx);
     const std::string_view id = appeal_id_of(e);
     thread_local std::string key;
     make_key(key, "a/", id);
@@ -255,6 +301,25 @@ class AppealsProjection final : public Projection {
     row->stage = ev->to;
     row->updated_at = e.recorded_at;
     row->version = e.stream_version;
+    return Status::Ok();
+  }
+
+ private:
+  // An SLA deadline set or stopped: the row's due date is the earliest open deadline (what "overdue" checks).
+  static Status apply_sla(const store::RecordedEvent& e, ViewTx& tx) {
+    if (!is_appeal_stream(e)) return Status::Ok();
+    OTINISH_ASSIGN_OR_RETURN(std::optional<SlaClockEvent> change, deadline_change(e));
+    if (!change) return Status::Ok();
+    const std::string_view id = appeal_id_of(e);
+    thread_local std::string key, deadlines_key;
+    const Timestamp due = fold_sla_deadline(tx, make_key(deadlines_key, "sd/", id), *change);
+    Status error;
+    AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", id), error);
+    OTINISH_RETURN_IF_ERROR(error);
+    if (row) {
+      row->due_at = due;
+      row->version = e.stream_version;
+    }
     return Status::Ok();
   }
 };
@@ -467,13 +532,23 @@ class ScorecardsProjection final : public Projection {
  public:
   std::string_view name() const override { return "scorecards"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
-    if (!ev) return Status::Ok();
-    thread_local std::string work_key, agency_key;
+    if (!ev && !is_appeal_stream(e)) return Status::Ok();
+    std::optional<SlaClockEvent> sla_change;
+    if (!ev) {
+      OTINISH_ASSIGN_OR_RETURN(sla_change, deadline_change(e));
+      if (!sla_change) return Status::Ok();
+    }
+    thread_local std::string work_key, agency_key, deadlines_key;
     make_key(work_key, "w/", appeal_id_of(e));
     Status error;
     Work* work = row_for_update<Work>(tx, work_key, error);
     OTINISH_RETURN_IF_ERROR(error);
     Work& w = work ? *work : new_row<Work>(tx, work_key);
+    if (sla_change) {
+      // "On time" is judged against the earliest open SLA deadline at the moment of resolution.
+      w.due_at = fold_sla_deadline(tx, make_key(deadlines_key, "sd/", appeal_id_of(e)), *sla_change);
+      return Status::Ok();
+    }
     auto bump = [&](const std::string& agency, auto&& change) -> Status {
       if (agency.empty()) return Status::Ok();
       Status err;

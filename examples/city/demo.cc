@@ -257,6 +257,31 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
         << "  " << (t ? t->topic.name_en + " / " + t->topic.name_kk : "") << "\n";
   }
 
+  // ---- What the views say (the API's lists and scorecards read these) ----
+  {
+    engine::AppealQuery overdue;
+    overdue.overdue_only = true;
+    overdue.now = clock.now();
+    overdue.limit = 10'000;
+    for (;;) {
+      OTINISH_ASSIGN_OR_RETURN(engine::AppealPage page, engine::query_appeals(*appeals_view, overdue));
+      f.overdue += page.rows.size();
+      if (page.next_after.empty()) break;
+      overdue.after = page.next_after;
+    }
+    OTINISH_ASSIGN_OR_RETURN(auto cards_view, views->reader("scorecards"));
+    OTINISH_ASSIGN_OR_RETURN(engine::Scorecards cards, engine::read_scorecards(*cards_view, 30));
+    for (const auto* list : {&cards.ranked, &cards.too_small}) {
+      for (const auto& c : *list) {
+        f.scorecard_with_deadline += c.with_deadline;
+        f.scorecard_on_time += c.on_time;
+      }
+    }
+    out << "\nopen appeals past their earliest SLA deadline now: " << f.overdue << "; agencies resolved "
+        << percent(f.scorecard_on_time, f.scorecard_with_deadline) << " of " << f.scorecard_with_deadline
+        << " appeals by their deadline (scorecards view; agencies below 30 resolved appeals are not ranked)\n";
+  }
+
   // ---- Repeats ----
   OTINISH_ASSIGN_OR_RETURN(auto repeats_view, views->reader("repeats"));
   OTINISH_ASSIGN_OR_RETURN(f.repeats, engine::count_repeats(*repeats_view));

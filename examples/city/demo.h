@@ -36,6 +36,9 @@ struct DemoFigures {
   std::uint64_t repeats = 0;                   // appeals the repeats view links to an earlier one
   std::uint64_t with_deadline = 0;             // appeals with an SLA deadline
   std::uint64_t breached = 0;                  // appeals with at least one breached clock
+  std::uint64_t overdue = 0;                   // the appeals view's overdue query at the end (open, past due)
+  std::uint64_t scorecard_with_deadline = 0;   // resolved appeals the scorecards judged against a deadline
+  std::uint64_t scorecard_on_time = 0;
   std::uint64_t refused = 0;                   // commands the engine refused
   std::uint64_t events = 0;                    // events in the verified log
   bool verified = false;

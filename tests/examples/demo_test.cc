@@ -7,7 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/projection.h"
+#include "engine/views.h"
 #include "examples/city/demo.h"
+#include "store/rocks_store.h"
 #include "tests/store/store_test_util.h"
 
 namespace otinish::city {
@@ -42,6 +45,9 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
   EXPECT_GT(f->repeats, 0u);
   EXPECT_GT(f->with_deadline, f->appeals / 2);
   EXPECT_GT(f->breached, 0u) << "slow agencies must breach somewhere in six days";
+  EXPECT_GT(f->overdue, 0u) << "slow agencies leave appeals past their SLA deadline";
+  EXPECT_GT(f->scorecard_with_deadline, 0u);
+  EXPECT_LT(f->scorecard_on_time, f->scorecard_with_deadline);
   EXPECT_TRUE(f->verified);
   EXPECT_GT(f->events, f->appeals * 3);
 
@@ -57,6 +63,22 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
     EXPECT_NE(text.find(section), std::string::npos) << section << "\n" << text;
   }
   EXPECT_NE(text.find("[rule "), std::string::npos) << "the timeline must cite the rule behind each deadline";
+
+  // The views built live during the simulation (SLA events interleaved with commands) equal a rebuild from 0.
+  auto log = store::open_rocks_store(o.data_dir + "/log");
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  auto live = engine::ProjectionRunner::open(**log, o.data_dir + "/views", engine::standard_projections());
+  auto fresh = engine::ProjectionRunner::open(**log, dir.sub("rebuilt-views"), engine::standard_projections());
+  ASSERT_TRUE(live.ok() && fresh.ok());
+  ASSERT_TRUE((*live)->catch_up().ok());
+  ASSERT_TRUE((*fresh)->catch_up().ok());
+  for (const char* name : {"appeals", "timeline", "public", "scorecards", "repeats"}) {
+    auto a = (*live)->reader(name), b = (*fresh)->reader(name);
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto rows_a = engine::dump_view(**a), rows_b = engine::dump_view(**b);
+    ASSERT_TRUE(rows_a.ok() && rows_b.ok());
+    EXPECT_TRUE(*rows_a == *rows_b) << name << ": live " << rows_a->size() << " rows, rebuilt " << rows_b->size();
+  }
 }
 
 }  // namespace

@@ -20,7 +20,12 @@ namespace {
 // Firing lateness kept for the /metrics summary (the newest firings).
 constexpr std::size_t kLatenessSamples = 1 << 16;
 
-void add_sla_metrics(Metrics& m, const engine::SlaService& sla) {
+void add_sla_metrics(Metrics& m, const engine::SlaService& sla, const store::EventStore& store) {
+  m.add_gauge("otinish_sla_lag_events", "Events in the log the SLA service has not processed yet.",
+              [&sla, &store] {
+                const std::uint64_t head = store.head_position(), cp = sla.index().checkpoint();
+                return static_cast<double>(head > cp ? head - cp : 0);
+              });
   m.add_gauge("otinish_sla_timers_pending", "Open appeals with an SLA timer due (the timer index).",
               [&sla] { return static_cast<double>(sla.index().timer_count()); });
   m.add_gauge("otinish_sla_open_appeals", "Appeals the SLA service still follows.",
@@ -105,7 +110,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
                            [srv] { return static_cast<double>(srv->open_connections()); });
   svc->metrics().add_gauge("otinish_sse_clients", "Open Server-Sent Event streams.",
                            [srv] { return static_cast<double>(srv->open_streams()); });
-  add_sla_metrics(svc->metrics(), *parts->sla);
+  add_sla_metrics(svc->metrics(), *parts->sla, *parts->store);
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }
 

@@ -167,15 +167,21 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
     int cycle = -1;
   };
   std::map<std::string, Prev> prev;
-  std::map<std::string, std::string> where_of;  // clock -> rule file:line:col
   auto step = [&](const rules::SlaDecision& d, Timestamp t) {
     for (const auto& c : d.clocks) {
       const std::string w = where(c.rule_where);
-      where_of[c.clock] = w;
       Prev& p = prev[c.clock];
       SlaClockEvent e = base_event(d, c, w);
       using S = rules::ClockState;
       if (c.started_at && c.started_at != p.started) {
+        if (p.started && (p.state == S::kRunning || p.state == S::kPaused)) {
+          // A reset ends the running cycle: say so, so that readers of the stream close that cycle's deadline.
+          SlaClockEvent end = base_event(d, c, w);
+          end.kind = SlaClockKind::kStopped;
+          end.cycle = p.cycle;
+          end.at = *c.started_at;
+          plan.events.push_back(end);
+        }
         p.cycle = p.started ? p.cycle + 1 : 0;
         p.started = c.started_at;
         p.deadline.reset();

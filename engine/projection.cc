@@ -643,8 +643,8 @@ class Runner final : public ProjectionRunner {
     const std::string path = bulk_dir_ + "/" + cf_name(s.projection->name(), s.generation->number) + "-" +
                              std::to_string(++bulk_files_) + ".sst";
     OTINISH_RETURN_IF_ERROR(s.tx->ingest(table_file_options_, path, s.applied));
-    // The rows of the batch stay as a read cache for the next one, unless the batch ends the build.
-    s.tx->committed(~std::size_t{0});
+    // The rows stay as a read cache for the next batch, up to as many rows as a batch has events.
+    s.tx->committed(options_.rebuild_batch_events);
     mark_committed(s);
     return Status::Ok();
   }

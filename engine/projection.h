@@ -116,8 +116,9 @@ struct RunnerOptions {
   // Bulk builds (rebuild(), and catch_up() at least `bulk_min_events` behind): events per write. A bulk write
   // is one sorted table file per projection, rows and checkpoint together, ingested into RocksDB atomically;
   // until then every row the batch touched stays in memory, decoded (the five standard views take about
-  // 1 KB per event at the peak, all of it freed when the build ends). Larger is faster: each write after the
-  // first one turns the next batch's reads of rows it has not seen into database reads.
+  // 1 KB per event at the peak), and after it up to as many rows as this, as a read cache for the next batch;
+  // all of it is freed when the build ends. Larger is faster: each write after the first one turns the next
+  // batches' reads of rows not in the cache into database reads.
   std::size_t rebuild_batch_events = 1'000'000;
   // catch_up() builds in bulk when it is at least this many events behind.
   std::size_t bulk_min_events = 50'000;

@@ -4,8 +4,8 @@
 #include <array>
 #include <atomic>
 #include <bit>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -362,7 +362,8 @@ class RocksViewReader final : public ViewReader {
 struct Slot {
   const Projection* projection = nullptr;   // owned by Runner::projections_
   std::shared_ptr<Generation> generation;  // GUARDED_BY(Runner::gen_mu_) for swaps; read under apply_mu_
-  std::unique_ptr<MemViewTx> tx;           // GUARDED_BY(Runner::apply_mu_)
+  std::unique_ptr<MemViewTx> tx;           // GUARDED_BY(Runner::apply_mu_); a bulk build under that lock
+                                           // hands each slot to one of its threads at a time
   std::uint64_t applied = 0;               // GUARDED_BY(Runner::apply_mu_): last position put into tx
   std::uint64_t written = 0;               // GUARDED_BY(Runner::apply_mu_): last position committed
   std::atomic<std::uint64_t> committed{0}; // mirror of `written` for wait_for()/checkpoint()
@@ -394,9 +395,7 @@ class Runner final : public ProjectionRunner {
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options_ = rocksdb::ColumnFamilyOptions(options);
     table_file_options_ = options;
-    bulk_dir_ = dir + "/bulk";  // table files of bulk writes before RocksDB ingests them; leftovers are junk
-    std::error_code ec;
-    std::filesystem::remove_all(bulk_dir_, ec);
+    bulk_dir_ = dir + "/bulk";  // table files of bulk writes before RocksDB ingests them
 
     std::vector<std::string> existing;
     if (!rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) existing = {rocksdb::kDefaultColumnFamilyName};
@@ -406,9 +405,11 @@ class Runner final : public ProjectionRunner {
     rocksdb::DB* raw = nullptr;
     OTINISH_RETURN_IF_ERROR(io(rocksdb::DB::Open(options, dir, descriptors, &handles, &raw), "open " + dir));
     db_.reset(raw);
-    std::error_code ec2;
-    if (!std::filesystem::create_directories(bulk_dir_, ec2) && ec2) {
-      return Status::IOError("views: cannot create " + bulk_dir_ + ": " + ec2.message());
+    // Under RocksDB's lock now: files left in bulk_dir_ are from a build that crashed before ingesting them.
+    std::error_code ec;
+    std::filesystem::remove_all(bulk_dir_, ec);
+    if (!std::filesystem::create_directories(bulk_dir_, ec) && ec) {
+      return Status::IOError("views: cannot create " + bulk_dir_ + ": " + ec.message());
     }
     std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
     for (auto* h : handles) {

@@ -20,8 +20,9 @@
 //   (*runner)->wait_for(result.position, 1s);
 //   auto page = query_appeals(*(*runner)->reader("appeals"), {.stage = Stage::kAssigned});
 //
-// Thread-safety: ProjectionRunner is thread-safe. Projection::apply is called by one thread at a time per
-// instance; instances keep all their state in the ViewTx, so the same instance serves live updates and a rebuild.
+// Thread-safety: ProjectionRunner is thread-safe. Projection::apply must be thread-safe: a rebuild applies an
+// instance beside its live updates, and bulk builds apply different projections on different threads. Each
+// call gets the ViewTx of one generation, used by one thread at a time; instances keep all their state in it.
 #pragma once
 
 #include <chrono>

@@ -36,5 +36,9 @@ void add_describe_commands(CLI::App& app, Context& ctx);
 void add_projection_commands(CLI::App& app, Context& ctx);
 // `otinish load`: api/cli/load_commands.cc.
 void add_load_commands(CLI::App& app, Context& ctx);
+// `otinish rules simulate`: api/cli/simulate_commands.cc. REQUIRES: add_rules_commands ran first.
+void add_simulate_commands(CLI::App& app, Context& ctx);
+// `otinish rules publish`: api/cli/publish_commands.cc. REQUIRES: add_rules_commands ran first.
+void add_publish_commands(CLI::App& app, Context& ctx);
 
 }  // namespace otinish::cli

@@ -8,6 +8,8 @@
 namespace {
 constexpr otinish::cli::AddCommands kAreas[] = {
     otinish::cli::add_rules_commands,
+    otinish::cli::add_simulate_commands,  // adds to `rules`
+    otinish::cli::add_publish_commands,   // adds to `rules`
     otinish::cli::add_serve_commands,
     otinish::cli::add_token_commands,
     otinish::cli::add_log_commands,

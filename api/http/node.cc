@@ -17,6 +17,9 @@ namespace otinish::api {
 
 namespace {
 
+// What the publications of --calendar and --rules do to appeals in flight.
+constexpr engine::RebindPolicy kStartUpPolicy = engine::RebindPolicy::kKeep;
+
 // Firing lateness kept for the /metrics summary (the newest firings).
 constexpr std::size_t kLatenessSamples = 1 << 16;
 
@@ -124,12 +127,12 @@ Status Node::start() {
   const store::Actor actor{"otinish-serve", "admin", ""};
   const NodeOptions& o = parts_->options;
   for (const std::string& file : o.calendar_files) {
-    auto published = publish_calendar_file(*parts_->registry, *parts_->store, file, actor);
+    auto published = publish_calendar_file(*parts_->registry, *parts_->store, file, kStartUpPolicy, actor);
     if (!published.ok()) return published.status();
     if (*published) parts_->service->log_line("info", "calendar published", file_field(file));
   }
   if (!o.rules_file.empty()) {
-    auto published = publish_rule_set_file(*parts_->registry, *parts_->store, o.rules_file, actor);
+    auto published = publish_rule_set_file(*parts_->registry, *parts_->store, o.rules_file, kStartUpPolicy, actor);
     if (!published.ok()) return published.status();
     if (*published) parts_->service->log_line("info", "rule set published", file_field(o.rules_file));
   }

@@ -96,7 +96,7 @@ Result<std::set<std::string>> published_calendar_names(const store::EventStore& 
 }
 
 Result<bool> publish_calendar_file(engine::RuleRegistry& registry, const store::EventStore& store,
-                                   const std::string& path, const store::Actor& actor) {
+                                   const std::string& path, engine::RebindPolicy policy, const store::Actor& actor) {
   OTINISH_ASSIGN_OR_RETURN(std::string yaml, read_text(path));
   const std::string file = std::filesystem::path(path).filename().string();
   std::vector<rules::Diagnostic> diags;
@@ -105,12 +105,12 @@ Result<bool> publish_calendar_file(engine::RuleRegistry& registry, const store::
   const std::string hash = to_hex(blake2b_256(rules::canonical_text(*spec)));
   OTINISH_ASSIGN_OR_RETURN(std::optional<Publication> cur, latest_calendar(store, spec->name));
   if (cur && cur->content_hash == hash) return false;
-  OTINISH_RETURN_IF_ERROR(registry.publish_calendar(yaml, file, engine::RebindPolicy::kKeep, actor).status());
+  OTINISH_RETURN_IF_ERROR(registry.publish_calendar(yaml, file, policy, actor).status());
   return true;
 }
 
 Result<bool> publish_rule_set_file(engine::RuleRegistry& registry, const store::EventStore& store,
-                                   const std::string& path, const store::Actor& actor) {
+                                   const std::string& path, engine::RebindPolicy policy, const store::Actor& actor) {
   OTINISH_ASSIGN_OR_RETURN(std::string yaml, read_text(path));
   const std::string file = std::filesystem::path(path).filename().string();
   std::vector<rules::Diagnostic> diags;
@@ -118,7 +118,7 @@ Result<bool> publish_rule_set_file(engine::RuleRegistry& registry, const store::
   if (!rs) return Status::InvalidArgument("rule set " + path + " is invalid:" + errors_of(diags));
   OTINISH_ASSIGN_OR_RETURN(std::optional<Publication> cur, latest_rule_set(store));
   if (cur && cur->content_hash == to_hex(rs->content_hash)) return false;
-  OTINISH_RETURN_IF_ERROR(registry.publish_rule_set(yaml, file, engine::RebindPolicy::kKeep, actor).status());
+  OTINISH_RETURN_IF_ERROR(registry.publish_rule_set(yaml, file, policy, actor).status());
   return true;
 }
 

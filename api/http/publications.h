@@ -11,7 +11,7 @@
 //
 // Usage:
 //   auto cur = latest_rule_set(store);            // Result<std::optional<Publication>>
-//   auto did = publish_rule_set_file(registry, store, "examples/rules/city.yaml", actor);
+//   auto did = publish_rule_set_file(registry, store, "examples/rules/city.yaml", RebindPolicy::kKeep, actor);
 //
 // Thread-safety: free functions; safe wherever the store and the registry are.
 #pragma once
@@ -54,13 +54,13 @@ Result<std::optional<Publication>> latest_calendar(const store::EventStore& stor
 // The names of every calendar published.
 Result<std::set<std::string>> published_calendar_names(const store::EventStore& store);
 
-// Publishes the calendar in `path` (policy keep) unless the calendar of that name in force has the same
-// content hash. Returns whether it published. Errors: kNotFound (no such file, or its parent calendar is not
+// Publishes the calendar in `path` with `policy` unless the calendar of that name in force has the same content
+// hash. Returns whether it published. Errors: kNotFound (no such file, or its parent calendar is not
 // published), kInvalidArgument with file:line:column, the store's.
 Result<bool> publish_calendar_file(engine::RuleRegistry& registry, const store::EventStore& store,
-                                   const std::string& path, const store::Actor& actor);
+                                   const std::string& path, engine::RebindPolicy policy, const store::Actor& actor);
 // The same for a rule set; its calendars must be published first.
 Result<bool> publish_rule_set_file(engine::RuleRegistry& registry, const store::EventStore& store,
-                                   const std::string& path, const store::Actor& actor);
+                                   const std::string& path, engine::RebindPolicy policy, const store::Actor& actor);
 
 }  // namespace otinish::api

@@ -20,6 +20,9 @@ CliResult run(std::vector<std::string> args) {
   cli::Context ctx{out, err};
   CLI::App app{"otinish"};
   app.require_subcommand(1);
+  cli::add_rules_commands(app, ctx);
+  cli::add_simulate_commands(app, ctx);
+  cli::add_publish_commands(app, ctx);
   cli::add_token_commands(app, ctx);
   cli::add_log_commands(app, ctx);
   cli::add_describe_commands(app, ctx);
@@ -42,6 +45,28 @@ std::string populated_dir(int appeals) {
   node.keep_dir();
   for (int i = 0; i < appeals; ++i) node.assigned_appeal();
   return node.dir();
+}
+
+TEST(CliTest, RulesPublishPublishesChangedFilesOnlyAndTheServerServesThem) {
+  const std::string dir = populated_dir(2);
+  std::vector<std::string> args{"rules", "publish", "--data", dir};
+  for (const char* f : {"calendars/kz.yaml", "calendars/shymkent.yaml", "calendars/round-the-clock.yaml",
+                        "rules/city.yaml"}) {
+    args.push_back(source_dir() + "/examples/" + f);
+  }
+  CliResult first = run(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("city.yaml: rule set published, policy keep"), std::string::npos) << first.out;
+  CliResult again = run(args);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out.find("published"), std::string::npos) << "same content: nothing republished\n" << again.out;
+  CliResult sim = run({"rules", "simulate", source_dir() + "/examples/rules/city.yaml", "--data", dir, "--quiet"});
+  EXPECT_EQ(sim.exit_code, 0) << sim.err;
+  EXPECT_EQ(run({"rules", "publish", "--data", dir, "--policy", "sometimes", args.back()}).exit_code, 2);
+  TestNode node(dir);
+  ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/rules");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("etag"), "\"1\"");
 }
 
 TEST(CliTest, TokenCreatePrintsATokenTheServerAccepts) {

@@ -164,6 +164,21 @@ std::string build() {
                  common_errors({{"200", {{"description", "application/yaml"}}},
                                 {"404", problem_ref("None published yet.")}}))},
       {"put", std::move(put_rules)}};
+  json::object simulate = op("What a candidate rule set (YAML body) would have done to the recorded history: "
+                             "breaches added and removed per agency and category, deadlines moved, escalations. "
+                             "Reads the log only; nothing is published.",
+                             "admin",
+                             {param("from", "query", "Only appeals registered at or after this instant.", false),
+                              param("to", "query", "Only appeals registered before this instant.", false),
+                              param("as_of", "query", "Decide as of this instant (default: to, else now).", false),
+                              param("Idempotency-Key", "header", "A retry gets the first answer.", false)},
+                             common_errors({{"200", {{"description", "The what-if report (JSON)."}}},
+                                            {"400", problem_ref("from, to or as_of is not an instant.")},
+                                            {"422", problem_ref("Every error, with line and column; or a calendar "
+                                                                "that is not published.")}}));
+  simulate["requestBody"] = {{"required", true},
+                             {"content", {{"application/yaml", {{"schema", {{"type", "string"}}}}}}}};
+  paths["/v1/rules/simulate"] = {{"post", std::move(simulate)}};
   json::object calendar_name = param("name", "path", "The calendar's name (kz, shymkent, round-the-clock).", true);
   json::object put_calendar = op("Publish a calendar (YAML) through the rule registry (stream sla-calendars). Its "
                                  "parent (inherits:) must be published first.",

@@ -10,6 +10,7 @@
 #include "api/http/problem.h"
 #include "api/http/publications.h"
 #include "engine/views.h"
+#include "engine/what_if.h"
 #include "rules/calendar_spec.h"
 #include "rules/diagnostics.h"
 #include "rules/rule_set.h"
@@ -219,6 +220,7 @@ void ApiService::add_routes() {
   router_.add("POST", "/v1/projections/{name}/rebuild", guarded({P::kRebuildViews}, &ApiService::rebuild_projection));
   router_.add("GET", "/v1/rules", guarded({P::kReadRules}, &ApiService::get_rules));
   router_.add("PUT", "/v1/rules", guarded({P::kWriteRules}, &ApiService::put_rules));
+  router_.add("POST", "/v1/rules/simulate", guarded({P::kWriteRules}, &ApiService::simulate_rules));
   router_.add("GET", "/v1/calendars/{name}", guarded({P::kReadRules}, &ApiService::get_calendar));
   router_.add("PUT", "/v1/calendars/{name}", guarded({P::kWriteRules}, &ApiService::put_calendar));
 }
@@ -723,6 +725,87 @@ HttpResponse ApiService::put_rules(Call& c) {
                                                      {"warnings", std::move(warn)}});
   res.set_header("ETag", etag_of(version));
   return res;
+}
+
+namespace {
+
+json::object what_if_group_json(const engine::WhatIfGroup& g) {
+  return {{"appeals", g.appeals},
+          {"breaches_before", g.breaches_before},
+          {"breaches_after", g.breaches_after},
+          {"breaches_added", g.breaches_added},
+          {"breaches_removed", g.breaches_removed}};
+}
+
+json::object what_if_json(const engine::WhatIfReport& r) {
+  json::object by_agency, by_category, added, removed;
+  for (const auto& [k, g] : r.by_agency) by_agency[k] = what_if_group_json(g);
+  for (const auto& [k, g] : r.by_category) by_category[k] = what_if_group_json(g);
+  for (const auto& [k, n] : r.escalations_added) added[k] = n;
+  for (const auto& [k, n] : r.escalations_removed) removed[k] = n;
+  json::array examples;
+  for (const auto& e : r.examples) examples.push_back(json::string(e));
+  json::object o{{"candidate_hash", r.candidate_hash},
+                 {"events_read", r.events_read},
+                 {"appeals", r.appeals},
+                 {"appeals_changed", r.appeals_changed},
+                 {"errors", r.errors},
+                 {"total", what_if_group_json(r.total)},
+                 {"by_agency", std::move(by_agency)},
+                 {"by_category", std::move(by_category)},
+                 {"deadlines_moved", r.deadlines_moved},
+                 {"deadlines_earlier", r.deadlines_earlier},
+                 {"deadlines_later", r.deadlines_later},
+                 {"deadline_shift_total_seconds", r.deadline_shift_total_s},
+                 {"escalations_added", std::move(added)},
+                 {"escalations_removed", std::move(removed)},
+                 {"examples", std::move(examples)},
+                 {"read_seconds", r.read_seconds},
+                 {"decide_seconds", r.decide_seconds}};
+  if (!r.first_error.empty()) o["first_error"] = r.first_error;
+  return o;
+}
+
+// An optional instant query parameter (RFC 3339); a problem when malformed.
+std::optional<HttpResponse> query_instant(const HttpRequest& q, std::string_view name, std::optional<Timestamp>* out) {
+  auto it = q.query.find(name);
+  if (it == q.query.end() || it->second.empty()) return std::nullopt;
+  Timestamp t;
+  if (!parse_utc(it->second, &t)) {
+    return problem_response(bad_request(std::string(name) + " must be an instant such as 2026-03-01T00:00:00Z or "
+                                            "2026-03-01T05:00:00+05:00",
+                                        std::string(name)));
+  }
+  *out = t;
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpResponse ApiService::simulate_rules(Call& c) {
+  engine::WhatIfOptions o;
+  std::optional<Timestamp> as_of;
+  if (auto bad = query_instant(c.q, "from", &o.from)) return *bad;
+  if (auto bad = query_instant(c.q, "to", &o.to)) return *bad;
+  if (auto bad = query_instant(c.q, "as_of", &as_of)) return *bad;
+  o.as_of = as_of.value_or(o.to.value_or(clock_.now()));
+  o.threads = options_.simulate_threads;
+  std::vector<rules::Diagnostic> diags;
+  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "candidate.yaml", &diags);
+  rules::sort_diagnostics(diags);
+  if (!rs) {
+    return diagnostics_problem("invalid-rules", "Invalid rule set",
+                               "the candidate rule set has errors (listed with line:column)", diags);
+  }
+  return idempotent(c, [&]() -> HttpResponse {
+    auto candidate = registry_.candidate(c.q.body, "candidate.yaml");
+    if (!candidate.ok()) return publish_problem(candidate.status(), "invalid-rules", "Invalid rule set");
+    auto report = engine::simulate_what_if(store_, registry_, **candidate, o);
+    if (!report.ok()) return status_problem(report.status());
+    json::object body = what_if_json(*report);
+    body["as_of"] = format_utc(o.as_of);
+    return json_response(200, body);
+  });
 }
 
 HttpResponse ApiService::get_calendar(Call& c) {

@@ -21,6 +21,8 @@
 //   GET  /v1/rules, PUT /v1/rules          the SLA rule set in force (YAML), published through the RuleRegistry
 //                                          ("sla-rules"); ?policy=keep|reevaluate|stricter; 422 lists every
 //                                          error's line:column, or names a calendar that is not published
+//   POST /v1/rules/simulate?from=&to=&as_of=  what a candidate rule set (YAML body) would have done to the
+//                                          recorded history (engine/what_if.h); nothing is written
 //   GET  /v1/calendars/{name}, PUT ...     a calendar (YAML), published through the registry ("sla-calendars")
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
@@ -61,6 +63,8 @@ struct ServiceOptions {
   std::size_t idempotency_entries = 100'000;
   // Write one JSON line per request to the log stream.
   bool access_log = true;
+  // Threads deciding appeals in POST /v1/rules/simulate (what-if over the whole history; 0: all cores).
+  unsigned simulate_threads = 1;
 };
 
 class IdempotencyCache;
@@ -101,6 +105,7 @@ class ApiService {
   HttpResponse rebuild_projection(Call& c);
   HttpResponse get_rules(Call& c);
   HttpResponse put_rules(Call& c);
+  HttpResponse simulate_rules(Call& c);
   HttpResponse get_calendar(Call& c);
   HttpResponse put_calendar(Call& c);
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;

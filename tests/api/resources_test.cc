@@ -326,6 +326,23 @@ TEST_F(ResourcesRulesTest, ReevaluatePolicyIsRecordedWithThePublication) {
   EXPECT_EQ(TestNode::json(bad).at("field").as_string(), "policy");
 }
 
+TEST_F(ResourcesRulesTest, SimulateReportsOnTheHistoryAndPublishesNothing) {
+  ASSERT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules", city_).status, 200);
+  node_.register_appeal();
+  node_.register_appeal("proposal", "improvement.yard");
+  ClientResponse r = node_.as(Role::kAdmin, "POST", "/v1/rules/simulate", city_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = TestNode::json(r);
+  EXPECT_EQ(v.at("appeals").as_int64(), 2) << r.body;
+  EXPECT_EQ(v.at("appeals_changed").as_int64(), 0) << "the same rules change nothing: " << r.body;
+  EXPECT_TRUE(v.at("by_category").as_object().contains("complaint")) << r.body;
+  auto published = read_rule_set_publications(node_.node().store());
+  ASSERT_TRUE(published.ok());
+  EXPECT_EQ(published->size(), 1u) << "a simulation publishes nothing";
+  EXPECT_EQ(node_.as(Role::kAdmin, "POST", "/v1/rules/simulate", "rules: [").status, 422);
+  EXPECT_EQ(node_.as(Role::kAdmin, "POST", "/v1/rules/simulate?from=yesterday", city_).status, 400);
+}
+
 TEST_F(ResourcesRulesTest, CalendarIsPublishedAndReadBackWithItsVersion) {
   // The node published kz, shymkent and round-the-clock at start (sla-calendars versions 1..3).
   ClientResponse got = node_.as(Role::kOperator, "GET", "/v1/calendars/shymkent");

@@ -40,6 +40,7 @@ std::vector<Endpoint> endpoints() {
       {"GET", "/v1/public/feed", "", kEveryone},
       {"GET", "/v1/rules", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
       {"PUT", "/v1/rules", "rules: [", {R::kAdmin}},
+      {"POST", "/v1/rules/simulate", "rules: [", {R::kAdmin}},
       {"GET", "/v1/calendars/kz", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
       {"PUT", "/v1/calendars/kz", "calendar: [", {R::kAdmin}},
       {"POST", "/v1/projections/public/rebuild", "", {R::kAdmin}},

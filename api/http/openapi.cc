@@ -148,7 +148,9 @@ std::string build() {
                               "admin",
                               {param("If-Match", "header", "The rule-set version replaced (its publication number).",
                                      false),
-                               policy},
+                               policy,
+                               param("file", "query", "The file name recorded and cited by the rules "
+                                                      "(default rules.yaml).", false)},
                               common_errors({{"200", {{"description", "Published: version, position, content hash, "
                                                                       "policy, lint warnings."}}},
                                              {"400", problem_ref("policy or If-Match is malformed.")},

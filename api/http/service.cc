@@ -1,5 +1,7 @@
 #include "api/http/service.h"
 
+#include <algorithm>
+#include <cctype>
 #include <deque>
 #include <unordered_map>
 
@@ -665,6 +667,22 @@ HttpResponse publication_yaml(const Publication& p) {
   return r;
 }
 
+// ?file=city.yaml: the file name the publication records and its rules cite (rule_where "city.yaml:28:15").
+std::variant<std::string, HttpResponse> file_param(const HttpRequest& q) {
+  auto it = q.query.find("file");
+  if (it == q.query.end() || it->second.empty()) return std::string("rules.yaml");
+  const std::string& f = it->second;
+  const bool plain = f.size() <= 100 && f.front() != '.' &&
+                     std::all_of(f.begin(), f.end(), [](char ch) {
+                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_';
+                     });
+  if (!plain) {
+    return problem_response(bad_request("file must be a plain file name such as city.yaml (letters, digits, . - _)",
+                                        "file"));
+  }
+  return f;
+}
+
 }  // namespace
 
 HttpResponse ApiService::get_rules(Call&) {
@@ -679,8 +697,10 @@ HttpResponse ApiService::get_rules(Call&) {
 HttpResponse ApiService::put_rules(Call& c) {
   auto policy = policy_param(c.q);
   if (auto* bad = std::get_if<HttpResponse>(&policy)) return *bad;
+  auto file = file_param(c.q);
+  if (auto* bad = std::get_if<HttpResponse>(&file)) return *bad;
   std::vector<rules::Diagnostic> diags;
-  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "rules.yaml", &diags);
+  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, std::get<std::string>(file), &diags);
   rules::sort_diagnostics(diags);
   if (!rs) {
     return diagnostics_problem("invalid-rules", "Invalid rule set",
@@ -707,7 +727,7 @@ HttpResponse ApiService::put_rules(Call& c) {
     return problem_response(missing);
   }
   const engine::RebindPolicy pol = std::get<engine::RebindPolicy>(policy);
-  auto r = registry_.publish_rule_set(c.q.body, "rules.yaml", pol, actor_of(c.who));
+  auto r = registry_.publish_rule_set(c.q.body, std::get<std::string>(file), pol, actor_of(c.who));
   if (!r.ok()) return publish_problem(r.status(), "invalid-rules", "Invalid rule set");
   metrics_.add_appended(1);
   const auto pub = registry_.publication_at(r->position);

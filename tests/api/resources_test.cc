@@ -310,7 +310,7 @@ TEST_F(ResourcesRulesTest, StaleRulesIfMatchIs409WithTheVersionInForce) {
 }
 
 TEST_F(ResourcesRulesTest, ReevaluatePolicyIsRecordedWithThePublication) {
-  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules?policy=reevaluate", city_);
+  ClientResponse r = node_.as(Role::kAdmin, "PUT", "/v1/rules?policy=reevaluate&file=city.yaml", city_);
   ASSERT_EQ(r.status, 200) << r.body;
   const json::value v = TestNode::json(r);
   EXPECT_EQ(v.at("policy").as_string(), "re-evaluate");
@@ -320,6 +320,8 @@ TEST_F(ResourcesRulesTest, ReevaluatePolicyIsRecordedWithThePublication) {
   ASSERT_TRUE(published.ok());
   ASSERT_EQ(published->size(), 1u);
   EXPECT_EQ(published->back().policy, engine::RebindPolicy::kReevaluate) << "the RuleSetPublished payload";
+  EXPECT_EQ(published->back().file, "city.yaml") << "rules cite the file they were published as";
+  EXPECT_EQ(node_.as(Role::kAdmin, "PUT", "/v1/rules?file=../etc/passwd", city_).status, 400);
   EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/rules").header("x-rebind-policy"), "re-evaluate");
   ClientResponse bad = node_.as(Role::kAdmin, "PUT", "/v1/rules?policy=sometimes", city_);
   EXPECT_EQ(bad.status, 400);

@@ -2,6 +2,7 @@
 //
 //   DIR/log/           the event log (RocksDB; store/rocks_store.h)
 //   DIR/views/         the projections (RocksDB; engine/projection.h), rebuilt from the log when lost
+//   DIR/sla/           the SLA timer index (RocksDB; engine/timer_index.h), rebuilt from the log when lost
 //   DIR/tokens.jsonl   API tokens, hashed (api/http/auth.h)
 //
 // The log is locked by the process that opens it: commands that open it (verify, export, import, replay,

@@ -273,7 +273,7 @@ class RuleSetParser {
       ClockRule c = law_clock("law.answer", calendar, LawClock::kAnswer, where);
       if (auto t = target(a, "answer_within")) c.target = *t;
       c.start = states({"registered"});
-      c.stop = states({"answered", "resolved", "declined", "closed"});
+      c.stop = states({"answered", "resolved", "declined", "closed", "merged"});
       c.reset = states({"reopened"});
       if (node["escalation"]) parse_ladder(node["escalation"], &c.escalation);
       if (const YAML::Node ext = node["extension"]; ext && r_.expect_map(ext, "extension")) {
@@ -295,7 +295,7 @@ class RuleSetParser {
       ClockRule c = law_clock("law.redirect", calendar, LawClock::kRedirect, r_.at(rd));
       if (auto t = target(rd, "redirect_within")) c.target = *t;
       c.start = states({"registered"});
-      c.stop = states({"accepted", "event:redirected", "answered", "declined", "closed"});
+      c.stop = states({"accepted", "event:redirected", "answered", "declined", "closed", "merged"});
       add_clock(rd, std::move(c), rule);
     }
   }

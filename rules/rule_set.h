@@ -34,10 +34,11 @@ namespace otinish::rules {
 inline constexpr std::string_view kCategories[] = {"consultation", "incident", "proposal", "complaint", "gratitude"};
 inline constexpr std::string_view kChannels[] = {"phone", "whatsapp", "telegram", "facebook", "instagram", "web"};
 inline constexpr std::string_view kPriorities[] = {"low", "normal", "high", "critical"};
-// Lifecycle states (DESIGN.md "Lifecycle"); a proposal's outcomes are `accepted` and `declined`.
+// Lifecycle states (DESIGN.md "Lifecycle"); a proposal's outcomes are `accepted` and `declined`. `merged`: a
+// duplicate folded into a parent appeal, whose clocks then answer for it.
 inline constexpr std::string_view kLifecycleStates[] = {
     "registered", "answered", "under_review", "returned", "assigned", "accepted", "in_progress",
-    "on_hold",    "resolved", "verified",     "closed",   "reopened", "declined"};
+    "on_hold",    "resolved", "verified",     "closed",   "reopened", "declined", "merged"};
 
 // A clock transition fires when the appeal enters a lifecycle state ("resolved") or an event of a type
 // happens ("event:extension_granted").

@@ -164,7 +164,7 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   SimulationOptions sim;
   sim.threads = options.threads;
   sim.progress = bar;
-  sim.slice = 15min;
+  sim.slice = 1min;
   sim.on_slice = [&](Timestamp slice_end) {
     // The SLA reacts to the slice's commands at the slice's time, then timers due by its end fire.
     if (!sla->wait_for(store.head_position(), 60s)) sla_error = sla->status();

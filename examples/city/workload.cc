@@ -94,12 +94,14 @@ class Scripter {
     };
     const Category cat = a.registration.category;
     if (cat == Category::kConsultation && a.first_contact) {
-      step(rng_.minutes(1, 3), engine::AnswerOnFirstContact{"Анықтама берілді / справка дана"});
+      step(rng_.minutes(0.2, 0.9), engine::AnswerOnFirstContact{"Анықтама берілді / справка дана"});
       return;
     }
     const bool critical = cat == Category::kIncident && topic.topic.dangerous;
-    if (!critical) step(rng_.minutes(2, 15), engine::SendForReview{});
-    step(rng_.minutes(5, critical ? 10 : 90), engine::Assign{});
+    // A question not answered during the call is passed to review before the call ends.
+    if (!critical) step(cat == Category::kConsultation ? rng_.minutes(0.2, 0.9) : rng_.minutes(2, 15),
+                        engine::SendForReview{});
+    step(critical ? rng_.minutes(1, 4) : rng_.minutes(5, 90), engine::Assign{});
     a.agency = topic.topic.default_agency;
     if (cat == Category::kGratitude) return;  // forwarded to the agency and closed at assignment
     if (!critical && rng_.chance(o_.redirect_share) && agencies.size() > 1) {
@@ -121,14 +123,17 @@ class Scripter {
       a.steps.push_back({t, std::move(c), by_agency ? a.agency : std::string()});
     };
     auto scaled = [&](double lo_min, double hi_min) { return rng_.minutes(lo_min * speed, hi_min * speed); };
-    step(critical ? scaled(5, 30) : scaled(30, 240), engine::Accept{});
-    step(critical ? scaled(5, 30) : scaled(60, 60 * 24), engine::StartWork{});
+    // Typical times are set against the city's rules (examples/rules/city.yaml): most work is done in time and
+    // the slow agencies (speed > 1) are the ones that breach, as in the seeds (93.5% executed in the month).
+    const bool quick = cat == Category::kConsultation;
+    step(critical ? scaled(1, 8) : quick ? scaled(15, 120) : scaled(30, 240), engine::Accept{});
+    step(critical ? scaled(2, 10) : quick ? scaled(10, 60) : scaled(60, 60 * 24), engine::StartWork{});
     if (!critical && rng_.chance(o_.hold_share)) {
       step(scaled(60, 60 * 24), engine::Hold{"waiting for the applicant's documents"});
       step(rng_.minutes(60 * 24, 60 * 72), engine::Resume{"documents received"});
     }
-    const double resolve_lo = critical ? 60 : cat == Category::kIncident ? 60 * 4 : 60 * 24;
-    const double resolve_hi = critical ? 60 * 5 : cat == Category::kIncident ? 60 * 48 : 60 * 24 * 14;
+    const double resolve_lo = critical ? 40 : quick ? 60 : cat == Category::kIncident ? 60 * 2 : 60 * 24;
+    const double resolve_hi = critical ? 60 * 3 : quick ? 60 * 6 : cat == Category::kIncident ? 60 * 24 : 60 * 24 * 10;
     Outcome outcome = Outcome::kDone;
     std::string result = "Жұмыс орындалды / работы выполнены";
     if (cat == Category::kProposal) {
@@ -163,7 +168,7 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
   Workload w;
   w.options = options;
   Rng rng(options.seed);
-  for (const auto& a : city.agencies) w.agency_speed[a.id] = std::exp(std::normal_distribution<double>(0, 0.45)(rng.gen()));
+  for (const auto& a : city.agencies) w.agency_speed[a.id] = std::exp(std::normal_distribution<double>(0, 0.35)(rng.gen()));
   std::vector<std::string> agency_ids;
   for (const auto& a : city.agencies) agency_ids.push_back(a.id);
   std::vector<const CityTopic*> housing, other, dangerous;

@@ -73,10 +73,12 @@ RC_GTEST_PROP(WorkingTimeProperty, WorkingDayDeadlineNeverLandsOnADayOff, ()) {
 RC_GTEST_PROP(WorkingTimeProperty, BusinessDeadlineIsNeverInLunchOrNight, ()) {
   const Timestamp t = *instants();
   const Target d{*rc::gen::inRange<std::int64_t>(1, 5000), Unit::kBusinessMinutes};
-  const auto local = date::make_zoned(kz().time_zone(), date::floor<std::chrono::seconds>(kz().add(t, d).value()))
-                         .get_local_time();
-  const auto minute = date::floor<std::chrono::minutes>(local - date::floor<date::days>(local)).count();
-  RC_ASSERT((minute > 9 * 60 && minute <= 13 * 60) || (minute > 14 * 60 && minute <= 18 * 60));
+  const Timestamp due = kz().add(t, d).value();
+  RC_LOG() << format_utc(t) << " + " << d.amount << "bm = " << format_utc(due) << "\n";
+  const auto local = date::make_zoned(kz().time_zone(), date::floor<std::chrono::seconds>(due)).get_local_time();
+  // Seconds, not minutes: a start at 10:31:01 puts deadlines one second past the hour (09:00:01 is working time).
+  const auto second = date::floor<std::chrono::seconds>(local - date::floor<date::days>(local)).count();
+  RC_ASSERT((second > 9 * 3600 && second <= 13 * 3600) || (second > 14 * 3600 && second <= 18 * 3600));
 }
 
 TEST(WorkingTimeTest, ResultsDoNotDependOnTheMachinesTimeZone) {

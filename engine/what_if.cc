@@ -120,13 +120,16 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
   report.candidate_hash = candidate.ref.rule_set_hash;
   auto t0 = std::chrono::steady_clock::now();
 
-  // 1. Read: every appeal's facts and binding, in one pass over the log. The scanning thread only routes
-  // events; `threads` workers decode and fold them, each owning the appeals routed to it (so each appeal's
-  // events are folded in log order).
+  // 1. Read: every appeal's facts and binding, in one pass over the log. With four threads or more the scanning
+  // thread only routes events and workers decode and fold them, each owning the appeals routed to it (so each
+  // appeal's events are folded in log order); otherwise the scan folds inline.
   const std::uint64_t head = store.head_position();
   std::deque<SlaAppealView> views;  // stable addresses while the scanner appends
   std::unordered_map<std::string, SlaAppealView*> by_stream;
   const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Decoding workers pay for a hand-off and a copy of each payload: worth it only with cores to spare (on two
+  // cores the scan folding inline was faster, bench/engine/sla_bench.cc).
+  const unsigned read_workers = threads >= 4 ? threads - 1 : 1;
   struct Item {
     SlaAppealView* view;
     store::RecordedEvent e;
@@ -140,9 +143,9 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
   };
   constexpr std::size_t kBatch = 2048, kMaxQueued = 16;
   std::vector<std::unique_ptr<Lane>> lanes;
-  for (unsigned i = 0; i < threads; ++i) lanes.push_back(std::make_unique<Lane>());
+  for (unsigned i = 0; i < read_workers; ++i) lanes.push_back(std::make_unique<Lane>());
   std::vector<std::thread> workers;
-  for (unsigned i = 0; i < threads; ++i) {
+  for (unsigned i = 0; i < read_workers && read_workers > 1; ++i) {
     workers.emplace_back([&lane = *lanes[i]] {
       for (;;) {
         std::vector<Item> batch;
@@ -161,7 +164,7 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
       }
     });
   }
-  std::vector<std::vector<Item>> pending(threads);
+  std::vector<std::vector<Item>> pending(read_workers);
   auto flush = [&](unsigned lane_index) {
     Lane& lane = *lanes[lane_index];
     std::unique_lock lock(lane.mu);
@@ -183,7 +186,15 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
       views.back().appeal_id = e.stream.substr(kAppealStreamPrefix.size());
       it->second = &views.back();
     }
-    const unsigned lane = static_cast<unsigned>(std::hash<std::string>{}(e.stream) % threads);
+    if (read_workers == 1) {  // fold right here, no hand-off
+      Status st = fold_sla_view(*it->second, e, /*clock_events=*/false);
+      if (!st.ok()) {
+        lanes[0]->error = st;
+        return false;
+      }
+      return true;
+    }
+    const unsigned lane = static_cast<unsigned>(std::hash<std::string>{}(e.stream) % read_workers);
     Item item{it->second, {}};
     item.e.position = e.position;
     item.e.stream_version = e.stream_version;
@@ -195,7 +206,7 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
     if (pending[lane].size() == kBatch) flush(lane);
     return true;
   });
-  for (unsigned i = 0; i < threads; ++i) {
+  for (unsigned i = 0; i < read_workers; ++i) {
     if (!pending[i].empty()) flush(i);
     {
       std::lock_guard lock(lanes[i]->mu);

@@ -34,7 +34,7 @@ TEST(SlaWhatIf, StricterCandidateReportsAddedBreachesMovedDeadlinesAndEscalation
   ASSERT_TRUE(cand.ok()) << cand.status().ToString();
   WhatIfOptions o;
   o.as_of = city.clock().now();
-  o.threads = 2;
+  o.threads = 4;  // the scan routes events to three decoding workers
   std::vector<std::string> phases;
   std::mutex mu;
   o.progress = [&](const WhatIfProgress& p) {
@@ -59,6 +59,14 @@ TEST(SlaWhatIf, StricterCandidateReportsAddedBreachesMovedDeadlinesAndEscalation
   EXPECT_EQ((r->escalations_added["law.answer breach -> head_of_agency"]), 1u);
   EXPECT_EQ(r->appeals_changed, 2u);
   EXPECT_NE(format_what_if(*r).find("complaint"), std::string::npos);
+
+  // One thread (the scan folds inline, one decider) reports the same.
+  o.threads = 1;
+  auto single = simulate_what_if(city.store(), city.registry(), **cand, o);
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->total, r->total);
+  EXPECT_EQ(single->escalations_added, r->escalations_added);
+  EXPECT_EQ(single->deadlines_moved, r->deadlines_moved);
 
   // A window: only appeals registered from 12 March.
   o.from = utc("2026-03-12T00:00:00Z");

@@ -266,7 +266,8 @@ class MemViewTx final : public ViewTx {
     }
     rows.put(kCheckpointKey, std::to_string(checkpoint));
     rows.sort();
-    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, cf_);
+    // Keeps the file in the page cache (no fadvise as it grows): it is read right after it is ingested.
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, cf_, /*invalidate_page_cache=*/false);
     OTINISH_RETURN_IF_ERROR(io(writer.Open(path), "create " + path));
     std::string_view previous;
     for (const auto& e : rows.entries()) {

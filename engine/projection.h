@@ -123,7 +123,8 @@ struct RunnerOptions {
   std::size_t rebuild_batch_events = 1'000'000;
   // catch_up() builds in bulk when it is at least this many events behind.
   std::size_t bulk_min_events = 50'000;
-  // Bulk builds of several projections run on up to this many threads (each reads the log itself).
+  // Threads of a bulk build, the calling one included: each reads and decodes batches of the log, applies them
+  // to one projection at a time or writes a projection's table file, whichever is due. 1: the caller alone.
   std::size_t bulk_threads = 2;
   // Rows kept in memory between writes (a read cache for the next batches); 0 disables it.
   std::size_t cache_rows = 200'000;

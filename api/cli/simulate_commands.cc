@@ -1,9 +1,5 @@
 // `otinish rules simulate`: what a candidate rule set would have done to the recorded history (engine/what_if.h).
-//
-// Registration (api owns main.cc and commands.h): declare
-//   void add_simulate_commands(CLI::App& app, Context& ctx);   // `otinish rules simulate`
-// in api/cli/commands.h, list it in main.cc's kAreas AFTER add_rules_commands (it adds to the `rules`
-// subcommand), add cli/simulate_commands.cc to otinish_cli_commands and link otinish::sla.
+// Registered in main.cc after add_rules_commands (it adds to the `rules` subcommand).
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -16,8 +12,6 @@
 #include "store/rocks_store.h"
 
 namespace otinish::cli {
-
-void add_simulate_commands(CLI::App& app, Context& ctx);
 
 namespace {
 

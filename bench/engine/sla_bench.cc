@@ -434,6 +434,7 @@ void bench_what_if(const std::string& dir, int appeals) {
                  pct);
     if (pct == 100) std::fprintf(stderr, "\n"), last_pct = -1;
   };
+  const long rss0 = rss_kb();  // before either simulation (the second reuses the first's freed memory)
   {
     // The same simulation on one worker first, so the figure for all cores has a baseline under the same load.
     WhatIfOptions one = o;
@@ -445,7 +446,6 @@ void bench_what_if(const std::string& dir, int appeals) {
     std::printf("  %-52s %12.1f s (read %.1f s, decide %.1f s)\n", "what-if, one worker", since(t1),
                 r1->read_seconds, r1->decide_seconds);
   }
-  const long rss0 = rss_kb();
   t0 = Steady::now();
   auto rep = simulate_what_if(**store, reg, **cand, o);
   die(rep.status(), "simulate");

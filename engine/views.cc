@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 
 #include "common/hash.h"
@@ -235,25 +236,32 @@ struct RowFolder {
   void operator()(const Other&) {}
 };
 
-// The deadlines of an appeal's open SLA clocks, kept by its SlaDeadlineSet and SlaClockStopped events in one
-// key per appeal (lines "clock<TAB>micros"), so that a view's due date is the earliest open deadline whatever
-// the rule set calls its clocks. Returns that earliest deadline, or Timestamp{} when no clock is open.
-// Each projection keeps its own copy in its own generation.
-Timestamp fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEvent& c) {
+// The deadlines of an appeal's open SLA clocks, kept by its SlaDeadlineSet, SlaClockPaused and SlaClockStopped
+// events in one key per appeal (lines "clock#cycle<TAB>micros"), so that a view's due date is the earliest open
+// deadline whatever the rule set calls its clocks. A paused clock has no deadline until the SlaDeadlineSet that
+// comes with its resume. Returns that earliest deadline, or Timestamp{} when no clock has one.
+// Errors: kCorruption when the stored key does not parse. Each projection keeps its own copy.
+Result<Timestamp> fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEvent& c) {
   std::map<std::string, std::int64_t> open;
   if (auto v = tx.get(key)) {
     std::string_view rest = *v;
     while (!rest.empty()) {
       const std::size_t tab = rest.find('\t'), nl = rest.find('\n');
-      if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl) break;
-      open[std::string(rest.substr(0, tab))] = std::stoll(std::string(rest.substr(tab + 1, nl - tab - 1)));
+      std::int64_t us = 0;
+      const char* first = rest.data() + tab + 1;
+      const char* last = rest.data() + nl;
+      if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl ||
+          std::from_chars(first, last, us).ptr != last) {
+        return Status::Corruption("SLA deadlines of view key '" + std::string(key) + "' do not parse");
+      }
+      open[std::string(rest.substr(0, tab))] = us;
       rest.remove_prefix(nl + 1);
     }
   }
   const std::string clock = c.clock + "#" + std::to_string(c.cycle);
   if (c.kind == SlaClockKind::kDeadlineSet && c.deadline) {
     open[clock] = micros_since_epoch(*c.deadline);
-  } else if (c.kind == SlaClockKind::kStopped) {
+  } else if (c.kind == SlaClockKind::kStopped || c.kind == SlaClockKind::kPaused) {
     open.erase(clock);
   }
   std::string out;
@@ -270,12 +278,13 @@ Timestamp fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEven
   return earliest ? timestamp_from_micros(earliest) : Timestamp{};
 }
 
-// The SLA clock event `e` is, if it changes a deadline (set or stopped); nullopt otherwise.
+// The SLA clock event `e` is, if it changes a deadline (set, paused or stopped); nullopt otherwise.
 Result<std::optional<SlaClockEvent>> deadline_change(const store::RecordedEvent& e) {
   if (!is_sla_event_type(e.type)) return std::optional<SlaClockEvent>();
   OTINISH_ASSIGN_OR_RETURN(SlaEvent sla, decode_sla_event(e.type, e.schema_version, e.payload));
   const auto* c = std::get_if<SlaClockEvent>(&sla);
-  if (!c || (c->kind != SlaClockKind::kDeadlineSet && c->kind != SlaClockKind::kStopped)) {
+  if (!c || (c->kind != SlaClockKind::kDeadlineSet && c->kind != SlaClockKind::kStopped &&
+             c->kind != SlaClockKind::kPaused)) {
     return std::optional<SlaClockEvent>();
   }
   return std::optional<SlaClockEvent>(*c);
@@ -312,7 +321,7 @@ class AppealsProjection final : public Projection {
     if (!change) return Status::Ok();
     const std::string_view id = appeal_id_of(e);
     thread_local std::string key, deadlines_key;
-    const Timestamp due = fold_sla_deadline(tx, make_key(deadlines_key, "sd/", id), *change);
+    OTINISH_ASSIGN_OR_RETURN(const Timestamp due, fold_sla_deadline(tx, make_key(deadlines_key, "sd/", id), *change));
     Status error;
     AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", id), error);
     OTINISH_RETURN_IF_ERROR(error);
@@ -546,7 +555,7 @@ class ScorecardsProjection final : public Projection {
     Work& w = work ? *work : new_row<Work>(tx, work_key);
     if (sla_change) {
       // "On time" is judged against the earliest open SLA deadline at the moment of resolution.
-      w.due_at = fold_sla_deadline(tx, make_key(deadlines_key, "sd/", appeal_id_of(e)), *sla_change);
+      OTINISH_ASSIGN_OR_RETURN(w.due_at, fold_sla_deadline(tx, make_key(deadlines_key, "sd/", appeal_id_of(e)), *sla_change));
       return Status::Ok();
     }
     auto bump = [&](const std::string& agency, auto&& change) -> Status {

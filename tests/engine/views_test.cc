@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/sla_events.h"
+
 #include "tests/engine/test_city.h"
 
 namespace otinish::engine {
@@ -108,6 +110,42 @@ TEST(Views, OverdueListsOpenAppealsPastTheirDeadline) {
   auto appeals = std::move(runner->reader("appeals")).value();
   EXPECT_TRUE(query_appeals(*appeals, {.overdue_only = true, .now = city.clock().now()})->rows.empty());
   EXPECT_EQ(query_appeals(*appeals, {.overdue_only = true, .now = city.clock().now() + 24h * 11})->rows.size(), 1u);
+}
+
+// The due date is the earliest deadline of the SLA clocks that are running: a paused clock has none until it
+// resumes, a stopped one none at all (the SLA service writes these events; here they are appended directly).
+TEST(Views, DueDateFollowsRunningSlaClocksOnly) {
+  TestCity city;
+  auto runner = open_runner(city);
+  ASSERT_TRUE(runner->start().ok());
+  auto id = city.reg(Category::kComplaint, "lifts.broken");
+  const Timestamp t0 = city.clock().now();
+  auto sla = [&](SlaClockKind kind, const char* clock, std::optional<Timestamp> deadline) {
+    SlaClockEvent c;
+    c.kind = kind;
+    c.clock = clock;
+    c.at = city.clock().now();
+    c.deadline = deadline;
+    store::EventData d = encode_sla_event(c);
+    d.id = store::EventId::random();
+    ASSERT_TRUE(city.store().append("appeal-" + id, store::ExpectedVersion::any(), {&d, 1}).ok());
+  };
+  auto due = [&] {
+    sync(city, *runner);
+    return get_appeal_row(*std::move(runner->reader("appeals")).value(), id)->due_at;
+  };
+  sla(SlaClockKind::kDeadlineSet, "law.answer", t0 + 24h * 20);
+  sla(SlaClockKind::kDeadlineSet, "answer", t0 + 24h);
+  EXPECT_EQ(due(), t0 + 24h);
+  sla(SlaClockKind::kPaused, "answer", std::nullopt);  // on hold: the short clock has no deadline now
+  EXPECT_EQ(due(), t0 + 24h * 20);
+  auto appeals = std::move(runner->reader("appeals")).value();
+  EXPECT_TRUE(query_appeals(*appeals, {.overdue_only = true, .now = t0 + 48h})->rows.empty());
+  sla(SlaClockKind::kDeadlineSet, "answer", t0 + 72h);  // resumed
+  EXPECT_EQ(due(), t0 + 72h);
+  sla(SlaClockKind::kStopped, "answer", std::nullopt);
+  sla(SlaClockKind::kStopped, "law.answer", std::nullopt);
+  EXPECT_EQ(due(), Timestamp{});
 }
 
 TEST(Views, TimelineSaysWhoWhenAndWhat) {

@@ -779,53 +779,48 @@ Result<AppealPage> query_appeals(const ViewReader& view, const AppealQuery& q) {
   return page;
 }
 
-Result<std::vector<TimelineEntry>> read_timeline(const ViewReader& view, std::string_view appeal_id) {
-  std::vector<TimelineEntry> out;
+// Decodes each row under `prefix` (after `after`) as T and hands it to `take`, until `take` returns false.
+// Errors: the view's, or the first row that does not decode.
+template <class T, class Take>
+Status scan_rows(const ViewReader& view, std::string_view prefix, std::string_view after, Take take) {
   Status error;
-  OTINISH_RETURN_IF_ERROR(view.scan(timeline_prefix(appeal_id), "", [&](std::string_view, std::string_view v) {
-    auto e = decode_row<TimelineEntry>(v);
-    if (!e.ok()) {
-      error = e.status();
+  OTINISH_RETURN_IF_ERROR(view.scan(prefix, after, [&](std::string_view, std::string_view v) {
+    auto row = decode_row<T>(v);
+    if (!row.ok()) {
+      error = row.status();
       return false;
     }
-    out.push_back(std::move(e).value());
+    return take(std::move(row).value());
+  }));
+  return error;
+}
+
+Result<std::vector<TimelineEntry>> read_timeline(const ViewReader& view, std::string_view appeal_id) {
+  std::vector<TimelineEntry> out;
+  OTINISH_RETURN_IF_ERROR(scan_rows<TimelineEntry>(view, timeline_prefix(appeal_id), "", [&](TimelineEntry e) {
+    out.push_back(std::move(e));
     return true;
   }));
-  OTINISH_RETURN_IF_ERROR(error);
   if (out.empty()) return Status::NotFound("appeal " + std::string(appeal_id) + " has no timeline");
   return out;
 }
 
 Result<std::vector<PublicEntry>> read_public_feed(const ViewReader& view, std::uint64_t after, std::size_t limit) {
   std::vector<PublicEntry> out;
-  Status error;
-  OTINISH_RETURN_IF_ERROR(view.scan("p/", "p/" + be64(after), [&](std::string_view, std::string_view v) {
-    if (out.size() >= limit) return false;
-    auto e = decode_row<PublicEntry>(v);
-    if (!e.ok()) {
-      error = e.status();
-      return false;
-    }
-    out.push_back(std::move(e).value());
-    return true;
+  if (limit == 0) return out;
+  OTINISH_RETURN_IF_ERROR(scan_rows<PublicEntry>(view, "p/", "p/" + be64(after), [&](PublicEntry e) {
+    out.push_back(std::move(e));
+    return out.size() < limit;
   }));
-  OTINISH_RETURN_IF_ERROR(error);
   return out;
 }
 
 Result<Scorecards> read_scorecards(const ViewReader& view, std::uint64_t min_sample) {
   Scorecards out;
-  Status error;
-  OTINISH_RETURN_IF_ERROR(view.scan("g/", "", [&](std::string_view, std::string_view v) {
-    auto s = decode_row<AgencyScorecard>(v);
-    if (!s.ok()) {
-      error = s.status();
-      return false;
-    }
-    (s->resolved >= min_sample ? out.ranked : out.too_small).push_back(std::move(s).value());
+  OTINISH_RETURN_IF_ERROR(scan_rows<AgencyScorecard>(view, "g/", "", [&](AgencyScorecard s) {
+    (s.resolved >= min_sample ? out.ranked : out.too_small).push_back(std::move(s));
     return true;
   }));
-  OTINISH_RETURN_IF_ERROR(error);
   std::stable_sort(out.ranked.begin(), out.ranked.end(), [](const AgencyScorecard& a, const AgencyScorecard& b) {
     if (a.on_time_percent() != b.on_time_percent()) return a.on_time_percent() > b.on_time_percent();
     return a.satisfaction() > b.satisfaction();
@@ -835,18 +830,10 @@ Result<Scorecards> read_scorecards(const ViewReader& view, std::uint64_t min_sam
 
 Result<std::vector<RepeatLink>> read_repeats(const ViewReader& view, std::string_view appeal_id) {
   std::vector<RepeatLink> out;
-  Status error;
-  OTINISH_RETURN_IF_ERROR(
-      view.scan("r/" + std::string(appeal_id) + kSep, "", [&](std::string_view, std::string_view v) {
-        auto l = decode_row<RepeatLink>(v);
-        if (!l.ok()) {
-          error = l.status();
-          return false;
-        }
-        out.push_back(std::move(l).value());
-        return true;
-      }));
-  OTINISH_RETURN_IF_ERROR(error);
+  OTINISH_RETURN_IF_ERROR(scan_rows<RepeatLink>(view, "r/" + std::string(appeal_id) + kSep, "", [&](RepeatLink l) {
+    out.push_back(std::move(l));
+    return true;
+  }));
   return out;
 }
 

@@ -227,6 +227,12 @@ class MemViewTx final : public ViewTx {
   // Live write: the changed rows into `batch`.
   void write_into(rocksdb::WriteBatch& batch) {
     BatchSink sink(batch, cf_);
+    emit_dirty(sink);
+    for (const auto& e : appended_.entries()) sink.put(appended_.key(e), appended_.value(e));
+  }
+
+  // Every changed row into `sink`: objects encoded (with their derived rows), raw bytes, or deletions.
+  void emit_dirty(ViewTx::RowSink& sink) {
     std::string scratch;
     for (auto* kv : dirty_) {
       const Row& r = kv->second;
@@ -242,28 +248,13 @@ class MemViewTx final : public ViewTx {
         sink.del(kv->first);
       }
     }
-    for (const auto& e : appended_.entries()) sink.put(appended_.key(e), appended_.value(e));
   }
 
   // Bulk write: the changed rows and `checkpoint` into a new table file at `path`, which RocksDB then ingests
   // (and moves into the database): all of it becomes visible at once, or none of it.
   Status ingest(const rocksdb::Options& options, const std::string& path, std::uint64_t checkpoint) {
     RowBuffer& rows = appended_;
-    std::string scratch;
-    for (auto* kv : dirty_) {
-      const Row& r = kv->second;
-      if (!r.dirty) continue;
-      if (r.object) {
-        scratch.clear();
-        r.object->encode(scratch);
-        rows.put(kv->first, scratch);
-        r.object->write_derived(rows);
-      } else if (r.bytes) {
-        rows.put(kv->first, *r.bytes);
-      } else if (persisted_) {
-        rows.del(kv->first);
-      }
-    }
+    emit_dirty(rows);
     rows.put(kCheckpointKey, std::to_string(checkpoint));
     rows.sort();
     // Keeps the file in the page cache (no fadvise as it grows): it is read right after it is ingested.

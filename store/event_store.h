@@ -100,7 +100,9 @@ class EventStore {
   //   kResourceExhausted: an event over StoreOptions::max_event_bytes, or more than max_events_per_append;
   //   kConflict: `expected` does not match; status().current_version() is the stream's version now;
   //   kAlreadyExists: the idempotency key was used for a different append;
-  //   kIOError: the write or sync failed (nothing of this append is visible);
+  //   kIOError: the write or the sync failed. Nothing of this append is visible; after a failed sync it may or
+  //             may not be in the log when the store is reopened (retry with the same idempotency key), and the
+  //             store refuses every further append until it is reopened;
   //   kUnavailable: the store is closing.
   virtual Result<AppendResult> append(std::string_view stream, ExpectedVersion expected,
                                       std::span<const EventData> events, const AppendOptions& options = {}) = 0;

@@ -169,7 +169,8 @@ class RocksEventStore final : public EventStore {
   struct GroupState;
 
   Status check_tail();
-  void commit_group(std::span<AppendRequest* const> group);
+  void write_group(std::span<AppendRequest* const> group);
+  Status sync_written();
   Result<std::uint64_t> lookup_stream_version(std::string_view stream) const;
   Result<std::uint64_t> position_of(std::string_view stream, std::uint64_t version) const;
   Status read_position(std::uint64_t position, RecordedEvent* out) const;
@@ -190,9 +191,17 @@ class RocksEventStore final : public EventStore {
   mutable std::mutex head_mu_;
   Hash256 head_hash_{};  // guarded by head_mu_
 
-  // Writer-thread-only state (touched by commit_group alone, so it needs no lock).
+  // Writer-thread-only state (touched by write_group alone, so it needs no lock).
   Timestamp last_recorded_at_{};
   std::unordered_map<std::string, std::uint64_t> stream_versions_;
+
+  // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
+  std::mutex written_mu_;
+  std::uint64_t written_position_ = 0;  // guarded by written_mu_
+  Hash256 written_hash_{};              // guarded by written_mu_
+  // Set when a sync failed: what was written since may or may not survive, so nothing more is appended.
+  std::mutex failed_mu_;
+  Status failed_;  // guarded by failed_mu_
 
   std::shared_ptr<HeadSignal> signal_ = std::make_shared<HeadSignal>();
   std::unique_ptr<WriteQueue> queue_;  // created last in open(), destroyed first
@@ -291,9 +300,13 @@ Status RocksEventStore::open(const std::string& path) {
   }
 
   OTINISH_RETURN_IF_ERROR(check_tail());
-  queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { commit_group(g); },
-                                        options_.max_group_events,
-                                        std::chrono::microseconds(options_.group_commit_gather_us));
+  {
+    std::lock_guard lock(written_mu_);
+    written_position_ = head_position();
+    written_hash_ = head_hash();
+  }
+  queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { write_group(g); },
+                                        [this] { return sync_written(); }, options_.max_group_events);
   return Status::Ok();
 }
 
@@ -426,10 +439,20 @@ struct RocksEventStore::GroupState {
   std::unordered_map<std::string, IdempotencyRecord> keys;  // idempotency keys written by this group
 };
 
-void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
+void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
+  {
+    std::lock_guard lock(failed_mu_);
+    if (!failed_.ok()) {
+      for (AppendRequest* r : group) r->result = failed_;
+      return;
+    }
+  }
   GroupState g;
-  g.next_position = head_position() + 1;
-  g.prev_hash = head_hash();
+  {
+    std::lock_guard lock(written_mu_);
+    g.next_position = written_position_ + 1;
+    g.prev_hash = written_hash_;
+  }
   g.recorded_at = std::max(clock_.now(), last_recorded_at_);
   rocksdb::WriteBatch batch;
   std::vector<AppendRequest*> written;
@@ -532,11 +555,13 @@ void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
   }
 
   if (written.empty()) return;
+  // Not synced here: the syncer's one fsync covers this write and every other written before it began. Until
+  // then nothing of it is acknowledged or readable (reads stop at the published head).
   rocksdb::WriteOptions w;
-  w.sync = options_.sync_writes;
+  w.sync = false;
   rocksdb::Status s = db_->Write(w, &batch);
   if (!s.ok()) {
-    const Status err = from_rocks(s, "the synced write of " + std::to_string(written.size()) + " appends failed");
+    const Status err = from_rocks(s, "the write of " + std::to_string(written.size()) + " appends failed");
     for (AppendRequest* r : written) r->result = err;
     // The stream cache may no longer match what is stored; forget it.
     stream_versions_.clear();
@@ -545,16 +570,46 @@ void RocksEventStore::commit_group(std::span<AppendRequest* const> group) {
   if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
   for (auto& [stream, version] : g.versions) stream_versions_[stream] = version;
   last_recorded_at_ = g.recorded_at;
+  std::lock_guard lock(written_mu_);
+  written_position_ = g.next_position - 1;
+  written_hash_ = g.prev_hash;
+}
+
+Status RocksEventStore::sync_written() {
+  {
+    std::lock_guard lock(failed_mu_);
+    if (!failed_.ok()) return failed_;
+  }
+  std::uint64_t position;
+  Hash256 hash;
+  {
+    std::lock_guard lock(written_mu_);
+    position = written_position_;
+    hash = written_hash_;
+  }
+  if (position == head_position()) return Status::Ok();  // nothing new was written (e.g. only conflicts)
+  if (options_.sync_writes) {
+    rocksdb::Status s = db_->SyncWAL();
+    if (!s.ok()) {
+      Status err = from_rocks(s, "syncing the log's WAL failed; appends after position " +
+                                     std::to_string(head_position()) + " were not acknowledged and the store "
+                                     "refuses further appends until it is reopened");
+      std::lock_guard lock(failed_mu_);
+      failed_ = err;
+      return err;
+    }
+  }
   {
     std::lock_guard lock(head_mu_);
-    head_hash_ = g.prev_hash;
-    head_position_.store(g.next_position - 1, std::memory_order_release);
+    head_hash_ = hash;
+    head_position_.store(position, std::memory_order_release);
   }
   {
     std::lock_guard lock(signal_->mu);
     ++signal_->generation;
   }
   signal_->cv.notify_all();
+  return Status::Ok();
 }
 
 Status RocksEventStore::read_position(std::uint64_t position, RecordedEvent* out) const {

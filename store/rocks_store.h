@@ -28,9 +28,6 @@ struct StoreOptions {
   std::size_t max_events_per_append = 10'000;
   // Most events the group commit puts in one RocksDB write (a larger backlog is split over several writes).
   std::size_t max_group_events = 8'192;
-  // After answering N appenders, the group commit waits at most this long for about N new requests before the
-  // next synced write (closed-loop desks come back at once; one sync then serves all of them). 0 disables.
-  std::size_t group_commit_gather_us = 100;
   // On open, re-verify the hash chain of this many events at the tail (a torn or altered tail is reported then,
   // not at the first read). 0 disables the check.
   std::size_t tail_check_events = 1'024;

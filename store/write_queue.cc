@@ -1,14 +1,13 @@
 #include "store/write_queue.h"
 
-#include <vector>
-
 namespace otinish::store {
 
-WriteQueue::WriteQueue(CommitFn commit, std::size_t max_group_events, std::chrono::microseconds gather_wait)
-    : commit_(std::move(commit)),
+WriteQueue::WriteQueue(WriteFn write, SyncFn sync, std::size_t max_group_events)
+    : write_(std::move(write)),
+      sync_(std::move(sync)),
       max_group_events_(max_group_events),
-      gather_wait_(gather_wait),
-      writer_([this] { run(); }) {}
+      syncer_([this] { sync_loop(); }),
+      writer_([this] { write_loop(); }) {}
 
 WriteQueue::~WriteQueue() {
   {
@@ -16,30 +15,34 @@ WriteQueue::~WriteQueue() {
     closing_ = true;
   }
   work_cv_.notify_one();
-  writer_.join();
+  writer_.join();  // writes what is queued, then tells the syncer
+  syncer_.join();  // syncs what was written
 }
 
 void WriteQueue::submit(AppendRequest* request) {
-  std::unique_lock lock(mu_);
-  if (closing_) {
-    request->result = Status::Unavailable("the event store is closing; the append was not written");
-    return;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      request->result = Status::Unavailable("the event store is closing; the append was not written");
+      return;
+    }
+    queue_.push_back(request);
   }
-  queue_.push_back(request);
-  work_cv_.notify_one();  // wakes the writer, or tells a gathering writer one more has come
-  done_cv_.wait(lock, [request] { return request->done; });
+  work_cv_.notify_one();
+  std::unique_lock lock(request->done_mu);
+  request->done_cv.wait(lock, [request] { return request->done; });
 }
 
-void WriteQueue::run() {
+void WriteQueue::write_loop() {
   std::vector<AppendRequest*> group;
-  std::size_t released = 0;  // appenders answered by the previous group
   for (;;) {
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // closing and drained
-      if (released > 1 && queue_.size() < released && gather_wait_.count() > 0) {
-        work_cv_.wait_for(lock, gather_wait_, [&] { return closing_ || queue_.size() >= released; });
+      if (queue_.empty()) {  // closing and drained
+        writer_done_ = true;
+        sync_cv_.notify_one();
+        return;
       }
       std::size_t events = 0;
       while (!queue_.empty() && (group.empty() || events + queue_.front()->events.size() <= max_group_events_)) {
@@ -48,14 +51,36 @@ void WriteQueue::run() {
         queue_.pop_front();
       }
     }
-    commit_(group);
+    write_(group);
     {
       std::lock_guard lock(mu_);
-      for (AppendRequest* r : group) r->done = true;
+      written_.insert(written_.end(), group.begin(), group.end());
     }
-    done_cv_.notify_all();
-    released = group.size();
+    sync_cv_.notify_one();
     group.clear();
+  }
+}
+
+void WriteQueue::sync_loop() {
+  std::vector<AppendRequest*> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      sync_cv_.wait(lock, [this] { return writer_done_ || !written_.empty(); });
+      if (written_.empty()) return;  // the writer stopped and everything is synced
+      batch.swap(written_);
+    }
+    // Everything in `batch` was written before this call, so this one sync covers all of it.
+    if (Status s = sync_(); !s.ok()) {
+      for (AppendRequest* r : batch) r->result = s;
+    }
+    for (AppendRequest* r : batch) {
+      // Notified under the lock: the appender cannot return (and free the request) before we let go.
+      std::lock_guard lock(r->done_mu);
+      r->done = true;
+      r->done_cv.notify_one();
+    }
+    batch.clear();
   }
 }
 

@@ -1,18 +1,16 @@
-// store/write_queue.h (internal): group commit, the one place where concurrent appends become one write.
+// store/write_queue.h (internal): group commit, the one place where concurrent appends become durable writes.
 //
-// Appenders call submit() from any thread; a single writer thread takes everything queued (up to a cap),
-// hands the group to the commit function, which must make it durable in ONE synced write and fill in each
-// request's result, then wakes the appenders. While one group is being synced the next one gathers, so
-// throughput grows with the number of writers while each appender waits about one sync (RocksDB's
-// WriteThread does the same with a leader instead of a thread).
-//
-// Closed-loop appenders (a desk that appends, waits, appends again) come back right after their group is
-// acknowledged. Without care they split into two cohorts that alternate, each group holding half of them. So
-// after releasing N appenders the writer waits a little (at most `gather_wait`) until about N requests are
-// queued: one sync then serves everyone. A lone appender never waits (N = 1 is already queued).
+// Appenders call submit() from any thread and block until their request is durable. Two threads do the work,
+// like a two-stage pipeline (RocksDB's WriteThread with pipelined writes does the same with leaders):
+//   - the writer takes everything queued (up to a cap) as one group and hands it to `write`, which decides
+//     the group (versions, positions, hashes) and writes it in ONE RocksDB write without syncing;
+//   - the syncer takes every group written so far and calls `sync`, which makes all of them durable with one
+//     fsync of the WAL and publishes the new head; only then are the group's appenders woken.
+// While one fsync runs the writer already writes the next group, so the disk is never idle while appenders
+// wait, and one fsync covers every group written before it began. Nothing is acknowledged (or visible to
+// readers, which stop at the published head) before it is synced.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -21,6 +19,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "store/event_store.h"
@@ -32,43 +31,51 @@ struct AppendRequest {
   ExpectedVersion expected = ExpectedVersion::any();
   std::span<const EventData> events;
   const AppendOptions* options = nullptr;
-  // Filled in by the commit function.
+  // Filled in by the write function (and replaced by the sync's error if the sync fails).
   Result<AppendResult> result = Status::Internal("append request was never committed");
-  // Owned by the queue.
-  bool done = false;
+  // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync).
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;  // guarded by done_mu
 };
 
 // Thread-safe.
 class WriteQueue {
  public:
-  // Commits a group: every request's `result` must be set. Called on the writer thread only.
-  using CommitFn = std::function<void(std::span<AppendRequest* const>)>;
+  // Decides and writes a group without syncing: every request's `result` must be set. Writer thread only.
+  using WriteFn = std::function<void(std::span<AppendRequest* const>)>;
+  // Makes every group `write` has returned from durable, and publishes it. Syncer thread only. On error the
+  // error becomes the result of every request not yet acknowledged.
+  using SyncFn = std::function<Status()>;
 
   // `max_group_events`: a group stops growing once it holds this many events (a single larger request still
-  // forms a group of its own). `gather_wait`: how long the writer may wait for the appenders it just released
-  // to come back before it forms the next group (0: never wait).
-  WriteQueue(CommitFn commit, std::size_t max_group_events, std::chrono::microseconds gather_wait);
-  // Drains what is queued, then stops the writer thread.
+  // forms a group of its own).
+  WriteQueue(WriteFn write, SyncFn sync, std::size_t max_group_events);
+  // Writes and syncs what is queued, then stops both threads.
   ~WriteQueue();
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
 
-  // Blocks until the request is committed (or refused because the queue is closing: kUnavailable).
+  // Blocks until the request is durable (or refused because the queue is closing: kUnavailable).
   void submit(AppendRequest* request);
 
  private:
-  void run();
+  void write_loop();
+  void sync_loop();
 
-  const CommitFn commit_;
+  const WriteFn write_;
+  const SyncFn sync_;
   const std::size_t max_group_events_;
-  const std::chrono::microseconds gather_wait_;
 
   std::mutex mu_;
-  std::condition_variable work_cv_;  // writer waits for requests
-  std::condition_variable done_cv_;  // appenders wait for their request's `done`
-  std::deque<AppendRequest*> queue_;  // guarded by mu_
-  bool closing_ = false;              // guarded by mu_
-  std::thread writer_;                // started last
+  std::condition_variable work_cv_;  // the writer waits for requests
+  std::condition_variable sync_cv_;  // the syncer waits for written groups
+  std::deque<AppendRequest*> queue_;     // guarded by mu_: submitted, not yet written
+  std::vector<AppendRequest*> written_;  // guarded by mu_: written, not yet synced
+  bool closing_ = false;                 // guarded by mu_
+  bool writer_done_ = false;             // guarded by mu_
+  std::thread syncer_;                   // started after the members above
+  std::thread writer_;
 };
 
 }  // namespace otinish::store

@@ -1,21 +1,23 @@
 // engine/serialization.h (internal to engine/): the one place the engine turns values into bytes.
 //
-// cereal's portable binary archive (little-endian on every host). Event payloads, projection rows and sealed
-// applicants all go through to_bytes()/from_bytes(). Formats are documented in docs/events.md.
+// The format is cereal's portable binary archive (docs/events.md), written and read here by a small archive
+// of our own (cereal's stream-based archives cost more than the decoding itself): a first byte 1 (the writer
+// was little-endian), then each field in order: integers, enums (as their underlying type), bool (one byte)
+// and double little-endian; a string or a vector as its size (uint64) then its elements; an optional as a
+// bool "empty" then the value if present. Event payloads, projection rows and sealed applicants all go through
+// to_bytes()/append_bytes()/from_bytes(), with the same serialize() functions cereal would call.
 #pragma once
 
-#include <istream>
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <optional>
-#include <sstream>
-#include <streambuf>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
-
-#include <cereal/archives/portable_binary.hpp>
-#include <cereal/types/optional.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
+#include <vector>
 
 #include "common/status.h"
 #include "common/time.h"
@@ -55,74 +57,178 @@ struct MicrosRef {
   }
 };
 
-// A read-only streambuf over bytes someone else owns: decoding copies nothing.
-class ViewBuf final : public std::streambuf {
- public:
-  explicit ViewBuf(std::string_view bytes) {
-    char* p = const_cast<char*>(bytes.data());  // never written: this buffer has no put area
-    setg(p, p, p + bytes.size());
-  }
-};
 
-// An istream over `buf` for one decode: the calling thread's reused stream (constructing a stream costs more
-// than decoding a small payload), or a stream of its own when that one is in use (a nested decode).
-class StreamLease {
+class BinaryWriter;
+class BinaryReader;
+
+namespace serialization_detail {
+template <class T>
+struct IsVector : std::false_type {};
+template <class T>
+struct IsVector<std::vector<T>> : std::true_type {};
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+}  // namespace serialization_detail
+
+// Writes values in the portable binary format to the end of a string. Not thread-safe; one per encoding.
+class BinaryWriter {
  public:
-  explicit StreamLease(std::streambuf* buf) {
-    if (std::exchange(in_use(), true)) {
-      own_.emplace(buf);
-      stream_ = &*own_;
-    } else {
-      stream_ = &shared();
-      stream_->rdbuf(buf);  // also clears the state a previous decode left
-    }
+  // Appends the format's first byte to `out`.
+  explicit BinaryWriter(std::string& out) : out_(out) { out_.push_back(1); }
+
+  template <class... Ts>
+  void operator()(Ts&&... values) {
+    (write(values), ...);
   }
-  ~StreamLease() {
-    if (own_) return;
-    stream_->rdbuf(nullptr);
-    in_use() = false;
-  }
-  StreamLease(const StreamLease&) = delete;
-  StreamLease& operator=(const StreamLease&) = delete;
-  std::istream& stream() { return *stream_; }
 
  private:
-  static std::istream& shared() {
-    thread_local std::istream is(nullptr);
-    return is;
+  template <class T>
+  void write(const T& v) {
+    using namespace serialization_detail;
+    if constexpr (std::is_same_v<T, bool>) {
+      out_.push_back(v ? 1 : 0);
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      write_raw(v);
+    } else if constexpr (std::is_enum_v<T>) {
+      write_raw(static_cast<std::underlying_type_t<T>>(v));
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      write_raw(static_cast<std::uint64_t>(v.size()));
+      out_.append(v);
+    } else if constexpr (IsVector<T>::value) {
+      write_raw(static_cast<std::uint64_t>(v.size()));
+      for (const auto& e : v) write(e);
+    } else if constexpr (IsOptional<T>::value) {
+      write(!v.has_value());
+      if (v) write(*v);
+    } else if constexpr (requires(const T& t, BinaryWriter& w) { t.save(w); }) {
+      v.save(*this);
+    } else if constexpr (requires(T& t, BinaryWriter& w) { t.serialize(w); }) {
+      const_cast<T&>(v).serialize(*this);  // serialize() is non-const by convention; nothing is modified
+    } else {
+      serialize(*this, const_cast<T&>(v));  // found by argument-dependent lookup
+    }
   }
-  static bool& in_use() {
-    thread_local bool used = false;
-    return used;
+  template <class T>
+  void write_raw(T v) {
+    char bytes[sizeof(T)];
+    std::memcpy(bytes, &v, sizeof(T));
+    if constexpr (std::endian::native == std::endian::big) std::reverse(bytes, bytes + sizeof(T));
+    out_.append(bytes, sizeof(T));
   }
-  std::optional<std::istream> own_;
-  std::istream* stream_;
+
+  std::string& out_;
 };
+
+// Reads values in the portable binary format. After the input ends early every further read leaves its value
+// alone and ok() is false. Not thread-safe; one per decoding.
+class BinaryReader {
+ public:
+  // Reads the format's first byte (the writer's byte order) from `in`.
+  explicit BinaryReader(std::string_view in) : in_(in) {
+    std::uint8_t little = 1;
+    read(little);
+    swap_ = (little != 1) == (std::endian::native == std::endian::little);
+  }
+
+  template <class... Ts>
+  void operator()(Ts&&... values) {
+    (read(values), ...);
+  }
+  bool ok() const { return ok_; }
+  // Where the input ended early, for error messages.
+  std::size_t failed_at() const { return at_; }
+
+ private:
+  template <class T>
+  void read(T& v) {
+    using namespace serialization_detail;
+    if constexpr (std::is_same_v<T, bool>) {
+      std::uint8_t b = 0;
+      if (take(&b, 1)) v = b != 0;
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      read_raw(v);
+    } else if constexpr (std::is_enum_v<T>) {
+      std::underlying_type_t<T> u{};
+      if (read_raw(u)) v = static_cast<T>(u);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      std::uint64_t n = 0;
+      if (!read_size(n)) return;
+      v.assign(in_.data() + at_, n);
+      at_ += n;
+    } else if constexpr (IsVector<T>::value) {
+      std::uint64_t n = 0;
+      if (!read_size(n)) return;
+      v.resize(n);
+      for (auto& e : v) read(e);
+    } else if constexpr (IsOptional<T>::value) {
+      bool empty = true;
+      read(empty);
+      if (!ok_ || empty) {
+        v.reset();
+        return;
+      }
+      v.emplace();
+      read(*v);
+    } else if constexpr (requires(T& t, BinaryReader& r) { t.load(r); }) {
+      v.load(*this);
+    } else if constexpr (requires(T& t, BinaryReader& r) { t.serialize(r); }) {
+      v.serialize(*this);
+    } else {
+      serialize(*this, v);  // found by argument-dependent lookup
+    }
+  }
+  template <class T>
+  bool read_raw(T& v) {
+    char bytes[sizeof(T)];
+    if (!take(bytes, sizeof(T))) return false;
+    if (swap_) std::reverse(bytes, bytes + sizeof(T));
+    std::memcpy(&v, bytes, sizeof(T));
+    return true;
+  }
+  // A size followed by at least that many bytes (every element of a vector takes one byte or more).
+  bool read_size(std::uint64_t& n) {
+    if (!read_raw(n)) return false;
+    if (n > in_.size() - at_) return ok_ = false;
+    return true;
+  }
+  bool take(void* out, std::size_t n) {
+    if (!ok_ || n > in_.size() - at_) return ok_ = false;
+    std::memcpy(out, in_.data() + at_, n);
+    at_ += n;
+    return true;
+  }
+
+  std::string_view in_;
+  std::size_t at_ = 0;
+  bool ok_ = true;
+  bool swap_ = false;
+};
+
+// Appends the bytes of `value` to `out`.
+template <typename T>
+void append_bytes(const T& value, std::string& out) {
+  BinaryWriter w(out);
+  w(value);
+}
 
 template <typename T>
 std::string to_bytes(const T& value) {
-  std::ostringstream os(std::ios::binary);
-  {
-    cereal::PortableBinaryOutputArchive ar(os);
-    ar(const_cast<T&>(value));  // cereal's serialize() is non-const by convention; nothing is modified
-  }
-  return std::move(os).str();
+  std::string out;
+  append_bytes(value, out);
+  return out;
 }
 
 // Decodes `bytes` into `out`. `what` names the thing for the error (e.g. "AppealRegistered v2 payload").
-// Errors: kCorruption when the bytes are truncated or malformed.
+// Errors: kCorruption when the bytes are truncated.
 template <typename T>
 Status from_bytes(std::string_view bytes, T& out, std::string_view what) {
-  ViewBuf buf(bytes);
-  StreamLease lease(&buf);
-  try {
-    cereal::PortableBinaryInputArchive ar(lease.stream());
-    ar(out);
-  } catch (const std::exception& e) {
-    return Status::Corruption("cannot decode " + std::string(what) + " (" + std::to_string(bytes.size()) +
-                              " bytes): " + e.what());
-  }
-  return Status::Ok();
+  BinaryReader r(bytes);
+  r(out);
+  if (r.ok()) return Status::Ok();
+  return Status::Corruption("cannot decode " + std::string(what) + " (" + std::to_string(bytes.size()) +
+                            " bytes): the input ends early (at byte " + std::to_string(r.failed_at()) + ")");
 }
 
 }  // namespace otinish::engine

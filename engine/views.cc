@@ -60,39 +60,11 @@ bool is_appeal_stream(const store::RecordedEvent& e) {
   return std::string_view(e.stream).starts_with(kAppealStreamPrefix);
 }
 
-// cereal's archive appending to a string the caller owns: the bytes of to_bytes(), without a stream per row.
-class AppendBuf final : public std::streambuf {
- public:
-  void target(std::string* out) { out_ = out; }
-
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    out_->append(s, static_cast<std::size_t>(n));
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_->push_back(traits_type::to_char_type(c));
-    return c;
-  }
-
- private:
-  std::string* out_ = nullptr;
-};
-
-template <typename T>
-void encode_row(const T& row, std::string& out) {
-  thread_local AppendBuf buf;
-  thread_local std::ostream os(&buf);
-  buf.target(&out);
-  cereal::PortableBinaryOutputArchive ar(os);
-  ar(const_cast<T&>(row));  // cereal's serialize() is non-const by convention; nothing is modified
-}
-
 // A row the transaction holds decoded (ViewTx::Object), encoded when the batch is written.
 template <typename T>
 struct RowObject final : ViewTx::Object {
   T row{};
-  void encode(std::string& out) const override { encode_row(row, out); }
+  void encode(std::string& out) const override { append_bytes(row, out); }
   void decoded() {}
 };
 
@@ -123,7 +95,7 @@ template <typename T>
 void append_row(ViewTx& tx, std::string_view key, const T& row) {
   thread_local std::string bytes;
   bytes.clear();
-  encode_row(row, bytes);
+  append_bytes(row, bytes);
   tx.append(key, bytes);
 }
 
@@ -167,7 +139,7 @@ struct AppealObject final : ViewTx::Object {
   AppealRow row;
   std::optional<IndexedFields> indexed;  // the values the index rows in the database (or the batch) hold
 
-  void encode(std::string& out) const override { encode_row(row, out); }
+  void encode(std::string& out) const override { append_bytes(row, out); }
   void decoded() {
     indexed.emplace();
     indexed->assign(row);

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
 #include "engine/serialization.h"
 
 namespace otinish::engine {
@@ -87,6 +94,61 @@ TEST(Events, TruncatedPayloadIsCorruption) {
   auto d = encode_event({Stage::kInProgress, Stage::kResolved, AppealResolved{Outcome::kDone, "fixed it", ""}});
   auto r = decode_event(d.type, d.schema_version, std::string_view(d.payload).substr(0, d.payload.size() - 3));
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+}
+
+// One field of every kind the engine's formats use.
+struct EveryFieldKind {
+  bool flag = true;
+  std::uint8_t small = 7;
+  std::uint32_t medium = 70000;
+  std::uint64_t large = 0x0102030405060708ull;
+  std::int64_t negative = -5;
+  double hours = 12.25;
+  Stage stage = Stage::kInProgress;
+  std::string text = "жалоба";
+  std::string empty;
+  std::vector<std::string> list = {"a", "", "bc"};
+  std::optional<std::uint64_t> some = 9, none;
+  Location location{"Abay", "Tauke khan ave"};
+  Timestamp at = timestamp_from_micros(1'774'000'000'123'456);
+  template <class A>
+  void serialize(A& ar) {
+    ar(flag, small, medium, large, negative, hours, stage, text, empty, list, some, none, location, MicrosRef{at});
+  }
+  friend bool operator==(const EveryFieldKind&, const EveryFieldKind&) = default;
+};
+
+std::string cereal_bytes(const EveryFieldKind& v, cereal::PortableBinaryOutputArchive::Options options) {
+  std::ostringstream os(std::ios::binary);
+  {
+    cereal::PortableBinaryOutputArchive ar(os, options);
+    ar(const_cast<EveryFieldKind&>(v));
+  }
+  return std::move(os).str();
+}
+
+// The engine's own archive writes exactly cereal's portable binary bytes, and reads them in either byte order.
+TEST(Serialization, BytesAreCerealPortableBinary) {
+  EveryFieldKind v;
+  EXPECT_EQ(to_bytes(v), cereal_bytes(v, cereal::PortableBinaryOutputArchive::Options::LittleEndian()));
+  for (auto options : {cereal::PortableBinaryOutputArchive::Options::LittleEndian(),
+                       cereal::PortableBinaryOutputArchive::Options::BigEndian()}) {
+    EveryFieldKind back;
+    back.flag = false;
+    back.list.clear();
+    back.none = 1;
+    back.some.reset();
+    ASSERT_TRUE(from_bytes(cereal_bytes(v, options), back, "test").ok());
+    EXPECT_EQ(back, v);
+  }
+}
+
+TEST(Serialization, EveryTruncationIsCorruption) {
+  const std::string bytes = to_bytes(EveryFieldKind{});
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    EveryFieldKind back;
+    EXPECT_EQ(from_bytes(std::string_view(bytes).substr(0, n), back, "test").code(), StatusCode::kCorruption) << n;
+  }
 }
 
 // Golden bytes: the layout documented in docs/events.md. Changing it without a new schema version breaks

@@ -151,20 +151,20 @@ Result<AppealEvent> decode_alternative(std::uint32_t version, std::string_view p
   using Body = std::variant_alternative_t<I, EventBody>;
   AppealEvent ev;
   Body body{};
-  std::string what = std::string(kRegistry[I].type) + " v" + std::to_string(version) + " payload";
+  auto what = [&] { return std::string(kRegistry[I].type) + " v" + std::to_string(version) + " payload"; };
   if (version == kRegistry[I].version) {
     Framed<Body> f{ev.from, ev.to, body};
     OTINISH_RETURN_IF_ERROR(from_bytes(payload, f, what));
   } else if constexpr (std::is_same_v<Body, AppealRegistered>) {
     if (version != 1) {
-      return Status::InvalidArgument(what + ": unknown schema version (this build reads 1 and 2); upgrade otinish");
+      return Status::InvalidArgument(what() + ": unknown schema version (this build reads 1 and 2); upgrade otinish");
     }
     AppealRegisteredV1 v1{&body};
     Framed<AppealRegisteredV1> f{ev.from, ev.to, v1};
     OTINISH_RETURN_IF_ERROR(from_bytes(payload, f, what));
     body.priority = Priority::kNormal;
   } else {
-    return Status::InvalidArgument(what + ": unknown schema version (this build reads " +
+    return Status::InvalidArgument(what() + ": unknown schema version (this build reads " +
                                    std::to_string(kRegistry[I].version) + "); upgrade otinish");
   }
   ev.body = std::move(body);

@@ -220,14 +220,18 @@ std::string to_bytes(const T& value) {
   return out;
 }
 
-// Decodes `bytes` into `out`. `what` names the thing for the error (e.g. "AppealRegistered v2 payload").
+// Decodes `bytes` into `out`. `what` names the thing for the error (e.g. "AppealRegistered v2 payload"), or is
+// a callable that returns the name (called only on error).
 // Errors: kCorruption when the bytes are truncated.
-template <typename T>
-Status from_bytes(std::string_view bytes, T& out, std::string_view what) {
+template <typename T, typename What>
+Status from_bytes(std::string_view bytes, T& out, const What& what) {
   BinaryReader r(bytes);
   r(out);
   if (r.ok()) return Status::Ok();
-  return Status::Corruption("cannot decode " + std::string(what) + " (" + std::to_string(bytes.size()) +
+  std::string name;
+  if constexpr (std::is_invocable_v<const What&>) name = what();
+  else name = std::string(what);
+  return Status::Corruption("cannot decode " + name + " (" + std::to_string(bytes.size()) +
                             " bytes): the input ends early (at byte " + std::to_string(r.failed_at()) + ")");
 }
 

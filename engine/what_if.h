@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -84,5 +85,10 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
 
 // A plain-text table of the report (for the CLI).
 std::string format_what_if(const WhatIfReport& report);
+
+// A WhatIfOptions::progress that draws on `out`: with `redraw` (a terminal) one bar per phase, redrawn in place
+// with '\r'; without (a log, a pipe) one line per phase at 25, 50, 75 and 100%, so that logs stay readable.
+// Thread-safe. REQUIRES: `out` outlives the callback.
+std::function<void(const WhatIfProgress&)> what_if_progress_bar(std::ostream& out, bool redraw);
 
 }  // namespace otinish::engine

@@ -1,8 +1,10 @@
 // `otinish rules simulate`: what a candidate rule set would have done to the recorded history (engine/what_if.h).
 // Registered in main.cc after add_rules_commands (it adds to the `rules` subcommand).
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
-#include <mutex>
+#include <iostream>
 #include <sstream>
 
 #include "api/cli/commands.h"
@@ -73,19 +75,8 @@ void run_simulate(const SimulateArgs& a, Context& ctx) {
   o.from = from;
   o.to = to;
   o.threads = a.threads;
-  std::mutex bar_mu;
-  int last = -1;
-  if (!a.quiet) {
-    o.progress = [&](const engine::WhatIfProgress& p) {
-      std::lock_guard lock(bar_mu);
-      const int pct = p.total ? static_cast<int>(100 * p.done / p.total) : 100;
-      if (pct == last) return;
-      last = pct;
-      ctx.err << "\r" << (p.phase == "read" ? "reading  " : "deciding ") << "[" << std::string(pct / 2, '#')
-              << std::string(50 - pct / 2, ' ') << "] " << pct << "%" << std::flush;
-      if (pct == 100) ctx.err << "\n", last = -1;
-    };
-  }
+  // A bar redrawn in place on a terminal; a few lines when stderr is a log or a pipe.
+  if (!a.quiet) o.progress = engine::what_if_progress_bar(ctx.err, &ctx.err == &std::cerr && isatty(STDERR_FILENO));
   auto report = engine::simulate_what_if(**store, registry, **candidate, o);
   if (!report.ok()) {
     ctx.err << "otinish rules simulate: " << report.status().ToString() << "\n";

@@ -93,8 +93,12 @@ Result<AppealId> Engine::allocate_number(const std::string& centre, const Comman
   e.actor = meta.actor;
   e.correlation_id = meta.correlation_id;
   e.causation_id = meta.command_id;
+  // The number need not be durable on its own: the registration that follows is appended after it, so its
+  // acknowledgement makes the allocation durable too, and a crash before it loses both (the number is then
+  // given again: numbers stay dense). So this append does not wait for its fsync.
   OTINISH_ASSIGN_OR_RETURN(auto r, store_.append(stream, store::ExpectedVersion::any(), {&e, 1},
-                                                 {.idempotency_key = idempotency_key(meta, stream)}));
+                                                 {.idempotency_key = idempotency_key(meta, stream),
+                                                  .wait_for_sync = false}));
   if (r.stream_version > UINT32_MAX) {
     return Status::ResourceExhausted("centre " + centre + " has used every appeal number of " + std::to_string(year));
   }

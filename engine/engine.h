@@ -19,7 +19,9 @@
 //     so re-sending the same command after a crash completes what the first attempt began.
 //   - Appeal numbers are dense per centre and year: the number is the version the store gives an allocation
 //     event in the "seq-<centre>-<year>" stream (appends there are ordered by the group commit, so concurrent
-//     registrations share one synced write). A crash between allocating and registering leaves the number
+//     registrations share one synced write). The allocation does not wait for its own fsync: the registration's
+//     durable append covers it. A crash before the allocation is synced loses it with the registration (the
+//     number is given again); a crash between a synced allocation and the registration leaves the number
 //     reserved (its AppealNumberAllocated event names the command); re-sending that command reuses it.
 //
 // Thread-safety: thread-safe. Any number of threads may call any method at once.

@@ -56,6 +56,13 @@ struct AppendOptions {
   // (AppendResult::deduplicated). The same key with a different stream or different events (type, schema
   // version, payload) is refused with kAlreadyExists. At most 256 bytes. Keys are kept forever.
   std::string idempotency_key;
+  // false: return as soon as the append is ordered in the log (written, with its positions and version),
+  // without waiting for the fsync. Such a result may be lost in a crash, but only together with everything
+  // after it: the log recovers as a prefix, so once any later append of the caller is acknowledged (durable),
+  // this one is durable too. For a step whose result only matters if a following durable append succeeds
+  // (e.g. taking the next appeal number, then registering the appeal). Its events become readable (and the
+  // version a conflict reports, visible) only once synced.
+  bool wait_for_sync = true;
 };
 
 struct AppendResult {

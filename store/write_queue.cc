@@ -33,6 +33,13 @@ void WriteQueue::submit(AppendRequest* request) {
   request->done_cv.wait(lock, [request] { return request->done; });
 }
 
+void AppendRequest::acknowledge() {
+  // Notified under the lock: the appender cannot return (and free the request) before we let go.
+  std::lock_guard lock(done_mu);
+  done = true;
+  done_cv.notify_one();
+}
+
 void WriteQueue::write_loop() {
   std::vector<AppendRequest*> group;
   for (;;) {
@@ -52,9 +59,16 @@ void WriteQueue::write_loop() {
       }
     }
     write_(group);
+    // Appends that asked not to wait for the fsync are answered now; the rest wait for the syncer.
+    std::erase_if(group, [](AppendRequest* r) {
+      if (r->options->wait_for_sync) return false;
+      r->acknowledge();
+      return true;
+    });
     {
       std::lock_guard lock(mu_);
       written_.insert(written_.end(), group.begin(), group.end());
+      unsynced_ = true;  // even if every append of the group was answered: they become readable once synced
     }
     sync_cv_.notify_one();
     group.clear();
@@ -66,20 +80,16 @@ void WriteQueue::sync_loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      sync_cv_.wait(lock, [this] { return writer_done_ || !written_.empty(); });
-      if (written_.empty()) return;  // the writer stopped and everything is synced
+      sync_cv_.wait(lock, [this] { return writer_done_ || unsynced_; });
+      if (!unsynced_) return;  // the writer stopped and everything is synced
       batch.swap(written_);
+      unsynced_ = false;
     }
     // Everything in `batch` was written before this call, so this one sync covers all of it.
     if (Status s = sync_(); !s.ok()) {
       for (AppendRequest* r : batch) r->result = s;
     }
-    for (AppendRequest* r : batch) {
-      // Notified under the lock: the appender cannot return (and free the request) before we let go.
-      std::lock_guard lock(r->done_mu);
-      r->done = true;
-      r->done_cv.notify_one();
-    }
+    for (AppendRequest* r : batch) r->acknowledge();
     batch.clear();
   }
 }

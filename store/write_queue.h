@@ -34,6 +34,7 @@ struct AppendRequest {
   // Filled in by the write function (and replaced by the sync's error if the sync fails).
   Result<AppendResult> result = Status::Internal("append request was never committed");
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync).
+  void acknowledge();
   std::mutex done_mu;
   std::condition_variable done_cv;
   bool done = false;  // guarded by done_mu
@@ -71,7 +72,8 @@ class WriteQueue {
   std::condition_variable work_cv_;  // the writer waits for requests
   std::condition_variable sync_cv_;  // the syncer waits for written groups
   std::deque<AppendRequest*> queue_;     // guarded by mu_: submitted, not yet written
-  std::vector<AppendRequest*> written_;  // guarded by mu_: written, not yet synced
+  std::vector<AppendRequest*> written_;  // guarded by mu_: written, not yet synced, not yet answered
+  bool unsynced_ = false;                // guarded by mu_: something was written since the last sync began
   bool closing_ = false;                 // guarded by mu_
   bool writer_done_ = false;             // guarded by mu_
   std::thread syncer_;                   // started after the members above

@@ -384,6 +384,39 @@ TEST_F(EventStoreTest, ReadersSeeOnlyAcknowledgedEventsAndConflictsReportReadabl
   EXPECT_TRUE(report->ok) << report->to_string();
 }
 
+// An append that does not wait for its fsync is answered with its place in the log at once; a later durable
+// append makes it durable and readable with it (the log recovers as a prefix).
+TEST_F(EventStoreTest, AppendWithoutWaitingForSyncIsOrderedAndBecomesDurableWithTheNext) {
+  EventData number = make_event("AppealNumberAllocated", "cmd-1");
+  auto allocated = store_->append("seq-SHY-2026", ExpectedVersion::any(), {&number, 1},
+                                  {.idempotency_key = "cmd-1/seq", .wait_for_sync = false});
+  ASSERT_TRUE(allocated.ok()) << allocated.status().ToString();
+  EXPECT_EQ(allocated->stream_version, 1u);
+  EXPECT_EQ(allocated->first_position, 1u);
+  auto registered = append_one("appeal-SHY-2026-0000001", ExpectedVersion::no_stream());
+  ASSERT_TRUE(registered.ok());
+  EXPECT_EQ(registered->first_position, 2u);
+  EXPECT_GE(store_->head_position(), 2u);  // acknowledging the second published both
+  // A re-sent allocation with the same key gets the same number.
+  auto again = store_->append("seq-SHY-2026", ExpectedVersion::any(), {&number, 1},
+                              {.idempotency_key = "cmd-1/seq", .wait_for_sync = false});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->deduplicated);
+  EXPECT_EQ(again->stream_version, 1u);
+  // Appends that never wait still become readable: the syncer syncs whatever was written.
+  for (int i = 0; i < 3; ++i) {
+    EventData e = make_event("AppealNumberAllocated", "cmd-x" + std::to_string(i));
+    ASSERT_TRUE(store_->append("seq-SHY-2026", ExpectedVersion::any(), {&e, 1}, {.wait_for_sync = false}).ok());
+  }
+  for (int i = 0; i < 200 && store_->head_position() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(store_->head_position(), 5u);
+  reopen();
+  auto seq = store_->read_stream("seq-SHY-2026", 1, Direction::kForward, 10);
+  ASSERT_TRUE(seq.ok());
+  EXPECT_EQ(seq->size(), 4u);
+  EXPECT_EQ(store_->head_position(), 5u);
+}
+
 TEST_F(EventStoreTest, SlowSubscriberDoesNotBlockAppenders) {
   std::latch release(1);
   std::atomic<int> delivered{0};

@@ -1,17 +1,20 @@
 #include "engine/what_if.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include "engine/events.h"
 #include "engine/sla_service.h"
@@ -21,9 +24,51 @@ namespace otinish::engine {
 
 namespace {
 
+// Threads scanning the log at most: each scans all of it, so beyond a few the repeated scan costs more than the
+// shared decoding saves (measured on two cores only).
+constexpr unsigned kMaxScanners = 4;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// One scanner's appeals, by stream. Appeal streams ("appeal-SHY-2026-0000001") are short: their names are kept
+// inside the slots of a flat table, so that a lookup touches one slot instead of a node and a heap-allocated key
+// (that chasing was most of the read at 2,000,000 appeals); longer names go to an ordinary map.
+class AppealIndex {
+ public:
+  // The view of `stream`, added (with its appeal id) if new.
+  SlaAppealView& operator[](std::string_view stream) {
+    SlaAppealView*& slot = stream.size() <= ShortName::kCapacity ? short_[ShortName(stream)] : long_[std::string(stream)];
+    if (!slot) {
+      slot = &views_.emplace_back();
+      slot->appeal_id = stream.substr(kAppealStreamPrefix.size());
+      slot->facts.history.reserve(16);  // a registration, then a state and an event fact per event: no regrowth
+    }
+    return *slot;
+  }
+  // In the order the scan met them.
+  const std::deque<SlaAppealView>& views() const noexcept { return views_; }
+
+ private:
+  struct ShortName {
+    static constexpr std::size_t kCapacity = 31;
+    explicit ShortName(std::string_view s) noexcept : size(static_cast<std::uint8_t>(s.size())) {
+      std::memcpy(bytes.data(), s.data(), s.size());
+    }
+    std::string_view view() const noexcept { return {bytes.data(), size}; }
+    friend bool operator==(const ShortName& a, const ShortName& b) noexcept { return a.view() == b.view(); }
+    std::array<char, kCapacity> bytes{};
+    std::uint8_t size;
+  };
+  struct ShortNameHash {
+    std::size_t operator()(const ShortName& n) const noexcept { return std::hash<std::string_view>{}(n.view()); }
+  };
+
+  std::deque<SlaAppealView> views_;  // stable addresses while the scan appends
+  boost::unordered_flat_map<ShortName, SlaAppealView*, ShortNameHash> short_;
+  std::unordered_map<std::string, SlaAppealView*> long_;
+};
 
 std::string short_time(std::optional<Timestamp> t) { return t ? format_utc(*t).substr(0, 16) : "none"; }
 
@@ -35,10 +80,10 @@ void add_group(WhatIfGroup& into, const WhatIfGroup& g) {
   into.breaches_removed += g.breaches_removed;
 }
 
-void merge(WhatIfReport& into, WhatIfReport& part, std::size_t examples) {
+// Adds a deciding thread's counts to `into` (examples and first error are picked by simulate_what_if).
+void merge_counts(WhatIfReport& into, const WhatIfReport& part) {
   into.appeals_changed += part.appeals_changed;
   into.errors += part.errors;
-  if (into.first_error.empty()) into.first_error = part.first_error;
   add_group(into.total, part.total);
   for (auto& [k, g] : part.by_agency) add_group(into.by_agency[k], g);
   for (auto& [k, g] : part.by_category) add_group(into.by_category[k], g);
@@ -48,9 +93,6 @@ void merge(WhatIfReport& into, WhatIfReport& part, std::size_t examples) {
   into.deadline_shift_total_s += part.deadline_shift_total_s;
   for (auto& [k, n] : part.escalations_added) into.escalations_added[k] += n;
   for (auto& [k, n] : part.escalations_removed) into.escalations_removed[k] += n;
-  for (auto& e : part.examples) {
-    if (into.examples.size() < examples) into.examples.push_back(std::move(e));
-  }
 }
 
 std::string rung_name(const rules::ClockReport& c, const rules::EscalationEvent& e) {
@@ -62,24 +104,67 @@ std::string rung_name(const rules::ClockReport& c, const rules::EscalationEvent&
   return s;
 }
 
-// Compares one appeal's two decisions into `r`.
+// A decision's clocks in name order; of two reports of one clock the later counts.
+std::vector<const rules::ClockReport*> clocks_by_name(const rules::SlaDecision& d) {
+  std::vector<const rules::ClockReport*> out;
+  out.reserve(d.clocks.size());
+  for (const auto& c : d.clocks) out.push_back(&c);
+  std::stable_sort(out.begin(), out.end(), [](const auto* x, const auto* y) { return x->clock < y->clock; });
+  std::vector<const rules::ClockReport*> last;
+  last.reserve(out.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i + 1 == out.size() || out[i + 1]->clock != out[i]->clock) last.push_back(out[i]);
+  }
+  return last;
+}
+
+// The rungs a clock fired, as "cycle/rung name", sorted, without repeats.
+std::vector<std::string> fired_rungs(const rules::ClockReport* c) {
+  std::vector<std::string> out;
+  if (!c) return out;
+  for (const auto& e : c->fired) out.push_back(std::to_string(e.cycle) + "/" + rung_name(*c, e));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Counts each rung of `of` that is not in `in` (both sorted) under its name.
+void count_missing(const std::vector<std::string>& of, const std::vector<std::string>& in,
+                   std::map<std::string, std::uint64_t>& counts, bool& changed) {
+  auto j = in.begin();
+  for (const auto& k : of) {
+    while (j != in.end() && *j < k) ++j;
+    if (j != in.end() && *j == k) continue;
+    ++counts[k.substr(k.find('/') + 1)];
+    changed = true;
+  }
+}
+
+// Compares one appeal's two decisions into `r`. The example text is built only while the report still takes
+// examples (formatting times for every appeal cost a tenth of a what-if).
 void compare(const SlaAppealView& v, const rules::SlaDecision& before, const rules::SlaDecision& after,
              WhatIfReport& r, std::size_t examples) {
-  std::map<std::string, const rules::ClockReport*> b, a;
-  for (const auto& c : before.clocks) b[c.clock] = &c;
-  for (const auto& c : after.clocks) a[c.clock] = &c;
+  const auto b = clocks_by_name(before), a = clocks_by_name(after);
+  const bool wants_example = r.examples.size() < examples;
   WhatIfGroup g;
   g.appeals = 1;
   bool changed = false;
   std::string example;
-  for (const auto& [name, c] : b) g.breaches_before += c->breached ? 1 : 0;
-  for (const auto& [name, c] : a) g.breaches_after += c->breached ? 1 : 0;
-  std::set<std::string> names;
-  for (const auto& [n, c] : b) names.insert(n);
-  for (const auto& [n, c] : a) names.insert(n);
-  for (const auto& name : names) {
-    const auto* cb = b.count(name) ? b[name] : nullptr;
-    const auto* ca = a.count(name) ? a[name] : nullptr;
+  for (const auto* c : b) g.breaches_before += c->breached ? 1 : 0;
+  for (const auto* c : a) g.breaches_after += c->breached ? 1 : 0;
+  // Every clock name of either decision, in order.
+  for (std::size_t i = 0, j = 0; i < b.size() || j < a.size();) {
+    const rules::ClockReport* cb = nullptr;
+    const rules::ClockReport* ca = nullptr;
+    if (j == a.size() || (i < b.size() && b[i]->clock < a[j]->clock)) {
+      cb = b[i++];
+    } else if (i == b.size() || a[j]->clock < b[i]->clock) {
+      ca = a[j++];
+    } else {
+      cb = b[i++];
+      ca = a[j++];
+    }
+    const std::string& name = cb ? cb->clock : ca->clock;
     const bool bb = cb && cb->breached, ba = ca && ca->breached;
     if (ba && !bb) ++g.breaches_added, changed = true;
     if (bb && !ba) ++g.breaches_removed, changed = true;
@@ -89,16 +174,12 @@ void compare(const SlaAppealView& v, const rules::SlaDecision& before, const rul
       (*da < *db ? r.deadlines_earlier : r.deadlines_later) += 1;
       r.deadline_shift_total_s += std::chrono::duration_cast<std::chrono::seconds>(*da - *db).count();
       changed = true;
-      if (example.empty()) example = name + " deadline " + short_time(db) + " -> " + short_time(da);
+      if (wants_example && example.empty()) example = name + " deadline " + short_time(db) + " -> " + short_time(da);
     }
-    std::set<std::string> fired_before, fired_after;
-    if (cb) for (const auto& e : cb->fired) fired_before.insert(std::to_string(e.cycle) + "/" + rung_name(*cb, e));
-    if (ca) for (const auto& e : ca->fired) fired_after.insert(std::to_string(e.cycle) + "/" + rung_name(*ca, e));
-    for (const auto& k : fired_after) {
-      if (!fired_before.count(k)) ++r.escalations_added[k.substr(k.find('/') + 1)], changed = true;
-    }
-    for (const auto& k : fired_before) {
-      if (!fired_after.count(k)) ++r.escalations_removed[k.substr(k.find('/') + 1)], changed = true;
+    if ((cb && !cb->fired.empty()) || (ca && !ca->fired.empty())) {
+      const auto fired_before = fired_rungs(cb), fired_after = fired_rungs(ca);
+      count_missing(fired_after, fired_before, r.escalations_added, changed);
+      count_missing(fired_before, fired_after, r.escalations_removed, changed);
     }
   }
   if (example.empty() && (g.breaches_added || g.breaches_removed)) {
@@ -109,7 +190,7 @@ void compare(const SlaAppealView& v, const rules::SlaDecision& before, const rul
   add_group(r.by_category[v.facts.category], g);
   if (changed) {
     ++r.appeals_changed;
-    if (r.examples.size() < examples) r.examples.push_back(v.appeal_id + ": " + example);
+    if (wants_example) r.examples.push_back(v.appeal_id + ": " + example);
   }
 }
 
@@ -122,127 +203,79 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
   report.candidate_hash = candidate.ref.rule_set_hash;
   auto t0 = std::chrono::steady_clock::now();
 
-  // 1. Read: every appeal's facts and binding, in one pass over the log. With four threads or more the scanning
-  // thread only routes events and workers decode and fold them, each owning the appeals routed to it (so each
-  // appeal's events are folded in log order); otherwise the scan folds inline.
+  // 1. Read: every appeal's facts and binding. Each of `scanners` threads scans the whole log and decodes and
+  // folds only the appeals whose stream hashes to it, so every appeal is folded by one thread in log order and
+  // nothing is handed between threads; the scan is repeated, decoding (most of the cost) is shared.
   const std::uint64_t head = store.head_position();
-  std::deque<SlaAppealView> views;  // stable addresses while the scanner appends
-  std::unordered_map<std::string, SlaAppealView*> by_stream;
   const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  // Decoding workers pay for a hand-off and a copy of each payload: worth it only with cores to spare (on two
-  // cores the scan folding inline was faster, bench/engine/sla_bench.cc).
-  const unsigned read_workers = threads >= 4 ? threads - 1 : 1;
-  struct Item {
-    SlaAppealView* view;
-    store::RecordedEvent e;
+  const unsigned scanners = std::min(threads, kMaxScanners);
+  struct Scanner {
+    AppealIndex appeals;
+    Result<std::uint64_t> read = std::uint64_t{0};
+    Status error;
   };
-  struct Lane {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<std::vector<Item>> batches;  // GUARDED_BY(mu)
-    bool done = false;                      // GUARDED_BY(mu)
-    Status error;                           // set by the worker only
-  };
-  constexpr std::size_t kBatch = 2048, kMaxQueued = 16;
-  std::vector<std::unique_ptr<Lane>> lanes;
-  for (unsigned i = 0; i < read_workers; ++i) lanes.push_back(std::make_unique<Lane>());
-  std::vector<std::thread> workers;
-  for (unsigned i = 0; i < read_workers && read_workers > 1; ++i) {
-    workers.emplace_back([&lane = *lanes[i]] {
-      for (;;) {
-        std::vector<Item> batch;
-        {
-          std::unique_lock lock(lane.mu);
-          lane.cv.wait(lock, [&] { return !lane.batches.empty() || lane.done; });
-          if (lane.batches.empty()) return;
-          batch = std::move(lane.batches.front());
-          lane.batches.pop_front();
-        }
-        lane.cv.notify_all();
-        for (Item& it : batch) {
-          if (!lane.error.ok()) break;
-          lane.error = fold_sla_view(*it.view, it.e, /*clock_events=*/false);
-        }
-      }
-    });
-  }
-  std::vector<std::vector<Item>> pending(read_workers);
-  auto flush = [&](unsigned lane_index) {
-    Lane& lane = *lanes[lane_index];
-    std::unique_lock lock(lane.mu);
-    lane.cv.wait(lock, [&] { return lane.batches.size() < kMaxQueued; });
-    lane.batches.push_back(std::move(pending[lane_index]));
-    pending[lane_index].clear();
-    lock.unlock();
-    lane.cv.notify_all();
-  };
+  std::vector<Scanner> parts(scanners);
   const std::uint64_t step = std::max<std::uint64_t>(head / 100, 1);
-  auto read = store.scan(1, head, [&](const store::RecordedEvent& e) {
-    if (e.recorded_at > options.as_of) return false;
-    if (e.position % step == 0 && options.progress) options.progress({"read", e.position, head});
-    if (e.stream.rfind(kAppealStreamPrefix, 0) != 0) return true;
-    if (is_sla_event_type(e.type) && e.type != "SlaBound" && e.type != "SlaRebound") return true;
-    auto [it, inserted] = by_stream.try_emplace(e.stream, nullptr);
-    if (inserted) {
-      views.emplace_back();
-      views.back().appeal_id = e.stream.substr(kAppealStreamPrefix.size());
-      it->second = &views.back();
-    }
-    if (read_workers == 1) {  // fold right here, no hand-off
-      Status st = fold_sla_view(*it->second, e, /*clock_events=*/false);
-      if (!st.ok()) {
-        lanes[0]->error = st;
-        return false;
-      }
-      return true;
-    }
-    const unsigned lane = static_cast<unsigned>(std::hash<std::string>{}(e.stream) % read_workers);
-    Item item{it->second, {}};
-    item.e.position = e.position;
-    item.e.stream_version = e.stream_version;
-    item.e.type = e.type;
-    item.e.schema_version = e.schema_version;
-    item.e.recorded_at = e.recorded_at;
-    item.e.payload = e.payload;
-    pending[lane].push_back(std::move(item));
-    if (pending[lane].size() == kBatch) flush(lane);
-    return true;
-  });
-  for (unsigned i = 0; i < read_workers; ++i) {
-    if (!pending[i].empty()) flush(i);
-    {
-      std::lock_guard lock(lanes[i]->mu);
-      lanes[i]->done = true;
-    }
-    lanes[i]->cv.notify_all();
+  auto scan = [&](unsigned k) {
+    Scanner& part = parts[k];
+    part.read = store.scan(1, head, [&](const store::RecordedEvent& e) {
+      if (e.recorded_at > options.as_of) return false;
+      if (k == 0 && e.position % step == 0 && options.progress) options.progress({"read", e.position, head});
+      if (e.stream.rfind(kAppealStreamPrefix, 0) != 0) return true;
+      if (is_sla_event_type(e.type) && e.type != "SlaBound" && e.type != "SlaRebound") return true;
+      if (scanners > 1 && std::hash<std::string_view>{}(e.stream) % scanners != k) return true;
+      part.error = fold_sla_view(part.appeals[e.stream], e, /*clock_events=*/false);
+      return part.error.ok();
+    });
+  };
+  {
+    std::vector<std::thread> pool;
+    for (unsigned k = 1; k < scanners; ++k) pool.emplace_back(scan, k);
+    scan(0);
+    for (auto& t : pool) t.join();
   }
-  for (auto& w : workers) w.join();
-  if (!read.ok()) return read.status();
-  for (const auto& lane : lanes) {
-    if (!lane->error.ok()) return lane->error;
+  for (const Scanner& part : parts) {
+    if (!part.read.ok()) return part.read.status();
+    if (!part.error.ok()) return part.error;
   }
-  report.events_read = *read;
-  by_stream.clear();
+  report.events_read = *parts[0].read;  // every scanner visits the same events
   report.read_seconds = seconds_since(t0);
   if (options.progress) options.progress({"read", head, head});
 
   // 2. Decide: each appeal on its bound bundle and on the candidate, in parallel.
   t0 = std::chrono::steady_clock::now();
+  // In log order of registration, whatever the number of scanners (each one's appeals are already in that
+  // order), so that the examples do not depend on it.
   std::vector<const SlaAppealView*> in_window;
-  for (const auto& v : views) {
-    if (!v.exists || v.facts.history.empty()) continue;
-    const Timestamp reg = v.facts.history.front().at;
-    if ((options.from && reg < *options.from) || (options.to && reg >= *options.to)) continue;
-    in_window.push_back(&v);
+  for (const Scanner& part : parts) {
+    const auto run_begin = static_cast<std::ptrdiff_t>(in_window.size());
+    for (const auto& v : part.appeals.views()) {
+      if (!v.exists || v.facts.history.empty()) continue;
+      const Timestamp reg = v.facts.history.front().at;
+      if ((options.from && reg < *options.from) || (options.to && reg >= *options.to)) continue;
+      in_window.push_back(&v);
+    }
+    std::inplace_merge(in_window.begin(), in_window.begin() + run_begin, in_window.end(),
+                       [](const SlaAppealView* a, const SlaAppealView* b) {
+                         return a->registered_position < b->registered_position;
+                       });
   }
   report.appeals = in_window.size();
   std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> done{0};
   const std::size_t n = in_window.size();
   const std::uint64_t tick = std::max<std::uint64_t>(n / 100, 1);
-  std::vector<WhatIfReport> parts(threads);
+  // What one deciding thread found, and where (index in in_window) its examples and first error are: the report
+  // takes those of the earliest appeals, so that it does not depend on how the threads shared the work.
+  struct Decider {
+    WhatIfReport report;
+    std::vector<std::size_t> example_at;
+    std::size_t first_error_at = SIZE_MAX;
+  };
+  std::vector<Decider> deciders(threads);
   auto work = [&](unsigned t) {
-    WhatIfReport& part = parts[t];
+    Decider& decider = deciders[t];
+    WhatIfReport& part = decider.report;
     std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<const Bundle>> bundles;
     constexpr std::size_t kChunk = 256;
     for (;;) {
@@ -253,7 +286,7 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
         const SlaAppealView& v = *in_window[i];
         auto fail = [&](const Status& s) {
           ++part.errors;
-          if (part.first_error.empty()) part.first_error = v.appeal_id + ": " + s.ToString();
+          if (part.first_error.empty()) part.first_error = v.appeal_id + ": " + s.ToString(), decider.first_error_at = i;
         };
         std::shared_ptr<const Bundle> base;
         if (v.bound) {
@@ -283,6 +316,7 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
           before = std::move(*d);
         }
         compare(v, before, *after, part, options.examples);
+        if (part.examples.size() > decider.example_at.size()) decider.example_at.push_back(i);
       }
       const std::uint64_t d = done.fetch_add(end - begin) + (end - begin);
       if (options.progress && (d / tick) != ((d - (end - begin)) / tick)) options.progress({"decide", d, n});
@@ -292,8 +326,23 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
   work(0);
   for (auto& th : pool) th.join();
-  for (auto& p : parts) merge(report, p, options.examples);
+  std::vector<std::pair<std::size_t, std::string*>> examples;
+  std::size_t first_error_at = SIZE_MAX;
+  for (Decider& d : deciders) {
+    merge_counts(report, d.report);
+    for (std::size_t k = 0; k < d.example_at.size(); ++k) examples.emplace_back(d.example_at[k], &d.report.examples[k]);
+    if (d.first_error_at < first_error_at) first_error_at = d.first_error_at, report.first_error = d.report.first_error;
+  }
+  std::sort(examples.begin(), examples.end());
+  for (std::size_t k = 0; k < examples.size() && k < options.examples; ++k) {
+    report.examples.push_back(std::move(*examples[k].second));
+  }
   report.total.appeals = report.appeals;
+  // Freeing millions of views takes seconds: each scanner's on a thread of its own.
+  in_window.clear();
+  std::vector<std::thread> freeing;
+  for (auto& part : parts) freeing.emplace_back([gone = std::move(part.appeals)] {});
+  for (auto& t : freeing) t.join();
   report.decide_seconds = seconds_since(t0);
   return report;
 }

@@ -39,7 +39,8 @@ class AppealIndex {
  public:
   // The view of `stream`, added (with its appeal id) if new.
   SlaAppealView& operator[](std::string_view stream) {
-    SlaAppealView*& slot = stream.size() <= ShortName::kCapacity ? short_[ShortName(stream)] : long_[std::string(stream)];
+    SlaAppealView*& slot =
+        stream.size() <= ShortName::kCapacity ? short_[ShortName(stream)] : long_[std::string(stream)];
     if (!slot) {
       slot = &views_.emplace_back();
       slot->appeal_id = stream.substr(kAppealStreamPrefix.size());
@@ -286,7 +287,10 @@ Result<WhatIfReport> simulate_what_if(const store::EventStore& store, RuleRegist
         const SlaAppealView& v = *in_window[i];
         auto fail = [&](const Status& s) {
           ++part.errors;
-          if (part.first_error.empty()) part.first_error = v.appeal_id + ": " + s.ToString(), decider.first_error_at = i;
+          if (part.first_error.empty()) {
+            part.first_error = v.appeal_id + ": " + s.ToString();
+            decider.first_error_at = i;
+          }
         };
         std::shared_ptr<const Bundle> base;
         if (v.bound) {

@@ -38,7 +38,7 @@ TEST(SlaWhatIf, StricterCandidateReportsAddedBreachesMovedDeadlinesAndEscalation
   ASSERT_TRUE(cand.ok()) << cand.status().ToString();
   WhatIfOptions o;
   o.as_of = city.clock().now();
-  o.threads = 4;  // the scan routes events to three decoding workers
+  o.threads = 4;  // four scanners, each folding the appeals its stream hash picks
   std::vector<std::string> phases;
   std::mutex mu;
   o.progress = [&](const WhatIfProgress& p) {

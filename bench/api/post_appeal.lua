@@ -1,10 +1,11 @@
 -- wrk script: every request registers a new appeal (POST /v1/appeals) as an operator.
 -- The token comes from the environment (OTINISH_TOKEN); each thread varies category, topic and district.
 local token = os.getenv("OTINISH_TOKEN")
-local topics = {
-  {"complaint", "utilities.heating.no_heat"}, {"incident", "lifts.stuck"}, {"consultation", "reference.general"},
-  {"complaint", "waste.not_collected"}, {"proposal", "improvement.yard"}, {"incident", "manholes.open"},
-  {"complaint", "housing.ksk.poor_service"}, {"gratitude", "transport.route"},
+local topics = {  -- topic ids from examples/catalogue/topics.yaml (the server may run with that catalogue)
+  {"complaint", "utilities.heating.no_heat"}, {"incident", "lifts.operation.not_working"},
+  {"consultation", "reference.contacts.agency_phone"}, {"complaint", "waste.collection.not_collected"},
+  {"proposal", "improvement.yard.paving_queue"}, {"incident", "manholes.open.sewer"},
+  {"complaint", "housing.osi.setting_up"}, {"gratitude", "transport.routes.timetable_info"},
 }
 local districts = {"Abay", "Al-Farabi", "Yenbekshi", "Karatau", "Turan"}
 local counter = 0

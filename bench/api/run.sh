@@ -20,27 +20,43 @@ if [ ! -x "$build/api/otinish" ]; then
 fi
 bin="$build/api/otinish"
 
-data=$(mktemp -d /tmp/otinish-bench.XXXX)
 port=18109
-export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
-"$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log >"$data/serve.out" 2>"$data/serve.err" &
-server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 50); do grep -q listening "$data/serve.out" 2>/dev/null && break; sleep 0.1; done
+data=""
+server=""
+trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; [ -n "$data" ] && rm -rf "$data"' EXIT
+# run_ours LABEL [serve flags...]: a fresh data directory, serve, wrk; prints wrk's figures and sets $ours.
+run_ours() {
+  local label=$1; shift
+  data=$(mktemp -d /tmp/otinish-bench.XXXX)
+  export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
+  "$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log "$@" >"$data/serve.out" 2>"$data/serve.err" &
+  server=$!
+  for _ in $(seq 100); do grep -q listening "$data/serve.out" 2>/dev/null && break; sleep 0.1; done
+  echo "== otinish ($label): POST /v1/appeals, wrk -t2 -c$conns -d${secs}s ($(date -u +%F), $(nproc) cores)"
+  ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
+  echo "$ours" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+  local head
+  head=$(curl -s "http://127.0.0.1:$port/healthz" | sed -n 's/.*"head_position":\([0-9]*\).*/\1/p')
+  echo "log head position after the run: $head"
+  kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=""
+  rm -rf "$data"; data=""
+}
 
-echo "== otinish: POST /v1/appeals, wrk -t2 -c$conns -d${secs}s ($(date -u +%F), $(nproc) cores)"
-ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
-echo "$ours" | grep -E "Requests/sec|Latency|otinish p50|Non-2xx"
-head=$(curl -s "http://127.0.0.1:$port/healthz" | sed -n 's/.*"head_position":\([0-9]*\).*/\1/p')
-echo "log head position after the run: $head (two events per appeal: number allocation and registration)"
+run_ours "engine and views, no SLA rules"
+ours_plain=$(echo "$ours" | awk '/Requests\/sec/ {print $2}')
+run_ours "with the city catalogue, calendars and SLA rules: the SLA service decides every new appeal" \
+  --catalogue "$root/examples/catalogue" --calendar "$root/examples/calendars/kz.yaml" \
+  --calendar "$root/examples/calendars/shymkent.yaml" --calendar "$root/examples/calendars/round-the-clock.yaml" \
+  --rules "$root/examples/rules/city.yaml"
+ours_sla=$(echo "$ours" | awk '/Requests\/sec/ {print $2}')
 
 echo "== peer: nginx HTTP ceiling, $conns connections, ${secs} s"
 if [ -f "$peer" ]; then
   ngx=$($sudo bash "$peer" "$conns" "$secs")
   echo "$ngx"
-  a=$(echo "$ours" | awk '/Requests\/sec/ {print $2}')
   b=$(echo "$ngx" | awk '/Requests\/sec/ {print $2}')
-  awk -v a="$a" -v b="$b" 'BEGIN { printf "ratio: otinish %.0f / nginx %.0f = %.3f (goal >= 0.3)\n", a, b, a / b }'
+  awk -v a="$ours_plain" -v b="$b" 'BEGIN { printf "ratio (no SLA rules): otinish %.0f / nginx %.0f = %.3f (goal >= 0.3)\n", a, b, a / b }'
+  awk -v a="$ours_sla" -v b="$b" 'BEGIN { printf "ratio (with SLA rules): otinish %.0f / nginx %.0f = %.3f (goal >= 0.3)\n", a, b, a / b }'
 else
   echo "peer script not found at $peer"
 fi

@@ -492,7 +492,8 @@ class Runner final : public ProjectionRunner {
     return commit(all, options_.sync);
   }
 
-  Result<RebuildReport> rebuild(std::string_view name) override {
+  using ProjectionRunner::rebuild;
+  Result<RebuildReport> rebuild(std::string_view name, const RebuildProgress& progress) override {
     Slot* slot = find(name);
     if (!slot) return Status::NotFound("views: no projection named '" + std::string(name) + "'");
     std::lock_guard one_rebuild(rebuild_mu_);
@@ -511,7 +512,12 @@ class Runner final : public ProjectionRunner {
 
     // Phase 1: the bulk, without the apply lock (the live generation keeps serving and updating), written as
     // ingested table files (durable once ingested).
-    OTINISH_RETURN_IF_ERROR(bulk_build(just_fresh, 1, Timestamp::max()));
+    std::uint64_t reported = ~std::uint64_t{0};  // the bulk's calls, then the last one here, never repeat a `done`
+    const RebuildProgress bulk_progress = [&](std::uint64_t done, std::uint64_t total) {
+      reported = done;
+      progress(done, total);
+    };
+    OTINISH_RETURN_IF_ERROR(bulk_build(just_fresh, 1, Timestamp::max(), progress ? &bulk_progress : nullptr));
     // Phase 2: under the apply lock, the tail that arrived meanwhile (a logged write); then swap.
     std::lock_guard apply(apply_mu_);
     OTINISH_RETURN_IF_ERROR(scan_into(just_fresh, fresh.applied + 1, Timestamp::max()));
@@ -534,6 +540,7 @@ class Runner final : public ProjectionRunner {
     report.events = fresh.applied;  // positions are dense from 1
     report.generation = gen;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (progress && report.events != reported) progress(report.events, report.events);
     return report;
   }
 
@@ -650,9 +657,12 @@ class Runner final : public ProjectionRunner {
   }
 
   // Applies the log from `from` to its head (or the first event after `as_of`) to `slots`, in bulk writes of
-  // rebuild_batch_events events, on bulk_threads threads (this one and helpers): see BulkBuild.
-  Status bulk_build(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of) {
-    BulkBuild build(*this, slots, from, as_of);
+  // rebuild_batch_events events, on bulk_threads threads (this one and helpers): see BulkBuild. Reports the
+  // events all slots have applied to `progress`, if set, after each batch.
+  Status bulk_build(const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of,
+                    const RebuildProgress* progress = nullptr) {
+    const std::uint64_t head = store_.head_position();
+    BulkBuild build(*this, slots, from, as_of, progress, head >= from ? head - from + 1 : 0);
     std::vector<std::thread> helpers;
     for (std::size_t i = 1; i < options_.bulk_threads; ++i) helpers.emplace_back([&] { build.work(); });
     build.work();
@@ -668,8 +678,10 @@ class Runner final : public ProjectionRunner {
   // over the threads by themselves.
   class BulkBuild {
    public:
-    BulkBuild(Runner& runner, const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of)
-        : runner_(runner), slots_(slots), from_(from), as_of_(as_of), progress_(slots.size()) {
+    BulkBuild(Runner& runner, const std::vector<Slot*>& slots, std::uint64_t from, Timestamp as_of,
+              const RebuildProgress* report, std::uint64_t total)
+        : runner_(runner), slots_(slots), from_(from), as_of_(as_of), report_(report), total_(total),
+          progress_(slots.size()) {
       for (auto& b : ring_) {
         b.events.resize(kBatchEvents);
         b.decoded.resize(kBatchEvents);
@@ -705,9 +717,15 @@ class Runner final : public ProjectionRunner {
         Status s = final_write ? finish(*slots_[task]) : apply(*slots_[task], p, ring_[batch % ring_.size()]);
         lock.lock();
         p.busy = false;
-        if (!s.ok()) error_ = s;
-        else if (final_write) p.written = true;
-        else ++p.next;
+        if (!s.ok()) {
+          error_ = s;
+        } else if (final_write) {
+          p.written = true;
+        } else {
+          p.applied += ring_[batch % ring_.size()].count;
+          ++p.next;
+          report_progress();
+        }
         cv_.notify_all();
       }
       cv_.notify_all();
@@ -730,6 +748,7 @@ class Runner final : public ProjectionRunner {
     };
     struct Progress {
       std::uint64_t next = 0;     // the next batch to apply
+      std::uint64_t applied = 0;  // events applied
       std::size_t pending = 0;    // events applied since the last bulk write
       bool busy = false;          // a thread works on this slot
       bool written = false;       // the last bulk file is ingested
@@ -744,6 +763,15 @@ class Runner final : public ProjectionRunner {
         ++published_;
         read_all_ = b.last;
       }
+    }
+    // Tells `report_` how many events every slot has applied, if more than last time. REQUIRES: mu_ held.
+    void report_progress() {
+      if (!report_ || !*report_) return;
+      std::uint64_t done = ~std::uint64_t{0};
+      for (const auto& p : progress_) done = std::min(done, p.applied);
+      if (done <= reported_) return;
+      reported_ = done;
+      (*report_)(done, std::max(total_, done));
     }
     // REQUIRES: mu_ held.
     std::uint64_t oldest_unapplied() const {
@@ -811,6 +839,8 @@ class Runner final : public ProjectionRunner {
     const std::vector<Slot*>& slots_;
     const std::uint64_t from_;    // the position of batch 0's first event
     const Timestamp as_of_;
+    const RebuildProgress* const report_;  // may be null
+    const std::uint64_t total_;            // events from `from_` to the head when the build started
     std::array<Batch, 8> ring_;  // batch n is ring_[n % 8]
 
     std::mutex mu_;
@@ -819,6 +849,7 @@ class Runner final : public ProjectionRunner {
     std::uint64_t published_ = 0;     // GUARDED_BY(mu_): batches read, in order, up to the last
     bool read_all_ = false;           // GUARDED_BY(mu_): the last batch is published
     std::vector<Progress> progress_;  // GUARDED_BY(mu_), one per slot; `pending` only by the slot's thread
+    std::uint64_t reported_ = 0;      // GUARDED_BY(mu_): the last `done` given to report_
     Status error_;                    // GUARDED_BY(mu_)
   };
 

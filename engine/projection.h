@@ -135,6 +135,13 @@ struct RunnerOptions {
   std::size_t block_cache_mb = 64;
 };
 
+// How far a rebuild is: `done` events of the log applied out of `total`, the log's head when the rebuild
+// started (raised to `done` if the log grows past it meanwhile). Called at most once per batch of events read
+// (a few thousand), with `done` increasing, and a last time with done == total once the new generation is
+// active (not after an error). Called on one of the rebuild's threads, one call at a time, while the rebuild
+// waits: keep it short (a progress bar).
+using RebuildProgress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
 struct RebuildReport {
   std::uint64_t events = 0;     // events scanned
   std::uint64_t generation = 0; // the new active generation
@@ -166,7 +173,9 @@ class ProjectionRunner {
 
   // Rebuilds projection `name` from position 0 into a fresh generation while the current one serves, then
   // swaps. Errors: kNotFound (no such projection), the store's and RocksDB's errors (the old generation stays).
-  virtual Result<RebuildReport> rebuild(std::string_view name) = 0;
+  Result<RebuildReport> rebuild(std::string_view name) { return rebuild(name, nullptr); }
+  // The same, reporting progress to `progress` (if set): see RebuildProgress.
+  virtual Result<RebuildReport> rebuild(std::string_view name, const RebuildProgress& progress) = 0;
 
   // A reader of the active generation of `name`. Errors: kNotFound.
   virtual Result<std::unique_ptr<ViewReader>> reader(std::string_view name) const = 0;

@@ -209,6 +209,32 @@ TEST(Views, RebuildEqualsLiveAndSwapsWhileAReaderServes) {
   EXPECT_TRUE(get_appeal_row(*std::move(runner->reader("appeals")).value(), id).ok());
 }
 
+// Progress of a rebuild over several read batches (here other modules' events, which no view keeps) grows
+// and ends at the log's head.
+TEST(Views, RebuildReportsGrowingProgressEndingAtTheTotal) {
+  TestCity city;
+  small_day(city);
+  std::vector<store::EventData> batch(5'000, store::EventData{.type = "NoteTaken", .payload = "x"});
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(city.store().append("notes", store::ExpectedVersion::any(), batch).ok());
+  }
+  small_day(city);
+  auto runner = open_runner(city);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+  auto report = runner->rebuild("timeline", [&](std::uint64_t done, std::uint64_t total) {
+    calls.emplace_back(done, total);
+  });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const std::uint64_t head = city.store().head_position();
+  ASSERT_GE(calls.size(), 3u) << "one call per batch of a few thousand events, and a last one";
+  for (std::size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_GT(calls[i].first, calls[i - 1].first) << i;
+    EXPECT_LE(calls[i].first, calls[i].second) << i;
+  }
+  EXPECT_EQ(calls.back(), std::make_pair(head, head));
+  EXPECT_EQ(report->events, head);
+}
+
 TEST(Views, CheckpointResumesAfterRestartWithoutDoubleCounting) {
   TestCity city;
   {

@@ -1,8 +1,12 @@
 // `otinish describe lifecycle` and `otinish projections rebuild`.
+#include <iostream>
 #include <string>
+
+#include <unistd.h>
 
 #include "api/cli/commands.h"
 #include "api/cli/data_dir.h"
+#include "common/progress_bar.h"
 #include "engine/lifecycle.h"
 #include "engine/projection.h"
 #include "engine/views.h"
@@ -50,7 +54,10 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
     }
     const std::uint64_t head = (*store)->head_position();
     ctx.err << "rebuilding " << args->name << " over " << head << " events...\n";
-    auto report = (*runner)->rebuild(args->name);
+    ProgressBar bar(ctx.err, &ctx.err == &std::cerr && isatty(STDERR_FILENO));
+    auto report = (*runner)->rebuild(args->name, [&bar](std::uint64_t done, std::uint64_t total) {
+      bar.update("rebuilding", done, total);
+    });
     if (!report.ok()) {
       ctx.err << "otinish projections rebuild: " << report.status().ToString() << "\n";
       ctx.exit_code = report.status().code() == StatusCode::kNotFound ? 2 : 1;

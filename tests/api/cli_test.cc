@@ -151,6 +151,7 @@ TEST(CliTest, ProjectionsRebuildReportsTheEventsScanned) {
   CliResult r = run({"projections", "rebuild", "--data", dir, "appeals"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("rebuilt appeals"), std::string::npos);
+  EXPECT_NE(r.err.find("rebuilding 100%"), std::string::npos) << "not a terminal: a line per quarter" << r.err;
   EXPECT_EQ(run({"projections", "rebuild", "--data", dir, "nonsense"}).exit_code, 2);
   std::filesystem::remove_all(dir);
 }

@@ -16,6 +16,7 @@
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include "common/progress_bar.h"
 #include "engine/events.h"
 #include "engine/sla_service.h"
 #include "rules/sla.h"
@@ -388,30 +389,9 @@ std::string format_what_if(const WhatIfReport& r) {
 }
 
 std::function<void(const WhatIfProgress&)> what_if_progress_bar(std::ostream& out, bool redraw) {
-  struct Bar {
-    std::mutex mu;
-    std::string phase;  // GUARDED_BY(mu)
-    int shown = -1;     // GUARDED_BY(mu): the percentage (redraw) or quarter (lines) last shown of `phase`
-  };
-  auto bar = std::make_shared<Bar>();
-  return [bar, &out, redraw](const WhatIfProgress& p) {
-    std::lock_guard lock(bar->mu);
-    if (p.phase != bar->phase) bar->phase = p.phase, bar->shown = -1;
-    // The deciding threads report out of order: never go back.
-    const int pct = p.total ? static_cast<int>(100 * std::min(p.done, p.total) / p.total) : 100;
-    const std::string label = p.phase == "read" ? "reading " : p.phase == "decide" ? "deciding" : bar->phase;
-    if (redraw) {
-      if (pct <= bar->shown) return;
-      bar->shown = pct;
-      out << "\r" << label << " [" << std::string(static_cast<std::size_t>(pct / 2), '#')
-          << std::string(static_cast<std::size_t>(50 - pct / 2), ' ') << "] " << pct << "%" << (pct == 100 ? "\n" : "")
-          << std::flush;
-    } else {
-      const int quarter = pct / 25;
-      if (quarter <= bar->shown || quarter == 0) return;
-      bar->shown = quarter;
-      out << label << " " << quarter * 25 << "%\n" << std::flush;
-    }
+  auto bar = std::make_shared<ProgressBar>(out, redraw);
+  return [bar](const WhatIfProgress& p) {
+    bar->update(p.phase == "read" ? "reading " : p.phase == "decide" ? "deciding" : p.phase, p.done, p.total);
   };
 }
 

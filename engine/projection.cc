@@ -224,11 +224,22 @@ class MemViewTx final : public ViewTx {
     return r.object.get();
   }
 
-  // Live write: the changed rows into `batch`.
+  // Live write: the changed rows into `batch`, in key order. RocksDB's memtable starts each insert from where
+  // the previous one landed, so a sorted run of keys is inserted several times faster than the same keys in
+  // hash-map order (the live views' writes were the largest single cost of the HTTP server).
   void write_into(rocksdb::WriteBatch& batch) {
+    live_.clear();
+    emit_dirty(live_);
+    for (const auto& e : appended_.entries()) live_.put(appended_.key(e), appended_.value(e));
+    live_.sort();  // stable: of two writes of one key, the later still lands last
     BatchSink sink(batch, cf_);
-    emit_dirty(sink);
-    for (const auto& e : appended_.entries()) sink.put(appended_.key(e), appended_.value(e));
+    for (const auto& e : live_.entries()) {
+      if (e.del) {
+        sink.del(live_.key(e));
+      } else {
+        sink.put(live_.key(e), live_.value(e));
+      }
+    }
   }
 
   // Every changed row into `sink`: objects encoded (with their derived rows), raw bytes, or deletions.
@@ -307,7 +318,8 @@ class MemViewTx final : public ViewTx {
   bool persisted_;
   RowMap rows_;
   std::vector<RowMap::Node*> dirty_;  // rows changed since the last write, each once
-  RowBuffer appended_;                      // appended rows since the last write
+  RowBuffer appended_;                // appended rows since the last write
+  RowBuffer live_;                    // write_into's sorted rows (kept to reuse its memory)
   Status error_;
 };
 

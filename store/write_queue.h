@@ -57,7 +57,8 @@ class WriteQueue {
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
 
-  // Blocks until the request is durable (or refused because the queue is closing: kUnavailable).
+  // Blocks until the request is durable, or only written if its options say not to wait for the sync (or
+  // until it is refused because the queue is closing: kUnavailable).
   void submit(AppendRequest* request);
 
  private:

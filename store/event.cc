@@ -2,16 +2,59 @@
 
 #include <sodium.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <cstdlib>
 
 namespace otinish::store {
 
+namespace {
+
+// Random ids without a system call each: a per-thread ChaCha20 key stream, keyed once from the system's CSPRNG
+// (and keyed again in a forked child, which must not repeat its parent's ids). An id needs to be unique, not
+// secret; getrandom() per event was a system call on the append path's only writer thread.
+class IdStream {
+ public:
+  void fill(std::uint8_t* out, std::size_t n) {
+    if (pid_ != ::getpid()) rekey();
+    if (used_ + n > block_.size()) refill();
+    std::memcpy(out, block_.data() + used_, n);
+    used_ += n;
+  }
+
+ private:
+  void rekey() {
+    static const bool sodium_ready = sodium_init() >= 0;
+    if (!sodium_ready) std::abort();  // no CSPRNG: nothing safe can be done
+    randombytes_buf(key_.data(), key_.size());
+    nonce_ = 0;
+    pid_ = ::getpid();
+    used_ = block_.size();
+  }
+  void refill() {
+    std::array<std::uint8_t, crypto_stream_chacha20_NONCEBYTES> nonce{};
+    std::memcpy(nonce.data(), &nonce_, sizeof nonce_);
+    ++nonce_;
+    crypto_stream_chacha20(block_.data(), block_.size(), nonce.data(), key_.data());
+    used_ = 0;
+  }
+
+  std::array<std::uint8_t, crypto_stream_chacha20_KEYBYTES> key_{};
+  std::array<std::uint8_t, 512> block_{};
+  std::size_t used_ = 0;
+  std::uint64_t nonce_ = 0;
+  pid_t pid_ = 0;  // 0: not keyed yet
+};
+
+}  // namespace
+
 EventId EventId::random() {
-  static const bool sodium_ready = sodium_init() >= 0;
-  if (!sodium_ready) std::abort();  // no CSPRNG: nothing safe can be done
+  thread_local IdStream stream;
   EventId id;
-  randombytes_buf(id.bytes.data(), id.bytes.size());
+  stream.fill(id.bytes.data(), id.bytes.size());
   return id;
 }
 

@@ -2,7 +2,11 @@
 // reopening, and the hash chain.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <set>
 #include <latch>
 #include <thread>
 
@@ -208,6 +212,87 @@ TEST_F(EventStoreTest, ReadStreamForwardBackwardAndLimit) {
   auto past_end = store_->read_stream("appeal-1", 6, Direction::kForward, 10);
   ASSERT_TRUE(past_end.ok());
   EXPECT_TRUE(past_end->empty());
+}
+
+// A stream whose versions lie partly in table files (written by the recovery on reopening) and partly in the
+// memtable reads whole and in order, both ways and from any version, and never shows the versions of a
+// stream whose name it prefixes or that prefixes it.
+TEST_F(EventStoreTest, ReadStreamAcrossFilesAndMemtableKeepsNeighboursApart) {
+  const std::vector<std::string> streams = {"appeal-1", "appeal-10", "appeal-1-x", "appeal-", "appeal-2"};
+  auto append_round = [&](int round) {
+    for (const auto& s : streams) {
+      ASSERT_TRUE(append_one(s, ExpectedVersion::any(), s + "/" + std::to_string(round)).ok());
+    }
+  };
+  for (int round = 0; round < 3; ++round) append_round(round);
+  reopen();  // recovery writes the memtables to files
+  for (int round = 3; round < 5; ++round) append_round(round);
+  for (const auto& s : streams) {
+    auto fwd = store_->read_stream(s, 1, Direction::kForward, 100);
+    ASSERT_TRUE(fwd.ok()) << fwd.status().ToString();
+    ASSERT_EQ(fwd->size(), 5u) << s;
+    for (std::size_t i = 0; i < 5; ++i) {
+      EXPECT_EQ((*fwd)[i].stream, s);
+      EXPECT_EQ((*fwd)[i].stream_version, i + 1);
+      EXPECT_EQ((*fwd)[i].payload, s + "/" + std::to_string(i));
+    }
+    auto back = store_->read_stream(s, 4, Direction::kBackward, 100);  // from a version in the memtable
+    ASSERT_TRUE(back.ok());
+    ASSERT_EQ(back->size(), 4u) << s;
+    EXPECT_EQ(back->front().stream_version, 4u);
+    EXPECT_EQ(back->back().stream_version, 1u);
+    auto mid = store_->read_stream(s, 3, Direction::kForward, 2);  // from a file into the memtable
+    ASSERT_TRUE(mid.ok());
+    ASSERT_EQ(mid->size(), 2u);
+    EXPECT_EQ((*mid)[0].stream_version, 3u);
+    EXPECT_EQ((*mid)[1].stream_version, 4u);
+    auto v = store_->stream_version(s);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(*v, 5u);
+  }
+  EXPECT_EQ(store_->read_stream("appeal-3", 1, Direction::kForward, 10).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->read_stream("appeal", 1, Direction::kForward, 10).status().code(), StatusCode::kNotFound);
+  // The stream heads survived the reopen too: a stale expected version is a conflict naming the real one.
+  auto stale = append_one("appeal-1", ExpectedVersion::exact(3));
+  ASSERT_EQ(stale.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(stale.status().current_version(), std::optional<std::uint64_t>(5));
+}
+
+TEST_F(EventStoreTest, RandomEventIdsAreDistinctAcrossThreadsAndForks) {
+  std::vector<std::vector<EventId>> per_thread(4);
+  std::vector<std::thread> threads;
+  for (auto& ids : per_thread) {
+    threads.emplace_back([&ids] {
+      for (int i = 0; i < 2000; ++i) ids.push_back(EventId::random());
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> seen;
+  for (const auto& ids : per_thread) {
+    for (const auto& id : ids) {
+      EXPECT_FALSE(id.is_nil());
+      seen.insert(id.to_hex());
+    }
+  }
+  EXPECT_EQ(seen.size(), 8000u);
+  // A forked child keys its own stream: its next ids are not the ones its parent is about to make.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const EventId id = EventId::random();
+    const auto written = ::write(fds[1], id.bytes.data(), id.bytes.size());
+    ::_exit(written == static_cast<ssize_t>(id.bytes.size()) ? 0 : 1);
+  }
+  const EventId mine = EventId::random();
+  EventId theirs;
+  ASSERT_EQ(::read(fds[0], theirs.bytes.data(), theirs.bytes.size()), static_cast<ssize_t>(theirs.bytes.size()));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_NE(mine, theirs);
 }
 
 TEST_F(EventStoreTest, ReadAllFromPositionWithLimit) {

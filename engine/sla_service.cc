@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "engine/events.h"
 
@@ -311,7 +312,35 @@ void SlaService::stop() {
 
 bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
   if (index_->checkpoint() >= position) return true;
-  return subscription_ && subscription_->wait_for(position, timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!subscription_ || !subscription_->wait_for(position, timeout)) return false;
+  // What was appended while processing it is written; the store's next sync (a fraction of a millisecond
+  // away) makes it durable and readable.
+  const std::uint64_t appended = appended_high_.load(std::memory_order_acquire);
+  while (store_.head_position() < appended) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
+
+std::uint64_t SlaService::checkpoint_after(std::uint64_t position, std::uint64_t appended) {
+  if (appended != 0) unsynced_.emplace_back(position, appended);
+  const std::uint64_t head = store_.head_position();
+  while (!unsynced_.empty() && unsynced_.front().second <= head) unsynced_.pop_front();
+  return unsynced_.empty() ? position : unsynced_.front().first - 1;
+}
+
+void SlaService::wait_readable(const std::string& stream, std::optional<std::uint64_t> version) const {
+  if (!version) return;
+  // Bounded: a sync takes well under a second; if the version never becomes readable the re-decision simply
+  // conflicts again and the caller's retry limit applies.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    auto v = store_.stream_version(stream);
+    if (!v.ok() || *v >= *version || std::chrono::steady_clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
 }
 
 Status SlaService::status() const { return subscription_ ? subscription_->status() : Status::Ok(); }
@@ -382,8 +411,13 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
     // never decrease along the log, and the expected version catches an append racing with this decision),
     // while more facts may still be recorded at `now` itself.
     const Timestamp decide_at = now - std::chrono::microseconds(1);
+    // The checkpoint to write with the timer when nothing (more) was appended for this event.
+    auto done = [&](std::uint64_t appended) -> std::optional<std::uint64_t> {
+      if (!checkpoint) return std::nullopt;
+      return checkpoint_after(*checkpoint, appended);
+    };
     OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
-    if (!view.exists) return index_->apply({}, checkpoint);
+    if (!view.exists) return index_->apply({}, done(0));
     std::optional<BundleRef> bind;
     OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> bundle, bundle_for(view, &bind));
     TimerIndex::Change change{appeal_id, !view.closed, std::nullopt};
@@ -402,7 +436,7 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         }
         change.open = true;
         change.due = now + options_.retry_after_error;
-        return index_->apply({&change, 1}, checkpoint);
+        return index_->apply({&change, 1}, done(0));
       }
       SlaPlan& plan = *planned;
       decisions = view.facts.history.size() + 1;
@@ -429,17 +463,28 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         if (!change.due || f.at < *change.due) change.due = f.at;
       }
     }
+    std::uint64_t appended = 0;
     if (!out.empty()) {
       for (auto& d : out) d.actor = options_.actor;
       const std::string key = "sla:" + appeal_id + ":" + to_hex(blake2b_256(keys)).substr(0, 32);
       auto r = store_.append(appeal_stream(appeal_id), store::ExpectedVersion::exact(view.version), out,
-                             {.idempotency_key = key});
+                             {.idempotency_key = key, .wait_for_sync = !checkpoint.has_value()});
       if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < options_.max_conflict_retries) {
-        std::lock_guard lock(stats_mu_);
-        ++stats_.conflicts;
-        continue;  // a command landed while we decided: decide again on the new facts
+        {
+          std::lock_guard lock(stats_mu_);
+          ++stats_.conflicts;
+        }
+        // A command (or our own append for an earlier event, not yet synced) landed while we decided: decide
+        // again on the new facts once they are readable.
+        wait_readable(appeal_stream(appeal_id), r.status().current_version());
+        continue;
       }
       if (!r.ok()) return r.status();
+      if (checkpoint) {
+        appended = r->last_position;
+        appended_high_.store(std::max(appended_high_.load(std::memory_order_relaxed), appended),
+                             std::memory_order_release);
+      }
     }
     {
       std::lock_guard lock(stats_mu_);
@@ -456,13 +501,13 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         }
       }
     }
-    return index_->apply({&change, 1}, checkpoint);
+    return index_->apply({&change, 1}, done(appended));
   }
 }
 
 Status SlaService::handle(const store::RecordedEvent& e) {
   if (e.stream.rfind(kAppealStreamPrefix, 0) == 0) {
-    if (!is_appeal_event_type(e.type)) return index_->apply({}, e.position);
+    if (!is_appeal_event_type(e.type)) return index_->apply({}, checkpoint_after(e.position, 0));
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
     std::lock_guard lock(stripe(id));
     return sync_locked(id, e.position, std::nullopt);
@@ -471,7 +516,7 @@ Status SlaService::handle(const store::RecordedEvent& e) {
     OTINISH_RETURN_IF_ERROR(registry_.ingest(e));
     if (e.type == kRuleSetPublishedType || e.type == kCalendarPublishedType) OTINISH_RETURN_IF_ERROR(apply_policy(e));
   }
-  return index_->apply({}, e.position);
+  return index_->apply({}, checkpoint_after(e.position, 0));
 }
 
 Status SlaService::apply_policy(const store::RecordedEvent& publication) {
@@ -542,7 +587,10 @@ Status SlaService::rebind_locked(const std::string& appeal_id, const Bundle& to,
     d.causation_id = publication.id.to_hex();
     auto r = store_.append(appeal_stream(appeal_id), store::ExpectedVersion::exact(view.version), {&d, 1},
                            {.idempotency_key = key});
-    if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < options_.max_conflict_retries) continue;
+    if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < options_.max_conflict_retries) {
+      wait_readable(appeal_stream(appeal_id), r.status().current_version());
+      continue;
+    }
     if (!r.ok()) return r.status();
     *rebound = !r->deduplicated;
     {

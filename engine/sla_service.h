@@ -29,6 +29,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -132,7 +133,8 @@ class SlaService {
 
   // Fires every timer due at or before the clock's now, in (due, appeal id) order. Returns how many fired.
   Result<std::size_t> fire_due();
-  // Blocks until the subscription has processed log position `position`; false on timeout or failure.
+  // Blocks until the subscription has processed log position `position` and the SLA events it appended for
+  // it are durable and readable; false on timeout or failure.
   bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const;
   // The subscription's status (its error if it stopped on one).
   Status status() const;
@@ -148,8 +150,20 @@ class SlaService {
              std::unique_ptr<TimerIndex> index);
 
   // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
+  // `checkpoint`: the log position being processed, on the subscription thread only. Its SLA events are then
+  // appended without waiting for their fsync (the next sync covers them; the service would otherwise wait
+  // for one fsync per appeal and fall behind a busy centre), and the checkpoint written with the timer is
+  // held back until they are durable (checkpoint_after).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
                      std::optional<Timestamp> fired_due);
+  // Subscription thread only. The checkpoint that may be written once the event at `position` is processed,
+  // its SLA events (if any) appended up to log position `appended` without waiting for their fsync: every
+  // event before it must have its SLA events durable, so that a restart after a power loss re-decides from the
+  // first event whose SLA events could be lost (re-deciding is idempotent).
+  std::uint64_t checkpoint_after(std::uint64_t position, std::uint64_t appended);
+  // After an expected-version conflict: waits (bounded) until the stream is readable up to `version`, so that
+  // the re-decision sees what it conflicted with (it may be an append not yet synced, e.g. our own).
+  void wait_readable(const std::string& stream, std::optional<std::uint64_t> version) const;
   Result<std::shared_ptr<const Bundle>> bundle_for(const SlaAppealView& view, std::optional<BundleRef>* bind);
   Status handle(const store::RecordedEvent& e);
   Status apply_policy(const store::RecordedEvent& publication);
@@ -170,6 +184,11 @@ class SlaService {
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   bool stopping_ = false;  // GUARDED_BY(timer_mu_)
+
+  // Subscription thread only: (processed position, last position appended for it) not yet known durable.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> unsynced_;
+  // The newest position the subscription appended at (wait_for waits for it to be durable).
+  std::atomic<std::uint64_t> appended_high_{0};
 
   mutable std::mutex stats_mu_;
   SlaStats stats_;                  // GUARDED_BY(stats_mu_)

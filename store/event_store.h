@@ -93,6 +93,22 @@ class Subscription {
   virtual bool wait_for(std::uint64_t p, std::chrono::milliseconds timeout) const = 0;
 };
 
+// The outcome of verifying the log (verify_chain, verify_log, EventStore::verify_indexes).
+struct VerifyReport {
+  bool ok = true;
+  std::uint64_t events = 0;        // events whose hash chain verified
+  Hash256 head_hash{};             // hash of the last event checked (when the chain verified)
+  std::uint64_t bad_position = 0;  // the first position that does not match (when !ok; 0: an index entry
+                                   // that concerns no position, e.g. a stream head of a stream not in the log)
+  std::string problem;             // what is wrong there, e.g. "hash mismatch: stored ab12…, computed 9f3c…"
+  bool indexes_checked = false;    // the indexes were checked too (VerifyOptions::indexes, after the chain)
+  std::uint64_t streams = 0;       // streams whose index and head were checked (when indexes_checked)
+
+  // "ok, 8640 events, head hash 3a7f…" (with the indexes: "…, head hash 3a7f…; indexes ok, 1200 streams")
+  // or "FAILED at position 412: hash mismatch: …".
+  std::string to_string() const;
+};
+
 // The log. Implementations are thread-safe: any number of threads may append, read and subscribe at once.
 class EventStore {
  public:
@@ -141,26 +157,38 @@ class EventStore {
   // stored ones (catch-up), then new ones as they are acknowledged (live). Runs on its own thread, reading
   // from the log, so a slow handler never slows appenders.
   virtual std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) = 0;
-};
 
-// The outcome of walking the hash chain.
-struct VerifyReport {
-  bool ok = true;
-  std::uint64_t events = 0;        // events checked
-  Hash256 head_hash{};             // hash of the last event checked (when ok)
-  std::uint64_t bad_position = 0;  // the first position that does not match (when !ok)
-  std::string problem;             // what is wrong there, e.g. "hash mismatch: stored ab12…, computed 9f3c…"
-
-  // "ok, 8640 events, head hash 3a7f…" or "FAILED at position 412: hash mismatch: …"
-  std::string to_string() const;
+  // Checks the store's own indexes against its log up to the head (what verify_log runs with
+  // VerifyOptions::indexes once the chain verified). The RocksDB store checks that every event's `streams`
+  // entry points at its position, that each stream's versions in the log are 1, 2, 3, ..., that each stream's
+  // `heads` entry is its last version, and that no `streams` or `heads` entry exists that no event accounts
+  // for. Reports the first mismatch (bad_position: the event concerned, or where a stray entry points).
+  // The default (a store without such indexes): kFailedPrecondition.
+  virtual Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const;
 };
 
 // Walks the whole log from position 1 and checks: positions are dense, each event's prev_hash is the previous
 // event's hash, each hash is the BLAKE2b-256 of its canonical envelope, and each event decodes. Stops at the
 // first problem. `progress`, if set, is called every 65,536 events with the position reached.
+// The chain covers the `log` column family only: an altered stream index (which stream reads follow) is not
+// seen here; use verify_log with VerifyOptions::indexes for that.
 // Errors (as a status, not a report): kIOError when the log cannot be read.
 Result<VerifyReport> verify_chain(const EventStore& store,
                                   const std::function<void(std::uint64_t)>& progress = nullptr);
+
+struct VerifyOptions {
+  // After the chain verified, also check the store's indexes against the log (EventStore::verify_indexes).
+  // The RocksDB store does it in sequential walks, without a lookup per event: about a third of the chain
+  // walk's time again (100k events: 0.06 s on top of 0.17 s), and memory of 8 bytes per event plus an entry
+  // per stream while it runs.
+  bool indexes = false;
+  // If set, called every 65,536 events with the position reached (with `indexes`: in both walks).
+  std::function<void(std::uint64_t)> progress;
+};
+
+// verify_chain, then (with options.indexes and if the chain verified) the indexes. Errors as verify_chain's,
+// and kFailedPrecondition if the indexes were asked for and the store has none it can check.
+Result<VerifyReport> verify_log(const EventStore& store, const VerifyOptions& options);
 
 // Recomputes an envelope's hash from its fields (including prev_hash). The one definition of the chain.
 Hash256 compute_event_hash(const RecordedEvent& e);

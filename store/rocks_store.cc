@@ -50,6 +50,15 @@ Status validate_stream_name(std::string_view stream) {
   return Status::Ok();
 }
 
+// A `streams` entry that points at an event of another stream or version (the index is not hash-chained).
+Status index_mismatch(std::string_view stream, std::uint64_t version, std::uint64_t position,
+                      const RecordedEvent& found) {
+  return Status::Corruption("the stream index entry for " + std::string(stream) + " version " +
+                            std::to_string(version) + " points at position " + std::to_string(position) +
+                            ", which holds " + found.stream + " version " + std::to_string(found.stream_version) +
+                            "; run `otinish verify`");
+}
+
 std::size_t event_bytes(const EventData& e) {
   return e.type.size() + e.payload.size() + e.actor.user.size() + e.actor.role.size() + e.actor.agency.size() +
          e.correlation_id.size() + e.causation_id.size();
@@ -163,6 +172,7 @@ class RocksEventStore final : public EventStore {
     return head_hash_;
   }
   std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override;
+  Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
 
  private:
   // Everything the writer thread decides for one group before the write.
@@ -426,8 +436,16 @@ Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view st
 Result<std::uint64_t> RocksEventStore::position_of(std::string_view stream, std::uint64_t version) const {
   std::string v;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_, keys::stream_key(stream, version), &v);
+  // Callers ask for versions the stream's head says exist, and the head and index are written in one batch.
+  if (s.IsNotFound()) {
+    return Status::Corruption("the stream index has no entry for " + std::string(stream) + " version " +
+                              std::to_string(version) + ", which the stream's head says exists");
+  }
   if (!s.ok()) return from_rocks(s, "reading the stream index");
-  if (v.size() != 8) return Status::Corruption("stream index value of " + std::to_string(v.size()) + " bytes");
+  if (v.size() != 8) {
+    return Status::Corruption("the stream index entry for " + std::string(stream) + " version " +
+                              std::to_string(version) + " is " + std::to_string(v.size()) + " bytes (expected 8)");
+  }
   return coding::decode_big_endian64(v.data());
 }
 
@@ -635,17 +653,35 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view
   }
   std::vector<RecordedEvent> out;
   bool any_version = false;
+  // The version the next entry must have (0: not known yet). The index is not covered by the hash chain, so
+  // each entry is checked against the event it points at: an altered entry must not show another event.
+  std::uint64_t next_version = direction == Direction::kForward ? std::max<std::uint64_t>(from_version, 1) : 0;
   for (; it->Valid() && out.size() < limit; direction == Direction::kForward ? it->Next() : it->Prev()) {
     const rocksdb::Slice k = it->key();
     if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) break;
+    const std::uint64_t version = coding::decode_big_endian64(k.data() + prefix.size());
+    if (it->value().size() != 8) {
+      return Status::Corruption("the stream index entry for " + std::string(stream) + " version " +
+                                std::to_string(version) + " is " + std::to_string(it->value().size()) +
+                                " bytes (expected 8)");
+    }
     const std::uint64_t position = coding::decode_big_endian64(it->value().data());
     if (position > head) {
       if (direction == Direction::kForward) break;  // newer events are not acknowledged yet
       continue;
     }
+    if (next_version != 0 && version != next_version) {
+      return Status::Corruption("the stream index of " + std::string(stream) + " has no entry for version " +
+                                std::to_string(next_version) + " (the next entry is version " +
+                                std::to_string(version) + ")");
+    }
     any_version = true;
     RecordedEvent e;
     OTINISH_RETURN_IF_ERROR(read_position(position, &e));
+    if (e.stream != stream || e.stream_version != version) {
+      return index_mismatch(stream, version, position, e);
+    }
+    next_version = direction == Direction::kForward ? version + 1 : version - 1;
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return from_rocks(it->status(), "reading stream " + std::string(stream));
@@ -704,10 +740,188 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
   OTINISH_ASSIGN_OR_RETURN(std::uint64_t version, lookup_stream_version(stream));
   while (version > 0) {
     OTINISH_ASSIGN_OR_RETURN(std::uint64_t pos, position_of(stream, version));
-    if (pos <= head) break;
+    if (pos <= head) {
+      // The heads and streams entries are not covered by the hash chain: check the event is what they say.
+      RecordedEvent e;
+      OTINISH_RETURN_IF_ERROR(read_position(pos, &e));
+      if (e.stream != stream || e.stream_version != version) return index_mismatch(stream, version, pos, e);
+      break;
+    }
     --version;
   }
   return version;
+}
+
+// Three sequential walks over one snapshot, without a point lookup per event: the log (remembering each
+// stream's positions), then `heads` and `streams` against what the log walk saw. Memory: 8 bytes per event and
+// one entry per stream. Entries of appends written but not yet acknowledged when the check began (positions
+// past the head) are not judged.
+Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
+  const std::uint64_t head = head_position();  // read before the snapshot, so the snapshot holds all of it
+  struct SnapshotGuard {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snapshot;
+    ~SnapshotGuard() { db->ReleaseSnapshot(snapshot); }
+  } snap{db_.get(), db_->GetSnapshot()};
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.snapshot;
+
+  VerifyReport report;
+  auto fail = [&](std::uint64_t position, std::string problem) {
+    report.ok = false;
+    report.bad_position = position;
+    report.problem = std::move(problem);
+    return report;
+  };
+  auto what = [](std::string_view stream, std::uint64_t version) {
+    return std::string(stream) + " version " + std::to_string(version);
+  };
+  // What the event at `position` is, for a message.
+  auto held_at = [&](std::uint64_t position) -> std::string {
+    std::string v;
+    RecordedEvent e;
+    if (position == 0 || position > head) return "no acknowledged event";
+    if (!db_->Get(ro, log_cf_, keys::log_key(position), &v).ok() || !decode_envelope(v, &e).ok()) {
+      return "no readable event";
+    }
+    return what(e.stream, e.stream_version);
+  };
+  struct Seen {
+    std::vector<std::uint64_t> positions;  // positions[v - 1]: where the log holds the stream's version v
+    bool head_seen = false;                // its `heads` entry was found
+  };
+  std::unordered_map<std::string, Seen> streams;
+
+  // 1. The log, in order: each stream's versions are 1, 2, 3, ...
+  {
+    rocksdb::ReadOptions lro = ro;
+    lro.readahead_size = 2 << 20;
+    lro.adaptive_readahead = true;
+    const std::string upper = keys::log_key(head + 1);
+    rocksdb::Slice upper_slice(upper);
+    lro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(lro, log_cf_));
+    RecordedEvent e;
+    std::uint64_t expected = 1;
+    for (it->Seek(keys::log_key(1)); it->Valid(); it->Next(), ++expected) {
+      Status d = decode_envelope(std::string_view(it->value().data(), it->value().size()), &e);
+      if (!d.ok()) return fail(expected, d.message());
+      if (e.position != expected) return fail(expected, "the log holds position " + std::to_string(e.position));
+      std::vector<std::uint64_t>& positions = streams[e.stream].positions;
+      if (e.stream_version != positions.size() + 1) {
+        return fail(e.position, "the event is " + what(e.stream, e.stream_version) + ", but the stream's previous "
+                                "event in the log is version " + std::to_string(positions.size()));
+      }
+      positions.push_back(e.position);
+      if (progress && (expected & 0xFFFF) == 0) progress(expected);
+    }
+    if (!it->status().ok()) return from_rocks(it->status(), "reading the log");
+    if (expected != head + 1) return fail(expected, "position " + std::to_string(expected) + " is missing from the log");
+  }
+
+  // 2. `heads`: each stream's entry is its last version in the log, and no entry names a stream the log lacks.
+  {
+    // A `heads` entry ahead of the log walk is an append in flight if its next version points past the head.
+    auto in_flight = [&](std::string_view stream, std::uint64_t version) {
+      std::string v;
+      return db_->Get(ro, streams_cf_, keys::stream_key(stream, version), &v).ok() && v.size() == 8 &&
+             coding::decode_big_endian64(v.data()) > head;
+    };
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, heads_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view stream(it->key().data(), it->key().size());
+      auto found = streams.find(std::string(stream));
+      const std::uint64_t last = found == streams.end() ? 0 : found->second.positions.size();
+      const std::uint64_t last_position = last == 0 ? 0 : found->second.positions.back();
+      coding::Reader r(std::string_view(it->value().data(), it->value().size()));
+      std::uint64_t version = 0;
+      if (!r.get_fixed64(&version) || r.remaining() != 0) {
+        return fail(last_position, "the heads entry of " + std::string(stream) + " is " +
+                                       std::to_string(it->value().size()) + " bytes (expected 8)");
+      }
+      if (found != streams.end()) found->second.head_seen = true;
+      if (version == last || (version > last && in_flight(stream, last + 1))) continue;
+      if (last == 0) {
+        return fail(0, "the heads entry of " + std::string(stream) + " says version " + std::to_string(version) +
+                           ", but the log holds no event of that stream");
+      }
+      return fail(last_position, "the heads entry of " + std::string(stream) + " says version " +
+                                     std::to_string(version) + ", but the stream's last event is version " +
+                                     std::to_string(last) + ", at this position");
+    }
+    if (!it->status().ok()) return from_rocks(it->status(), "reading the stream heads");
+    for (const auto& [stream, seen] : streams) {
+      if (!seen.head_seen) {
+        return fail(seen.positions.back(), "the heads column family has no entry for " + stream +
+                                               ", whose last event is version " +
+                                               std::to_string(seen.positions.size()) + ", at this position");
+      }
+    }
+  }
+
+  // 3. `streams`, in key order (one stream after another): each entry points where the log walk saw that
+  // stream and version, or belongs to an append in flight. Then every event must have had its entry.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
+    std::string current;           // the stream of the previous entry
+    const Seen* seen = nullptr;    // and what the log walk saw of it (nullptr: nothing)
+    std::uint64_t matched = 0;     // entries that point at their event
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() < 10 || k[k.size() - 9] != '\0' || it->value().size() != 8) {
+        return fail(0, "the stream index holds a malformed entry (key of " + std::to_string(k.size()) +
+                           " bytes, value of " + std::to_string(it->value().size()) + " bytes)");
+      }
+      const std::string_view stream(k.data(), k.size() - 9);
+      if (current.empty() || stream != current) {
+        current = stream;
+        auto found = streams.find(current);
+        seen = found == streams.end() ? nullptr : &found->second;
+      }
+      const std::uint64_t version = coding::decode_big_endian64(k.data() + k.size() - 8);
+      const std::uint64_t position = coding::decode_big_endian64(it->value().data());
+      if (seen != nullptr && version >= 1 && version <= seen->positions.size()) {
+        const std::uint64_t real = seen->positions[version - 1];
+        if (position == real) {
+          ++matched;
+          continue;
+        }
+        return fail(real, "the stream index entry for " + what(stream, version) + " points at position " +
+                              std::to_string(position) + ", which holds " + held_at(position) +
+                              ", not at this position, which holds that event");
+      }
+      if (position > head) continue;  // an append in flight
+      return fail(position, "the stream index entry for " + what(stream, version) + " points at position " +
+                                std::to_string(position) + ", which holds " + held_at(position) + " (" +
+                                (seen == nullptr ? "the log holds no event of " + std::string(stream)
+                                                 : "the stream's last version is " +
+                                                       std::to_string(seen->positions.size())) +
+                                ")");
+    }
+    if (!it->status().ok()) return from_rocks(it->status(), "reading the stream index");
+    if (matched != head) {
+      // Some event has no entry: name the first one (by position). Only on this failure path, a lookup each.
+      std::uint64_t first = 0;
+      std::string missing;
+      std::string v;
+      for (const auto& [stream, s] : streams) {
+        for (std::size_t i = 0; i < s.positions.size(); ++i) {
+          if (first != 0 && s.positions[i] > first) break;
+          if (!db_->Get(ro, streams_cf_, keys::stream_key(stream, i + 1), &v).ok()) {
+            first = s.positions[i];
+            missing = what(stream, i + 1);
+            break;
+          }
+        }
+      }
+      return fail(first, "the stream index has no entry for " + missing + ", the event at this position");
+    }
+  }
+
+  report.events = head;
+  report.streams = streams.size();
+  report.indexes_checked = true;
+  return report;
 }
 
 std::unique_ptr<Subscription> RocksEventStore::subscribe(std::uint64_t after_position, EventHandler handler) {

@@ -3,9 +3,21 @@
 namespace otinish::store {
 
 std::string VerifyReport::to_string() const {
-  if (ok) return "ok, " + std::to_string(events) + " events, head hash " + to_hex(head_hash);
+  if (ok) {
+    std::string s = "ok, " + std::to_string(events) + " events, head hash " + to_hex(head_hash);
+    if (indexes_checked) s += "; indexes ok, " + std::to_string(streams) + " streams";
+    return s;
+  }
+  if (indexes_checked) {
+    return "FAILED at position " + std::to_string(bad_position) + ": " + problem + " (the hash chain of " +
+           std::to_string(events) + " events verified; the index does not match it)";
+  }
   return "FAILED at position " + std::to_string(bad_position) + ": " + problem + " (" + std::to_string(events) +
          " events before it verified)";
+}
+
+Result<VerifyReport> EventStore::verify_indexes(const std::function<void(std::uint64_t)>&) const {
+  return Status::FailedPrecondition("this event store keeps no indexes that can be verified");
 }
 
 Result<VerifyReport> verify_chain(const EventStore& store, const std::function<void(std::uint64_t)>& progress) {
@@ -43,6 +55,20 @@ Result<VerifyReport> verify_chain(const EventStore& store, const std::function<v
     report.problem = n.status().message();
   }
   if (report.ok) report.head_hash = prev;
+  return report;
+}
+
+Result<VerifyReport> verify_log(const EventStore& store, const VerifyOptions& options) {
+  OTINISH_ASSIGN_OR_RETURN(VerifyReport report, verify_chain(store, options.progress));
+  if (!options.indexes || !report.ok) return report;
+  OTINISH_ASSIGN_OR_RETURN(VerifyReport indexes, store.verify_indexes(options.progress));
+  report.indexes_checked = true;
+  report.streams = indexes.streams;
+  if (!indexes.ok) {
+    report.ok = false;
+    report.bad_position = indexes.bad_position;
+    report.problem = std::move(indexes.problem);
+  }
   return report;
 }
 

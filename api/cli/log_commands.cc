@@ -2,6 +2,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -86,8 +87,12 @@ void export_log(const LogArgs& a, Context& ctx) {
   ctx.err << "exported " << n << " events, head hash " << to_hex((*store)->head_hash()) << "\n";
 }
 
-// Import: check the file's chain, then append each run of events with the recorded times of the file (a manual
-// clock set per append), so the new log's hashes equal the file's. The target log must be empty.
+// Import: check the file's chain, then re-create the original appends with the recorded times of the file (a
+// manual clock set per append), so the new log's hashes equal the file's. Consecutive events of one stream with
+// the same non-empty idempotency key were one append (a key is kept forever, so it names exactly one append, and
+// an append's events are consecutive in the log): they are appended together under that key, as the SLA
+// service wrote them; appending them one by one would be refused (the key is taken by the first). Events without
+// a key are appended one at a time. The target log must be empty.
 void import_log(const LogArgs& a, Context& ctx) {
   std::ifstream in(a.file);
   if (!in) {
@@ -109,9 +114,50 @@ void import_log(const LogArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
-  auto fail = [&ctx, &a](std::uint64_t line, const std::string& what) {
-    ctx.err << "otinish import: " << a.file << ":" << line << ": " << what << "; nothing after it was imported\n";
+  // The append being collected: its events and the line of its first event. Nothing of it is in the new log
+  // until it is complete (the next line belongs to another append, or the file ends).
+  std::vector<store::RecordedEvent> group;
+  std::uint64_t group_line = 0;
+  auto fail = [&ctx, &a, &group, &group_line](std::uint64_t line, const std::string& what) {
+    const std::uint64_t first_missing = group.empty() ? line : group_line;
+    ctx.err << "otinish import: " << a.file << ":" << line << ": " << what << "; nothing from line " << first_missing
+            << " on was imported\n";
     ctx.exit_code = 1;
+  };
+  // Appends `group` as one append; false (after reporting) if the new log does not reproduce it exactly.
+  auto flush = [&]() -> bool {
+    if (group.empty()) return true;
+    const store::RecordedEvent& first = group.front();
+    const store::RecordedEvent& last = group.back();
+    std::vector<store::EventData> data;
+    data.reserve(group.size());
+    for (const auto& e : group) {
+      data.push_back({.type = e.type, .schema_version = e.schema_version, .payload = e.payload, .id = e.id,
+                      .actor = e.actor, .correlation_id = e.correlation_id, .causation_id = e.causation_id});
+    }
+    clock.set(first.recorded_at);
+    auto r = (*store)->append(first.stream, store::ExpectedVersion::exact(first.stream_version - 1), data,
+                              {.idempotency_key = first.idempotency_key});
+    const std::string what = group.size() == 1 ? std::string("the event")
+                                               : "the append of lines " + std::to_string(group_line) + "-" +
+                                                     std::to_string(group_line + group.size() - 1);
+    if (!r.ok()) {
+      fail(group_line, (group.size() == 1 ? std::string() : what + ": ") + r.status().ToString());
+      return false;
+    }
+    if (r->deduplicated || r->first_position != first.position || r->last_position != last.position ||
+        r->stream_version != last.stream_version) {
+      fail(group_line, "the log placed " + what + " at positions " + std::to_string(r->first_position) + "-" +
+                           std::to_string(r->last_position) + ", stream version " + std::to_string(r->stream_version));
+      return false;
+    }
+    if ((*store)->head_hash() != last.hash) {
+      fail(group_line, "the new log's hash after " + what + " is " + to_hex((*store)->head_hash()) +
+                           ", the file's " + to_hex(last.hash));
+      return false;
+    }
+    group.clear();
+    return true;
   };
   std::string text;
   std::uint64_t line_no = 0, expected_position = 1;
@@ -132,18 +178,29 @@ void import_log(const LogArgs& a, Context& ctx) {
       return fail(line_no, "hash does not match the event's content (altered at position " +
                                std::to_string(e->position) + ")");
     }
-    clock.set(e->recorded_at);
-    store::EventData d{.type = e->type, .schema_version = e->schema_version, .payload = e->payload, .id = e->id,
-                       .actor = e->actor, .correlation_id = e->correlation_id, .causation_id = e->causation_id};
-    auto r = (*store)->append(e->stream, store::ExpectedVersion::exact(e->stream_version - 1), {&d, 1},
-                              {.idempotency_key = e->idempotency_key});
-    if (!r.ok()) return fail(line_no, r.status().ToString());
-    if (r->first_position != e->position || r->deduplicated) {
-      return fail(line_no, "the log placed it at position " + std::to_string(r->first_position));
+    const bool same_append = !group.empty() && !e->idempotency_key.empty() &&
+                             e->idempotency_key == group.front().idempotency_key && e->stream == group.front().stream;
+    if (same_append) {
+      // One append is written with one recorded time and consecutive stream versions.
+      if (e->recorded_at != group.front().recorded_at) {
+        return fail(line_no, "recorded at " + format_utc(e->recorded_at) + ", but line " + std::to_string(group_line) +
+                                 " of the same append (idempotency key '" + e->idempotency_key + "') at " +
+                                 format_utc(group.front().recorded_at));
+      }
+      if (e->stream_version != group.back().stream_version + 1) {
+        return fail(line_no, "stream version " + std::to_string(e->stream_version) + ", expected " +
+                                 std::to_string(group.back().stream_version + 1) + " within the append of line " +
+                                 std::to_string(group_line));
+      }
+    } else {
+      if (!flush()) return;
+      group_line = line_no;
     }
     prev = e->hash;
     ++expected_position;
+    group.push_back(std::move(*e));
   }
+  if (!flush()) return;
   if ((*store)->head_hash() != prev) {
     return fail(line_no, "the imported log's head hash " + to_hex((*store)->head_hash()) + " differs from the file's " +
                              to_hex(prev));
@@ -213,8 +270,9 @@ void add_log_commands(CLI::App& app, Context& ctx) {
   im->add_option("--data", args->data, "Data directory of the new log (must be empty)")->capture_default_str();
   im->add_option("file", args->file, "The JSON Lines export")->required();
   im->footer("Example: otinish import --data /srv/otinish-copy log.jsonl\n"
-             "Checks positions, prev_hash and hash of every line before appending it; the new log has the same\n"
-             "hashes. Exit 1 naming file:line at the first problem.");
+             "Checks positions, prev_hash and hash of every line before appending it; events of one append (same\n"
+             "stream and idempotency key) are appended together again; the new log has the same hashes.\n"
+             "Exit 1 naming file:line at the first problem.");
   im->callback([args, &ctx] { import_log(*args, ctx); });
 
   CLI::App* rp = app.add_subcommand("replay", "Print an appeal's timeline and state, now or as of a time");

@@ -108,6 +108,48 @@ TEST(CliTest, ExportThenImportRebuildsTheSameChainAndVerifies) {
   std::filesystem::remove_all(copy);
 }
 
+// With SLA rules the SLA service appends several events (SlaBound, SlaClockStarted, SlaDeadlineSet, ...) in one
+// append under one idempotency key; import must append them together again, not one by one (the second would be
+// refused: the key is taken).
+TEST(CliTest, ExportThenImportKeepsMultiEventAppendsOfTheSlaService) {
+  std::string dir;
+  {
+    TestNode node(make_temp_dir(), {}, {.city_rules = true});
+    node.keep_dir();
+    for (int i = 0; i < 2; ++i) node.register_appeal();  // (commands would race the SLA appends for If-Match)
+    ASSERT_TRUE(node.node().sla().wait_for(node.node().store().head_position(), std::chrono::seconds(10)))
+        << "the SLA service decided every appeal within 10 s";
+    dir = node.dir();
+  }
+  const std::string file = dir + "/export.jsonl";
+  CliResult ex = run({"export", "--data", dir, "--out", file});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  // The export holds an append of more than one event: consecutive lines, same stream, same "sla:" key.
+  std::ifstream in(file);
+  std::size_t longest = 0, run_length = 0;
+  std::string prev_group;
+  for (std::string l; std::getline(in, l);) {
+    const boost::json::object e = boost::json::parse(l).as_object();
+    const std::string key(e.at("idempotency_key").as_string());
+    const std::string group = std::string(e.at("stream").as_string()) + "\n" + key;
+    run_length = key.rfind("sla:", 0) == 0 && group == prev_group ? run_length + 1 : 1;
+    longest = std::max(longest, run_length);
+    prev_group = group;
+  }
+  ASSERT_GE(longest, 2u) << "no multi-event SLA append in the export: the test would not test anything";
+  const std::string copy = make_temp_dir();
+  CliResult im = run({"import", "--data", copy, file});
+  ASSERT_EQ(im.exit_code, 0) << im.err;
+  CliResult v1 = run({"verify", "--data", dir}), v2 = run({"verify", "--data", copy});
+  EXPECT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  EXPECT_EQ(v2.exit_code, 0) << v2.out << v2.err;
+  EXPECT_EQ(v1.out, v2.out) << "same events and head hash";
+  const std::string head = ex.err.substr(ex.err.find("head hash "));
+  EXPECT_NE(im.out.find(head), std::string::npos) << "import reports the export's head hash\n" << ex.err << im.out;
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(copy);
+}
+
 TEST(CliTest, ImportRefusesAnAlteredExportNamingTheLine) {
   const std::string dir = populated_dir(1);
   const std::string file = dir + "/export.jsonl";

@@ -14,8 +14,16 @@
 namespace otinish::store {
 namespace {
 
-// Opens the log's RocksDB directly and runs `damage` on the log column family.
-void with_raw_log(const std::string& path, const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& damage) {
+// The column families of docs/log-format.md, as with_raw_db opens them.
+struct RawLog {
+  rocksdb::DB* db;
+  rocksdb::ColumnFamilyHandle* log;
+  rocksdb::ColumnFamilyHandle* streams;
+  rocksdb::ColumnFamilyHandle* heads;
+};
+
+// Opens the log's RocksDB directly and runs `damage` on it.
+void with_raw_db(const std::string& path, const std::function<void(const RawLog&)>& damage) {
   rocksdb::Options o;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}}, {keys::kIdempotencyCf, {}},
@@ -23,10 +31,15 @@ void with_raw_log(const std::string& path, const std::function<void(rocksdb::DB*
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, path, cfs, &handles, &db).ok());
-  damage(db, handles[1]);
+  damage(RawLog{db, handles[1], handles[2], handles[4]});
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
   delete db;
+}
+
+// Runs `damage` on the log column family.
+void with_raw_log(const std::string& path, const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& damage) {
+  with_raw_db(path, [&](const RawLog& raw) { damage(raw.db, raw.log); });
 }
 
 void fill(const std::string& path, int n) {
@@ -135,6 +148,153 @@ TEST(TamperTest, VerifyReportsAGapAsAFailureNotAnError) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_FALSE(report->ok);
   EXPECT_EQ(report->bad_position, 10u) << report->to_string();
+}
+
+// fill() puts event i (0-based) at position i + 1 as version i / 9 + 1 of stream appeal-(i % 9).
+std::uint64_t position_in_fill(int stream, std::uint64_t version) { return (version - 1) * 9 + stream + 1; }
+
+void put_position(const RawLog& raw, const std::string& stream, std::uint64_t version, std::uint64_t position) {
+  std::string v;
+  coding::put_big_endian64(&v, position);
+  ASSERT_TRUE(raw.db->Put({}, raw.streams, keys::stream_key(stream, version), v).ok());
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The stream index is not under the hash chain: an entry pointed at another event must not make a stream read
+// show that event, and index verification must name it (verify_chain alone cannot see it).
+TEST(TamperTest, AStreamIndexEntryPointingAtAnotherEventIsCaught) {
+  testing::TempDir dir;
+  fill(dir.path(), 100);
+  const std::uint64_t real = position_in_fill(3, 2), other = position_in_fill(5, 2);
+  with_raw_db(dir.path(), [&](const RawLog& raw) { put_position(raw, "appeal-3", 2, other); });
+  StoreOptions o;
+  o.tail_check_events = 5;  // the damage is before the tail, so open succeeds
+  auto store = open_rocks_store(dir.path(), o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+
+  for (Direction d : {Direction::kForward, Direction::kBackward}) {
+    auto read = (*store)->read_stream("appeal-3", d == Direction::kForward ? 1 : UINT64_MAX, d, 100);
+    ASSERT_FALSE(read.ok()) << "read_stream showed " << read->size() << " events, one of them appeal-5's";
+    EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+    EXPECT_TRUE(contains(read.status().message(), "appeal-3 version 2 points at position " + std::to_string(other)))
+        << read.status().message();
+    EXPECT_TRUE(contains(read.status().message(), "holds appeal-5 version 2")) << read.status().message();
+  }
+  auto tail = (*store)->read_stream("appeal-3", 3, Direction::kForward, 100);
+  ASSERT_TRUE(tail.ok()) << "versions after the damaged entry still read: " << tail.status().ToString();
+  EXPECT_EQ(tail->front().stream_version, 3u);
+
+  auto chain = verify_chain(**store);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_TRUE(chain->ok) << "the log itself is intact: " << chain->to_string();
+  auto report = verify_log(**store, {.indexes = true});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_TRUE(report->indexes_checked);
+  EXPECT_EQ(report->bad_position, real) << report->to_string();
+  EXPECT_EQ(report->events, 100u);
+  EXPECT_TRUE(contains(report->problem, "appeal-3 version 2 points at position " + std::to_string(other)))
+      << report->problem;
+  EXPECT_EQ(report->to_string().rfind("FAILED at position " + std::to_string(real) + ": ", 0), 0u)
+      << report->to_string();
+}
+
+TEST(TamperTest, AStrayStreamIndexEntryIsCaught) {
+  testing::TempDir dir;
+  fill(dir.path(), 100);
+  const std::uint64_t other = position_in_fill(5, 2);
+  // appeal-3 has versions 1..11; an entry for version 50 shows appeal-5's event to whoever reads that far.
+  with_raw_db(dir.path(), [&](const RawLog& raw) { put_position(raw, "appeal-3", 50, other); });
+  StoreOptions o;
+  o.tail_check_events = 5;
+  auto store = open_rocks_store(dir.path(), o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+
+  auto read = (*store)->read_stream("appeal-3", 40, Direction::kForward, 10);
+  ASSERT_FALSE(read.ok()) << "read_stream showed " << read->size() << " events of a stream at version 11";
+  EXPECT_EQ(read.status().code(), StatusCode::kCorruption) << read.status().ToString();
+  EXPECT_TRUE(contains(read.status().message(), "appeal-3")) << read.status().message();
+
+  auto report = verify_log(**store, {.indexes = true});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->bad_position, other) << report->to_string();
+  EXPECT_TRUE(contains(report->problem, "appeal-3 version 50 points at position " + std::to_string(other) +
+                                            ", which holds appeal-5 version 2"))
+      << report->problem;
+}
+
+TEST(TamperTest, AMissingStreamIndexEntryIsCaught) {
+  testing::TempDir dir;
+  fill(dir.path(), 100);
+  const std::uint64_t real = position_in_fill(3, 2);
+  with_raw_db(dir.path(), [&](const RawLog& raw) {
+    ASSERT_TRUE(raw.db->Delete({}, raw.streams, keys::stream_key("appeal-3", 2)).ok());
+  });
+  StoreOptions o;
+  o.tail_check_events = 5;
+  auto store = open_rocks_store(dir.path(), o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+
+  for (Direction d : {Direction::kForward, Direction::kBackward}) {
+    auto read = (*store)->read_stream("appeal-3", d == Direction::kForward ? 1 : UINT64_MAX, d, 100);
+    ASSERT_FALSE(read.ok()) << "read_stream skipped version 2 and showed " << read->size() << " events";
+    EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+    EXPECT_TRUE(contains(read.status().message(), "appeal-3 has no entry for version 2")) << read.status().message();
+  }
+  auto report = verify_log(**store, {.indexes = true});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->bad_position, real) << report->to_string();
+  EXPECT_TRUE(contains(report->problem, "no entry for appeal-3 version 2")) << report->problem;
+}
+
+TEST(TamperTest, AWrongStreamHeadIsCaught) {
+  testing::TempDir dir;
+  fill(dir.path(), 100);
+  const std::uint64_t last = position_in_fill(4, 11);  // appeal-4's last event, before the checked tail
+  ASSERT_EQ(last, 95u);
+  for (std::uint64_t wrong : {5u, 20u}) {
+    with_raw_db(dir.path(), [&](const RawLog& raw) {
+      std::string v;
+      coding::put_fixed64(&v, wrong);
+      ASSERT_TRUE(raw.db->Put({}, raw.heads, "appeal-4", v).ok());
+    });
+    StoreOptions o;
+    o.tail_check_events = 5;
+    auto store = open_rocks_store(dir.path(), o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto report = verify_log(**store, {.indexes = true});
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_FALSE(report->ok) << "head " << wrong;
+    EXPECT_EQ(report->bad_position, last) << report->to_string();
+    EXPECT_TRUE(contains(report->problem, "heads entry of appeal-4 says version " + std::to_string(wrong) +
+                                              ", but the stream's last event is version 11"))
+        << report->problem;
+    if (wrong == 20) {
+      auto version = (*store)->stream_version("appeal-4");
+      ASSERT_FALSE(version.ok()) << "stream_version said " << *version;
+      EXPECT_EQ(version.status().code(), StatusCode::kCorruption) << version.status().ToString();
+      EXPECT_TRUE(contains(version.status().message(), "appeal-4 version 20")) << version.status().message();
+    }
+  }
+}
+
+TEST(TamperTest, IndexVerificationPassesOnAnIntactLogAndCountsStreams) {
+  testing::TempDir dir;
+  fill(dir.path(), 100);
+  auto store = open_rocks_store(dir.path());
+  ASSERT_TRUE(store.ok());
+  std::vector<EventData> two = {testing::make_event("A", "1"), testing::make_event("B", "2")};
+  ASSERT_TRUE((*store)->append("appeal-10", ExpectedVersion::no_stream(), two).ok());
+  auto report = verify_log(**store, {.indexes = true});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok) << report->to_string();
+  EXPECT_EQ(report->events, 102u);
+  EXPECT_EQ(report->streams, 10u);
+  EXPECT_EQ(report->to_string(), "ok, 102 events, head hash " + to_hex((*store)->head_hash()) +
+                                     "; indexes ok, 10 streams");
 }
 
 std::filesystem::path newest_wal(const std::string& dir) {

@@ -56,12 +56,20 @@ struct AppendOptions {
   // (AppendResult::deduplicated). The same key with a different stream or different events (type, schema
   // version, payload) is refused with kAlreadyExists. At most 256 bytes. Keys are kept forever.
   std::string idempotency_key;
-  // false: return as soon as the append is ordered in the log (written, with its positions and version),
-  // without waiting for the fsync. Such a result may be lost in a crash, but only together with everything
-  // after it: the log recovers as a prefix, so once any later append of the caller is acknowledged (durable),
-  // this one is durable too. For a step whose result only matters if a following durable append succeeds
-  // (e.g. taking the next appeal number, then registering the appeal). Its events become readable (and the
-  // version a conflict reports, visible) only once synced.
+  // true (the default): append() returns only after the fsync that makes the append durable.
+  // false: the one exception to "acknowledged means durable". append() returns as soon as the append is
+  // written to RocksDB and ordered in the log (its positions and version are final), before the fsync. What it
+  // guarantees:
+  //   - order: it precedes every append submitted after it returned;
+  //   - durability no later than the acknowledgement of the next waiting (wait_for_sync = true) append
+  //     submitted after it returned, by any caller: that append's fsync covers everything written before it.
+  //     A crash before that may lose it, but only together with everything after it (the log recovers as a
+  //     prefix). If that fsync fails, the waiting append gets the kIOError; this one's result was already
+  //     returned;
+  //   - visibility: readers still never see it before it is synced (reads, subscriptions, stream_version() and
+  //     the version a waiting append's kConflict reports all stop at the synced head).
+  // For a step whose result only matters if a following durable append succeeds (the engine takes the next
+  // appeal number this way, then registers the appeal with a waiting append).
   bool wait_for_sync = true;
 };
 
@@ -115,8 +123,10 @@ class EventStore {
   virtual ~EventStore() = default;
 
   // Appends `events` to `stream` atomically (all or none), after checking `expected`.
-  // The call returns only after the events are durable (synced): an acknowledged append survives kill -9 and
-  // power loss. Concurrent appends are committed together (group commit).
+  // By default the call returns only after the events are durable (synced): an acknowledged append survives
+  // kill -9 and power loss. The one exception is AppendOptions::wait_for_sync = false, which returns once the
+  // append is written and ordered, before the fsync (see there for what that still guarantees). Concurrent
+  // appends are committed together (group commit).
   // Errors:
   //   kInvalidArgument: empty `events`, an empty or malformed stream name (1..256 bytes, no NUL), an empty
   //                     or oversized type, an idempotency key over 256 bytes;
@@ -137,24 +147,26 @@ class EventStore {
                                                          Direction direction, std::size_t limit) const = 0;
 
   // Reads up to `limit` events of the global log with position >= `from_position`, in order. Returns fewer
-  // (possibly none) at the end of the log. Only acknowledged events are returned.
+  // (possibly none) at the end of the log. Only synced events are returned (the head below): every
+  // acknowledged waiting append, and a wait_for_sync = false one once the fsync after it ran.
   virtual Result<std::vector<RecordedEvent>> read_all(std::uint64_t from_position, std::size_t limit) const = 0;
 
-  // Calls `visit` for each acknowledged event with position >= `from_position`, in order, until it returns
+  // Calls `visit` for each synced event with position >= `from_position`, in order, until it returns
   // false or `limit` events were visited. The event passed is reused between calls (no copy per event): the
   // fast path for rebuilds and verification. Returns the number of events visited.
   virtual Result<std::uint64_t> scan(std::uint64_t from_position, std::uint64_t limit,
                                      const std::function<bool(const RecordedEvent&)>& visit) const = 0;
 
-  // The stream's current version: 0 if it has no events.
+  // The stream's current version as of the synced head: 0 if it has no synced events.
   virtual Result<std::uint64_t> stream_version(std::string_view stream) const = 0;
 
-  // The position of the newest acknowledged event (0 for an empty log), and its hash.
+  // The position of the newest synced event (0 for an empty log), and its hash. Every event up to it is
+  // durable; it may be behind an append acknowledged with wait_for_sync = false (until the next fsync).
   virtual std::uint64_t head_position() const = 0;
   virtual Hash256 head_hash() const = 0;
 
   // Delivers every event with position > `after_position`, in order, without gaps or duplicates: first the
-  // stored ones (catch-up), then new ones as they are acknowledged (live). Runs on its own thread, reading
+  // stored ones (catch-up), then new ones as they are synced (live). Runs on its own thread, reading
   // from the log, so a slow handler never slows appenders.
   virtual std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) = 0;
 

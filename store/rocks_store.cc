@@ -196,7 +196,7 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* heads_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
-  // The acknowledged head. Written by the writer thread after each durable group.
+  // The published head: the newest synced position. Set by the syncer after each fsync (sync_written).
   std::atomic<std::uint64_t> head_position_{0};
   mutable std::mutex head_mu_;
   Hash256 head_hash_{};  // guarded by head_mu_
@@ -245,8 +245,9 @@ Status RocksEventStore::open(const std::string& path) {
   rocksdb::Options db_options;
   db_options.create_if_missing = options_.create_if_missing;
   db_options.create_missing_column_families = options_.create_if_missing;
-  // A record torn at the WAL's tail was never acknowledged (we acknowledge only after sync), so it is dropped;
-  // damage anywhere else fails the open instead of silently losing what follows it.
+  // A record torn at the WAL's tail was never synced, so no waiting append in it or after it was acknowledged
+  // (a wait_for_sync = false append may have been, without the promise of durability): it is dropped. Damage
+  // anywhere else fails the open instead of silently losing what follows it.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.paranoid_checks = true;
   db_options.IncreaseParallelism(2);
@@ -574,7 +575,8 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
 
   if (written.empty()) return;
   // Not synced here: the syncer's one fsync covers this write and every other written before it began. Until
-  // then nothing of it is acknowledged or readable (reads stop at the published head).
+  // then nothing of it is readable (reads stop at the published head), and only its wait_for_sync = false
+  // appends are answered (by the queue, once this returns).
   rocksdb::WriteOptions w;
   w.sync = false;
   rocksdb::Status s = db_->Write(w, &batch);
@@ -610,8 +612,8 @@ Status RocksEventStore::sync_written() {
     rocksdb::Status s = db_->SyncWAL();
     if (!s.ok()) {
       Status err = from_rocks(s, "syncing the log's WAL failed; appends after position " +
-                                     std::to_string(head_position()) + " were not acknowledged and the store "
-                                     "refuses further appends until it is reopened");
+                                     std::to_string(head_position()) + " are not known to be durable and the "
+                                     "store refuses further appends until it is reopened");
       std::lock_guard lock(failed_mu_);
       failed_ = err;
       return err;
@@ -667,7 +669,7 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view
     }
     const std::uint64_t position = coding::decode_big_endian64(it->value().data());
     if (position > head) {
-      if (direction == Direction::kForward) break;  // newer events are not acknowledged yet
+      if (direction == Direction::kForward) break;  // newer events are not synced yet
       continue;
     }
     if (next_version != 0 && version != next_version) {
@@ -735,7 +737,7 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_all(std::uint64_t from_
 
 Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) const {
   OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
-  // Versions newer than the acknowledged head may be visible mid-group; walk back to an acknowledged one.
+  // Versions newer than the published head may be visible before their sync; walk back to a synced one.
   const std::uint64_t head = head_position();
   OTINISH_ASSIGN_OR_RETURN(std::uint64_t version, lookup_stream_version(stream));
   while (version > 0) {
@@ -754,8 +756,8 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
 
 // Three sequential walks over one snapshot, without a point lookup per event: the log (remembering each
 // stream's positions), then `heads` and `streams` against what the log walk saw. Memory: 8 bytes per event and
-// one entry per stream. Entries of appends written but not yet acknowledged when the check began (positions
-// past the head) are not judged.
+// one entry per stream. Entries of appends written but not yet synced when the check began (positions past the
+// head) are not judged.
 Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
   const std::uint64_t head = head_position();  // read before the snapshot, so the snapshot holds all of it
   struct SnapshotGuard {
@@ -780,7 +782,7 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
   auto held_at = [&](std::uint64_t position) -> std::string {
     std::string v;
     RecordedEvent e;
-    if (position == 0 || position > head) return "no acknowledged event";
+    if (position == 0 || position > head) return "no event up to the head";
     if (!db_->Get(ro, log_cf_, keys::log_key(position), &v).ok() || !decode_envelope(v, &e).ok()) {
       return "no readable event";
     }

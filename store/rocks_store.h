@@ -1,7 +1,8 @@
 // store/rocks_store.h: the embedded default EventStore, on RocksDB.
 //
-// Key layout and envelope bytes: docs/log-format.md. Appends from many threads are committed together in one
-// synced RocksDB write (store/write_queue.h is the one place that does it).
+// Key layout and envelope bytes: docs/log-format.md. Appends from many threads are committed together: one
+// RocksDB write (sync=false) per group, then one SyncWAL() covering every group written so far
+// (store/write_queue.h is the one place that does it).
 #pragma once
 
 #include <cstddef>
@@ -18,8 +19,8 @@ namespace otinish::store {
 struct StoreOptions {
   // Create the log if the directory holds none.
   bool create_if_missing = true;
-  // Sync every group commit before acknowledging it. Leave on: only then does an acknowledged append survive a
-  // power loss. Off is for simulations and bulk imports: appends still survive a killed process (the WAL is in
+  // Sync the WAL (SyncWAL) after each group commit before acknowledging its waiting appends (and publishing the
+  // head). Leave on: only then does an acknowledged append survive a power loss. Off is for simulations and bulk imports: appends still survive a killed process (the WAL is in
   // the OS's page cache) and the log stays hash-chained and consistent, but a power loss may lose the newest.
   bool sync_writes = true;
   // Largest accepted event: type + payload + metadata, in bytes.

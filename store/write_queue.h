@@ -5,10 +5,13 @@
 //   - the writer takes everything queued (up to a cap) as one group and hands it to `write`, which decides
 //     the group (versions, positions, hashes) and writes it in ONE RocksDB write without syncing;
 //   - the syncer takes every group written so far and calls `sync`, which makes all of them durable with one
-//     fsync of the WAL and publishes the new head; only then are the group's appenders woken.
+//     fsync of the WAL and publishes the new head; only then are the group's (waiting) appenders woken.
 // While one fsync runs the writer already writes the next group, so the disk is never idle while appenders
-// wait, and one fsync covers every group written before it began. Nothing is acknowledged (or visible to
-// readers, which stop at the published head) before it is synced.
+// wait, and one fsync covers every group written before it began. An appender is answered only after its
+// append is synced, with one exception: an append with AppendOptions::wait_for_sync = false is answered as
+// soon as its group is written. It is durable once the next sync has run, no later than the answer to any
+// waiting append submitted after it was answered (that append's group is written after it, so its sync covers
+// it). Readers never see anything before it is synced: they stop at the published head.
 #pragma once
 
 #include <condition_variable>
@@ -31,7 +34,8 @@ struct AppendRequest {
   ExpectedVersion expected = ExpectedVersion::any();
   std::span<const EventData> events;
   const AppendOptions* options = nullptr;
-  // Filled in by the write function (and replaced by the sync's error if the sync fails).
+  // Filled in by the write function (and replaced by the sync's error if the sync fails before the request is
+  // answered; a wait_for_sync = false request is answered before its sync).
   Result<AppendResult> result = Status::Internal("append request was never committed");
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync).
   void acknowledge();

@@ -188,10 +188,43 @@ Status TokenStore::reload_if_changed() {
   return Status::Ok();
 }
 
+namespace {
+
+// Truncates the file after its last newline (nothing to do when it is empty or ends with one).
+Status cut_torn_tail(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::IOError(std::strerror(errno));
+  off_t end = st.st_size;
+  char buf[4096];
+  while (end > 0) {
+    const off_t from = end > static_cast<off_t>(sizeof buf) ? end - static_cast<off_t>(sizeof buf) : 0;
+    const ssize_t n = ::pread(fd, buf, static_cast<std::size_t>(end - from), from);
+    if (n != end - from) return Status::IOError(n < 0 ? std::strerror(errno) : "short read");
+    for (ssize_t i = n - 1; i >= 0; --i) {
+      if (buf[i] != '\n') continue;
+      const off_t keep = from + i + 1;
+      if (keep == st.st_size) return Status::Ok();
+      if (::ftruncate(fd, keep) != 0) return Status::IOError(std::strerror(errno));
+      return Status::Ok();
+    }
+    end = from;
+  }
+  if (st.st_size > 0 && ::ftruncate(fd, 0) != 0) return Status::IOError(std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status TokenStore::append_line(const std::string& line) {
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("cannot open token file " + path_ + ": " + std::strerror(errno));
   ::flock(fd, LOCK_EX);  // one writer at a time (the server and the command line may both write)
+  // A torn last line (a crash mid-append; its token was never shown) is cut off first: appended to, it would
+  // swallow this line, which the next load would then ignore as torn too (a revocation silently lost).
+  if (Status cut = cut_torn_tail(fd); !cut.ok()) {
+    ::close(fd);
+    return Status::IOError("cannot repair token file " + path_ + ": " + cut.message());
+  }
   const std::string data = line + "\n";
   const ssize_t n = ::write(fd, data.data(), data.size());
   const bool ok = n == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;

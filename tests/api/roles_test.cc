@@ -2,6 +2,10 @@
 // roles are written out here (the specification), not read from api/http/auth.cc.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "tests/api/test_node.h"
@@ -125,3 +129,41 @@ TEST(RolesTest, EveryCommandWithEveryRole) {
 
 }  // namespace
 }  // namespace otinish::api::testing
+
+namespace otinish::api {
+namespace {
+
+// A crash in the middle of writing tokens.jsonl leaves a torn last line. It is ignored on load, and the next
+// write first cuts it off, so that a revocation appended after it is not swallowed into the torn line.
+TEST(TokenFileTest, ARevocationAfterATornLastLineTakesEffect) {
+  const std::string dir = ::testing::TempDir() + "/otinish-token-torn-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/tokens.jsonl";
+  std::filesystem::remove(path);
+  auto tokens = TokenStore::open(path);
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  auto created = (*tokens)->create(Role::kOperator, "", "desk 1");
+  ASSERT_TRUE(created.ok());
+  {
+    std::ofstream torn(path, std::ios::app);
+    torn << R"({"op":"create","id":"deadbeefdeadbeef","ha)";  // the crash
+  }
+  auto reopened = TokenStore::open(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  ASSERT_TRUE((*reopened)->authenticate(created->token).has_value());
+  ASSERT_TRUE((*reopened)->revoke(created->record.id).ok());
+  EXPECT_FALSE((*reopened)->authenticate(created->token).has_value());
+  auto after = TokenStore::open(path);  // e.g. the server, reading the file the command line wrote
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_FALSE((*after)->authenticate(created->token).has_value()) << "the revocation was lost";
+  auto second = (*after)->create(Role::kAuditor, "", "auditor");
+  ASSERT_TRUE(second.ok());
+  auto last = TokenStore::open(path);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_TRUE((*last)->authenticate(second->token).has_value());
+  EXPECT_EQ((*last)->list().size(), 2u) << "the torn record is gone, the two real ones stay";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace otinish::api

@@ -16,6 +16,7 @@
 #include "rules/calendar_spec.h"
 #include "rules/diagnostics.h"
 #include "rules/rule_set.h"
+#include "store/event.h"
 
 namespace otinish::api {
 
@@ -91,7 +92,10 @@ class IdempotencyCache {
     std::lock_guard lock(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return;
-    if (r.status >= 500) {  // not an answer: let the client retry for real
+    // Only an answer that did something is replayed. A 4xx changed nothing (a missing or stale If-Match, a
+    // conflict, a refused field) and a 5xx is not an answer: the retry runs for real, e.g. with the If-Match
+    // the 428 asked for, instead of getting the same refusal back.
+    if (r.status < 200 || r.status >= 300) {
       entries_.erase(it);
       return;
     }
@@ -350,9 +354,12 @@ store::Actor actor_of(const Principal& who) {
   return {.user = "token:" + who.token_id, .role = std::string(to_string(who.role)), .agency = who.agency};
 }
 
+// The engine's command id: the token's Idempotency-Key, or else one of its own, never the client's
+// X-Request-Id (a correlation label that any client may send and several may share: as a command id it would
+// make one desk's request a "retry" of another's).
 std::string command_id_for(const Principal& who, const HttpRequest& q) {
   const std::string_view key = q.header("idempotency-key");
-  if (key.empty()) return "http/" + q.request_id;
+  if (key.empty()) return "http/" + who.token_id + "/once/" + store::EventId::random().to_hex();
   return "http/" + who.token_id + "/" + std::string(key);
 }
 

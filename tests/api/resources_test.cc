@@ -154,6 +154,53 @@ TEST_F(ResourcesTest, IdempotencyKeyWithAnotherBodyIs422) {
   EXPECT_EQ(TestNode::json(r).at("type").as_string(), "urn:otinish:problem:idempotency-key-reused");
 }
 
+TEST_F(ResourcesTest, ARefusalIsNotReplayedTheRetryWithTheSameKeyRunsAgain) {
+  const std::string id = node_.register_appeal();
+  const std::string path = "/v1/appeals/" + id + "/send_for_review";
+  ClientResponse r = node_.as(Role::kOperator, "POST", path, "", {{"Idempotency-Key", "review-1"}});
+  ASSERT_EQ(r.status, 428);
+  // The retry the 428 asks for, with the same key: it runs, and succeeds.
+  r = node_.as(Role::kOperator, "POST", path, "", {{"Idempotency-Key", "review-1"}, {"If-Match", "\"1\""}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("idempotent-replayed"), "");
+  // A stale version is refused, and the retry with the version the 409 named runs too.
+  const std::string comment = "/v1/appeals/" + id + "/comment";
+  r = node_.as(Role::kOperator, "POST", comment, R"({"text":"called back"})",
+               {{"Idempotency-Key", "note-1"}, {"If-Match", "\"1\""}});
+  ASSERT_EQ(r.status, 409);
+  const std::string current = r.header("etag");
+  r = node_.as(Role::kOperator, "POST", comment, R"({"text":"called back"})",
+               {{"Idempotency-Key", "note-1"}, {"If-Match", current}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Once it succeeded, the success is what a retry gets.
+  ClientResponse again = node_.as(Role::kOperator, "POST", comment, R"({"text":"called back"})",
+                                  {{"Idempotency-Key", "note-1"}, {"If-Match", current}});
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  EXPECT_EQ(again.body, r.body);
+}
+
+TEST_F(ResourcesTest, XRequestIdIsOnlyALabelTwoRequestsSharingItAreTwoRequests) {
+  auto second_operator = node_.node().tokens().create(Role::kOperator, "", "second desk");
+  ASSERT_TRUE(second_operator.ok());
+  const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})";
+  ClientResponse a = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"X-Request-Id", "conv-1"}});
+  ClientResponse b = node_.call("POST", "/v1/appeals", body,
+                                {{"Authorization", "Bearer " + second_operator->token}, {"X-Request-Id", "conv-1"}});
+  ClientResponse c = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"other"})",
+                              {{"X-Request-Id", "conv-1"}});
+  ASSERT_EQ(a.status, 201) << a.body;
+  ASSERT_EQ(b.status, 201) << b.body;
+  ASSERT_EQ(c.status, 201) << c.body;
+  EXPECT_EQ(b.header("idempotent-replayed"), "");
+  std::set<std::string> ids = {TestNode::json(a).at("id").as_string().c_str(),
+                               TestNode::json(b).at("id").as_string().c_str(),
+                               TestNode::json(c).at("id").as_string().c_str()};
+  EXPECT_EQ(ids.size(), 3u) << "three requests, three appeals";
+  EXPECT_EQ(a.header("x-request-id"), "conv-1") << "still echoed as the request's label";
+}
+
 TEST_F(ResourcesTest, IdempotentRegistrationSurvivesARestart) {
   const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})";
   ClientResponse a = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-7"}});

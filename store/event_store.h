@@ -117,6 +117,15 @@ struct VerifyReport {
   std::string to_string() const;
 };
 
+// What the group commit did since the store was opened (EventStore::commit_stats): how well concurrent
+// appends share an fsync. appends / syncs is the group size; sync_micros / syncs the fsync's latency.
+struct CommitStats {
+  std::uint64_t syncs = 0;        // sync rounds (each one fsync covering every group written before it began;
+                                  // none when StoreOptions::sync_writes is off or nothing new was written)
+  std::uint64_t appends = 0;      // waiting appends answered after those fsyncs
+  std::uint64_t sync_micros = 0;  // time spent in them
+};
+
 // The log. Implementations are thread-safe: any number of threads may append, read and subscribe at once.
 class EventStore {
  public:
@@ -177,6 +186,9 @@ class EventStore {
   // for. Reports the first mismatch (bad_position: the event concerned, or where a stray entry points).
   // The default (a store without such indexes): kFailedPrecondition.
   virtual Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const;
+
+  // The group commit's counters (the default, a store without one: zeros).
+  virtual CommitStats commit_stats() const { return {}; }
 };
 
 // Walks the whole log from position 1 and checks: positions are dense, each event's prev_hash is the previous

@@ -173,6 +173,7 @@ class RocksEventStore final : public EventStore {
   }
   std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override;
   Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
+  CommitStats commit_stats() const override { return queue_->stats(); }
 
  private:
   // Everything the writer thread decides for one group before the write.

@@ -29,15 +29,21 @@ void WriteQueue::submit(AppendRequest* request) {
     queue_.push_back(request);
   }
   work_cv_.notify_one();
-  std::unique_lock lock(request->done_mu);
-  request->done_cv.wait(lock, [request] { return request->done; });
+  while (request->done.load(std::memory_order_acquire) == 0) request->done.wait(0, std::memory_order_acquire);
+}
+
+CommitStats WriteQueue::stats() const {
+  return {.syncs = syncs_.load(std::memory_order_relaxed),
+          .appends = synced_appends_.load(std::memory_order_relaxed),
+          .sync_micros = sync_micros_.load(std::memory_order_relaxed)};
 }
 
 void AppendRequest::acknowledge() {
-  // Notified under the lock: the appender cannot return (and free the request) before we let go.
-  std::lock_guard lock(done_mu);
-  done = true;
-  done_cv.notify_one();
+  // The appender may return (and free the request) as soon as it sees the store, before the notify: notify_one
+  // only hands the word's address to the kernel's futex wake, which dereferences nothing (a stale address
+  // at worst wakes an unrelated waiter spuriously, and every waiter re-checks its condition).
+  done.store(1, std::memory_order_release);
+  done.notify_one();
 }
 
 void WriteQueue::write_loop() {
@@ -76,20 +82,45 @@ void WriteQueue::write_loop() {
 }
 
 void WriteQueue::sync_loop() {
+  using Clock = std::chrono::steady_clock;
   std::vector<AppendRequest*> batch;
+  std::size_t target = 0;          // waiting appends worth gathering before the next sync (0: none)
+  Clock::time_point gather_until;  // ... but no longer than this
+  Clock::duration last_sync{};
   for (;;) {
     {
       std::unique_lock lock(mu_);
       sync_cv_.wait(lock, [this] { return writer_done_ || unsynced_; });
       if (!unsynced_) return;  // the writer stopped and everything is synced
+      // Cohorts: while one fsync runs the writer writes what arrives meanwhile, so closed-loop appenders split
+      // into two halves that take turns, each fsync answering only half of them. The appenders the last sync
+      // answered usually come straight back: wait (briefly) until they are written too, so that one fsync
+      // covers everyone again. A lone appender, or one whose peers are already written, does not wait.
+      if (target > 0) {
+        sync_cv_.wait_until(lock, gather_until, [&] { return writer_done_ || written_.size() >= target; });
+      }
       batch.swap(written_);
       unsynced_ = false;
     }
     // Everything in `batch` was written before this call, so this one sync covers all of it.
+    const Clock::time_point began = Clock::now();
     if (Status s = sync_(); !s.ok()) {
       for (AppendRequest* r : batch) r->result = s;
     }
+    last_sync = Clock::now() - began;
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    synced_appends_.fetch_add(batch.size(), std::memory_order_relaxed);
+    sync_micros_.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(last_sync).count()),
+        std::memory_order_relaxed);
     for (AppendRequest* r : batch) r->acknowledge();
+    {
+      std::lock_guard lock(mu_);
+      // The ones just answered plus the ones written during the sync; never longer than half a sync (a missed
+      // gather costs at most that much latency) and never over kMaxGather.
+      target = batch.empty() ? 0 : batch.size() + written_.size();
+      gather_until = Clock::now() + std::min<Clock::duration>(last_sync / 2, kMaxGather);
+    }
     batch.clear();
   }
 }

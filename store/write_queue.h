@@ -14,6 +14,8 @@
 // it). Readers never see anything before it is synced: they stop at the published head.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -37,11 +39,10 @@ struct AppendRequest {
   // Filled in by the write function (and replaced by the sync's error if the sync fails before the request is
   // answered; a wait_for_sync = false request is answered before its sync).
   Result<AppendResult> result = Status::Internal("append request was never committed");
-  // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync).
+  // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
+  // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.
   void acknowledge();
-  std::mutex done_mu;
-  std::condition_variable done_cv;
-  bool done = false;  // guarded by done_mu
+  std::atomic<std::uint32_t> done{0};
 };
 
 // Thread-safe.
@@ -65,9 +66,15 @@ class WriteQueue {
   // until it is refused because the queue is closing: kUnavailable).
   void submit(AppendRequest* request);
 
+  // Counters of the syncs run so far (see CommitStats).
+  CommitStats stats() const;
+
  private:
   void write_loop();
   void sync_loop();
+
+  // Longest the syncer waits for the appenders it just answered to come back (see sync_loop).
+  static constexpr std::chrono::microseconds kMaxGather{200};
 
   const WriteFn write_;
   const SyncFn sync_;
@@ -81,6 +88,9 @@ class WriteQueue {
   bool unsynced_ = false;                // guarded by mu_: something was written since the last sync began
   bool closing_ = false;                 // guarded by mu_
   bool writer_done_ = false;             // guarded by mu_
+  std::atomic<std::uint64_t> syncs_{0};        // written by the syncer, read by stats()
+  std::atomic<std::uint64_t> synced_appends_{0};
+  std::atomic<std::uint64_t> sync_micros_{0};
   std::thread syncer_;                   // started after the members above
   std::thread writer_;
 };

@@ -253,6 +253,7 @@ Status RocksEventStore::open(const std::string& path) {
   db_options.paranoid_checks = true;
   db_options.IncreaseParallelism(2);
   db_options.max_total_wal_size = 256 << 20;
+  db_options.manual_wal_flush = true;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
@@ -609,8 +610,8 @@ Status RocksEventStore::sync_written() {
     hash = written_hash_;
   }
   if (position == head_position()) return Status::Ok();  // nothing new was written (e.g. only conflicts)
-  if (options_.sync_writes) {
-    rocksdb::Status s = db_->SyncWAL();
+  {
+    rocksdb::Status s = db_->FlushWAL(options_.sync_writes);
     if (!s.ok()) {
       Status err = from_rocks(s, "syncing the log's WAL failed; appends after position " +
                                      std::to_string(head_position()) + " are not known to be durable and the "

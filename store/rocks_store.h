@@ -1,8 +1,8 @@
 // store/rocks_store.h: the embedded default EventStore, on RocksDB.
 //
 // Key layout and envelope bytes: docs/log-format.md. Appends from many threads are committed together: one
-// RocksDB write (sync=false) per group, then one SyncWAL() covering every group written so far
-// (store/write_queue.h is the one place that does it).
+// RocksDB write (sync=false, into the WAL's buffer: manual_wal_flush) per group, then one FlushWAL(sync)
+// writing and syncing every group written so far (store/write_queue.h is the one place that does it).
 #pragma once
 
 #include <cstddef>
@@ -19,9 +19,10 @@ namespace otinish::store {
 struct StoreOptions {
   // Create the log if the directory holds none.
   bool create_if_missing = true;
-  // Sync the WAL (SyncWAL) after each group commit before acknowledging its waiting appends (and publishing the
-  // head). Leave on: only then does an acknowledged append survive a power loss. Off is for simulations and bulk imports: appends still survive a killed process (the WAL is in
-  // the OS's page cache) and the log stays hash-chained and consistent, but a power loss may lose the newest.
+  // Sync the WAL after each group commit before acknowledging its waiting appends (and publishing the head).
+  // Leave on: only then does an acknowledged append survive a power loss. Off is for simulations and bulk
+  // imports: the WAL is still written to the OS (not synced) before waiting appends are acknowledged, so they
+  // survive a killed process and the log stays hash-chained and consistent, but a power loss may lose the newest.
   bool sync_writes = true;
   // Largest accepted event: type + payload + metadata, in bytes.
   std::size_t max_event_bytes = 1 << 20;

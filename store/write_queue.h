@@ -74,7 +74,7 @@ class WriteQueue {
   void sync_loop();
 
   // Longest the syncer waits for the appenders it just answered to come back (see sync_loop).
-  static constexpr std::chrono::microseconds kMaxGather{200};
+  static constexpr std::chrono::microseconds kMaxGather{50};
 
   const WriteFn write_;
   const SyncFn sync_;

@@ -16,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "store/rocks_store.h"
 
 namespace {
@@ -91,6 +94,42 @@ Figures run_appends(otinish::store::EventStore& store, int writers, double secon
   return f;
 }
 
+// The disk's floor: microseconds for one write of a group's bytes plus fdatasync, on a file in the bench's
+// directory, (a) appended to, as RocksDB's WAL is, and (b) overwritten in place (a file already written and
+// synced, so the fsync has no size or block allocation to record: what a recycled WAL would cost). No event
+// store on this disk can acknowledge a durable append faster than (a); with W closed-loop writers it cannot
+// exceed W * 1e6 / (a) events/s even if every fsync answered every writer and the CPU cost nothing.
+struct DiskFloor {
+  double append_us = 0;
+  double overwrite_us = 0;
+};
+
+DiskFloor measure_disk_floor(const std::string& dir, int rounds) {
+  const std::string path = dir + "/fsync-floor.tmp";
+  const std::string block(2500, 'x');  // about one group of eight ~300-byte events
+  DiskFloor f;
+  for (int pass = 0; pass < 2; ++pass) {
+    const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0) return f;
+    if (pass == 1) {  // pre-write and sync the whole range, then overwrite it
+      for (int i = 0; i < rounds; ++i) {
+        if (::write(fd, block.data(), block.size()) < 0) break;
+      }
+      ::fsync(fd);
+      ::lseek(fd, 0, SEEK_SET);
+    }
+    const auto t0 = Clock::now();
+    for (int i = 0; i < rounds; ++i) {
+      if (::write(fd, block.data(), block.size()) < 0 || ::fdatasync(fd) != 0) break;
+    }
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / rounds;
+    (pass == 0 ? f.append_us : f.overwrite_us) = us;
+    ::close(fd);
+  }
+  std::filesystem::remove(path);
+  return f;
+}
+
 std::vector<int> parse_list(const char* s) {
   std::vector<int> out;
   for (const char* p = s; *p;) {
@@ -123,6 +162,9 @@ int main(int argc, char** argv) {
   }
   auto store = std::move(opened).value();
 
+  const DiskFloor floor = measure_disk_floor(dir, 2000);
+  std::printf("%-32s %8s %14s   (append %.0f us, overwrite in place %.0f us per write + fdatasync)\n",
+              "disk floor", "", "", floor.append_us, floor.overwrite_us);
   // appends/sync: how many appends one fsync answered (the group commit's work); us/sync: the fsync's latency.
   std::printf("%-32s %8s %14s %10s %10s %12s %10s\n", "durable appends (1 event/call)", "writers", "events/s",
               "p50 ms", "p99 ms", "appends/sync", "us/sync");
@@ -134,6 +176,10 @@ int main(int argc, char** argv) {
     std::printf("%-32s %8d %14.0f %10.3f %10.3f %12.1f %10.0f\n", "otinish store", f.writers, f.events_per_s,
                 f.p50_ms, f.p99_ms, static_cast<double>(after.appends - before.appends) / syncs,
                 static_cast<double>(after.sync_micros - before.sync_micros) / syncs);
+    if (floor.append_us > 0) {
+      std::printf("%-32s %8d %14.0f   (every writer in every fsync, no CPU cost: writers * 1e6 / append floor)\n",
+                  "  ceiling of this disk", f.writers, f.writers * 1e6 / floor.append_us);
+    }
     std::fflush(stdout);
   }
 

@@ -288,6 +288,21 @@ HttpResponse ApiService::openapi(Call&) {
   return r;
 }
 
+namespace {
+
+// What an Idempotency-Key stands for: the method, the path and the body of its first request.
+Hash256 request_digest(const HttpRequest& q) {
+  Blake2b h;
+  h.update(q.method);
+  h.update("\n");
+  h.update(q.path);
+  h.update("\n");
+  h.update(q.body);
+  return h.finish();
+}
+
+}  // namespace
+
 HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>& run) {
   const std::string_view key = c.q.header("idempotency-key");
   if (key.empty()) return run();
@@ -297,13 +312,7 @@ HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>
                                           "Idempotency-Key"));
   }
   const std::string scoped = c.who.token_id + "\n" + std::string(key);
-  Blake2b h;
-  h.update(c.q.method);
-  h.update("\n");
-  h.update(c.q.path);
-  h.update("\n");
-  h.update(c.q.body);
-  const Hash256 digest = h.finish();
+  const Hash256 digest = request_digest(c.q);
   HttpResponse replay;
   switch (idempotency_->begin(scoped, digest, &replay)) {
     case IdempotencyCache::Begin::kReplay:
@@ -361,6 +370,25 @@ std::string command_id_for(const Principal& who, const HttpRequest& q) {
   const std::string_view key = q.header("idempotency-key");
   if (key.empty()) return "http/" + who.token_id + "/once/" + store::EventId::random().to_hex();
   return "http/" + who.token_id + "/" + std::string(key);
+}
+
+// The command id of a command on an appeal: command_id_for plus '#' and the request's digest (16 hex digits),
+// so that the appeal's own history remembers what each key stood for, past a restart and past the in-memory
+// cache. Looked up in `applied` (the appeal's applied command ids): the id to send to the engine (the one
+// already applied when this is a retry: the engine then answers with the first result), or nullopt when the
+// key was already used on this appeal for another request (422). A retry of a command applied before ids
+// carried the digest matches its plain id.
+std::optional<std::string> appeal_command_id(const Principal& who, const HttpRequest& q,
+                                             const std::map<std::string, std::uint64_t, std::less<>>& applied) {
+  std::string plain = command_id_for(who, q);
+  if (q.header("idempotency-key").empty()) return plain;
+  if (applied.contains(plain)) return plain;
+  const std::string prefix = plain + "#";
+  std::string full = prefix + to_hex(request_digest(q)).substr(0, 16);
+  if (applied.contains(full)) return full;
+  auto it = applied.lower_bound(prefix);
+  if (it != applied.end() && std::string_view(it->first).starts_with(prefix)) return std::nullopt;
+  return full;
 }
 
 json::object command_result_json(const engine::CommandResult& r) {
@@ -451,9 +479,22 @@ HttpResponse ApiService::run_command(Call& c) {
     auto loaded = load_visible(engine_, id, c.who);
     if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
     const AppealState& s = std::get<AppealState>(loaded);
+    const std::optional<std::string> command_id = appeal_command_id(c.who, c.q, s.applied_commands);
+    if (!command_id) {
+      return problem_response(Problem{
+          .status = 422, .type = "idempotency-key-reused", .title = "Idempotency key reused",
+          .detail = "Idempotency-Key '" + std::string(c.q.header("idempotency-key")) + "' was used on appeal " + id +
+                    " for a different request; use a new key for a new request",
+          .field = "Idempotency-Key"});
+    }
+    // A retry of a command this appeal already applied gets the first answer from the engine, whatever the
+    // appeal's version is now (the If-Match it carries is the one the first request was decided on).
+    const bool retry = s.applied_commands.contains(*command_id);
     const std::string_view if_match = c.q.header("if-match");
     std::optional<std::uint64_t> expected_version;  // the engine re-checks it under its stream lock
-    if (if_match.empty()) {
+    if (retry) {
+      // no precondition: the engine answers with the first result
+    } else if (if_match.empty()) {
       if (options_.require_if_match) {
         return problem_response(Problem{
             .status = 428, .type = "if-match-required", .title = "Precondition required",
@@ -478,7 +519,7 @@ HttpResponse ApiService::run_command(Call& c) {
       }
     }
     const auto started = SteadyClock::now();
-    auto r = engine_.execute(id, *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who),
+    auto r = engine_.execute(id, *cmd, {.command_id = *command_id, .actor = actor_of(c.who),
                                         .correlation_id = c.q.request_id, .expected_version = expected_version});
     metrics_.observe_command(name, since(started));
     if (!r.ok()) {

@@ -210,6 +210,51 @@ TEST_F(ResourcesTest, IdempotentRegistrationSurvivesARestart) {
   EXPECT_EQ(TestNode::json(a).at("id"), TestNode::json(b).at("id"));
 }
 
+// After a restart the in-memory replay cache is empty: the key's meaning comes from the log itself.
+TEST_F(ResourcesTest, ARegistrationKeyReusedWithAnotherBodyAfterARestartIs422) {
+  const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","text":"stuck"})";
+  ClientResponse a = node_.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "call-8"}});
+  ASSERT_EQ(a.status, 201) << a.body;
+  node_.restart();
+  ClientResponse b = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                              R"({"centre":"SHY","category":"incident","topic":"lifts.stuck","text":"other"})",
+                              {{"Idempotency-Key", "call-8"}});
+  EXPECT_EQ(b.status, 422) << b.body;
+  EXPECT_EQ(TestNode::json(b).at("type").as_string(), "urn:otinish:problem:idempotency-key-reused");
+  // Nothing was registered for it: the next registration takes the next number.
+  const std::string next = node_.register_appeal();
+  const std::string first(TestNode::json(a).at("id").as_string());
+  EXPECT_EQ(std::stoi(next.substr(next.rfind('-') + 1)), std::stoi(first.substr(first.rfind('-') + 1)) + 1);
+}
+
+TEST_F(ResourcesTest, ACommandRetriedAfterARestartGetsTheFirstAnswerNotAConflict) {
+  const std::string id = node_.register_appeal();
+  const std::string comment = "/v1/appeals/" + id + "/comment";
+  const std::string body = R"({"text":"called back"})";
+  ClientResponse first = node_.as(Role::kOperator, "POST", comment, body,
+                                  {{"Idempotency-Key", "note-9"}, {"If-Match", "\"1\""}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  // The appeal moves on, then the server restarts (the replay cache is gone), then the desk retries.
+  ASSERT_EQ(node_.as(Role::kOperator, "POST", comment, R"({"text":"later"})", {{"If-Match", first.header("etag")}})
+                .status,
+            200);
+  node_.restart();
+  ClientResponse retry = node_.as(Role::kOperator, "POST", comment, body,
+                                  {{"Idempotency-Key", "note-9"}, {"If-Match", "\"1\""}});
+  ASSERT_EQ(retry.status, 200) << retry.body;
+  EXPECT_EQ(TestNode::json(retry).at("version"), TestNode::json(first).at("version"));
+  EXPECT_EQ(retry.header("etag"), first.header("etag"));
+  // Applied once: the appeal holds the registration and two comments.
+  ClientResponse got = node_.as(Role::kOperator, "GET", "/v1/appeals/" + id);
+  EXPECT_EQ(got.header("etag"), "\"3\"") << got.body;
+  // The same key with another body, on this appeal, is refused; the appeal is unchanged.
+  ClientResponse reused = node_.as(Role::kOperator, "POST", comment, R"({"text":"something else"})",
+                                   {{"Idempotency-Key", "note-9"}, {"If-Match", "\"3\""}});
+  EXPECT_EQ(reused.status, 422) << reused.body;
+  EXPECT_EQ(TestNode::json(reused).at("type").as_string(), "urn:otinish:problem:idempotency-key-reused");
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals/" + id).header("etag"), "\"3\"");
+}
+
 TEST_F(ResourcesTest, ListFiltersAndPagesWithACursor) {
   std::set<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.insert(node_.register_appeal());

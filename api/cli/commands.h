@@ -3,8 +3,9 @@
 // Each area of the command line (rules, later serve, verify, ...) lives in its own file, api/cli/<area>_commands.cc,
 // and exposes one function that adds its subcommands to the root CLI11 app. main.cc lists those functions in one
 // table; adding an area is a new file plus one line there. Every subcommand has --help with an example (set it with
-// `footer`). A subcommand's callback writes to ctx.out / ctx.err and sets ctx.exit_code (0 ok, 1 findings or
-// failure, 2 usage), so areas can be tested without a process.
+// `footer`, which also states the exit codes: tests/api/cli_test.cc checks every one). A subcommand's callback
+// writes to ctx.out / ctx.err and sets ctx.exit_code (0 ok, 1 findings or failure, 2 usage), so areas can be
+// tested without a process.
 #pragma once
 
 #include <ostream>
@@ -40,5 +41,10 @@ void add_load_commands(CLI::App& app, Context& ctx);
 void add_simulate_commands(CLI::App& app, Context& ctx);
 // `otinish rules publish`: api/cli/publish_commands.cc. REQUIRES: add_rules_commands ran first.
 void add_publish_commands(CLI::App& app, Context& ctx);
+// `otinish calendar check`: api/cli/rules_commands.cc.
+void add_calendar_commands(CLI::App& app, Context& ctx);
+
+// Every area above, in order: the whole `otinish` command line (main.cc, and the tests that walk it).
+void add_all_commands(CLI::App& app, Context& ctx);
 
 }  // namespace otinish::cli

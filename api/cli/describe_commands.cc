@@ -18,9 +18,10 @@ void add_describe_commands(CLI::App& app, Context& ctx) {
   auto mermaid = std::make_shared<bool>(false);
   CLI::App* describe = app.add_subcommand("describe", "Describe the appeal lifecycle (read from its one table)");
   describe->require_subcommand(1);
+  describe->footer("Example: otinish describe lifecycle\nExit 2 without a subcommand.");
   CLI::App* lc = describe->add_subcommand("lifecycle", "The lifecycle transition table");
   lc->add_flag("--mermaid", *mermaid, "Print a Mermaid stateDiagram-v2 instead of text");
-  lc->footer("Example: otinish describe lifecycle --mermaid > lifecycle.mmd");
+  lc->footer("Example: otinish describe lifecycle --mermaid > lifecycle.mmd\nExit 0.");
   lc->callback([mermaid, &ctx] {
     ctx.out << (*mermaid ? engine::lifecycle_mermaid() : engine::describe_lifecycle_text());
   });
@@ -34,11 +35,13 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<Args>();
   CLI::App* p = app.add_subcommand("projections", "Maintain the projections (views) of a data directory");
   p->require_subcommand(1);
+  p->footer("Example: otinish projections rebuild --data /var/lib/otinish timeline\nExit 2 without a subcommand.");
   CLI::App* rb = p->add_subcommand("rebuild", "Rebuild one projection from position 0 (offline)");
   rb->add_option("--data", args->data, "Data directory")->capture_default_str();
   rb->add_option("name", args->name, "appeals, timeline, public, scorecards or repeats")->required();
   rb->footer("Example: otinish projections rebuild --data /var/lib/otinish appeals\n"
-             "While the server runs, use POST /v1/projections/{name}/rebuild instead. Exit 1 on error.");
+             "While the server runs, use POST /v1/projections/{name}/rebuild instead.\n"
+             "Exit 1 if the data directory cannot be opened or the rebuild fails, 2 for an unknown projection name.");
   rb->callback([args, &ctx] {
     auto store = store::open_rocks_store(log_dir(args->data), {.create_if_missing = false});
     if (!store.ok()) {

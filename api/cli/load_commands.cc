@@ -136,7 +136,7 @@ void add_load_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("-d,--seconds", args->seconds, "How long to run")->capture_default_str();
   cmd->add_flag("--with-commands", args->with_commands, "Also send each appeal for review (If-Match from its ETag)");
   cmd->footer("Example: otinish load --url http://127.0.0.1:8109 --token $OP_TOKEN -c 64 -d 10\n"
-              "Prints appeals/s and p50/p99 latency. Exit 1 if any request failed.");
+              "Prints appeals/s and p50/p99 latency. Exit 1 if any request failed, 2 on a bad --url or arguments.");
   cmd->callback([args, &ctx] { run_load(*args, ctx); });
 }
 

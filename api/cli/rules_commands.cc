@@ -63,29 +63,43 @@ std::vector<Diagnostic> check_file(const std::string& path, std::string* summary
   return diags;
 }
 
+// Checks `files`, printing every finding and a summary line per valid file. With `calendars_only`, a file that
+// is not a calendar is a usage error (exit 2) and nothing is checked.
+void run_check(const std::vector<std::string>& files, bool calendars_only, Context& ctx) {
+  if (calendars_only) {
+    for (const std::string& path : files) {
+      if (!is_calendar_file(path)) {
+        ctx.err << "otinish calendar check: " << path << " is not a calendar (no top-level 'calendar:' key); "
+                << "check rule sets with `otinish rules check`\n";
+        ctx.exit_code = 2;
+        return;
+      }
+    }
+  }
+  std::size_t errors = 0, warnings = 0;
+  for (const std::string& path : files) {
+    std::string summary;
+    std::vector<Diagnostic> diags = check_file(path, &summary);
+    sort_diagnostics(diags);
+    for (const Diagnostic& d : diags) {
+      (d.severity == Severity::kError ? errors : warnings)++;
+      ctx.out << format_diagnostic(d) << "\n";
+    }
+    if (!has_errors(diags) && !summary.empty()) ctx.out << summary << "\n";
+  }
+  ctx.out << errors << " error(s), " << warnings << " warning(s)\n";
+  ctx.exit_code = errors > 0 ? 1 : 0;
+}
+
 void add_check(CLI::App& rules, Context& ctx) {
   auto* cmd = rules.add_subcommand("check", "Validate and lint SLA rule sets and calendars");
   auto files = std::make_shared<std::vector<std::string>>();
   cmd->add_option("FILE", *files, "Rule set or calendar YAML files")->required()->check(CLI::ExistingFile);
   cmd->footer(
       "Prints every error and lint finding as file:line:column, then one summary line per valid file with its\n"
-      "content hash. Exit code 1 if any file has errors (warnings alone exit 0).\n"
+      "content hash. Exit code 1 if any file has errors (warnings alone exit 0), 2 on bad arguments.\n"
       "Example: otinish rules check examples/rules/city.yaml examples/calendars/kz.yaml");
-  cmd->callback([files, &ctx] {
-    std::size_t errors = 0, warnings = 0;
-    for (const std::string& path : *files) {
-      std::string summary;
-      std::vector<Diagnostic> diags = check_file(path, &summary);
-      sort_diagnostics(diags);
-      for (const Diagnostic& d : diags) {
-        (d.severity == Severity::kError ? errors : warnings)++;
-        ctx.out << format_diagnostic(d) << "\n";
-      }
-      if (!has_errors(diags) && !summary.empty()) ctx.out << summary << "\n";
-    }
-    ctx.out << errors << " error(s), " << warnings << " warning(s)\n";
-    ctx.exit_code = errors > 0 ? 1 : 0;
-  });
+  cmd->callback([files, &ctx] { run_check(*files, false, ctx); });
 }
 
 std::optional<date::sys_days> parse_day(const std::string& text) {
@@ -127,7 +141,8 @@ void add_deadline(CLI::App& rules, Context& ctx) {
   cmd->footer(
       "Example: otinish rules deadline --calendar examples/calendars/kz.yaml \\\n"
       "           --start 2026-08-20T10:00:00+05:00 --target 15wd --as-of 2026-01-01\n"
-      "  -> deadline 2026-09-11T13:00:00.000000Z (2026-09-11T18:00:00+05:00), calendar kz@2025-12");
+      "  -> deadline 2026-09-11T13:00:00.000000Z (2026-09-11T18:00:00+05:00), calendar kz@2025-12\n"
+      "Exit 1 if the calendar cannot be loaded or does not cover the deadline, 2 on bad arguments.");
   cmd->callback([args, &ctx] {
     Timestamp start;
     if (!parse_utc(args->start, &start)) {
@@ -163,7 +178,8 @@ void add_calendar(CLI::App& rules, Context& ctx) {
   cmd->add_option("--year", *year, "Year")->required();
   cmd->add_option("--as-of", *as_of, "Use the version published on this date (YYYY-MM-DD); default latest");
   cmd->footer("Example: otinish rules calendar --calendar examples/calendars/kz.yaml --year 2026 --as-of 2026-01-01\n"
-              "  -> lists the weekday days off and '2026: 246 working days'");
+              "  -> lists the weekday days off and '2026: 246 working days'\n"
+              "Exit 1 if the calendar cannot be loaded or does not cover the year, 2 on bad arguments.");
   cmd->callback([=, &ctx] {
     Result<Calendar> cal = load_calendar(*path, *as_of, ctx);
     if (!cal.ok()) {
@@ -191,10 +207,26 @@ void add_calendar(CLI::App& rules, Context& ctx) {
 void add_rules_commands(CLI::App& app, Context& ctx) {
   auto* rules = app.add_subcommand("rules", "SLA rules and business calendars");
   rules->require_subcommand(1);
-  rules->footer("Example: otinish rules check examples/rules/city.yaml");
+  rules->footer("Example: otinish rules check examples/rules/city.yaml\nExit 2 without a subcommand.");
   add_check(*rules, ctx);
   add_deadline(*rules, ctx);
   add_calendar(*rules, ctx);
+}
+
+void add_calendar_commands(CLI::App& app, Context& ctx) {
+  auto* calendar = app.add_subcommand("calendar", "Business calendars");
+  calendar->require_subcommand(1);
+  calendar->footer("Example: otinish calendar check examples/calendars/kz.yaml\nExit 2 without a subcommand.");
+  auto* cmd = calendar->add_subcommand("check", "Validate calendars (what `rules check` does for calendar files)");
+  auto files = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("FILE", *files, "Calendar YAML files")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->footer(
+      "Prints every error as file:line:column, then each valid calendar's version and content hash.\n"
+      "Example: otinish calendar check examples/calendars/kz.yaml examples/calendars/shymkent.yaml\n"
+      "Exit 1 if any file has errors (warnings alone exit 0), 2 if a file is not a calendar or on bad arguments.");
+  cmd->callback([files, &ctx] { run_check(*files, true, ctx); });
 }
 
 }  // namespace otinish::cli

@@ -105,7 +105,8 @@ void add_simulate_commands(CLI::App& app, Context& ctx) {
   cmd->footer(
       "Example: otinish rules simulate examples/rules/city.yaml --data /var/lib/otinish \\\n"
       "           --from 2026-01-01T00:00:00+05:00 --to 2027-01-01T00:00:00+05:00\n"
-      "  -> breaches added/removed per category and agency, deadlines moved, escalations that would fire");
+      "  -> breaches added/removed per category and agency, deadlines moved, escalations that would fire\n"
+      "Exit 1 if the rule set is invalid or the log cannot be read, 2 on bad arguments.");
   cmd->callback([args, &ctx] { run_simulate(*args, ctx); });
 }
 

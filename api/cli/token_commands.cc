@@ -31,6 +31,8 @@ void add_token_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<TokenArgs>();
   CLI::App* token = app.add_subcommand("token", "Create, revoke and list API tokens (stored hashed)");
   token->require_subcommand(1);
+  token->footer("Example: otinish token create --data /var/lib/otinish --role operator --label 'desk 1'\n"
+                "Exit 2 without a subcommand.");
 
   CLI::App* create = token->add_subcommand("create", "Create a token and print it once (it is not stored)");
   create->add_option("--data", args->data, "Data directory (tokens in DIR/tokens.jsonl)")->capture_default_str();
@@ -40,7 +42,8 @@ void add_token_commands(CLI::App& app, Context& ctx) {
   create->add_option("--label", args->label, "Who the token is for (shown by `token list`)");
   create->footer(
       "Example: otinish token create --data /var/lib/otinish --role agency --agency city-roads --label 'desk 4'\n"
-      "Prints the token on stdout (use it as 'Authorization: Bearer <token>'); exit 0, 2 on bad arguments.");
+      "Prints the token on stdout (use it as 'Authorization: Bearer <token>').\n"
+      "Exit 1 if the token file cannot be written, 2 on bad arguments (an unknown role, --agency missing).");
   create->callback([args, &ctx] {
     auto role = api::parse_role(args->role);
     if (!role.ok()) {
@@ -84,7 +87,7 @@ void add_token_commands(CLI::App& app, Context& ctx) {
 
   CLI::App* list = token->add_subcommand("list", "List tokens (ids, roles, agencies; never the secrets)");
   list->add_option("--data", args->data, "Data directory")->capture_default_str();
-  list->footer("Example: otinish token list --data /var/lib/otinish");
+  list->footer("Example: otinish token list --data /var/lib/otinish\nExit 1 if the token file cannot be read.");
   list->callback([args, &ctx] {
     auto store = open_tokens(args->data);
     if (!store.ok()) {

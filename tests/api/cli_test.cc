@@ -1,6 +1,7 @@
 // The command line: token, verify, export/import, replay, describe, run in-process on real data directories.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -20,13 +21,7 @@ CliResult run(std::vector<std::string> args) {
   cli::Context ctx{out, err};
   CLI::App app{"otinish"};
   app.require_subcommand(1);
-  cli::add_rules_commands(app, ctx);
-  cli::add_simulate_commands(app, ctx);
-  cli::add_publish_commands(app, ctx);
-  cli::add_token_commands(app, ctx);
-  cli::add_log_commands(app, ctx);
-  cli::add_describe_commands(app, ctx);
-  cli::add_projection_commands(app, ctx);
+  cli::add_all_commands(app, ctx);
   std::vector<const char*> argv{"otinish"};
   for (const auto& a : args) argv.push_back(a.c_str());
   int code = 0;
@@ -37,6 +32,54 @@ CliResult run(std::vector<std::string> args) {
     code = app.exit(e, out, err) == 0 ? 0 : 2;
   }
   return {code, out.str(), err.str()};
+}
+
+// Every command and command group of the real command line (the table main.cc uses): its --help has an example
+// and says how it exits, so a script knows what to rely on.
+void expect_documented(const CLI::App& app, const std::string& path) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string name = path + " " + sub->get_name();
+    const std::string footer = sub->get_footer();
+    EXPECT_NE(footer.find("Example: otinish" + name), std::string::npos) << name << ": no example in --help";
+    std::string lower = footer;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_NE(lower.find("exit"), std::string::npos) << name << ": --help does not say how it exits";
+    expect_documented(*sub, name);
+  }
+}
+
+TEST(CliTest, EveryCommandsHelpHasAnExampleAndItsExitCodes) {
+  std::ostringstream out, err;
+  cli::Context ctx{out, err};
+  CLI::App app{"otinish"};
+  cli::add_all_commands(app, ctx);
+  std::size_t commands = 0;
+  std::function<void(const CLI::App&)> count = [&](const CLI::App& a) {
+    for (const CLI::App* sub : a.get_subcommands([](const CLI::App*) { return true; })) {
+      ++commands;
+      count(*sub);
+    }
+  };
+  count(app);
+  EXPECT_GE(commands, 20u) << "the walk found too few commands to mean anything";
+  expect_documented(app, "");
+}
+
+TEST(CliTest, CalendarCheckNamesTheLineAndColumnOfAnErrorAndRefusesARuleSet) {
+  const std::string dir = make_temp_dir();
+  const std::string broken = dir + "/broken.yaml";
+  std::ofstream(broken) << "calendar: broken\nversion: \"1\"\npublished: 2026-01-01\ntime_zone: Asia/Almaty\n"
+                           "years: {from: 2026, to: 2026}\nweek:\n  mon: \"25:00-18:00\"\n";
+  CliResult r = run({"calendar", "check", broken});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("broken.yaml:7:"), std::string::npos) << r.out;
+  r = run({"calendar", "check", source_dir() + "/examples/calendars/kz.yaml",
+           source_dir() + "/examples/calendars/shymkent.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("calendar shymkent version"), std::string::npos) << r.out;
+  r = run({"calendar", "check", source_dir() + "/examples/rules/city.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not a calendar"), std::string::npos) << r.err;
 }
 
 // A data directory with a few appeals, its server stopped (the log is unlocked).

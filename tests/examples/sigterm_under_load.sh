@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SIGTERM while `otinish load` is still posting appeals: the server finishes the requests in flight and exits 0,
+# every appeal it answered 201 for is in the log, and the log verifies (hash chain and stream indexes).
+#   sigterm_under_load.sh OTINISH_BINARY SOURCE_DIR WORK_DIR
+set -euo pipefail
+otinish=$1 src=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+token=$("$otinish" token create --data "$work/data" --role operator | grep -o 'otn_[0-9a-f_]*' | head -1)
+"$otinish" serve --data "$work/data" --listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+port=""
+for _ in $(seq 100); do
+  port=$(grep -o '"address":"127.0.0.1:[0-9]*' "$work/serve.log" | grep -o '[0-9]*$' || true)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "server did not start"; cat "$work/serve.log"; exit 1; }
+# Load for longer than the server lives; its requests after the stop fail (exit 1), which is expected here.
+"$otinish" load --url "http://127.0.0.1:$port" --token "$token" --catalogue "$src/examples/catalogue" -c 16 -d 4 \
+  > "$work/load.out" 2> "$work/load.err" &
+load=$!
+sleep 1.5
+kill -TERM $server
+status=0
+wait $server || status=$?
+trap - EXIT
+[ "$status" -eq 0 ] || { echo "serve exited $status after SIGTERM"; tail -5 "$work/serve.log"; exit 1; }
+wait $load || true
+cat "$work/load.out"
+acknowledged=$(sed -n 's/^appeals registered: \([0-9]*\),.*/\1/p' "$work/load.out")
+[ -n "$acknowledged" ] && [ "$acknowledged" -gt 0 ] || { echo "load registered nothing before the stop"; exit 1; }
+"$otinish" export --data "$work/data" --out "$work/log.jsonl"
+in_log=$(grep -c '"type":"AppealRegistered"' "$work/log.jsonl" || true)
+echo "answered 201: $acknowledged, registrations in the log: $in_log"
+[ "$in_log" -ge "$acknowledged" ] || { echo "LOST: $((acknowledged - in_log)) acknowledged appeals"; exit 1; }
+"$otinish" verify --data "$work/data"
+echo "SIGTERM_UNDER_LOAD_OK"

@@ -1,4 +1,5 @@
 // `otinish verify | export | import | replay`: the log, offline (the server must not hold the directory).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -108,17 +109,38 @@ void import_log(const LogArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
+  const std::string target = log_dir(a.data);
+  if (std::filesystem::exists(target)) {
+    auto existing = store::open_rocks_store(target, {.create_if_missing = false});
+    if (!existing.ok()) {
+      ctx.err << "otinish import: " << existing.status().ToString() << "\n";
+      ctx.exit_code = 1;
+      return;
+    }
+    if ((*existing)->head_position() != 0) {
+      ctx.err << "otinish import: the log in " << a.data << " is not empty (head at position "
+              << (*existing)->head_position() << "); import into a new directory\n";
+      ctx.exit_code = 1;
+      return;
+    }
+  }
+  // The events go into a staging log beside the target, which becomes the log only once every line checked
+  // out: a failed import leaves the data directory as it was (and can simply be run again).
+  const std::string staging = target + ".importing";
+  struct Staging {
+    const std::string& dir;
+    bool committed = false;
+    ~Staging() {
+      std::error_code ec;
+      if (!committed) std::filesystem::remove_all(dir, ec);
+    }
+  } staged{staging};  // declared before the store: removed after the store is closed
+  std::filesystem::remove_all(staging);
   ManualClock clock(Timestamp{});
   store::StoreOptions o;
-  auto store = store::open_rocks_store(log_dir(a.data), o, clock);
+  auto store = store::open_rocks_store(staging, o, clock);
   if (!store.ok()) {
     ctx.err << "otinish import: " << store.status().ToString() << "\n";
-    ctx.exit_code = 1;
-    return;
-  }
-  if ((*store)->head_position() != 0) {
-    ctx.err << "otinish import: the log in " << a.data << " is not empty (head at position "
-            << (*store)->head_position() << "); import into a new directory\n";
     ctx.exit_code = 1;
     return;
   }
@@ -128,8 +150,8 @@ void import_log(const LogArgs& a, Context& ctx) {
   std::uint64_t group_line = 0;
   auto fail = [&ctx, &a, &group, &group_line](std::uint64_t line, const std::string& what) {
     const std::uint64_t first_missing = group.empty() ? line : group_line;
-    ctx.err << "otinish import: " << a.file << ":" << line << ": " << what << "; nothing from line " << first_missing
-            << " on was imported\n";
+    ctx.err << "otinish import: " << a.file << ":" << line << ": " << what << " (lines " << first_missing
+            << " on could not be imported); nothing was imported, " << a.data << " is unchanged\n";
     ctx.exit_code = 1;
   };
   // Appends `group` as one append; false (after reporting) if the new log does not reproduce it exactly.
@@ -213,6 +235,17 @@ void import_log(const LogArgs& a, Context& ctx) {
     return fail(line_no, "the imported log's head hash " + to_hex((*store)->head_hash()) + " differs from the file's " +
                              to_hex(prev));
   }
+  (*store).reset();  // closes the staging log
+  std::error_code ec;
+  std::filesystem::remove_all(target, ec);  // an empty log (checked above), or nothing
+  if (!ec) std::filesystem::rename(staging, target, ec);
+  if (ec) {
+    ctx.err << "otinish import: cannot move the imported log from " << staging << " to " << target << ": "
+            << ec.message() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  staged.committed = true;
   ctx.out << "imported " << expected_position - 1 << " events, head hash " << to_hex(prev) << "\n";
 }
 

@@ -137,9 +137,10 @@ Status Node::start() {
     if (*published) parts_->service->log_line("info", "rule set published", file_field(o.rules_file));
   }
   OTINISH_RETURN_IF_ERROR(parts_->server->start());
-  parts_->service->log_line("info", "listening",
-                            "{\"address\":\"" + o.server.listen_host + ":" + std::to_string(parts_->server->port()) +
-                                "\",\"data\":\"" + o.data_dir + "\"}");
+  parts_->service->log_line(
+      "info", "listening",
+      boost::json::serialize(boost::json::object{
+          {"address", o.server.listen_host + ":" + std::to_string(parts_->server->port())}, {"data", o.data_dir}}));
   return Status::Ok();
 }
 

@@ -704,3 +704,54 @@ TEST(RestartTest, NoAcknowledgedAppealIsLostAcrossARestart) {
 
 }  // namespace
 }  // namespace otinish::api::testing
+
+namespace otinish::api::testing {
+namespace {
+
+// The structured log: every line one JSON object, even when a value (here the data directory) holds quotes and
+// backslashes; the start-up line names the address and directory, and each request has its access line.
+TEST(StructuredLogTest, EveryLineIsAJsonObjectWhateverTheDataDirectoryIsCalled) {
+  const std::string dir = make_temp_dir() + "/a \"quoted\" \\ dir";
+  std::filesystem::create_directories(dir);
+  std::ostringstream log;
+  {
+    NodeOptions o;
+    o.data_dir = dir;
+    o.server.listen_port = 0;
+    o.log = &log;
+    auto n = Node::open(o);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_TRUE((*n)->start().ok());
+    HttpClient c("127.0.0.1", (*n)->port());
+    auto r = c.request("GET", "/healthz");
+    ASSERT_TRUE(r.ok() && r->status == 200);
+    EXPECT_EQ(c.request("GET", "/v1/appeals")->status, 401);
+    (*n)->shutdown(std::chrono::seconds(5));
+  }
+  std::istringstream lines(log.str());
+  bool listening = false;
+  std::set<std::int64_t> statuses;
+  int count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++count;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(line, ec);
+    ASSERT_FALSE(ec) << "not JSON: " << line;
+    ASSERT_TRUE(v.is_object()) << line;
+    const auto& o = v.as_object();
+    ASSERT_TRUE(o.contains("ts") && o.contains("level") && o.contains("msg")) << line;
+    if (o.at("msg") == "listening") {
+      listening = true;
+      EXPECT_EQ(o.at("data").as_string(), dir) << line;
+      EXPECT_NE(std::string(o.at("address").as_string()).find("127.0.0.1:"), std::string::npos) << line;
+    }
+    if (o.at("msg") == "request") statuses.insert(o.at("status").as_int64());
+  }
+  EXPECT_TRUE(listening) << log.str();
+  EXPECT_EQ(statuses, (std::set<std::int64_t>{200, 401})) << log.str();
+  EXPECT_GE(count, 3);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace otinish::api::testing

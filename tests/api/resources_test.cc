@@ -1,6 +1,7 @@
 // Every resource of the HTTP API and every error code, against a real server on a free loopback port.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -633,6 +634,43 @@ std::vector<std::uint64_t> sse_ids(std::string_view raw) {
     ids.push_back(std::stoull(std::string(raw.substr(at, raw.find('\n', at) - at))));
   }
   return ids;
+}
+
+// Each event stream holds a subscription: past max_streams a client gets 503 with Retry-After (and resumes later
+// with Last-Event-ID); once a stream ends, its slot is free again.
+TEST(EventStreamLimitTest, StreamsOverTheBoundAre503UntilOneEnds) {
+  ServerOptions so;
+  so.max_streams = 1;
+  so.stream_heartbeat_ms = 50;  // the held stream's client sees bytes often, so it can be told to let go
+  TestNode node(make_temp_dir(), so);
+  const std::string request = "GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              node.token(Role::kAuditor) + "\r\n\r\n";
+  std::atomic<bool> open{false}, release{false};
+  std::thread holder([&] {
+    HttpClient c("127.0.0.1", node.port());
+    auto got = c.stream(request, [&](std::string_view g) {
+      if (g.starts_with("HTTP/1.1 200") && g.find("\r\n\r\n") != std::string_view::npos) open = true;
+      return release.load();
+    }, 10s);
+  });
+  for (int i = 0; i < 500 && !open; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(open.load());
+  HttpClient second("127.0.0.1", node.port());
+  auto refused = second.request("GET", "/v1/events/stream", "", node.auth(Role::kAuditor));
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_EQ(refused->header("retry-after"), "5");
+  EXPECT_NE(refused->body.find("too-many-streams"), std::string::npos) << refused->body;
+  release = true;
+  holder.join();
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {  // the slot frees once the server sees the first client go
+    HttpClient third("127.0.0.1", node.port());
+    auto got = third.stream(request, [](std::string_view g) { return g.find("\r\n\r\n") != std::string_view::npos; }, 2s);
+    served = got.ok() && got->starts_with("HTTP/1.1 200");
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served) << "the slot of the ended stream was never freed";
 }
 
 TEST_F(ResourcesTest, EventStreamResumesAfterADroppedConnectionWithoutGapsOrDuplicates) {

@@ -1,8 +1,15 @@
 // The listener's hardening: limits, timeouts, bounded connections, keep-alive, graceful shutdown.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "api/http/client.h"
@@ -13,6 +20,48 @@ namespace otinish::api {
 namespace {
 
 using namespace std::chrono_literals;
+
+// A bare loopback socket, for clients that misbehave on purpose (send slowly, never read).
+class RawSocket {
+ public:
+  explicit RawSocket(std::uint16_t port, int receive_buffer = 0) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~RawSocket() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool send(std::string_view bytes) { return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
+  // Reads until `until` holds for what arrived, the peer closes, or `timeout`; returns what arrived.
+  std::string read(const std::function<bool(std::string_view)>& until, std::chrono::milliseconds timeout) {
+    std::string got;
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!until(got)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+  bool closed_by_peer() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+};
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -84,6 +133,43 @@ TEST_F(ServerTest, RequestTrickledSlowerThanTheReadTimeoutIs408) {
   const std::string out = raw("GET / HTTP/1.1\r\nHost: x\r\n", 5s);  // headers never finish
   EXPECT_TRUE(out.starts_with("HTTP/1.1 408")) << out;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+// The read deadline covers the body too: a client that sends its body a byte at a time, each byte well within any
+// per-read timeout, still cannot hold the connection past read_timeout_ms.
+TEST_F(ServerTest, BodyTrickledPastTheReadDeadlineIs408) {
+  start({.read_timeout_ms = 300});
+  RawSocket s(server_->port());
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(s.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out;
+  for (int i = 0; i < 30 && out.empty(); ++i) {
+    s.send("a");
+    out = s.read([](std::string_view g) { return g.find("\r\n\r\n") != std::string_view::npos; }, 100ms);
+  }
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 408")) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+// A client that asks for a large answer and never reads it: once the socket buffers are full the write stalls,
+// and after write_timeout_ms the connection is dropped instead of holding its slot forever.
+TEST_F(ServerTest, AClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
+  start({.write_timeout_ms = 300}, [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = std::string(64 << 20, 'x');
+    return r;
+  });
+  RawSocket s(server_->port(), 4096);
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(s.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 100 && server_->open_connections() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server_->open_connections(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (server_->open_connections() > 0 && std::chrono::steady_clock::now() - t0 < 5s) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server_->open_connections(), 0u) << "the stalled connection was not dropped";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms) << "dropped before the write even stalled?";
 }
 
 TEST_F(ServerTest, IdleConnectionIsClosedAfterTheIdleTimeout) {

@@ -279,6 +279,42 @@ TEST_F(ResourcesTest, ListFiltersAndPagesWithACursor) {
   EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals?stage=nowhere").status, 400);
 }
 
+// Each filter of GET /v1/appeals over HTTP (the engine's query is tested in tests/engine/views_test.cc): the ids
+// a filter returns, compared with the appeals made to match it.
+TEST_F(ResourcesTest, ListFiltersByStageTopicAgencyDistrictAndOverdue) {
+  auto ids_of = [this](const std::string& query) {
+    ClientResponse r = node_.as(Role::kOperator, "GET", "/v1/appeals?" + query);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    std::set<std::string> ids;
+    if (r.status != 200) return ids;
+    const json::value v = TestNode::json(r);
+    for (const auto& row : v.at("appeals").as_array()) ids.insert(std::string(row.at("id").as_string()));
+    return ids;
+  };
+  const std::string abay = node_.register_appeal("complaint", "lifts.stuck");      // registered, district Abay
+  const std::string assigned = node_.assigned_appeal();                            // assigned to city-lifts
+  ClientResponse turan = node_.as(Role::kOperator, "POST", "/v1/appeals",
+                                  R"({"centre":"SHY","category":"incident","topic":"manholes.open",)"
+                                  R"("location":{"district":"Turan","street":"Baidibek bi"},"text":"open manhole"})");
+  ASSERT_EQ(turan.status, 201) << turan.body;
+  const std::string turan_id(TestNode::json(turan).at("id").as_string());
+
+  EXPECT_EQ(ids_of("stage=assigned"), (std::set<std::string>{assigned}));
+  EXPECT_EQ(ids_of("stage=registered"), (std::set<std::string>{abay, turan_id}));
+  EXPECT_EQ(ids_of("topic=manholes.open"), (std::set<std::string>{turan_id}));
+  EXPECT_EQ(ids_of(std::string("agency=") + kAgency), (std::set<std::string>{assigned}));
+  EXPECT_EQ(ids_of("district=Turan"), (std::set<std::string>{turan_id}));
+  EXPECT_EQ(ids_of("district=Abay&stage=registered"), (std::set<std::string>{abay}));
+  EXPECT_EQ(ids_of("overdue=true"), std::set<std::string>{}) << "no SLA rules here, so no deadline has passed";
+  EXPECT_EQ(ids_of("overdue=false").size(), 3u);
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals?overdue=maybe").status, 400);
+  // An agency token sees its agency's appeals only, and may not ask for another's.
+  ClientResponse own = node_.as(Role::kAgency, "GET", "/v1/appeals");
+  ASSERT_EQ(own.status, 200);
+  EXPECT_EQ(TestNode::json(own).at("appeals").as_array().size(), 1u);
+  EXPECT_EQ(node_.as(Role::kAgency, "GET", "/v1/appeals?agency=city-roads").status, 403);
+}
+
 TEST_F(ResourcesTest, TimelineListsWhoDidWhat) {
   const std::string id = node_.assigned_appeal();
   ClientResponse r = node_.as(Role::kAuditor, "GET", "/v1/appeals/" + id + "/timeline");

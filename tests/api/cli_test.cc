@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 
 #include "api/cli/commands.h"
+#include "common/hash.h"
 #include "tests/api/test_node.h"
 
 namespace otinish::api::testing {
@@ -126,6 +127,13 @@ TEST(CliTest, TokenCreatePrintsATokenTheServerAccepts) {
   EXPECT_EQ(run({"token", "revoke", "--data", node.dir(), id}).exit_code, 1) << "already revoked";
   EXPECT_EQ(run({"token", "list", "--data", node.dir()}).out.find(token.substr(21)), std::string::npos)
       << "the list never shows secrets";
+  // Only a hash is stored: neither the token nor its secret part is anywhere in the data directory's token file.
+  std::ifstream in(node.dir() + "/tokens.jsonl");
+  std::stringstream stored;
+  stored << in.rdbuf();
+  ASSERT_NE(stored.str().find(id), std::string::npos) << "expected the token file at DIR/tokens.jsonl";
+  EXPECT_EQ(stored.str().find(token.substr(21)), std::string::npos) << "the secret is stored in clear";
+  EXPECT_NE(stored.str().find(to_hex(blake2b_256(token))), std::string::npos) << "its BLAKE2b-256 hash is what is kept";
 }
 
 TEST(CliTest, TokenCreateRefusesBadRolesAndAgencies) {

@@ -66,6 +66,7 @@ std::string build() {
       "List appeals with filters, in appeal-number order, with cursor paging (pass next_after as after).",
       "operator, inspector, controller, auditor, agency (its own appeals only)",
       {param("stage", "query", "A lifecycle stage, e.g. assigned.", false),
+       param("status", "query", "Another name for stage.", false),
        param("category", "query", "consultation, incident, proposal, complaint or gratitude.", false),
        param("topic", "query", "A topic code.", false), param("agency", "query", "An agency code.", false),
        param("district", "query", "A district.", false),

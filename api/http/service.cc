@@ -1007,6 +1007,13 @@ HttpResponse ApiService::list_appeals(Call& c) {
   if (auto behind = await_views(*views_, store_)) return *behind;
   engine::AppealQuery query;
   if (auto bad = query_enum(c.q, "stage", engine::parse_stage, &query.stage)) return *bad;
+  // `status` is another name for `stage` (the word a desk uses); both at once must agree.
+  std::optional<engine::Stage> status;
+  if (auto bad = query_enum(c.q, "status", engine::parse_stage, &status)) return *bad;
+  if (status && query.stage && *status != *query.stage) {
+    return problem_response(bad_request("status and stage name the same filter; send one", "status"));
+  }
+  if (status) query.stage = status;
   if (auto bad = query_enum(c.q, "category", engine::parse_category, &query.category)) return *bad;
   auto text = [&c](std::string_view k) -> std::optional<std::string> {
     auto it = c.q.query.find(k);

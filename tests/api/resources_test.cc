@@ -300,6 +300,8 @@ TEST_F(ResourcesTest, ListFiltersByStageTopicAgencyDistrictAndOverdue) {
   const std::string turan_id(TestNode::json(turan).at("id").as_string());
 
   EXPECT_EQ(ids_of("stage=assigned"), (std::set<std::string>{assigned}));
+  EXPECT_EQ(ids_of("status=assigned"), (std::set<std::string>{assigned}));
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals?status=assigned&stage=closed").status, 400);
   EXPECT_EQ(ids_of("stage=registered"), (std::set<std::string>{abay, turan_id}));
   EXPECT_EQ(ids_of("topic=manholes.open"), (std::set<std::string>{turan_id}));
   EXPECT_EQ(ids_of(std::string("agency=") + kAgency), (std::set<std::string>{assigned}));

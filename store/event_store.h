@@ -120,8 +120,9 @@ struct VerifyReport {
 // What the group commit did since the store was opened (EventStore::commit_stats): how well concurrent
 // appends share an fsync. appends / syncs is the group size; sync_micros / syncs the fsync's latency.
 struct CommitStats {
-  std::uint64_t syncs = 0;        // sync rounds (each one fsync covering every group written before it began;
-                                  // none when StoreOptions::sync_writes is off or nothing new was written)
+  std::uint64_t syncs = 0;        // the syncer's rounds: each one WAL flush covering every group written before
+                                  // it began, with an fsync unless StoreOptions::sync_writes is off (a round that
+                                  // found nothing new to flush, or failed, is counted too)
   std::uint64_t appends = 0;      // waiting appends answered after those fsyncs
   std::uint64_t sync_micros = 0;  // time spent in them
 };

@@ -613,7 +613,7 @@ Status RocksEventStore::sync_written() {
   {
     rocksdb::Status s = db_->FlushWAL(options_.sync_writes);
     if (!s.ok()) {
-      Status err = from_rocks(s, "syncing the log's WAL failed; appends after position " +
+      Status err = from_rocks(s, "writing or syncing the log's WAL failed; appends after position " +
                                      std::to_string(head_position()) + " are not known to be durable and the "
                                      "store refuses further appends until it is reopened");
       std::lock_guard lock(failed_mu_);

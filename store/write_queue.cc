@@ -1,5 +1,9 @@
 #include "store/write_queue.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace otinish::store {
 
 WriteQueue::WriteQueue(WriteFn write, SyncFn sync, std::size_t max_group_events)
@@ -29,7 +33,11 @@ void WriteQueue::submit(AppendRequest* request) {
     queue_.push_back(request);
   }
   work_cv_.notify_one();
-  while (request->done.load(std::memory_order_acquire) == 0) request->done.wait(0, std::memory_order_acquire);
+  // FUTEX_WAIT sleeps only while the word is still 0 (checked in the kernel), so a wake that came first is
+  // never missed; a spurious return re-checks.
+  while (request->done.load(std::memory_order_acquire) == 0) {
+    ::syscall(SYS_futex, static_cast<void*>(&request->done), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+  }
 }
 
 CommitStats WriteQueue::stats() const {
@@ -39,11 +47,13 @@ CommitStats WriteQueue::stats() const {
 }
 
 void AppendRequest::acknowledge() {
-  // The appender may return (and free the request) as soon as it sees the store, before the notify: notify_one
-  // only hands the word's address to the kernel's futex wake, which dereferences nothing (a stale address
-  // at worst wakes an unrelated waiter spuriously, and every waiter re-checks its condition).
+  // The appender may return (and free the request) as soon as it sees the store, before the wake: so the
+  // address is taken first and the wake is a plain syscall on it, not a member call on a dead object. The kernel
+  // reads no memory for a private FUTEX_WAKE; a stale address at worst wakes a later waiter on the same stack
+  // slot spuriously, and every waiter re-checks its word.
+  void* word = static_cast<void*>(&done);
   done.store(1, std::memory_order_release);
-  done.notify_one();
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 void WriteQueue::write_loop() {

@@ -5,7 +5,8 @@
 //   - the writer takes everything queued (up to a cap) as one group and hands it to `write`, which decides
 //     the group (versions, positions, hashes) and writes it in ONE RocksDB write without syncing;
 //   - the syncer takes every group written so far and calls `sync`, which makes all of them durable with one
-//     fsync of the WAL and publishes the new head; only then are the group's (waiting) appenders woken.
+//     flush and fsync of the WAL (the flush alone with StoreOptions::sync_writes off) and publishes the new head;
+//     only then are the group's (waiting) appenders woken.
 // While one fsync runs the writer already writes the next group, so the disk is never idle while appenders
 // wait, and one fsync covers every group written before it began. An appender is answered only after its
 // append is synced, with one exception: an append with AppendOptions::wait_for_sync = false is answered as
@@ -42,7 +43,7 @@ struct AppendRequest {
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
   // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.
   void acknowledge();
-  std::atomic<std::uint32_t> done{0};
+  std::atomic<std::uint32_t> done{0};  // 1 once answered; the appender sleeps in FUTEX_WAIT on it until then
 };
 
 // Thread-safe.

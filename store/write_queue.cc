@@ -1,6 +1,7 @@
 #include "store/write_queue.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,10 +34,26 @@ void WriteQueue::submit(AppendRequest* request) {
     queue_.push_back(request);
   }
   work_cv_.notify_one();
-  // FUTEX_WAIT sleeps only while the word is still 0 (checked in the kernel), so a wake that came first is
-  // never missed; a spurious return re-checks.
-  while (request->done.load(std::memory_order_acquire) == 0) {
-    ::syscall(SYS_futex, static_cast<void*>(&request->done), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+  std::atomic<std::uint32_t>& done = request->done;
+  // A short spin first (as libstdc++'s atomic wait does): an answer that comes within a few microseconds costs
+  // neither side a syscall. Sleeping at once measured 33,000-36,000 events/s at 32 writers on 2 cores, with the
+  // spin 38,000-48,000 in alternating runs.
+  for (int i = 0; i < 16; ++i) {
+    if (done.load(std::memory_order_acquire) == 1) return;
+    if (i < 12) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      ::sched_yield();
+    }
+  }
+  // Then mark ourselves asleep and sleep. FUTEX_WAIT sleeps only while the word is still 2 (checked in the
+  // kernel), so an answer that came in between is never missed; a spurious return re-checks.
+  std::uint32_t expected = 0;
+  if (!done.compare_exchange_strong(expected, 2, std::memory_order_acq_rel) && expected == 1) return;
+  while (done.load(std::memory_order_acquire) != 1) {
+    ::syscall(SYS_futex, static_cast<void*>(&done), FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
   }
 }
 
@@ -52,8 +69,9 @@ void AppendRequest::acknowledge() {
   // reads no memory for a private FUTEX_WAKE; a stale address at worst wakes a later waiter on the same stack
   // slot spuriously, and every waiter re-checks its word.
   void* word = static_cast<void*>(&done);
-  done.store(1, std::memory_order_release);
-  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  if (done.exchange(1, std::memory_order_acq_rel) == 2) {  // asleep (or about to be): wake it
+    ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
 }
 
 void WriteQueue::write_loop() {

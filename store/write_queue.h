@@ -43,7 +43,9 @@ struct AppendRequest {
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
   // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.
   void acknowledge();
-  std::atomic<std::uint32_t> done{0};  // 1 once answered; the appender sleeps in FUTEX_WAIT on it until then
+  // 0 waiting, 2 waiting asleep (in FUTEX_WAIT), 1 answered. The appender spins briefly, then marks itself
+  // asleep; the queue makes a wake-up syscall only for an appender that is asleep.
+  std::atomic<std::uint32_t> done{0};
 };
 
 // Thread-safe.

@@ -4,18 +4,7 @@
 #   sigterm_under_load.sh OTINISH_BINARY SOURCE_DIR WORK_DIR
 set -euo pipefail
 otinish=$1 src=$2 work=$3
-rm -rf "$work" && mkdir -p "$work"
-token=$("$otinish" token create --data "$work/data" --role operator | grep -o 'otn_[0-9a-f_]*' | head -1)
-"$otinish" serve --data "$work/data" --listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-port=""
-for _ in $(seq 100); do
-  port=$(grep -o '"address":"127.0.0.1:[0-9]*' "$work/serve.log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "server did not start"; cat "$work/serve.log"; exit 1; }
+source "$(dirname "$0")/start_server.sh"
 # Load for longer than the server lives; its requests after the stop fail (exit 1), which is expected here.
 "$otinish" load --url "http://127.0.0.1:$port" --token "$token" --catalogue "$src/examples/catalogue" -c 16 -d 4 \
   > "$work/load.out" 2> "$work/load.err" &

@@ -227,4 +227,10 @@ RebindPolicy RuleRegistry::policy_of(std::string_view stream, std::uint64_t vers
   return version >= 1 && version <= v.size() ? v[version - 1].policy : RebindPolicy::kKeep;
 }
 
+RuleRegistry::CalendarPublication RuleRegistry::latest_calendar_publication() const {
+  std::lock_guard lock(mu_);
+  if (calendars_.empty()) return {};
+  return {calendars_.size(), calendars_.back().position, calendars_.back().policy};
+}
+
 }  // namespace otinish::engine

@@ -86,6 +86,14 @@ class RuleRegistry {
   // The policy of the publication (stream, publication number).
   RebindPolicy policy_of(std::string_view stream, std::uint64_t version) const;
 
+  // The newest calendar publication: its number in "sla-calendars" (0 if none), log position and policy.
+  struct CalendarPublication {
+    std::uint64_t number = 0;
+    std::uint64_t position = 0;
+    RebindPolicy policy = RebindPolicy::kKeep;
+  };
+  CalendarPublication latest_calendar_publication() const;
+
  private:
   struct Published {
     std::uint64_t position = 0;

@@ -57,6 +57,20 @@ struct MicrosRef {
   }
 };
 
+// A field added at the end of a stored row layout (projection rows are not versioned): rows written before it
+// existed read it as its default instead of failing.
+template <class T>
+struct Trailing {
+  T& v;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(v);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    if (!ar.at_end()) ar(v);
+  }
+};
 
 class BinaryWriter;
 class BinaryReader;
@@ -139,6 +153,8 @@ class BinaryReader {
   bool ok() const { return ok_; }
   // Where the input ended early, for error messages.
   std::size_t failed_at() const { return at_; }
+  // True when every byte was read (a row written before a Trailing field was added).
+  bool at_end() const { return at_ >= in_.size(); }
 
  private:
   template <class T>

@@ -13,7 +13,10 @@ constexpr std::array<std::string_view, kSlaClockKindCount> kClockTypes = {
     "SlaDeadlineSet",  "SlaWarning",      "SlaBreached",     "SlaEscalated"};
 constexpr std::string_view kBoundType = "SlaBound";
 constexpr std::string_view kReboundType = "SlaRebound";
-constexpr std::uint32_t kSchema = 1;
+// Version 2 added SlaClockEvent::provisional and SlaRebound's cause and provisional marks (appended at the end
+// of the payload); version 1 payloads decode with them empty. Publications (RuleSetPublished, ...) are still 1.
+constexpr std::uint32_t kSchema = 2;
+constexpr std::uint32_t kPublicationSchema = 1;
 
 struct OptMicros {
   std::optional<Timestamp>& t;
@@ -62,22 +65,51 @@ template <class Archive>
 void serialize(Archive& ar, DeadlineChange& d) {
   ar(d.clock, OptMicros{d.old_deadline}, OptMicros{d.new_deadline});
 }
-template <class Archive>
-void serialize(Archive& ar, SlaRebound& e) {
-  ar(e.from, e.to, e.policy, e.publication_position, e.deadlines);
-}
-template <class Archive>
-void serialize(Archive& ar, SlaClockEvent& e) {
-  // The kind is the event type; it is not repeated in the payload.
-  ar(e.rule_id, e.rule_where, e.rule_set_hash, e.clock, e.calendar, e.calendar_version, e.cycle, MicrosRef{e.at},
-     OptMicros{e.deadline}, e.step, e.label, e.notify, e.raise_priority, e.reassign_agency, e.reassign_role);
-}
+
+namespace {
+// SLA payloads at a schema version (the envelope's): fields a later version added sit at the end and are read
+// only from payloads written at that version.
+struct ReboundPayload {
+  SlaRebound& e;
+  std::uint32_t version;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(e.from, e.to, e.policy, e.publication_position, e.deadlines);
+    std::vector<std::string> marks;  // v2: old and new provisional mark of each deadline, in order
+    for (const auto& d : e.deadlines) marks.insert(marks.end(), {d.old_provisional, d.new_provisional});
+    ar(marks, e.cause);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    ar(e.from, e.to, e.policy, e.publication_position, e.deadlines);
+    if (version < 2) return;
+    std::vector<std::string> marks;
+    ar(marks, e.cause);
+    for (std::size_t i = 0; i < e.deadlines.size() && 2 * i + 1 < marks.size(); ++i) {
+      e.deadlines[i].old_provisional = marks[2 * i];
+      e.deadlines[i].new_provisional = marks[2 * i + 1];
+    }
+  }
+};
+struct ClockPayload {
+  SlaClockEvent& e;
+  std::uint32_t version;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    // The kind is the event type; it is not repeated in the payload.
+    ar(e.rule_id, e.rule_where, e.rule_set_hash, e.clock, e.calendar, e.calendar_version, e.cycle, MicrosRef{e.at},
+       OptMicros{e.deadline}, e.step, e.label, e.notify, e.raise_priority, e.reassign_agency, e.reassign_role);
+    if (version >= 2) ar(e.provisional);
+  }
+};
+}  // namespace
 
 std::string_view to_string(RebindPolicy p) noexcept {
   switch (p) {
     case RebindPolicy::kKeep: return "keep";
     case RebindPolicy::kReevaluate: return "re-evaluate";
     case RebindPolicy::kStricter: return "stricter";
+    case RebindPolicy::kProvisional: return "provisional";
   }
   return "?";
 }
@@ -86,8 +118,9 @@ Result<RebindPolicy> parse_rebind_policy(std::string_view s) {
   if (s == "keep") return RebindPolicy::kKeep;
   if (s == "re-evaluate" || s == "reevaluate") return RebindPolicy::kReevaluate;
   if (s == "stricter") return RebindPolicy::kStricter;
+  if (s == "provisional") return RebindPolicy::kProvisional;
   return Status::InvalidArgument("unknown rebind policy '" + std::string(s) +
-                                 "'; expected one of: keep, re-evaluate, stricter");
+                                 "'; expected one of: keep, re-evaluate, stricter, provisional");
 }
 
 std::string_view event_type(SlaClockKind k) noexcept {
@@ -102,7 +135,7 @@ std::string SlaClockEvent::key() const {
     case SlaClockKind::kBreached:
     case SlaClockKind::kEscalated: return k + label;
     case SlaClockKind::kDeadlineSet:
-      return k + std::to_string(deadline ? micros_since_epoch(*deadline) : 0);
+      return k + std::to_string(deadline ? micros_since_epoch(*deadline) : 0) + (provisional.empty() ? "" : "p");
     default: return k + std::to_string(micros_since_epoch(at));
   }
 }
@@ -123,12 +156,14 @@ store::EventData encode_sla_event(const SlaEvent& e) {
         using Body = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<Body, SlaBound>) {
           d.type = std::string(kBoundType);
+          d.payload = to_bytes(body);
         } else if constexpr (std::is_same_v<Body, SlaRebound>) {
           d.type = std::string(kReboundType);
+          d.payload = to_bytes(ReboundPayload{const_cast<SlaRebound&>(body), kSchema});
         } else {
           d.type = std::string(event_type(body.kind));
+          d.payload = to_bytes(ClockPayload{const_cast<SlaClockEvent&>(body), kSchema});
         }
-        d.payload = to_bytes(body);
       },
       e);
   return d;
@@ -150,14 +185,16 @@ Result<SlaEvent> decode_sla_event(std::string_view type, std::uint32_t schema_ve
   }
   if (type == kReboundType) {
     SlaRebound b;
-    OTINISH_RETURN_IF_ERROR(from_bytes(payload, b, "SlaRebound v1 payload"));
+    ReboundPayload v{b, schema_version};
+    OTINISH_RETURN_IF_ERROR(from_bytes(payload, v, "SlaRebound v" + std::to_string(schema_version) + " payload"));
     return SlaEvent(std::move(b));
   }
   SlaClockEvent c;
   for (std::size_t i = 0; i < kClockTypes.size(); ++i) {
     if (kClockTypes[i] == type) c.kind = static_cast<SlaClockKind>(i);
   }
-  OTINISH_RETURN_IF_ERROR(from_bytes(payload, c, std::string(type) + " v1 payload"));
+  ClockPayload v{c, schema_version};
+  OTINISH_RETURN_IF_ERROR(from_bytes(payload, v, std::string(type) + " v" + std::to_string(schema_version) + " payload"));
   return SlaEvent(std::move(c));
 }
 
@@ -166,7 +203,7 @@ template <typename T>
 store::EventData encode_plain(std::string_view type, const T& body) {
   store::EventData d;
   d.type = std::string(type);
-  d.schema_version = kSchema;
+  d.schema_version = kPublicationSchema;
   d.payload = to_bytes(body);
   return d;
 }

@@ -39,6 +39,11 @@ enum class RebindPolicy : std::uint8_t {
   kKeep,        // appeals in flight stay on the version that bound them; new appeals take the new one
   kReevaluate,  // appeals in flight move to the new version; their clocks are decided again over their history
   kStricter,    // per appeal, whichever version gives the earlier open deadline (ties keep the old one)
+  // Calendars only (the default for them): appeals whose deadlines were computed across a provisional year
+  // move to the new version when it decides them differently (the year's inputs were published); the others
+  // keep their binding, and move later if a clock of theirs would otherwise start on a provisional year the
+  // new version made final.
+  kProvisional,
 };
 std::string_view to_string(RebindPolicy p) noexcept;
 Result<RebindPolicy> parse_rebind_policy(std::string_view s);
@@ -99,6 +104,8 @@ struct DeadlineChange {
   std::string clock;
   std::optional<Timestamp> old_deadline;
   std::optional<Timestamp> new_deadline;
+  std::string old_provisional;  // ClockReport::provisional of each side ("" = final)
+  std::string new_provisional;
   friend bool operator==(const DeadlineChange&, const DeadlineChange&) = default;
 };
 
@@ -110,6 +117,9 @@ struct SlaRebound {
   RebindPolicy policy = RebindPolicy::kKeep;
   std::uint64_t publication_position = 0;
   std::vector<DeadlineChange> deadlines;
+  // Why, in words, when a calendar's yearly inputs caused it: which versions changed, e.g.
+  // "kz@2025-12 -> kz@2027-01: provisional deadlines re-decided". Empty for a plain rule or calendar change.
+  std::string cause;
   friend bool operator==(const SlaRebound&, const SlaRebound&) = default;
 };
 
@@ -139,6 +149,8 @@ struct SlaClockEvent {
   std::int32_t cycle = 0;     // 0 for the first run, +1 after each reset
   Timestamp at;               // when it happened or was due (a rung's instant); lateness = recorded_at - at
   std::optional<Timestamp> deadline;
+  // Non-empty when the deadline was computed across a provisional calendar year (rules::ClockReport).
+  std::string provisional;
   // Rungs (warning, breached, escalated) only:
   std::int32_t step = -1;     // index in the clock's ladder (-1: not a rung)
   std::string label;          // "75%", "breach", "breach+1wd"
@@ -146,7 +158,8 @@ struct SlaClockEvent {
   std::string raise_priority, reassign_agency, reassign_role;
 
   // Identifies the decision, independent of when it was made: kind, clock, cycle, and the rung's label or the
-  // transition's instant or the deadline. The SLA service never writes two events with the same key.
+  // transition's instant or the deadline (and, for a provisional deadline, that it is provisional, so that the
+  // same instant confirmed final is a new decision). The SLA service never writes two events with the same key.
   std::string key() const;
   friend bool operator==(const SlaClockEvent&, const SlaClockEvent&) = default;
 };

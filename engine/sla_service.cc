@@ -69,7 +69,37 @@ SlaClockEvent base_event(const rules::SlaDecision& d, const rules::ClockReport& 
   e.clock = c.clock;
   e.calendar = c.calendar;
   e.calendar_version = c.calendar_version;
+  e.provisional = c.provisional;
   return e;
+}
+
+// True when a clock that `old_d` decided on a provisional year is decided otherwise by `new_d` (another
+// deadline, or the same one now final): the publication of that year's inputs affects the appeal.
+bool provisional_changed(const rules::SlaDecision& old_d, const rules::SlaDecision& new_d) {
+  for (const auto& o : old_d.clocks) {
+    if (o.provisional.empty()) continue;
+    const auto n = std::find_if(new_d.clocks.begin(), new_d.clocks.end(),
+                                [&](const rules::ClockReport& c) { return c.clock == o.clock; });
+    if (n == new_d.clocks.end() || n->deadline != o.deadline || n->provisional != o.provisional) return true;
+  }
+  return false;
+}
+
+// "kz=kz@2026-03-18 -> kz=kz@2027-01": the calendar versions a rebinding changes.
+std::string calendar_change(const BundleRef& from, const BundleRef& to) {
+  std::string out;
+  for (const auto& v : to.calendar_versions) {
+    if (std::find(from.calendar_versions.begin(), from.calendar_versions.end(), v) != from.calendar_versions.end()) {
+      continue;
+    }
+    const std::string name = v.substr(0, v.find('='));
+    std::string old = name + "=(none)";
+    for (const auto& f : from.calendar_versions) {
+      if (f.substr(0, f.find('=')) == name) old = f;
+    }
+    out += (out.empty() ? "" : ", ") + old + " -> " + v;
+  }
+  return out;
 }
 
 SlaClockKind rung_kind(const std::string& label) {
@@ -439,6 +469,10 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         return index_->apply({&change, 1}, done(0));
       }
       SlaPlan& plan = *planned;
+      if (view.bound && attempt < options_.max_conflict_retries) {
+        OTINISH_ASSIGN_OR_RETURN(bool moved, rebind_if_provisional_locked(view, *bundle, plan, decide_at));
+        if (moved) continue;  // decide again on the new binding
+      }
       decisions = view.facts.history.size() + 1;
       if (bind) {
         store::EventData d = encode_sla_event(SlaBound{*bind, plan.decision.rule_id});
@@ -535,7 +569,7 @@ Status SlaService::apply_policy(const store::RecordedEvent& publication) {
     for (const std::string& id : open) {
       std::lock_guard lock(stripe(id));
       bool rebound = false;
-      OTINISH_RETURN_IF_ERROR(rebind_locked(id, *to, policy, publication, &rebound));
+      OTINISH_RETURN_IF_ERROR(rebind_locked(id, to, policy, publication, &rebound));
       summary.appeals_rebound += rebound ? 1 : 0;
     }
   }
@@ -550,12 +584,69 @@ Status SlaService::apply_policy(const store::RecordedEvent& publication) {
   return Status::Ok();
 }
 
-Status SlaService::rebind_locked(const std::string& appeal_id, const Bundle& to, RebindPolicy policy,
-                                 const store::RecordedEvent& publication, bool* rebound) {
+Result<bool> SlaService::rebind_if_provisional_locked(const SlaAppealView& view, const Bundle& bound,
+                                                      const SlaPlan& plan, Timestamp decide_at) {
+  (void)bound;
+  const bool writes_provisional = std::any_of(plan.events.begin(), plan.events.end(), [&](const SlaClockEvent& e) {
+    return !e.provisional.empty() && !view.emitted.contains(e.key());
+  });
+  if (!writes_provisional) return false;
+  const RuleRegistry::CalendarPublication latest = registry_.latest_calendar_publication();
+  if (latest.number <= view.bound->calendars_version) return false;
+  if (latest.policy != RebindPolicy::kProvisional && latest.policy != RebindPolicy::kReevaluate) return false;
+  OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> to, registry_.bundle(view.bound->rules_version, latest.number));
+  OTINISH_ASSIGN_OR_RETURN(SlaPlan candidate, plan_sla(*to, view.facts, decide_at));
+  if (!provisional_changed(plan.decision, candidate.decision)) return false;
+  SlaRebound rb = rebound_event(*view.bound, to->ref, RebindPolicy::kProvisional, latest.position, plan.decision,
+                                candidate.decision);
+  store::EventData d = encode_sla_event(rb);
+  const std::string key = "sla-rebind:" + view.appeal_id + ":" + std::to_string(latest.position);
+  d.id = store::EventId::derived(key);
+  d.actor = options_.actor;
+  auto r = store_.append(appeal_stream(view.appeal_id), store::ExpectedVersion::exact(view.version), {&d, 1},
+                         {.idempotency_key = key});
+  if (!r.ok() && r.status().code() == StatusCode::kConflict) {
+    wait_readable(appeal_stream(view.appeal_id), r.status().current_version());
+    return true;  // decide again on what landed
+  }
+  if (!r.ok()) return r.status();
+  std::lock_guard lock(stats_mu_);
+  stats_.rebinds += r->deduplicated ? 0 : 1;
+  return true;
+}
+
+SlaRebound SlaService::rebound_event(const BundleRef& from, const BundleRef& to, RebindPolicy policy,
+                                     std::uint64_t publication_position, const rules::SlaDecision& old_d,
+                                     const rules::SlaDecision& new_d) {
+  SlaRebound rb{from, to, policy, publication_position, {}, {}};
+  std::map<std::string, DeadlineChange> changes;
+  for (const auto& c : old_d.clocks) changes[c.clock] = {c.clock, c.deadline, std::nullopt, c.provisional, {}};
+  for (const auto& c : new_d.clocks) {
+    auto& ch = changes[c.clock];
+    ch.clock = c.clock;
+    ch.new_deadline = c.deadline;
+    ch.new_provisional = c.provisional;
+  }
+  for (auto& [name, ch] : changes) rb.deadlines.push_back(std::move(ch));
+  if (policy == RebindPolicy::kProvisional) {
+    rb.cause = calendar_change(from, to) + ": the calendar inputs of a provisional year were published";
+  }
+  return rb;
+}
+
+Status SlaService::rebind_locked(const std::string& appeal_id, std::shared_ptr<const Bundle> newest,
+                                 RebindPolicy policy, const store::RecordedEvent& publication, bool* rebound) {
   for (int attempt = 0;; ++attempt) {
     OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
     if (!view.exists || !view.bound) return sync_locked(appeal_id, std::nullopt, std::nullopt);
     const BundleRef& from_ref = *view.bound;
+    // A calendar publication under kProvisional changes the calendars only: the appeal keeps its rule set.
+    std::shared_ptr<const Bundle> target = newest;
+    if (policy == RebindPolicy::kProvisional && from_ref.rules_version != newest->ref.rules_version &&
+        from_ref.rules_version <= newest->ref.rules_version) {
+      OTINISH_ASSIGN_OR_RETURN(target, registry_.bundle(from_ref.rules_version, newest->ref.calendars_version));
+    }
+    const Bundle& to = *target;
     if (from_ref == to.ref || from_ref.rules_version > to.ref.rules_version ||
         from_ref.calendars_version > to.ref.calendars_version) {
       return Status::Ok();  // already there, or bound to something newer (registered after the publication)
@@ -571,15 +662,8 @@ Status SlaService::rebind_locked(const std::string& appeal_id, const Bundle& to,
       const auto o = earliest_open_deadline(old_d), n = earliest_open_deadline(new_d);
       if (!(n && (!o || *n < *o))) return Status::Ok();  // the old binding is at least as strict: kept
     }
-    SlaRebound rb{from_ref, to.ref, policy, publication.position, {}};
-    std::map<std::string, DeadlineChange> changes;
-    for (const auto& c : old_d.clocks) changes[c.clock] = {c.clock, c.deadline, std::nullopt};
-    for (const auto& c : new_d.clocks) {
-      auto& ch = changes[c.clock];
-      ch.clock = c.clock;
-      ch.new_deadline = c.deadline;
-    }
-    for (auto& [name, ch] : changes) rb.deadlines.push_back(std::move(ch));
+    if (policy == RebindPolicy::kProvisional && !provisional_changed(old_d, new_d)) return Status::Ok();
+    SlaRebound rb = rebound_event(from_ref, to.ref, policy, publication.position, old_d, new_d);
     store::EventData d = encode_sla_event(rb);
     const std::string key = "sla-rebind:" + appeal_id + ":" + std::to_string(publication.position);
     d.id = store::EventId::derived(key);

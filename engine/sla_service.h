@@ -167,8 +167,17 @@ class SlaService {
   Result<std::shared_ptr<const Bundle>> bundle_for(const SlaAppealView& view, std::optional<BundleRef>* bind);
   Status handle(const store::RecordedEvent& e);
   Status apply_policy(const store::RecordedEvent& publication);
-  Status rebind_locked(const std::string& appeal_id, const Bundle& to, RebindPolicy policy,
+  // Moves the appeal to `newest` (under kProvisional: its own rule set with newest's calendars, and only if a
+  // provisional deadline of it changes).
+  Status rebind_locked(const std::string& appeal_id, std::shared_ptr<const Bundle> newest, RebindPolicy policy,
                        const store::RecordedEvent& publication, bool* rebound);
+  static SlaRebound rebound_event(const BundleRef& from, const BundleRef& to, RebindPolicy policy,
+                                  std::uint64_t publication_position, const rules::SlaDecision& old_d,
+                                  const rules::SlaDecision& new_d);
+  // Before the service writes a provisional deadline: if a newer calendar publication (policy provisional or
+  // re-evaluate) decides it otherwise, the appeal moves to it first. Returns true if it appended a rebinding.
+  Result<bool> rebind_if_provisional_locked(const SlaAppealView& view, const Bundle& bound, const SlaPlan& plan,
+                                            Timestamp decide_at);
   void timer_loop();
   std::mutex& stripe(const std::string& appeal_id);
 

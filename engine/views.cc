@@ -17,7 +17,7 @@ template <class A>
 void serialize(A& ar, AppealRow& r) {
   ar(r.id, r.stage, r.category, r.topic, r.priority, r.channel, r.district, r.agency, MicrosRef{r.registered_at},
      MicrosRef{r.updated_at}, MicrosRef{r.resolved_at}, MicrosRef{r.closed_at}, MicrosRef{r.due_at}, r.outcome,
-     r.parent, r.children, r.reopen_count, r.redirect_count, r.version);
+     r.parent, r.children, r.reopen_count, r.redirect_count, r.version, Trailing<std::string>{r.due_provisional});
 }
 template <class A>
 void serialize(A& ar, TimelineEntry& e) {
@@ -191,7 +191,10 @@ struct RowFolder {
     r.agency = e.to_agency;
     ++r.redirect_count;
   }
-  void operator()(const AppealExtensionGranted& e) { r.due_at = e.new_deadline; }
+  void operator()(const AppealExtensionGranted& e) {
+    r.due_at = e.new_deadline;
+    r.due_provisional.clear();  // an extension names a fixed instant
+  }
   void operator()(const AppealResolved& e) {
     r.outcome = e.outcome;
     r.resolved_at = at;
@@ -209,45 +212,59 @@ struct RowFolder {
 };
 
 // The deadlines of an appeal's open SLA clocks, kept by its SlaDeadlineSet, SlaClockPaused and SlaClockStopped
-// events in one key per appeal (lines "clock#cycle<TAB>micros"), so that a view's due date is the earliest open
-// deadline whatever the rule set calls its clocks. A paused clock has no deadline until the SlaDeadlineSet that
-// comes with its resume. Returns that earliest deadline, or Timestamp{} when no clock has one.
+// events in one key per appeal (lines "clock#cycle<TAB>micros[<TAB>provisional note]"), so that a view's due
+// date is the earliest open deadline whatever the rule set calls its clocks. A paused clock has no deadline
+// until the SlaDeadlineSet that comes with its resume. Returns that earliest deadline (Timestamp{} when no
+// clock has one) and its provisional note.
 // Errors: kCorruption when the stored key does not parse. Each projection keeps its own copy.
-Result<Timestamp> fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEvent& c) {
-  std::map<std::string, std::int64_t> open;
+struct OpenDeadline {
+  Timestamp due{};
+  std::string provisional;
+};
+Result<OpenDeadline> fold_sla_deadline(ViewTx& tx, std::string_view key, const SlaClockEvent& c) {
+  std::map<std::string, std::pair<std::int64_t, std::string>> open;
   if (auto v = tx.get(key)) {
     std::string_view rest = *v;
     while (!rest.empty()) {
       const std::size_t tab = rest.find('\t'), nl = rest.find('\n');
-      std::int64_t us = 0;
-      const char* first = rest.data() + tab + 1;
-      const char* last = rest.data() + nl;
-      if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl ||
-          std::from_chars(first, last, us).ptr != last) {
+      if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl) {
         return Status::Corruption("SLA deadlines of view key '" + std::string(key) + "' do not parse");
       }
-      open[std::string(rest.substr(0, tab))] = us;
+      const std::string_view line = rest.substr(0, nl);
+      const std::size_t tab2 = line.find('\t', tab + 1);
+      const std::string_view number = line.substr(tab + 1, (tab2 == std::string_view::npos ? nl : tab2) - tab - 1);
+      std::int64_t us = 0;
+      if (std::from_chars(number.data(), number.data() + number.size(), us).ptr != number.data() + number.size()) {
+        return Status::Corruption("SLA deadlines of view key '" + std::string(key) + "' do not parse");
+      }
+      std::string note = tab2 == std::string_view::npos ? std::string() : std::string(line.substr(tab2 + 1));
+      open[std::string(line.substr(0, tab))] = {us, std::move(note)};
       rest.remove_prefix(nl + 1);
     }
   }
   const std::string clock = c.clock + "#" + std::to_string(c.cycle);
   if (c.kind == SlaClockKind::kDeadlineSet && c.deadline) {
-    open[clock] = micros_since_epoch(*c.deadline);
+    open[clock] = {micros_since_epoch(*c.deadline), c.provisional};
   } else if (c.kind == SlaClockKind::kStopped || c.kind == SlaClockKind::kPaused) {
     open.erase(clock);
   }
   std::string out;
-  std::int64_t earliest = 0;
-  for (const auto& [name, us] : open) {
-    out += name + "\t" + std::to_string(us) + "\n";
-    if (earliest == 0 || us < earliest) earliest = us;
+  OpenDeadline earliest;
+  std::int64_t earliest_us = 0;
+  for (const auto& [name, d] : open) {
+    out += name + "\t" + std::to_string(d.first) + (d.second.empty() ? "" : "\t" + d.second) + "\n";
+    if (earliest_us == 0 || d.first < earliest_us) {
+      earliest_us = d.first;
+      earliest.provisional = d.second;
+    }
   }
   if (out.empty()) {
     tx.del(key);
   } else {
     tx.put(key, out);
   }
-  return earliest ? timestamp_from_micros(earliest) : Timestamp{};
+  if (earliest_us) earliest.due = timestamp_from_micros(earliest_us);
+  return earliest;
 }
 
 // The SLA clock event `e` is, if it changes a deadline (set, paused or stopped); nullopt otherwise.
@@ -293,12 +310,13 @@ class AppealsProjection final : public Projection {
     if (!change) return Status::Ok();
     const std::string_view id = appeal_id_of(e);
     thread_local std::string key, deadlines_key;
-    OTINISH_ASSIGN_OR_RETURN(const Timestamp due, fold_sla_deadline(tx, make_key(deadlines_key, "sd/", id), *change));
+    OTINISH_ASSIGN_OR_RETURN(OpenDeadline due, fold_sla_deadline(tx, make_key(deadlines_key, "sd/", id), *change));
     Status error;
     AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", id), error);
     OTINISH_RETURN_IF_ERROR(error);
     if (row) {
-      row->due_at = due;
+      row->due_at = due.due;
+      row->due_provisional = std::move(due.provisional);
       row->version = e.stream_version;
     }
     return Status::Ok();
@@ -367,6 +385,14 @@ void describe_sla(const SlaEvent& ev, std::string* summary, std::string* rule) {
   if (const auto* r = std::get_if<SlaRebound>(&ev)) {
     *summary = "SLA rebound to rule set " + short_hash(r->to.rule_set_hash) + " (" +
                std::string(to_string(r->policy)) + "), " + std::to_string(r->deadlines.size()) + " deadline(s) changed";
+    for (const auto& d : r->deadlines) {
+      if (d.old_deadline == d.new_deadline && d.old_provisional == d.new_provisional) continue;
+      *summary += "; " + d.clock + " " + (d.old_deadline ? format_utc(*d.old_deadline) : std::string("none")) +
+                  (d.old_provisional.empty() ? "" : " (provisional)") + " -> " +
+                  (d.new_deadline ? format_utc(*d.new_deadline) : std::string("none")) +
+                  (d.new_provisional.empty() ? "" : " (provisional)");
+    }
+    if (!r->cause.empty()) *summary += "; " + r->cause;
     *rule = "rule set " + short_hash(r->to.rule_set_hash);
     return;
   }
@@ -376,6 +402,7 @@ void describe_sla(const SlaEvent& ev, std::string* summary, std::string* rule) {
   *summary = c.clock + " " + kWhat[static_cast<int>(c.kind)];
   if (!c.label.empty()) *summary += " at " + c.label;
   if (c.deadline) *summary += " " + format_utc(*c.deadline);
+  if (c.deadline && !c.provisional.empty()) *summary += " (provisional: " + c.provisional + ")";
   for (std::size_t i = 0; i < c.notify.size(); ++i) *summary += (i ? ", " : "; notify ") + c.notify[i];
   if (!c.raise_priority.empty()) *summary += "; priority raised to " + c.raise_priority;
   if (!c.reassign_agency.empty()) *summary += "; reassigned to " + c.reassign_agency;
@@ -527,7 +554,9 @@ class ScorecardsProjection final : public Projection {
     Work& w = work ? *work : new_row<Work>(tx, work_key);
     if (sla_change) {
       // "On time" is judged against the earliest open SLA deadline at the moment of resolution.
-      OTINISH_ASSIGN_OR_RETURN(w.due_at, fold_sla_deadline(tx, make_key(deadlines_key, "sd/", appeal_id_of(e)), *sla_change));
+      OTINISH_ASSIGN_OR_RETURN(OpenDeadline open,
+                               fold_sla_deadline(tx, make_key(deadlines_key, "sd/", appeal_id_of(e)), *sla_change));
+      w.due_at = open.due;
       return Status::Ok();
     }
     auto bump = [&](const std::string& agency, auto&& change) -> Status {

@@ -59,7 +59,10 @@ struct AppealRow {
   std::string district;
   std::string agency;
   Timestamp registered_at{}, updated_at{}, resolved_at{}, closed_at{};
-  Timestamp due_at{};  // the deadline known to the view (an extension today; SLA deadlines with issue 6); 0 = none
+  Timestamp due_at{};  // the earliest open deadline (SLA clocks, or an extension); 0 = none
+  // Non-empty when due_at was computed across a provisional calendar year: what is provisional, e.g. "kz 2027
+  // is provisional: kurban_ait, transfer_decree not published" (SlaClockEvent::provisional).
+  std::string due_provisional;
   Outcome outcome = Outcome::kNone;
   std::string parent;
   std::uint32_t children = 0;

@@ -51,13 +51,43 @@ std::int64_t Calendar::workday_anchor(std::int64_t idx, std::int64_t t_us) const
 }
 
 Status Calendar::out_of_range(std::int64_t t_us) const {
-  (void)t_us;
   const date::year_month_day first{t_.first_day};
   const date::year_month_day last{last_day()};
-  return Status::FailedPrecondition(
-      "calendar '" + t_.name + "' (version " + t_.version + ") covers " + date::format("%F", first) + " to " +
-      date::format("%F", last) + " only; the computation needs a later or earlier year: add that year's " +
-      "holidays and transferred days to the calendar and extend its `years`");
+  const bool before = t_us < t_.days.front().start_us;
+  std::string msg = "calendar '" + t_.name + "' (version " + t_.version + ") covers " + date::format("%F", first) +
+                    " to " + date::format("%F", last) + " only; ";
+  if (before) {
+    msg += "the computation needs a year before its first year (" + date::format("%Y", first) + ")";
+  } else {
+    msg += "the computation reaches past its horizon";
+    if (!t_.horizon_reason.empty()) msg += " (" + t_.horizon_reason + ")";
+  }
+  return Status::FailedPrecondition(std::move(msg));
+}
+
+std::optional<date::sys_days> Calendar::first_provisional_day() const {
+  if (t_.provisional.empty()) return std::nullopt;
+  return std::max(t_.first_day, date::sys_days(date::year{t_.provisional.front().year} / 1 / 1));
+}
+
+std::string Calendar::provisional_note(Timestamp a, Timestamp b) const {
+  if (t_.provisional.empty()) return {};
+  if (b < a) std::swap(a, b);
+  auto year_of = [&](Timestamp t) {
+    const std::int64_t us = std::clamp(micros_since_epoch(t), t_.days.front().start_us, t_.days.back().start_us - 1);
+    const std::int64_t idx = std::max<std::int64_t>(day_index(us), 0);
+    return static_cast<int>(date::year_month_day(t_.first_day + date::days(idx)).year());
+  };
+  const int from = year_of(a), to = year_of(b);
+  std::string note;
+  for (const ProvisionalYear& p : t_.provisional) {
+    if (p.year < from || p.year > to) continue;
+    std::string missing;
+    for (const auto& m : p.missing) missing += (missing.empty() ? "" : ", ") + m;
+    note += (note.empty() ? "" : "; ") + t_.name + " " + std::to_string(p.year) + " is provisional: " + missing +
+            " not published";
+  }
+  return note;
 }
 
 Result<Timestamp> Calendar::add(Timestamp start, const Target& d) const {
@@ -139,14 +169,16 @@ Result<std::int64_t> Calendar::between(Timestamp a, Timestamp b, Measure measure
 
 Result<DayInfo> Calendar::day(date::year_month_day ymd) const {
   const std::int64_t idx = (date::sys_days(ymd) - t_.first_day).count();
-  if (idx < 0 || idx >= static_cast<std::int64_t>(t_.days.size()) - 1) {
-    return out_of_range(t_.days.front().start_us);
-  }
+  if (idx < 0) return out_of_range(t_.days.front().start_us - 1);
+  if (idx >= static_cast<std::int64_t>(t_.days.size()) - 1) return out_of_range(t_.days.back().start_us);
   DayInfo info;
   info.date = ymd;
   info.working = is_working(idx);
   info.working_minutes = (t_.days[idx + 1].work_before_us - t_.days[idx].work_before_us) / 60'000'000;
   info.reason = t_.reasons[idx];
+  const int year = static_cast<int>(ymd.year());
+  info.provisional = std::any_of(t_.provisional.begin(), t_.provisional.end(),
+                                 [year](const ProvisionalYear& p) { return p.year == year; });
   return info;
 }
 

@@ -16,11 +16,17 @@
 // - months (mo): add only; the same local time n months later (the last day of a shorter month).
 // Hence between(t, add(t, d)) == d, add is monotonic in t and d, and add(add(t, a), b) == add(t, a + b).
 //
+// Provisional years: a year whose yearly inputs (a moving religious day, a transfer decree) are not published
+// is computed on the statutory base. Arithmetic works across it as on any other year; provisional_note(a, b)
+// says whether an answer spanning [a, b] depends on such a year, so a deadline can carry the mark. Past the
+// horizon (the last covered day) every computation is refused with an error that says what to publish.
+//
 // Thread-safety: immutable after construction; safe to share between threads.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +49,14 @@ struct DayInfo {
   bool working = false;
   std::int64_t working_minutes = 0;
   std::string reason;  // "weekend", the holiday's name, "carried over from <holiday> (2025-03-08)", ...
+  bool provisional = false;  // the day's year lacks a published yearly input
+};
+
+// A covered year computed on the statutory base only.
+struct ProvisionalYear {
+  int year = 0;
+  std::vector<std::string> missing;  // the yearly inputs not published for it, by id ("kurban_ait", ...)
+  friend bool operator==(const ProvisionalYear&, const ProvisionalYear&) = default;
 };
 
 class Calendar {
@@ -68,6 +82,8 @@ class Calendar {
     std::vector<Day> days;  // days.size() == covered days + 1; the last row is the end sentinel
     std::vector<Interval> intervals;
     std::vector<std::string> reasons;  // per covered day
+    std::vector<ProvisionalYear> provisional;  // ascending
+    std::string horizon_reason;  // why the coverage ends where it does, for the out-of-range error
   };
 
   explicit Calendar(Tables tables) : t_(std::move(tables)) {}
@@ -81,6 +97,15 @@ class Calendar {
   date::sys_days first_day() const noexcept { return t_.first_day; }
   // The last local day covered (inclusive).
   date::sys_days last_day() const noexcept;
+
+  // Covered years lacking a yearly input, ascending (empty for a calendar without yearly inputs).
+  const std::vector<ProvisionalYear>& provisional_years() const noexcept { return t_.provisional; }
+  // The first local day of the first provisional year, or nullopt if every covered year is final.
+  std::optional<date::sys_days> first_provisional_day() const;
+  // "" when no local day from a's to b's (either order) is provisional; otherwise what is provisional, e.g.
+  // "kz 2027 is provisional: kurban_ait, transfer_decree not published". Instants outside the covered days are
+  // clamped to them.
+  std::string provisional_note(Timestamp a, Timestamp b) const;
 
   // The instant `d` after `start`. Errors: FailedPrecondition when the answer (or start, for calendar units)
   // lies outside the years the calendar covers, naming the year to add.

@@ -109,8 +109,11 @@ void parse_dated(YamlReader& r, const YAML::Node& node, std::string_view what, b
     YAML::Node date_node = item;
     if (item.IsMap()) {
       if (working) {
-        r.check_keys(item, what, {"date", "name", "hours"});
+        r.check_keys(item, what, {"date", "name", "hours", "overrides_holiday"});
         if (item["hours"]) d.hours = parse_hours(r, item["hours"], "hours").value_or(std::vector<TimeSpan>{});
+        if (item["overrides_holiday"]) {
+          d.overrides_holiday = r.boolean(item["overrides_holiday"], "overrides_holiday").value_or(false);
+        }
       } else {
         r.check_keys(item, what, {"date", "name"});
       }
@@ -125,25 +128,109 @@ void parse_dated(YamlReader& r, const YAML::Node& node, std::string_view what, b
   }
 }
 
-void parse_transfers(YamlReader& r, const YAML::Node& node, CalendarChanges* out) {
+// A transfer says so explicitly: its working day may be a holiday (the decree moves it).
+void parse_transfers(YamlReader& r, const YAML::Node& node, const std::string& default_name,
+                     std::vector<DatedDay>* working_days, std::vector<DatedDay>* days_off,
+                     std::optional<int> year = std::nullopt) {
   if (!r.expect_sequence(node, "transfers")) return;
   for (const auto& item : node) {
     if (!r.expect_map(item, "a transfer")) continue;
     r.check_keys(item, "a transfer", {"work", "off", "name"});
-    const std::string name = item["name"] ? r.scalar(item["name"], "name").value_or("") : "transfer";
+    const std::string name = item["name"] ? r.scalar(item["name"], "name").value_or("") : default_name;
     auto work = r.date(r.required(item, "work", "a transfer"), "work");
     auto off = r.date(r.required(item, "off", "a transfer"), "off");
     if (!work || !off) continue;
-    out->working_days.push_back({*work, name + " (worked for " + ymd_text(*off) + ")", {}, r.at(item)});
-    out->days_off.push_back({*off, name + " (moved from " + ymd_text(*work) + ")", {}, r.at(item)});
+    if (year && static_cast<int>(off->year()) != *year) {
+      r.error(item["off"], "wrong-year", "the day off " + ymd_text(*off) + " is not in " + std::to_string(*year) +
+                                             ", the year this entry publishes");
+      continue;
+    }
+    working_days->push_back({*work, name + " (worked for " + ymd_text(*off) + ")", {}, false, true, r.at(item)});
+    days_off->push_back({*off, name + " (moved from " + ymd_text(*work) + ")", {}, false, true, r.at(item)});
   }
 }
 
-void parse_changes(YamlReader& r, const YAML::Node& node, CalendarChanges* out) {
+// `yearly`: [{year: 2026, kurban_ait: 2026-05-27, transfer_decree: []}, ...]. Input ids are checked against
+// the declarations at compile time (they may be declared by a parent calendar).
+void parse_yearly(YamlReader& r, const YAML::Node& node, int first_year, std::vector<YearInputs>* out) {
+  if (!r.expect_sequence(node, "yearly")) return;
+  for (const auto& item : node) {
+    if (!r.expect_map(item, "a year's inputs")) continue;
+    YearInputs y;
+    y.where = r.at(item);
+    auto year = r.integer(r.required(item, "year", "a year's inputs"), "year", kMinYear, kMaxYear);
+    if (!year) continue;
+    y.year = *year;
+    if (first_year && y.year < first_year) {
+      r.error(item["year"], "year-before-first", "year " + std::to_string(y.year) +
+                                                     " is before the calendar's first year " +
+                                                     std::to_string(first_year) + " (years.from)");
+      continue;
+    }
+    for (const auto& kv : item) {
+      const std::string id = kv.first.as<std::string>();
+      if (id == "year") continue;
+      if (!internal::is_identifier(id)) {
+        r.error(kv.first, "wrong-value", "'" + id + "' is not an input id (lower-case letters, digits, '_')");
+        continue;
+      }
+      y.published.push_back(id);
+      const YAML::Node v = kv.second;
+      const bool transfers = v.IsSequence() && v.size() > 0 && v[0].IsMap() && (v[0]["work"] || v[0]["off"]);
+      if (transfers) {
+        parse_transfers(r, v, id, &y.working_days, &y.days_off, y.year);
+        continue;
+      }
+      if (v.IsSequence() && v.size() == 0) continue;  // published, moves no day
+      std::vector<DatedDay> days;
+      parse_dated(r, v.IsSequence() ? v : [&] { YAML::Node seq(YAML::NodeType::Sequence); seq.push_back(v); return seq; }(),
+                  id, false, &days);
+      for (auto& d : days) {
+        if (static_cast<int>(d.date.year()) != y.year) {
+          r.error(v, "wrong-year", id + ": " + ymd_text(d.date) + " is not in " + std::to_string(y.year) +
+                                       ", the year this entry publishes");
+          continue;
+        }
+        if (d.name.empty()) d.name = id;
+        d.where = r.at(v);
+        y.days_off.push_back(std::move(d));
+      }
+    }
+    out->push_back(std::move(y));
+  }
+}
+
+void parse_yearly_inputs(YamlReader& r, const YAML::Node& node, std::vector<YearlyInputDecl>* out) {
+  if (!r.expect_sequence(node, "yearly_inputs")) return;
+  for (const auto& item : node) {
+    if (!r.expect_map(item, "a yearly input")) continue;
+    r.check_keys(item, "a yearly input", {"id", "name", "kind"});
+    YearlyInputDecl d;
+    d.where = r.at(item);
+    d.id = r.scalar(r.required(item, "id", "a yearly input"), "id").value_or("");
+    if (item["name"]) d.name = r.scalar(item["name"], "name").value_or("");
+    if (auto kind = r.scalar(r.required(item, "kind", "a yearly input"), "kind")) {
+      if (*kind == "days_off") {
+        d.kind = YearlyInputDecl::Kind::kDaysOff;
+      } else if (*kind == "transfers") {
+        d.kind = YearlyInputDecl::Kind::kTransfers;
+      } else {
+        r.error(item["kind"], "wrong-value", "a yearly input's kind is days_off or transfers, not '" + *kind + "'");
+      }
+    }
+    if (!d.id.empty() && !internal::is_identifier(d.id)) {
+      r.error(item["id"], "wrong-value", "an input id is lower-case letters, digits and '_'");
+    }
+    out->push_back(std::move(d));
+  }
+}
+
+void parse_changes(YamlReader& r, const YAML::Node& node, int first_year, CalendarChanges* out) {
   if (node["holidays"]) parse_holidays(r, node["holidays"], &out->holidays);
   if (node["days_off"]) parse_dated(r, node["days_off"], "days_off", false, &out->days_off);
   if (node["working_days"]) parse_dated(r, node["working_days"], "working_days", true, &out->working_days);
-  if (node["transfers"]) parse_transfers(r, node["transfers"], out);
+  if (node["transfers"]) parse_transfers(r, node["transfers"], "transfer", &out->working_days, &out->days_off);
+  if (node["yearly"]) parse_yearly(r, node["yearly"], first_year, &out->yearly);
   if (const YAML::Node rm = node["remove_holidays"]; rm && r.expect_sequence(rm, "remove_holidays")) {
     for (const auto& item : rm) {
       if (!r.expect_map(item, "a holiday removal")) continue;
@@ -177,14 +264,14 @@ void parse_amendments(YamlReader& r, const YAML::Node& node, CalendarSpec* spec)
   for (const auto& item : node) {
     if (!r.expect_map(item, "an amendment")) continue;
     r.check_keys(item, "an amendment", {"version", "published", "note", "holidays", "remove_holidays", "days_off",
-                                        "working_days", "transfers"});
+                                        "working_days", "transfers", "yearly"});
     CalendarAmendment a;
     a.where = r.at(item);
     a.version = r.scalar(r.required(item, "version", "an amendment"), "version").value_or("");
     auto published = r.date(r.required(item, "published", "an amendment"), "published");
     if (published) a.published = *published;
     if (item["note"]) a.note = r.scalar(item["note"], "note").value_or("");
-    parse_changes(r, item, &a.changes);
+    parse_changes(r, item, spec->first_year, &a.changes);
     if (!spec->amendments.empty() && published && a.published < spec->amendments.back().published) {
       r.error(item["published"], "amendments-out-of-order", "amendments must be listed in publication order");
     }
@@ -195,7 +282,7 @@ void parse_amendments(YamlReader& r, const YAML::Node& node, CalendarSpec* spec)
 void parse_root(YamlReader& r, const YAML::Node& root, CalendarSpec* spec) {
   r.check_keys(root, "a calendar", {"calendar", "version", "published", "inherits", "time_zone", "years", "week",
                                     "lunch", "holidays", "remove_holidays", "days_off", "working_days", "transfers",
-                                    "amendments", "description"});
+                                    "amendments", "description", "yearly_inputs", "yearly", "observe_holidays"});
   spec->where = r.at(root);
   if (auto name = r.scalar(r.required(root, "calendar", "a calendar"), "calendar")) {
     if (!internal::is_identifier(*name)) {
@@ -219,15 +306,20 @@ void parse_root(YamlReader& r, const YAML::Node& root, CalendarSpec* spec) {
     }
   }
   if (const YAML::Node years = root["years"]; years && r.expect_map(years, "years")) {
-    r.check_keys(years, "years", {"from", "to"});
+    r.check_keys(years, "years", {"from", "to", "provisional"});
     spec->first_year = r.integer(r.required(years, "from", "years"), "years.from", kMinYear, kMaxYear).value_or(0);
-    spec->last_year = r.integer(r.required(years, "to", "years"), "years.to", kMinYear, kMaxYear).value_or(0);
-    if (spec->first_year > spec->last_year) r.error(years, "wrong-value", "years.from is after years.to");
-    if (spec->last_year - spec->first_year > 60) r.error(years, "wrong-value", "a calendar covers at most 60 years");
+    if (years["to"]) {
+      spec->last_year = r.integer(years["to"], "years.to", kMinYear, kMaxYear).value_or(0);
+      if (spec->first_year > spec->last_year) r.error(years, "wrong-value", "years.from is after years.to");
+      if (spec->last_year - spec->first_year > 60) r.error(years, "wrong-value", "a calendar covers at most 60 years");
+    }
+    if (years["provisional"]) spec->provisional_years = r.integer(years["provisional"], "years.provisional", 0, 10);
   }
   if (root["week"]) parse_week(r, root["week"], spec);
   if (root["lunch"]) spec->lunch = parse_hours(r, root["lunch"], "lunch");
-  parse_changes(r, root, &spec->base);
+  if (root["observe_holidays"]) spec->observe_holidays = r.boolean(root["observe_holidays"], "observe_holidays");
+  if (root["yearly_inputs"]) parse_yearly_inputs(r, root["yearly_inputs"], &spec->yearly_inputs);
+  parse_changes(r, root, spec->first_year, &spec->base);
   if (root["amendments"]) parse_amendments(r, root["amendments"], spec);
   if (spec->inherits.empty()) {
     if (!spec->time_zone && !r.failed()) r.error(root, "missing-key", "a calendar that inherits nothing needs 'time_zone'");
@@ -262,7 +354,18 @@ void append_changes(std::string& out, const CalendarChanges& c) {
   for (const auto& d : c.working_days) {
     std::string l = "work " + ymd_text(d.date) + " ";
     append_spans(l, d.hours);
-    lines.push_back(l + " " + d.name);
+    lines.push_back(l + (d.overrides_holiday ? " overrides " : " ") + d.name);
+  }
+  for (const auto& y : c.yearly) {
+    std::vector<std::string> ids = y.published;
+    std::sort(ids.begin(), ids.end());
+    std::string l = "year " + std::to_string(y.year) + " published";
+    for (const auto& id : ids) l += " " + id;
+    lines.push_back(l);
+    for (const auto& d : y.days_off) lines.push_back("year " + std::to_string(y.year) + " off " + ymd_text(d.date) + " " + d.name);
+    for (const auto& d : y.working_days) {
+      lines.push_back("year " + std::to_string(y.year) + " work " + ymd_text(d.date) + " " + d.name);
+    }
   }
   std::sort(lines.begin(), lines.end());
   for (const auto& l : lines) out += "  " + l + "\n";
@@ -276,14 +379,26 @@ struct Effective {
   std::string canonical;
   const date::time_zone* zone = nullptr;
   int first_year = 0, last_year = 0;
+  int provisional_years = 2;
+  bool observe_holidays = true;
   std::array<std::vector<TimeSpan>, 7> week;
   std::vector<TimeSpan> lunch;
   std::vector<RecurringHoliday> holidays;
   std::map<date::sys_days, std::string> days_off;
   std::map<date::sys_days, DatedDay> working_days;
+  std::vector<YearlyInputDecl> inputs;
+  std::map<int, std::set<std::string>> published;  // year -> input ids published for it
 };
 
-void apply(const CalendarChanges& c, Effective* e) {
+// A refusal that points at the offending entry: kept as a diagnostic (for validate) and returned as a status.
+Status refuse(std::vector<Diagnostic>* diags, const SourceLocation& where, std::string code, std::string message) {
+  Diagnostic d{Severity::kError, where, std::move(code), std::move(message)};
+  Status s = Status::InvalidArgument(format_diagnostic(d));
+  if (diags) diags->push_back(std::move(d));
+  return s;
+}
+
+Status apply(const CalendarChanges& c, Effective* e, std::vector<Diagnostic>* diags) {
   for (const auto& rm : c.remove_holidays) {
     for (auto& h : e->holidays) {
       if (h.month == rm.month && h.day == rm.day) h.until_year = std::min(h.until_year, rm.from_year - 1);
@@ -292,6 +407,27 @@ void apply(const CalendarChanges& c, Effective* e) {
   e->holidays.insert(e->holidays.end(), c.holidays.begin(), c.holidays.end());
   for (const auto& d : c.days_off) e->days_off[date::sys_days(d.date)] = d.name;
   for (const auto& d : c.working_days) e->working_days[date::sys_days(d.date)] = d;
+  for (const auto& y : c.yearly) {
+    if (e->first_year && y.year < e->first_year) {
+      return refuse(diags, y.where, "year-before-first",
+                    "year " + std::to_string(y.year) + " is before the calendar's first year " +
+                        std::to_string(e->first_year) + " (years.from)");
+    }
+    for (const auto& id : y.published) {
+      const bool declared = std::any_of(e->inputs.begin(), e->inputs.end(), [&](auto& d) { return d.id == id; });
+      if (!declared) {
+        std::string known;
+        for (const auto& d : e->inputs) known += (known.empty() ? "" : ", ") + d.id;
+        return refuse(diags, y.where, "unknown-input",
+                      "'" + id + "' is not a declared yearly input of this calendar (declared: " +
+                          (known.empty() ? "none; declare it under yearly_inputs" : known) + ")");
+      }
+      e->published[y.year].insert(id);
+    }
+    for (const auto& d : y.days_off) e->days_off[date::sys_days(d.date)] = d.name;
+    for (const auto& d : y.working_days) e->working_days[date::sys_days(d.date)] = d;
+  }
+  return Status::Ok();
 }
 
 std::vector<TimeSpan> minus_lunch(const std::vector<TimeSpan>& spans, const std::vector<TimeSpan>& lunch) {
@@ -338,6 +474,11 @@ std::string canonical_text(const CalendarSpec& spec) {
   if (!spec.inherits.empty()) out += "inherits " + spec.inherits + "\n";
   if (spec.time_zone) out += "time_zone " + *spec.time_zone + "\n";
   if (spec.first_year) out += "years " + std::to_string(spec.first_year) + "-" + std::to_string(spec.last_year) + "\n";
+  if (spec.provisional_years) out += "provisional_years " + std::to_string(*spec.provisional_years) + "\n";
+  if (spec.observe_holidays) out += std::string("observe_holidays ") + (*spec.observe_holidays ? "1" : "0") + "\n";
+  for (const auto& d : spec.yearly_inputs) {
+    out += "input " + d.id + (d.kind == YearlyInputDecl::Kind::kTransfers ? " transfers " : " days_off ") + d.name + "\n";
+  }
   if (spec.week) {
     for (int i = 0; i < 7; ++i) {
       out += "week " + std::string(kWeekdayKeys[i]) + " ";
@@ -406,6 +547,63 @@ std::vector<std::string> CalendarLibrary::names() const {
 }
 
 Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<date::sys_days> as_of) const {
+  return compile_impl(name, as_of, nullptr);
+}
+
+std::vector<Diagnostic> CalendarLibrary::validate(std::string_view name, std::optional<date::sys_days> today,
+                                                  int warn_days) const {
+  std::vector<Diagnostic> out;
+  const CalendarSpec* spec = find(name);
+  if (spec == nullptr) {
+    out.push_back({Severity::kError, {}, "unknown-calendar", "calendar '" + std::string(name) + "' is not loaded"});
+    return out;
+  }
+  // Every version an appeal may be bound to: the base, then each amendment on its publication day.
+  std::vector<std::optional<date::sys_days>> versions;
+  if (spec->published) versions.push_back(date::sys_days(*spec->published));
+  for (const auto& a : spec->amendments) versions.push_back(date::sys_days(a.published));
+  versions.push_back(std::nullopt);
+  std::set<std::string> seen;
+  std::optional<Calendar> latest;
+  for (const auto& v : versions) {
+    std::vector<Diagnostic> diags;
+    auto c = compile_impl(name, v, &diags);
+    if (!c.ok() && diags.empty()) diags.push_back({Severity::kError, spec->where, "calendar", c.status().message()});
+    for (auto& d : diags) {
+      if (seen.insert(format_diagnostic(d)).second) out.push_back(std::move(d));
+    }
+    if (c.ok() && !v) latest.emplace(std::move(*c));
+  }
+  if (!latest) return out;
+  const int first = static_cast<int>(date::year_month_day(latest->first_day()).year());
+  const int last = static_cast<int>(date::year_month_day(latest->last_day()).year());
+  for (int y = first; y <= last; ++y) {
+    if (latest->working_days_in_year(y) == 0) {
+      out.push_back({Severity::kWarning, spec->where, "calendar-without-working-time",
+                     "calendar '" + spec->name + "' has no working time in " + std::to_string(y)});
+    }
+  }
+  if (today) {
+    if (auto p = latest->first_provisional_day()) {
+      const int days = (*p - *today).count();
+      if (days < warn_days) {
+        const ProvisionalYear& py = latest->provisional_years().front();
+        std::string missing;
+        for (const auto& m : py.missing) missing += (missing.empty() ? "" : ", ") + m;
+        out.push_back({Severity::kWarning, spec->where, "provisional-year-ahead",
+                       "calendar '" + spec->name + "': " + std::to_string(py.year) + " is provisional (" + missing +
+                           " not published) and begins " +
+                           (days > 0 ? "in " + std::to_string(days) + " days" : std::string("now")) +
+                           "; deadlines reaching it are computed on the statutory base until an admin publishes " +
+                           "the year's inputs (docs/calendars.md, \"Every year\")"});
+      }
+    }
+  }
+  return out;
+}
+
+Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optional<date::sys_days> as_of,
+                                               std::vector<Diagnostic>* diags) const {
   // The inheritance chain, root first.
   std::vector<const CalendarSpec*> chain;
   std::set<std::string, std::less<>> seen;
@@ -424,15 +622,18 @@ Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<d
     if (spec->time_zone) zone_name = *spec->time_zone;
     if (spec->week) e.week = *spec->week;
     if (spec->lunch) e.lunch = *spec->lunch;
+    if (spec->observe_holidays) e.observe_holidays = *spec->observe_holidays;
+    if (spec->provisional_years) e.provisional_years = *spec->provisional_years;
     if (spec->first_year) {
       e.first_year = spec->first_year;
       e.last_year = spec->last_year;
     }
-    apply(spec->base, &e);
+    e.inputs.insert(e.inputs.end(), spec->yearly_inputs.begin(), spec->yearly_inputs.end());
+    OTINISH_RETURN_IF_ERROR(apply(spec->base, &e, diags));
     std::string version = spec->version;
     for (const auto& a : spec->amendments) {
       if (as_of && date::sys_days(a.published) > *as_of) break;
-      apply(a.changes, &e);
+      OTINISH_RETURN_IF_ERROR(apply(a.changes, &e, diags));
       version = a.version;
     }
     const std::string label = spec->name + "@" + version;
@@ -445,6 +646,50 @@ Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<d
     e.zone = date::locate_zone(zone_name);
   } catch (const std::exception& ex) {
     return Status::InvalidArgument("calendar '" + std::string(name) + "': time zone '" + zone_name + "': " + ex.what());
+  }
+
+  // Which years are final, and how far the calendar counts. A calendar without yearly inputs (or one that
+  // ignores holidays, a 24/7 desk) has no provisional year; its horizon is still counted from the inputs it
+  // inherits, so that all the calendars of a country move together.
+  auto final_year = [&](int y) {
+    const auto it = e.published.find(y);
+    return std::all_of(e.inputs.begin(), e.inputs.end(),
+                       [&](const YearlyInputDecl& d) { return it != e.published.end() && it->second.contains(d.id); });
+  };
+  int last_final = e.first_year - 1;
+  for (const auto& [y, ids] : e.published) {
+    if (final_year(y)) last_final = std::max(last_final, y);
+  }
+  std::string horizon_reason;
+  if (e.last_year) {
+    horizon_reason = "its years.to is " + std::to_string(e.last_year);
+  } else if (e.inputs.empty()) {
+    return Status::InvalidArgument("calendar '" + std::string(name) + "' declares no yearly_inputs and no years.to: " +
+                                   "give it years.to, or inherit a calendar that declares its yearly inputs");
+  } else {
+    e.last_year = last_final + e.provisional_years;
+    std::string ids;
+    for (const auto& d : e.inputs) ids += (ids.empty() ? "" : ", ") + d.id;
+    horizon_reason = "it counts " + std::to_string(e.provisional_years) + " provisional year(s) past " +
+                     std::to_string(last_final) + ", the last year whose yearly inputs are published; publish " +
+                     std::to_string(last_final + 1) + "'s " + ids + " to count further";
+  }
+  if (e.last_year < e.first_year) e.last_year = e.first_year;
+  std::vector<ProvisionalYear> provisional;
+  if (e.observe_holidays) {
+    for (int y = e.first_year; y <= e.last_year; ++y) {
+      ProvisionalYear p{y, {}};
+      const auto it = e.published.find(y);
+      for (const auto& d : e.inputs) {
+        if (it == e.published.end() || !it->second.contains(d.id)) p.missing.push_back(d.id);
+      }
+      if (!p.missing.empty()) provisional.push_back(std::move(p));
+    }
+  }
+  if (!e.observe_holidays) {
+    e.holidays.clear();
+    e.days_off.clear();
+    e.working_days.clear();
   }
 
   // Day kinds over the covered years plus a margin for holidays carried into the next year.
@@ -501,6 +746,14 @@ Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<d
   for (const auto& [day, dd] : e.working_days) {
     const int i = index_of(day);
     if (i < 0 || i >= total) continue;
+    if ((kind[i] == DayKind::kHoliday || kind[i] == DayKind::kCarried) && !dd.overrides_holiday && !dd.transfer) {
+      // The statutory base says this day is off; an entry that silently makes it a working day is far more
+      // often a typo (a wrong date) than a decision, and would shorten every deadline across it.
+      return refuse(diags, dd.where, "working-day-on-holiday",
+                    "working day " + ymd_text(date::year_month_day(day)) + " falls on a statutory day off (" +
+                        reason[i] + "); a decree that works it is written as a transfer, a holiday that ends is " +
+                        "written in remove_holidays, and a deliberate exception says overrides_holiday: true");
+    }
     kind[i] = DayKind::kWorkingByDecree;
     decree[i] = &dd;
     reason[i] = dd.name.empty() ? "working day by decree" : dd.name;
@@ -514,6 +767,8 @@ Result<Calendar> CalendarLibrary::compile(std::string_view name, std::optional<d
   t.first_day = first;
   t.days.reserve(covered + 1);
   t.reasons.assign(reason.begin(), reason.begin() + covered);
+  t.provisional = std::move(provisional);
+  t.horizon_reason = std::move(horizon_reason);
   std::int64_t work = 0;
   std::int32_t workdays = 0;
   auto utc = [&](date::sys_days day, int minute) {

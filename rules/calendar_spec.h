@@ -1,10 +1,16 @@
 // rules/calendar_spec.h: business calendars as written in YAML, before they are compiled into day tables.
 //
 // A calendar file (schema in docs/calendars.md) names a time zone, working hours per weekday, a lunch break,
-// recurring public holidays (with the carry-over rule as data: `carry_over: true` moves a holiday that falls on
-// a day off to the next working day), dated days off and transferred working days, the years its data covers,
-// and amendments: later versions, each with the date it was published. A calendar may inherit another
-// (a city = the national calendar + local days).
+// recurring public holidays (the law as data: `from`/`until` years, and `carry_over: true` moves a holiday that
+// falls on a day off to the next working day), dated days off and transferred working days, and amendments:
+// later versions, each with the date it was published. A calendar may inherit another (a city, a 24/7 desk or
+// an agency = the national calendar + its own hours and days).
+//
+// Any year's base calendar follows from the recurring rules. What the law cannot say in advance are the
+// *yearly inputs* a calendar declares (Kazakhstan: the first day of Kurban Ait and the government's transfer
+// decree). A year whose inputs are all published (`yearly`) is final; a later year is *provisional*: it is
+// computed on the statutory base and every answer that touches it says so (Calendar::provisional_note).
+// Deadlines may reach `years.provisional` years past the last final year (the hard horizon), never further.
 //
 // Usage:
 //   CalendarLibrary lib;
@@ -60,6 +66,29 @@ struct DatedDay {
   date::year_month_day date;
   std::string name;
   std::vector<TimeSpan> hours;  // working days only; empty: Monday's hours
+  // Working days only: the entry says that it makes a statutory holiday (or its carried-over day) a working
+  // day. Without it such an entry is refused: a holiday is ended by `remove_holidays`, not by accident.
+  bool overrides_holiday = false;
+  bool transfer = false;  // one half of a transfer: a decree that says which day it moves
+  SourceLocation where;
+};
+
+// An input the law leaves to a yearly publication (a moving religious day, a government decree). A year is
+// final only once every declared input is published for it, even if the publication moves no day.
+struct YearlyInputDecl {
+  enum class Kind : std::uint8_t { kDaysOff, kTransfers };
+  std::string id;    // "kurban_ait", "transfer_decree"
+  std::string name;  // what an admin looks for: "First day of Kurban Ait (Spiritual Administration of Muslims)"
+  Kind kind = Kind::kDaysOff;
+  SourceLocation where;
+};
+
+// One year's published inputs: which were published (by id), with the days they add.
+struct YearInputs {
+  int year = 0;
+  std::vector<std::string> published;  // input ids
+  std::vector<DatedDay> days_off;
+  std::vector<DatedDay> working_days;
   SourceLocation where;
 };
 
@@ -69,6 +98,7 @@ struct CalendarChanges {
   std::vector<HolidayRemoval> remove_holidays;
   std::vector<DatedDay> days_off;
   std::vector<DatedDay> working_days;
+  std::vector<YearInputs> yearly;  // written `yearly`: each year's published inputs
 };
 
 // A later version of a calendar: applies only when compiling as of a date on or after `published`.
@@ -87,9 +117,12 @@ struct CalendarSpec {
   std::optional<date::year_month_day> published;
   std::optional<std::string> time_zone;                         // IANA name; inherited when absent
   int first_year = 0;                                           // 0: inherited
-  int last_year = 0;
+  int last_year = 0;                                            // 0: no fixed end (the horizon decides)
+  std::optional<int> provisional_years;                         // the horizon past the last final year
   std::optional<std::array<std::vector<TimeSpan>, 7>> week;     // [0] = Monday ... [6] = Sunday
   std::optional<std::vector<TimeSpan>> lunch;                   // cut out of every working day
+  std::optional<bool> observe_holidays;                         // false: a 24/7 desk; inherited when absent
+  std::vector<YearlyInputDecl> yearly_inputs;                   // added to the parent's
   CalendarChanges base;
   std::vector<CalendarAmendment> amendments;                    // sorted by publication date
   SourceLocation where;
@@ -118,11 +151,24 @@ class CalendarLibrary {
   std::vector<std::string> names() const;
 
   // Compiles `name` with every amendment (its own and its ancestors') published on or before `as_of`
-  // (all of them when absent). Errors: NotFound (no such calendar or parent), InvalidArgument (an inheritance
-  // cycle, an unknown time zone, no years).
+  // (all of them when absent). The days run from the first year to the horizon: `years.to` when set, else
+  // `years.provisional` (default 2) years past the last final year. Errors: NotFound (no such calendar or
+  // parent), InvalidArgument (an inheritance cycle, an unknown time zone, no years, a working day on a
+  // statutory holiday without `overrides_holiday`, an input published for an undeclared id; the message
+  // starts with file:line:column).
   Result<Calendar> compile(std::string_view name, std::optional<date::sys_days> as_of = std::nullopt) const;
 
+  // Compiles `name` as of its base and as of every amendment's publication date, and returns what a
+  // compilation refuses as diagnostics with file:line:column, plus a warning when a calendar has no working
+  // time in a covered year. `today`, when given, adds a warning if the first provisional day is fewer than
+  // `warn_days` days ahead (the admin must publish that year's inputs).
+  std::vector<Diagnostic> validate(std::string_view name, std::optional<date::sys_days> today = std::nullopt,
+                                   int warn_days = 60) const;
+
  private:
+  Result<Calendar> compile_impl(std::string_view name, std::optional<date::sys_days> as_of,
+                                std::vector<Diagnostic>* diags) const;
+
   std::map<std::string, CalendarSpec, std::less<>> specs_;
 };
 

@@ -214,6 +214,12 @@ class ClockDecider {
     if (final) {
       report_.elapsed = elapsed;
       report_.deadline = deadline;
+      // Only working time depends on which days are off; wall time, months and an extension's fixed instant
+      // do not.
+      const Measure tm = clock_.target.measure();
+      if (deadline && !cycle_.extended_to && (tm == Measure::kBusiness || tm == Measure::kWorkingDays)) {
+        report_.provisional = cal_.provisional_note(cycle_.started, *deadline);
+      }
       report_.stopped_at = cycle_.stopped_at;
       report_.breached = deadline && fires(*deadline);
     }

@@ -82,6 +82,11 @@ struct ClockReport {
   std::optional<Timestamp> stopped_at;
   std::int64_t elapsed = 0;  // in the target's base quantity: microseconds (wall, business) or working days
   std::optional<Timestamp> deadline;
+  // Non-empty when the deadline was computed across a provisional calendar year (its yearly inputs, such as a
+  // moving holiday or a transfer decree, are not published): what is provisional, e.g. "kz 2027 is
+  // provisional: kurban_ait, transfer_decree not published". Publishing those inputs may move the deadline
+  // later (a new day off), never earlier unless the decree makes a day off a working day.
+  std::string provisional;
   bool breached = false;  // the deadline passed before the clock stopped (or before as_of)
   bool extended = false;
   std::vector<EscalationEvent> fired;

@@ -82,12 +82,25 @@ TEST_F(KzCalendarTest, CityCalendarInheritsNationalHolidaysAndAmendments) {
   EXPECT_EQ(city.time_zone(), "Asia/Almaty");
 }
 
-TEST_F(KzCalendarTest, DeadlineOutsideTheCoveredYearsIsAnErrorNamingTheRange) {
+TEST_F(KzCalendarTest, DeadlinePastTheHorizonIsAnErrorNamingItAndWhatToPublish) {
+  // 2026 is the last final year; kz counts 2 provisional years past it, to 31 December 2028.
   const Calendar kz = compile_or_die(lib_, "kz");
-  Result<Timestamp> r = kz.add(utc("2026-12-25T05:00:00Z"), Target{15, Unit::kWorkingDays});
+  EXPECT_TRUE(kz.add(utc("2028-12-01T05:00:00Z"), Target{15, Unit::kWorkingDays}).ok());
+  Result<Timestamp> r = kz.add(utc("2028-12-25T05:00:00Z"), Target{15, Unit::kWorkingDays});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(r.status().message().find("2026-12-31"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("2028-12-31"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("publish 2027's kurban_ait, transfer_decree"), std::string::npos)
+      << r.status().message();
+}
+
+TEST_F(KzCalendarTest, ADeadlineBeforeTheFirstYearIsRefused) {
+  const Calendar kz = compile_or_die(lib_, "kz");
+  Result<Timestamp> r = kz.add(utc("2024-12-20T05:00:00Z"), Target{3, Unit::kWorkingDays});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("before its first year (2025)"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(kz.day(2024_y / 12 / 31).ok());
 }
 
 TEST_F(KzCalendarTest, VersionsHaveDistinctContentHashes) {

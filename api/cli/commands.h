@@ -43,6 +43,8 @@ void add_simulate_commands(CLI::App& app, Context& ctx);
 void add_publish_commands(CLI::App& app, Context& ctx);
 // `otinish calendar check`: api/cli/rules_commands.cc.
 void add_calendar_commands(CLI::App& app, Context& ctx);
+// `otinish calendar publish`: api/cli/publish_commands.cc. Called by add_calendar_commands.
+void add_calendar_publish_command(CLI::App& calendar, Context& ctx);
 
 // Every area above, in order: the whole `otinish` command line (main.cc, and the tests that walk it).
 void add_all_commands(CLI::App& app, Context& ctx);

@@ -7,6 +7,7 @@
 
 #include "api/cli/commands.h"
 #include "common/hash.h"
+#include "common/time.h"
 #include "rules/rules.h"
 
 namespace otinish::cli {
@@ -24,28 +25,40 @@ bool is_calendar_file(const std::string& path) {
   }
 }
 
+std::optional<date::sys_days> parse_day(const std::string& text, const char* option = "--as-of") {
+  if (text.empty()) return std::nullopt;
+  std::istringstream in(text);
+  date::sys_days d;
+  in >> date::parse("%F", d);
+  if (in.fail()) throw CLI::ValidationError(option, "'" + text + "' is not a date (YYYY-MM-DD)");
+  return d;
+}
+
+// Today's local date for the provisional-year warning: --today, else the system clock's UTC day.
+date::sys_days today_or_now(const std::optional<date::sys_days>& today) {
+  if (today) return *today;
+  return date::floor<date::days>(SystemClock::instance().now());
+}
+
 // Checks one file; returns its diagnostics (errors and lint findings) and a summary line when valid.
-std::vector<Diagnostic> check_file(const std::string& path, std::string* summary) {
+std::vector<Diagnostic> check_file(const std::string& path, date::sys_days today, std::string* summary) {
   std::vector<Diagnostic> diags;
   CalendarLibrary calendars;
   if (is_calendar_file(path)) {
     if (!calendars.load_file(path, &diags)) return diags;
     for (const std::string& name : calendars.names()) {
+      const bool own = calendars.find(name)->where.file == path;
+      // Every version is checked (base and each amendment), and warnings are given for this file's calendar
+      // only (a parent loaded from beside it is checked when it is named itself).
+      for (Diagnostic& d : calendars.validate(name, today)) {
+        if (own || d.severity == Severity::kError) diags.push_back(std::move(d));
+      }
       Result<Calendar> c = calendars.compile(name);
-      if (!c.ok()) {
-        diags.push_back({Severity::kError, {path, 0, 0}, "calendar", c.status().message()});
-        continue;
-      }
-      const int first = static_cast<int>(date::year_month_day(c->first_day()).year());
-      const int last = static_cast<int>(date::year_month_day(c->last_day()).year());
-      for (int y = first; y <= last; ++y) {
-        if (c->working_minutes_in_year(y) == 0) {
-          diags.push_back({Severity::kWarning, {path, 1, 1}, "calendar-without-working-time",
-                           "calendar '" + name + "' has no working time in " + std::to_string(y)});
-        }
-      }
-      if (calendars.find(name)->where.file == path) {
+      if (c.ok() && own) {
         *summary = path + ": calendar " + name + " version " + c->version() + ", hash " + to_hex(c->content_hash());
+        if (auto p = c->first_provisional_day()) {
+          *summary += ", provisional from " + date::format("%F", *p) + ", counts to " + date::format("%F", c->last_day());
+        }
       }
     }
     return diags;
@@ -65,7 +78,8 @@ std::vector<Diagnostic> check_file(const std::string& path, std::string* summary
 
 // Checks `files`, printing every finding and a summary line per valid file. With `calendars_only`, a file that
 // is not a calendar is a usage error (exit 2) and nothing is checked.
-void run_check(const std::vector<std::string>& files, bool calendars_only, Context& ctx) {
+void run_check(const std::vector<std::string>& files, bool calendars_only, std::optional<date::sys_days> today,
+               Context& ctx) {
   if (calendars_only) {
     for (const std::string& path : files) {
       if (!is_calendar_file(path)) {
@@ -79,7 +93,7 @@ void run_check(const std::vector<std::string>& files, bool calendars_only, Conte
   std::size_t errors = 0, warnings = 0;
   for (const std::string& path : files) {
     std::string summary;
-    std::vector<Diagnostic> diags = check_file(path, &summary);
+    std::vector<Diagnostic> diags = check_file(path, today_or_now(today), &summary);
     sort_diagnostics(diags);
     for (const Diagnostic& d : diags) {
       (d.severity == Severity::kError ? errors : warnings)++;
@@ -99,16 +113,9 @@ void add_check(CLI::App& rules, Context& ctx) {
       "Prints every error and lint finding as file:line:column, then one summary line per valid file with its\n"
       "content hash. Exit code 1 if any file has errors (warnings alone exit 0), 2 on bad arguments.\n"
       "Example: otinish rules check examples/rules/city.yaml examples/calendars/kz.yaml");
-  cmd->callback([files, &ctx] { run_check(*files, false, ctx); });
-}
-
-std::optional<date::sys_days> parse_day(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::istringstream in(text);
-  date::sys_days d;
-  in >> date::parse("%F", d);
-  if (in.fail()) throw CLI::ValidationError("--as-of", "'" + text + "' is not a date (YYYY-MM-DD)");
-  return d;
+  auto today = std::make_shared<std::string>();
+  cmd->add_option("--today", *today, "The date the provisional-year warning counts from (YYYY-MM-DD); default today");
+  cmd->callback([files, today, &ctx] { run_check(*files, false, parse_day(*today, "--today"), ctx); });
 }
 
 // Loads the calendar file and compiles the calendar it defines.
@@ -142,7 +149,9 @@ void add_deadline(CLI::App& rules, Context& ctx) {
       "Example: otinish rules deadline --calendar examples/calendars/kz.yaml \\\n"
       "           --start 2026-08-20T10:00:00+05:00 --target 15wd --as-of 2026-01-01\n"
       "  -> deadline 2026-09-11T13:00:00.000000Z (2026-09-11T18:00:00+05:00), calendar kz@2025-12\n"
-      "Exit 1 if the calendar cannot be loaded or does not cover the deadline, 2 on bad arguments.");
+      "A deadline computed across a provisional year (its yearly inputs not published) is followed by a line\n"
+      "'provisional: kz 2027 is provisional: kurban_ait, transfer_decree not published; ...'.\n"
+      "Exit 1 if the calendar cannot be loaded or the deadline is past its horizon, 2 on bad arguments.");
   cmd->callback([args, &ctx] {
     Timestamp start;
     if (!parse_utc(args->start, &start)) {
@@ -166,6 +175,14 @@ void add_deadline(CLI::App& rules, Context& ctx) {
     }
     ctx.out << "deadline " << format_utc(*due) << " (" << cal->format_local(*due) << "), calendar " << cal->version()
             << "\n";
+    // Wall time and months do not depend on days off; working time across a provisional year does.
+    const Measure m = target->measure();
+    const std::string note =
+        m == Measure::kBusiness || m == Measure::kWorkingDays ? cal->provisional_note(start, *due) : std::string();
+    if (!note.empty()) {
+      ctx.out << "provisional: " << note << "; computed on the statutory base, it moves when the year's inputs "
+              << "are published\n";
+    }
   });
 }
 
@@ -194,6 +211,10 @@ void add_calendar(CLI::App& rules, Context& ctx) {
         ctx.err << "error: " << info.status().message() << "\n";
         ctx.exit_code = 1;
         return;
+      }
+      if (date::year_month_day(d).day() == date::day{1} && date::year_month_day(d).month() == date::January &&
+          info->provisional) {
+        ctx.out << *year << " is provisional: computed on the statutory base (its yearly inputs are not published)\n";
       }
       if (!info->working && info->reason != "weekend") ctx.out << date::format("%F %a", d) << "  " << info->reason << "\n";
       if (info->working && date::weekday(d).iso_encoding() > 5) ctx.out << date::format("%F %a", d) << "  working: " << info->reason << "\n";
@@ -224,9 +245,14 @@ void add_calendar_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::ExistingFile);
   cmd->footer(
       "Prints every error as file:line:column, then each valid calendar's version and content hash.\n"
+      "Checks every version (the base and each amendment). Warns when the first provisional year (one whose yearly\n"
+      "inputs, such as Kurban Ait and the transfer decree, are not published) begins in fewer than 60 days.\n"
       "Example: otinish calendar check examples/calendars/kz.yaml examples/calendars/shymkent.yaml\n"
       "Exit 1 if any file has errors (warnings alone exit 0), 2 if a file is not a calendar or on bad arguments.");
-  cmd->callback([files, &ctx] { run_check(*files, true, ctx); });
+  auto today = std::make_shared<std::string>();
+  cmd->add_option("--today", *today, "The date the provisional-year warning counts from (YYYY-MM-DD); default today");
+  cmd->callback([files, today, &ctx] { run_check(*files, true, parse_day(*today, "--today"), ctx); });
+  add_calendar_publish_command(*calendar, ctx);
 }
 
 }  // namespace otinish::cli

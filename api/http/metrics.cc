@@ -5,8 +5,6 @@
 
 namespace otinish::api {
 
-namespace {
-
 std::string escape_label(std::string_view v) {
   std::string out;
   for (char c : v) {
@@ -19,6 +17,9 @@ std::string escape_label(std::string_view v) {
   }
   return out;
 }
+
+namespace {
+
 
 std::string number(double v) {
   char buf[64];
@@ -72,6 +73,11 @@ void Metrics::observe_command(std::string_view command, std::chrono::microsecond
   histogram_for(command_latency_, command).observe(d);
 }
 
+void Metrics::add_gauge_family(std::string name, std::string help, std::function<Series()> read) {
+  std::lock_guard lock(mu_);
+  families_.push_back({std::move(name), std::move(help), std::move(read)});
+}
+
 void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mu_);
   gauges_.push_back({std::move(name), std::move(help), "gauge", std::move(read)});
@@ -113,6 +119,10 @@ std::string Metrics::render() const {
   for (const Gauge& g : gauges_) {
     out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n";
     out += g.name + " " + number(g.read()) + "\n";
+  }
+  for (const Family& f : families_) {
+    out += "# HELP " + f.name + " " + f.help + "\n# TYPE " + f.name + " gauge\n";
+    for (const auto& [labels, value] : f.read()) out += f.name + "{" + labels + "} " + number(value) + "\n";
   }
   for (const Summary& s : summaries_) {
     const SummaryValue v = s.read();

@@ -25,6 +25,9 @@
 
 namespace otinish::api {
 
+// A Prometheus label value with backslash, quote and newline escaped.
+std::string escape_label(std::string_view v);
+
 // A latency histogram with fixed buckets (seconds): 0.5 ms .. 10 s.
 class LatencyHistogram {
  public:
@@ -57,6 +60,10 @@ class Metrics {
     std::uint64_t count = 0;
   };
   void add_summary(std::string name, std::string help, std::function<SummaryValue()> read);
+  // A gauge with one series per label set, read at render time: (labels, value) pairs, labels written as
+  // `calendar="kz"` (escaped by the caller with escape_label). Same requirements as add_gauge.
+  using Series = std::vector<std::pair<std::string, double>>;
+  void add_gauge_family(std::string name, std::string help, std::function<Series()> read);
 
   std::string render() const;
 
@@ -75,6 +82,11 @@ class Metrics {
   };
   std::vector<Gauge> gauges_;      // GUARDED_BY(mu_)
   std::vector<Summary> summaries_;  // GUARDED_BY(mu_)
+  struct Family {
+    std::string name, help;
+    std::function<Series()> read;
+  };
+  std::vector<Family> families_;  // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> appended_{0};
 };
 

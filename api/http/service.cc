@@ -13,6 +13,7 @@
 #include "api/http/publications.h"
 #include "engine/views.h"
 #include "engine/what_if.h"
+#include "api/http/calendar_outlook.h"
 #include "rules/calendar_spec.h"
 #include "rules/diagnostics.h"
 #include "rules/rule_set.h"
@@ -155,6 +156,29 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
                          return static_cast<double>(head > cp ? head - cp : 0);
                        });
   }
+  // Per calendar of the rules in force: when its first provisional year begins (a calendar whose covered years
+  // are all final has no series), so an alert can fire weeks before deadlines start depending on it.
+  auto outlook_series = [this](bool days) {
+    Metrics::Series out;
+    auto outlook = calendar_outlook(registry_, clock_.now());
+    if (!outlook.ok()) return out;
+    for (const CalendarOutlook& o : *outlook) {
+      if (!o.first_provisional) continue;
+      const std::string labels = "calendar=\"" + escape_label(o.calendar) + "\",year=\"" + std::to_string(o.year) + "\"";
+      const double value = days ? static_cast<double>(o.days_until)
+                                : static_cast<double>(o.first_provisional->time_since_epoch().count()) * 86400.0;
+      out.emplace_back(labels, value);
+    }
+    return out;
+  };
+  metrics_.add_gauge_family("otinish_calendar_first_provisional_day_timestamp_seconds",
+                            "Start (UTC midnight) of the first provisional day of each calendar in force: a year "
+                            "whose yearly inputs are not published.",
+                            [outlook_series] { return outlook_series(false); });
+  metrics_.add_gauge_family("otinish_calendar_days_until_provisional",
+                            "Days from today until the first provisional day of each calendar in force (<= 0: "
+                            "deadlines are already computed on the statutory base).",
+                            [outlook_series] { return outlook_series(true); });
 }
 
 ApiService::~ApiService() = default;
@@ -272,7 +296,20 @@ void ApiService::observe(const RequestRecord& rec) {
 // ---------------------------------------------------------------------------------------------------------
 
 HttpResponse ApiService::healthz(Call&) {
-  return json_response(200, json::object{{"status", "ok"}, {"head_position", store_.head_position()}});
+  // Liveness stays 200: a provisional year ahead is the admin's to fix, not a reason to restart the server.
+  json::object body{{"status", "ok"}, {"head_position", store_.head_position()}};
+  auto outlook = calendar_outlook(registry_, clock_.now());
+  json::array reasons;
+  if (!outlook.ok()) {
+    reasons.push_back(json::string("calendars in force do not compile: " + outlook.status().message()));
+  } else {
+    for (auto& r : provisional_reasons(*outlook)) reasons.push_back(json::string(r));
+  }
+  if (!reasons.empty()) {
+    body["status"] = "degraded";
+    body["reasons"] = std::move(reasons);
+  }
+  return json_response(200, body);
 }
 
 HttpResponse ApiService::metrics_text(Call&) {
@@ -656,9 +693,12 @@ HttpResponse ApiService::events_stream(Call& c) {
 namespace {
 
 // ?policy=keep|reevaluate|stricter (default keep).
-std::variant<engine::RebindPolicy, HttpResponse> policy_param(const HttpRequest& q) {
+// `fallback` when the request names none: keep for rule sets; for calendars, provisional (a publication of a
+// year's inputs re-decides exactly the deadlines that were provisional, and nothing else).
+std::variant<engine::RebindPolicy, HttpResponse> policy_param(const HttpRequest& q,
+                                                               engine::RebindPolicy fallback = engine::RebindPolicy::kKeep) {
   auto it = q.query.find("policy");
-  if (it == q.query.end() || it->second.empty()) return engine::RebindPolicy::kKeep;
+  if (it == q.query.end() || it->second.empty()) return fallback;
   auto p = engine::parse_rebind_policy(it->second);
   if (!p.ok()) return problem_response(bad_request(p.status().message(), "policy"));
   return *p;
@@ -889,7 +929,7 @@ HttpResponse ApiService::get_calendar(Call& c) {
 
 HttpResponse ApiService::put_calendar(Call& c) {
   const std::string& name = c.p.at("name");
-  auto policy = policy_param(c.q);
+  auto policy = policy_param(c.q, engine::RebindPolicy::kProvisional);
   if (auto* bad = std::get_if<HttpResponse>(&policy)) return *bad;
   std::vector<rules::Diagnostic> diags;
   auto spec = rules::parse_calendar(c.q.body, name + ".yaml", &diags);

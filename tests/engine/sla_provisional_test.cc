@@ -1,0 +1,226 @@
+// Deadlines that reach a provisional calendar year, and what happens when the year's inputs are published.
+//
+// On 4 December 2026 Kazakhstan's 2027 inputs (the first day of Kurban Ait, the government's transfer decree)
+// are not published, so examples/calendars/kz.yaml ships 2027 as provisional. A complaint registered Thursday
+// 10 December 2026 at 10:00 with 15 working days is due Tuesday 5 January 2027 (1 January is a holiday and
+// Monday 4 January is the day off for Saturday 2 January); one registered Monday 28 December 2026 is due
+// Thursday 21 January 2027 (7 January is not carried over). Both deadlines are provisional.
+//
+// The amendment published here is MADE-UP TEST DATA, not a real decree: Kurban Ait on 17 May 2027 and a
+// transfer making Friday 8 January 2027 a day off for Saturday 30 January. It moves the second deadline one
+// working day later (to Friday 22 January) and leaves the first where it was, now final.
+#include <gtest/gtest.h>
+
+#include "tests/engine/sla_test_city.h"
+
+namespace otinish::engine {
+namespace {
+
+using testing::read_text;
+using testing::SlaCity;
+using testing::source_dir;
+using testing::utc;
+
+constexpr const char* kTestDecree2027 = R"(
+  # TEST DATA ONLY: a made-up 2027 decree for the tests; the real 2027 inputs were not published when written.
+  - version: "2027-test"
+    published: 2027-01-15
+    note: made-up test decree for 2027
+    yearly:
+      - year: 2027
+        kurban_ait: 2027-05-17
+        transfer_decree:
+          - {work: 2027-01-30, off: 2027-01-08, name: Test decree on days off in 2027}
+)";
+
+std::string kz_with_test_decree() {
+  std::string kz = read_text(source_dir() + "/examples/calendars/kz.yaml");
+  return kz + kTestDecree2027;  // kz.yaml ends inside its amendments list
+}
+
+std::vector<SlaRebound> rebounds(SlaCity& city, const std::string& id) {
+  std::vector<SlaRebound> out;
+  auto s = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 1000);
+  EXPECT_TRUE(s.ok());
+  for (const auto& e : *s) {
+    if (e.type != "SlaRebound") continue;
+    auto d = decode_sla_event(e.type, e.schema_version, e.payload);
+    EXPECT_TRUE(d.ok());
+    out.push_back(std::get<SlaRebound>(*d));
+  }
+  return out;
+}
+
+// The law clock's latest deadline among the SLA events recorded before log position `before`.
+std::optional<SlaClockEvent> deadline_before(SlaCity& city, const std::string& id, std::uint64_t before) {
+  std::optional<SlaClockEvent> out;
+  auto s = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 1000);
+  EXPECT_TRUE(s.ok());
+  for (const auto& e : *s) {
+    if (e.position >= before || e.type != "SlaDeadlineSet") continue;
+    auto d = decode_sla_event(e.type, e.schema_version, e.payload);
+    EXPECT_TRUE(d.ok());
+    const auto& c = std::get<SlaClockEvent>(*d);
+    if (c.clock == "law.answer") out = c;
+  }
+  return out;
+}
+
+SlaClockEvent last_deadline(SlaCity& city, const std::string& id) {
+  auto d = city.events(id, SlaClockKind::kDeadlineSet, "law.answer");
+  EXPECT_FALSE(d.empty());
+  return d.empty() ? SlaClockEvent{} : d.back();
+}
+
+// A complaint answered and closed in December 2026, before the decree: its law clock stops at resolved.
+std::string closed_complaint(SlaCity& city) {
+  const std::string id = city.reg_at("2026-11-20T05:00:00Z", Category::kComplaint, "lifts.broken");
+  city.run_at("2026-11-20T06:00:00Z", id, SendForReview{}, "operator");
+  city.run_at("2026-11-20T07:00:00Z", id, Assign{}, "inspector");
+  city.run_at("2026-11-23T05:00:00Z", id, Accept{}, "agency");
+  city.run_at("2026-11-23T06:00:00Z", id, StartWork{}, "agency");
+  city.run_at("2026-12-01T05:00:00Z", id, Resolve{Outcome::kDone, "lift repaired"}, "agency");
+  city.run_at("2026-12-02T05:00:00Z", id, RecordCallback{true, "applicant satisfied"}, "operator");
+  city.run_at("2026-12-02T06:00:00Z", id, Close{}, "operator");
+  return id;
+}
+
+std::uint64_t publish_decree(SlaCity& city, RebindPolicy policy) {
+  city.clock().set(utc("2027-01-16T05:00:00Z"));
+  auto r = city.registry().publish_calendar(kz_with_test_decree(), "kz.yaml", policy, SlaCity::admin());
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  city.settle();
+  return r.ok() ? r->position : 0;
+}
+
+// Fires what is due now (as the live service's timer thread would), then replays the log into a fresh index at
+// the same instant: it must write nothing.
+void expect_replay_writes_nothing(SlaCity& city) {
+  city.fire_at(format_utc(city.clock().now()));
+  const auto head = city.store().head_position();
+  city.stop_service();
+  city.open_service("sla-replayed");
+  city.settle();
+  EXPECT_EQ(city.store().head_position(), head) << "replaying the log wrote new SLA events";
+  auto all = city.store().read_all(head + 1, 100);
+  if (all.ok()) {
+    for (const auto& e : *all) {
+      auto d = decode_sla_event(e.type, e.schema_version, e.payload);
+      std::string what;
+      if (d.ok() && std::holds_alternative<SlaClockEvent>(*d)) {
+        const auto& c = std::get<SlaClockEvent>(*d);
+        what = " at " + format_utc(c.at) + " label " + c.label + " calendar " + c.calendar_version;
+      }
+      ADD_FAILURE() << "replay wrote " << e.type << " to " << e.stream << what << " (now "
+                    << format_utc(city.clock().now()) << ")";
+    }
+  }
+}
+
+TEST(SlaProvisional, DeadlinesIntoAnUnpublishedYearAreComputedAndMarkedProvisional) {
+  SlaCity city;
+  const std::string due_in_2026 = city.reg_at("2026-11-20T05:00:00Z", Category::kComplaint, "lifts.broken");
+  EXPECT_EQ(last_deadline(city, due_in_2026).deadline, utc("2026-12-11T13:00:00Z"));
+  EXPECT_TRUE(last_deadline(city, due_in_2026).provisional.empty());
+  const std::string a = city.reg_at("2026-12-10T05:00:00Z", Category::kComplaint, "lifts.broken");
+  const std::string b = city.reg_at("2026-12-28T05:00:00Z", Category::kComplaint, "lifts.broken");
+  const SlaClockEvent da = last_deadline(city, a), db = last_deadline(city, b);
+  EXPECT_EQ(da.deadline, utc("2027-01-05T13:00:00Z"));
+  EXPECT_EQ(db.deadline, utc("2027-01-21T13:00:00Z"));
+  EXPECT_NE(da.provisional.find("kz 2027 is provisional: kurban_ait, transfer_decree"), std::string::npos)
+      << da.provisional;
+  EXPECT_FALSE(db.provisional.empty());
+  // The 75% warning of a provisional deadline carries the mark too.
+  city.fire_at("2027-01-18T00:00:00Z");
+  const auto warn = city.events(b, SlaClockKind::kWarning, "law.answer");
+  ASSERT_EQ(warn.size(), 1u);
+  EXPECT_FALSE(warn[0].provisional.empty());
+  expect_replay_writes_nothing(city);
+}
+
+TEST(SlaProvisional, PublishingTheYearsInputsRebindsExactlyTheAppealsWhoseProvisionalDeadlinesChange) {
+  SlaCity city;
+  const std::string due_in_2026 = city.reg_at("2026-11-20T05:00:00Z", Category::kComplaint, "lifts.broken");
+  const std::string a = city.reg_at("2026-12-10T05:00:00Z", Category::kComplaint, "lifts.broken");
+  const std::string b = city.reg_at("2026-12-28T05:00:00Z", Category::kComplaint, "lifts.broken");
+  // A dangerous incident on the 24/7 calendar, which ignores holidays: never provisional.
+  const std::string urgent = city.reg_at("2027-01-12T05:00:00Z", Category::kIncident, "roads.manhole_open");
+  city.fire_at("2027-01-15T00:00:00Z");  // a's deadline (5 January) passed: breached on the provisional deadline
+  ASSERT_EQ(city.events(a, SlaClockKind::kBreached, "law.answer").size(), 1u);
+
+  const std::uint64_t pub = publish_decree(city, RebindPolicy::kProvisional);
+  EXPECT_TRUE(rebounds(city, due_in_2026).empty());
+  EXPECT_TRUE(rebounds(city, urgent).empty());
+
+  const auto rb = rebounds(city, b);
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(rb[0].policy, RebindPolicy::kProvisional);
+  EXPECT_EQ(rb[0].publication_position, pub);
+  EXPECT_NE(rb[0].cause.find("kz@2027-test"), std::string::npos) << rb[0].cause;
+  bool seen = false;
+  for (const auto& d : rb[0].deadlines) {
+    if (d.clock != "law.answer") continue;
+    seen = true;
+    EXPECT_EQ(d.old_deadline, utc("2027-01-21T13:00:00Z"));
+    EXPECT_EQ(d.new_deadline, utc("2027-01-22T13:00:00Z"));
+    EXPECT_FALSE(d.old_provisional.empty());
+    EXPECT_TRUE(d.new_provisional.empty());
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(last_deadline(city, b).deadline, utc("2027-01-22T13:00:00Z"));
+  EXPECT_TRUE(last_deadline(city, b).provisional.empty());
+  EXPECT_NE(last_deadline(city, b).calendar_version.find("kz@2027-test"), std::string::npos);
+
+  // The same deadline, now final: a moves too (its mark changes), and its breach stands.
+  const auto ra = rebounds(city, a);
+  ASSERT_EQ(ra.size(), 1u);
+  EXPECT_EQ(last_deadline(city, a).deadline, utc("2027-01-05T13:00:00Z"));
+  EXPECT_TRUE(last_deadline(city, a).provisional.empty());
+  EXPECT_EQ(city.events(a, SlaClockKind::kBreached, "law.answer").size(), 1u);
+
+  // Replay as of the day before the publication: the log shows the provisional deadline then in force.
+  const auto before = deadline_before(city, b, pub);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(before->deadline, utc("2027-01-21T13:00:00Z"));
+  EXPECT_FALSE(before->provisional.empty());
+
+  // The breach now fires on the final deadline, not on the provisional one.
+  city.fire_at("2027-01-21T14:00:00Z");
+  EXPECT_TRUE(city.events(b, SlaClockKind::kBreached, "law.answer").empty());
+  city.fire_at("2027-01-22T13:00:01Z");
+  const auto breach = city.events(b, SlaClockKind::kBreached, "law.answer");
+  ASSERT_EQ(breach.size(), 1u);
+  EXPECT_EQ(breach[0].at, utc("2027-01-22T13:00:00Z"));
+  expect_replay_writes_nothing(city);
+}
+
+TEST(SlaProvisional, KeepLeavesProvisionalDeadlinesAlone) {
+  SlaCity city;
+  const std::string b = city.reg_at("2026-12-28T05:00:00Z", Category::kComplaint, "lifts.broken");
+  publish_decree(city, RebindPolicy::kKeep);
+  EXPECT_TRUE(rebounds(city, b).empty());
+  EXPECT_EQ(last_deadline(city, b).deadline, utc("2027-01-21T13:00:00Z"));
+  EXPECT_FALSE(last_deadline(city, b).provisional.empty());
+  expect_replay_writes_nothing(city);
+}
+
+TEST(SlaProvisional, AClockStartedAfterThePublicationOnAnOldBindingUsesThePublishedYear) {
+  SlaCity city;
+  const std::string id = closed_complaint(city);
+  publish_decree(city, RebindPolicy::kProvisional);
+  EXPECT_TRUE(rebounds(city, id).empty()) << "closed before the publication: nothing to re-decide then";
+  // Reopened on Monday 4 January... no: on Wednesday 6 January 2027 (after the decree's publication on the 15th
+  // would be too late for the test decree to matter), the law clock restarts: 15 working days from Saturday 16
+  // January count from Monday 18, on the final 2027 (no day off of the test decree lies in it).
+  city.run_at("2027-01-16T06:00:00Z", id, Reopen{"the lift stopped again"}, "controller");
+  const auto rb = rebounds(city, id);
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(rb[0].policy, RebindPolicy::kProvisional);
+  const SlaClockEvent d = last_deadline(city, id);
+  EXPECT_TRUE(d.provisional.empty()) << d.provisional;
+  EXPECT_NE(d.calendar_version.find("kz@2027-test"), std::string::npos) << d.calendar_version;
+  expect_replay_writes_nothing(city);
+}
+
+}  // namespace
+}  // namespace otinish::engine

@@ -44,6 +44,8 @@ struct TestNodeSetup {
   bool city_rules = false;
   // Load examples/catalogue: topics are checked, dangerous topics known.
   bool catalogue = false;
+  // The node's clock (events, SLA timers, /healthz); the system clock when null. Must outlive the node.
+  const Clock* clock = nullptr;
 };
 
 class TestNode {
@@ -142,6 +144,7 @@ class TestNode {
     }
     if (setup_.city_rules) o.rules_file = source_dir() + "/examples/rules/city.yaml";
     if (setup_.catalogue) o.catalogue_dir = source_dir() + "/examples/catalogue";
+    if (setup_.clock != nullptr) o.clock = setup_.clock;
     auto n = Node::open(o);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(n).value();

@@ -11,6 +11,7 @@
 // working day later (to Friday 22 January) and leaves the first where it was, now final.
 #include <gtest/gtest.h>
 
+#include "engine/serialization.h"
 #include "tests/engine/sla_test_city.h"
 
 namespace otinish::engine {
@@ -220,6 +221,62 @@ TEST(SlaProvisional, AClockStartedAfterThePublicationOnAnOldBindingUsesThePublis
   EXPECT_TRUE(d.provisional.empty()) << d.provisional;
   EXPECT_NE(d.calendar_version.find("kz@2027-test"), std::string::npos) << d.calendar_version;
   expect_replay_writes_nothing(city);
+}
+
+// Schema 1 of SlaClockEvent (before the provisional mark): the fields in their order, as logs written before it
+// hold them. They must still decode, with no mark.
+struct ClockV1 {
+  SlaClockEvent e;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(e.rule_id, e.rule_where, e.rule_set_hash, e.clock, e.calendar, e.calendar_version, e.cycle, MicrosRef{e.at},
+       e.deadline.has_value(), micros_since_epoch(*e.deadline), e.step, e.label, e.notify, e.raise_priority,
+       e.reassign_agency, e.reassign_role);
+  }
+};
+
+TEST(SlaEventSchema, Version1ClockEventsDecodeWithoutAProvisionalMark) {
+  ClockV1 v1;
+  v1.e.kind = SlaClockKind::kDeadlineSet;
+  v1.e.rule_id = "complaint";
+  v1.e.clock = "law.answer";
+  v1.e.calendar = "kz";
+  v1.e.at = utc("2026-12-10T05:00:00Z");
+  v1.e.deadline = utc("2027-01-05T13:00:00Z");
+  const std::string bytes = to_bytes(v1);
+  auto d = decode_sla_event("SlaDeadlineSet", 1, bytes);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  const auto& c = std::get<SlaClockEvent>(*d);
+  EXPECT_EQ(c.deadline, v1.e.deadline);
+  EXPECT_EQ(c.clock, "law.answer");
+  EXPECT_TRUE(c.provisional.empty());
+  // The same bytes read as schema 2 lack the mark's field: a truncated payload, refused, never misread.
+  EXPECT_EQ(decode_sla_event("SlaDeadlineSet", 2, bytes).status().code(), StatusCode::kCorruption);
+  // Schema 2 round-trips the mark, and a provisional deadline has its own key (the same instant, final, is a new
+  // decision).
+  SlaClockEvent p = v1.e;
+  p.provisional = "kz 2027 is provisional: kurban_ait, transfer_decree not published";
+  const store::EventData enc = encode_sla_event(p);
+  EXPECT_EQ(enc.schema_version, 2u);
+  auto back = decode_sla_event(enc.type, enc.schema_version, enc.payload);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<SlaClockEvent>(*back), p);
+  EXPECT_NE(p.key(), v1.e.key());
+}
+
+TEST(SlaEventSchema, ReboundRoundTripsItsCauseAndMarks) {
+  SlaRebound rb;
+  rb.policy = RebindPolicy::kProvisional;
+  rb.publication_position = 42;
+  rb.cause = "kz=kz@2026-03-18 -> kz=kz@2027-01: the calendar inputs of a provisional year were published";
+  rb.deadlines.push_back({"law.answer", utc("2027-01-21T13:00:00Z"), utc("2027-01-22T13:00:00Z"), "kz 2027 ...", ""});
+  rb.deadlines.push_back({"callback", std::nullopt, std::nullopt, "", ""});
+  const store::EventData enc = encode_sla_event(rb);
+  auto back = decode_sla_event(enc.type, enc.schema_version, enc.payload);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::get<SlaRebound>(*back), rb);
+  EXPECT_EQ(parse_rebind_policy("provisional").value(), RebindPolicy::kProvisional);
+  EXPECT_EQ(to_string(RebindPolicy::kProvisional), "provisional");
 }
 
 }  // namespace

@@ -49,8 +49,10 @@ std::string build() {
                                   "the same key with another body is 422.", false);
   const json::object appeal_id = param("id", "path", "Appeal number, e.g. SHY-2026-0000123.", true);
 
-  paths["/healthz"] = {{"get", op("Liveness and the log's head position.", "none (no token)", {},
-                                  {{"200", {{"description", "Serving."}}}})}};
+  paths["/healthz"] = {{"get", op("Liveness and the log's head position. status is 'degraded', with reasons, "
+                                  "when a calendar in force runs onto a provisional year (its yearly inputs not "
+                                  "published) in fewer than 60 days; the answer is still 200.",
+                                  "none (no token)", {}, {{"200", {{"description", "Serving."}}}})}};
   paths["/metrics"] = {{"get", op("Prometheus metrics (text format 0.0.4).", "admin, auditor", {},
                                   common_errors({{"200", {{"description", "Metrics."}}}}))}};
   paths["/v1/openapi.json"] = {{"get", op("This document.", "none (no token)", {},
@@ -184,12 +186,17 @@ std::string build() {
   paths["/v1/rules/simulate"] = {{"post", std::move(simulate)}};
   json::object calendar_name = param("name", "path", "The calendar's name (kz, shymkent, round-the-clock).", true);
   json::object put_calendar = op("Publish a calendar (YAML) through the rule registry (stream sla-calendars). Its "
-                                 "parent (inherits:) must be published first.",
+                                 "parent (inherits:) must be published first. Publishing a year's inputs (Kurban Ait, "
+                                 "the transfer decree) re-decides the provisional deadlines they change.",
                                  "admin",
                                  {calendar_name,
                                   param("If-Match", "header", "The calendar version replaced (publication number).",
                                         false),
-                                  policy},
+                                  param("policy", "query",
+                                        "What the publication does to appeals in flight: provisional (default: only "
+                                        "the deadlines computed on a year it makes final, where they change), keep, "
+                                        "reevaluate, stricter.",
+                                        false)},
                                  common_errors({{"200", {{"description", "Published: name, version, position, "
                                                                          "content hash, policy."}}},
                                                 {"400", problem_ref("policy or If-Match is malformed.")},

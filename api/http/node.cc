@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/http/calendar_outlook.h"
 #include "api/http/publications.h"
 #include "engine/engine.h"
 #include "engine/projection.h"
@@ -17,8 +18,11 @@ namespace otinish::api {
 
 namespace {
 
-// What the publications of --calendar and --rules do to appeals in flight.
+// What the publications of --rules do to appeals in flight.
 constexpr engine::RebindPolicy kStartUpPolicy = engine::RebindPolicy::kKeep;
+// And of --calendar: an edited calendar file that publishes a year's inputs re-decides exactly the provisional
+// deadlines it changes, as PUT /v1/calendars does by default; nothing else moves.
+constexpr engine::RebindPolicy kStartUpCalendarPolicy = engine::RebindPolicy::kProvisional;
 
 // Firing lateness kept for the /metrics summary (the newest firings).
 constexpr std::size_t kLatenessSamples = 1 << 16;
@@ -127,7 +131,7 @@ Status Node::start() {
   const store::Actor actor{"otinish-serve", "admin", ""};
   const NodeOptions& o = parts_->options;
   for (const std::string& file : o.calendar_files) {
-    auto published = publish_calendar_file(*parts_->registry, *parts_->store, file, kStartUpPolicy, actor);
+    auto published = publish_calendar_file(*parts_->registry, *parts_->store, file, kStartUpCalendarPolicy, actor);
     if (!published.ok()) return published.status();
     if (*published) parts_->service->log_line("info", "calendar published", file_field(file));
   }
@@ -135,6 +139,13 @@ Status Node::start() {
     auto published = publish_rule_set_file(*parts_->registry, *parts_->store, o.rules_file, kStartUpPolicy, actor);
     if (!published.ok()) return published.status();
     if (*published) parts_->service->log_line("info", "rule set published", file_field(o.rules_file));
+  }
+  // Said once at start (and continuously by /healthz and /metrics): a provisional year close ahead needs an admin.
+  if (auto outlook = calendar_outlook(*parts_->registry, o.clock->now()); outlook.ok()) {
+    for (const std::string& reason : provisional_reasons(*outlook)) {
+      parts_->service->log_line("warning", "provisional calendar year ahead",
+                                boost::json::serialize(boost::json::object{{"reason", reason}}));
+    }
   }
   OTINISH_RETURN_IF_ERROR(parts_->server->start());
   parts_->service->log_line(

@@ -39,7 +39,10 @@ std::string clock_text(const ClockRule& c) {
                     " law=" + std::to_string(static_cast<int>(c.law));
   if (c.extension_max_total) out += " extension_max=" + canonical(*c.extension_max_total);
   out += "\n    start=" + triggers_text(c.start) + " stop=" + triggers_text(c.stop) +
-         " pause=" + triggers_text(c.pause) + " resume=" + triggers_text(c.resume) + " reset=" + triggers_text(c.reset) + "\n";
+         " pause=" + triggers_text(c.pause) + " resume=" + triggers_text(c.resume) + " reset=" + triggers_text(c.reset);
+  // Written only when used, so that the canonical text (and content hash) of rule sets without it is unchanged.
+  if (!c.rearm.empty()) out += " rearm=" + triggers_text(c.rearm);
+  out += "\n";
   std::vector<const EscalationStep*> steps;
   for (const auto& s : c.escalation) steps.push_back(&s);
   std::stable_sort(steps.begin(), steps.end(), [](auto* a, auto* b) {
@@ -93,6 +96,29 @@ void lint_ladder(const Rule& rule, const ClockRule& c, std::vector<Diagnostic>* 
   }
 }
 
+// A reset restarts the clock at once. When the clock measures a phase that begins at a state the appeal enters
+// again later (resolved, assigned, ...: anything but registered), a reset at another state restarts it before
+// that phase has begun again: the callback clock reset at a reopen runs while the work is redone. That is what
+// rearm is for.
+void lint_reset(const Rule& rule, const ClockRule& c, std::vector<Diagnostic>* out) {
+  for (const Trigger& r : c.reset) {
+    if (r.kind != Trigger::Kind::kState) continue;
+    for (const Trigger& s : c.start) {
+      if (s.kind != Trigger::Kind::kState || s.name == "registered" || s.name == r.name) continue;
+      const bool also_start = std::any_of(c.start.begin(), c.start.end(), [&](const Trigger& t) {
+        return t.kind == Trigger::Kind::kState && t.name == r.name;
+      });
+      if (also_start) continue;
+      out->push_back(warning(c.where, "reset-restarts-before-start",
+                             "rule '" + rule.id + "', clock '" + c.name + "' starts at '" + s.name +
+                                 "' and is reset at '" + r.name + "': a reset restarts it at once, so it runs " +
+                                 "while the work is redone; to stop it and wait for the next '" + s.name +
+                                 "', write `rearm: " + r.name + "`"));
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 std::string canonical_text(const RuleSet& rs) {
@@ -140,6 +166,7 @@ std::vector<Diagnostic> lint(const RuleSet& rs, const CalendarSet* calendars) {
     for (const ClockRule& c : r.clocks) {
       used.insert(c.calendar);
       lint_ladder(r, c, &out);
+      lint_reset(r, c, &out);
       if (c.stop.empty()) {
         out.push_back(warning(c.where, "clock-without-stop",
                               "rule '" + r.id + "', clock '" + c.name + "' has no stop trigger; it runs forever"));

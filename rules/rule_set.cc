@@ -205,7 +205,7 @@ class RuleSetParser {
   void parse_clock(const YAML::Node& item, const RuleSet& rs, Rule* rule) {
     if (!r_.expect_map(item, "a clock")) return;
     r_.check_keys(item, "a clock",
-                  {"name", "target", "calendar", "start", "stop", "pause", "resume", "reset", "escalation"});
+                  {"name", "target", "calendar", "start", "stop", "pause", "resume", "reset", "rearm", "escalation"});
     ClockRule c;
     c.where = r_.at(item);
     c.name = r_.scalar(r_.required(item, "name", "a clock"), "name").value_or("");
@@ -227,6 +227,16 @@ class RuleSetParser {
     if (item["pause"]) c.pause = triggers(item["pause"], "pause");
     if (item["resume"]) c.resume = triggers(item["resume"], "resume");
     if (item["reset"]) c.reset = triggers(item["reset"], "reset");
+    if (item["rearm"]) c.rearm = triggers(item["rearm"], "rearm");
+    for (const Trigger& t : c.rearm) {
+      const bool both = std::any_of(c.reset.begin(), c.reset.end(),
+                                    [&](const Trigger& r) { return r.kind == t.kind && r.name == t.name; });
+      if (both) {
+        r_.error(item["rearm"], "reset-and-rearm",
+                 "clock '" + c.name + "': '" + t.name + "' is both a reset (restart now) and a rearm (stop and " +
+                     "wait for the next start); keep one");
+      }
+    }
     if (!c.pause.empty() && c.resume.empty()) r_.error(item, "missing-key", "clock '" + c.name + "' pauses but never resumes");
     if (item["escalation"]) parse_ladder(item["escalation"], &c.escalation);
     add_clock(item, std::move(c), rule);

@@ -1,7 +1,7 @@
 // rules/rule_set.h: the SLA rule set as written in YAML (schema and a complete example: docs/rules.md).
 //
 // An ordered list of rules; the first whose `match` fits an appeal wins. A rule defines clocks (a target on a
-// named calendar; start, stop, pause, resume and reset on lifecycle states or event types; an escalation
+// named calendar; start, stop, pause, resume, reset and rearm on lifecycle states or event types; an escalation
 // ladder) and, optionally, the law's deadlines (Administrative Procedural Code, art. 76), which compile into
 // clocks named "law.answer", "law.extension_notice" and "law.redirect".
 //
@@ -71,7 +71,13 @@ struct ClockRule {
   std::string name;
   Target target;
   std::string calendar;  // resolved: never empty after parsing (the rule set's default_calendar if not given)
-  std::vector<Trigger> start, stop, pause, resume, reset;
+  std::vector<Trigger> start, stop, pause, resume;
+  // reset: restart now. The running cycle ends at the fact and a new one starts at once (the law's answer
+  // clock at a reopen: a reopened appeal is a new answer owed).
+  std::vector<Trigger> reset;
+  // rearm: stop now and wait for the next start. The running cycle ends at the fact; the next `start` fact
+  // begins a new cycle (the callback clock at a reopen: no callback is owed until the work is resolved again).
+  std::vector<Trigger> rearm;
   std::vector<EscalationStep> escalation;
   LawClock law = LawClock::kNone;
   std::optional<Target> extension_max_total;  // kAnswer: the cap on one extension, from the start ("2mo")

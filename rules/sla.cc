@@ -67,6 +67,18 @@ class ClockDecider {
         OTINISH_RETURN_IF_ERROR(collect(/*final=*/false));
       }
       begin_cycle(f.at, s == ClockState::kNotStarted ? 0 : cycle_.index + 1);
+      rearmed_ = false;
+    } else if (triggered(clock_.rearm, f) && s != ClockState::kNotStarted) {
+      // Stops like `stop`, and lets the next start begin a new cycle. The ended cycle's report (fired rungs) is
+      // collected when that cycle is left behind, at the next start, or at finish() if none comes.
+      if (s == ClockState::kRunning) close_segment(f.at);
+      if (s != ClockState::kStopped) cycle_.stopped_at = f.at;
+      report_.state = ClockState::kStopped;
+      rearmed_ = true;
+    } else if (triggered(clock_.start, f) && s == ClockState::kStopped && rearmed_) {
+      OTINISH_RETURN_IF_ERROR(collect(/*final=*/false));
+      begin_cycle(f.at, cycle_.index + 1);
+      rearmed_ = false;
     } else if (triggered(clock_.stop, f) && (s == ClockState::kRunning || s == ClockState::kPaused)) {
       if (s == ClockState::kRunning) close_segment(f.at);
       cycle_.stopped_at = f.at;
@@ -252,6 +264,7 @@ class ClockDecider {
   const Timestamp as_of_;
   std::vector<std::size_t> order_;
   Cycle cycle_;
+  bool rearmed_ = false;  // stopped by a rearm: the next start begins a new cycle
   ClockReport report_;
 };
 

@@ -8,7 +8,11 @@
 //
 // Clock semantics, per clock of the matched rule, walking the history in time order (facts after `as_of` are
 // ignored; facts at the same instant keep their given order). For each fact, the first that applies of:
-//   reset  (any state)              -> a new cycle starts running at the fact: elapsed 0, ladder re-armed
+//   reset  (any state)              -> restart now: a new cycle starts running at the fact (elapsed 0, ladder
+//                                      re-armed); the running cycle, if any, ends at the fact
+//   rearm  (started)                -> stop now and wait: the running cycle ends at the fact (stopped); the
+//                                      next `start` fact begins a new cycle
+//   start  (stopped by a rearm)     -> a new cycle starts running at the fact
 //   stop   (running or paused)      -> stopped
 //   pause  (running)                -> paused
 //   resume (paused)                 -> running

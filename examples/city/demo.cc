@@ -289,13 +289,20 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
       << ") repeat an earlier one by the same person or address on the same topic within 30 days\n";
 
   // ---- One appeal's audit timeline ----
+  // The most telling one: a complaint that breached and was escalated; else a reopened complaint (its callback
+  // clock stops at the reopen and starts again at the next resolution); else any appeal that breached.
   std::string example;
-  for (const auto& r : rows) {  // a complaint that breached and was escalated, or failing that one that breached
+  int best = 0;
+  for (const auto& r : rows) {
     const AppealSla& s = sla_by_appeal[r.id];
-    if (r.category == engine::Category::kComplaint && s.breached && (example.empty() || s.escalated)) {
-      example = r.id;
-      if (s.escalated) break;
-    }
+    const bool complaint = r.category == engine::Category::kComplaint;
+    const int score = complaint && s.breached && s.escalated ? 4
+                      : complaint && r.reopen_count > 0      ? 3
+                      : s.breached && s.escalated            ? 2
+                      : s.breached                           ? 1
+                                                             : 0;
+    if (score > best) best = score, example = r.id;
+    if (best == 4) break;
   }
   if (example.empty() && !rows.empty()) example = rows.front().id;
   f.example_appeal = example;

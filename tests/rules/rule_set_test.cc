@@ -1,3 +1,6 @@
+#include <fstream>
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "rules/rules.h"
@@ -176,6 +179,67 @@ TEST(RuleSetLintTest, FindsCategoryWithNoRuleClockWithoutStopAndLadderOutOfOrder
   EXPECT_TRUE(has_code(findings, "clock-without-stop"));
   EXPECT_TRUE(has_code(findings, "escalation-order"));
   for (const auto& d : findings) EXPECT_EQ(d.severity, Severity::kWarning);
+}
+
+constexpr const char* kCallbackReset = R"(  - id: complaint
+    match: {category: complaint}
+    clocks:
+      - name: callback
+        target: 1wd
+        start: resolved
+        stop: [verified, closed]
+        reset: reopened
+)";
+
+TEST(RuleSetLintTest, AResetBeforeALaterStartIsFlaggedAtTheClock) {
+  const RuleSet rs = parse_ok(std::string(kHeader) + kCallbackReset);
+  const auto findings = lint(rs, nullptr);
+  const auto it = std::find_if(findings.begin(), findings.end(),
+                               [](const Diagnostic& d) { return d.code == "reset-restarts-before-start"; });
+  ASSERT_NE(it, findings.end());
+  EXPECT_EQ(it->severity, Severity::kWarning);
+  EXPECT_EQ(it->where.line, 8);  // the clock's "- name: callback" line (header is 4 lines)
+  EXPECT_EQ(it->where.column, 9);
+  EXPECT_NE(it->message.find("write `rearm: reopened`"), std::string::npos) << it->message;
+}
+
+TEST(RuleSetLintTest, RearmAndTheLawsResetAreNotFlagged) {
+  std::string rearm = kCallbackReset;
+  rearm.replace(rearm.find("reset: reopened"), 15, "rearm: reopened");
+  const RuleSet rs = parse_ok(std::string(kHeader) + rearm + R"(    law: {answer_within: 15wd}
+)");
+  EXPECT_FALSE(has_code(lint(rs, nullptr), "reset-restarts-before-start"));
+  ASSERT_EQ(rs.rules[0].clocks[0].rearm.size(), 1u);
+  EXPECT_TRUE(rs.rules[0].clocks[0].reset.empty());
+}
+
+TEST(RuleSetValidationTest, TheSameTriggerAsResetAndRearmIsAnError) {
+  std::string both = kCallbackReset;
+  both += "        rearm: [reopened, event:extension_granted]\n";
+  const auto diags = errors_of(std::string(kHeader) + both);
+  EXPECT_TRUE(has_code(diags, "reset-and-rearm"));
+}
+
+TEST(RuleSetHashTest, ARuleSetWithoutRearmKeepsItsCanonicalText) {
+  // rearm appears in the canonical text only when used: the content hash of every rule set published before it
+  // existed is unchanged (this is the city rules' hash before the callback clock moved to rearm).
+  std::vector<Diagnostic> diags;
+  CalendarLibrary calendars;
+  std::string city;
+  {
+    std::ifstream in(testing::example("rules/city.yaml"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    city = ss.str();
+  }
+  const std::string rearm = "rearm: reopened";
+  const auto at = city.find(rearm);
+  ASSERT_NE(at, std::string::npos);
+  city.replace(at, rearm.size(), "reset: reopened");
+  const auto rs = parse_rule_set(city, "city.yaml", &diags);
+  ASSERT_TRUE(rs.has_value());
+  EXPECT_EQ(to_hex(rs->content_hash), "aca6f183f96fb23cf48028362ab59bec74e7e11be41f626ec6747051a7a7ee46");
+  EXPECT_EQ(canonical_text(*rs).find("rearm"), std::string::npos);
 }
 
 TEST(RuleSetLintTest, FindsCalendarWithNoWorkingTimeInAYear) {

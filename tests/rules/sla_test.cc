@@ -149,6 +149,40 @@ TEST_F(CitySlaTest, ReopeningResetsTheClockAndKeepsWhatFired) {
   EXPECT_EQ(safe.next->at, utc("2025-04-07T06:00:00Z"));
 }
 
+// The complaint's callback clock (start: resolved, rearm: reopened): a reopen stops it and the next resolution
+// starts a new cycle; in between it has no deadline and cannot breach, however long the work takes.
+TEST_F(CitySlaTest, RearmStopsTheClockAndTheNextStartBeginsANewCycle) {
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
+                                 state("2026-03-03T08:00:00Z", "reopened"), state("2026-03-10T05:00:00Z", "resolved")});
+  auto at = [&](const std::string& t) { return clock(decide_sla(rules_, compiled(), appeal, utc(t)).value(), "callback"); };
+  const ClockReport before = at("2026-03-03T06:00:00Z");
+  EXPECT_EQ(before.state, ClockState::kRunning);
+  EXPECT_EQ(before.started_at, utc("2026-03-03T05:00:00Z"));
+  // 1 working day from Tuesday 3 March 10:00 local: close of Wednesday 4 March, 18:30 local.
+  EXPECT_EQ(before.deadline, utc("2026-03-04T13:30:00Z"));
+
+  const ClockReport rearmed = at("2026-03-09T05:00:00Z");  // long past the first cycle's deadline
+  EXPECT_EQ(rearmed.state, ClockState::kStopped);
+  EXPECT_EQ(rearmed.stopped_at, utc("2026-03-03T08:00:00Z"));
+  EXPECT_FALSE(rearmed.breached) << "stopped at the reopen, before its deadline";
+  EXPECT_TRUE(rearmed.fired.empty());
+  EXPECT_FALSE(rearmed.next.has_value());
+
+  const ClockReport again = at("2026-03-10T06:00:00Z");
+  EXPECT_EQ(again.state, ClockState::kRunning);
+  EXPECT_EQ(again.started_at, utc("2026-03-10T05:00:00Z"));
+  EXPECT_EQ(again.deadline, utc("2026-03-11T13:30:00Z"));
+}
+
+// reset keeps its meaning: restart at once (the law's answer clock restarts at a reopen).
+TEST_F(CitySlaTest, ResetRestartsTheClockAtTheFact) {
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
+                                 state("2026-03-05T05:00:00Z", "reopened")});
+  const ClockReport answer = clock(decide_sla(rules_, compiled(), appeal, utc("2026-03-05T06:00:00Z")).value(), "law.answer");
+  EXPECT_EQ(answer.state, ClockState::kRunning);
+  EXPECT_EQ(answer.started_at, utc("2026-03-05T05:00:00Z"));
+}
+
 TEST_F(CitySlaTest, SameInputsGiveTheSameDecision) {
   const auto appeal = complaint({state("2025-04-01T05:00:00Z", "registered"), state("2025-04-02T05:00:00Z", "assigned")});
   const CalendarSet cals = compiled();

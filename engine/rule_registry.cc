@@ -175,27 +175,48 @@ Result<PublishResult> RuleRegistry::publish_rule_set(std::string_view yaml, cons
   return out;
 }
 
-Result<PublishResult> RuleRegistry::publish_calendar(std::string_view yaml, const std::string& file,
-                                                     RebindPolicy policy, const store::Actor& actor) {
+std::vector<rules::Diagnostic> RuleRegistry::check_calendar(std::string_view yaml, const std::string& file) const {
   std::vector<rules::Diagnostic> diags;
   auto spec = rules::parse_calendar(yaml, file, &diags);
-  if (!spec) return Status::InvalidArgument("calendar " + file + " is invalid:\n" + join_errors(diags));
-  {
-    // It must compile with what is published (its parent must be there).
-    std::lock_guard lock(mu_);
-    std::vector<std::string> names;
-    OTINISH_ASSIGN_OR_RETURN(rules::CalendarLibrary lib, library_locked(calendars_.size(), &names));
-    rules::CalendarLibrary with;
-    for (const auto& n : names) {
-      if (n != spec->name) with.add(*lib.find(n), &diags);
-    }
-    if (!with.add(*spec, &diags)) return Status::InvalidArgument("calendar " + file + ": " + join_errors(diags));
-    auto compiled = with.compile(spec->name);
-    if (!compiled.ok()) {
-      return Status::NotFound("calendar " + file + ": " + compiled.status().message() +
-                              " (publish its parent first)");
-    }
+  if (!spec) return diags;
+  std::lock_guard lock(mu_);
+  // It must compile, in every version, with what is published (its parent must be there).
+  std::vector<std::string> names;
+  auto lib = library_locked(calendars_.size(), &names);
+  if (!lib.ok()) {
+    diags.push_back({rules::Severity::kError, {file, 0, 0}, "calendar", lib.status().message()});
+    return diags;
   }
+  rules::CalendarLibrary with;
+  for (const auto& n : names) {
+    if (n != spec->name) with.add(*lib->find(n), &diags);
+  }
+  const std::string name = spec->name;
+  if (!spec->inherits.empty() && with.find(spec->inherits) == nullptr) {
+    diags.push_back({rules::Severity::kError, spec->where, "calendar-not-published",
+                     "calendar '" + name + "' inherits '" + spec->inherits +
+                         "', which is not published; publish its parent first"});
+    return diags;
+  }
+  if (!with.add(std::move(*spec), &diags)) return diags;
+  for (auto& d : with.validate(name)) {
+    if (d.severity == rules::Severity::kError) diags.push_back(std::move(d));
+  }
+  return diags;
+}
+
+Result<PublishResult> RuleRegistry::publish_calendar(std::string_view yaml, const std::string& file,
+                                                     RebindPolicy policy, const store::Actor& actor) {
+  const std::vector<rules::Diagnostic> diags = check_calendar(yaml, file);
+  if (rules::has_errors(diags)) {
+    const bool missing_parent = std::any_of(diags.begin(), diags.end(), [](const rules::Diagnostic& d) {
+      return d.code == "calendar-not-published";
+    });
+    if (missing_parent) return Status::NotFound("calendar " + file + ": " + join_errors(diags));
+    return Status::InvalidArgument("calendar " + file + " is invalid:\n" + join_errors(diags));
+  }
+  std::vector<rules::Diagnostic> ignored;
+  auto spec = rules::parse_calendar(yaml, file, &ignored);
   PublishResult out;
   out.content_hash = to_hex(blake2b_256(rules::canonical_text(*spec)));
   CalendarPublished e{spec->name, spec->version, out.content_hash, file, std::string(yaml), policy};

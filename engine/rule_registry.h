@@ -31,6 +31,7 @@
 
 #include "common/status.h"
 #include "engine/sla_events.h"
+#include "rules/diagnostics.h"
 #include "rules/rule_set.h"
 #include "store/event_store.h"
 
@@ -65,7 +66,13 @@ class RuleRegistry {
   // YAML, kNotFound naming a calendar that is not published; the store's errors. Nothing is appended on error.
   Result<PublishResult> publish_rule_set(std::string_view yaml, const std::string& file, RebindPolicy policy,
                                          const store::Actor& actor);
-  // Validates and appends a calendar (parents must be published first).
+  // Every error of a calendar file against what is published: YAML and schema errors, a parent not published
+  // (code "calendar-not-published"), and what compiling any of its versions refuses (a working day on a
+  // statutory holiday, an undeclared yearly input, ...), each with file:line:column. Empty when it may be
+  // published.
+  std::vector<rules::Diagnostic> check_calendar(std::string_view yaml, const std::string& file) const;
+  // Validates (check_calendar) and appends a calendar (parents must be published first). Errors:
+  // kInvalidArgument with the diagnostics, kNotFound for a parent not published; the store's.
   Result<PublishResult> publish_calendar(std::string_view yaml, const std::string& file, RebindPolicy policy,
                                          const store::Actor& actor);
 

@@ -948,6 +948,18 @@ HttpResponse ApiService::put_calendar(Call& c) {
   auto cur = latest_calendar(store_, name);
   if (!cur.ok()) return status_problem(cur.status());
   if (auto stale = check_if_match(c.q, *cur ? (*cur)->version : 0, "calendar " + name)) return *stale;
+  // What compiling refuses (a working day on a statutory holiday, a year before the first, ...), each error with
+  // its line and column; a parent that is not published is answered below by the registry, naming it.
+  std::vector<rules::Diagnostic> compiled = registry_.check_calendar(c.q.body, name + ".yaml");
+  const bool missing_parent = std::any_of(compiled.begin(), compiled.end(), [](const rules::Diagnostic& d) {
+    return d.code == "calendar-not-published";
+  });
+  if (rules::has_errors(compiled) && !missing_parent) {
+    rules::sort_diagnostics(compiled);
+    return diagnostics_problem("invalid-calendar", "Invalid calendar",
+                               "the calendar has errors (listed with line:column); the calendar in force is unchanged",
+                               compiled);
+  }
   const engine::RebindPolicy pol = std::get<engine::RebindPolicy>(policy);
   auto r = registry_.publish_calendar(c.q.body, name + ".yaml", pol, actor_of(c.who));
   if (!r.ok()) return publish_problem(r.status(), "invalid-calendar", "Invalid calendar");

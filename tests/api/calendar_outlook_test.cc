@@ -3,6 +3,7 @@
 // the answers do not depend on the day the test runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -107,6 +108,28 @@ TEST_F(CalendarOutlookTest, ACalendarPublishedWithoutAPolicyRebindsProvisionalDe
   // 2027 is final now; 2028 is the next provisional year, far away: healthy again.
   const json::value v = TestNode::json(node_.call("GET", "/healthz"));
   EXPECT_EQ(v.at("status").as_string(), "ok") << boost::json::serialize(v);
+}
+
+TEST_F(CalendarOutlookTest, AHolidayMarkedWorkingIs422WithItsLineAndColumnAndNothingIsPublished) {
+  const std::string kz = read_file(source_dir() + "/examples/calendars/kz.yaml");
+  const std::string amendment = R"(
+  - version: "typo"
+    published: 2026-12-04
+    working_days:
+      - {date: 2027-03-08, name: meant 2027-03-06}
+)";
+  const std::string body = kz + amendment;
+  const int line = static_cast<int>(std::count(body.begin(), body.begin() + body.find("{date: 2027-03-08"), '\n')) + 1;
+  ClientResponse put = node_.as(Role::kAdmin, "PUT", "/v1/calendars/kz", body, {{"Content-Type", "application/yaml"}});
+  ASSERT_EQ(put.status, 422) << put.body;
+  const json::value v = TestNode::json(put);
+  const json::array& errors = v.at("errors").as_array();
+  ASSERT_FALSE(errors.empty()) << put.body;
+  EXPECT_EQ(errors[0].at("code").as_string(), "working-day-on-holiday") << put.body;
+  EXPECT_EQ(errors[0].at("line").as_int64(), line) << put.body;
+  EXPECT_GT(errors[0].at("column").as_int64(), 0);
+  // The calendar in force is the one published at start.
+  EXPECT_EQ(node_.as(Role::kAuditor, "GET", "/v1/calendars/kz").body, kz);
 }
 
 }  // namespace

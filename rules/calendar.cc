@@ -84,8 +84,8 @@ std::string Calendar::provisional_note(Timestamp a, Timestamp b) const {
     if (p.year < from || p.year > to) continue;
     std::string missing;
     for (const auto& m : p.missing) missing += (missing.empty() ? "" : ", ") + m;
-    note += (note.empty() ? "" : "; ") + t_.name + " " + std::to_string(p.year) + " is provisional: " + missing +
-            " not published";
+    note += (note.empty() ? "" : "; ") + (p.calendar.empty() ? t_.name : p.calendar) + " " + std::to_string(p.year) +
+            " is provisional: " + missing + " not published";
   }
   return note;
 }

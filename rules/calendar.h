@@ -56,6 +56,7 @@ struct DayInfo {
 struct ProvisionalYear {
   int year = 0;
   std::vector<std::string> missing;  // the yearly inputs not published for it, by id ("kurban_ait", ...)
+  std::string calendar;              // the calendar that declares them, where an admin publishes them ("kz")
   friend bool operator==(const ProvisionalYear&, const ProvisionalYear&) = default;
 };
 
@@ -103,7 +104,8 @@ class Calendar {
   // The first local day of the first provisional year, or nullopt if every covered year is final.
   std::optional<date::sys_days> first_provisional_day() const;
   // "" when no local day from a's to b's (either order) is provisional; otherwise what is provisional, e.g.
-  // "kz 2027 is provisional: kurban_ait, transfer_decree not published". Instants outside the covered days are
+  // "kz 2027 is provisional: kurban_ait, transfer_decree not published", naming the calendar that declares the
+  // inputs (kz for Shymkent too: that is where they are published). Instants outside the covered days are
   // clamped to them.
   std::string provisional_note(Timestamp a, Timestamp b) const;
 

@@ -174,27 +174,42 @@ void parse_yearly(YamlReader& r, const YAML::Node& node, int first_year, std::ve
         r.error(kv.first, "wrong-value", "'" + id + "' is not an input id (lower-case letters, digits, '_')");
         continue;
       }
-      y.published.push_back(id);
+      PublishedInput in;
+      in.id = id;
+      in.where = r.at(kv.second.IsNull() ? kv.first : kv.second);
       const YAML::Node v = kv.second;
-      const bool transfers = v.IsSequence() && v.size() > 0 && v[0].IsMap() && (v[0]["work"] || v[0]["off"]);
-      if (transfers) {
-        parse_transfers(r, v, id, &y.working_days, &y.days_off, y.year);
+      if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) {
+        r.error(kv.first, "missing-value",
+                id + " for " + std::to_string(y.year) + " has no value: write its date(s), its transfers, or [] " +
+                    "when the publication moves no day (leave the input out while it is not published)");
         continue;
       }
-      if (v.IsSequence() && v.size() == 0) continue;  // published, moves no day
-      std::vector<DatedDay> days;
-      parse_dated(r, v.IsSequence() ? v : [&] { YAML::Node seq(YAML::NodeType::Sequence); seq.push_back(v); return seq; }(),
-                  id, false, &days);
-      for (auto& d : days) {
-        if (static_cast<int>(d.date.year()) != y.year) {
-          r.error(v, "wrong-year", id + ": " + ymd_text(d.date) + " is not in " + std::to_string(y.year) +
-                                       ", the year this entry publishes");
-          continue;
+      const bool transfers = v.IsSequence() && v.size() > 0 && v[0].IsMap() && (v[0]["work"] || v[0]["off"]);
+      if (transfers) {
+        in.shape = PublishedInput::Shape::kTransfers;
+        parse_transfers(r, v, id, &in.working_days, &in.days_off, y.year);
+      } else if (v.IsSequence() && v.size() == 0) {
+        in.shape = PublishedInput::Shape::kEmpty;
+      } else {
+        in.shape = PublishedInput::Shape::kDays;
+        std::vector<DatedDay> days;
+        // A single date is a list of one. (A fresh node: assigning to a yaml-cpp node that aliases `v` would
+        // overwrite `v` itself.)
+        YAML::Node one(YAML::NodeType::Sequence);
+        if (!v.IsSequence()) one.push_back(v);
+        parse_dated(r, v.IsSequence() ? v : one, id, false, &days);
+        for (auto& d : days) {
+          if (static_cast<int>(d.date.year()) != y.year) {
+            r.error(v, "wrong-year", id + ": " + ymd_text(d.date) + " is not in " + std::to_string(y.year) +
+                                         ", the year this entry publishes");
+            continue;
+          }
+          if (d.name.empty()) d.name = id;
+          d.where = r.at(v);
+          in.days_off.push_back(std::move(d));
         }
-        if (d.name.empty()) d.name = id;
-        d.where = r.at(v);
-        y.days_off.push_back(std::move(d));
       }
+      y.inputs.push_back(std::move(in));
     }
     out->push_back(std::move(y));
   }
@@ -357,14 +372,11 @@ void append_changes(std::string& out, const CalendarChanges& c) {
     lines.push_back(l + (d.overrides_holiday ? " overrides " : " ") + d.name);
   }
   for (const auto& y : c.yearly) {
-    std::vector<std::string> ids = y.published;
-    std::sort(ids.begin(), ids.end());
-    std::string l = "year " + std::to_string(y.year) + " published";
-    for (const auto& id : ids) l += " " + id;
-    lines.push_back(l);
-    for (const auto& d : y.days_off) lines.push_back("year " + std::to_string(y.year) + " off " + ymd_text(d.date) + " " + d.name);
-    for (const auto& d : y.working_days) {
-      lines.push_back("year " + std::to_string(y.year) + " work " + ymd_text(d.date) + " " + d.name);
+    for (const auto& in : y.inputs) {
+      const std::string head = "year " + std::to_string(y.year) + " " + in.id;
+      lines.push_back(head + " published");
+      for (const auto& d : in.days_off) lines.push_back(head + " off " + ymd_text(d.date) + " " + d.name);
+      for (const auto& d : in.working_days) lines.push_back(head + " work " + ymd_text(d.date) + " " + d.name);
     }
   }
   std::sort(lines.begin(), lines.end());
@@ -388,6 +400,8 @@ struct Effective {
   std::map<date::sys_days, DatedDay> working_days;
   std::vector<YearlyInputDecl> inputs;
   std::map<int, std::set<std::string>> published;  // year -> input ids published for it
+  // (year, input id) -> the days its latest publication added, so that a later publication replaces them.
+  std::map<std::pair<int, std::string>, std::vector<date::sys_days>> input_days;
 };
 
 // A refusal that points at the offending entry: kept as a diagnostic (for validate) and returned as a status.
@@ -413,19 +427,42 @@ Status apply(const CalendarChanges& c, Effective* e, std::vector<Diagnostic>* di
                     "year " + std::to_string(y.year) + " is before the calendar's first year " +
                         std::to_string(e->first_year) + " (years.from)");
     }
-    for (const auto& id : y.published) {
-      const bool declared = std::any_of(e->inputs.begin(), e->inputs.end(), [&](auto& d) { return d.id == id; });
-      if (!declared) {
+    for (const PublishedInput& in : y.inputs) {
+      const auto decl = std::find_if(e->inputs.begin(), e->inputs.end(), [&](auto& d) { return d.id == in.id; });
+      if (decl == e->inputs.end()) {
         std::string known;
         for (const auto& d : e->inputs) known += (known.empty() ? "" : ", ") + d.id;
-        return refuse(diags, y.where, "unknown-input",
-                      "'" + id + "' is not a declared yearly input of this calendar (declared: " +
+        return refuse(diags, in.where, "unknown-input",
+                      "'" + in.id + "' is not a declared yearly input of this calendar (declared: " +
                           (known.empty() ? "none; declare it under yearly_inputs" : known) + ")");
       }
-      e->published[y.year].insert(id);
+      using Shape = PublishedInput::Shape;
+      if (decl->kind == YearlyInputDecl::Kind::kDaysOff && in.shape != Shape::kDays) {
+        return refuse(diags, in.where, "wrong-input-kind",
+                      in.id + " is a days_off input: give its date(s) for " + std::to_string(y.year) +
+                          " (transfers and [] are for a transfers input)");
+      }
+      if (decl->kind == YearlyInputDecl::Kind::kTransfers && in.shape == Shape::kDays) {
+        return refuse(diags, in.where, "wrong-input-kind",
+                      in.id + " is a transfers input: give [{work: DATE, off: DATE}], or [] when it moves no day");
+      }
+      // A later publication of the same input for the same year replaces the earlier one's days.
+      auto& added = e->input_days[{y.year, in.id}];
+      for (const date::sys_days d : added) {
+        e->days_off.erase(d);
+        e->working_days.erase(d);
+      }
+      added.clear();
+      for (const auto& d : in.days_off) {
+        e->days_off[date::sys_days(d.date)] = d.name;
+        added.push_back(date::sys_days(d.date));
+      }
+      for (const auto& d : in.working_days) {
+        e->working_days[date::sys_days(d.date)] = d;
+        added.push_back(date::sys_days(d.date));
+      }
+      e->published[y.year].insert(in.id);
     }
-    for (const auto& d : y.days_off) e->days_off[date::sys_days(d.date)] = d.name;
-    for (const auto& d : y.working_days) e->working_days[date::sys_days(d.date)] = d;
   }
   return Status::Ok();
 }
@@ -583,6 +620,22 @@ std::vector<Diagnostic> CalendarLibrary::validate(std::string_view name, std::op
                      "calendar '" + spec->name + "' has no working time in " + std::to_string(y)});
     }
   }
+  // A year published beyond a provisional one is most likely a typo (2072 for 2027): it counts for nothing until
+  // the years before it are final.
+  if (!latest->provisional_years().empty()) {
+    const int first_provisional = latest->provisional_years().front().year;
+    auto check = [&](const CalendarChanges& c) {
+      for (const auto& y : c.yearly) {
+        if (y.year <= first_provisional) continue;
+        out.push_back({Severity::kWarning, y.where, "yearly-gap",
+                       "inputs are published for " + std::to_string(y.year) + " while " +
+                           std::to_string(first_provisional) + " is still provisional: is the year a typo? " +
+                           "Deadlines count only up to the horizon after the last of the consecutive final years"});
+      }
+    };
+    check(spec->base);
+    for (const auto& a : spec->amendments) check(a.changes);
+  }
   if (today) {
     if (auto p = latest->first_provisional_day()) {
       const int days = (*p - *today).count();
@@ -628,7 +681,10 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
       e.first_year = spec->first_year;
       e.last_year = spec->last_year;
     }
-    e.inputs.insert(e.inputs.end(), spec->yearly_inputs.begin(), spec->yearly_inputs.end());
+    for (YearlyInputDecl d : spec->yearly_inputs) {
+      d.calendar = spec->name;
+      e.inputs.push_back(std::move(d));
+    }
     OTINISH_RETURN_IF_ERROR(apply(spec->base, &e, diags));
     std::string version = spec->version;
     for (const auto& a : spec->amendments) {
@@ -656,10 +712,10 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
     return std::all_of(e.inputs.begin(), e.inputs.end(),
                        [&](const YearlyInputDecl& d) { return it != e.published.end() && it->second.contains(d.id); });
   };
+  // The last of the consecutive final years from the first: a year published far ahead (a typo such as 2072)
+  // must not move the horizon past the unpublished years before it (validate() warns about it).
   int last_final = e.first_year - 1;
-  for (const auto& [y, ids] : e.published) {
-    if (final_year(y)) last_final = std::max(last_final, y);
-  }
+  while (!e.inputs.empty() && final_year(last_final + 1)) ++last_final;
   std::string horizon_reason;
   if (e.last_year) {
     horizon_reason = "its years.to is " + std::to_string(e.last_year);
@@ -678,10 +734,12 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
   std::vector<ProvisionalYear> provisional;
   if (e.observe_holidays) {
     for (int y = e.first_year; y <= e.last_year; ++y) {
-      ProvisionalYear p{y, {}};
+      ProvisionalYear p{y, {}, {}};
       const auto it = e.published.find(y);
       for (const auto& d : e.inputs) {
-        if (it == e.published.end() || !it->second.contains(d.id)) p.missing.push_back(d.id);
+        if (it != e.published.end() && it->second.contains(d.id)) continue;
+        p.missing.push_back(d.id);
+        if (p.calendar.empty()) p.calendar = d.calendar;
       }
       if (!p.missing.empty()) provisional.push_back(std::move(p));
     }

@@ -81,14 +81,24 @@ struct YearlyInputDecl {
   std::string name;  // what an admin looks for: "First day of Kurban Ait (Spiritual Administration of Muslims)"
   Kind kind = Kind::kDaysOff;
   SourceLocation where;
+  std::string calendar;  // the calendar that declares it (set when compiling): where its yearly values go
 };
 
-// One year's published inputs: which were published (by id), with the days they add.
-struct YearInputs {
-  int year = 0;
-  std::vector<std::string> published;  // input ids
+// One input published for one year, as written.
+struct PublishedInput {
+  enum class Shape : std::uint8_t { kDays, kTransfers, kEmpty };  // dates; transfers; [] (moves no day)
+  std::string id;
+  Shape shape = Shape::kEmpty;
   std::vector<DatedDay> days_off;
   std::vector<DatedDay> working_days;
+  SourceLocation where;
+};
+
+// One year's published inputs. Publishing an input again for the same year (a later amendment) replaces what
+// it published before: a corrected date moves the day, it does not add a second one.
+struct YearInputs {
+  int year = 0;
+  std::vector<PublishedInput> inputs;
   SourceLocation where;
 };
 

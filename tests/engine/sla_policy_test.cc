@@ -15,6 +15,8 @@ namespace {
 
 using testing::golden_rules;
 using testing::read_text;
+using testing::expect_replay_writes_nothing;
+using testing::rebounds;
 using testing::SlaCity;
 using testing::source_dir;
 using testing::utc;
@@ -25,18 +27,6 @@ std::vector<Timestamp> deadlines(SlaCity& city, const std::string& id, const std
   return out;
 }
 
-std::vector<SlaRebound> rebounds(SlaCity& city, const std::string& id) {
-  std::vector<SlaRebound> out;
-  auto s = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 1000);
-  EXPECT_TRUE(s.ok());
-  for (const auto& e : *s) {
-    if (e.type != "SlaRebound") continue;
-    auto d = decode_sla_event(e.type, e.schema_version, e.payload);
-    EXPECT_TRUE(d.ok());
-    out.push_back(std::get<SlaRebound>(*d));
-  }
-  return out;
-}
 
 std::string complaint_in_august(SlaCity& city) {
   const std::string id = city.reg_at("2026-08-20T05:00:00Z", Category::kComplaint, "lifts.broken");
@@ -62,15 +52,6 @@ void publish_rules(SlaCity& city, const std::string& at, const std::string& answ
   city.settle();
 }
 
-// Replays the log into a fresh index at the current instant; expects no new event.
-void expect_replay_writes_nothing(SlaCity& city) {
-  city.settle();
-  const auto head = city.store().head_position();
-  city.stop_service();
-  city.open_service("sla-replayed");
-  city.settle();
-  EXPECT_EQ(city.store().head_position(), head) << "replaying the log wrote new SLA events";
-}
 
 TEST(SlaPolicy, KeepLeavesAppealsInFlightOnTheirVersionAndBindsNewOnesToTheNew) {
   SlaCity city;

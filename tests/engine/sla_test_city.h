@@ -169,4 +169,42 @@ class SlaCity : public TestCity {
   std::unique_ptr<SlaService> service_;
 };
 
+// The SlaRebound events of an appeal's stream, in order.
+inline std::vector<SlaRebound> rebounds(SlaCity& city, const std::string& id) {
+  std::vector<SlaRebound> out;
+  auto s = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 1000);
+  EXPECT_TRUE(s.ok());
+  for (const auto& e : *s) {
+    if (e.type != "SlaRebound") continue;
+    auto d = decode_sla_event(e.type, e.schema_version, e.payload);
+    EXPECT_TRUE(d.ok());
+    out.push_back(std::get<SlaRebound>(*d));
+  }
+  return out;
+}
+
+// Fires what is due now (as the live service's timer thread would), then replays the log into a fresh index at
+// the same instant: it must write nothing, so replay yields exactly the SLA events the live service wrote.
+inline void expect_replay_writes_nothing(SlaCity& city) {
+  city.fire_at(format_utc(city.clock().now()));
+  const auto head = city.store().head_position();
+  city.stop_service();
+  city.open_service("sla-replayed");
+  city.settle();
+  EXPECT_EQ(city.store().head_position(), head) << "replaying the log wrote new SLA events";
+  auto all = city.store().read_all(head + 1, 100);
+  if (all.ok()) {
+    for (const auto& e : *all) {
+      auto d = decode_sla_event(e.type, e.schema_version, e.payload);
+      std::string what;
+      if (d.ok() && std::holds_alternative<SlaClockEvent>(*d)) {
+        const auto& c = std::get<SlaClockEvent>(*d);
+        what = " at " + format_utc(c.at) + " label " + c.label + " calendar " + c.calendar_version;
+      }
+      ADD_FAILURE() << "replay wrote " << e.type << " to " << e.stream << what << " (now "
+                    << format_utc(city.clock().now()) << ")";
+    }
+  }
+}
+
 }  // namespace otinish::engine::testing

@@ -113,7 +113,8 @@ using CalendarSet = std::map<std::string, Calendar, std::less<>>;
 
 // Parses and validates a rule set. Every problem goes to `out` with file:line:column; on any error the
 // result is nullopt (never a half-loaded rule set). Calendar names are checked against the file's
-// `calendars:` section; no file is read. Never throws.
+// `calendars:` section; no file is read. A trigger that is both a clock's reset and its rearm is an error.
+// Never throws.
 std::optional<RuleSet> parse_rule_set(std::string_view text, const std::string& file, std::vector<Diagnostic>* out);
 
 // Reads `path`, parses it and loads the calendar files it names (relative to its folder) into `calendars`.
@@ -130,7 +131,9 @@ Result<CalendarSet> compile_calendars(const RuleSet& rules, const CalendarLibrar
 std::string canonical_text(const RuleSet& rules);
 
 // Lint findings (warnings): a rule shadowed by an earlier one, a category no rule matches, escalation
-// percentages out of order, a clock that never stops, a calendar with no working time in a year it covers.
+// percentages out of order, a clock that never stops, a clock that starts at a state an appeal enters again
+// (not `registered`) and is reset at another state (it restarts before that state comes again; `rearm` is
+// likely meant), a calendar with no working time in a year it covers.
 // `calendars` may be null (then calendars are not checked).
 std::vector<Diagnostic> lint(const RuleSet& rules, const CalendarSet* calendars);
 

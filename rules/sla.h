@@ -17,6 +17,10 @@
 //   pause  (running)                -> paused
 //   resume (paused)                 -> running
 //   start  (not started)            -> running
+// A rearm on a clock that never started does nothing; on a stopped clock it only lets the next start begin a
+// new cycle. Between a rearm and the next start the clock reports stopped (the ended cycle's stop, its deadline
+// and what fired), so the engine records that cycle's end; a stopped clock without a rearm or reset never starts
+// again. Cycles are numbered from 0 and grow by one at every reset and at every start after a rearm.
 // Elapsed time is measured in the target's measure on the clock's calendar (wall, business or working days)
 // over the running periods of the current cycle. The deadline of a running clock is add(last resume,
 // target - elapsed); a paused clock has no deadline until it resumes. A ladder rung fires at the instant the
@@ -71,7 +75,7 @@ struct EscalationEvent {
   std::optional<Timestamp> at;  // when it fires (fired) or will fire if nothing changes (next); absent while paused
   std::vector<std::string> notify;
   std::string raise_priority, reassign_agency, reassign_role;
-  int cycle = 0;  // 0 for the first run, +1 after every reset
+  int cycle = 0;  // 0 for the first run, +1 after every reset and every start after a rearm
 };
 
 struct ClockReport {
@@ -81,8 +85,8 @@ struct ClockReport {
   std::string calendar;
   std::string calendar_version;
   Target target;
-  ClockState state = ClockState::kNotStarted;
-  std::optional<Timestamp> started_at;  // of the current cycle
+  ClockState state = ClockState::kNotStarted;  // kStopped after a rearm, until the next start
+  std::optional<Timestamp> started_at;  // of the current cycle (after a rearm: of the ended one)
   std::optional<Timestamp> stopped_at;
   std::int64_t elapsed = 0;  // in the target's base quantity: microseconds (wall, business) or working days
   std::optional<Timestamp> deadline;
@@ -93,7 +97,7 @@ struct ClockReport {
   std::string provisional;
   bool breached = false;  // the deadline passed before the clock stopped (or before as_of)
   bool extended = false;
-  std::vector<EscalationEvent> fired;
+  std::vector<EscalationEvent> fired;  // of every cycle so far, by cycle then time
   std::optional<EscalationEvent> next;
   std::vector<std::string> notes;  // e.g. "second extension at ... refused: the law allows one"
 };

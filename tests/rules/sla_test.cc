@@ -1,3 +1,6 @@
+#include <fstream>
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "rules/rules.h"
@@ -150,7 +153,9 @@ TEST_F(CitySlaTest, ReopeningResetsTheClockAndKeepsWhatFired) {
 }
 
 // The complaint's callback clock (start: resolved, rearm: reopened): a reopen stops it and the next resolution
-// starts a new cycle; in between it has no deadline and cannot breach, however long the work takes.
+// starts a new cycle; in between it has no running deadline and cannot breach, however long the work takes.
+// (The engine derives its events from these decisions at each fact: SlaClockStopped for cycle 0 at the reopen,
+// SlaClockStarted for cycle 1 at the next resolution.)
 TEST_F(CitySlaTest, RearmStopsTheClockAndTheNextStartBeginsANewCycle) {
   const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
                                  state("2026-03-03T08:00:00Z", "reopened"), state("2026-03-10T05:00:00Z", "resolved")});
@@ -165,6 +170,8 @@ TEST_F(CitySlaTest, RearmStopsTheClockAndTheNextStartBeginsANewCycle) {
   EXPECT_EQ(rearmed.state, ClockState::kStopped);
   EXPECT_EQ(rearmed.stopped_at, utc("2026-03-03T08:00:00Z"));
   EXPECT_FALSE(rearmed.breached) << "stopped at the reopen, before its deadline";
+  EXPECT_EQ(rearmed.started_at, before.started_at) << "still the ended cycle until the next start";
+  EXPECT_EQ(rearmed.deadline, before.deadline) << "the ended cycle's, as for any stopped clock";
   EXPECT_TRUE(rearmed.fired.empty());
   EXPECT_FALSE(rearmed.next.has_value());
 
@@ -172,6 +179,82 @@ TEST_F(CitySlaTest, RearmStopsTheClockAndTheNextStartBeginsANewCycle) {
   EXPECT_EQ(again.state, ClockState::kRunning);
   EXPECT_EQ(again.started_at, utc("2026-03-10T05:00:00Z"));
   EXPECT_EQ(again.deadline, utc("2026-03-11T13:30:00Z"));
+}
+
+// The cycle index grows at the start after a rearm, and what fired in the ended cycle stays fired.
+TEST_F(CitySlaTest, RearmKeepsWhatFiredAndTheNextStartCountsTheCycleOn) {
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
+                                 state("2026-03-05T05:00:00Z", "reopened"), state("2026-03-10T05:00:00Z", "resolved")});
+  auto at = [&](const std::string& t) { return clock(decide_sla(rules_, compiled(), appeal, utc(t)).value(), "callback"); };
+  const ClockReport rearmed = at("2026-03-09T05:00:00Z");
+  EXPECT_EQ(rearmed.state, ClockState::kStopped);
+  EXPECT_TRUE(rearmed.breached) << "the first cycle breached before the reopen";
+  ASSERT_EQ(rearmed.fired.size(), 1u);
+  EXPECT_EQ(rearmed.fired[0].cycle, 0);
+
+  const ClockReport later = at("2026-03-12T00:00:00Z");
+  EXPECT_EQ(later.state, ClockState::kRunning);
+  ASSERT_EQ(later.fired.size(), 2u);
+  EXPECT_EQ(later.fired[0].cycle, 0);
+  EXPECT_EQ(later.fired[0].at, utc("2026-03-04T13:30:00Z"));
+  EXPECT_EQ(later.fired[1].cycle, 1);
+  EXPECT_EQ(later.fired[1].at, utc("2026-03-11T13:30:00Z"));
+}
+
+// Verified stops the callback clock; a reopen then rearms the stopped clock, so the next resolution starts cycle 1.
+TEST_F(CitySlaTest, RearmOfAStoppedClockLetsTheNextStartBeginANewCycle) {
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
+                                 state("2026-03-03T07:00:00Z", "verified"), state("2026-03-04T05:00:00Z", "reopened"),
+                                 state("2026-03-10T05:00:00Z", "resolved")});
+  auto at = [&](const std::string& t) { return clock(decide_sla(rules_, compiled(), appeal, utc(t)).value(), "callback"); };
+  const ClockReport rearmed = at("2026-03-05T00:00:00Z");
+  EXPECT_EQ(rearmed.state, ClockState::kStopped);
+  EXPECT_EQ(rearmed.stopped_at, utc("2026-03-03T07:00:00Z")) << "a rearm does not move an earlier stop";
+
+  const ClockReport later = at("2026-03-12T00:00:00Z");
+  EXPECT_EQ(later.started_at, utc("2026-03-10T05:00:00Z"));
+  ASSERT_EQ(later.fired.size(), 1u);
+  EXPECT_EQ(later.fired[0].cycle, 1);
+  EXPECT_EQ(later.fired[0].at, utc("2026-03-11T13:30:00Z"));
+}
+
+TEST_F(CitySlaTest, RearmOfAClockThatNeverStartedDoesNothing) {
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-02T06:00:00Z", "reopened"),
+                                 state("2026-03-03T05:00:00Z", "resolved")});
+  auto at = [&](const std::string& t) { return clock(decide_sla(rules_, compiled(), appeal, utc(t)).value(), "callback"); };
+  EXPECT_EQ(at("2026-03-02T07:00:00Z").state, ClockState::kNotStarted);
+  const ClockReport later = at("2026-03-05T00:00:00Z");
+  EXPECT_EQ(later.started_at, utc("2026-03-03T05:00:00Z"));
+  ASSERT_EQ(later.fired.size(), 1u);
+  EXPECT_EQ(later.fired[0].cycle, 0);
+}
+
+// Rule sets published before rearm existed wrote the callback clock with `reset: reopened`; replaying their
+// appeals must decide as before: the clock restarts at the reopen and runs (and breaches) while the work is redone.
+TEST_F(CitySlaTest, ResetOnTheCallbackClockStillRestartsAtTheReopen) {
+  std::string city;
+  {
+    std::ifstream in(testing::example("rules/city.yaml"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    city = ss.str();
+  }
+  const auto rearm = city.find("rearm: reopened");
+  ASSERT_NE(rearm, std::string::npos);
+  city.replace(rearm, 5, "reset");
+  std::vector<Diagnostic> diags;
+  const std::optional<RuleSet> published = parse_rule_set(city, testing::example("rules/city.yaml"), &diags);
+  ASSERT_TRUE(published.has_value());
+  const CalendarSet cals = compile_calendars(*published, calendars_).value();
+  const auto appeal = complaint({state("2026-03-02T05:00:00Z", "registered"), state("2026-03-03T05:00:00Z", "resolved"),
+                                 state("2026-03-10T05:00:00Z", "reopened")});
+  const ClockReport callback = clock(decide_sla(*published, cals, appeal, utc("2026-03-12T00:00:00Z")).value(), "callback");
+  EXPECT_EQ(callback.state, ClockState::kRunning);
+  EXPECT_EQ(callback.started_at, utc("2026-03-10T05:00:00Z"));
+  EXPECT_EQ(callback.deadline, utc("2026-03-11T13:30:00Z"));
+  EXPECT_TRUE(callback.breached);
+  ASSERT_EQ(callback.fired.size(), 2u);
+  EXPECT_EQ(callback.fired[1].cycle, 1);
 }
 
 // reset keeps its meaning: restart at once (the law's answer clock restarts at a reopen).

@@ -202,6 +202,21 @@ std::vector<rules::Diagnostic> RuleRegistry::check_calendar(std::string_view yam
   for (auto& d : with.validate(name)) {
     if (d.severity == rules::Severity::kError) diags.push_back(std::move(d));
   }
+  // The published calendars that inherit it, however deep, must still validate with the new version.
+  for (const std::string& child : with.names()) {
+    bool inherits = false;
+    for (const rules::CalendarSpec* c = with.find(child); c != nullptr && !c->inherits.empty() && !inherits;
+         c = with.find(c->inherits)) {
+      inherits = c->inherits == name;
+      if (c->inherits == child) break;  // a cycle; validate reports it
+    }
+    if (!inherits) continue;
+    for (auto& d : with.validate(child)) {
+      if (d.severity != rules::Severity::kError) continue;
+      d.message = "with this version of '" + name + "', the published calendar '" + child + "' fails: " + d.message;
+      diags.push_back(std::move(d));
+    }
+  }
   return diags;
 }
 

@@ -156,6 +156,7 @@ store::EventData encode_sla_event(const SlaEvent& e) {
         using Body = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<Body, SlaBound>) {
           d.type = std::string(kBoundType);
+          d.schema_version = 1;  // unchanged by version 2: an older reader still reads it
           d.payload = to_bytes(body);
         } else if constexpr (std::is_same_v<Body, SlaRebound>) {
           d.type = std::string(kReboundType);

@@ -459,11 +459,7 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
       if (!planned.ok()) {
         // The rules cannot decide this appeal (e.g. a deadline beyond the calendar's years): one appeal must not
         // stop the service. It stays open and is retried; the error is counted and kept for the operator.
-        {
-          std::lock_guard lock(stats_mu_);
-          ++stats_.decision_errors;
-          stats_.last_decision_error = appeal_id + ": " + planned.status().ToString();
-        }
+        note_decision_error(appeal_id, planned.status());
         change.open = true;
         change.due = now + options_.retry_after_error;
         return index_->apply({&change, 1}, done(0));
@@ -569,7 +565,12 @@ Status SlaService::apply_policy(const store::RecordedEvent& publication) {
     for (const std::string& id : open) {
       std::lock_guard lock(stripe(id));
       bool rebound = false;
-      OTINISH_RETURN_IF_ERROR(rebind_locked(id, to, policy, publication, &rebound));
+      // One appeal the rules cannot decide (or whose append fails) must not stop the service: it keeps its
+      // binding, is counted, and its own timer retries its decisions.
+      if (Status st = rebind_locked(id, to, policy, publication, &rebound); !st.ok()) {
+        note_decision_error(id, st);
+        continue;
+      }
       summary.appeals_rebound += rebound ? 1 : 0;
     }
   }
@@ -593,26 +594,37 @@ Result<bool> SlaService::rebind_if_provisional_locked(const SlaAppealView& view,
   if (!writes_provisional) return false;
   const RuleRegistry::CalendarPublication latest = registry_.latest_calendar_publication();
   if (latest.number <= view.bound->calendars_version) return false;
-  if (latest.policy != RebindPolicy::kProvisional && latest.policy != RebindPolicy::kReevaluate) return false;
-  OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> to, registry_.bundle(view.bound->rules_version, latest.number));
-  OTINISH_ASSIGN_OR_RETURN(SlaPlan candidate, plan_sla(*to, view.facts, decide_at));
-  if (!provisional_changed(plan.decision, candidate.decision)) return false;
-  SlaRebound rb = rebound_event(*view.bound, to->ref, RebindPolicy::kProvisional, latest.position, plan.decision,
-                                candidate.decision);
+  // Under re-evaluate the publication's own sweep moves every open appeal (to the newest rules too); the lazy move
+  // is the provisional policy's, for appeals the sweep did not move.
+  if (latest.policy != RebindPolicy::kProvisional) return false;
+  // Errors here mean "no move": the appeal is decided on its binding as before and nothing stops.
+  auto to = registry_.bundle(view.bound->rules_version, latest.number);
+  if (!to.ok() || !*to) return false;
+  auto candidate = plan_sla(**to, view.facts, decide_at);
+  if (!candidate.ok() || !provisional_changed(plan.decision, candidate->decision)) return false;
+  SlaRebound rb = rebound_event(*view.bound, (*to)->ref, RebindPolicy::kProvisional, latest.position, plan.decision,
+                                candidate->decision);
   store::EventData d = encode_sla_event(rb);
-  const std::string key = "sla-rebind:" + view.appeal_id + ":" + std::to_string(latest.position);
+  // Its own key space: the publication's sweep may rebind the same appeal to another bundle under its own key.
+  const std::string key = "sla-rebind-later:" + view.appeal_id + ":" + std::to_string(latest.position);
   d.id = store::EventId::derived(key);
   d.actor = options_.actor;
   auto r = store_.append(appeal_stream(view.appeal_id), store::ExpectedVersion::exact(view.version), {&d, 1},
                          {.idempotency_key = key});
-  if (!r.ok() && r.status().code() == StatusCode::kConflict) {
+  if (!r.ok() && (r.status().code() == StatusCode::kConflict || r.status().code() == StatusCode::kAlreadyExists)) {
     wait_readable(appeal_stream(view.appeal_id), r.status().current_version());
     return true;  // decide again on what landed
   }
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return false;
   std::lock_guard lock(stats_mu_);
   stats_.rebinds += r->deduplicated ? 0 : 1;
   return true;
+}
+
+void SlaService::note_decision_error(const std::string& appeal_id, const Status& s) {
+  std::lock_guard lock(stats_mu_);
+  ++stats_.decision_errors;
+  stats_.last_decision_error = appeal_id + ": " + s.ToString();
 }
 
 SlaRebound SlaService::rebound_event(const BundleRef& from, const BundleRef& to, RebindPolicy policy,
@@ -656,13 +668,17 @@ Status SlaService::rebind_locked(const std::string& appeal_id, std::shared_ptr<c
     // Decided just before the publication: deterministic whenever the policy is (re)applied, since every fact
     // recorded before it is in the stream (facts recorded at the same instant may still be arriving).
     const Timestamp at = publication.recorded_at - std::chrono::microseconds(1);
-    OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision old_d, rules::decide_sla(from->rules, from->calendars, view.facts, at));
+    // The new version must decide the appeal; the old one may not (e.g. its calendar stopped at a year the new
+    // one counts): then the move is a change under every policy but keep.
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision new_d, rules::decide_sla(to.rules, to.calendars, view.facts, at));
-    if (policy == RebindPolicy::kStricter) {
+    Result<rules::SlaDecision> old_r = rules::decide_sla(from->rules, from->calendars, view.facts, at);
+    const bool old_failed = !old_r.ok();
+    rules::SlaDecision old_d = old_failed ? rules::SlaDecision{} : std::move(*old_r);
+    if (policy == RebindPolicy::kStricter && !old_failed) {
       const auto o = earliest_open_deadline(old_d), n = earliest_open_deadline(new_d);
       if (!(n && (!o || *n < *o))) return Status::Ok();  // the old binding is at least as strict: kept
     }
-    if (policy == RebindPolicy::kProvisional && !provisional_changed(old_d, new_d)) return Status::Ok();
+    if (policy == RebindPolicy::kProvisional && !old_failed && !provisional_changed(old_d, new_d)) return Status::Ok();
     SlaRebound rb = rebound_event(from_ref, to.ref, policy, publication.position, old_d, new_d);
     store::EventData d = encode_sla_event(rb);
     const std::string key = "sla-rebind:" + appeal_id + ":" + std::to_string(publication.position);
@@ -675,6 +691,8 @@ Status SlaService::rebind_locked(const std::string& appeal_id, std::shared_ptr<c
       wait_readable(appeal_stream(appeal_id), r.status().current_version());
       continue;
     }
+    // kAlreadyExists: this publication's rebinding of the appeal is in the log already (written before a crash).
+    if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) return sync_locked(appeal_id, std::nullopt, std::nullopt);
     if (!r.ok()) return r.status();
     *rebound = !r->deduplicated;
     {

@@ -171,6 +171,7 @@ class SlaService {
   // provisional deadline of it changes).
   Status rebind_locked(const std::string& appeal_id, std::shared_ptr<const Bundle> newest, RebindPolicy policy,
                        const store::RecordedEvent& publication, bool* rebound);
+  void note_decision_error(const std::string& appeal_id, const Status& s);
   static SlaRebound rebound_event(const BundleRef& from, const BundleRef& to, RebindPolicy policy,
                                   std::uint64_t publication_position, const rules::SlaDecision& old_d,
                                   const rules::SlaDecision& new_d);

@@ -78,7 +78,8 @@ std::string Calendar::provisional_note(Timestamp a, Timestamp b) const {
     const std::int64_t idx = std::max<std::int64_t>(day_index(us), 0);
     return static_cast<int>(date::year_month_day(t_.first_day + date::days(idx)).year());
   };
-  const int from = year_of(a), to = year_of(b);
+  // A deadline at the close of a day ending at 24:00 is the next day's midnight, but belongs to the day it closes.
+  const int from = year_of(a), to = year_of(b > a ? b - std::chrono::microseconds(1) : b);
   std::string note;
   for (const ProvisionalYear& p : t_.provisional) {
     if (p.year < from || p.year > to) continue;

@@ -401,7 +401,7 @@ struct Effective {
   std::vector<YearlyInputDecl> inputs;
   std::map<int, std::set<std::string>> published;  // year -> input ids published for it
   // (year, input id) -> the days its latest publication added, so that a later publication replaces them.
-  std::map<std::pair<int, std::string>, std::vector<date::sys_days>> input_days;
+  std::map<std::pair<int, std::string>, std::vector<std::pair<date::sys_days, std::string>>> input_days;
 };
 
 // A refusal that points at the offending entry: kept as a diagnostic (for validate) and returned as a status.
@@ -447,19 +447,22 @@ Status apply(const CalendarChanges& c, Effective* e, std::vector<Diagnostic>* di
                       in.id + " is a transfers input: give [{work: DATE, off: DATE}], or [] when it moves no day");
       }
       // A later publication of the same input for the same year replaces the earlier one's days.
+      // Only where the day still holds what this input put there: another entry may have written it since.
       auto& added = e->input_days[{y.year, in.id}];
-      for (const date::sys_days d : added) {
-        e->days_off.erase(d);
-        e->working_days.erase(d);
+      for (const auto& [d, name] : added) {
+        if (auto it = e->days_off.find(d); it != e->days_off.end() && it->second == name) e->days_off.erase(it);
+        if (auto it = e->working_days.find(d); it != e->working_days.end() && it->second.name == name) {
+          e->working_days.erase(it);
+        }
       }
       added.clear();
       for (const auto& d : in.days_off) {
         e->days_off[date::sys_days(d.date)] = d.name;
-        added.push_back(date::sys_days(d.date));
+        added.emplace_back(date::sys_days(d.date), d.name);
       }
       for (const auto& d : in.working_days) {
         e->working_days[date::sys_days(d.date)] = d;
-        added.push_back(date::sys_days(d.date));
+        added.emplace_back(date::sys_days(d.date), d.name);
       }
       e->published[y.year].insert(in.id);
     }
@@ -804,7 +807,10 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
   for (const auto& [day, dd] : e.working_days) {
     const int i = index_of(day);
     if (i < 0 || i >= total) continue;
-    if ((kind[i] == DayKind::kHoliday || kind[i] == DayKind::kCarried) && !dd.overrides_holiday && !dd.transfer) {
+    // Refused when validating (calendar check, publication); a calendar already published compiles as before, the
+    // entry winning, so that a log written before this check existed replays unchanged.
+    if (diags != nullptr && (kind[i] == DayKind::kHoliday || kind[i] == DayKind::kCarried) && !dd.overrides_holiday &&
+        !dd.transfer) {
       // The statutory base says this day is off; an entry that silently makes it a working day is far more
       // often a typo (a wrong date) than a decision, and would shorten every deadline across it.
       return refuse(diags, dd.where, "working-day-on-holiday",

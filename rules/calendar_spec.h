@@ -164,8 +164,9 @@ class CalendarLibrary {
   // (all of them when absent). The days run from the first year to the horizon: `years.to` when set, else
   // `years.provisional` (default 2) years past the last final year. Errors: NotFound (no such calendar or
   // parent), InvalidArgument (an inheritance cycle, an unknown time zone, no years, a working day on a
-  // statutory holiday without `overrides_holiday`, an input published for an undeclared id; the message
-  // starts with file:line:column).
+  // an input published for an undeclared id or of the wrong kind; the message starts with file:line:column).
+  // A working day on a statutory holiday without `overrides_holiday` is refused by validate() (and so by
+  // publication), not here: text published before that check existed must still compile as it did.
   Result<Calendar> compile(std::string_view name, std::optional<date::sys_days> as_of = std::nullopt) const;
 
   // Compiles `name` as of its base and as of every amendment's publication date, and returns what a

@@ -24,7 +24,7 @@ namespace {
 // Whole numbers exactly (a Unix time or a position must not become 1.79876e+09), the rest to 6 digits.
 std::string number(double v) {
   char buf[64];
-  if (v == static_cast<double>(static_cast<long long>(v)) && v > -1e15 && v < 1e15) {
+  if (v > -1e15 && v < 1e15 && v == static_cast<double>(static_cast<long long>(v))) {  // NaN fails the range
     std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
   } else {
     std::snprintf(buf, sizeof buf, "%.6g", v);

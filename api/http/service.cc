@@ -785,6 +785,11 @@ HttpResponse ApiService::get_rules(Call&) {
 HttpResponse ApiService::put_rules(Call& c) {
   auto policy = policy_param(c.q);
   if (auto* bad = std::get_if<HttpResponse>(&policy)) return *bad;
+  if (std::get<engine::RebindPolicy>(policy) == engine::RebindPolicy::kProvisional) {
+    return problem_response(bad_request("policy=provisional is for calendars (PUT /v1/calendars/{name}); a rule set "
+                                        "takes keep, reevaluate or stricter",
+                                        "policy"));
+  }
   auto file = file_param(c.q);
   if (auto* bad = std::get_if<HttpResponse>(&file)) return *bad;
   std::vector<rules::Diagnostic> diags;

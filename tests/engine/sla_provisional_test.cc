@@ -190,6 +190,41 @@ TEST(SlaProvisional, AClockStartedAfterThePublicationOnAnOldBindingUsesThePublis
   expect_replay_writes_nothing(city);
 }
 
+// The upgrade this feature exists for: a calendar that stopped at 31 December 2026 cannot decide a complaint
+// registered on 10 December; publishing the calendar that counts 2027 provisionally must move it (the old binding
+// could not decide it, the new one can) and must not stop the service.
+TEST(SlaProvisional, PublishingACalendarThatCountsFurtherMovesAppealsTheOldOneCouldNotDecide) {
+  SlaCity city;
+  city.clock().set(utc("2026-11-01T05:00:00Z"));
+  auto old = city.registry().publish_calendar(R"(
+calendar: kz
+version: "2025-12-old"
+time_zone: Asia/Almaty
+years: {from: 2025, to: 2026}
+week: {mon: "09:00-18:00", tue: "09:00-18:00", wed: "09:00-18:00", thu: "09:00-18:00", fri: "09:00-18:00"}
+lunch: "13:00-14:00"
+holidays: [{date: "01-01"}, {date: "01-02"}, {date: "12-16"}]
+)",
+                                              "kz.yaml", RebindPolicy::kKeep, SlaCity::admin());
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  city.settle();
+  const std::string id = city.reg_at("2026-12-10T05:00:00Z", Category::kComplaint, "lifts.broken");
+  EXPECT_GE(city.service().stats().decision_errors, 1u);
+  EXPECT_TRUE(city.events(id, SlaClockKind::kDeadlineSet, "law.answer").empty());
+
+  city.clock().set(utc("2026-12-12T05:00:00Z"));
+  auto now = city.registry().publish_calendar(read_text(source_dir() + "/examples/calendars/kz.yaml"), "kz.yaml",
+                                              RebindPolicy::kProvisional, SlaCity::admin());
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  city.settle();
+  EXPECT_TRUE(city.service().status().ok()) << city.service().status().ToString();
+  ASSERT_EQ(rebounds(city, id).size(), 1u);
+  const SlaClockEvent d = last_deadline(city, id);
+  EXPECT_EQ(d.deadline, utc("2027-01-05T13:00:00Z"));
+  EXPECT_FALSE(d.provisional.empty());
+  expect_replay_writes_nothing(city);
+}
+
 // Schema 1 of SlaClockEvent (before the provisional mark): the fields in their order, as logs written before it
 // hold them. They must still decode, with no mark.
 struct ClockV1 {

@@ -466,8 +466,7 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
       }
       SlaPlan& plan = *planned;
       if (view.bound && attempt < options_.max_conflict_retries) {
-        OTINISH_ASSIGN_OR_RETURN(bool moved, rebind_if_provisional_locked(view, *bundle, plan, decide_at));
-        if (moved) continue;  // decide again on the new binding
+        if (rebind_if_provisional_locked(view, plan, decide_at)) continue;  // decide again on the new binding
       }
       decisions = view.facts.history.size() + 1;
       if (bind) {
@@ -585,9 +584,8 @@ Status SlaService::apply_policy(const store::RecordedEvent& publication) {
   return Status::Ok();
 }
 
-Result<bool> SlaService::rebind_if_provisional_locked(const SlaAppealView& view, const Bundle& bound,
-                                                      const SlaPlan& plan, Timestamp decide_at) {
-  (void)bound;
+bool SlaService::rebind_if_provisional_locked(const SlaAppealView& view, const SlaPlan& plan,
+                                                      Timestamp decide_at) {
   const bool writes_provisional = std::any_of(plan.events.begin(), plan.events.end(), [&](const SlaClockEvent& e) {
     return !e.provisional.empty() && !view.emitted.contains(e.key());
   });

@@ -175,10 +175,10 @@ class SlaService {
   static SlaRebound rebound_event(const BundleRef& from, const BundleRef& to, RebindPolicy policy,
                                   std::uint64_t publication_position, const rules::SlaDecision& old_d,
                                   const rules::SlaDecision& new_d);
-  // Before the service writes a provisional deadline: if a newer calendar publication (policy provisional or
-  // re-evaluate) decides it otherwise, the appeal moves to it first. Returns true if it appended a rebinding.
-  Result<bool> rebind_if_provisional_locked(const SlaAppealView& view, const Bundle& bound, const SlaPlan& plan,
-                                            Timestamp decide_at);
+  // Before the service writes a provisional deadline: if a newer calendar publication under the provisional policy
+  // decides it otherwise, the appeal moves to its own rule set with those calendars first. Returns true if it appended a rebinding
+  // (or met a concurrent append), so the caller decides again; any failure is "no move", never an error.
+  bool rebind_if_provisional_locked(const SlaAppealView& view, const SlaPlan& plan, Timestamp decide_at);
   void timer_loop();
   std::mutex& stripe(const std::string& appeal_id);
 

@@ -710,15 +710,21 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
   // Which years are final, and how far the calendar counts. A calendar without yearly inputs (or one that
   // ignores holidays, a 24/7 desk) has no provisional year; its horizon is still counted from the inputs it
   // inherits, so that all the calendars of a country move together.
-  auto final_year = [&](int y) {
+  // A year's unpublished inputs (and the calendar that declares the first of them); none: the year is final.
+  auto missing_in = [&](int y) {
+    ProvisionalYear p{y, {}, {}};
     const auto it = e.published.find(y);
-    return std::all_of(e.inputs.begin(), e.inputs.end(),
-                       [&](const YearlyInputDecl& d) { return it != e.published.end() && it->second.contains(d.id); });
+    for (const auto& d : e.inputs) {
+      if (it != e.published.end() && it->second.contains(d.id)) continue;
+      p.missing.push_back(d.id);
+      if (p.calendar.empty()) p.calendar = d.calendar;
+    }
+    return p;
   };
   // The last of the consecutive final years from the first: a year published far ahead (a typo such as 2072)
   // must not move the horizon past the unpublished years before it (validate() warns about it).
   int last_final = e.first_year - 1;
-  while (!e.inputs.empty() && final_year(last_final + 1)) ++last_final;
+  while (!e.inputs.empty() && missing_in(last_final + 1).missing.empty()) ++last_final;
   std::string horizon_reason;
   if (e.last_year) {
     horizon_reason = "its years.to is " + std::to_string(e.last_year);
@@ -737,17 +743,9 @@ Result<Calendar> CalendarLibrary::compile_impl(std::string_view name, std::optio
   std::vector<ProvisionalYear> provisional;
   if (e.observe_holidays) {
     for (int y = e.first_year; y <= e.last_year; ++y) {
-      ProvisionalYear p{y, {}, {}};
-      const auto it = e.published.find(y);
-      for (const auto& d : e.inputs) {
-        if (it != e.published.end() && it->second.contains(d.id)) continue;
-        p.missing.push_back(d.id);
-        if (p.calendar.empty()) p.calendar = d.calendar;
-      }
-      if (!p.missing.empty()) provisional.push_back(std::move(p));
+      if (ProvisionalYear p = missing_in(y); !p.missing.empty()) provisional.push_back(std::move(p));
     }
-  }
-  if (!e.observe_holidays) {
+  } else {
     e.holidays.clear();
     e.days_off.clear();
     e.working_days.clear();

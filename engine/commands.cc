@@ -189,7 +189,7 @@ Result<AppealEvent> decide_register(const RegisterAppeal& c, const AppealId& id,
   std::string where = "registering " + id.to_string();
   if (c.text.empty()) return Status::InvalidArgument(where + ": the appeal's text is required");
   OTINISH_ASSIGN_OR_RETURN(auto cls, classify(c.category, c.topic, c.priority, context, where));
-  OTINISH_ASSIGN_OR_RETURN(SealedApplicant sealed, sealer.seal(c.applicant));
+  OTINISH_ASSIGN_OR_RETURN(SealedApplicant sealed, sealer.seal(c.applicant, id.to_string()));
   AppealRegistered e;
   e.appeal_id = id.to_string();
   e.category = cls.category;

@@ -87,14 +87,14 @@ Result<AppealId> AppealId::parse(std::string_view text) {
   return id;
 }
 
-Result<SealedApplicant> PlainApplicantSealer::seal(const Applicant& a) const {
+Result<SealedApplicant> PlainApplicantSealer::seal(const Applicant& a, std::string_view) const {
   SealedApplicant s;
   s.scheme = 0;
   s.bytes = to_bytes(a);
   return s;
 }
 
-Result<Applicant> PlainApplicantSealer::open(const SealedApplicant& s) const {
+Result<Applicant> PlainApplicantSealer::open(const SealedApplicant& s, std::string_view) const {
   if (s.scheme != 0) {
     return Status::FailedPrecondition("applicant sealed with scheme " + std::to_string(s.scheme) +
                                       " cannot be opened by the plain sealer; configure the sealer that wrote it");
@@ -117,6 +117,34 @@ std::string normalise_phone(std::string_view phone) {
   if (digits.size() == 11 && digits[0] == '8') digits[0] = '7';
   if (digits.size() == 10) digits.insert(0, "7");
   return digits;
+}
+
+namespace {
+// Lower-case ASCII, runs of white space as one space, trimmed. Non-ASCII bytes (Cyrillic, Kazakh) are kept as
+// they are: a desk types the same name the same way far more often than in another case.
+std::string fold(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+}  // namespace
+
+std::string applicant_identity(const Applicant& a) {
+  const std::string digits = normalise_phone(a.phone);
+  if (digits.size() >= 5) return "phone:" + digits;
+  if (std::string contact = fold(a.phone); !contact.empty()) return "contact:" + contact;
+  const std::string name = fold(a.name), address = fold(a.address);
+  if (name.empty() && address.empty()) return "";
+  return "desk:" + name + "|" + address;
 }
 
 namespace {

@@ -77,8 +77,9 @@ struct Applicant {
 };
 
 // The applicant as stored in an event: opaque bytes plus how they were sealed. scheme 0 is "plain" (cereal
-// bytes, no encryption; the default until crypto-shredding lands); other schemes belong to the sealer that
-// wrote them. key_id names the per-applicant key for schemes that have one.
+// bytes, no encryption: tests and explicit opt-outs only); scheme 1 is XChaCha20-Poly1305 under the
+// applicant's own data key (engine/privacy/sealer.h). key_id names that key: a random applicant id
+// ("ap-5f0c9a1e42d7b3c8") that says nothing about the person.
 struct SealedApplicant {
   std::uint8_t scheme = 0;
   std::string key_id;
@@ -86,24 +87,33 @@ struct SealedApplicant {
   friend bool operator==(const SealedApplicant&, const SealedApplicant&) = default;
 };
 
-// Turns an Applicant into a SealedApplicant and back. The engine calls only this interface, so that issue 7
-// (per-applicant AEAD keys, crypto-shredding) can replace the plain default without touching events.
+// Turns an Applicant into a SealedApplicant and back. The engine calls only this interface; how personal data
+// is encrypted, and where keys live, is the sealer's business (engine/privacy/). `appeal_id` is the appeal the
+// applicant is sealed into: a sealer may bind the bytes to it and record it for erasure.
 // Implementations must be thread-safe.
 class ApplicantSealer {
  public:
   virtual ~ApplicantSealer() = default;
-  virtual Result<SealedApplicant> seal(const Applicant& a) const = 0;
-  // Errors: kNotFound when the key was erased (the person was shredded); kCorruption for bad bytes.
-  virtual Result<Applicant> open(const SealedApplicant& s) const = 0;
+  virtual Result<SealedApplicant> seal(const Applicant& a, std::string_view appeal_id) const = 0;
+  // Errors: kNotFound when the key was erased (the person was shredded); kCorruption for bad bytes;
+  // kFailedPrecondition for a scheme this sealer cannot open.
+  virtual Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const = 0;
 };
 
-// The default sealer: scheme 0, no encryption. Thread-safe (stateless).
+// Scheme 0, no encryption. Thread-safe (stateless). Only for tests and deployments that explicitly opt out of
+// sealing (`otinish serve --plain-personal-data`); every sealer opens scheme 0 through it.
 class PlainApplicantSealer final : public ApplicantSealer {
  public:
-  Result<SealedApplicant> seal(const Applicant& a) const override;
-  Result<Applicant> open(const SealedApplicant& s) const override;
+  Result<SealedApplicant> seal(const Applicant& a, std::string_view appeal_id) const override;
+  Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const override;
   static const PlainApplicantSealer& instance() noexcept;
 };
+
+// Who an applicant is, for giving one person's appeals one key: "phone:<11 digits>" when the phone holds at
+// least 5 digits, else "contact:<the contact as given, lower-case ASCII>" (a messenger id such as a Telegram
+// handle), else "desk:<name>|<address>" (what the desk entered, lower-case ASCII, spaces collapsed), else empty
+// (an anonymous appeal: a key of its own).
+std::string applicant_identity(const Applicant& a);
 
 // Digits only, Kazakh numbers as 11 digits starting with 7 ("8 777 710 9109" -> "77777109109"). Used to link
 // repeat appeals by the same person without storing the number.

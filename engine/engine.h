@@ -95,7 +95,7 @@ class Engine {
   // The appeal's state as it was at `as_of` (events recorded at or before it). kNotFound if it did not exist.
   Result<AppealState> load_as_of(std::string_view appeal_id, Timestamp as_of) const;
   // The applicant's personal data, opened by the sealer. Errors: the sealer's (kNotFound when shredded).
-  Result<Applicant> applicant(const AppealState& state) const { return sealer_.open(state.applicant); }
+  Result<Applicant> applicant(const AppealState& state) const { return sealer_.open(state.applicant, state.id); }
 
   // The allowed commands of an appeal now (for desks' buttons).
   Result<std::vector<CommandKind>> allowed(std::string_view appeal_id) const;

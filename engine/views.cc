@@ -8,6 +8,8 @@
 #include "common/hash.h"
 #include "engine/serialization.h"
 #include "engine/sla_events.h"
+#include "engine/privacy/access_log.h"
+#include "engine/privacy/privacy_events.h"
 
 namespace otinish::engine {
 
@@ -17,7 +19,8 @@ template <class A>
 void serialize(A& ar, AppealRow& r) {
   ar(r.id, r.stage, r.category, r.topic, r.priority, r.channel, r.district, r.agency, MicrosRef{r.registered_at},
      MicrosRef{r.updated_at}, MicrosRef{r.resolved_at}, MicrosRef{r.closed_at}, MicrosRef{r.due_at}, r.outcome,
-     r.parent, r.children, r.reopen_count, r.redirect_count, r.version, Trailing<std::string>{r.due_provisional});
+     r.parent, r.children, r.reopen_count, r.redirect_count, r.version, Trailing<std::string>{r.due_provisional},
+     Trailing<bool>{r.applicant_erased});
 }
 template <class A>
 void serialize(A& ar, TimelineEntry& e) {
@@ -283,7 +286,10 @@ class AppealsProjection final : public Projection {
  public:
   std::string_view name() const override { return "appeals"; }
   Status apply(const store::RecordedEvent& e, const AppealEvent* ev, ViewTx& tx) const override {
-    if (!ev) return apply_sla(e, tx);
+    if (!ev) {
+      if (e.type == privacy::kApplicantErasedType) return apply_erasure(e, tx);
+      return apply_sla(e, tx);
+    }
     const std::string_view id = appeal_id_of(e);
     thread_local std::string key;
     make_key(key, "a/", id);
@@ -303,6 +309,19 @@ class AppealsProjection final : public Projection {
   }
 
  private:
+  // The applicant's key was destroyed: the row says so (the appeal itself goes on as it was).
+  static Status apply_erasure(const store::RecordedEvent& e, ViewTx& tx) {
+    if (!is_appeal_stream(e)) return Status::Ok();
+    thread_local std::string key;
+    Status error;
+    AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", appeal_id_of(e)), error);
+    OTINISH_RETURN_IF_ERROR(error);
+    if (row) {
+      row->applicant_erased = true;
+      row->version = e.stream_version;
+    }
+    return Status::Ok();
+  }
   // An SLA deadline set or stopped: the row's due date is the earliest open deadline (what "overdue" checks).
   static Status apply_sla(const store::RecordedEvent& e, ViewTx& tx) {
     if (!is_appeal_stream(e)) return Status::Ok();
@@ -444,6 +463,13 @@ class TimelineProjection final : public Projection {
       if (is_sla_event_type(e.type)) {
         auto sla = decode_sla_event(e.type, e.schema_version, e.payload);
         if (sla.ok()) describe_sla(*sla, &t.summary, &t.rule);
+      } else if (e.type == privacy::kApplicantErasedType) {
+        auto erased = privacy::decode_privacy_event(e.type, e.schema_version, e.payload);
+        if (erased.ok()) {
+          const auto& x = std::get<privacy::ApplicantErased>(*erased);
+          t.summary = "applicant's personal data erased: " + x.reason;
+          t.rule = x.rule;
+        }
       }
     }
     append_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
@@ -659,8 +685,16 @@ class RepeatsProjection final : public Projection {
     if (!ev) return Status::Ok();
     const auto* reg = std::get_if<AppealRegistered>(&ev->body);
     if (!reg) return Status::Ok();
-    auto applicant = options_.sealer->open(reg->applicant);
-    if (!applicant.ok()) return Status::Ok();  // shredded or sealed by a scheme this build cannot open
+    // Never opens sealed personal data: a view that did would change when a key is erased, and a rebuild would
+    // no longer equal it. A sealed applicant's id already stands for the person.
+    Applicant applicant;
+    if (reg->applicant.scheme == 0) {
+      auto plain = PlainApplicantSealer::instance().open(reg->applicant, {});
+      if (!plain.ok()) return Status::Ok();
+      applicant = std::move(plain).value();
+    } else {
+      applicant.phone = reg->applicant.key_id;
+    }
     const std::string_view id = appeal_id_of(e);
     bool linked = false;
     std::string earlier_seen;
@@ -682,8 +716,8 @@ class RepeatsProjection final : public Projection {
       last->at = e.recorded_at;
       return Status::Ok();
     };
-    OTINISH_RETURN_IF_ERROR(check('p', normalise_phone(applicant->phone), "same applicant and topic"));
-    OTINISH_RETURN_IF_ERROR(check('a', normalise_address(applicant->address), "same address and topic"));
+    OTINISH_RETURN_IF_ERROR(check('p', reg->applicant.scheme == 0 ? normalise_phone(applicant.phone) : applicant.phone, "same applicant and topic"));
+    OTINISH_RETURN_IF_ERROR(check('a', normalise_address(applicant.address), "same address and topic"));
     if (linked) {
       auto n = tx.get("n");
       tx.put("n", be64((n ? from_be64(*n) : 0) + 1));
@@ -719,6 +753,7 @@ std::vector<std::unique_ptr<Projection>> standard_projections(const ViewsOptions
   v.push_back(make_public_feed_projection());
   v.push_back(make_scorecards_projection());
   v.push_back(make_repeats_projection(options));
+  v.push_back(privacy::make_access_projection());
   return v;
 }
 

@@ -7,8 +7,12 @@
 //                phone, exact address or free text.
 //   "scorecards" per agency: assigned, resolved, on time (against known deadlines), average hours to resolve,
 //                reopen rate, callback satisfaction; ranked only above a minimum sample.
-//   "repeats"    repeat-appeal links: the same applicant (phone) or the same address, on the same topic, within
-//                a window. Keys are BLAKE2b digests: the view stores no phone or address.
+//   "repeats"    repeat-appeal links: the same applicant on the same topic within a window. A sealed applicant
+//                (scheme 1) is known by its applicant id (one person's appeals share it; the key store's
+//                identity index gives it); the view never opens sealed data, so it is the same before and after
+//                an erasure and in a rebuild. A plain applicant (scheme 0) is linked by phone and by address.
+//                Keys are BLAKE2b digests: the view stores no phone or address.
+//   "access"     who read each appeal's personal data (engine/privacy/access_log.h).
 //
 // Rows are cereal portable binary; keys are documented in docs/events.md ("Views").
 //
@@ -35,11 +39,9 @@ struct ViewsOptions {
   // Repeat links: an earlier appeal on the same topic by the same phone or at the same address within this
   // window makes the new one a repeat.
   std::chrono::hours repeat_window{24 * 30};
-  // Opens applicants for repeat detection; must outlive the projections.
-  const ApplicantSealer* sealer = &PlainApplicantSealer::instance();
 };
 
-// The five standard projections, named as above.
+// The six standard projections, named as above.
 std::vector<std::unique_ptr<Projection>> standard_projections(const ViewsOptions& options = {});
 std::unique_ptr<Projection> make_appeals_projection();
 std::unique_ptr<Projection> make_timeline_projection();
@@ -63,6 +65,8 @@ struct AppealRow {
   // Non-empty when due_at was computed across a provisional calendar year: what is provisional, e.g. "kz 2027
   // is provisional: kurban_ait, transfer_decree not published" (SlaClockEvent::provisional).
   std::string due_provisional;
+  // The applicant's personal data was erased (ApplicantErased): the appeal stays, the person is gone.
+  bool applicant_erased = false;
   Outcome outcome = Outcome::kNone;
   std::string parent;
   std::uint32_t children = 0;

@@ -108,7 +108,7 @@ std::uint64_t write_log(store::EventStore& store, int appeals) {
     r.topic = "utilities.heating.no_heat";
     r.location = {"Abay", "Tauke khan ave"};
     r.text = "no heating in the flat since morning";
-    r.applicant = *PlainApplicantSealer::instance().seal({"Applicant", "+7 701 000 0000", "Abay 1"});
+    r.applicant = *PlainApplicantSealer::instance().seal({"Applicant", "+7 701 000 0000", "Abay 1"}, "");
     return std::vector<AppealEvent>{
         {Stage::kRegistered, Stage::kRegistered, r},
         {Stage::kRegistered, Stage::kUnderReview, AppealSentForReview{}},

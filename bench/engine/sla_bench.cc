@@ -409,7 +409,7 @@ AppealEvent life_event(const Life& l, int step, const std::string& id) {
       r.topic = kLifeTopics[l.topic];
       r.location = {"Abay", "Tauke khan ave"};
       r.text = "text";
-      r.applicant = *PlainApplicantSealer::instance().seal({"A", "+7 701 000 0000", "Abay 1"});
+      r.applicant = *PlainApplicantSealer::instance().seal({"A", "+7 701 000 0000", "Abay 1"}, "");
       return {Stage::kRegistered, Stage::kRegistered, r};
     }
     case 1: return {Stage::kRegistered, Stage::kUnderReview, AppealSentForReview{}};

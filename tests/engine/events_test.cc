@@ -214,9 +214,9 @@ TEST(Domain, PhonesNormaliseToElevenDigits) {
 
 TEST(Domain, PlainSealerRoundTripsTheApplicant) {
   Applicant a{"Ерлан", "+77010000001", "Байтурсынов 5, кв 3"};
-  auto sealed = PlainApplicantSealer::instance().seal(a);
+  auto sealed = PlainApplicantSealer::instance().seal(a, "SHY-2026-0000001");
   ASSERT_TRUE(sealed.ok());
-  auto opened = PlainApplicantSealer::instance().open(*sealed);
+  auto opened = PlainApplicantSealer::instance().open(*sealed, "SHY-2026-0000001");
   ASSERT_TRUE(opened.ok());
   EXPECT_EQ(*opened, a);
 }

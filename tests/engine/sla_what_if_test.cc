@@ -101,7 +101,7 @@ void write_complaints(SlaCity& city, int n) {
     r.topic = "lifts.broken";
     r.location = {"Abay", "Tauke khan ave"};
     r.text = "the lift is broken";
-    r.applicant = *PlainApplicantSealer::instance().seal({"A", "+7 701 000 0000", "Abay 1"});
+    r.applicant = *PlainApplicantSealer::instance().seal({"A", "+7 701 000 0000", "Abay 1"}, "");
     const std::string agency = i % 2 ? "housing-dept" : "akimat";
     const std::vector<store::EventData> opened{
         encode_event({Stage::kRegistered, Stage::kRegistered, r}),

@@ -1,0 +1,103 @@
+#include "engine/privacy/erasure.h"
+
+#include "engine/events.h"
+#include "engine/privacy/privacy_events.h"
+#include "engine/serialization.h"
+
+namespace otinish::engine::privacy {
+
+namespace {
+
+// The request as kept with the erasing mark (cereal bytes; no personal data).
+struct StoredRequest {
+  std::string reason, rule, user, role;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(reason, rule, user, role);
+  }
+};
+
+// Step 2: the appeals of `a` whose registration names it (the key store's list may hold a number whose
+// registration never committed, or that went to someone else after a crash: those are skipped).
+Status find_appeals(KeyStore& keys, const store::EventStore& log, ErasedApplicant& a) {
+  OTINISH_ASSIGN_OR_RETURN(auto candidates, keys.appeals_of(a.applicant_id));
+  for (std::string& appeal : candidates) {
+    auto owner = applicant_of(log, appeal);
+    if (!owner.ok() && owner.status().code() != StatusCode::kNotFound) return owner.status();
+    if (owner.ok() && *owner == a.applicant_id) a.appeals.push_back(std::move(appeal));
+  }
+  return Status::Ok();
+}
+
+// An ApplicantErased in each appeal. Only the last append waits for the fsync; it covers every earlier one.
+Status record_erasures(store::EventStore& log, const std::vector<ErasedApplicant>& erased, const ErasureRequest& r) {
+  std::size_t left = 0;
+  for (const ErasedApplicant& a : erased) left += a.already_erased ? 0 : a.appeals.size();
+  for (const ErasedApplicant& a : erased) {
+    if (a.already_erased) continue;
+    for (const std::string& appeal : a.appeals) {
+      store::EventData e = encode_privacy_event(ApplicantErased{a.applicant_id, r.reason, r.rule});
+      e.actor = r.actor;
+      store::AppendOptions o;
+      o.idempotency_key = "erase-applicant:" + a.applicant_id + ":" + appeal;
+      o.wait_for_sync = --left == 0;
+      OTINISH_RETURN_IF_ERROR(
+          log.append(std::string(kAppealStreamPrefix) + appeal, store::ExpectedVersion::any(), {&e, 1}, o).status());
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id) {
+  OTINISH_ASSIGN_OR_RETURN(auto first, log.read_stream(std::string(kAppealStreamPrefix) + std::string(appeal_id), 1,
+                                                       store::Direction::kForward, 1));
+  if (first.empty()) return Status::NotFound("no appeal " + std::string(appeal_id));
+  OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(first[0].type, first[0].schema_version, first[0].payload));
+  const auto* reg = std::get_if<AppealRegistered>(&ev.body);
+  if (!reg) return Status::Corruption("appeal " + std::string(appeal_id) + " does not begin with AppealRegistered");
+  return reg->applicant.scheme == 0 ? std::string() : reg->applicant.key_id;
+}
+
+Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::EventStore& log,
+                                                      const ErasureRequest& r) {
+  if (r.applicant_ids.empty()) return Status::InvalidArgument("no applicant to erase");
+  if (r.reason.empty()) return Status::InvalidArgument("an erasure needs a reason (the auditor reads it)");
+  std::vector<ErasedApplicant> out;
+  std::vector<std::string> to_erase;
+  for (const std::string& id : r.applicant_ids) {
+    const ApplicantKeyState s = keys.state(id);
+    if (s == ApplicantKeyState::kUnknown) return Status::NotFound("no applicant " + id);
+    out.push_back({id, {}, s == ApplicantKeyState::kErased});
+    if (s != ApplicantKeyState::kErased) to_erase.push_back(id);
+  }
+  if (to_erase.empty()) return out;
+  StoredRequest stored{r.reason, r.rule, r.actor.user, r.actor.role};
+  OTINISH_RETURN_IF_ERROR(keys.begin_erasure(to_erase, to_bytes(stored)));
+  for (ErasedApplicant& a : out) {
+    if (!a.already_erased) OTINISH_RETURN_IF_ERROR(find_appeals(keys, log, a));
+  }
+  OTINISH_RETURN_IF_ERROR(record_erasures(log, out, r));
+  OTINISH_RETURN_IF_ERROR(keys.finish_erasure(to_erase));
+  OTINISH_RETURN_IF_ERROR(keys.purge());
+  return out;
+}
+
+Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStore& log) {
+  OTINISH_ASSIGN_OR_RETURN(auto pending, keys.pending_erasures());
+  for (const auto& [id, bytes] : pending) {
+    StoredRequest stored;
+    OTINISH_RETURN_IF_ERROR(from_bytes(bytes, stored, "erasure request of " + id));
+    ErasureRequest r{{id}, stored.reason, stored.rule, {stored.user, stored.role, ""}};
+    std::vector<ErasedApplicant> done{{id, {}, false}};
+    OTINISH_RETURN_IF_ERROR(find_appeals(keys, log, done[0]));
+    OTINISH_RETURN_IF_ERROR(record_erasures(log, done, r));
+    const std::string ids[] = {id};
+    OTINISH_RETURN_IF_ERROR(keys.finish_erasure(ids));
+  }
+  if (!pending.empty()) OTINISH_RETURN_IF_ERROR(keys.purge());
+  return pending.size();
+}
+
+}  // namespace otinish::engine::privacy

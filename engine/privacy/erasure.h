@@ -1,0 +1,55 @@
+// engine/privacy/erasure.h: erasing applicants (crypto-shredding) while the log keeps every event.
+//
+// erase_applicants() runs three steps, each durable before the next:
+//   1. the key store marks the applicants erasing (their keys are never handed out again; the identity index
+//      forgets them), keeping the request with the mark;
+//   2. each appeal of each applicant gets an ApplicantErased event (idempotency key "erase-applicant:<id>:<appeal>",
+//      so a repeated step writes nothing twice);
+//   3. the key store destroys the keys and purges (flush and compaction: the wrapped keys are gone from its live
+//      files, its WAL and its SST files).
+// A crash anywhere leaves the erasure pending in the key store; finish_interrupted_erasures() (run by the
+// server at start and by every command that opens the key store for writing) completes it as it was asked.
+// So after a restart either nothing happened (the crash came before step 1) or the whole erasure did.
+//
+// The appeals keep their lifecycle, SLA history and scorecards; only the sealed applicant can no longer be
+// opened (AeadApplicantSealer::open says kNotFound "applicant ... was erased").
+//
+// Thread-safety: thread-safe (the key store and the log are).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/privacy/key_store.h"
+#include "store/event_store.h"
+
+namespace otinish::engine::privacy {
+
+struct ErasureRequest {
+  std::vector<std::string> applicant_ids;
+  std::string reason;  // REQUIRED: why, in words an auditor reads ("request of the applicant", "retention: ...")
+  std::string rule;    // the retention rule, when a rule erases
+  store::Actor actor;  // who asked (the privacy officer's token, or "retention")
+};
+
+struct ErasedApplicant {
+  std::string applicant_id;
+  std::vector<std::string> appeals;  // the appeals whose streams record the erasure
+  bool already_erased = false;       // erased before this request: nothing was written
+};
+
+// Errors: kInvalidArgument (no ids, an empty reason), kNotFound (an unknown applicant id: nothing is erased),
+// the key store's and the log's (the erasure then stays pending and is finished later).
+Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::EventStore& log,
+                                                      const ErasureRequest& request);
+
+// Finishes every erasure a crash interrupted. Returns how many applicants it finished.
+Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStore& log);
+
+// The applicant id of an appeal (its AppealRegistered's sealed key id), read from the log; empty for a plain
+// (scheme 0) applicant. Errors: kNotFound (no such appeal), kCorruption.
+Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id);
+
+}  // namespace otinish::engine::privacy

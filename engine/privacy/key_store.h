@@ -1,0 +1,121 @@
+// engine/privacy/key_store.h: the applicants' data keys, wrapped by the key-encryption key, in a RocksDB of
+// their own (`DIR/keys`), apart from the log so that a key can be physically destroyed while the log keeps
+// every event and its hash chain.
+//
+// What it holds (layout in docs/privacy.md):
+//   - one data key per applicant, wrapped (XChaCha20-Poly1305 under the KEK, bound to the applicant's id);
+//   - the identity index: a keyed BLAKE2b of the applicant's identity (the phone, a messenger id, or what the
+//     desk entered) -> the applicant's id, so that one person's appeals share one key; the hashing key is
+//     itself wrapped by the KEK, so the index cannot be searched for a phone without it;
+//   - which appeals each applicant has (for erasure), and which applicants were erased.
+// An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
+//
+// Guarantees:
+//   - A new applicant's key is synced before key_for() returns, so an acknowledged appeal never refers to a
+//     key a crash could lose.
+//   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
+//     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
+//     the erased mark are deleted). purge() then flushes and compacts so that the wrapped key is gone from the
+//     live files, the WAL and the SST files (obsolete files are deleted by RocksDB as it goes).
+//   - rotate() rewraps every key under a new KEK in one atomic, synced write: a crash leaves either the old
+//     or the new KEK working, never a mix, and purge() removes the copies wrapped by the old one.
+//   - open() with a KEK other than the one the store was written with fails with kFailedPrecondition naming
+//     both key ids and the source; it never falls back to anything.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/privacy/kek.h"
+
+namespace otinish::engine::privacy {
+
+struct KeyStoreOptions {
+  // Create the key store if `path` holds none.
+  bool create_if_missing = true;
+};
+
+enum class ApplicantKeyState : std::uint8_t {
+  kUnknown,  // no such applicant id
+  kActive,   // its key opens its appeals
+  kErasing,  // erasure began (a crash may have interrupted it): the key is never handed out again
+  kErased,   // the key is destroyed
+};
+std::string_view to_string(ApplicantKeyState s) noexcept;
+
+struct ApplicantKey {
+  std::string applicant_id;
+  SecretKey key;
+  bool created = false;  // this call made the applicant
+};
+
+struct KeyStoreStats {
+  std::uint64_t applicants = 0;  // with a live key
+  std::uint64_t erasing = 0;
+  std::uint64_t erased = 0;
+};
+
+class KeyStore {
+ public:
+  // Opens (or creates) the key store at `path`, checking that `kek` is the key it was written with.
+  // Errors: kFailedPrecondition (another KEK: the message names both ids and kek.source), kNotFound (no key
+  // store and create_if_missing off), kIOError (cannot open, locked by another process), kCorruption.
+  static Result<std::unique_ptr<KeyStore>> open(const std::string& path, const KeyEncryptionKey& kek,
+                                                const KeyStoreOptions& options = {});
+  ~KeyStore();
+
+  // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
+  // creates both the first time (synced). Records that `appeal_id` is one of the applicant's appeals.
+  // An applicant whose erasure began is never returned: the same identity then gets a new applicant.
+  // Errors: kIOError.
+  Result<ApplicantKey> key_for(std::string_view identity, std::string_view appeal_id);
+  // A new applicant with no identity (an anonymous appeal): its own key, never shared.
+  Result<ApplicantKey> new_applicant(std::string_view appeal_id);
+
+  // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
+  Result<SecretKey> data_key(std::string_view applicant_id);
+  ApplicantKeyState state(std::string_view applicant_id);
+  // The applicant an identity belongs to now, if any.
+  Result<std::optional<std::string>> find(std::string_view identity);
+  // The appeals recorded for an applicant (possibly a number whose registration never committed: check the
+  // appeal's key id before acting on it).
+  Result<std::vector<std::string>> appeals_of(std::string_view applicant_id);
+
+  // Erasure, step one (synced): marks the applicants erasing and removes them from the identity index.
+  // `request` (no personal data: why, which rule, who) is kept with the mark so that an erasure a crash
+  // interrupted is finished as it was asked. Unknown ids are kNotFound (nothing is marked); erased ones are
+  // skipped.
+  Status begin_erasure(std::span<const std::string> applicant_ids, std::string_view request);
+  // Step two (synced): deletes the keys and appeal lists and marks the applicants erased. Then call purge().
+  Status finish_erasure(std::span<const std::string> applicant_ids);
+  // Applicants whose erasure began and did not finish (a crash in between), with their requests: finish them.
+  Result<std::vector<std::pair<std::string, std::string>>> pending_erasures();
+  // Flushes and compacts the whole store, so that deleted and rewrapped keys are physically gone.
+  Status purge();
+
+  Result<KeyStoreStats> stats();
+  const std::string& path() const noexcept;
+  // The id of the KEK the store is written with.
+  std::string kek_id() const;
+
+  // Rewraps every key of the (closed) key store at `path` from `from` to `to`, in one synced write, then
+  // purges. Errors: open()'s (with `from`), kInvalidArgument when `to` is `from`.
+  static Status rotate(const std::string& path, const KeyEncryptionKey& from, const KeyEncryptionKey& to);
+
+  struct Impl;
+
+ private:
+  explicit KeyStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace otinish::engine::privacy

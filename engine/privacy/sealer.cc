@@ -1,0 +1,72 @@
+#include "engine/privacy/sealer.h"
+
+#include <sodium.h>
+
+#include "engine/serialization.h"
+
+namespace otinish::engine::privacy {
+
+namespace {
+
+constexpr std::size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+std::string associated(std::string_view key_id, std::string_view appeal_id) {
+  std::string ad = "otinish applicant v1\x1f";
+  ad += key_id;
+  ad += '\x1f';
+  ad += appeal_id;
+  return ad;
+}
+
+}  // namespace
+
+Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::string_view appeal_id) const {
+  const std::string identity = applicant_identity(a);
+  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key,
+                           identity.empty() ? keys_.new_applicant(appeal_id) : keys_.key_for(identity, appeal_id));
+  std::string plain = to_bytes(a);
+  SealedApplicant s;
+  s.scheme = kAeadScheme;
+  s.key_id = key.applicant_id;
+  s.bytes.assign(kNonce + plain.size() + kTag, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(s.bytes.data());
+  randombytes_buf(out, kNonce);
+  const std::string ad = associated(s.key_id, appeal_id);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonce, &written, reinterpret_cast<const unsigned char*>(plain.data()),
+                                             plain.size(), reinterpret_cast<const unsigned char*>(ad.data()),
+                                             ad.size(), nullptr, out, key.key.data());
+  sodium_memzero(plain.data(), plain.size());
+  return s;
+}
+
+Result<Applicant> AeadApplicantSealer::open(const SealedApplicant& s, std::string_view appeal_id) const {
+  if (s.scheme == 0) return PlainApplicantSealer::instance().open(s, appeal_id);
+  if (s.scheme != kAeadScheme) {
+    return Status::FailedPrecondition("applicant sealed with scheme " + std::to_string(s.scheme) +
+                                      ", which this build cannot open");
+  }
+  OTINISH_ASSIGN_OR_RETURN(SecretKey key, keys_.data_key(s.key_id));
+  if (s.bytes.size() < kNonce + kTag) {
+    return Status::Corruption("sealed applicant of " + std::string(appeal_id) + " is too short");
+  }
+  std::string plain(s.bytes.size() - kNonce - kTag, '\0');
+  const auto* in = reinterpret_cast<const unsigned char*>(s.bytes.data());
+  const std::string ad = associated(s.key_id, appeal_id);
+  unsigned long long n = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()), &n, nullptr,
+                                                 in + kNonce, s.bytes.size() - kNonce,
+                                                 reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), in,
+                                                 key.data()) != 0) {
+    return Status::Corruption("sealed applicant of " + std::string(appeal_id) + " does not open with the key of " +
+                              s.key_id + " (altered, or sealed for another appeal)");
+  }
+  Applicant a;
+  Status st = from_bytes(plain, a, "applicant");
+  sodium_memzero(plain.data(), plain.size());
+  OTINISH_RETURN_IF_ERROR(st);
+  return a;
+}
+
+}  // namespace otinish::engine::privacy

@@ -1,0 +1,36 @@
+// engine/privacy/sealer.h: the applicant's personal data sealed with the applicant's own key (scheme 1).
+//
+// seal() finds the applicant by identity (engine/domain.h applicant_identity) in the key store, creating the
+// applicant and its data key the first time, and encrypts the Applicant (cereal bytes) with
+// XChaCha20-Poly1305: bytes = 24-byte random nonce || ciphertext || 16-byte tag, associated data = the scheme,
+// the applicant id and the appeal id, so sealed bytes cannot be moved to another appeal or applicant unnoticed.
+// The event then holds only ciphertext; the log's hashes cover it, so the log verifies with or without keys,
+// and destroying the key (KeyStore erasure) leaves bytes nobody can open.
+//
+// open() opens scheme 1 with the key store and scheme 0 (plain, written before sealing was on) as plain.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include "engine/domain.h"
+#include "engine/privacy/key_store.h"
+
+namespace otinish::engine::privacy {
+
+inline constexpr std::uint8_t kAeadScheme = 1;
+
+class AeadApplicantSealer final : public ApplicantSealer {
+ public:
+  // `keys` must outlive the sealer.
+  explicit AeadApplicantSealer(KeyStore& keys) : keys_(keys) {}
+  // Errors: the key store's (kIOError).
+  Result<SealedApplicant> seal(const Applicant& a, std::string_view appeal_id) const override;
+  // Errors: kNotFound (the applicant was erased, or is being erased), kCorruption (the bytes do not open
+  // with the applicant's key: altered, or sealed for another appeal).
+  Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const override;
+
+ private:
+  KeyStore& keys_;
+};
+
+}  // namespace otinish::engine::privacy

@@ -1,0 +1,409 @@
+// The applicant's privacy: the key-encryption key, the key store, the AEAD sealer, erasure and the access log.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include "common/hash.h"
+#include "engine/privacy/access_log.h"
+#include "engine/privacy/erasure.h"
+#include "engine/privacy/kek.h"
+#include "engine/privacy/privacy_events.h"
+#include "engine/views.h"
+#include "tests/engine/privacy_test_city.h"
+
+namespace otinish::engine::privacy {
+namespace {
+
+using testing::files_containing;
+using testing::SealedCity;
+using testing::test_kek;
+
+const Applicant kAigerim{"Aigerim Sadykova", "+7 701 555 1234", "Tauke khan ave 10, flat 5"};
+const Applicant kBolat{"Bolat Nurlanov", "8 777 710 9109", "Baitursynov 3, flat 17"};
+
+std::string wrapped_key_of(const std::string& keys_dir, const std::string& applicant) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Options o;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(o, keys_dir, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string v;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + applicant, &v).ok()) << applicant;
+  return v;
+}
+
+std::string raw(const SecretKey& k) { return std::string(reinterpret_cast<const char*>(k.data()), SecretKey::kSize); }
+
+// ---- the key-encryption key ------------------------------------------------------------------------------------
+
+TEST(Kek, LoadsFromAFileAnEnvironmentVariableAndACredential) {
+  const std::string dir = testing::make_temp_dir();
+  auto generated = generate_kek_file(dir + "/kek", "/var/lib/otinish");
+  ASSERT_TRUE(generated.ok()) << generated.status().ToString();
+  EXPECT_EQ(std::filesystem::status(dir + "/kek").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto from_file = load_kek("file:" + dir + "/kek", "/var/lib/otinish");
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ(from_file->id(), generated->id());
+  EXPECT_EQ(generate_kek_file(dir + "/kek", "").status().code(), StatusCode::kAlreadyExists);
+
+  std::ifstream in(dir + "/kek");
+  std::string hex;
+  in >> hex;
+  ::setenv("OTINISH_TEST_KEK", hex.c_str(), 1);
+  auto from_env = load_kek("env:OTINISH_TEST_KEK", "");
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->id(), generated->id());
+  EXPECT_EQ(from_env->source, "environment variable OTINISH_TEST_KEK");
+  ::unsetenv("OTINISH_TEST_KEK");
+  EXPECT_EQ(load_kek("env:OTINISH_TEST_KEK", "").status().code(), StatusCode::kNotFound);
+
+  ::setenv("CREDENTIALS_DIRECTORY", dir.c_str(), 1);
+  std::filesystem::copy_file(dir + "/kek", dir + "/otinish-kek");
+  auto from_credential = load_default_kek("/var/lib/otinish");
+  ASSERT_TRUE(from_credential.ok()) << from_credential.status().ToString();
+  EXPECT_EQ(from_credential->id(), generated->id());
+  EXPECT_NE(from_credential->source.find("systemd credential otinish-kek"), std::string::npos);
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Kek, RefusesAKeyInsideTheDataDirectoryAndMaterialThatIsNotAKey) {
+  const std::string dir = testing::make_temp_dir();
+  auto inside = generate_kek_file(dir + "/data/kek", dir + "/data");
+  EXPECT_EQ(inside.status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::create_directories(dir + "/data");
+  std::ofstream(dir + "/data/kek") << std::string(64, 'a') << "\n";
+  auto refused = load_kek("file:" + dir + "/data/kek", dir + "/data/");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("inside the data directory"), std::string::npos);
+  std::ofstream(dir + "/short") << "abc\n";
+  auto bad = load_kek("file:" + dir + "/short", "");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("key-encryption key file " + dir + "/short"), std::string::npos);
+  EXPECT_EQ(load_kek("file:" + dir + "/missing", "").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(load_kek("vault:x", "").status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
+}
+
+// ---- the key store ---------------------------------------------------------------------------------------------
+
+TEST(KeyStore, RefusesAnotherKekNamingItsSourceAndBothIds) {
+  const std::string dir = testing::make_temp_dir();
+  { ASSERT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()); }
+  auto wrong = KeyStore::open(dir + "/keys", test_kek('b'));
+  ASSERT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(wrong.status().message().find("test key b"), std::string::npos) << wrong.status().ToString();
+  EXPECT_NE(wrong.status().message().find(test_kek('a').id()), std::string::npos);
+  EXPECT_NE(wrong.status().message().find(test_kek('b').id()), std::string::npos);
+  EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok());
+  EXPECT_EQ(KeyStore::open(dir + "/none", test_kek('a'), {.create_if_missing = false}).status().code(),
+            StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KeyStore, OnePersonOneKeyAcrossAppealsAndRestarts) {
+  const std::string dir = testing::make_temp_dir();
+  std::string first;
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek());
+    ASSERT_TRUE(ks.ok());
+    auto a = (*ks)->key_for("phone:77015551234", "SHY-2026-0000001");
+    auto b = (*ks)->key_for("phone:77015551234", "SHY-2026-0000002");
+    auto c = (*ks)->key_for("phone:77777109109", "SHY-2026-0000003");
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    EXPECT_TRUE(a->created);
+    EXPECT_FALSE(b->created);
+    EXPECT_EQ(a->applicant_id, b->applicant_id);
+    EXPECT_NE(a->applicant_id, c->applicant_id);
+    EXPECT_EQ(raw(a->key), raw(b->key));
+    EXPECT_TRUE(a->applicant_id.starts_with("ap-"));
+    first = a->applicant_id;
+  }
+  auto ks = KeyStore::open(dir + "/keys", test_kek());
+  ASSERT_TRUE(ks.ok());
+  auto again = (*ks)->key_for("phone:77015551234", "SHY-2026-0000004");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->applicant_id, first);
+  EXPECT_EQ(*(*ks)->appeals_of(first),
+            (std::vector<std::string>{"SHY-2026-0000001", "SHY-2026-0000002", "SHY-2026-0000004"}));
+  EXPECT_EQ((*ks)->find("phone:77015551234")->value_or(""), first);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Identity, PhoneMessengerIdOrWhatTheDeskEntered) {
+  EXPECT_EQ(applicant_identity({"A", "8 (701) 555-12-34", "x"}), "phone:77015551234");
+  EXPECT_EQ(applicant_identity({"A", "+7 701 555 1234", "y"}), "phone:77015551234");
+  EXPECT_EQ(applicant_identity({"A", "@Aigerim_S", ""}), "contact:@aigerim_s");
+  EXPECT_EQ(applicant_identity({"  Aigerim   Sadykova ", "", "Abay 1"}), "desk:aigerim sadykova|abay 1");
+  EXPECT_EQ(applicant_identity({"", "", ""}), "");
+}
+
+// ---- sealing ---------------------------------------------------------------------------------------------------
+
+TEST(AeadSealer, TheLogHoldsCiphertextOnlyAndTheSealedBytesAreBoundToTheirAppeal) {
+  SealedCity city;
+  const std::string id = city.reg(kAigerim, "the lift at Tauke khan 10 is broken");
+  auto state = city.engine().load(id);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->applicant.scheme, kAeadScheme);
+  auto opened = city.engine().applicant(*state);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*opened, kAigerim);
+
+  AeadApplicantSealer sealer(city.keys());
+  auto moved = sealer.open(state->applicant, "SHY-2026-0000999");
+  EXPECT_EQ(moved.status().code(), StatusCode::kCorruption);
+  SealedApplicant altered = state->applicant;
+  altered.bytes[30] ^= 1;
+  EXPECT_EQ(sealer.open(altered, id).status().code(), StatusCode::kCorruption);
+  // Scheme 0 (written before sealing was on) still opens.
+  auto plain = PlainApplicantSealer::instance().seal(kBolat, id);
+  EXPECT_EQ(*sealer.open(*plain, id), kBolat);
+
+  city.close();
+  for (std::string_view needle : {"Aigerim", "Sadykova", "555 1234", "77015551234", "flat 5"}) {
+    EXPECT_EQ(files_containing(city.dir(), needle), std::vector<std::string>()) << needle;
+  }
+}
+
+TEST(AeadSealer, AnAnonymousAppealGetsAKeyOfItsOwn) {
+  SealedCity city;
+  const std::string a = city.reg({"", "", ""});
+  const std::string b = city.reg({"", "", ""});
+  EXPECT_NE(city.applicant_id(a), city.applicant_id(b));
+}
+
+// ---- erasure ---------------------------------------------------------------------------------------------------
+
+TEST(Erasure, ThePersonIsPhysicallyGoneAndTheLogStillVerifies) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string a2 = city.reg({"Aigerim S.", "8 701 555 12 34", "Tauke khan ave 10"});
+  const std::string b1 = city.reg(kBolat);
+  const std::string aigerim = city.applicant_id(a1);
+  ASSERT_EQ(city.applicant_id(a2), aigerim);
+  auto key = city.keys().data_key(aigerim);
+  ASSERT_TRUE(key.ok());
+  const std::string data_key = raw(*key);
+  city.close();
+  const std::string wrapped = wrapped_key_of(city.dir() + "/keys", aigerim);
+  ASSERT_FALSE(wrapped.empty());
+  EXPECT_FALSE(files_containing(city.dir(), wrapped).empty()) << "the search must be able to find the wrapped key";
+  EXPECT_TRUE(files_containing(city.dir(), data_key).empty());
+  city.open();
+
+  auto erased = erase_applicants(city.keys(), city.store(),
+                                 {{aigerim}, "request of the applicant", "", {"privacy:dpo", "privacy_officer", ""}});
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  ASSERT_EQ(erased->size(), 1u);
+  EXPECT_EQ((*erased)[0].appeals, (std::vector<std::string>{a1, a2}));
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErased);
+
+  auto state = city.engine().load(a1);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(city.engine().applicant(*state).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*city.engine().applicant(*city.engine().load(b1)), kBolat);
+  auto last = city.store().read_stream("appeal-" + a2, UINT64_MAX, store::Direction::kBackward, 1);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ((*last)[0].type, kApplicantErasedType);
+  EXPECT_EQ((*last)[0].actor.role, "privacy_officer");
+  auto verified = store::verify_log(city.store(), {.indexes = true});
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->to_string();
+
+  // Erasing again writes nothing and says so.
+  const std::uint64_t head = city.store().head_position();
+  auto again = erase_applicants(city.keys(), city.store(), {{aigerim}, "again", "", {}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)[0].already_erased);
+  EXPECT_EQ(city.store().head_position(), head);
+  EXPECT_EQ(erase_applicants(city.keys(), city.store(), {{"ap-0000000000000000"}, "x", "", {}}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(erase_applicants(city.keys(), city.store(), {{aigerim}, "", "", {}}).status().code(),
+            StatusCode::kInvalidArgument);
+
+  city.close();
+  EXPECT_EQ(files_containing(city.dir(), wrapped), std::vector<std::string>());
+  EXPECT_EQ(files_containing(city.dir(), data_key), std::vector<std::string>());
+  for (std::string_view needle : {"Aigerim", "Sadykova", "555 1234", "77015551234"}) {
+    EXPECT_EQ(files_containing(city.dir(), needle), std::vector<std::string>()) << needle;
+  }
+  city.open();
+  // The same person calling again is a new applicant with a new key.
+  const std::string a3 = city.reg(kAigerim);
+  EXPECT_NE(city.applicant_id(a3), aigerim);
+  EXPECT_EQ(*city.engine().applicant(*city.engine().load(a3)), kAigerim);
+}
+
+// A log that refuses appends to appeal streams: an erasure stops after its first step, as a crash there would.
+class RefusingAppeals final : public store::EventStore {
+ public:
+  explicit RefusingAppeals(store::EventStore& inner) : inner_(inner) {}
+  Result<store::AppendResult> append(std::string_view stream, store::ExpectedVersion expected,
+                                     std::span<const store::EventData> events,
+                                     const store::AppendOptions& options) override {
+    if (stream.starts_with("appeal-")) return Status::IOError("disk full (injected)");
+    return inner_.append(stream, expected, events, options);
+  }
+  Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
+                                                        std::size_t n) const override {
+    return inner_.read_stream(s, v, d, n);
+  }
+  Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
+    return inner_.read_all(p, n);
+  }
+  Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
+                             const std::function<bool(const store::RecordedEvent&)>& v) const override {
+    return inner_.scan(p, n, v);
+  }
+  Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
+  std::uint64_t head_position() const override { return inner_.head_position(); }
+  Hash256 head_hash() const override { return inner_.head_hash(); }
+  std::unique_ptr<store::Subscription> subscribe(std::uint64_t after, store::EventHandler h) override {
+    return inner_.subscribe(after, std::move(h));
+  }
+
+ private:
+  store::EventStore& inner_;
+};
+
+TEST(Erasure, AnInterruptedErasureIsNeverHalfVisibleAndIsFinishedAsItWasAsked) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string a2 = city.reg(kAigerim);
+  const std::string b1 = city.reg(kBolat);
+  const std::string aigerim = city.applicant_id(a1);
+  RefusingAppeals refusing(city.store());
+  ErasureRequest r{{aigerim}, "retention: complaint, 5 years after closure", "retention.complaint",
+                   {"retention", "system", ""}};
+  EXPECT_EQ(erase_applicants(city.keys(), refusing, r).status().code(), StatusCode::kIOError);
+  // Interrupted after step one: the key is never handed out again, nothing is in the log yet.
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErasing);
+  EXPECT_EQ(city.engine().applicant(*city.engine().load(a1)).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(city.keys().pending_erasures()->size(), 1u);
+
+  // After a restart the server finishes it, with the reason and rule it was asked with.
+  city.close();
+  city.open();
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErasing);
+  auto finished = finish_interrupted_erasures(city.keys(), city.store());
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_EQ(*finished, 1u);
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErased);
+  for (const std::string& appeal : {a1, a2}) {
+    auto last = city.store().read_stream("appeal-" + appeal, UINT64_MAX, store::Direction::kBackward, 1);
+    ASSERT_TRUE(last.ok());
+    ASSERT_EQ((*last)[0].type, kApplicantErasedType);
+    auto ev = decode_privacy_event((*last)[0].type, (*last)[0].schema_version, (*last)[0].payload);
+    const auto& x = std::get<ApplicantErased>(*ev);
+    EXPECT_EQ(x.reason, r.reason);
+    EXPECT_EQ(x.rule, r.rule);
+    EXPECT_EQ((*last)[0].actor.user, "retention");
+  }
+  EXPECT_EQ(*city.engine().applicant(*city.engine().load(b1)), kBolat);
+  EXPECT_EQ(*finish_interrupted_erasures(city.keys(), city.store()), 0u);
+}
+
+TEST(Erasure, ViewsShowTheAppealWithTheApplicantErasedAndARebuildAgrees) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string a2 = city.reg(kAigerim);
+  const std::string dir = city.dir() + "/views";
+  auto runner = ProjectionRunner::open(city.store(), dir, standard_projections());
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->catch_up().ok());
+  ASSERT_TRUE(erase_applicants(city.keys(), city.store(), {{city.applicant_id(a1)}, "request of the applicant", "", {}}).ok());
+  ASSERT_TRUE((*runner)->catch_up().ok());
+  auto appeals = (*runner)->reader("appeals");
+  auto row = get_appeal_row(**appeals, a1);
+  ASSERT_TRUE(row.ok());
+  EXPECT_TRUE(row->applicant_erased);
+  auto timeline = read_timeline(**(*runner)->reader("timeline"), a2);
+  ASSERT_TRUE(timeline.ok());
+  EXPECT_EQ(timeline->back().summary, "applicant's personal data erased: request of the applicant");
+  auto repeats = read_repeats(**(*runner)->reader("repeats"), a2);
+  ASSERT_TRUE(repeats.ok());
+  EXPECT_EQ(repeats->size(), 1u) << "one applicant's appeals on one topic are repeats (by applicant id)";
+  for (const char* name : {"appeals", "timeline", "repeats", "scorecards", "public"}) {
+    auto live = dump_view(**(*runner)->reader(name));
+    ASSERT_TRUE((*runner)->rebuild(name).ok());
+    EXPECT_EQ(*live, *dump_view(**(*runner)->reader(name))) << name;
+  }
+}
+
+// ---- key rotation ----------------------------------------------------------------------------------------------
+
+TEST(KeyRotation, RewrapsEveryKeyTheOldKekIsRefusedAndItsCopiesAreGone) {
+  SealedCity city(test_kek('a'));
+  const std::string a1 = city.reg(kAigerim);
+  const std::string b1 = city.reg(kBolat);
+  const std::string aigerim = city.applicant_id(a1);
+  city.close();
+  const std::string old_wrapped = wrapped_key_of(city.dir() + "/keys", aigerim);
+  EXPECT_EQ(KeyStore::rotate(city.dir() + "/keys", test_kek('a'), test_kek('a')).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(KeyStore::rotate(city.dir() + "/keys", test_kek('c'), test_kek('b')).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(KeyStore::rotate(city.dir() + "/keys", test_kek('a'), test_kek('b')).ok());
+  EXPECT_EQ(KeyStore::open(city.dir() + "/keys", test_kek('a')).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(files_containing(city.dir(), old_wrapped), std::vector<std::string>());
+  auto ks = KeyStore::open(city.dir() + "/keys", test_kek('b'));
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  auto store = store::open_rocks_store(city.dir() + "/log");
+  ASSERT_TRUE(store.ok());
+  AeadApplicantSealer sealer(**ks);
+  Engine engine(**store, SystemClock::instance(), nullptr, sealer);
+  EXPECT_EQ(*engine.applicant(*engine.load(a1)), kAigerim);
+  EXPECT_EQ(*engine.applicant(*engine.load(b1)), kBolat);
+  // The identity index survives too: the same person still finds the same applicant.
+  EXPECT_EQ((*ks)->find("phone:77015551234")->value_or(""), aigerim);
+}
+
+// ---- the access log --------------------------------------------------------------------------------------------
+
+TEST(AccessLog, NReadsAreNRecordsInFewAppendsAndTheViewAnswersPerAppeal) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string b1 = city.reg(kBolat);
+  {
+    AccessRecorder recorder(city.store(), city.clock(), {.flush_every = std::chrono::milliseconds(1000)});
+    for (int i = 0; i < 25; ++i) {
+      recorder.record({"tok" + std::to_string(i % 3), "operator", ""},
+                      {i % 5 == 0 ? b1 : a1, "ap-x", "contact", "callback " + std::to_string(i)});
+    }
+    ASSERT_TRUE(recorder.flush().ok());
+    const auto st = recorder.stats();
+    EXPECT_EQ(st.recorded, 25u);
+    EXPECT_EQ(st.appended, 25u);
+    EXPECT_LE(st.appends, 2u) << "reads are batched, not an fsync each";
+  }
+  auto runner = ProjectionRunner::open(city.store(), city.dir() + "/views", standard_projections());
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->catch_up().ok());
+  auto log = read_access_log(**(*runner)->reader("access"), a1);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 20u);
+  EXPECT_EQ((*log)[0].token_id, "tok1");
+  EXPECT_EQ((*log)[0].purpose, "callback 1");
+  EXPECT_EQ((*log)[0].what, "contact");
+  EXPECT_EQ(read_access_log(**(*runner)->reader("access"), b1)->size(), 5u);
+  auto day = city.store().read_stream(access_stream(city.clock().now()), 1, store::Direction::kForward, 100);
+  ASSERT_TRUE(day.ok());
+  EXPECT_EQ(day->size(), 25u);
+}
+
+TEST(AccessLog, RecordsQueuedAtDestructionAreAppended) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  {
+    AccessRecorder recorder(city.store(), city.clock(), {.flush_every = std::chrono::hours(1)});
+    recorder.record({"tok", "operator", ""}, {a1, "ap-x", "contact", "callback"});
+  }
+  auto day = city.store().read_stream(access_stream(city.clock().now()), 1, store::Direction::kForward, 10);
+  ASSERT_TRUE(day.ok());
+  EXPECT_EQ(day->size(), 1u);
+}
+
+}  // namespace
+}  // namespace otinish::engine::privacy

@@ -1,0 +1,107 @@
+// tests/engine/privacy_test_city.h: a test city whose applicants are sealed with per-applicant keys, and a
+// byte search over a whole data directory (every file, WAL and SST files included).
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
+#include "store/rocks_store.h"
+#include "tests/engine/test_city.h"
+
+namespace otinish::engine::testing {
+
+inline privacy::KeyEncryptionKey test_kek(char fill = 'a') {
+  auto k = privacy::kek_from_hex(std::string(64, fill), "test key " + std::string(1, fill));
+  EXPECT_TRUE(k.ok());
+  return *k;
+}
+
+// The files under `dir` (recursively) that contain `needle`, as paths relative to `dir`.
+inline std::vector<std::string> files_containing(const std::string& dir, std::string_view needle) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    if (bytes.str().find(needle) != std::string::npos) {
+      found.push_back(std::filesystem::relative(entry.path(), dir).string());
+    }
+  }
+  return found;
+}
+
+class SealedCity {
+ public:
+  explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek())
+      : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)) {
+    open();
+  }
+  ~SealedCity() {
+    close();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void open() {
+    auto s = store::open_rocks_store(dir_ + "/log", {}, clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    auto k = privacy::KeyStore::open(dir_ + "/keys", kek_);
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    keys_ = std::move(k).value();
+    sealer_ = std::make_unique<privacy::AeadApplicantSealer>(*keys_);
+    engine_ = std::make_unique<Engine>(*store_, clock_, &catalogue_, *sealer_);
+  }
+  void close() {
+    engine_.reset();
+    sealer_.reset();
+    keys_.reset();
+    store_.reset();
+  }
+
+  std::string reg(const Applicant& a, std::string text = "text of the appeal") {
+    RegisterAppeal r;
+    r.centre = "SHY";
+    r.category = Category::kComplaint;
+    r.topic = "lifts.broken";
+    r.location = {"Abay", "Tauke khan ave"};
+    r.text = std::move(text);
+    r.applicant = a;
+    auto res = engine_->register_appeal(r, {"cmd-" + std::to_string(++next_), {"operator:test", "operator", ""}, ""});
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    return res.ok() ? res->appeal_id : std::string();
+  }
+  std::string applicant_id(const std::string& appeal) {
+    auto s = engine_->load(appeal);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s->applicant.key_id : std::string();
+  }
+
+  Engine& engine() { return *engine_; }
+  store::EventStore& store() { return *store_; }
+  privacy::KeyStore& keys() { return *keys_; }
+  const std::string& dir() const { return dir_; }
+  ManualClock& clock() { return clock_; }
+
+ private:
+  std::string dir_;
+  ManualClock clock_;
+  InMemoryTopicCatalogue catalogue_;
+  privacy::KeyEncryptionKey kek_;
+  std::unique_ptr<store::EventStore> store_;
+  std::unique_ptr<privacy::KeyStore> keys_;
+  std::unique_ptr<privacy::AeadApplicantSealer> sealer_;
+  std::unique_ptr<Engine> engine_;
+  int next_ = 0;
+};
+
+}  // namespace otinish::engine::testing

@@ -15,9 +15,11 @@ void add_all_commands(CLI::App& app, Context& ctx) {
       add_describe_commands,
       add_projection_commands,
       add_load_commands,
+      add_privacy_commands,
   };
   app.footer("Example: otinish rules check examples/rules/city.yaml\n"
-             "Every command's --help has an example and its exit codes: 0 ok, 1 findings or failure, 2 usage.");
+             "Every command's --help has an example and its exit codes: 0 ok, 1 findings or failure, 2 usage,\n"
+             "3 the key-encryption key is missing, unreadable or not the one in use.");
   for (AddCommands add : kAreas) add(app, ctx);
 }
 

@@ -8,9 +8,14 @@
 // tested without a process.
 #pragma once
 
+#include <optional>
 #include <ostream>
+#include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
+
+#include "engine/privacy/kek.h"
 
 namespace otinish::cli {
 
@@ -45,6 +50,19 @@ void add_publish_commands(CLI::App& app, Context& ctx);
 void add_calendar_commands(CLI::App& app, Context& ctx);
 // `otinish calendar publish`: api/cli/publish_commands.cc. Called by add_calendar_commands.
 void add_calendar_publish_command(CLI::App& calendar, Context& ctx);
+
+// `otinish keys generate|rotate|status`, `otinish applicant erase|find`, `otinish access`:
+// api/cli/privacy_commands.cc.
+void add_privacy_commands(CLI::App& app, Context& ctx);
+
+// The exit code of a command that needs the key-encryption key and cannot have it (missing, unreadable, or
+// not the key the key store was written with): `otinish serve` and the privacy commands.
+inline constexpr int kKekExitCode = 3;
+
+// The KEK named by `spec` (file:PATH, env:NAME, credential:NAME), or the default sources when empty. On failure
+// writes why to ctx.err, sets kKekExitCode and returns nullopt.
+std::optional<engine::privacy::KeyEncryptionKey> kek_from_option(const std::string& spec, const std::string& data,
+                                                                 Context& ctx, std::string_view command);
 
 // Every area above, in order: the whole `otinish` command line (main.cc, and the tests that walk it).
 void add_all_commands(CLI::App& app, Context& ctx);

@@ -3,6 +3,8 @@
 //   DIR/log/           the event log (RocksDB; store/rocks_store.h)
 //   DIR/views/         the projections (RocksDB; engine/projection.h), rebuilt from the log when lost
 //   DIR/sla/           the SLA timer index (RocksDB; engine/timer_index.h), rebuilt from the log when lost
+//   DIR/keys/          the applicants' data keys, wrapped by the key-encryption key (RocksDB;
+//                      engine/privacy/key_store.h); the key-encryption key itself is never in DIR
 //   DIR/tokens.jsonl   API tokens, hashed (api/http/auth.h)
 //
 // The log is locked by the process that opens it: commands that open it (verify, export, import, replay,
@@ -16,6 +18,7 @@ namespace otinish::cli {
 
 inline std::string log_dir(const std::string& data) { return data + "/log"; }
 inline std::string views_dir(const std::string& data) { return data + "/views"; }
+inline std::string keys_dir(const std::string& data) { return data + "/keys"; }
 inline std::string tokens_file(const std::string& data) { return data + "/tokens.jsonl"; }
 
 }  // namespace otinish::cli

@@ -26,6 +26,9 @@ struct ServeArgs {
   std::string catalogue;
   std::vector<std::string> calendars;
   std::string rules;
+  std::string kek;
+  bool plain_personal_data = false;
+  bool new_key_store = false;
 };
 
 bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -61,6 +64,14 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.calendar_files = a.calendars;
   o.rules_file = a.rules;
   o.log = &std::cerr;
+  if (a.plain_personal_data) {
+    o.personal_data.plain = true;
+  } else {
+    auto kek = kek_from_option(a.kek, a.data, ctx, "serve");
+    if (!kek) return;
+    o.personal_data.kek = std::move(kek);
+  }
+  o.personal_data.create_key_store = a.new_key_store;
 
   // SIGTERM and SIGINT are taken by sigwait below: block them before any thread starts, so every thread
   // inherits the mask.
@@ -73,7 +84,9 @@ void serve(const ServeArgs& a, Context& ctx) {
   auto node = api::Node::open(o);
   if (!node.ok()) {
     ctx.err << "otinish serve: " << node.status().ToString() << "\n";
-    ctx.exit_code = 1;
+    const bool key_problem = node.status().code() == StatusCode::kFailedPrecondition &&
+                             node.status().message().find("key") != std::string::npos;
+    ctx.exit_code = key_problem ? kKekExitCode : 1;
     return;
   }
   if (Status s = (*node)->start(); !s.ok()) {
@@ -107,8 +120,15 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--calendar", args->calendars,
                   "Calendar YAML to publish at start unless already in force (repeatable; parents first)");
   cmd->add_option("--rules", args->rules, "Rule set YAML to publish at start (after the calendars) unless in force");
+  cmd->add_option("--kek", args->kek,
+                  "Key-encryption key of the applicants' data keys: file:PATH, env:NAME or credential:NAME "
+                  "(default: the systemd credential otinish-kek, then $OTINISH_KEK)");
+  cmd->add_flag("--plain-personal-data", args->plain_personal_data,
+                "Store applicants in plain text, without a key (tests only: nothing can be erased)");
+  cmd->add_flag("--new-key-store", args->new_key_store,
+                "Create DIR/keys although the log holds events (first sealed start of a plain log)");
   cmd->footer(
-      "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109\n"
+      "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109 --kek file:/etc/otinish/kek\n"
       "Example: otinish serve --data /var/lib/otinish --catalogue examples/catalogue \\\n"
       "           --calendar examples/calendars/kz.yaml --calendar examples/calendars/shymkent.yaml \\\n"
       "           --calendar examples/calendars/round-the-clock.yaml --rules examples/rules/city.yaml\n"
@@ -116,7 +136,8 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
       "force is not published again, so a restart with the same flags changes nothing.\n"
       "Prints 'listening on http://HOST:PORT' on stdout, logs JSON lines on stderr. SIGTERM stops accepting,\n"
       "finishes requests in flight and exits 0. Exit 1 if the data directory, the catalogue or a file to publish\n"
-      "cannot be loaded, 2 on bad arguments.");
+      "cannot be loaded, 2 on bad arguments, 3 if the key-encryption key is missing, unreadable or not the one\n"
+      "DIR/keys was written with (the message names where it looked); it never falls back to plain text.");
   cmd->callback([args, &ctx] { serve(*args, ctx); });
 }
 

@@ -26,6 +26,7 @@ std::string_view to_string(Role r) noexcept {
     case Role::kAdmin: return "admin";
     case Role::kAuditor: return "auditor";
     case Role::kPublic: return "public";
+    case Role::kPrivacyOfficer: return "privacy_officer";
   }
   return "public";
 }
@@ -34,7 +35,7 @@ Result<Role> parse_role(std::string_view s) {
   for (Role r : kAllRoles)
     if (to_string(r) == s) return r;
   return Status::InvalidArgument("unknown role '" + std::string(s) +
-                                 "'; use one of operator, inspector, controller, agency, admin, auditor, public");
+                                 "'; use one of operator, inspector, controller, agency, admin, auditor, public, privacy_officer");
 }
 
 std::string_view to_string(Permission p) noexcept {
@@ -48,6 +49,9 @@ std::string_view to_string(Permission p) noexcept {
     case Permission::kWriteRules: return "publish rules";
     case Permission::kReadMetrics: return "read metrics";
     case Permission::kRebuildViews: return "rebuild projections";
+    case Permission::kReadPersonalData: return "read personal data";
+    case Permission::kReadAccessLog: return "read access logs";
+    case Permission::kEraseApplicants: return "erase applicants";
   }
   return "?";
 }
@@ -57,20 +61,26 @@ bool role_has(Role role, Permission p) noexcept {
   switch (role) {
     case Role::kOperator:
       return p == P::kRegisterAppeal || p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadPublicFeed ||
-             p == P::kReadRules;
+             p == P::kReadRules || p == P::kReadPersonalData;
     case Role::kInspector:
-    case Role::kController:
       return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
              p == P::kReadRules;
+    case Role::kController:
+      return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
+             p == P::kReadRules || p == P::kReadPersonalData;
     case Role::kAgency:
       return p == P::kReadAppeals || p == P::kReadScorecards || p == P::kReadPublicFeed || p == P::kReadRules;
     case Role::kAdmin:
       return p == P::kReadRules || p == P::kWriteRules || p == P::kReadMetrics || p == P::kReadPublicFeed ||
-             p == P::kRebuildViews;
+             p == P::kRebuildViews || p == P::kEraseApplicants;
     case Role::kAuditor:
-      return p != P::kRegisterAppeal && p != P::kWriteRules && p != P::kRebuildViews;
+      return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
+             p == P::kReadRules || p == P::kReadMetrics || p == P::kReadAccessLog;
     case Role::kPublic:
       return p == P::kReadPublicFeed;
+    case Role::kPrivacyOfficer:
+      return p == P::kReadAppeals || p == P::kReadPublicFeed || p == P::kReadPersonalData || p == P::kReadAccessLog ||
+             p == P::kEraseApplicants;
   }
   return false;
 }
@@ -93,6 +103,7 @@ bool role_may_run(Role role, CommandKind c) noexcept {
     case Role::kAdmin:
     case Role::kAuditor:
     case Role::kPublic:
+    case Role::kPrivacyOfficer:
       return false;
   }
   return false;

@@ -11,9 +11,15 @@
 //   inspector   checks quality, classifies, routes to an agency, returns to the operator, merges duplicates
 //   controller  follows execution: reassigns, grants extensions, reopens, closes; reads scorecards
 //   agency      staff of one agency: accepts, works, holds, resolves; sees only its agency's appeals
-//   admin       rules and calendars (and tokens, on the command line); no appeal data
-//   auditor     reads everything (appeals, timelines, the event log, metrics), changes nothing
+//   admin       rules and calendars (and tokens, on the command line); may erase an applicant; no appeal data
+//   auditor     reads everything but personal data (appeals, timelines, the event log, access logs, metrics),
+//               changes nothing
 //   public      the anonymised public feed only
+//   privacy_officer  the data-protection officer: reads appeals, the applicant's data (with a stated purpose)
+//               and who read it; erases applicants
+// Personal data (the applicant's name, phone and address) is read only through GET /v1/appeals/{id}/applicant,
+// by operator, controller and privacy_officer (the desks that call the applicant back, and the officer), each
+// read with a stated purpose and recorded.
 //
 // Thread-safety: TokenStore is thread-safe; the rest are pure functions.
 #pragma once
@@ -36,9 +42,11 @@
 
 namespace otinish::api {
 
-enum class Role : std::uint8_t { kOperator, kInspector, kController, kAgency, kAdmin, kAuditor, kPublic };
+enum class Role : std::uint8_t {
+  kOperator, kInspector, kController, kAgency, kAdmin, kAuditor, kPublic, kPrivacyOfficer
+};
 inline constexpr Role kAllRoles[] = {Role::kOperator, Role::kInspector, Role::kController, Role::kAgency,
-                                     Role::kAdmin,    Role::kAuditor,   Role::kPublic};
+                                     Role::kAdmin,    Role::kAuditor,   Role::kPublic,     Role::kPrivacyOfficer};
 
 std::string_view to_string(Role r) noexcept;
 // Errors: kInvalidArgument listing the roles.
@@ -55,6 +63,9 @@ enum class Permission : std::uint8_t {
   kWriteRules,      // PUT /v1/rules
   kReadMetrics,     // GET /metrics
   kRebuildViews,    // POST /v1/projections/{name}/rebuild
+  kReadPersonalData,  // GET /v1/appeals/{id}/applicant (with Access-Purpose; each read is recorded)
+  kReadAccessLog,     // GET /v1/appeals/{id}/access-log
+  kEraseApplicants,   // DELETE /v1/applicants/{id}
 };
 std::string_view to_string(Permission p) noexcept;
 

@@ -9,6 +9,9 @@
 #include "api/http/calendar_outlook.h"
 #include "api/http/publications.h"
 #include "engine/engine.h"
+#include "engine/privacy/erasure.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
 #include "engine/projection.h"
 #include "engine/views.h"
 #include "examples/city/city_catalogue.h"
@@ -71,11 +74,39 @@ struct Node::Parts {
   std::unique_ptr<engine::InMemoryTopicCatalogue> topics;  // city->engine_catalogue(), what the engine reads
   std::unique_ptr<engine::RuleRegistry> registry;
   std::unique_ptr<engine::SlaService> sla;
+  std::unique_ptr<engine::privacy::KeyStore> keys;
+  std::unique_ptr<engine::privacy::AeadApplicantSealer> sealer;
+  std::unique_ptr<engine::privacy::AccessRecorder> access;  // before `store` is destroyed: it flushes into it
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
   bool stopped = false;
 };
+
+// Opens DIR/keys with the KEK (or checks that plain was asked for), and finishes erasures a crash interrupted.
+static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
+  const PersonalDataOptions& pd = o.personal_data;
+  if (!pd.kek) {
+    if (pd.plain) return Status::Ok();
+    return Status::FailedPrecondition(
+        "no key-encryption key for the applicants' personal data: give one (otinish serve --kek file:PATH; "
+        "`otinish keys generate` makes one), or ask for plain text explicitly (--plain-personal-data, tests only)");
+  }
+  const std::string keys_dir = o.data_dir + "/keys";
+  if (!std::filesystem::exists(keys_dir) && parts.store->head_position() > 0 && !pd.create_key_store) {
+    return Status::FailedPrecondition(
+        "the key store " + keys_dir + " is missing but the log holds " + std::to_string(parts.store->head_position()) +
+        " events: if it was lost, restore it from its backup (sealed applicants cannot be opened without it); if "
+        "this log never sealed applicants, start once with --new-key-store");
+  }
+  auto keys = engine::privacy::KeyStore::open(keys_dir, *pd.kek);
+  if (!keys.ok()) return keys.status();
+  parts.keys = std::move(keys).value();
+  parts.sealer = std::make_unique<engine::privacy::AeadApplicantSealer>(*parts.keys);
+  auto finished = engine::privacy::finish_interrupted_erasures(*parts.keys, *parts.store);
+  if (!finished.ok()) return finished.status();
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   auto parts = std::make_unique<Parts>();
@@ -92,6 +123,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   auto st = store::open_rocks_store(o.data_dir + "/log", {}, *o.clock);
   if (!st.ok()) return st.status();
   parts->store = std::move(st).value();
+  OTINISH_RETURN_IF_ERROR(open_personal_data(*parts, o));
   auto tokens = TokenStore::open(o.data_dir + "/tokens.jsonl", *o.clock);
   if (!tokens.ok()) return tokens.status();
   parts->tokens = std::move(tokens).value();
@@ -105,9 +137,13 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
                                       {.index_path = o.data_dir + "/sla", .lateness_samples = kLatenessSamples});
   if (!sla.ok()) return sla.status();
   parts->sla = std::move(sla).value();
-  parts->engine = std::make_unique<engine::Engine>(*parts->store, *o.clock, parts->topics.get());
+  const engine::ApplicantSealer* sealer = parts->sealer ? static_cast<const engine::ApplicantSealer*>(parts->sealer.get())
+                                                : &engine::PlainApplicantSealer::instance();
+  parts->engine = std::make_unique<engine::Engine>(*parts->store, *o.clock, parts->topics.get(), *sealer);
+  parts->access = std::make_unique<engine::privacy::AccessRecorder>(*parts->store, *o.clock, o.personal_data.access);
   parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
-                                                *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log);
+                                                *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log,
+                                                ServicePrivacy{parts->keys.get(), parts->access.get()});
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
       o.server, [svc](const HttpRequest& q) { return svc->handle(q); },
@@ -162,6 +198,10 @@ void Node::shutdown(std::chrono::milliseconds grace) {
   parts_->stopped = true;
   parts_->service->log_line("info", "shutting down", "{}");
   parts_->server->shutdown(grace);  // every acknowledged append is already durable (the store syncs first)
+  if (Status st = parts_->access->flush(); !st.ok()) {
+    parts_->service->log_line("error", "reads of personal data not recorded",
+                              boost::json::serialize(boost::json::object{{"error", st.ToString()}}));
+  }
   parts_->sla->stop();              // its index is flushed before the store closes (Parts' destructor)
   if (parts_->views) parts_->views->stop();
   parts_->service->log_line("info", "stopped", "{}");
@@ -172,5 +212,6 @@ store::EventStore& Node::store() { return *parts_->store; }
 TokenStore& Node::tokens() { return *parts_->tokens; }
 engine::RuleRegistry& Node::registry() { return *parts_->registry; }
 engine::SlaService& Node::sla() { return *parts_->sla; }
+engine::privacy::KeyStore* Node::keys() { return parts_->keys.get(); }
 
 }  // namespace otinish::api

@@ -9,7 +9,8 @@
 //   o.catalogue_dir = "examples/catalogue";       // optional: topics checked, dangerous flags known
 //   o.calendar_files = {"kz.yaml", "shymkent.yaml"};  // optional: published at start when changed
 //   o.rules_file = "city.yaml";
-//   auto node = Node::open(o);                    // opens DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl
+//   o.personal_data.kek = *engine::privacy::load_kek("file:/etc/otinish/kek", o.data_dir);
+//   auto node = Node::open(o);                    // opens DIR/log, DIR/keys, DIR/views, DIR/sla, DIR/tokens.jsonl
 //   OTINISH_RETURN_IF_ERROR((*node)->start());    // views, SLA service, start-up publications, listener
 //   std::uint16_t port = (*node)->port();
 //   (*node)->shutdown(std::chrono::seconds(10));  // graceful; also done by the destructor
@@ -27,10 +28,28 @@
 #include "api/http/service.h"
 #include "common/status.h"
 #include "common/time.h"
+#include "engine/privacy/access_log.h"
+#include "engine/privacy/kek.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
 
 namespace otinish::api {
+
+// How the applicants' personal data is kept (engine/privacy/privacy.h).
+struct PersonalDataOptions {
+  // The key-encryption key. Set: applicants are sealed with their own data keys, kept in DIR/keys and wrapped
+  // by it (it must be the key DIR/keys was written with).
+  std::optional<engine::privacy::KeyEncryptionKey> kek;
+  // No KEK and this set: applicants are stored in plain text (scheme 0). For tests only; open() refuses a node
+  // with neither, so a forgotten key never silently means plain text.
+  bool plain = false;
+  // Create DIR/keys although the log already holds appeals (the first sealed start of a log written in plain
+  // text). Off: a missing key store beside a non-empty log is refused, because a lost key store would
+  // otherwise be replaced by an empty one and every sealed applicant would become unreadable without a word.
+  bool create_key_store = false;
+  // Batching of the read-audit events.
+  engine::privacy::AccessRecorderOptions access;
+};
 
 struct NodeOptions {
   // The data directory (layout in api/cli/data_dir.h). Created if missing.
@@ -43,6 +62,7 @@ struct NodeOptions {
   std::ostream* log = nullptr;
   // The clock for events, SLA timers and logs; must outlive the node.
   const Clock* clock = &SystemClock::instance();
+  PersonalDataOptions personal_data;
   // A folder holding topics.yaml and agencies.yaml (as examples/catalogue/). Set: the engine checks topics
   // against it and knows dangerous topics (an incident on one is critical). Empty: topics are not checked.
   std::string catalogue_dir;
@@ -57,7 +77,9 @@ struct NodeOptions {
 class Node {
  public:
   // Errors: the store's (kIOError when another process holds the log), the token file's, the views', the SLA
-  // timer index's, the catalogue's (kNotFound, kInvalidArgument with file:line:column).
+  // timer index's, the catalogue's (kNotFound, kInvalidArgument with file:line:column); the key store's
+  // (kFailedPrecondition for a wrong key-encryption key, naming its source), kFailedPrecondition for neither a
+  // KEK nor `plain`, or a missing key store beside a non-empty log.
   static Result<std::unique_ptr<Node>> open(const NodeOptions& options);
   ~Node();
 
@@ -72,6 +94,8 @@ class Node {
   TokenStore& tokens();
   engine::RuleRegistry& registry();
   engine::SlaService& sla();
+  // Null when personal data is plain.
+  engine::privacy::KeyStore* keys();
 
   struct Parts;
 

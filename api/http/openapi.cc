@@ -212,6 +212,40 @@ std::string build() {
                                 {"404", problem_ref("Not published.")}}))},
       {"put", std::move(put_calendar)}};
 
+  paths["/v1/appeals/{id}/applicant"] = {
+      {"get", op("The applicant's contact (name, phone, address) and applicant_id, to call them back. Each read is "
+                 "recorded (who, when, which appeal, the stated purpose): GET .../access-log. Cache-Control: no-store.",
+                 "operator, controller, privacy_officer",
+                 {appeal_id, param("Access-Purpose", "header", "Why you read it (1..200 characters), e.g. 'callback "
+                                                               "with the result'; shown to the applicant on request.",
+                                   true)},
+                 common_errors({{"200", {{"description", "appeal_id, applicant_id, name, phone, address, sealed."}}},
+                                {"400", problem_ref("Access-Purpose is missing (purpose-required).")},
+                                {"404", problem_ref("No such appeal.")},
+                                {"410", problem_ref("The applicant was erased (applicant-erased); the appeal "
+                                                    "remains.")}}))}};
+  paths["/v1/appeals/{id}/access-log"] = {
+      {"get", op("Who read the applicant's personal data: each read's time, token, role, what and purpose.",
+                 "auditor, privacy_officer", {appeal_id},
+                 common_errors({{"200", {{"description", "appeal_id, reads[], as_of_position."}}},
+                                {"404", problem_ref("No such appeal.")},
+                                {"503", problem_ref("Views are off.")}}))}};
+  json::object erase = op("Erase an applicant: every appeal of theirs records ApplicantErased, their data key is "
+                          "destroyed and purged from the key store. The appeals and their history remain. "
+                          "Erasing again answers 200 with already_erased.",
+                          "privacy_officer, admin",
+                          {param("id", "path", "The applicant id (ap-...), from GET /v1/appeals/{id}/applicant.", true)},
+                          common_errors({{"200", {{"description", "applicant_id, erased, already_erased, appeals[]."}}},
+                                         {"400", problem_ref("No reason given, or the body is not JSON.")},
+                                         {"404", problem_ref("No such applicant.")},
+                                         {"503", problem_ref("This server does not seal applicants (not-sealed).")}}));
+  erase["requestBody"] = {
+      {"required", true},
+      {"content", {{"application/json", {{"schema", {{"type", "object"},
+                                                     {"properties", string_props({"reason"})},
+                                                     {"required", json::array{"reason"}}}}}}}}};
+  paths["/v1/applicants/{id}"] = {{"delete", std::move(erase)}};
+
   json::object schemas;
   schemas["Problem"] = {
       {"type", "object"},

@@ -11,6 +11,7 @@
 #include "api/http/openapi.h"
 #include "api/http/problem.h"
 #include "api/http/publications.h"
+#include "api/http/resource_support.h"
 #include "engine/views.h"
 #include "engine/what_if.h"
 #include "api/http/calendar_outlook.h"
@@ -26,14 +27,21 @@ using engine::AppealState;
 using engine::CommandKind;
 using SteadyClock = std::chrono::steady_clock;
 
-namespace {
-
 HttpResponse json_response(int status, const json::value& v) {
   HttpResponse r;
   r.status = status;
   r.body = json::serialize(v);
   return r;
 }
+
+HttpResponse status_problem(const Status& s) {
+  auto [field, message] = split_field_error(s.message());
+  Problem p = problem_from_status(s, field);
+  if (!field.empty()) p.detail = field + ": " + message;
+  return problem_response(p);
+}
+
+namespace {
 
 std::string etag_of(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
 
@@ -55,14 +63,6 @@ bool parse_u64(std::string_view s, std::uint64_t* out) { return parse_etag(s, ou
 
 std::chrono::microseconds since(SteadyClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t);
-}
-
-// A problem for a Status whose message may start with the JSON Pointer of the field at fault.
-HttpResponse status_problem(const Status& s) {
-  auto [field, message] = split_field_error(s.message());
-  Problem p = problem_from_status(s, field);
-  if (!field.empty()) p.detail = field + ": " + message;
-  return problem_response(p);
 }
 
 }  // namespace
@@ -126,16 +126,10 @@ class IdempotencyCache {
 
 // ---------------------------------------------------------------------------------------------------------
 
-struct ApiService::Call {
-  const HttpRequest& q;
-  const PathParams& p;
-  Principal who;
-  bool authenticated = false;
-};
-
 ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry,
                        TokenStore& tokens, const Clock& clock, engine::ProjectionRunner* views,
-                       const engine::TopicCatalogue* catalogue, ServiceOptions options, std::ostream* log)
+                       const engine::TopicCatalogue* catalogue, ServiceOptions options, std::ostream* log,
+                       ServicePrivacy privacy)
     : engine_(engine),
       store_(store),
       registry_(registry),
@@ -145,6 +139,7 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       clock_(clock),
       options_(std::move(options)),
       log_(log),
+      privacy_(privacy),
       idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
@@ -253,6 +248,9 @@ void ApiService::add_routes() {
   router_.add("POST", "/v1/rules/simulate", guarded({P::kWriteRules}, &ApiService::simulate_rules));
   router_.add("GET", "/v1/calendars/{name}", guarded({P::kReadRules}, &ApiService::get_calendar));
   router_.add("PUT", "/v1/calendars/{name}", guarded({P::kWriteRules}, &ApiService::put_calendar));
+  router_.add("GET", "/v1/appeals/{id}/applicant", guarded({P::kReadPersonalData}, &ApiService::get_applicant));
+  router_.add("GET", "/v1/appeals/{id}/access-log", guarded({P::kReadAccessLog}, &ApiService::access_log));
+  router_.add("DELETE", "/v1/applicants/{id}", guarded({P::kEraseApplicants}, &ApiService::erase_applicant));
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
@@ -383,9 +381,6 @@ HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>
   return r;
 }
 
-namespace {
-
-// Parses a request body as a JSON object ({} when empty and `empty_ok`).
 std::optional<HttpResponse> parse_body(const HttpRequest& q, bool empty_ok, json::object* out) {
   if (q.body.empty() && empty_ok) return std::nullopt;
   boost::system::error_code ec;
@@ -399,6 +394,8 @@ std::optional<HttpResponse> parse_body(const HttpRequest& q, bool empty_ok, json
 store::Actor actor_of(const Principal& who) {
   return {.user = "token:" + who.token_id, .role = std::string(to_string(who.role)), .agency = who.agency};
 }
+
+namespace {
 
 // The engine's command id: the token's Idempotency-Key, or else one of its own, never the client's
 // X-Request-Id (a correlation label that any client may send and several may share: as a command id it would
@@ -457,9 +454,6 @@ HttpResponse ApiService::register_appeal(Call& c) {
   });
 }
 
-namespace {
-
-// Loads an appeal the caller may see; 404 (as a response) otherwise.
 std::variant<AppealState, HttpResponse> load_visible(engine::Engine& eng, const std::string& id, const Principal& who) {
   auto parsed = engine::AppealId::parse(id);
   if (!parsed.ok()) return problem_response(not_found("no appeal '" + id + "': " + parsed.status().message()));
@@ -475,8 +469,6 @@ std::variant<AppealState, HttpResponse> load_visible(engine::Engine& eng, const 
   }
   return std::move(s).value();
 }
-
-}  // namespace
 
 HttpResponse ApiService::get_appeal(Call& c) {
   auto loaded = load_visible(engine_, c.p.at("id"), c.who);

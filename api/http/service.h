@@ -24,6 +24,10 @@
 //   POST /v1/rules/simulate?from=&to=&as_of=  what a candidate rule set (YAML body) would have done to the
 //                                          recorded history (engine/what_if.h); nothing is written
 //   GET  /v1/calendars/{name}, PUT ...     a calendar (YAML), published through the registry ("sla-calendars")
+//   GET  /v1/appeals/{id}/applicant        the applicant's contact, for the callback (Access-Purpose required;
+//                                          each read is recorded; 410 once erased)   api/http/applicants.cc
+//   GET  /v1/appeals/{id}/access-log       who read the applicant's data, when and why
+//   DELETE /v1/applicants/{id}             erase an applicant: the data key is destroyed, the appeals stay
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
 //
@@ -50,7 +54,19 @@
 #include "engine/rule_registry.h"
 #include "store/event_store.h"
 
+namespace otinish::engine::privacy {
+class KeyStore;
+class AccessRecorder;
+}  // namespace otinish::engine::privacy
+
 namespace otinish::api {
+
+// The personal-data parts of a server. `keys` is null when applicants are not sealed (plain, tests only):
+// erasure then answers 503. `access` records every read of personal data; REQUIRED for the applicant resource.
+struct ServicePrivacy {
+  engine::privacy::KeyStore* keys = nullptr;
+  engine::privacy::AccessRecorder* access = nullptr;
+};
 
 struct ServiceOptions {
   // Page size of /v1/events when ?limit is absent, and the largest accepted.
@@ -76,7 +92,7 @@ class ApiService {
   // may be null (topics are not checked; with one, an unknown topic is 422 naming /topic); `log` may be null.
   ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry, TokenStore& tokens,
              const Clock& clock, engine::ProjectionRunner* views, const engine::TopicCatalogue* catalogue,
-             ServiceOptions options = {}, std::ostream* log = nullptr);
+             ServiceOptions options = {}, std::ostream* log = nullptr, ServicePrivacy privacy = {});
   ~ApiService();
 
   HttpResponse handle(const HttpRequest& request);
@@ -88,7 +104,13 @@ class ApiService {
   void log_line(std::string_view level, std::string_view msg, std::string_view fields_json = "{}");
 
  private:
-  struct Call;  // one authenticated request
+  // One request, with its caller once authenticated (resources live in service.cc and api/http/<family>.cc).
+  struct Call {
+    const HttpRequest& q;
+    const PathParams& p;
+    Principal who;
+    bool authenticated = false;
+  };
   void add_routes();
   HttpResponse healthz(Call& c);
   HttpResponse metrics_text(Call& c);
@@ -108,6 +130,9 @@ class ApiService {
   HttpResponse simulate_rules(Call& c);
   HttpResponse get_calendar(Call& c);
   HttpResponse put_calendar(Call& c);
+  HttpResponse get_applicant(Call& c);   // api/http/applicants.cc
+  HttpResponse access_log(Call& c);      // api/http/applicants.cc
+  HttpResponse erase_applicant(Call& c);  // api/http/applicants.cc
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
@@ -120,6 +145,7 @@ class ApiService {
   const Clock& clock_;
   const ServiceOptions options_;
   std::ostream* const log_;
+  const ServicePrivacy privacy_;
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;

@@ -29,7 +29,9 @@ run_ours() {
   local label=$1; shift
   data=$(mktemp -d /tmp/otinish-bench.XXXX)
   export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
-  "$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log "$@" >"$data/serve.out" 2>"$data/serve.err" &
+  "$bin" keys generate --out "$data.kek" --data "$data" >/dev/null
+  "$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log --kek "file:$data.kek" "$@" \
+    >"$data/serve.out" 2>"$data/serve.err" &
   server=$!
   for _ in $(seq 100); do grep -q listening "$data/serve.out" 2>/dev/null && break; sleep 0.1; done
   echo "== otinish ($label): POST /v1/appeals, wrk -t2 -c$conns -d${secs}s ($(date -u +%F), $(nproc) cores)"
@@ -39,7 +41,7 @@ run_ours() {
   head=$(curl -s "http://127.0.0.1:$port/healthz" | sed -n 's/.*"head_position":\([0-9]*\).*/\1/p')
   echo "log head position after the run: $head"
   kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=""
-  rm -rf "$data"; data=""
+  rm -rf "$data" "$data.kek"; data=""
 }
 
 run_ours "engine and views, no SLA rules"

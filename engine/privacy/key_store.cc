@@ -276,7 +276,6 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity, std::string_vi
   return ApplicantKey{*applicant, std::move(k).value(), false};
 }
 
-Result<ApplicantKey> KeyStore::new_applicant(std::string_view appeal_id) { return impl_->create(std::nullopt, appeal_id); }
 
 Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
   Impl& m = *impl_;

@@ -78,8 +78,6 @@ class KeyStore {
   // An applicant whose erasure began is never returned: the same identity then gets a new applicant.
   // Errors: kIOError.
   Result<ApplicantKey> key_for(std::string_view identity, std::string_view appeal_id);
-  // A new applicant with no identity (an anonymous appeal): its own key, never shared.
-  Result<ApplicantKey> new_applicant(std::string_view appeal_id);
 
   // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
   Result<SecretKey> data_key(std::string_view applicant_id);

@@ -22,17 +22,26 @@ std::string associated(std::string_view key_id, std::string_view appeal_id) {
 }  // namespace
 
 Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::string_view appeal_id) const {
-  const std::string identity = applicant_identity(a);
-  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key,
-                           identity.empty() ? keys_.new_applicant(appeal_id) : keys_.key_for(identity, appeal_id));
+  std::string identity = applicant_identity(a);
+  // An anonymous applicant is known by its appeal: a key of its own, found again when the registration is retried.
+  if (identity.empty()) identity = "appeal:" + std::string(appeal_id);
+  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key, keys_.key_for(identity, appeal_id));
   std::string plain = to_bytes(a);
   SealedApplicant s;
   s.scheme = kAeadScheme;
   s.key_id = key.applicant_id;
   s.bytes.assign(kNonce + plain.size() + kTag, '\0');
   auto* out = reinterpret_cast<unsigned char*>(s.bytes.data());
-  randombytes_buf(out, kNonce);
   const std::string ad = associated(s.key_id, appeal_id);
+  // A synthetic nonce (a keyed hash of what is sealed and where), not a random one: sealing the same applicant
+  // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
+  // idempotency compares events) instead of a "different request". A nonce repeats only with the same
+  // associated data and plaintext, which reveals nothing but that equality.
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, key.key.data(), SecretKey::kSize, kNonce);
+  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
+  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
+  crypto_generichash_final(&h, out, kNonce);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonce, &written, reinterpret_cast<const unsigned char*>(plain.data()),
                                              plain.size(), reinterpret_cast<const unsigned char*>(ad.data()),

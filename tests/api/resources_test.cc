@@ -795,6 +795,7 @@ TEST(StructuredLogTest, EveryLineIsAJsonObjectWhateverTheDataDirectoryIsCalled) 
     o.data_dir = dir;
     o.server.listen_port = 0;
     o.log = &log;
+    o.personal_data.plain = true;
     auto n = Node::open(o);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     ASSERT_TRUE((*n)->start().ok());

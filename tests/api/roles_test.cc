@@ -23,12 +23,14 @@ struct Endpoint {
   std::string body;
   std::set<Role> allowed;  // empty: no token needed
   bool stream = false;
+  HeaderList headers = {};  // sent with every call
 };
 
-const std::set<Role> kAppealReaders = {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor};
+const std::set<Role> kAppealReaders = {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor,
+                                       R::kPrivacyOfficer};
 const std::set<Role> kLogReaders = {R::kOperator, R::kInspector, R::kController, R::kAuditor};
 const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController, R::kAgency,
-                                  R::kAdmin,    R::kAuditor,   R::kPublic};
+                                  R::kAdmin,    R::kAuditor,   R::kPublic,     R::kPrivacyOfficer};
 
 std::vector<Endpoint> endpoints() {
   return {
@@ -49,10 +51,16 @@ std::vector<Endpoint> endpoints() {
       {"GET", "/v1/calendars/kz", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
       {"PUT", "/v1/calendars/kz", "calendar: [", {R::kAdmin}},
       {"POST", "/v1/projections/public/rebuild", "", {R::kAdmin}},
+      {"GET", "/v1/appeals/{id}/applicant", "", {R::kOperator, R::kController, R::kPrivacyOfficer}, false,
+       {{"Access-Purpose", "callback"}}},
+      {"GET", "/v1/appeals/{id}/access-log", "", {R::kAuditor, R::kPrivacyOfficer}},
+      // An unknown applicant: 404 inside the role (the table checks who may ask, not the erasure itself).
+      {"DELETE", "/v1/applicants/ap-0000000000000000", R"({"reason":"test"})", {R::kAdmin, R::kPrivacyOfficer}},
   };
 }
 
-int status_of(TestNode& node, const Endpoint& e, const std::string& target, const HeaderList& h) {
+int status_of(TestNode& node, const Endpoint& e, const std::string& target, HeaderList h) {
+  h.insert(h.end(), e.headers.begin(), e.headers.end());
   if (!e.stream) return node.call(e.method, target, e.body, h).status;
   std::string req = e.method + " " + target + " HTTP/1.1\r\nHost: x\r\n";
   for (const auto& [k, v] : h) req += k + ": " + v + "\r\n";

@@ -46,6 +46,8 @@ struct TestNodeSetup {
   bool catalogue = false;
   // The node's clock (events, SLA timers, /healthz); the system clock when null. Must outlive the node.
   const Clock* clock = nullptr;
+  // Store applicants in plain text instead of sealing them (the default is sealed, with a test key).
+  bool plain_personal_data = false;
 };
 
 class TestNode {
@@ -145,6 +147,13 @@ class TestNode {
     if (setup_.city_rules) o.rules_file = source_dir() + "/examples/rules/city.yaml";
     if (setup_.catalogue) o.catalogue_dir = source_dir() + "/examples/catalogue";
     if (setup_.clock != nullptr) o.clock = setup_.clock;
+    // Sealed, as `otinish serve` runs: a fixed test key (never a real one), unless a test asks for plain text.
+    if (setup_.plain_personal_data) {
+      o.personal_data.plain = true;
+    } else {
+      o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+    }
+    o.personal_data.access.flush_every = std::chrono::milliseconds(5);
     auto n = Node::open(o);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(n).value();

@@ -119,6 +119,7 @@ std::string_view to_string(ApplicantKeyState s) noexcept {
 
 struct KeyStore::Impl {
   std::string path;
+  KeyStoreOptions options;
   KeyEncryptionKey kek;
   std::string kek_id;
   SecretKey index_key;
@@ -134,7 +135,7 @@ struct KeyStore::Impl {
 
   rocksdb::WriteOptions synced() const {
     rocksdb::WriteOptions w;
-    w.sync = true;
+    w.sync = options.sync;
     return w;
   }
 
@@ -192,6 +193,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   if (!exists && !options.create_if_missing) return Status::NotFound("no key store at " + path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->options = options;
   impl->kek = kek;
   impl->kek_id = kek.id();
   rocksdb::Options o;

@@ -42,6 +42,10 @@ namespace otinish::engine::privacy {
 struct KeyStoreOptions {
   // Create the key store if `path` holds none.
   bool create_if_missing = true;
+  // Sync new keys and erasures before returning. Leave on (an acknowledged appeal must never refer to a key a
+  // power loss could take). Off only for simulations, as store::StoreOptions::sync_writes: the WAL still
+  // reaches the OS first, so a killed process loses nothing.
+  bool sync = true;
 };
 
 enum class ApplicantKeyState : std::uint8_t {

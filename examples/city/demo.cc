@@ -12,6 +12,10 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/privacy/erasure.h"
+#include "engine/privacy/kek.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
 #include "engine/projection.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
@@ -129,6 +133,18 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   OTINISH_ASSIGN_OR_RETURN(auto log, store::open_rocks_store(options.data_dir + "/log", so, clock));
   store::EventStore& store = *log;
 
+  // Applicants are sealed, as `otinish serve` seals them: each person's own data key in DIR/keys, wrapped by a
+  // key-encryption key kept outside the data directory.
+  const std::string kek_file = options.kek_file.empty() ? options.data_dir + ".kek" : options.kek_file;
+  auto kek = std::filesystem::exists(kek_file) ? engine::privacy::load_kek("file:" + kek_file, options.data_dir)
+                                               : engine::privacy::generate_kek_file(kek_file, options.data_dir);
+  if (!kek.ok()) return kek.status();
+  OTINISH_ASSIGN_OR_RETURN(auto keys, engine::privacy::KeyStore::open(options.data_dir + "/keys", *kek,
+                                                                      {.sync = false}));
+  engine::privacy::AeadApplicantSealer sealer(*keys);
+  out << "  applicants sealed with their own keys in " << options.data_dir << "/keys, wrapped by key " << kek->id()
+      << " from " << kek_file << "\n";
+
   // The catalogue is versioned in the log too; the engine classifies against the published version.
   OTINISH_ASSIGN_OR_RETURN(CataloguePublication catalogue,
                            publish_catalogue(store, src + "/examples/catalogue", {"admin:demo", "admin", ""}));
@@ -157,7 +173,7 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
                                                                       engine::standard_projections()));
   OTINISH_RETURN_IF_ERROR(views->start());
   auto topics = published_city.engine_catalogue();
-  engine::Engine engine(store, clock, &topics);
+  engine::Engine engine(store, clock, &topics, sealer);
 
   Status sla_error;
   ProgressBar bar(options.progress_bar);
@@ -349,6 +365,44 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   f.verified = verify.ok;
   f.events = verify.events;
   out << "\n== verify ==\n" << verify.to_string() << "\n";
+
+  // ---- privacy ----
+  // The applicants' names and phones are nowhere in the data directory in plain text; then one applicant (the
+  // example appeal's) asks to be forgotten: the key is destroyed, the appeal stays, the log still verifies.
+  out << "\n== Privacy ==\n";
+  std::vector<std::string> needles;
+  for (std::size_t i = 0; i < workload.appeals.size() && needles.size() < 40; i += 1 + workload.appeals.size() / 20) {
+    const engine::Applicant& a = workload.appeals[i].registration.applicant;
+    if (!a.name.empty()) needles.push_back(a.name);
+    if (!a.phone.empty()) needles.push_back(a.phone);
+  }
+  OTINISH_RETURN_IF_ERROR(keys->purge());  // flushes the key store too, so its files are what is searched
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(options.data_dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const std::string& n : needles) f.plaintext_found += bytes.find(n) != std::string::npos;
+  }
+  f.plaintext_checked = needles.size();
+  out << "  " << needles.size() << " applicants' names and phones sought in every file of " << options.data_dir
+      << " (log, WAL, key store, views): found " << f.plaintext_found << " in plain text\n";
+  if (!example.empty()) {
+    OTINISH_ASSIGN_OR_RETURN(engine::AppealState state, engine.load(example));
+    OTINISH_ASSIGN_OR_RETURN(engine::Applicant before, engine.applicant(state));
+    (void)before;
+    OTINISH_ASSIGN_OR_RETURN(auto erased, engine::privacy::erase_applicants(
+                                              *keys, store, {{state.applicant.key_id}, "request of the applicant", "",
+                                                             {"privacy:demo", "privacy_officer", ""}}));
+    f.erased_applicant = state.applicant.key_id;
+    f.erased_appeals = erased.front().appeals.size();
+    const Status after = engine.applicant(state).status();
+    OTINISH_ASSIGN_OR_RETURN(store::VerifyReport again, store::verify_chain(store));
+    f.verified_after_erasure = again.ok;
+    out << "  the applicant of " << example << " (" << state.applicant.key_id << ", " << f.erased_appeals
+        << " appeal(s)) asked to be forgotten: key destroyed and purged; opening the applicant now says \""
+        << after.message() << "\"; the appeal and its timeline stay\n"
+        << "  verify after the erasure: " << again.to_string() << "\n";
+  }
   sla->stop();
   views->stop();
   return f;

@@ -24,6 +24,10 @@ struct DemoOptions {
   WorkloadOptions workload;
   int threads = 8;
   bool progress_bar = true;  // draw a progress bar on stderr
+  // The key-encryption key file that wraps the applicants' data keys: read if it exists, else created. Empty:
+  // "<data_dir>.kek", beside the data directory (never inside it), so that `otinish serve --data DIR
+  // --kek file:DIR.kek` can open the demo's data afterwards.
+  std::string kek_file;
 };
 
 // The figures the demo printed, for tests to compare with the generator's inputs.
@@ -42,6 +46,13 @@ struct DemoFigures {
   std::uint64_t refused = 0;                   // commands the engine refused
   std::uint64_t events = 0;                    // events in the verified log
   bool verified = false;
+  // Privacy: applicants' names and phones sought in every file of the data directory (none may be found), the
+  // applicant erased at the end, and whether the log verified after that erasure.
+  std::uint64_t plaintext_checked = 0;
+  std::uint64_t plaintext_found = 0;
+  std::string erased_applicant;
+  std::uint64_t erased_appeals = 0;
+  bool verified_after_erasure = false;
   std::string chart_path;
   std::string example_appeal;
 };

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "desks working at once")->check(CLI::Range(1, 256));
   app.add_option("--data", o.data_dir, "directory for the log, views and timers (emptied first)");
   app.add_option("--source", o.source_dir, "the otinish source tree (for examples/)");
+  app.add_option("--kek", o.kek_file,
+                 "key-encryption key file for the applicants' data keys (read, or created; default DATA.kek)");
   bool quiet = false;
   app.add_flag("--no-progress", quiet, "no progress bar");
   // Presets first; explicit --min/--max-per-day override them.

@@ -50,6 +50,13 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
   EXPECT_LT(f->scorecard_on_time, f->scorecard_with_deadline);
   EXPECT_TRUE(f->verified);
   EXPECT_GT(f->events, f->appeals * 3);
+  // Sealed by default: no applicant's name or phone anywhere in the data directory; one erasure, and the log
+  // still verifies.
+  EXPECT_GE(f->plaintext_checked, 20u);
+  EXPECT_EQ(f->plaintext_found, 0u);
+  EXPECT_TRUE(f->erased_applicant.starts_with("ap-")) << f->erased_applicant;
+  EXPECT_GE(f->erased_appeals, 1u);
+  EXPECT_TRUE(f->verified_after_erasure);
 
   std::ifstream chart(f->chart_path);
   std::stringstream svg;
@@ -59,7 +66,8 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
 
   const std::string text = out.str();
   for (const char* section : {"== What came in ==", "== SLA compliance by agency", "== Busiest topics ==",
-                              "== Repeat appeals ==", "== Audit timeline of ", "== verify ==\nok, "}) {
+                              "== Repeat appeals ==", "== Audit timeline of ", "== verify ==\nok, ", "== Privacy ==",
+                              "found 0 in plain text"}) {
     EXPECT_NE(text.find(section), std::string::npos) << section << "\n" << text;
   }
   EXPECT_NE(text.find("[rule "), std::string::npos) << "the timeline must cite the rule behind each deadline";

@@ -1018,6 +1018,7 @@ json::object appeal_row_json(const engine::AppealRow& r) {
                  {"children", r.children}};
   if (r.due_at != Timestamp{}) o["due_at"] = format_utc(r.due_at);
   if (!r.due_provisional.empty()) o["due_provisional"] = r.due_provisional;
+  if (r.applicant_erased) o["applicant_erased"] = true;
   if (r.resolved_at != Timestamp{}) o["resolved_at"] = format_utc(r.resolved_at);
   if (r.closed_at != Timestamp{}) o["closed_at"] = format_utc(r.closed_at);
   if (!r.parent.empty()) o["parent"] = r.parent;

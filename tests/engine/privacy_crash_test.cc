@@ -1,0 +1,265 @@
+// Crash safety of erasure and key rotation: a child process erases applicants one request at a time (or
+// rotates the key-encryption key) and reports each finished operation through a pipe; the parent kills it with
+// SIGKILL at a random moment, reopens the log and the key store as a restarting server does (finishing
+// interrupted erasures), and checks that every applicant is either wholly erased (key gone, ApplicantErased in
+// each of its appeals, once) or wholly intact (key opens its appeals, no ApplicantErased), that every reported
+// erasure is whole, that the key store opens with exactly one of the two keys after a rotation, and that the
+// log verifies. Each test runs 10 rounds; OTINISH_CRASH_ROUNDS=N runs more (outside CI).
+// The child is this same binary re-executed with --crash-child (a fork alone would inherit RocksDB's threads).
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "engine/engine.h"
+#include "engine/privacy/erasure.h"
+#include "engine/privacy/privacy_events.h"
+#include "engine/privacy/sealer.h"
+#include "store/rocks_store.h"
+#include "tests/engine/privacy_test_city.h"
+
+namespace otinish::engine::privacy {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kApplicants = 60;  // two appeals each
+constexpr int kRotationApplicants = 3000;
+
+KeyEncryptionKey kek_a() { return *kek_from_hex(std::string(64, 'a'), "key a"); }
+KeyEncryptionKey kek_b() { return *kek_from_hex(std::string(64, 'b'), "key b"); }
+
+// A data directory with `n` applicants of two appeals each, sealed under key a. Returns the applicant ids.
+std::vector<std::string> make_city(const std::string& dir, int n) {
+  ManualClock clock(testing::t0());
+  auto store = store::open_rocks_store(dir + "/log", {.sync_writes = false}, clock);
+  EXPECT_TRUE(store.ok());
+  auto keys = KeyStore::open(dir + "/keys", kek_a(), {.sync = false});
+  EXPECT_TRUE(keys.ok());
+  AeadApplicantSealer sealer(**keys);
+  InMemoryTopicCatalogue topics(testing::test_topics());
+  Engine engine(**store, clock, &topics, sealer);
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken",
+                       .location = {"Abay", "Tauke khan"}, .text = "stuck",
+                       .applicant = {"Person " + std::to_string(i), "+7 701 " + std::to_string(1000000 + i), "Abay 1"}};
+      auto res = engine.register_appeal(r, {"reg-" + std::to_string(i) + "-" + std::to_string(k), {}, ""});
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (k == 0) ids.push_back(engine.load(res->appeal_id)->applicant.key_id);
+    }
+  }
+  EXPECT_TRUE((*keys)->purge().ok());
+  return ids;
+}
+
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
+int rounds() {
+  const char* env = std::getenv("OTINISH_CRASH_ROUNDS");
+  return env ? std::max(1, std::atoi(env)) : 10;
+}
+
+// Each record the child writes is one fixed-size line: an applicant id it erased, or "rotated".
+struct Done {
+  char what[32];
+};
+static_assert(sizeof(Done) <= PIPE_BUF);
+
+void report(int fd, const std::string& what) {
+  Done d{};
+  std::strncpy(d.what, what.c_str(), sizeof d.what - 1);
+  if (write(fd, &d, sizeof d) != sizeof d) _exit(5);
+}
+
+[[noreturn]] void child(const std::string& dir, int fd, const std::string& mode) {
+  if (mode == "rotate") {
+    report(fd, "ready");
+    Status st = KeyStore::rotate(dir + "/keys", kek_a(), kek_b());
+    if (!st.ok()) _exit(4);
+    report(fd, "rotated");
+    pause();
+    _exit(0);
+  }
+  auto store = store::open_rocks_store(dir + "/log");
+  auto keys = store.ok() ? KeyStore::open(dir + "/keys", kek_a(), {.create_if_missing = false})
+                         : Result<std::unique_ptr<KeyStore>>(store.status());
+  if (!keys.ok()) _exit(3);
+  std::vector<std::string> ids;
+  auto scanned = (*store)->scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
+    if (e.type == "AppealRegistered" && e.stream_version == 1) {
+      auto ev = decode_event(e.type, e.schema_version, e.payload);
+      if (ev.ok()) {
+        const std::string& id = std::get<AppealRegistered>(ev->body).applicant.key_id;
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      }
+    }
+    return true;
+  });
+  if (!scanned.ok()) _exit(3);
+  report(fd, "ready");
+  for (const std::string& id : ids) {
+    auto r = erase_applicants(**keys, **store, {{id}, "request of the applicant", "", {"crash", "privacy_officer", ""}});
+    if (!r.ok()) _exit(4);
+    if (!r->front().already_erased) report(fd, id);
+  }
+  pause();
+  _exit(0);
+}
+
+struct Round {
+  std::set<std::string> reported;
+  bool ready = false;
+};
+
+// Starts the child on `dir`, kills it after a random delay (from when it is ready), returns what it reported.
+Round kill_child(const std::string& dir, const std::string& mode, int max_ms, std::mt19937& rng) {
+  Round round;
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const std::string exe = self_exe();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    execl(exe.c_str(), exe.c_str(), "--crash-child", dir.c_str(), std::to_string(fds[1]).c_str(), mode.c_str(),
+          nullptr);
+    _exit(6);
+  }
+  close(fds[1]);
+  Done first{};
+  round.ready = read(fds[0], &first, sizeof first) == sizeof first && std::string(first.what) == "ready";
+  std::thread reader([&] {
+    Done d{};
+    while (read(fds[0], &d, sizeof d) == sizeof d) round.reported.insert(d.what);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(rng)));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  reader.join();
+  close(fds[0]);
+  EXPECT_TRUE(WIFSIGNALED(status)) << "the child ended on its own (status " << status << ")";
+  return round;
+}
+
+TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
+  const std::string base = testing::make_temp_dir();
+  const std::vector<std::string> applicants = make_city(base + "/city", kApplicants);
+  std::mt19937 rng(std::random_device{}());
+  std::size_t erased_total = 0, intact_total = 0;
+  for (int r = 0; r < rounds(); ++r) {
+    const std::string dir = base + "/round";
+    fs::remove_all(dir);
+    fs::copy(base + "/city", dir, fs::copy_options::recursive);
+    Round round = kill_child(dir, "erase", 1500, rng);
+    ASSERT_TRUE(round.ready) << "round " << r;
+
+    // The restart: open both, finish what a crash interrupted.
+    auto store = store::open_rocks_store(dir + "/log");
+    ASSERT_TRUE(store.ok()) << "round " << r << ": " << store.status().ToString();
+    auto keys = KeyStore::open(dir + "/keys", kek_a(), {.create_if_missing = false});
+    ASSERT_TRUE(keys.ok()) << "round " << r << ": the key store must always open: " << keys.status().ToString();
+    ASSERT_TRUE(finish_interrupted_erasures(**keys, **store).ok());
+    AeadApplicantSealer sealer(**keys);
+    Engine engine(**store, SystemClock::instance(), nullptr, sealer);
+
+    std::map<std::string, int> erasure_events;  // per appeal
+    std::map<std::string, std::string> owner;   // appeal -> applicant
+    ASSERT_TRUE((*store)->scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
+      const std::string appeal = e.stream.substr(std::string("appeal-").size());
+      if (e.type == kApplicantErasedType) ++erasure_events[appeal];
+      if (e.type == "AppealRegistered") {
+        owner[appeal] = std::get<AppealRegistered>(decode_event(e.type, e.schema_version, e.payload)->body).applicant.key_id;
+      }
+      return true;
+    }).ok());
+    for (const std::string& id : applicants) {
+      const ApplicantKeyState s = (*keys)->state(id);
+      ASSERT_TRUE(s == ApplicantKeyState::kErased || s == ApplicantKeyState::kActive)
+          << "round " << r << ": " << id << " is " << to_string(s) << " after the restart";
+      if (round.reported.contains(id)) {
+        ASSERT_EQ(s, ApplicantKeyState::kErased) << "round " << r << ": a reported erasure of " << id << " was lost";
+      }
+      for (const auto& [appeal, who] : owner) {
+        if (who != id) continue;
+        auto opened = engine.applicant(*engine.load(appeal));
+        if (s == ApplicantKeyState::kErased) {
+          ASSERT_EQ(erasure_events[appeal], 1) << "round " << r << ": " << appeal;
+          ASSERT_EQ(opened.status().code(), StatusCode::kNotFound);
+        } else {
+          ASSERT_EQ(erasure_events[appeal], 0) << "round " << r << ": " << appeal << " records an erasure of a live key";
+          ASSERT_TRUE(opened.ok()) << "round " << r << ": " << opened.status().ToString();
+        }
+      }
+      (s == ApplicantKeyState::kErased ? erased_total : intact_total) += 1;
+    }
+    auto verified = store::verify_log(**store, {.indexes = true});
+    ASSERT_TRUE(verified.ok() && verified->ok) << "round " << r;
+  }
+  fs::remove_all(base);
+  EXPECT_GT(erased_total, 0u) << "no erasure happened in any round: the test proved nothing";
+  EXPECT_GT(intact_total, 0u) << "every erasure finished before the kill in every round: kill sooner";
+}
+
+TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {
+  const std::string base = testing::make_temp_dir();
+  const std::vector<std::string> applicants = make_city(base + "/city", kRotationApplicants);
+  std::mt19937 rng(std::random_device{}());
+  int old_works = 0, new_works = 0;
+  for (int r = 0; r < rounds(); ++r) {
+    const std::string dir = base + "/round";
+    fs::remove_all(dir);
+    fs::copy(base + "/city", dir, fs::copy_options::recursive);
+    Round round = kill_child(dir, "rotate", 60, rng);
+    ASSERT_TRUE(round.ready);
+    auto with_a = KeyStore::open(dir + "/keys", kek_a(), {.create_if_missing = false});
+    std::unique_ptr<KeyStore> keys;
+    if (with_a.ok()) {
+      ASSERT_FALSE(round.reported.contains("rotated")) << "round " << r << ": a finished rotation was lost";
+      keys = std::move(with_a).value();
+      ++old_works;
+    } else {
+      ASSERT_EQ(with_a.status().code(), StatusCode::kFailedPrecondition) << with_a.status().ToString();
+      auto with_b = KeyStore::open(dir + "/keys", kek_b(), {.create_if_missing = false});
+      ASSERT_TRUE(with_b.ok()) << "round " << r << ": neither key opens the key store: " << with_b.status().ToString();
+      keys = std::move(with_b).value();
+      ++new_works;
+    }
+    for (std::size_t i = 0; i < applicants.size(); i += 97) {
+      ASSERT_TRUE(keys->data_key(applicants[i]).ok()) << "round " << r << ": " << applicants[i];
+    }
+    auto store = store::open_rocks_store(dir + "/log");
+    ASSERT_TRUE(store.ok());
+    AeadApplicantSealer sealer(*keys);
+    Engine engine(**store, SystemClock::instance(), nullptr, sealer);
+    auto opened = engine.applicant(*engine.load("SHY-2026-0000001"));
+    ASSERT_TRUE(opened.ok()) << "round " << r << ": " << opened.status().ToString();
+    EXPECT_EQ(opened->name, "Person 0");
+  }
+  fs::remove_all(base);
+  std::cout << "rotation rounds: old key still in force " << old_works << ", new key in force " << new_works << "\n";
+}
+
+}  // namespace
+}  // namespace otinish::engine::privacy
+
+int main(int argc, char** argv) {
+  if (argc == 5 && std::strcmp(argv[1], "--crash-child") == 0) {
+    otinish::engine::privacy::child(argv[2], std::atoi(argv[3]), argv[4]);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -136,6 +136,9 @@ std::string canonical_text(const RuleSet& rs) {
     std::sort(clocks.begin(), clocks.end());
     for (const auto& c : clocks) out += c;
   }
+  for (const RetentionRule& r : rs.retention) {
+    out += "retention " + r.id + " category=" + sorted_list(r.category) + " keep=" + canonical(r.keep) + "\n";
+  }
   return out;
 }
 

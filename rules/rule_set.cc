@@ -44,7 +44,8 @@ class RuleSetParser {
   RuleSetParser(YamlReader& r) : r_(r) {}
 
   void parse(const YAML::Node& root, RuleSet* rs) {
-    r_.check_keys(root, "a rule set", {"rule_set", "version", "description", "calendars", "default_calendar", "rules"});
+    r_.check_keys(root, "a rule set",
+                  {"rule_set", "version", "description", "calendars", "default_calendar", "rules", "retention"});
     rs->name = r_.scalar(r_.required(root, "rule_set", "a rule set"), "rule_set").value_or("");
     if (root["version"]) rs->version = r_.scalar(root["version"], "version").value_or("");
     if (const YAML::Node cals = root["calendars"]; cals && r_.expect_map(cals, "calendars")) {
@@ -60,6 +61,9 @@ class RuleSetParser {
     const YAML::Node rules = r_.required(root, "rules", "a rule set");
     if (rules && r_.expect_sequence(rules, "rules")) {
       for (const auto& item : rules) parse_rule(item, rs);
+    }
+    if (const YAML::Node retention = root["retention"]; retention && r_.expect_sequence(retention, "retention")) {
+      for (const auto& item : retention) parse_retention(item, rs);
     }
   }
 
@@ -143,6 +147,40 @@ class RuleSetParser {
       }
     }
     return out;
+  }
+
+  void parse_retention(const YAML::Node& item, RuleSet* rs) {
+    if (!r_.expect_map(item, "a retention rule")) return;
+    r_.check_keys(item, "a retention rule", {"id", "description", "category", "keep"});
+    RetentionRule rule;
+    rule.where = r_.at(item);
+    if (const YAML::Node id = r_.required(item, "id", "a retention rule")) {
+      rule.id = r_.scalar(id, "id").value_or("");
+      for (const RetentionRule& earlier : rs->retention) {
+        if (earlier.id == rule.id) {
+          r_.error(id, "duplicate-id", "retention rule id '" + rule.id + "' is already used at line " +
+                                           std::to_string(earlier.where.line));
+        }
+      }
+    }
+    if (item["category"]) {
+      rule.category = r_.scalar_list(item["category"], "category");
+      check_vocabulary(r_, item["category"], rule.category, "category", kCategories);
+      if (std::find(rule.category.begin(), rule.category.end(), "*") != rule.category.end()) rule.category.clear();
+    }
+    if (const YAML::Node keep = r_.required(item, "keep", "a retention rule")) {
+      if (auto t = target(keep, "keep")) {
+        if (t->unit != Unit::kDays && t->unit != Unit::kMonths) {
+          r_.error(keep, "wrong-unit", "keep: '" + canonical(*t) + "': personal data is kept for days (\"d\") or "
+                                       "calendar months (\"mo\", e.g. 60mo for five years)");
+        } else if (t->amount <= 0) {
+          r_.error(keep, "wrong-value", "keep: must be longer than 0");
+        } else {
+          rule.keep = *t;
+        }
+      }
+    }
+    rs->retention.push_back(std::move(rule));
   }
 
   void parse_step(const YAML::Node& item, std::vector<EscalationStep>* out) {

@@ -98,12 +98,23 @@ struct Rule {
   SourceLocation where;
 };
 
+// How long an applicant's personal data is kept after their appeal is closed (the `retention:` section). The
+// first rule whose categories match an appeal decides its period; an applicant is erased once every appeal of
+// theirs is closed and past its period (engine/privacy/retention.h).
+struct RetentionRule {
+  std::string id;
+  std::vector<std::string> category;  // empty = any
+  Target keep;                        // days ("d") or calendar months ("mo") after closure
+  SourceLocation where;
+};
+
 struct RuleSet {
   std::string name;
   std::string version;  // a label; not part of the content hash
   std::string default_calendar;
   std::map<std::string, std::string> calendar_files;  // name -> path as written (relative to the file)
   std::vector<Rule> rules;
+  std::vector<RetentionRule> retention;  // in order; empty: personal data is kept until erased by request
   Hash256 content_hash{};  // BLAKE2b-256 of canonical_text(*this)
   std::string file;
 };

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "api/cli/commands.h"
+#include "engine/privacy/retention.h"
 #include "api/cli/data_dir.h"
 #include "engine/rule_registry.h"
 #include "engine/what_if.h"
@@ -84,6 +85,14 @@ void run_simulate(const SimulateArgs& a, Context& ctx) {
     return;
   }
   ctx.out << engine::format_what_if(*report);
+  // And what its retention section would erase by then (nothing is erased here).
+  auto retention = engine::privacy::plan_retention(**store, (*candidate)->rules, o.as_of);
+  if (!retention.ok()) {
+    ctx.err << "otinish rules simulate: " << retention.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  ctx.out << engine::privacy::format_retention_plan(*retention, (*candidate)->rules, o.as_of);
   ctx.exit_code = 0;
 }
 
@@ -105,7 +114,8 @@ void add_simulate_commands(CLI::App& app, Context& ctx) {
   cmd->footer(
       "Example: otinish rules simulate examples/rules/city.yaml --data /var/lib/otinish \\\n"
       "           --from 2026-01-01T00:00:00+05:00 --to 2027-01-01T00:00:00+05:00\n"
-      "  -> breaches added/removed per category and agency, deadlines moved, escalations that would fire\n"
+      "  -> breaches added/removed per category and agency, deadlines moved, escalations that would fire,\n"
+      "     and the applicants its retention rules would have erased by --as-of\n"
       "Exit 1 if the rule set is invalid or the log cannot be read, 2 on bad arguments.");
   cmd->callback([args, &ctx] { run_simulate(*args, ctx); });
 }

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/key_store.h"
+#include "engine/privacy/retention.h"
 #include "engine/privacy/sealer.h"
 #include "engine/projection.h"
 #include "engine/views.h"
@@ -77,6 +78,7 @@ struct Node::Parts {
   std::unique_ptr<engine::privacy::KeyStore> keys;
   std::unique_ptr<engine::privacy::AeadApplicantSealer> sealer;
   std::unique_ptr<engine::privacy::AccessRecorder> access;  // before `store` is destroyed: it flushes into it
+  std::unique_ptr<engine::privacy::RetentionService> retention;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
@@ -164,6 +166,11 @@ Node::~Node() { shutdown(std::chrono::seconds(10)); }
 Status Node::start() {
   if (parts_->views) OTINISH_RETURN_IF_ERROR(parts_->views->start());
   OTINISH_RETURN_IF_ERROR(parts_->sla->start());
+  if (parts_->keys && parts_->options.personal_data.retention_interval.count() > 0) {
+    parts_->retention = std::make_unique<engine::privacy::RetentionService>(
+        *parts_->keys, *parts_->store, *parts_->registry, *parts_->options.clock,
+        engine::privacy::RetentionOptions{.interval = parts_->options.personal_data.retention_interval});
+  }
   const store::Actor actor{"otinish-serve", "admin", ""};
   const NodeOptions& o = parts_->options;
   for (const std::string& file : o.calendar_files) {
@@ -183,6 +190,8 @@ Status Node::start() {
                                 boost::json::serialize(boost::json::object{{"reason", reason}}));
     }
   }
+  // After the start-up publications, so that the first run already sees the rule set in force.
+  if (parts_->retention) parts_->retention->start();
   OTINISH_RETURN_IF_ERROR(parts_->server->start());
   parts_->service->log_line(
       "info", "listening",
@@ -202,6 +211,7 @@ void Node::shutdown(std::chrono::milliseconds grace) {
     parts_->service->log_line("error", "reads of personal data not recorded",
                               boost::json::serialize(boost::json::object{{"error", st.ToString()}}));
   }
+  if (parts_->retention) parts_->retention->stop();
   parts_->sla->stop();              // its index is flushed before the store closes (Parts' destructor)
   if (parts_->views) parts_->views->stop();
   parts_->service->log_line("info", "stopped", "{}");

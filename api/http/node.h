@@ -49,6 +49,9 @@ struct PersonalDataOptions {
   bool create_key_store = false;
   // Batching of the read-audit events.
   engine::privacy::AccessRecorderOptions access;
+  // How often the retention rules of the rule set in force are carried out (erasing applicants whose time is
+  // up). 0: never (tests that want no background erasure). Needs a KEK.
+  std::chrono::milliseconds retention_interval = std::chrono::hours(1);
 };
 
 struct NodeOptions {

@@ -12,6 +12,7 @@
 #include "api/http/problem.h"
 #include "api/http/publications.h"
 #include "api/http/resource_support.h"
+#include "engine/privacy/retention.h"
 #include "engine/views.h"
 #include "engine/what_if.h"
 #include "api/http/calendar_outlook.h"
@@ -909,6 +910,20 @@ HttpResponse ApiService::simulate_rules(Call& c) {
     if (!report.ok()) return status_problem(report.status());
     json::object body = what_if_json(*report);
     body["as_of"] = format_utc(o.as_of);
+    auto retention = engine::privacy::plan_retention(store_, (*candidate)->rules, o.as_of);
+    if (!retention.ok()) return status_problem(retention.status());
+    std::uint64_t appeals = 0;
+    for (const auto& d : retention->due) appeals += d.appeals.size();
+    json::object by_rule;
+    for (const auto& [rule, n] : retention->by_rule) by_rule[rule] = n;
+    json::object r{{"applicants_due", retention->due.size()},
+                   {"appeals_due", appeals},
+                   {"kept_for_open_appeal", retention->with_open_appeal},
+                   {"not_yet_due", retention->not_yet_due},
+                   {"no_rule", retention->no_rule},
+                   {"by_rule", std::move(by_rule)}};
+    if (retention->next_due) r["next_due"] = format_utc(*retention->next_due);
+    body["retention"] = std::move(r);
     return json_response(200, body);
   });
 }

@@ -108,6 +108,8 @@ TEST(CliTest, RulesPublishPublishesChangedFilesOnlyAndTheServerServesThem) {
   EXPECT_EQ(again.out.find("published"), std::string::npos) << "same content: nothing republished\n" << again.out;
   CliResult sim = run({"rules", "simulate", source_dir() + "/examples/rules/city.yaml", "--data", dir, "--quiet"});
   EXPECT_EQ(sim.exit_code, 0) << sim.err;
+  EXPECT_NE(sim.out.find("retention as of "), std::string::npos) << sim.out;
+  EXPECT_NE(sim.out.find("retention.complaints-and-proposals (keep 60mo after closure"), std::string::npos) << sim.out;
   EXPECT_EQ(run({"rules", "publish", "--data", dir, "--policy", "sometimes", args.back()}).exit_code, 2);
   TestNode node(dir);
   ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/rules");

@@ -469,6 +469,9 @@ TEST_F(ResourcesRulesTest, SimulateReportsOnTheHistoryAndPublishesNothing) {
   EXPECT_EQ(v.at("appeals").as_int64(), 2) << r.body;
   EXPECT_EQ(v.at("appeals_changed").as_int64(), 0) << "the same rules change nothing: " << r.body;
   EXPECT_TRUE(v.at("by_category").as_object().contains("complaint")) << r.body;
+  // Its retention section is simulated too: both applicants' appeals are open, so nobody would be erased.
+  EXPECT_EQ(v.at("retention").at("applicants_due").as_int64(), 0) << r.body;
+  EXPECT_EQ(v.at("retention").at("kept_for_open_appeal").as_int64(), 1) << "one phone, one applicant: " << r.body;
   auto published = read_rule_set_publications(node_.node().store());
   ASSERT_TRUE(published.ok());
   EXPECT_EQ(published->size(), 1u) << "a simulation publishes nothing";

@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -11,6 +13,8 @@
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/privacy_events.h"
+#include "engine/privacy/retention.h"
+#include "rules/rule_set.h"
 #include "engine/views.h"
 #include "tests/engine/privacy_test_city.h"
 
@@ -403,6 +407,151 @@ TEST(AccessLog, RecordsQueuedAtDestructionAreAppended) {
   auto day = city.store().read_stream(access_stream(city.clock().now()), 1, store::Direction::kForward, 10);
   ASSERT_TRUE(day.ok());
   EXPECT_EQ(day->size(), 1u);
+}
+
+}  // namespace
+}  // namespace otinish::engine::privacy
+
+// ---- retention -------------------------------------------------------------------------------------------------
+
+namespace otinish::engine::privacy {
+namespace {
+
+rules::RuleSet retention_rules() {
+  std::vector<rules::Diagnostic> diags;
+  auto rs = rules::parse_rule_set(
+      "rule_set: t\ncalendars: {kz: kz.yaml}\ndefault_calendar: kz\nrules:\n"
+      "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+      "retention:\n"
+      "  - {id: complaints, category: complaint, keep: 60mo}\n"
+      "  - {id: gratitude, category: gratitude, keep: 30d}\n",
+      "t.yaml", &diags);
+  EXPECT_TRUE(rs.has_value());
+  return *rs;
+}
+
+Timestamp at(const char* text) {
+  Timestamp t;
+  EXPECT_TRUE(parse_utc(text, &t)) << text;
+  return t;
+}
+
+TEST(Retention, PeriodsEndInDaysOrCalendarMonthsInKazakhstanTime) {
+  rules::Target months{60, rules::Unit::kMonths}, month{1, rules::Unit::kMonths}, days{30, rules::Unit::kDays};
+  EXPECT_EQ(retention_end(at("2026-03-02T10:00:00+05:00"), months), at("2031-03-02T10:00:00+05:00"));
+  EXPECT_EQ(retention_end(at("2026-01-31T12:00:00+05:00"), month), at("2026-02-28T12:00:00+05:00"));
+  // 20:00 UTC on 31 Jan is already 1 Feb in Kazakhstan: a month later is 1 March there.
+  EXPECT_EQ(retention_end(at("2026-01-31T20:00:00Z"), month), at("2026-03-01T01:00:00+05:00"));
+  EXPECT_EQ(retention_end(at("2026-03-02T10:00:00Z"), days), at("2026-04-01T10:00:00Z"));
+}
+
+// A gratitude: registered, sent for review, forwarded to the agency and closed in one step.
+std::string closed_gratitude(SealedCity& city, const Applicant& a) {
+  RegisterAppeal r{.centre = "SHY", .category = Category::kGratitude, .topic = "gratitude.general",
+                   .location = {"Abay", "Tauke khan"}, .text = "thank you", .applicant = a};
+  static int n = 0;
+  auto reg = city.engine().register_appeal(r, {"g-" + std::to_string(++n), {"operator:t", "operator", ""}, ""});
+  EXPECT_TRUE(reg.ok());
+  EXPECT_TRUE(city.engine().execute(reg->appeal_id, SendForReview{}, {"g-" + std::to_string(++n), {}, ""}).ok());
+  auto closed = city.engine().execute(reg->appeal_id, Assign{"akimat"}, {"g-" + std::to_string(++n), {}, ""});
+  EXPECT_TRUE(closed.ok() && closed->stage == Stage::kClosed);
+  return reg->appeal_id;
+}
+
+TEST(Retention, AnApplicantIsDueOnlyOnceEveryAppealIsClosedAndPastItsPeriod) {
+  SealedCity city;
+  const rules::RuleSet rs = retention_rules();
+  const std::string g1 = closed_gratitude(city, kAigerim);  // closed 2026-03-02
+  const std::string open_complaint = city.reg(kBolat);
+  const std::string g2 = closed_gratitude(city, kBolat);
+  const std::string aigerim = city.applicant_id(g1);
+
+  auto early = plan_retention(city.store(), rs, at("2026-03-20T00:00:00Z"));
+  ASSERT_TRUE(early.ok());
+  EXPECT_TRUE(early->due.empty());
+  EXPECT_EQ(early->applicants, 2u);
+  EXPECT_EQ(early->not_yet_due, 1u);
+  EXPECT_EQ(early->with_open_appeal, 1u) << "Bolat's complaint is open: his gratitude's period does not erase him";
+  ASSERT_TRUE(early->next_due.has_value());
+
+  auto later = plan_retention(city.store(), rs, at("2026-04-02T00:00:00Z"));
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->due.size(), 1u);
+  EXPECT_EQ(later->due[0].applicant_id, aigerim);
+  EXPECT_EQ(later->due[0].rule_id, "gratitude");
+  EXPECT_EQ(later->due[0].appeals, std::vector<std::string>{g1});
+  EXPECT_NE(format_retention_plan(*later, rs, at("2026-04-02T00:00:00Z")).find("gratitude (keep 30d after closure, line 8): 1"),
+            std::string::npos);
+
+  auto run = run_retention(city.keys(), city.store(), rs, std::string(64, 'f'), at("2026-04-02T00:00:00Z"));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->erased, 1u);
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErased);
+  EXPECT_TRUE(city.engine().applicant(*city.engine().load(open_complaint)).ok());
+  auto last = city.store().read_stream("appeal-" + g1, UINT64_MAX, store::Direction::kBackward, 1);
+  auto ev = decode_privacy_event((*last)[0].type, (*last)[0].schema_version, (*last)[0].payload);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(std::get<ApplicantErased>(*ev).rule, "gratitude");
+  EXPECT_NE(std::get<ApplicantErased>(*ev).reason.find("rule gratitude of rule set ffffffffffff keeps personal data 30d"),
+            std::string::npos) << std::get<ApplicantErased>(*ev).reason;
+  // A second run finds nothing more to do.
+  auto again = run_retention(city.keys(), city.store(), rs, std::string(64, 'f'), at("2026-04-02T00:00:00Z"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->erased, 0u);
+  (void)g2;
+}
+
+TEST(Retention, NoMatchingRuleMeansKeptUntilARequest) {
+  SealedCity city;
+  std::vector<rules::Diagnostic> diags;
+  auto only_complaints = rules::parse_rule_set(
+      "rule_set: t\ncalendars: {kz: kz.yaml}\ndefault_calendar: kz\nrules:\n"
+      "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+      "retention:\n  - {id: complaints, category: complaint, keep: 1d}\n",
+      "t.yaml", &diags);
+  ASSERT_TRUE(only_complaints.has_value());
+  closed_gratitude(city, kAigerim);
+  auto plan = plan_retention(city.store(), *only_complaints, at("2030-01-01T00:00:00Z"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->due.empty());
+  EXPECT_EQ(plan->no_rule, 1u);
+}
+
+// The service carries out the rule set in force on its timer, and cites the published rule set's hash.
+TEST(Retention, TheServiceErasesOnItsTimerUnderTheRuleSetInForce) {
+  SealedCity city;
+  RuleRegistry registry(city.store());
+  ASSERT_TRUE(registry.load().ok());
+  const char* root = std::getenv("OTINISH_SOURCE_DIR");
+  std::ifstream kz(std::string(root ? root : ".") + "/examples/calendars/kz.yaml");
+  std::stringstream kz_text;
+  kz_text << kz.rdbuf();
+  ASSERT_TRUE(registry.publish_calendar(kz_text.str(), "kz.yaml", RebindPolicy::kKeep, {"admin:t", "admin", ""}).ok());
+  auto published = registry.publish_rule_set(
+      "rule_set: t\ncalendars: {kz: kz.yaml}\ndefault_calendar: kz\nrules:\n"
+      "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+      "retention:\n  - {id: thanks, category: gratitude, keep: 30d}\n",
+      "t.yaml", RebindPolicy::kKeep, {"admin:t", "admin", ""});
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  const std::string g = closed_gratitude(city, kAigerim);
+  const std::string aigerim = city.applicant_id(g);
+  RetentionService service(city.keys(), city.store(), registry, city.clock(),
+                           {.interval = std::chrono::milliseconds(10)});
+  service.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kActive) << "not due yet";
+  city.clock().set(city.clock().now() + std::chrono::hours(24 * 31));
+  for (int i = 0; i < 200 && city.keys().state(aigerim) != ApplicantKeyState::kErased; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  service.stop();
+  EXPECT_TRUE(service.last_status().ok()) << service.last_status().ToString();
+  ASSERT_EQ(city.keys().state(aigerim), ApplicantKeyState::kErased);
+  auto last = city.store().read_stream("appeal-" + g, UINT64_MAX, store::Direction::kBackward, 1);
+  auto ev = decode_privacy_event((*last)[0].type, (*last)[0].schema_version, (*last)[0].payload);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_NE(std::get<ApplicantErased>(*ev).reason.find(published->content_hash.substr(0, 12)), std::string::npos);
+  EXPECT_EQ((*last)[0].actor.user, "retention");
 }
 
 }  // namespace

@@ -307,3 +307,49 @@ TEST(DurationTest, ParsesAndCanonicalises) {
 
 }  // namespace
 }  // namespace otinish::rules
+
+namespace otinish::rules {
+namespace {
+
+constexpr const char* kOneRule = "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n";
+
+TEST(RetentionRulesTest, ParseInOrderAndArePartOfTheHash) {
+  const RuleSet without = parse_ok(std::string(kHeader) + kOneRule);
+  const RuleSet rs = parse_ok(std::string(kHeader) + kOneRule +
+                              "retention:\n"
+                              "  - {id: complaints, category: [complaint, proposal], keep: 60mo}\n"
+                              "  - {id: rest, category: '*', keep: 1095d}\n");
+  ASSERT_EQ(rs.retention.size(), 2u);
+  EXPECT_EQ(rs.retention[0].id, "complaints");
+  EXPECT_EQ(rs.retention[0].category, (std::vector<std::string>{"complaint", "proposal"}));
+  EXPECT_EQ(canonical(rs.retention[0].keep), "60mo");
+  EXPECT_TRUE(rs.retention[1].category.empty()) << "'*' is any category";
+  EXPECT_EQ(rs.retention[1].where.line, 8);
+  EXPECT_NE(rs.content_hash, without.content_hash);
+  EXPECT_EQ(to_hex(without.content_hash), to_hex(parse_ok(std::string(kHeader) + kOneRule).content_hash));
+}
+
+TEST(RetentionRulesTest, EveryMistakeIsReportedAtItsLineAndColumn) {
+  const auto diags = errors_of(std::string(kHeader) + kOneRule +
+                               "retention:\n"
+                               "  - {id: a, category: complaints, keep: 5h}\n"
+                               "  - {id: a, keep: 0d}\n"
+                               "  - {id: b}\n"
+                               "  - {id: c, keep: 3mo, months: 3}\n");
+  EXPECT_TRUE(has_code(diags, "unknown-category"));
+  EXPECT_TRUE(has_code(diags, "wrong-unit"));
+  EXPECT_TRUE(has_code(diags, "duplicate-id"));
+  EXPECT_TRUE(has_code(diags, "wrong-value"));
+  EXPECT_TRUE(has_code(diags, "missing-key"));
+  EXPECT_TRUE(has_code(diags, "unknown-key"));
+  for (const auto& d : diags) {
+    EXPECT_GE(d.where.line, 7) << d.message;
+    EXPECT_GT(d.where.column, 0) << d.message;
+  }
+  const auto unit = std::find_if(diags.begin(), diags.end(), [](const Diagnostic& d) { return d.code == "wrong-unit"; });
+  EXPECT_EQ(unit->where.line, 7);
+  EXPECT_NE(unit->message.find("calendar months"), std::string::npos) << unit->message;
+}
+
+}  // namespace
+}  // namespace otinish::rules

@@ -1,5 +1,7 @@
 #include "engine/commands.h"
 
+#include "engine/privacy/redact.h"
+
 namespace otinish::engine {
 namespace {
 
@@ -171,6 +173,36 @@ class Decider {
 
 CommandKind kind_of(const Command& c) noexcept { return kKinds[c.index()]; }
 
+namespace {
+
+// Every free-text field of an event through redact_personal_data (engine/privacy/redact.h): what a desk or an
+// agency typed is written in plain bytes forever.
+struct FreeTextRedactor {
+  const Applicant* applicant;
+  void r(std::string& s) const {
+    s = applicant ? privacy::redact_personal_data(s, *applicant) : privacy::redact_personal_data(s);
+  }
+  void operator()(AppealAnsweredOnFirstContact& e) const { r(e.answer); }
+  void operator()(AppealClassified& e) const { r(e.reason); }
+  void operator()(AppealReturnedToOperator& e) const { r(e.reason); }
+  void operator()(AppealRedirected& e) const { r(e.reason); }
+  void operator()(AppealPutOnHold& e) const { r(e.reason); }
+  void operator()(AppealResumed& e) const { r(e.reason); }
+  void operator()(AppealExtensionRequested& e) const { r(e.reason); }
+  void operator()(AppealExtensionGranted& e) const { r(e.reason); }
+  void operator()(AppealResolved& e) const { r(e.result); }
+  void operator()(AppealCallbackRecorded& e) const { r(e.note); }
+  void operator()(AppealReopened& e) const { r(e.reason); }
+  void operator()(AppealMerged& e) const { r(e.reason); }
+  void operator()(AppealCommented& e) const { r(e.text); }
+  template <class T>
+  void operator()(T&) const {}
+};
+
+void redact_free_text(AppealEvent& e, const Applicant* applicant) { std::visit(FreeTextRedactor{applicant}, e.body); }
+
+}  // namespace
+
 Result<std::vector<AppealEvent>> decide(const AppealState& state, const Command& command,
                                         const DecideContext& context) {
   if (!state.exists) return Status::NotFound("appeal " + state.id + " does not exist; register it first");
@@ -181,7 +213,9 @@ Result<std::vector<AppealEvent>> decide(const AppealState& state, const Command&
     facts.has_reason = !r->result.empty();
   }
   OTINISH_RETURN_IF_ERROR(lifecycle_step(state.stage, kind_of(command), facts).status());
-  return std::visit(Decider(state, context), command);
+  OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, std::visit(Decider(state, context), command));
+  for (AppealEvent& e : events) redact_free_text(e, context.applicant);
+  return events;
 }
 
 Result<AppealEvent> decide_register(const RegisterAppeal& c, const AppealId& id, const DecideContext& context,
@@ -189,7 +223,13 @@ Result<AppealEvent> decide_register(const RegisterAppeal& c, const AppealId& id,
   std::string where = "registering " + id.to_string();
   if (c.text.empty()) return Status::InvalidArgument(where + ": the appeal's text is required");
   OTINISH_ASSIGN_OR_RETURN(auto cls, classify(c.category, c.topic, c.priority, context, where));
-  OTINISH_ASSIGN_OR_RETURN(SealedApplicant sealed, sealer.seal(c.applicant, id.to_string()));
+  // Free text is written in plain bytes and never forgotten: the applicant's own data and anything that looks
+  // like a phone or flat number are taken out; the text as given is sealed with the applicant.
+  Applicant applicant = c.applicant;
+  applicant.original_text.clear();
+  std::string text = privacy::redact_personal_data(c.text, c.applicant);
+  if (text != c.text) applicant.original_text = c.text;
+  OTINISH_ASSIGN_OR_RETURN(SealedApplicant sealed, sealer.seal(applicant, id.to_string()));
   AppealRegistered e;
   e.appeal_id = id.to_string();
   e.category = cls.category;
@@ -197,7 +237,8 @@ Result<AppealEvent> decide_register(const RegisterAppeal& c, const AppealId& id,
   e.priority = cls.priority;
   e.channel = c.channel;
   e.location = c.location;
-  e.text = c.text;
+  e.location.street = privacy::redact_personal_data(c.location.street);
+  e.text = std::move(text);
   e.dangerous_topic = cls.dangerous;
   e.applicant = std::move(sealed);
   return AppealEvent{initial_stage(), initial_stage(), std::move(e)};

@@ -67,6 +67,9 @@ CommandKind kind_of(const Command& c) noexcept;
 struct DecideContext {
   Timestamp now{};
   const TopicCatalogue* catalogue = nullptr;  // nullptr: topics are not checked (replay tools, tests)
+  // The appeal's applicant, opened (the engine passes it when it can): their name, phone and address are taken
+  // out of the command's free text as well as anything that looks like a phone or flat number.
+  const Applicant* applicant = nullptr;
 };
 
 // The events for `command` on an existing appeal.

@@ -73,6 +73,9 @@ struct Applicant {
   std::string name;
   std::string phone;    // as given; normalise_phone() gives the form used for repeat detection
   std::string address;  // exact address with house and flat
+  // The appeal's text as given, when the text stored in plain bytes had personal data taken out of it
+  // (engine/privacy/redact.h); filled by the engine at registration, sealed with the rest. Empty otherwise.
+  std::string original_text;
   friend bool operator==(const Applicant&, const Applicant&) = default;
 };
 

@@ -225,6 +225,9 @@ Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Comman
         .with_current_version(state.version);
   }
   DecideContext ctx{clock_.now(), catalogue_};
+  // The applicant's own data is taken out of the command's free text (an erased applicant has none to take).
+  Result<Applicant> applicant = sealer_.open(state.applicant, state.id);
+  if (applicant.ok()) ctx.applicant = &*applicant;
   OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
   if (const auto* merge = std::get_if<MergeInto>(&command)) {
     OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));

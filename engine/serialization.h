@@ -29,9 +29,23 @@ template <class Archive>
 void serialize(Archive& ar, Location& l) {
   ar(l.district, l.street);
 }
+// A string added at the end of a layout that is written only when non-empty, so that values without it keep
+// their exact old bytes (sealed applicants written before it existed, and the golden logs).
+struct TailIfSet {
+  std::string& v;
+  template <class Archive>
+  void save(Archive& ar) const {
+    if (!v.empty()) ar(v);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    if (!ar.at_end()) ar(v);
+  }
+};
+
 template <class Archive>
 void serialize(Archive& ar, Applicant& a) {
-  ar(a.name, a.phone, a.address);
+  ar(a.name, a.phone, a.address, TailIfSet{a.original_text});
 }
 template <class Archive>
 void serialize(Archive& ar, SealedApplicant& s) {

@@ -70,6 +70,7 @@ HttpResponse ApiService::get_applicant(Call& c) {
                  {"phone", applicant->phone},
                  {"address", applicant->address},
                  {"sealed", s.applicant.scheme != 0}};
+  if (!applicant->original_text.empty()) o["original_text"] = applicant->original_text;
   return no_store(json_response(200, o));
 }
 

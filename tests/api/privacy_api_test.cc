@@ -1,6 +1,7 @@
 // The applicant's privacy at the edge: the audited read of the contact, the access log, erasure over HTTP and
 // on the command line, key rotation and a wrong or missing key-encryption key.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
 
 #include <cstdlib>
 #include <sstream>
@@ -9,6 +10,8 @@
 #include "api/cli/commands.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/privacy_events.h"
+#include "examples/city/city_catalogue.h"
+#include "examples/city/workload.h"
 #include "store/rocks_store.h"
 #include "tests/api/test_node.h"
 #include "tests/engine/privacy_test_city.h"
@@ -263,6 +266,90 @@ TEST(PrivacyCli, RotateFindEraseAndAccessOnAStoppedServersData) {
   CliResult verify = run_cli({"verify", "--data", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace otinish::api::testing
+
+// ---- nothing personal in what public and agency tokens read ----------------------------------------------------
+
+
+namespace otinish::api::testing {
+namespace {
+
+// Generated appeals (the seeds' workload generator) whose texts hold the applicant's phone, name and address in
+// varied forms, registered and assigned to the agency token's agency: nothing a public or agency token reads
+// about them carries the name, the phone (in any spelling) or the flat.
+TEST(PublicAndAgencyAnswers, CarryNoPersonalDataOverGeneratedAppeals) {
+  auto city = city::CityCatalogue::load(source_dir() + "/examples/catalogue");
+  ASSERT_TRUE(city.ok()) << city.status().ToString();
+  TestNode node;
+  std::string last_id;  // the list is read from the appeal before this one on
+  const auto ok = rc::check("public and agency answers hold no personal data", [&] {
+    city::WorkloadOptions wo;
+    wo.days = 1;
+    wo.min_per_day = 2;
+    wo.max_per_day = 2;
+    wo.seed = *rc::gen::inRange<std::uint64_t>(1, 1'000'000);
+    const city::Workload w = city::generate_workload(*city, wo);
+    std::string prev = last_id;
+    for (const city::PlannedAppeal& planned : w.appeals) {
+      const engine::Applicant& a = planned.registration.applicant;
+      const std::string digits = engine::normalise_phone(a.phone);  // 7XXXXXXXXXX
+      const std::vector<std::string> spellings = {
+          a.phone, "8" + digits.substr(1),
+          "8 (" + digits.substr(1, 3) + ") " + digits.substr(4, 3) + "-" + digits.substr(7, 2) + "-" + digits.substr(9)};
+      const std::string spelled = *rc::gen::elementOf(spellings);
+      const std::string text = planned.registration.text + ". " +
+                               *rc::gen::element<std::string>(std::string("Звоните: "), std::string("Мой номер "), std::string("call me on "), std::string()) + spelled +
+                               ", " + a.name + ", " + a.address;
+      boost::json::object body{{"centre", "SHY"},
+                               {"category", std::string(engine::to_string(planned.registration.category))},
+                               {"topic", planned.registration.topic},
+                               {"channel", "phone"},
+                               {"location", {{"district", planned.registration.location.district},
+                                             {"street", planned.registration.location.street}}},
+                               {"text", text},
+                               {"applicant", {{"name", a.name}, {"phone", a.phone}, {"address", a.address}}}};
+      ClientResponse reg = node.as(R::kOperator, "POST", "/v1/appeals", boost::json::serialize(body));
+      RC_ASSERT(reg.status == 201);
+      const std::string id(TestNode::json(reg).at("id").as_string());
+      RC_ASSERT(node.command(R::kOperator, id, "send_for_review").status == 200);
+      // A desk writes the person into a comment too: the agency reads comments in the timeline.
+      boost::json::object comment{{"text", "перезвонить " + a.name + " по " + spelled + ", " + a.address}};
+      RC_ASSERT(node.command(R::kOperator, id, "comment", boost::json::serialize(comment)).status == 200);
+      RC_ASSERT(node.command(R::kInspector, id, "assign", std::string("{\"agency\":\"") + kAgency + "\"}").status == 200);
+      const std::string flat = a.address.substr(a.address.rfind("пәтер"));
+      const auto position = static_cast<std::uint64_t>(TestNode::json(reg).at("position").to_number<std::int64_t>());
+      // Each read waits until the views show this appeal, so that the check is never vacuous.
+      const std::vector<std::tuple<Role, std::string, std::string>> reads = {
+          {R::kAgency, "/v1/appeals/" + id, "\"agency\":\"" + std::string(kAgency)},
+          {R::kAgency, "/v1/appeals/" + id + "/timeline", " to " + std::string(kAgency)},
+          {R::kAgency, "/v1/appeals?agency=" + std::string(kAgency) + "&after=" + prev + "&limit=5", id},
+          {R::kPublic, "/v1/public/feed?after=" + std::to_string(position - 1) + "&limit=50", id},
+          {R::kAgency, "/v1/public/feed?after=" + std::to_string(position - 1) + "&limit=50", id}};
+      for (const auto& [role, path, expect] : reads) {
+        std::string got;
+        for (int i = 0; i < 400; ++i) {
+          got = node.as(role, "GET", path).body;
+          if (got.find(expect) != std::string::npos) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        if (got.find(expect) == std::string::npos) RC_FAIL(path + " never showed " + expect + ": " + got);
+        std::string only_digits;
+        for (char ch : got) only_digits += (ch >= '0' && ch <= '9') ? ch : ' ';
+        RC_ASSERT(got.find(a.name) == std::string::npos);
+        RC_ASSERT(got.find(a.phone) == std::string::npos);
+        RC_ASSERT(got.find(spelled) == std::string::npos);
+        RC_ASSERT(only_digits.find(digits.substr(1)) == std::string::npos);
+        RC_ASSERT(got.find(flat) == std::string::npos);
+        RC_ASSERT(got.find(a.address) == std::string::npos);
+      }
+      prev = id;
+      last_id = id;
+    }
+  });
+  EXPECT_TRUE(ok);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 #include <rocksdb/db.h>
 
 #include "common/hash.h"
@@ -13,6 +14,7 @@
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/privacy_events.h"
+#include "engine/privacy/redact.h"
 #include "engine/privacy/retention.h"
 #include "rules/rule_set.h"
 #include "engine/views.h"
@@ -552,6 +554,75 @@ TEST(Retention, TheServiceErasesOnItsTimerUnderTheRuleSetInForce) {
   ASSERT_TRUE(ev.ok());
   EXPECT_NE(std::get<ApplicantErased>(*ev).reason.find(published->content_hash.substr(0, 12)), std::string::npos);
   EXPECT_EQ((*last)[0].actor.user, "retention");
+}
+
+}  // namespace
+}  // namespace otinish::engine::privacy
+
+// ---- redaction -------------------------------------------------------------------------------------------------
+
+
+namespace otinish::engine::privacy {
+namespace {
+
+TEST(Redaction, PhonesEmailsHandlesAndFlatNumbersAreTakenOutAndTheProblemStays) {
+  EXPECT_EQ(redact_personal_data("call me at 8 (701) 555-12-34 please"), "call me at [phone] please");
+  EXPECT_EQ(redact_personal_data("+7 701 555 1234, or 87015551234"), "[phone], or [phone]");
+  EXPECT_EQ(redact_personal_data("ИИН 900101300123"), "ИИН [phone]");
+  EXPECT_EQ(redact_personal_data("write aigerim.s@mail.kz or @aigerim_s"), "write [email] or [contact]");
+  EXPECT_EQ(redact_personal_data("Тәуке хан 12, кв. 45; flat 7"), "Тәуке хан 12, [flat]; [flat]");
+  // What is not personal stays: dates, times, short numbers, house numbers, amounts.
+  for (const char* kept : {"2026-03-02 10:00", "lift in block 3, entrance 2", "Abay ave 150", "replaced 120 m of pipe",
+                           "contract 2025/117", "ticket 1234567"}) {
+    EXPECT_EQ(redact_personal_data(kept), kept);
+  }
+}
+
+TEST(Redaction, TheApplicantsOwnNameAddressAndPhoneGoWhereverTheyAre) {
+  const Applicant a{"Айгерім Сәрсенова", "8 777 710 9109", "Тәуке хан даңғылы 12, кв. 45"};
+  EXPECT_EQ(redact_personal_data("Сәрсенова жалуется: лифт на Тәуке хан даңғылы 12, кв. 45 стоит", a),
+            "[applicant] жалуется: лифт на [applicant] стоит");
+  EXPECT_EQ(redact_personal_data("перезвонить Айгерім по 8 777 710 9109", a), "перезвонить [applicant] по [applicant]");
+}
+
+RC_GTEST_PROP(Redaction, NoPhoneNumberSurvivesInAnyFormat, ()) {
+  const auto digits = *rc::gen::container<std::string>(10, rc::gen::inRange('0', static_cast<char>('9' + 1)));
+  const std::string phone = "7" + digits.substr(0, 10);
+  const std::vector<std::string> seps = {"", " ", "-", "."};
+  std::string written = *rc::gen::element<std::string>("+", "8", "");
+  written += written == "8" ? phone.substr(1, 3) : phone.substr(written == "+" ? 0 : 1, written == "+" ? 4 : 3);
+  std::string tail = phone.substr(4);
+  const std::string sep = *rc::gen::elementOf(seps);
+  written += sep + tail.substr(0, 3) + sep + tail.substr(3, 2) + sep + tail.substr(5);
+  const std::string before = *rc::gen::element<std::string>("", "мой номер ", "call ", "тел.: ");
+  const std::string after = *rc::gen::element<std::string>("", " спасибо", ", thanks", ".");
+  const std::string out = redact_personal_data(before + written + after);
+  std::string only_digits;
+  for (char c : out) {
+    if (c >= '0' && c <= '9') only_digits += c;
+  }
+  RC_ASSERT(only_digits.find(tail) == std::string::npos);
+  RC_ASSERT(out.find("[phone]") != std::string::npos);
+}
+
+TEST(Redaction, RegistrationStoresTheRedactedTextAndSealsTheTextAsGiven) {
+  SealedCity city;
+  const std::string text = "Aigerim Sadykova: the lift is stuck, call +7 701 555 1234 or kv. 5";
+  const std::string id = city.reg(kAigerim, "Sadykova says the lift at flat 5 is stuck; call 8 701 555 12 34");
+  auto state = city.engine().load(id);
+  auto first = city.store().read_stream("appeal-" + id, 1, store::Direction::kForward, 1);
+  auto ev = decode_event((*first)[0].type, (*first)[0].schema_version, (*first)[0].payload);
+  const auto& reg = std::get<AppealRegistered>(ev->body);
+  EXPECT_EQ(reg.text, "[applicant] says the lift at [flat] is stuck; call [phone]");
+  auto opened = city.engine().applicant(*state);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->original_text, "Sadykova says the lift at flat 5 is stuck; call 8 701 555 12 34");
+  // Later free text too.
+  ASSERT_TRUE(city.engine().execute(id, Comment{"applicant asked to call 87015551234"}, {"c1", {}, ""}).ok());
+  auto last = city.store().read_stream("appeal-" + id, UINT64_MAX, store::Direction::kBackward, 1);
+  auto comment = decode_event((*last)[0].type, (*last)[0].schema_version, (*last)[0].payload);
+  EXPECT_EQ(std::get<AppealCommented>(comment->body).text, "applicant asked to call [phone]");
+  (void)text;
 }
 
 }  // namespace

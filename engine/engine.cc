@@ -110,7 +110,8 @@ Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, con
   AppealId probe{command.centre, kz_year(clock_.now()), 1};
   OTINISH_RETURN_IF_ERROR(AppealId::parse(probe.to_string()).status());
   DecideContext ctx{clock_.now(), catalogue_};
-  OTINISH_RETURN_IF_ERROR(decide_register(command, probe, ctx, sealer_).status());
+  // The probe seals nothing: a real sealer would make keys and appeal lists for a number never given.
+  OTINISH_RETURN_IF_ERROR(decide_register(command, probe, ctx, PlainApplicantSealer::instance()).status());
 
   OTINISH_ASSIGN_OR_RETURN(AppealId id, allocate_number(command.centre, meta));
   OTINISH_ASSIGN_OR_RETURN(AppealEvent event, decide_register(command, id, ctx, sealer_));

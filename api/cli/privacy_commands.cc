@@ -171,10 +171,12 @@ void applicant_find(const Args& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
-  auto appeals = keys->appeals_of(**found);
   ctx.out << "applicant " << **found << ", appeals:";
-  if (appeals.ok()) {
-    for (const std::string& appeal : *appeals) ctx.out << " " << appeal;
+  if (auto log = open_log(a, ctx, "applicant find")) {
+    auto appeals = privacy::appeals_of(*log, {**found});
+    if (appeals.ok()) {
+      for (const std::string& appeal : (*appeals)[**found]) ctx.out << " " << appeal;
+    }
   }
   ctx.out << "\n";
 }

@@ -47,12 +47,7 @@ HttpResponse ApiService::get_applicant(Call& c) {
   auto loaded = load_visible(engine_, c.p.at("id"), c.who);
   if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
   const engine::AppealState& s = std::get<engine::AppealState>(loaded);
-  if (s.applicant.scheme != 0 && privacy_.keys != nullptr) {
-    const privacy::ApplicantKeyState state = privacy_.keys->state(s.applicant.key_id);
-    if (state == privacy::ApplicantKeyState::kErased || state == privacy::ApplicantKeyState::kErasing) {
-      return erased_problem(s.id);
-    }
-  }
+  // An erased (or erasing) applicant's key is gone from the key store's memory too: opening says kNotFound.
   auto applicant = engine_.applicant(s);
   if (!applicant.ok()) {
     if (applicant.status().code() == StatusCode::kNotFound) return erased_problem(s.id);

@@ -1,5 +1,7 @@
 #include "engine/privacy/erasure.h"
 
+#include <algorithm>
+
 #include "engine/events.h"
 #include "engine/privacy/privacy_events.h"
 #include "engine/serialization.h"
@@ -16,18 +18,6 @@ struct StoredRequest {
     ar(reason, rule, user, role);
   }
 };
-
-// Step 2: the appeals of `a` whose registration names it (the key store's list may hold a number whose
-// registration never committed, or that went to someone else after a crash: those are skipped).
-Status find_appeals(KeyStore& keys, const store::EventStore& log, ErasedApplicant& a) {
-  OTINISH_ASSIGN_OR_RETURN(auto candidates, keys.appeals_of(a.applicant_id));
-  for (std::string& appeal : candidates) {
-    auto owner = applicant_of(log, appeal);
-    if (!owner.ok() && owner.status().code() != StatusCode::kNotFound) return owner.status();
-    if (owner.ok() && *owner == a.applicant_id) a.appeals.push_back(std::move(appeal));
-  }
-  return Status::Ok();
-}
 
 // An ApplicantErased in each appeal. Only the last append waits for the fsync; it covers every earlier one.
 Status record_erasures(store::EventStore& log, const std::vector<ErasedApplicant>& erased, const ErasureRequest& r) {
@@ -60,6 +50,49 @@ Result<std::string> applicant_of(const store::EventStore& log, std::string_view 
   return reg->applicant.scheme == 0 ? std::string() : reg->applicant.key_id;
 }
 
+Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::EventStore& log,
+                                                                   const std::vector<std::string>& applicant_ids) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const std::string& id : applicant_ids) out[id];
+  Status bad;
+  OTINISH_RETURN_IF_ERROR(log.scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
+                               if (e.stream_version != 1 || e.type != "AppealRegistered") return true;
+                               auto ev = decode_event(e.type, e.schema_version, e.payload);
+                               if (!ev.ok()) {
+                                 bad = ev.status();
+                                 return false;
+                               }
+                               const auto& reg = std::get<AppealRegistered>(ev->body);
+                               if (reg.applicant.scheme == 0) return true;
+                               if (auto it = out.find(reg.applicant.key_id); it != out.end()) {
+                                 it->second.push_back(reg.appeal_id);
+                               }
+                               return true;
+                             }).status());
+  OTINISH_RETURN_IF_ERROR(bad);
+  for (auto& [id, appeals] : out) std::sort(appeals.begin(), appeals.end());
+  return out;
+}
+
+// Step 2's list: the appeals of each applicant to erase, known or found in the log.
+Status find_appeals(const store::EventStore& log, const ErasureRequest& r, std::vector<ErasedApplicant>& out) {
+  std::vector<std::string> unknown;
+  for (ErasedApplicant& a : out) {
+    if (a.already_erased) continue;
+    if (auto it = r.known_appeals.find(a.applicant_id); it != r.known_appeals.end()) {
+      a.appeals = it->second;
+    } else {
+      unknown.push_back(a.applicant_id);
+    }
+  }
+  if (unknown.empty()) return Status::Ok();
+  OTINISH_ASSIGN_OR_RETURN(auto found, appeals_of(log, unknown));
+  for (ErasedApplicant& a : out) {
+    if (auto it = found.find(a.applicant_id); it != found.end()) a.appeals = std::move(it->second);
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::EventStore& log,
                                                       const ErasureRequest& r) {
   if (r.applicant_ids.empty()) return Status::InvalidArgument("no applicant to erase");
@@ -75,9 +108,7 @@ Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::Eve
   if (to_erase.empty()) return out;
   StoredRequest stored{r.reason, r.rule, r.actor.user, r.actor.role};
   OTINISH_RETURN_IF_ERROR(keys.begin_erasure(to_erase, to_bytes(stored)));
-  for (ErasedApplicant& a : out) {
-    if (!a.already_erased) OTINISH_RETURN_IF_ERROR(find_appeals(keys, log, a));
-  }
+  OTINISH_RETURN_IF_ERROR(find_appeals(log, r, out));
   OTINISH_RETURN_IF_ERROR(record_erasures(log, out, r));
   OTINISH_RETURN_IF_ERROR(keys.finish_erasure(to_erase));
   OTINISH_RETURN_IF_ERROR(keys.purge());
@@ -91,7 +122,7 @@ Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStor
     OTINISH_RETURN_IF_ERROR(from_bytes(bytes, stored, "erasure request of " + id));
     ErasureRequest r{{id}, stored.reason, stored.rule, {stored.user, stored.role, ""}};
     std::vector<ErasedApplicant> done{{id, {}, false}};
-    OTINISH_RETURN_IF_ERROR(find_appeals(keys, log, done[0]));
+    OTINISH_RETURN_IF_ERROR(find_appeals(log, r, done));
     OTINISH_RETURN_IF_ERROR(record_erasures(log, done, r));
     const std::string ids[] = {id};
     OTINISH_RETURN_IF_ERROR(keys.finish_erasure(ids));

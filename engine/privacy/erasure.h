@@ -4,7 +4,9 @@
 //   1. the key store marks the applicants erasing (their keys are never handed out again; the identity index
 //      forgets them), keeping the request with the mark;
 //   2. each appeal of each applicant gets an ApplicantErased event (idempotency key "erase-applicant:<id>:<appeal>",
-//      so a repeated step writes nothing twice);
+//      so a repeated step writes nothing twice). The appeals are found in the log (each AppealRegistered names its
+//      sealed applicant's id): one pass over the log per request, about 0.4 s per million events, unless the
+//      caller already knows them (a retention run does);
 //   3. the key store destroys the keys and purges (flush and compaction: the wrapped keys are gone from its live
 //      files, its WAL and its SST files).
 // A crash anywhere leaves the erasure pending in the key store; finish_interrupted_erasures() (run by the
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +35,9 @@ struct ErasureRequest {
   std::string reason;  // REQUIRED: why, in words an auditor reads ("request of the applicant", "retention: ...")
   std::string rule;    // the retention rule, when a rule erases
   store::Actor actor;  // who asked (the privacy officer's token, or "retention")
+  // The appeals of each applicant, when the caller knows them (a retention plan does); the others are found in
+  // the log.
+  std::map<std::string, std::vector<std::string>> known_appeals;
 };
 
 struct ErasedApplicant {
@@ -51,5 +57,9 @@ Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStor
 // The applicant id of an appeal (its AppealRegistered's sealed key id), read from the log; empty for a plain
 // (scheme 0) applicant. Errors: kNotFound (no such appeal), kCorruption.
 Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id);
+
+// The appeals of each of `applicant_ids`, in number order, from one pass over the log.
+Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::EventStore& log,
+                                                                   const std::vector<std::string>& applicant_ids);
 
 }  // namespace otinish::engine::privacy

@@ -28,7 +28,6 @@ constexpr std::string_view kIndexKeyKey = "m/index-key";  // the wrapped identit
 constexpr std::string_view kKeyPrefix = "k/";       // k/<applicant> -> wrapped data key
 constexpr std::string_view kIdentityPrefix = "i/";  // i/<keyed hash hex> -> applicant
 constexpr std::string_view kReversePrefix = "r/";   // r/<applicant> -> keyed hash hex (to drop i/ on erasure)
-constexpr std::string_view kAppealPrefix = "a/";    // a/<applicant>/<appeal> -> ""
 constexpr std::string_view kErasingPrefix = "e/";   // e/<applicant> -> "" while erasure runs
 constexpr std::string_view kErasedPrefix = "x/";    // x/<applicant> -> "" once erased
 constexpr std::string_view kVerifierName = "verifier";
@@ -133,10 +132,12 @@ struct KeyStore::Impl {
   // of one person share a key; different people's creations run (and sync) concurrently.
   std::array<std::mutex, 64> stripes;
 
-  rocksdb::WriteOptions synced() const {
+  // Every write is durable before it returns (synced unless KeyStoreOptions::sync is off, and then at least in
+  // the OS); RocksDB groups concurrent synced writes into one fsync.
+  Status write(rocksdb::WriteBatch& b, const std::string& what) {
     rocksdb::WriteOptions w;
     w.sync = options.sync;
-    return w;
+    return from_rocks(db->Write(w, &b), what);
   }
 
   std::string identity_hash(std::string_view identity) const {
@@ -163,7 +164,7 @@ struct KeyStore::Impl {
     return from_rocks(it->status(), "reading the key store at " + path);
   }
 
-  Result<ApplicantKey> create(const std::optional<std::string>& hash, std::string_view appeal_id) {
+  Result<ApplicantKey> create(const std::optional<std::string>& hash) {
     ApplicantKey out{new_applicant_id(), SecretKey::random(), true};
     rocksdb::WriteBatch b;
     b.Put(key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key));
@@ -171,8 +172,7 @@ struct KeyStore::Impl {
       b.Put(key(kIdentityPrefix, *hash), out.applicant_id);
       b.Put(key(kReversePrefix, out.applicant_id), *hash);
     }
-    if (!appeal_id.empty()) b.Put(key(kAppealPrefix, out.applicant_id, appeal_id), "");
-    OTINISH_RETURN_IF_ERROR(from_rocks(db->Write(synced(), &b), "writing a new applicant key to " + path));
+    OTINISH_RETURN_IF_ERROR(write(b, "writing a new applicant key to " + path));
     std::unique_lock lock(mu);
     keys.emplace(out.applicant_id, out.key);
     if (hash) identities[*hash] = out.applicant_id;
@@ -191,6 +191,11 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
   const bool exists = std::filesystem::exists(std::filesystem::path(path) / "CURRENT");
   if (!exists && !options.create_if_missing) return Status::NotFound("no key store at " + path);
+  if (!exists) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return Status::IOError("cannot create the key store directory " + path + ": " + ec.message());
+  }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->options = options;
@@ -218,7 +223,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     b.Put(kVerifierKey, impl->kek_id + wrap(kek.key, kVerifierName, kVerifierText));
     impl->index_key = SecretKey::random();
     b.Put(kIndexKeyKey, wrap_key(kek.key, kIndexKeyName, impl->index_key));
-    OTINISH_RETURN_IF_ERROR(from_rocks(impl->db->Write(impl->synced(), &b), "creating the key store at " + path));
+    OTINISH_RETURN_IF_ERROR(impl->write(b, "creating the key store at " + path));
   } else {
     if (*format != kFormat) {
       return Status::InvalidArgument(path + " holds key store format '" + *format + "', which this build does not read");
@@ -248,7 +253,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   return std::unique_ptr<KeyStore>(new KeyStore(std::move(impl)));
 }
 
-Result<ApplicantKey> KeyStore::key_for(std::string_view identity, std::string_view appeal_id) {
+Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
   Impl& m = *impl_;
   const std::string hash = m.identity_hash(identity);
   std::lock_guard stripe(m.stripes[std::hash<std::string>()(hash) % m.stripes.size()]);
@@ -264,20 +269,14 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity, std::string_vi
       m.identities[hash] = *applicant;
     }
   }
-  if (!applicant) return m.create(hash, appeal_id);
+  if (!applicant) return m.create(hash);
   auto k = data_key(*applicant);
   if (!k.ok()) {
     if (k.status().code() != StatusCode::kNotFound) return k.status();
-    return m.create(hash, appeal_id);  // erased meanwhile: the person starts afresh
-  }
-  if (!appeal_id.empty()) {
-    // Not synced: the appeal list only finds the appeals an erasure marks; the key itself is already durable.
-    OTINISH_RETURN_IF_ERROR(from_rocks(m.db->Put(rocksdb::WriteOptions(), key(kAppealPrefix, *applicant, appeal_id), ""),
-                                       "writing to the key store at " + m.path));
+    return m.create(hash);  // erased meanwhile: the person starts afresh
   }
   return ApplicantKey{*applicant, std::move(k).value(), false};
 }
-
 
 Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
   Impl& m = *impl_;
@@ -312,15 +311,6 @@ Result<std::optional<std::string>> KeyStore::find(std::string_view identity) {
   return impl_->get(key(kIdentityPrefix, impl_->identity_hash(identity)));
 }
 
-Result<std::vector<std::string>> KeyStore::appeals_of(std::string_view applicant_id) {
-  std::vector<std::string> out;
-  const std::string prefix = key(kAppealPrefix, applicant_id) + "/";
-  OTINISH_RETURN_IF_ERROR(impl_->scan(prefix, [&](std::string_view k, std::string_view) {
-    out.emplace_back(without(k, prefix));
-  }));
-  return out;
-}
-
 Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::string_view request) {
   Impl& m = *impl_;
   rocksdb::WriteBatch b;
@@ -336,7 +326,7 @@ Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::
       hashes.push_back(*hash);
     }
   }
-  OTINISH_RETURN_IF_ERROR(from_rocks(m.db->Write(m.synced(), &b), "beginning an erasure in " + m.path));
+  OTINISH_RETURN_IF_ERROR(m.write(b, "beginning an erasure in " + m.path));
   std::unique_lock lock(m.mu);
   for (const std::string& id : applicant_ids) {
     m.closed.insert(id);
@@ -353,11 +343,9 @@ Status KeyStore::finish_erasure(std::span<const std::string> applicant_ids) {
     b.Delete(key(kKeyPrefix, id));
     b.Delete(key(kReversePrefix, id));
     b.Delete(key(kErasingPrefix, id));
-    const std::string appeals = key(kAppealPrefix, id) + "/";
-    b.DeleteRange(appeals, appeals.substr(0, appeals.size() - 1) + "0");  // '0' follows '/'
     b.Put(key(kErasedPrefix, id), "");
   }
-  OTINISH_RETURN_IF_ERROR(from_rocks(m.db->Write(m.synced(), &b), "finishing an erasure in " + m.path));
+  OTINISH_RETURN_IF_ERROR(m.write(b, "finishing an erasure in " + m.path));
   std::unique_lock lock(m.mu);
   for (const std::string& id : applicant_ids) m.closed.insert(id);
   return Status::Ok();
@@ -416,7 +404,7 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
   OTINISH_RETURN_IF_ERROR(bad);
   b.Put(kIndexKeyKey, wrap_key(to.key, kIndexKeyName, m.index_key));
   b.Put(kVerifierKey, to.id() + wrap(to.key, kVerifierName, kVerifierText));
-  OTINISH_RETURN_IF_ERROR(from_rocks(m.db->Write(m.synced(), &b), "rewrapping the key store at " + path));
+  OTINISH_RETURN_IF_ERROR(m.write(b, "rewrapping the key store at " + path));
   return store->purge();
 }
 

@@ -7,7 +7,8 @@
 //   - the identity index: a keyed BLAKE2b of the applicant's identity (the phone, a messenger id, or what the
 //     desk entered) -> the applicant's id, so that one person's appeals share one key; the hashing key is
 //     itself wrapped by the KEK, so the index cannot be searched for a phone without it;
-//   - which appeals each applicant has (for erasure), and which applicants were erased.
+//   - which applicants were erased. Which appeals an applicant has is not kept here: the log says it (each
+//     AppealRegistered names its sealed applicant's id), so sealing a returning applicant writes nothing.
 // An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
 //
 // Guarantees:
@@ -78,26 +79,22 @@ class KeyStore {
   ~KeyStore();
 
   // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
-  // creates both the first time (synced). Records that `appeal_id` is one of the applicant's appeals.
-  // An applicant whose erasure began is never returned: the same identity then gets a new applicant.
-  // Errors: kIOError.
-  Result<ApplicantKey> key_for(std::string_view identity, std::string_view appeal_id);
+  // creates both the first time (synced). An applicant whose erasure began is never returned: the same
+  // identity then gets a new applicant. Errors: kIOError.
+  Result<ApplicantKey> key_for(std::string_view identity);
 
   // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
   Result<SecretKey> data_key(std::string_view applicant_id);
   ApplicantKeyState state(std::string_view applicant_id);
   // The applicant an identity belongs to now, if any.
   Result<std::optional<std::string>> find(std::string_view identity);
-  // The appeals recorded for an applicant (possibly a number whose registration never committed: check the
-  // appeal's key id before acting on it).
-  Result<std::vector<std::string>> appeals_of(std::string_view applicant_id);
 
   // Erasure, step one (synced): marks the applicants erasing and removes them from the identity index.
   // `request` (no personal data: why, which rule, who) is kept with the mark so that an erasure a crash
   // interrupted is finished as it was asked. Unknown ids are kNotFound (nothing is marked); erased ones are
   // skipped.
   Status begin_erasure(std::span<const std::string> applicant_ids, std::string_view request);
-  // Step two (synced): deletes the keys and appeal lists and marks the applicants erased. Then call purge().
+  // Step two (synced): deletes the keys and marks the applicants erased. Then call purge().
   Status finish_erasure(std::span<const std::string> applicant_ids);
   // Applicants whose erasure began and did not finish (a crash in between), with their requests: finish them.
   Result<std::vector<std::pair<std::string, std::string>>> pending_erasures();

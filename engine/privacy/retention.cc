@@ -157,7 +157,10 @@ Result<RetentionRun> run_retention(KeyStore& keys, store::EventStore& log, const
                                " after the applicant's last appeal was closed";
     for (std::size_t i = 0; i < due.size(); i += batch) {
       ErasureRequest r{{}, reason, rule_id, {"retention", "system", ""}};
-      for (std::size_t j = i; j < std::min(due.size(), i + batch); ++j) r.applicant_ids.push_back(due[j]->applicant_id);
+      for (std::size_t j = i; j < std::min(due.size(), i + batch); ++j) {
+        r.applicant_ids.push_back(due[j]->applicant_id);
+        r.known_appeals[due[j]->applicant_id] = due[j]->appeals;
+      }
       OTINISH_ASSIGN_OR_RETURN(auto erased, erase_applicants(keys, log, r));
       for (const ErasedApplicant& e : erased) {
         if (e.already_erased) continue;

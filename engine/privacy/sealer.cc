@@ -25,7 +25,7 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   std::string identity = applicant_identity(a);
   // An anonymous applicant is known by its appeal: a key of its own, found again when the registration is retried.
   if (identity.empty()) identity = "appeal:" + std::string(appeal_id);
-  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key, keys_.key_for(identity, appeal_id));
+  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key, keys_.key_for(identity));
   std::string plain = to_bytes(a);
   SealedApplicant s;
   s.scheme = kAeadScheme;

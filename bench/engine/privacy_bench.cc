@@ -1,0 +1,188 @@
+// The price of privacy: what sealing adds to a registration, and how long a retention run takes to erase
+// 100,000 applicants. Prints a table; never a timed test.
+//
+//   otinish_privacy_bench [--registrations 20000] [--erase 100000] [--dir /tmp/x]
+//
+// Sealing, on one core (one thread, no fsync: the store and the key store run with their syncs off so that the
+// figure is CPU, not the disk): the seal call alone (plain cereal bytes against XChaCha20-Poly1305 with the
+// applicant's key, for a returning applicant whose key is cached and for a new one whose key is created), and
+// whole registrations through the engine with the plain and the AEAD sealer. The goal: sealing adds <= 5 us per
+// registration.
+// Erasure: `erase` applicants with one closed appeal each (written with syncs off), then a retention run with
+// the syncs on, as the server runs it (batches of 1,000: each batch two synced key-store writes, one durable log
+// append and a purge); the key store's files before and after.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/privacy/erasure.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/retention.h"
+#include "engine/privacy/sealer.h"
+#include "rules/rule_set.h"
+#include "store/rocks_store.h"
+
+namespace {
+
+using namespace otinish;
+using namespace otinish::engine;
+using Steady = std::chrono::steady_clock;
+
+double since(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
+
+privacy::KeyEncryptionKey kek() { return *privacy::kek_from_hex(std::string(64, 'b'), "bench key"); }
+
+Applicant person(int n) {
+  return {"Applicant " + std::to_string(n), "+7 701 " + std::to_string(1000000 + n), "Abay " + std::to_string(n) + ", flat 3"};
+}
+
+RegisterAppeal gratitude(int n) {
+  RegisterAppeal r;
+  r.centre = "SHY";
+  r.category = Category::kGratitude;
+  r.topic = "gratitude.general";
+  r.location = {"Abay", "Tauke khan ave"};
+  r.text = "thank you for the new playground";
+  r.applicant = person(n);
+  return r;
+}
+
+InMemoryTopicCatalogue catalogue() {
+  return InMemoryTopicCatalogue({{"gratitude.general", "", "", "Thanks", "akimat", Category::kGratitude, false}});
+}
+
+void seal_calls(const std::string& dir, int n) {
+  std::filesystem::remove_all(dir);
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
+  privacy::AeadApplicantSealer aead(*keys);
+  const auto& plain = PlainApplicantSealer::instance();
+  std::string sink;
+  auto t = Steady::now();
+  for (int i = 0; i < n; ++i) sink = plain.seal(person(i), "SHY-2026-0000001")->bytes;
+  const double plain_us = since(t) / n * 1e6;
+  t = Steady::now();
+  for (int i = 0; i < n; ++i) sink = aead.seal(person(i), "SHY-2026-0000001")->bytes;
+  const double new_us = since(t) / n * 1e6;
+  t = Steady::now();
+  for (int i = 0; i < n; ++i) sink = aead.seal(person(i), "SHY-2026-0000002")->bytes;
+  const double returning_us = since(t) / n * 1e6;
+  auto sealed = aead.seal(person(7), "SHY-2026-0000002");
+  t = Steady::now();
+  for (int i = 0; i < n; ++i) sink = aead.open(*sealed, "SHY-2026-0000002")->name;
+  const double open_us = since(t) / n * 1e6;
+  std::printf("| seal: plain (cereal bytes) | %.2f us |\n", plain_us);
+  std::printf("| seal: AEAD, a new applicant (key made, wrapped, written; no fsync) | %.2f us |\n", new_us);
+  std::printf("| seal: AEAD, a returning applicant (key cached) | %.2f us |\n", returning_us);
+  std::printf("| open: AEAD (the audited read) | %.2f us |\n", open_us);
+}
+
+// Registrations through the engine; with `returning`, every applicant registered once before (not timed), so
+// that their key exists: the common case of a city where people call again.
+double registrations(const std::string& dir, int n, bool sealed, bool returning = false) {
+  std::filesystem::remove_all(dir);
+  auto store = std::move(store::open_rocks_store(dir + "/log", {.sync_writes = false})).value();
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
+  privacy::AeadApplicantSealer aead(*keys);
+  auto cat = catalogue();
+  Engine eng(*store, SystemClock::instance(), &cat,
+             sealed ? static_cast<const ApplicantSealer&>(aead) : PlainApplicantSealer::instance());
+  if (returning) {
+    for (int i = 0; i < n; ++i) {
+      if (!eng.register_appeal(gratitude(i), {"first" + std::to_string(i), {}, ""}).ok()) std::abort();
+    }
+  }
+  const auto t = Steady::now();
+  for (int i = 0; i < n; ++i) {
+    if (!eng.register_appeal(gratitude(i), {"r" + std::to_string(i), {}, ""}).ok()) std::abort();
+  }
+  return since(t) / n * 1e6;
+}
+
+std::uintmax_t dir_bytes(const std::string& dir, int* files) {
+  std::uintmax_t bytes = 0;
+  *files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    bytes += e.file_size();
+    *files += e.path().extension() == ".sst";
+  }
+  return bytes;
+}
+
+void erase_many(const std::string& dir, int n) {
+  std::filesystem::remove_all(dir);
+  ManualClock clock(Timestamp(std::chrono::sys_days(std::chrono::year(2026) / 3 / 2)));
+  {
+    auto store = std::move(store::open_rocks_store(dir + "/log", {.sync_writes = false}, clock)).value();
+    auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
+    privacy::AeadApplicantSealer aead(*keys);
+    auto cat = catalogue();
+    Engine eng(*store, clock, &cat, aead);
+    const auto t = Steady::now();
+    for (int i = 0; i < n; ++i) {
+      auto reg = eng.register_appeal(gratitude(i), {"r" + std::to_string(i), {}, ""});
+      if (!reg.ok() || !eng.execute(reg->appeal_id, SendForReview{}, {"s" + std::to_string(i), {}, ""}).ok() ||
+          !eng.execute(reg->appeal_id, Assign{"akimat"}, {"a" + std::to_string(i), {}, ""}).ok()) {
+        std::abort();
+      }
+    }
+    std::printf("| setup: %d gratitudes registered and closed (no fsync) | %.1f s |\n", n, since(t));
+  }
+  int files_before = 0, files_after = 0;
+  const auto before = dir_bytes(dir + "/keys", &files_before);
+  std::vector<rules::Diagnostic> diags;
+  auto rs = rules::parse_rule_set(
+      "rule_set: bench\ncalendars: {kz: kz.yaml}\ndefault_calendar: kz\nrules:\n"
+      "  - {id: a, clocks: [{name: x, target: 1h, start: registered, stop: closed}]}\n"
+      "retention:\n  - {id: gratitude, category: gratitude, keep: 36mo}\n",
+      "bench.yaml", &diags);
+  auto store = std::move(store::open_rocks_store(dir + "/log")).value();  // syncs on, as a server
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek())).value();
+  const auto t = Steady::now();
+  auto run = privacy::run_retention(*keys, *store, *rs, std::string(64, 'e'),
+                                    Timestamp(std::chrono::sys_days(std::chrono::year(2029) / 4 / 1)));
+  const double seconds = since(t);
+  if (!run.ok()) {
+    std::printf("retention run failed: %s\n", run.status().ToString().c_str());
+    return;
+  }
+  auto stats = keys->stats();
+  const auto after = dir_bytes(dir + "/keys", &files_after);
+  std::printf("| retention run: %llu applicants erased (%llu ApplicantErased events), syncs on | %.1f s (goal < 60 s) |\n",
+              static_cast<unsigned long long>(run->erased), static_cast<unsigned long long>(run->appeals), seconds);
+  std::printf("| key store before: %.1f MB in %d SST files; after: %.1f MB in %d SST files, %llu live keys, %llu erased marks |\n",
+              before / 1e6, files_before, after / 1e6, files_after,
+              static_cast<unsigned long long>(stats.ok() ? stats->applicants : 0),
+              static_cast<unsigned long long>(stats.ok() ? stats->erased : 0));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int regs = 20000, erase = 100000;
+  std::string dir = "/tmp/otinish-privacy-bench";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--registrations")) regs = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--erase")) erase = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+  }
+  std::printf("| what | figure |\n|---|---|\n");
+  seal_calls(dir, regs);
+  const double plain = registrations(dir, regs, false, true);
+  const double returning = registrations(dir, regs, true, true);
+  const double plain_new = registrations(dir, regs, false);
+  const double fresh = registrations(dir, regs, true);
+  std::printf("| registration, one thread, no fsync: plain sealer | %.1f us |\n", plain);
+  std::printf("| registration, one thread, no fsync: AEAD sealer, returning applicants | %.1f us |\n", returning);
+  std::printf("| sealing adds per registration, returning applicant | %.1f us (goal <= 5 us) |\n", returning - plain);
+  std::printf("| registration, one thread, no fsync: plain sealer, new applicants | %.1f us |\n", plain_new);
+  std::printf("| registration, one thread, no fsync: AEAD sealer, new applicants | %.1f us |\n", fresh);
+  std::printf("| sealing adds per registration, new applicant (its key written; with syncs on, one more fsync, "
+              "shared by concurrent registrations) | %.1f us |\n", fresh - plain_new);
+  if (erase > 0) erase_many(dir, erase);
+  std::filesystem::remove_all(dir);
+  return 0;
+}

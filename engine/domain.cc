@@ -119,14 +119,11 @@ std::string normalise_phone(std::string_view phone) {
   return digits;
 }
 
-namespace {
-// Lower-case ASCII, runs of white space as one space, trimmed. Non-ASCII bytes (Cyrillic, Kazakh) are kept as
-// they are: a desk types the same name the same way far more often than in another case.
-std::string fold(std::string_view s) {
+std::string normalise_address(std::string_view a) {
   std::string out;
   bool space = false;
-  for (char c : s) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
+  for (char c : a) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '.') {
       space = !out.empty();
       continue;
     }
@@ -136,15 +133,19 @@ std::string fold(std::string_view s) {
   }
   return out;
 }
-}  // namespace
 
 std::string applicant_identity(const Applicant& a) {
+  // Only what tells one person from another links appeals: a number a person answers, a messenger handle or an
+  // email, or a name together with an address. A "-" or "нет" typed in the phone field, or a first name alone,
+  // would make strangers one applicant: erasing one would erase them all.
   const std::string digits = normalise_phone(a.phone);
-  if (digits.size() >= 5) return "phone:" + digits;
-  if (std::string contact = fold(a.phone); !contact.empty()) return "contact:" + contact;
-  const std::string name = fold(a.name), address = fold(a.address);
-  if (name.empty() && address.empty()) return "";
-  return "desk:" + name + "|" + address;
+  if (digits.size() >= 10) return "phone:" + digits;
+  if (a.phone.find('@') != std::string::npos) {
+    if (std::string contact = normalise_address(a.phone); contact.size() >= 4) return "contact:" + contact;
+  }
+  const std::string name = normalise_address(a.name), address = normalise_address(a.address);
+  if (name.size() >= 3 && address.size() >= 3) return "desk:" + name + "|" + address;
+  return "";
 }
 
 namespace {

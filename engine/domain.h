@@ -113,14 +113,17 @@ class PlainApplicantSealer final : public ApplicantSealer {
 };
 
 // Who an applicant is, for giving one person's appeals one key: "phone:<11 digits>" when the phone holds at
-// least 5 digits, else "contact:<the contact as given, lower-case ASCII>" (a messenger id such as a Telegram
-// handle), else "desk:<name>|<address>" (what the desk entered, lower-case ASCII, spaces collapsed), else empty
-// (an anonymous appeal: a key of its own).
+// least 10 digits, else "contact:<the contact>" when it is a messenger handle or an email (holds '@'), else
+// "desk:<name>|<address>" when the desk entered both, each through normalise_address; else empty (the appeal
+// gets a key of its own: a "-" in the phone field or a first name alone must not make strangers one person).
 std::string applicant_identity(const Applicant& a);
 
 // Digits only, Kazakh numbers as 11 digits starting with 7 ("8 777 710 9109" -> "77777109109"). Used to link
 // repeat appeals by the same person without storing the number.
 std::string normalise_phone(std::string_view phone);
+// Lower-case ASCII, runs of white space, commas and dots as one space, trimmed; other bytes (Cyrillic, Kazakh)
+// as they are: the form in which two spellings of one address, name or contact compare equal.
+std::string normalise_address(std::string_view text);
 
 // One topic of the catalogue (examples/catalogue/topics.yaml).
 struct Topic {

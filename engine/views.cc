@@ -651,21 +651,6 @@ struct LastSeen {
   }
 };
 
-std::string normalise_address(std::string_view a) {
-  std::string out;
-  bool space = false;
-  for (char c : a) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '.') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 // A digest that links equal (value, topic) pairs without storing the value.
 std::string link_key(char kind, std::string_view value, std::string_view topic) {
   Blake2b h;

@@ -13,6 +13,7 @@
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/key_store.h"
+#include "engine/privacy/redact.h"
 #include "engine/projection.h"
 #include "engine/views.h"
 #include "store/rocks_store.h"
@@ -134,7 +135,8 @@ void applicant_erase(const Args& a, Context& ctx) {
     }
     id = *of;
   }
-  auto erased = privacy::erase_applicants(*keys, *log, {{id}, a.reason, "", {"otinish-cli", "privacy_officer", ""}});
+  auto erased = privacy::erase_applicants(*keys, *log, {{id}, privacy::redact_personal_data(a.reason), "",
+                                                        {"otinish-cli", "privacy_officer", ""}});
   if (!erased.ok()) {
     ctx.err << "otinish applicant erase: " << erased.status().ToString() << "\n";
     ctx.exit_code = 1;

@@ -8,6 +8,7 @@
 #include "engine/privacy/access_log.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/key_store.h"
+#include "engine/privacy/redact.h"
 
 namespace otinish::api {
 
@@ -48,17 +49,33 @@ HttpResponse ApiService::get_applicant(Call& c) {
   if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
   const engine::AppealState& s = std::get<engine::AppealState>(loaded);
   // An erased (or erasing) applicant's key is gone from the key store's memory too: opening says kNotFound.
+  // A read that cannot be recorded is not served: personal data never leaves unrecorded.
+  if (privacy_.access == nullptr || !privacy_.access->healthy()) {
+    HttpResponse r = problem_response(Problem{
+        .status = 503, .type = "unavailable", .title = "Reads of personal data cannot be recorded now",
+        .detail = "the log refuses the access records (or none can be kept); personal data is served again once "
+                  "they are written"});
+    r.set_header("Retry-After", "5");
+    return r;
+  }
   auto applicant = engine_.applicant(s);
   if (!applicant.ok()) {
-    if (applicant.status().code() == StatusCode::kNotFound) return erased_problem(s.id);
+    if (applicant.status().code() == StatusCode::kNotFound) {
+      // Erased, or being erased: 410. A key that is simply missing is damage, not an erasure.
+      const privacy::ApplicantKeyState state =
+          privacy_.keys ? privacy_.keys->state(s.applicant.key_id) : privacy::ApplicantKeyState::kUnknown;
+      if (state == privacy::ApplicantKeyState::kErased || state == privacy::ApplicantKeyState::kErasing) {
+        return erased_problem(s.id);
+      }
+      return status_problem(Status::Corruption("the key of the applicant of " + s.id + " (" + s.applicant.key_id +
+                                               ") is missing from the key store: restore DIR/keys from its backup"));
+    }
     return status_problem(applicant.status());
   }
-  if (privacy_.access == nullptr) {
-    return problem_response(Problem{.status = 503, .type = "unavailable", .title = "Access recording is off",
-                                    .detail = "this server cannot record reads of personal data, so it serves none"});
-  }
-  // Recorded before the answer leaves: a read that is served is a read that is queued for the log.
-  privacy_.access->record(actor_of(c.who), {s.id, s.applicant.key_id, "contact", purpose});
+  // Recorded before the answer leaves: a read that is served is a read that is queued for the log. The purpose
+  // is free text written in plain bytes: the person's own data is taken out of it.
+  privacy_.access->record(actor_of(c.who), {s.id, s.applicant.key_id, "contact",
+                                            privacy::redact_personal_data(purpose, *applicant)});
   json::object o{{"appeal_id", s.id},
                  {"applicant_id", s.applicant.key_id},
                  {"name", applicant->name},
@@ -109,7 +126,7 @@ HttpResponse ApiService::erase_applicant(Call& c) {
     return problem_response(bad_request("an erasure needs a reason, e.g. {\"reason\": \"request of the applicant\"}",
                                         "/reason"));
   }
-  privacy::ErasureRequest r{{id}, std::string(reason->as_string()), "", actor_of(c.who)};
+  privacy::ErasureRequest r{{id}, privacy::redact_personal_data(reason->as_string()), "", actor_of(c.who)};
   auto erased = privacy::erase_applicants(*privacy_.keys, store_, r);
   if (!erased.ok()) {
     if (erased.status().code() == StatusCode::kNotFound) {

@@ -79,6 +79,7 @@ struct Node::Parts {
   std::unique_ptr<engine::privacy::AeadApplicantSealer> sealer;
   std::unique_ptr<engine::privacy::AccessRecorder> access;  // before `store` is destroyed: it flushes into it
   std::unique_ptr<engine::privacy::RetentionService> retention;
+  Status pending_erasure_error;  // finishing interrupted erasures failed at open (said at start)
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
@@ -88,14 +89,20 @@ struct Node::Parts {
 // Opens DIR/keys with the KEK (or checks that plain was asked for), and finishes erasures a crash interrupted.
 static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   const PersonalDataOptions& pd = o.personal_data;
+  const std::string keys_dir = o.data_dir + "/keys";
+  const bool have_keys = std::filesystem::exists(keys_dir + "/CURRENT");
   if (!pd.kek) {
+    if (pd.plain && have_keys) {
+      return Status::FailedPrecondition(
+          keys_dir + " holds applicants' keys: this data directory seals personal data, so plain text is refused "
+          "(it would write new applicants unsealed beside sealed ones); give the key-encryption key (--kek)");
+    }
     if (pd.plain) return Status::Ok();
     return Status::FailedPrecondition(
         "no key-encryption key for the applicants' personal data: give one (otinish serve --kek file:PATH; "
         "`otinish keys generate` makes one), or ask for plain text explicitly (--plain-personal-data, tests only)");
   }
-  const std::string keys_dir = o.data_dir + "/keys";
-  if (!std::filesystem::exists(keys_dir) && parts.store->head_position() > 0 && !pd.create_key_store) {
+  if (!have_keys && parts.store->head_position() > 0 && !pd.create_key_store) {
     return Status::FailedPrecondition(
         "the key store " + keys_dir + " is missing but the log holds " + std::to_string(parts.store->head_position()) +
         " events: if it was lost, restore it from its backup (sealed applicants cannot be opened without it); if "
@@ -105,8 +112,10 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   if (!keys.ok()) return keys.status();
   parts.keys = std::move(keys).value();
   parts.sealer = std::make_unique<engine::privacy::AeadApplicantSealer>(*parts.keys);
+  // An erasure a crash interrupted is finished now; one that cannot be (the log refusing) must not keep the
+  // server down: it stays pending, its key is never handed out, and the next start tries again.
   auto finished = engine::privacy::finish_interrupted_erasures(*parts.keys, *parts.store);
-  if (!finished.ok()) return finished.status();
+  if (!finished.ok()) parts.pending_erasure_error = finished.status();
   return Status::Ok();
 }
 
@@ -189,6 +198,11 @@ Status Node::start() {
       parts_->service->log_line("warning", "provisional calendar year ahead",
                                 boost::json::serialize(boost::json::object{{"reason", reason}}));
     }
+  }
+  if (!parts_->pending_erasure_error.ok()) {
+    parts_->service->log_line("error", "an interrupted erasure could not be finished; it stays pending",
+                              boost::json::serialize(boost::json::object{
+                                  {"error", parts_->pending_erasure_error.ToString()}}));
   }
   // After the start-up publications, so that the first run already sees the rule set in force.
   if (parts_->retention) parts_->retention->start();

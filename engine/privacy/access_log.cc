@@ -36,11 +36,17 @@ void AccessRecorder::record(const store::Actor& actor, PersonalDataRead read) {
 Status AccessRecorder::flush() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = queued_seq_;
+  const std::uint64_t failures = stats_.failures;  // an attempt that fails after this call began ends the wait
   flush_asked_ = true;
   wake_.notify_one();
-  drained_.wait(lock, [&] { return durable_seq_ >= target || stopping_ || !last_error_.ok(); });
+  drained_.wait(lock, [&] { return durable_seq_ >= target || stopping_ || stats_.failures > failures; });
   if (durable_seq_ >= target) return Status::Ok();
   return last_error_.ok() ? Status::Unavailable("the access recorder stopped") : last_error_;
+}
+
+bool AccessRecorder::healthy() const {
+  std::lock_guard lock(mu_);
+  return last_error_.ok() && queue_.size() <= options_.max_pending / 2;
 }
 
 AccessRecorderStats AccessRecorder::stats() const {
@@ -48,7 +54,7 @@ AccessRecorderStats AccessRecorder::stats() const {
   return stats_;
 }
 
-Status AccessRecorder::append(std::vector<Pending>& batch) {
+Status AccessRecorder::append(std::vector<Pending>& batch, const std::string& batch_id) {
   // One append per access stream (a batch spanning midnight UTC touches two days).
   std::map<std::string, std::vector<store::EventData>> by_stream;
   for (Pending& p : batch) {
@@ -56,8 +62,11 @@ Status AccessRecorder::append(std::vector<Pending>& batch) {
     e.actor = p.actor;
     by_stream[access_stream(p.at)].push_back(std::move(e));
   }
+  // A retried batch reuses its idempotency keys: a stream whose append succeeded before is not written twice.
   for (auto& [stream, events] : by_stream) {
-    OTINISH_RETURN_IF_ERROR(log_.append(stream, store::ExpectedVersion::any(), events).status());
+    store::AppendOptions o;
+    o.idempotency_key = "access-batch:" + batch_id + ":" + stream;
+    OTINISH_RETURN_IF_ERROR(log_.append(stream, store::ExpectedVersion::any(), events, o).status());
   }
   return Status::Ok();
 }
@@ -73,13 +82,20 @@ void AccessRecorder::run() {
       if (stopping_) return;
       continue;
     }
-    const std::size_t n = std::min(queue_.size(), options_.max_batch);
+    // A retried batch is the same records as its first attempt (its idempotency keys say so).
+    const std::size_t n = batch_id_.empty() ? std::min(queue_.size(), options_.max_batch) : batch_size_;
+    if (batch_id_.empty()) {
+      batch_id_ = store::EventId::random().to_hex();
+      batch_size_ = n;
+    }
     // Copied, not moved: on a refused append the records stay queued as they were.
     std::vector<Pending> batch(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::string batch_id = batch_id_;
     lock.unlock();
-    Status st = append(batch);
+    Status st = append(batch, batch_id);
     lock.lock();
     if (st.ok()) {
+      batch_id_.clear();
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       durable_seq_ += n;
       stats_.appended += n;
@@ -93,9 +109,10 @@ void AccessRecorder::run() {
     // Kept and retried: a refused append (the log closing, a full disk) must not lose a record of a read.
     ++stats_.failures;
     last_error_ = st;
+    flush_asked_ = false;  // the flush that asked has its answer (this error); a new one wakes the backoff
     drained_.notify_all();
     if (stopping_) return;
-    wake_.wait_for(lock, backoff, [&] { return stopping_; });
+    wake_.wait_for(lock, backoff, [&] { return stopping_ || flush_asked_; });
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }

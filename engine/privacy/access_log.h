@@ -60,6 +60,9 @@ class AccessRecorder {
   // Appends every read queued before the call and returns once they are durable (or the log's error).
   Status flush();
   AccessRecorderStats stats() const;
+  // False while the log refuses the records (the last append failed) or more than half of max_pending wait:
+  // a server then stops serving personal data rather than serve it unrecorded.
+  bool healthy() const;
 
  private:
   struct Pending {
@@ -68,7 +71,7 @@ class AccessRecorder {
     Timestamp at;
   };
   void run();
-  Status append(std::vector<Pending>& batch);
+  Status append(std::vector<Pending>& batch, const std::string& batch_id);
 
   store::EventStore& log_;
   const Clock& clock_;
@@ -78,6 +81,8 @@ class AccessRecorder {
   std::deque<Pending> queue_;      // GUARDED_BY(mu_)
   std::uint64_t queued_seq_ = 0;   // GUARDED_BY(mu_): records ever queued
   std::uint64_t durable_seq_ = 0;  // GUARDED_BY(mu_): of those, durable
+  std::string batch_id_;           // GUARDED_BY(mu_): of the batch being appended (its retries reuse it)
+  std::size_t batch_size_ = 0;     // GUARDED_BY(mu_): its records (the queue's first ones)
   bool stopping_ = false;          // GUARDED_BY(mu_)
   bool flush_asked_ = false;       // GUARDED_BY(mu_)
   Status last_error_;              // GUARDED_BY(mu_)

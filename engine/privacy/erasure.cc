@@ -97,6 +97,10 @@ Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::Eve
                                                       const ErasureRequest& r) {
   if (r.applicant_ids.empty()) return Status::InvalidArgument("no applicant to erase");
   if (r.reason.empty()) return Status::InvalidArgument("an erasure needs a reason (the auditor reads it)");
+  if (r.reason.size() > kMaxErasureReason || r.rule.size() > kMaxErasureReason) {
+    return Status::InvalidArgument("an erasure's reason is " + std::to_string(r.reason.size()) + " bytes; at most " +
+                                   std::to_string(kMaxErasureReason));
+  }
   std::vector<ErasedApplicant> out;
   std::vector<std::string> to_erase;
   for (const std::string& id : r.applicant_ids) {

@@ -30,6 +30,9 @@
 
 namespace otinish::engine::privacy {
 
+// The longest reason (and rule id) an erasure takes, in bytes: it goes into one event per appeal.
+inline constexpr std::size_t kMaxErasureReason = 500;
+
 struct ErasureRequest {
   std::vector<std::string> applicant_ids;
   std::string reason;  // REQUIRED: why, in words an auditor reads ("request of the applicant", "retention: ...")
@@ -46,7 +49,7 @@ struct ErasedApplicant {
   bool already_erased = false;       // erased before this request: nothing was written
 };
 
-// Errors: kInvalidArgument (no ids, an empty reason), kNotFound (an unknown applicant id: nothing is erased),
+// Errors: kInvalidArgument (no ids, an empty or oversized reason), kNotFound (an unknown applicant id: nothing is erased),
 // the key store's and the log's (the erasure then stays pending and is finished later).
 Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::EventStore& log,
                                                       const ErasureRequest& request);

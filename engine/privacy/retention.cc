@@ -1,6 +1,7 @@
 #include "engine/privacy/retention.h"
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -49,8 +50,10 @@ Timestamp retention_end(Timestamp closed_at, const rules::Target& keep) {
 Result<RetentionPlan> plan_retention(const store::EventStore& log, const rules::RuleSet& rs, Timestamp as_of) {
   std::unordered_map<std::string, AppealFacts> appeals;
   Status bad;
+  std::uint64_t scanned_to = 0;
   OTINISH_RETURN_IF_ERROR(log.scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
                                if (e.recorded_at > as_of) return false;
+                               scanned_to = e.position;
                                if (!e.stream.starts_with(kAppealStreamPrefix)) return true;
                                const std::string id = e.stream.substr(kAppealStreamPrefix.size());
                                if (e.type == kApplicantErasedType) {
@@ -103,6 +106,7 @@ Result<RetentionPlan> plan_retention(const store::EventStore& log, const rules::
     }
   }
   RetentionPlan plan;
+  plan.scanned_to = scanned_to;
   for (auto& [applicant, p] : people) {
     ++plan.applicants;
     if (p.open) {
@@ -149,6 +153,33 @@ Result<RetentionRun> run_retention(KeyStore& keys, store::EventStore& log, const
   // One erasure per rule and batch: each ApplicantErased cites the rule that decided it.
   std::map<std::string, std::vector<const PlannedErasure*>> by_rule;
   for (const PlannedErasure& p : run.plan.due) by_rule[p.rule_id].push_back(&p);
+  std::unordered_map<std::string, std::string> owner;  // appeal -> applicant, of the planned erasures
+  for (const PlannedErasure& p : run.plan.due) {
+    for (const std::string& a : p.appeals) owner[a] = p.applicant_id;
+  }
+  // Applicants with activity since `from` (an event on one of their appeals, or a new appeal of theirs).
+  std::uint64_t checked_to = run.plan.scanned_to;
+  std::set<std::string> busy;
+  auto moved_since_plan = [&]() -> Status {
+    Status bad;
+    auto scanned = log.scan(checked_to + 1, UINT64_MAX, [&](const store::RecordedEvent& e) {
+      checked_to = e.position;
+      if (!e.stream.starts_with(kAppealStreamPrefix) || !is_appeal_event_type(e.type)) return true;
+      const std::string appeal = e.stream.substr(kAppealStreamPrefix.size());
+      if (auto it = owner.find(appeal); it != owner.end()) busy.insert(it->second);
+      if (e.stream_version == 1) {
+        auto ev = decode_event(e.type, e.schema_version, e.payload);
+        if (!ev.ok()) {
+          bad = ev.status();
+          return false;
+        }
+        if (const auto* reg = std::get_if<AppealRegistered>(&ev->body)) busy.insert(reg->applicant.key_id);
+      }
+      return true;
+    });
+    OTINISH_RETURN_IF_ERROR(scanned.status());
+    return bad;
+  };
   for (const auto& [rule_id, due] : by_rule) {
     const rules::RetentionRule* rule = nullptr;
     for (const auto& r : rs.retention) rule = r.id == rule_id ? &r : rule;
@@ -157,10 +188,16 @@ Result<RetentionRun> run_retention(KeyStore& keys, store::EventStore& log, const
                                " after the applicant's last appeal was closed";
     for (std::size_t i = 0; i < due.size(); i += batch) {
       ErasureRequest r{{}, reason, rule_id, {"retention", "system", ""}};
+      OTINISH_RETURN_IF_ERROR(moved_since_plan());
       for (std::size_t j = i; j < std::min(due.size(), i + batch); ++j) {
+        if (busy.contains(due[j]->applicant_id)) {
+          ++run.spared;
+          continue;
+        }
         r.applicant_ids.push_back(due[j]->applicant_id);
         r.known_appeals[due[j]->applicant_id] = due[j]->appeals;
       }
+      if (r.applicant_ids.empty()) continue;
       OTINISH_ASSIGN_OR_RETURN(auto erased, erase_applicants(keys, log, r));
       for (const ErasedApplicant& e : erased) {
         if (e.already_erased) continue;
@@ -180,6 +217,10 @@ RetentionService::~RetentionService() { stop(); }
 
 void RetentionService::start() {
   if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
   thread_ = std::thread([this] {
     std::unique_lock lock(mu_);
     while (!stopping_) {

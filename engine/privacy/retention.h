@@ -47,6 +47,7 @@ struct RetentionPlan {
   std::uint64_t not_yet_due = 0;       // kept: all closed, a period has not ended
   std::uint64_t no_rule = 0;           // kept: no retention rule matches an appeal of theirs
   std::optional<Timestamp> next_due;   // the earliest due instant after as_of, if any
+  std::uint64_t scanned_to = 0;        // the last log position the plan read
 };
 
 // What `rules` would erase as of `as_of`, from the log (events recorded after `as_of` are ignored). Plain
@@ -64,11 +65,14 @@ Timestamp retention_end(Timestamp closed_at, const rules::Target& keep);
 struct RetentionRun {
   std::uint64_t erased = 0;  // applicants erased by this run
   std::uint64_t appeals = 0;
+  std::uint64_t spared = 0;  // due in the plan, but an appeal of theirs moved (or a new one came) since: kept
   RetentionPlan plan;
 };
 
 // Plans as of `now` and erases what is due, `batch` applicants per erasure (one purge each). Each erasure cites
-// its rule and the rule set's content hash. Errors: plan_retention's, erase_applicants'.
+// its rule and the rule set's content hash. Right before each batch the log written since the plan is read
+// again: an applicant with an appeal reopened, commented or newly registered meanwhile is spared (the next run
+// decides again). Errors: plan_retention's, erase_applicants'.
 Result<RetentionRun> run_retention(KeyStore& keys, store::EventStore& log, const rules::RuleSet& rules,
                                    const std::string& rule_set_hash, Timestamp now, std::size_t batch = 1000);
 

@@ -37,11 +37,17 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
   // idempotency compares events) instead of a "different request". A nonce repeats only with the same
   // associated data and plaintext, which reveals nothing but that equality.
+  // The nonce is keyed with a subkey of the data key, not the data key itself: one key, one primitive.
+  unsigned char nonce_key[crypto_generichash_KEYBYTES];
+  static constexpr std::string_view kNonceLabel = "otinish applicant nonce key v1";
+  crypto_generichash(nonce_key, sizeof nonce_key, reinterpret_cast<const unsigned char*>(kNonceLabel.data()),
+                     kNonceLabel.size(), key.key.data(), SecretKey::kSize);
   crypto_generichash_state h;
-  crypto_generichash_init(&h, key.key.data(), SecretKey::kSize, kNonce);
+  crypto_generichash_init(&h, nonce_key, sizeof nonce_key, kNonce);
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
   crypto_generichash_final(&h, out, kNonce);
+  sodium_memzero(nonce_key, sizeof nonce_key);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonce, &written, reinterpret_cast<const unsigned char*>(plain.data()),
                                              plain.size(), reinterpret_cast<const unsigned char*>(ad.data()),

@@ -9,33 +9,13 @@
 
 #include "api/cli/commands.h"
 #include "common/hash.h"
+#include "tests/api/cli_runner.h"
 #include "tests/api/test_node.h"
 
 namespace otinish::api::testing {
 namespace {
 
-struct CliResult {
-  int exit_code = 0;
-  std::string out, err;
-};
-
-CliResult run(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  cli::Context ctx{out, err};
-  CLI::App app{"otinish"};
-  app.require_subcommand(1);
-  cli::add_all_commands(app, ctx);
-  std::vector<const char*> argv{"otinish"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  int code = 0;
-  try {
-    app.parse(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
-    code = ctx.exit_code;
-  } catch (const CLI::ParseError& e) {
-    code = app.exit(e, out, err) == 0 ? 0 : 2;
-  }
-  return {code, out.str(), err.str()};
-}
+CliResult run(std::vector<std::string> args) { return run_cli(args); }
 
 // Every command and command group of the real command line (the table main.cc uses): its --help has an example
 // and says how it exits, so a script knows what to rely on.

@@ -13,6 +13,7 @@
 #include "examples/city/city_catalogue.h"
 #include "examples/city/workload.h"
 #include "store/rocks_store.h"
+#include "tests/api/cli_runner.h"
 #include "tests/api/test_node.h"
 #include "tests/engine/privacy_test_city.h"
 
@@ -21,29 +22,6 @@ namespace {
 
 using engine::testing::files_containing;
 using R = Role;
-
-struct CliResult {
-  int exit_code = 0;
-  std::string out, err;
-};
-
-CliResult run_cli(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  cli::Context ctx{out, err};
-  CLI::App app{"otinish"};
-  app.require_subcommand(1);
-  cli::add_all_commands(app, ctx);
-  std::vector<const char*> argv{"otinish"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  int code = 0;
-  try {
-    app.parse(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
-    code = ctx.exit_code;
-  } catch (const CLI::ParseError& e) {
-    code = app.exit(e, out, err) == 0 ? 0 : 2;
-  }
-  return {code, out.str(), err.str()};
-}
 
 const HeaderList kPurpose = {{"Access-Purpose", "callback with the result"}};
 
@@ -204,6 +182,10 @@ TEST(KeyEncryptionKey, ServeRefusesAWrongOrMissingKeyWithExitThreeNamingTheSourc
   EXPECT_EQ(bad.exit_code, 3) << bad.err;
   EXPECT_NE(bad.err.find("environment variable OTINISH_KEK"), std::string::npos) << bad.err;
   ::unsetenv("OTINISH_KEK");
+  // Plain text on a data directory that seals is refused: new applicants would be written unsealed.
+  CliResult plain = run_cli({"serve", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--plain-personal-data"});
+  EXPECT_EQ(plain.exit_code, 3) << plain.err;
+  EXPECT_NE(plain.err.find("plain text is refused"), std::string::npos) << plain.err;
   // A key store that went missing beside a log that holds appeals is refused, not silently recreated.
   std::filesystem::remove_all(dir + "/data/keys");
   CliResult lost = run_cli({"serve", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--kek", "file:" + dir + "/other.kek"});

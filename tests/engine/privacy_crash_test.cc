@@ -19,6 +19,8 @@
 #include <set>
 #include <thread>
 
+#include <rocksdb/db.h>
+
 #include "engine/engine.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/privacy_events.h"
@@ -60,6 +62,20 @@ std::vector<std::string> make_city(const std::string& dir, int n) {
   }
   EXPECT_TRUE((*keys)->purge().ok());
   return ids;
+}
+
+// Each applicant's wrapped key as stored in the key store at `dir` (read-only), to search the files for later.
+std::map<std::string, std::string> wrapped_keys(const std::string& dir, const std::vector<std::string>& ids) {
+  rocksdb::DB* raw = nullptr;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, std::string> out;
+  for (const std::string& id : ids) {
+    if (db) {
+      EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + id, &out[id]).ok()) << id;
+    }
+  }
+  return out;
 }
 
 std::string self_exe() {
@@ -158,6 +174,7 @@ Round kill_child(const std::string& dir, const std::string& mode, int max_ms, st
 TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
   const std::string base = testing::make_temp_dir();
   const std::vector<std::string> applicants = make_city(base + "/city", kApplicants);
+  const std::map<std::string, std::string> wrapped = wrapped_keys(base + "/city/keys", applicants);
   std::mt19937 rng(std::random_device{}());
   std::size_t erased_total = 0, intact_total = 0;
   for (int r = 0; r < rounds(); ++r) {
@@ -204,6 +221,9 @@ TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
           ASSERT_TRUE(opened.ok()) << "round " << r << ": " << opened.status().ToString();
         }
       }
+      // Physically: an erased applicant's wrapped key is in no file of the key store any more.
+      const bool on_disk = !testing::files_containing(dir + "/keys", wrapped.at(id)).empty();
+      ASSERT_EQ(on_disk, s == ApplicantKeyState::kActive) << "round " << r << ": " << id << " is " << to_string(s);
       (s == ApplicantKeyState::kErased ? erased_total : intact_total) += 1;
     }
     auto verified = store::verify_log(**store, {.indexes = true});
@@ -217,6 +237,7 @@ TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
 TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {
   const std::string base = testing::make_temp_dir();
   const std::vector<std::string> applicants = make_city(base + "/city", kRotationApplicants);
+  const std::map<std::string, std::string> old_wrapped = wrapped_keys(base + "/city/keys", {applicants[0]});
   std::mt19937 rng(std::random_device{}());
   int old_works = 0, new_works = 0;
   for (int r = 0; r < rounds(); ++r) {
@@ -237,6 +258,9 @@ TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {
       ASSERT_TRUE(with_b.ok()) << "round " << r << ": neither key opens the key store: " << with_b.status().ToString();
       keys = std::move(with_b).value();
       ++new_works;
+      // The copies wrapped by the old key are gone once the new one opens the store (open finishes the purge).
+      ASSERT_EQ(testing::files_containing(dir + "/keys", old_wrapped.at(applicants[0])), std::vector<std::string>())
+          << "round " << r;
     }
     for (std::size_t i = 0; i < applicants.size(); i += 97) {
       ASSERT_TRUE(keys->data_key(applicants[i]).ok()) << "round " << r << ": " << applicants[i];
@@ -251,6 +275,7 @@ TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {
   }
   fs::remove_all(base);
   std::cout << "rotation rounds: old key still in force " << old_works << ", new key in force " << new_works << "\n";
+  EXPECT_EQ(old_works + new_works, rounds());
 }
 
 }  // namespace

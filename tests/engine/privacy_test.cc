@@ -143,6 +143,10 @@ TEST(Identity, PhoneMessengerIdOrWhatTheDeskEntered) {
   EXPECT_EQ(applicant_identity({"A", "@Aigerim_S", ""}), "contact:@aigerim_s");
   EXPECT_EQ(applicant_identity({"  Aigerim   Sadykova ", "", "Abay 1"}), "desk:aigerim sadykova|abay 1");
   EXPECT_EQ(applicant_identity({"", "", ""}), "");
+  // What does not tell people apart gives the appeal a key of its own.
+  EXPECT_EQ(applicant_identity({"Aliya", "-", ""}), "");
+  EXPECT_EQ(applicant_identity({"Aliya", "нет", ""}), "");
+  EXPECT_EQ(applicant_identity({"Aliya", "55-12-34", ""}), "");
 }
 
 // ---- sealing ---------------------------------------------------------------------------------------------------
@@ -621,6 +625,142 @@ TEST(Redaction, RegistrationStoresTheRedactedTextAndSealsTheTextAsGiven) {
   auto comment = decode_event((*last)[0].type, (*last)[0].schema_version, (*last)[0].payload);
   EXPECT_EQ(std::get<AppealCommented>(comment->body).text, "applicant asked to call [phone]");
   (void)text;
+}
+
+}  // namespace
+}  // namespace otinish::engine::privacy
+
+// ---- review: crash windows and races ---------------------------------------------------------------------------
+
+namespace otinish::engine::privacy {
+namespace {
+
+TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string aigerim = city.applicant_id(a1);
+  city.close();
+  const std::string wrapped = wrapped_key_of(city.dir() + "/keys", aigerim);
+  {
+    auto ks = KeyStore::open(city.dir() + "/keys", test_kek());
+    ASSERT_TRUE(ks.ok());
+    const std::string ids[] = {aigerim};
+    ASSERT_TRUE((*ks)->begin_erasure(ids, "").ok());
+    ASSERT_TRUE((*ks)->finish_erasure(ids).ok());
+    // No purge(): the process "dies" here.
+  }
+  EXPECT_FALSE(files_containing(city.dir() + "/keys", wrapped).empty()) << "not purged yet";
+  { ASSERT_TRUE(KeyStore::open(city.dir() + "/keys", test_kek()).ok()); }
+  EXPECT_EQ(files_containing(city.dir() + "/keys", wrapped), std::vector<std::string>());
+  city.open();
+}
+
+TEST(KeyStore, RetryingAnOldErasureLeavesThePersonsNewApplicantAlone) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string old_id = city.applicant_id(a1);
+  const std::string ids[] = {old_id};
+  ASSERT_TRUE(city.keys().begin_erasure(ids, "").ok());
+  const std::string a2 = city.reg(kAigerim);  // she calls again while the erasure is pending
+  const std::string new_id = city.applicant_id(a2);
+  ASSERT_NE(new_id, old_id);
+  ASSERT_TRUE(city.keys().begin_erasure(ids, "").ok());  // the retry
+  EXPECT_EQ(city.keys().find("phone:77015551234")->value_or(""), new_id);
+}
+
+// A log that, once its first full scan is done, lets a desk comment on an appeal: activity between a retention
+// plan and its erasure.
+class ActivityAfterPlan final : public store::EventStore {
+ public:
+  ActivityAfterPlan(store::EventStore& inner, std::function<void()> act) : inner_(inner), act_(std::move(act)) {}
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e,
+                                     std::span<const store::EventData> ev, const store::AppendOptions& o) override {
+    return inner_.append(s, e, ev, o);
+  }
+  Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
+                                                        std::size_t n) const override {
+    return inner_.read_stream(s, v, d, n);
+  }
+  Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
+    return inner_.read_all(p, n);
+  }
+  Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
+                             const std::function<bool(const store::RecordedEvent&)>& v) const override {
+    auto r = inner_.scan(p, n, v);
+    if (p == 1 && act_) std::exchange(act_, nullptr)();
+    return r;
+  }
+  Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
+  std::uint64_t head_position() const override { return inner_.head_position(); }
+  Hash256 head_hash() const override { return inner_.head_hash(); }
+  std::unique_ptr<store::Subscription> subscribe(std::uint64_t a, store::EventHandler h) override {
+    return inner_.subscribe(a, std::move(h));
+  }
+
+ private:
+  store::EventStore& inner_;
+  mutable std::function<void()> act_;
+};
+
+TEST(Retention, AnApplicantWhoseAppealMovedSinceThePlanIsSpared) {
+  SealedCity city;
+  const rules::RuleSet rs = retention_rules();
+  const std::string g1 = closed_gratitude(city, kAigerim);
+  const std::string g2 = closed_gratitude(city, kBolat);
+  const std::string aigerim = city.applicant_id(g1);
+  ActivityAfterPlan log(city.store(), [&] {
+    ASSERT_TRUE(city.engine().execute(g1, Comment{"the applicant called about it again"}, {"late", {}, ""}).ok());
+  });
+  auto run = run_retention(city.keys(), log, rs, std::string(64, 'f'), at("2026-04-02T00:00:00Z"));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->spared, 1u);
+  EXPECT_EQ(run->erased, 1u);
+  EXPECT_EQ(city.keys().state(aigerim), ApplicantKeyState::kActive);
+  EXPECT_EQ(city.keys().state(city.applicant_id(g2)), ApplicantKeyState::kErased);
+}
+
+TEST(AccessLog, ARecorderWhoseLogRefusesIsUnhealthyAndKeepsItsRecords) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  class RefuseAll final : public store::EventStore {
+   public:
+    explicit RefuseAll(store::EventStore& inner) : inner_(inner) {}
+    Result<store::AppendResult> append(std::string_view, store::ExpectedVersion, std::span<const store::EventData>,
+                                       const store::AppendOptions&) override {
+      return refuse ? Result<store::AppendResult>(Status::IOError("disk full (injected)")) : Result<store::AppendResult>(store::AppendResult{});
+    }
+    Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
+                                                          std::size_t n) const override {
+      return inner_.read_stream(s, v, d, n);
+    }
+    Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
+      return inner_.read_all(p, n);
+    }
+    Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
+                               const std::function<bool(const store::RecordedEvent&)>& v) const override {
+      return inner_.scan(p, n, v);
+    }
+    Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
+    std::uint64_t head_position() const override { return inner_.head_position(); }
+    Hash256 head_hash() const override { return inner_.head_hash(); }
+    std::unique_ptr<store::Subscription> subscribe(std::uint64_t a, store::EventHandler h) override {
+      return inner_.subscribe(a, std::move(h));
+    }
+    std::atomic<bool> refuse{true};
+
+   private:
+    store::EventStore& inner_;
+  } log(city.store());
+  AccessRecorder recorder(log, city.clock(), {.flush_every = std::chrono::milliseconds(2)});
+  EXPECT_TRUE(recorder.healthy());
+  recorder.record({"tok", "operator", ""}, {a1, "ap-x", "contact", "callback"});
+  EXPECT_EQ(recorder.flush().code(), StatusCode::kIOError);
+  EXPECT_FALSE(recorder.healthy()) << "a server must stop serving personal data it cannot record";
+  EXPECT_GE(recorder.stats().failures, 1u);
+  log.refuse = false;
+  ASSERT_TRUE(recorder.flush().ok());
+  EXPECT_TRUE(recorder.healthy());
+  EXPECT_EQ(recorder.stats().appended, 1u) << "the refused record was kept and appended once the log took it";
 }
 
 }  // namespace

@@ -247,6 +247,25 @@ TEST(PrivacyCli, RotateFindEraseAndAccessOnAStoppedServersData) {
   for (const char* pd : {"Aigerim", "123 4567"}) EXPECT_EQ(files_containing(data, pd), std::vector<std::string>());
   CliResult verify = run_cli({"verify", "--data", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  // The erased appeal's history is whole: replay shows its lifecycle and the erasure, without the person; a
+  // what-if over the history and an export still run.
+  CliResult replay = run_cli({"replay", "--data", data, "--appeal", id});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("AppealRegistered"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("ApplicantErased"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("state: "), std::string::npos) << replay.out;
+  EXPECT_EQ(replay.out.find("Aigerim"), std::string::npos) << replay.out;
+  std::vector<std::string> publish{"rules", "publish", "--data", data};
+  for (const char* f : {"calendars/kz.yaml", "calendars/shymkent.yaml", "calendars/round-the-clock.yaml"}) {
+    publish.push_back(source_dir() + "/examples/" + f);
+  }
+  ASSERT_EQ(run_cli(publish).exit_code, 0);
+  CliResult sim = run_cli({"rules", "simulate", source_dir() + "/examples/rules/city.yaml", "--data", data, "--quiet"});
+  EXPECT_EQ(sim.exit_code, 0) << sim.err;
+  EXPECT_NE(sim.out.find("retention as of"), std::string::npos) << sim.out;
+  CliResult exported = run_cli({"export", "--data", data, "--out", dir + "/log.jsonl"});
+  EXPECT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(files_containing(dir, "Aigerim").size(), 0u) << "no plaintext in the export either";
   std::filesystem::remove_all(dir);
 }
 

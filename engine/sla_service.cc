@@ -338,6 +338,11 @@ void SlaService::stop() {
   if (timer_thread_.joinable()) timer_thread_.join();
   if (subscription_) subscription_->stop();
   subscription_.reset();
+  // The subscription thread is gone: write the checkpoint skipped events moved, if no real change wrote a later one.
+  if (skipped_checkpoint_ && *skipped_checkpoint_ > index_->checkpoint()) {
+    (void)index_->apply({}, *skipped_checkpoint_);
+  }
+  skipped_checkpoint_.reset();
 }
 
 bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
@@ -534,9 +539,20 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
   }
 }
 
+Status SlaService::skip(std::uint64_t position) {
+  const std::uint64_t checkpoint = checkpoint_after(position, 0);
+  if (++skipped_since_write_ < kSkippedCheckpointEvery) {
+    skipped_checkpoint_ = checkpoint;
+    return Status::Ok();
+  }
+  skipped_since_write_ = 0;
+  skipped_checkpoint_.reset();
+  return index_->apply({}, checkpoint);
+}
+
 Status SlaService::handle(const store::RecordedEvent& e) {
   if (e.stream.rfind(kAppealStreamPrefix, 0) == 0) {
-    if (!is_appeal_event_type(e.type)) return index_->apply({}, checkpoint_after(e.position, 0));
+    if (!is_appeal_event_type(e.type)) return skip(e.position);
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
     std::lock_guard lock(stripe(id));
     return sync_locked(id, e.position, std::nullopt);
@@ -544,8 +560,9 @@ Status SlaService::handle(const store::RecordedEvent& e) {
   if (e.stream == kRulesStream || e.stream == kCalendarsStream) {
     OTINISH_RETURN_IF_ERROR(registry_.ingest(e));
     if (e.type == kRuleSetPublishedType || e.type == kCalendarPublishedType) OTINISH_RETURN_IF_ERROR(apply_policy(e));
+    return index_->apply({}, checkpoint_after(e.position, 0));
   }
-  return index_->apply({}, checkpoint_after(e.position, 0));
+  return skip(e.position);
 }
 
 Status SlaService::apply_policy(const store::RecordedEvent& publication) {

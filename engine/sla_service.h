@@ -199,6 +199,14 @@ class SlaService {
   std::deque<std::pair<std::uint64_t, std::uint64_t>> unsynced_;
   // The newest position the subscription appended at (wait_for waits for it to be durable).
   std::atomic<std::uint64_t> appended_high_{0};
+  // Subscription thread only (and stop(), after it): an event that changes nothing for the service (another
+  // stream's, e.g. a read-audit record) moves the checkpoint in memory; it is written every
+  // kSkippedCheckpointEvery such events, with the next real change, and at stop. Re-reading skipped events
+  // after a crash changes nothing, and a write per event would cost a RocksDB write per audited read.
+  static constexpr std::uint64_t kSkippedCheckpointEvery = 1024;
+  std::uint64_t skipped_since_write_ = 0;
+  std::optional<std::uint64_t> skipped_checkpoint_;
+  Status skip(std::uint64_t position);
 
   mutable std::mutex stats_mu_;
   SlaStats stats_;                  // GUARDED_BY(stats_mu_)

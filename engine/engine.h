@@ -74,7 +74,9 @@ struct CommandResult {
 
 class Engine {
  public:
-  // `store`, `clock`, `catalogue` (may be null: topics unchecked) and `sealer` must outlive the engine.
+  // `store`, `clock`, `catalogue` (may be null: topics unchecked) and `sealer` must outlive the engine. The
+  // default sealer stores applicants in plain text: for tests only; a real engine passes an
+  // engine::privacy::AeadApplicantSealer (examples/embed/embed.cc, docs/privacy.md).
   Engine(store::EventStore& store, const Clock& clock, const TopicCatalogue* catalogue,
          const ApplicantSealer& sealer = PlainApplicantSealer::instance(), EngineOptions options = {});
 

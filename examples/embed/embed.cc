@@ -1,8 +1,8 @@
 // Embedding otinish: the smallest complete program an integrator copies.
 //
 // Opens the log and the views in a directory, publishes the city's calendars and SLA rules, registers one
-// complaint about a broken lift, drives it to closed as the desks and the agency would, and prints its audit
-// timeline with the SLA rule behind each deadline.
+// complaint about a broken lift with the applicant sealed under their own key, drives it to closed as the desks
+// and the agency would, and prints its audit timeline with the SLA rule behind each deadline.
 //
 //   otinish_embed_example [DATA_DIR] [SOURCE_DIR]   (defaults: a temporary directory; the current directory)
 #include <cstdio>
@@ -11,6 +11,9 @@
 #include <sstream>
 
 #include "engine/engine.h"
+#include "engine/privacy/kek.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
 #include "engine/projection.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
@@ -71,11 +74,22 @@ int main(int argc, char** argv) {
   if (!views.ok()) return fail(views.status());
   if (Status s = (*views)->start(); !s.ok()) return fail(s);
 
-  // 4. The engine, and one appeal's life.
+  // 4. The applicants' keys: one per person in DATA/keys, wrapped by a key-encryption key that never lives in
+  //    the data directory (here a file beside it, made on the first run; a server reads /etc/otinish/kek or a
+  //    systemd credential). Without a sealer the engine would store applicants in plain text: tests only.
+  const std::string kek_file = data + ".kek";
+  auto kek = std::filesystem::exists(kek_file) ? engine::privacy::load_kek("file:" + kek_file, data)
+                                               : engine::privacy::generate_kek_file(kek_file, data);
+  if (!kek.ok()) return fail(kek.status());
+  auto keys = engine::privacy::KeyStore::open(data + "/keys", *kek);
+  if (!keys.ok()) return fail(keys.status());
+  engine::privacy::AeadApplicantSealer sealer(**keys);
+
+  // 5. The engine, and one appeal's life.
   engine::InMemoryTopicCatalogue topics({{"lifts.operation.broken", "Лифт істемейді", "Лифт не работает",
                                           "Lift out of order", "lift_service", engine::Category::kComplaint,
                                           false}});
-  engine::Engine eng(store, clock, &topics);
+  engine::Engine eng(store, clock, &topics, sealer);
   auto meta = [n = 0](const char* user, const char* role, const char* agency = "") mutable {
     return engine::CommandMeta{"embed-" + std::to_string(++n), {user, role, agency}, "call-1"};
   };
@@ -114,7 +128,7 @@ int main(int argc, char** argv) {
   (*sla)->wait_for(store.head_position(), 10s);
   (*views)->wait_for(store.head_position(), 10s);
 
-  // 5. What an auditor sees.
+  // 6. What an auditor sees.
   auto reader = (*views)->reader("timeline");
   if (!reader.ok()) return fail(reader.status());
   auto timeline = engine::read_timeline(**reader, id);
@@ -127,6 +141,12 @@ int main(int argc, char** argv) {
   auto state = eng.load(id);
   if (!state.ok()) return fail(state.status());
   std::printf("stage now: %s\n", std::string(engine::to_string(state->stage)).c_str());
+  // The log holds the applicant as ciphertext; the desk that calls back opens it (a server records that read).
+  auto applicant = eng.applicant(*state);
+  if (!applicant.ok()) return fail(applicant.status());
+  std::printf("applicant sealed (scheme %d, key %s, %zu bytes); opened for the callback: %s\n",
+              state->applicant.scheme, state->applicant.key_id.c_str(), state->applicant.bytes.size(),
+              applicant->phone.c_str());
   auto report = store::verify_chain(store);
   if (!report.ok()) return fail(report.status());
   std::printf("verify: %s\n", report->to_string().c_str());

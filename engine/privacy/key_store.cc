@@ -15,6 +15,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "common/hash.h"
+#include "engine/privacy/aead.h"
 
 namespace otinish::engine::privacy {
 
@@ -37,9 +38,6 @@ constexpr std::string_view kVerifierText = "otinish key store v1";
 // between leaves it, and open() purges then, so a destroyed key never stays in an old file.
 constexpr std::string_view kPurgePendingKey = "m/purge-pending";
 
-constexpr std::size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-constexpr std::size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-
 std::string key(std::string_view prefix, std::string_view a, std::string_view b = {}) {
   std::string k(prefix);
   k += a;
@@ -52,29 +50,13 @@ std::string key(std::string_view prefix, std::string_view a, std::string_view b 
 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
 
-// nonce || XChaCha20-Poly1305(kek, plain, ad = name): the name binds a wrapped key to its place.
+// nonce || XChaCha20-Poly1305(kek, plain, ad = name), a random nonce: the name binds a wrapped key to its place.
 std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain) {
-  std::string out(kNonce + plain.size() + kTag, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
-  randombytes_buf(o, kNonce);
-  const std::string ad = associated(name);
-  unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(o + kNonce, &written, reinterpret_cast<const unsigned char*>(plain.data()),
-                                             plain.size(), reinterpret_cast<const unsigned char*>(ad.data()),
-                                             ad.size(), nullptr, o, kek.data());
-  return out;
+  return aead_seal(kek, random_nonce(), associated(name), plain);
 }
 
 bool unwrap(const SecretKey& kek, std::string_view name, std::string_view wrapped, std::string& plain) {
-  if (wrapped.size() < kNonce + kTag) return false;
-  plain.assign(wrapped.size() - kNonce - kTag, '\0');
-  const auto* w = reinterpret_cast<const unsigned char*>(wrapped.data());
-  const std::string ad = associated(name);
-  unsigned long long n = 0;
-  return crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()), &n, nullptr,
-                                                    w + kNonce, wrapped.size() - kNonce,
-                                                    reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), w,
-                                                    kek.data()) == 0;
+  return aead_open(kek, wrapped, associated(name), plain);
 }
 
 std::string wrap_key(const SecretKey& kek, std::string_view name, const SecretKey& k) {

@@ -2,14 +2,12 @@
 
 #include <sodium.h>
 
+#include "engine/privacy/aead.h"
 #include "engine/serialization.h"
 
 namespace otinish::engine::privacy {
 
 namespace {
-
-constexpr std::size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-constexpr std::size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
 std::string associated(std::string_view key_id, std::string_view appeal_id) {
   std::string ad = "otinish applicant v1\x1f";
@@ -30,8 +28,6 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   SealedApplicant s;
   s.scheme = kAeadScheme;
   s.key_id = key.applicant_id;
-  s.bytes.assign(kNonce + plain.size() + kTag, '\0');
-  auto* out = reinterpret_cast<unsigned char*>(s.bytes.data());
   const std::string ad = associated(s.key_id, appeal_id);
   // A synthetic nonce (a keyed hash of what is sealed and where), not a random one: sealing the same applicant
   // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
@@ -42,16 +38,14 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   static constexpr std::string_view kNonceLabel = "otinish applicant nonce key v1";
   crypto_generichash(nonce_key, sizeof nonce_key, reinterpret_cast<const unsigned char*>(kNonceLabel.data()),
                      kNonceLabel.size(), key.key.data(), SecretKey::kSize);
+  AeadNonce nonce;
   crypto_generichash_state h;
-  crypto_generichash_init(&h, nonce_key, sizeof nonce_key, kNonce);
+  crypto_generichash_init(&h, nonce_key, sizeof nonce_key, nonce.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
-  crypto_generichash_final(&h, out, kNonce);
+  crypto_generichash_final(&h, nonce.data(), nonce.size());
   sodium_memzero(nonce_key, sizeof nonce_key);
-  unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonce, &written, reinterpret_cast<const unsigned char*>(plain.data()),
-                                             plain.size(), reinterpret_cast<const unsigned char*>(ad.data()),
-                                             ad.size(), nullptr, out, key.key.data());
+  s.bytes = aead_seal(key.key, nonce, ad, plain);
   sodium_memzero(plain.data(), plain.size());
   return s;
 }
@@ -63,19 +57,10 @@ Result<Applicant> AeadApplicantSealer::open(const SealedApplicant& s, std::strin
                                       ", which this build cannot open");
   }
   OTINISH_ASSIGN_OR_RETURN(SecretKey key, keys_.data_key(s.key_id));
-  if (s.bytes.size() < kNonce + kTag) {
-    return Status::Corruption("sealed applicant of " + std::string(appeal_id) + " is too short");
-  }
-  std::string plain(s.bytes.size() - kNonce - kTag, '\0');
-  const auto* in = reinterpret_cast<const unsigned char*>(s.bytes.data());
-  const std::string ad = associated(s.key_id, appeal_id);
-  unsigned long long n = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(plain.data()), &n, nullptr,
-                                                 in + kNonce, s.bytes.size() - kNonce,
-                                                 reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), in,
-                                                 key.data()) != 0) {
+  std::string plain;
+  if (!aead_open(key, s.bytes, associated(s.key_id, appeal_id), plain)) {
     return Status::Corruption("sealed applicant of " + std::string(appeal_id) + " does not open with the key of " +
-                              s.key_id + " (altered, or sealed for another appeal)");
+                              s.key_id + " (too short, altered, or sealed for another appeal)");
   }
   Applicant a;
   Status st = from_bytes(plain, a, "applicant");

@@ -1,0 +1,30 @@
+// engine/privacy/aead.h: the one place XChaCha20-Poly1305 is called (libsodium), for the key store's wrapped keys
+// and the sealed applicants. Internal to engine/privacy: an integrator never needs it.
+//
+// The sealed form is nonce (24 bytes) || ciphertext || tag (16 bytes). The caller chooses the nonce: random for a
+// wrapped key, synthetic (derived from what is sealed) for an applicant.
+//
+// Thread-safety: pure functions; thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/privacy/kek.h"
+
+namespace otinish::engine::privacy {
+
+inline constexpr std::size_t kAeadNonceBytes = 24;
+inline constexpr std::size_t kAeadTagBytes = 16;
+using AeadNonce = std::array<std::uint8_t, kAeadNonceBytes>;
+
+AeadNonce random_nonce();
+// nonce || XChaCha20-Poly1305(key, plain, associated data `ad`).
+std::string aead_seal(const SecretKey& key, const AeadNonce& nonce, std::string_view ad, std::string_view plain);
+// Opens aead_seal's output into `plain`. False (and `plain` wiped) when it is too short, altered, sealed under
+// another key or with other associated data.
+bool aead_open(const SecretKey& key, std::string_view sealed, std::string_view ad, std::string& plain);
+
+}  // namespace otinish::engine::privacy

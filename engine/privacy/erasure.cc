@@ -40,14 +40,18 @@ Status record_erasures(store::EventStore& log, const std::vector<ErasedApplicant
 
 }  // namespace
 
+Result<std::string> applicant_of(const store::RecordedEvent& registered) {
+  OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(registered.type, registered.schema_version, registered.payload));
+  const auto* reg = std::get_if<AppealRegistered>(&ev.body);
+  if (!reg) return Status::Corruption(registered.stream + " does not begin with AppealRegistered");
+  return reg->applicant.scheme == 0 ? std::string() : reg->applicant.key_id;
+}
+
 Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id) {
   OTINISH_ASSIGN_OR_RETURN(auto first, log.read_stream(std::string(kAppealStreamPrefix) + std::string(appeal_id), 1,
                                                        store::Direction::kForward, 1));
   if (first.empty()) return Status::NotFound("no appeal " + std::string(appeal_id));
-  OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(first[0].type, first[0].schema_version, first[0].payload));
-  const auto* reg = std::get_if<AppealRegistered>(&ev.body);
-  if (!reg) return Status::Corruption("appeal " + std::string(appeal_id) + " does not begin with AppealRegistered");
-  return reg->applicant.scheme == 0 ? std::string() : reg->applicant.key_id;
+  return applicant_of(first[0]);
 }
 
 Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::EventStore& log,
@@ -56,16 +60,17 @@ Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::
   for (const std::string& id : applicant_ids) out[id];
   Status bad;
   OTINISH_RETURN_IF_ERROR(log.scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
-                               if (e.stream_version != 1 || e.type != "AppealRegistered") return true;
-                               auto ev = decode_event(e.type, e.schema_version, e.payload);
-                               if (!ev.ok()) {
-                                 bad = ev.status();
+                               if (e.stream_version != 1 || e.type != "AppealRegistered" ||
+                                   !e.stream.starts_with(kAppealStreamPrefix)) {
+                                 return true;
+                               }
+                               auto applicant = applicant_of(e);
+                               if (!applicant.ok()) {
+                                 bad = applicant.status();
                                  return false;
                                }
-                               const auto& reg = std::get<AppealRegistered>(ev->body);
-                               if (reg.applicant.scheme == 0) return true;
-                               if (auto it = out.find(reg.applicant.key_id); it != out.end()) {
-                                 it->second.push_back(reg.appeal_id);
+                               if (auto it = out.find(*applicant); it != out.end()) {
+                                 it->second.push_back(e.stream.substr(kAppealStreamPrefix.size()));
                                }
                                return true;
                              }).status());
@@ -73,6 +78,8 @@ Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::
   for (auto& [id, appeals] : out) std::sort(appeals.begin(), appeals.end());
   return out;
 }
+
+namespace {
 
 // Step 2's list: the appeals of each applicant to erase, known or found in the log.
 Status find_appeals(const store::EventStore& log, const ErasureRequest& r, std::vector<ErasedApplicant>& out) {
@@ -92,6 +99,8 @@ Status find_appeals(const store::EventStore& log, const ErasureRequest& r, std::
   }
   return Status::Ok();
 }
+
+}  // namespace
 
 Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::EventStore& log,
                                                       const ErasureRequest& r) {

@@ -57,8 +57,10 @@ Result<std::vector<ErasedApplicant>> erase_applicants(KeyStore& keys, store::Eve
 // Finishes every erasure a crash interrupted. Returns how many applicants it finished.
 Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStore& log);
 
-// The applicant id of an appeal (its AppealRegistered's sealed key id), read from the log; empty for a plain
-// (scheme 0) applicant. Errors: kNotFound (no such appeal), kCorruption.
+// The applicant id an AppealRegistered event names (its sealed key id); empty for a plain (scheme 0) applicant.
+// Errors: kCorruption (not an AppealRegistered, or it does not decode).
+Result<std::string> applicant_of(const store::RecordedEvent& registered);
+// The same for an appeal, read from the log. Errors: kNotFound (no such appeal), kCorruption.
 Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id);
 
 // The appeals of each of `applicant_ids`, in number order, from one pass over the log.

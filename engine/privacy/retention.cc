@@ -167,13 +167,13 @@ Result<RetentionRun> run_retention(KeyStore& keys, store::EventStore& log, const
       if (!e.stream.starts_with(kAppealStreamPrefix) || !is_appeal_event_type(e.type)) return true;
       const std::string appeal = e.stream.substr(kAppealStreamPrefix.size());
       if (auto it = owner.find(appeal); it != owner.end()) busy.insert(it->second);
-      if (e.stream_version == 1) {
-        auto ev = decode_event(e.type, e.schema_version, e.payload);
-        if (!ev.ok()) {
-          bad = ev.status();
+      if (e.stream_version == 1 && e.type == "AppealRegistered") {
+        auto applicant = applicant_of(e);
+        if (!applicant.ok()) {
+          bad = applicant.status();
           return false;
         }
-        if (const auto* reg = std::get_if<AppealRegistered>(&ev->body)) busy.insert(reg->applicant.key_id);
+        busy.insert(*applicant);
       }
       return true;
     });

@@ -178,9 +178,11 @@ namespace {
 // Every free-text field of an event through redact_personal_data (engine/privacy/redact.h): what a desk or an
 // agency typed is written in plain bytes forever.
 struct FreeTextRedactor {
-  const Applicant* applicant;
+  const std::function<const Applicant*()>& applicant;
   void r(std::string& s) const {
-    s = applicant ? privacy::redact_personal_data(s, *applicant) : privacy::redact_personal_data(s);
+    if (s.empty()) return;
+    const Applicant* a = applicant ? applicant() : nullptr;
+    s = a ? privacy::redact_personal_data(s, *a) : privacy::redact_personal_data(s);
   }
   void operator()(AppealAnsweredOnFirstContact& e) const { r(e.answer); }
   void operator()(AppealClassified& e) const { r(e.reason); }
@@ -199,7 +201,9 @@ struct FreeTextRedactor {
   void operator()(T&) const {}
 };
 
-void redact_free_text(AppealEvent& e, const Applicant* applicant) { std::visit(FreeTextRedactor{applicant}, e.body); }
+void redact_free_text(AppealEvent& e, const std::function<const Applicant*()>& applicant) {
+  std::visit(FreeTextRedactor{applicant}, e.body);
+}
 
 }  // namespace
 

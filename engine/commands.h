@@ -9,6 +9,7 @@
 // Thread-safety: pure functions; thread-safe.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -67,9 +68,10 @@ CommandKind kind_of(const Command& c) noexcept;
 struct DecideContext {
   Timestamp now{};
   const TopicCatalogue* catalogue = nullptr;  // nullptr: topics are not checked (replay tools, tests)
-  // The appeal's applicant, opened (the engine passes it when it can): their name, phone and address are taken
-  // out of the command's free text as well as anything that looks like a phone or flat number.
-  const Applicant* applicant = nullptr;
+  // Opens the appeal's applicant (null when it cannot: erased, or a tool without keys), so that their name,
+  // phone and address are taken out of the command's free text as well as anything that looks like a phone or
+  // flat number. Called only when an event has free text that is not empty; unset: generic redaction only.
+  std::function<const Applicant*()> applicant{};
 };
 
 // The events for `command` on an existing appeal.

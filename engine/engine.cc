@@ -227,8 +227,12 @@ Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Comman
   }
   DecideContext ctx{clock_.now(), catalogue_};
   // The applicant's own data is taken out of the command's free text (an erased applicant has none to take).
-  Result<Applicant> applicant = sealer_.open(state.applicant, state.id);
-  if (applicant.ok()) ctx.applicant = &*applicant;
+  // Opened at most once, and only for a command that carries free text: most lifecycle steps carry none.
+  std::optional<Result<Applicant>> applicant;
+  ctx.applicant = [&]() -> const Applicant* {
+    if (!applicant) applicant.emplace(sealer_.open(state.applicant, state.id));
+    return applicant->ok() ? &**applicant : nullptr;
+  };
   OTINISH_ASSIGN_OR_RETURN(std::vector<AppealEvent> events, decide(state, command, ctx));
   if (const auto* merge = std::get_if<MergeInto>(&command)) {
     OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));

@@ -672,13 +672,14 @@ class RepeatsProjection final : public Projection {
     if (!reg) return Status::Ok();
     // Never opens sealed personal data: a view that did would change when a key is erased, and a rebuild would
     // no longer equal it. A sealed applicant's id already stands for the person.
-    Applicant applicant;
+    std::string person, address;  // what links one appeal to earlier ones
     if (reg->applicant.scheme == 0) {
       auto plain = PlainApplicantSealer::instance().open(reg->applicant, {});
       if (!plain.ok()) return Status::Ok();
-      applicant = std::move(plain).value();
+      person = normalise_phone(plain->phone);
+      address = normalise_address(plain->address);
     } else {
-      applicant.phone = reg->applicant.key_id;
+      person = reg->applicant.key_id;
     }
     const std::string_view id = appeal_id_of(e);
     bool linked = false;
@@ -701,8 +702,8 @@ class RepeatsProjection final : public Projection {
       last->at = e.recorded_at;
       return Status::Ok();
     };
-    OTINISH_RETURN_IF_ERROR(check('p', reg->applicant.scheme == 0 ? normalise_phone(applicant.phone) : applicant.phone, "same applicant and topic"));
-    OTINISH_RETURN_IF_ERROR(check('a', normalise_address(applicant.address), "same address and topic"));
+    OTINISH_RETURN_IF_ERROR(check('p', person, "same applicant and topic"));
+    OTINISH_RETURN_IF_ERROR(check('a', address, "same address and topic"));
     if (linked) {
       auto n = tx.get("n");
       tx.put("n", be64((n ? from_be64(*n) : 0) + 1));

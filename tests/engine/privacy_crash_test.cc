@@ -19,8 +19,6 @@
 #include <set>
 #include <thread>
 
-#include <rocksdb/db.h>
-
 #include "engine/engine.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/privacy_events.h"
@@ -62,20 +60,6 @@ std::vector<std::string> make_city(const std::string& dir, int n) {
   }
   EXPECT_TRUE((*keys)->purge().ok());
   return ids;
-}
-
-// Each applicant's wrapped key as stored in the key store at `dir` (read-only), to search the files for later.
-std::map<std::string, std::string> wrapped_keys(const std::string& dir, const std::vector<std::string>& ids) {
-  rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  std::map<std::string, std::string> out;
-  for (const std::string& id : ids) {
-    if (db) {
-      EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + id, &out[id]).ok()) << id;
-    }
-  }
-  return out;
 }
 
 std::string self_exe() {
@@ -174,7 +158,7 @@ Round kill_child(const std::string& dir, const std::string& mode, int max_ms, st
 TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
   const std::string base = testing::make_temp_dir();
   const std::vector<std::string> applicants = make_city(base + "/city", kApplicants);
-  const std::map<std::string, std::string> wrapped = wrapped_keys(base + "/city/keys", applicants);
+  const std::map<std::string, std::string> wrapped = testing::wrapped_keys(base + "/city/keys", applicants);
   std::mt19937 rng(std::random_device{}());
   std::size_t erased_total = 0, intact_total = 0;
   for (int r = 0; r < rounds(); ++r) {
@@ -237,7 +221,7 @@ TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
 TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {
   const std::string base = testing::make_temp_dir();
   const std::vector<std::string> applicants = make_city(base + "/city", kRotationApplicants);
-  const std::map<std::string, std::string> old_wrapped = wrapped_keys(base + "/city/keys", {applicants[0]});
+  const std::map<std::string, std::string> old_wrapped = testing::wrapped_keys(base + "/city/keys", {applicants[0]});
   std::mt19937 rng(std::random_device{}());
   int old_works = 0, new_works = 0;
   for (int r = 0; r < rounds(); ++r) {

@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
-#include <rocksdb/db.h>
 
 #include "common/hash.h"
 #include "engine/privacy/access_log.h"
@@ -31,13 +30,7 @@ const Applicant kAigerim{"Aigerim Sadykova", "+7 701 555 1234", "Tauke khan ave 
 const Applicant kBolat{"Bolat Nurlanov", "8 777 710 9109", "Baitursynov 3, flat 17"};
 
 std::string wrapped_key_of(const std::string& keys_dir, const std::string& applicant) {
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Options o;
-  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(o, keys_dir, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  std::string v;
-  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + applicant, &v).ok()) << applicant;
-  return v;
+  return testing::wrapped_keys(keys_dir, {applicant})[applicant];
 }
 
 std::string raw(const SecretKey& k) { return std::string(reinterpret_cast<const char*>(k.data()), SecretKey::kSize); }
@@ -247,35 +240,15 @@ TEST(Erasure, ThePersonIsPhysicallyGoneAndTheLogStillVerifies) {
 }
 
 // A log that refuses appends to appeal streams: an erasure stops after its first step, as a crash there would.
-class RefusingAppeals final : public store::EventStore {
+class RefusingAppeals final : public testing::ForwardingStore {
  public:
-  explicit RefusingAppeals(store::EventStore& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   Result<store::AppendResult> append(std::string_view stream, store::ExpectedVersion expected,
                                      std::span<const store::EventData> events,
                                      const store::AppendOptions& options) override {
     if (stream.starts_with("appeal-")) return Status::IOError("disk full (injected)");
     return inner_.append(stream, expected, events, options);
   }
-  Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
-                                                        std::size_t n) const override {
-    return inner_.read_stream(s, v, d, n);
-  }
-  Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
-    return inner_.read_all(p, n);
-  }
-  Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
-                             const std::function<bool(const store::RecordedEvent&)>& v) const override {
-    return inner_.scan(p, n, v);
-  }
-  Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
-  std::uint64_t head_position() const override { return inner_.head_position(); }
-  Hash256 head_hash() const override { return inner_.head_hash(); }
-  std::unique_ptr<store::Subscription> subscribe(std::uint64_t after, store::EventHandler h) override {
-    return inner_.subscribe(after, std::move(h));
-  }
-
- private:
-  store::EventStore& inner_;
 };
 
 TEST(Erasure, AnInterruptedErasureIsNeverHalfVisibleAndIsFinishedAsItWasAsked) {
@@ -670,35 +643,18 @@ TEST(KeyStore, RetryingAnOldErasureLeavesThePersonsNewApplicantAlone) {
 
 // A log that, once its first full scan is done, lets a desk comment on an appeal: activity between a retention
 // plan and its erasure.
-class ActivityAfterPlan final : public store::EventStore {
+class ActivityAfterPlan final : public testing::ForwardingStore {
  public:
-  ActivityAfterPlan(store::EventStore& inner, std::function<void()> act) : inner_(inner), act_(std::move(act)) {}
-  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e,
-                                     std::span<const store::EventData> ev, const store::AppendOptions& o) override {
-    return inner_.append(s, e, ev, o);
-  }
-  Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
-                                                        std::size_t n) const override {
-    return inner_.read_stream(s, v, d, n);
-  }
-  Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
-    return inner_.read_all(p, n);
-  }
+  ActivityAfterPlan(store::EventStore& inner, std::function<void()> act)
+      : ForwardingStore(inner), act_(std::move(act)) {}
   Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
                              const std::function<bool(const store::RecordedEvent&)>& v) const override {
     auto r = inner_.scan(p, n, v);
     if (p == 1 && act_) std::exchange(act_, nullptr)();
     return r;
   }
-  Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
-  std::uint64_t head_position() const override { return inner_.head_position(); }
-  Hash256 head_hash() const override { return inner_.head_hash(); }
-  std::unique_ptr<store::Subscription> subscribe(std::uint64_t a, store::EventHandler h) override {
-    return inner_.subscribe(a, std::move(h));
-  }
 
  private:
-  store::EventStore& inner_;
   mutable std::function<void()> act_;
 };
 
@@ -722,34 +678,14 @@ TEST(Retention, AnApplicantWhoseAppealMovedSinceThePlanIsSpared) {
 TEST(AccessLog, ARecorderWhoseLogRefusesIsUnhealthyAndKeepsItsRecords) {
   SealedCity city;
   const std::string a1 = city.reg(kAigerim);
-  class RefuseAll final : public store::EventStore {
+  class RefuseAll final : public testing::ForwardingStore {
    public:
-    explicit RefuseAll(store::EventStore& inner) : inner_(inner) {}
+    using ForwardingStore::ForwardingStore;
     Result<store::AppendResult> append(std::string_view, store::ExpectedVersion, std::span<const store::EventData>,
                                        const store::AppendOptions&) override {
       return refuse ? Result<store::AppendResult>(Status::IOError("disk full (injected)")) : Result<store::AppendResult>(store::AppendResult{});
     }
-    Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
-                                                          std::size_t n) const override {
-      return inner_.read_stream(s, v, d, n);
-    }
-    Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t p, std::size_t n) const override {
-      return inner_.read_all(p, n);
-    }
-    Result<std::uint64_t> scan(std::uint64_t p, std::uint64_t n,
-                               const std::function<bool(const store::RecordedEvent&)>& v) const override {
-      return inner_.scan(p, n, v);
-    }
-    Result<std::uint64_t> stream_version(std::string_view s) const override { return inner_.stream_version(s); }
-    std::uint64_t head_position() const override { return inner_.head_position(); }
-    Hash256 head_hash() const override { return inner_.head_hash(); }
-    std::unique_ptr<store::Subscription> subscribe(std::uint64_t a, store::EventHandler h) override {
-      return inner_.subscribe(a, std::move(h));
-    }
     std::atomic<bool> refuse{true};
-
-   private:
-    store::EventStore& inner_;
   } log(city.store());
   AccessRecorder recorder(log, city.clock(), {.flush_every = std::chrono::milliseconds(2)});
   EXPECT_TRUE(recorder.healthy());

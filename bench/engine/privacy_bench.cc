@@ -11,6 +11,7 @@
 // Erasure: `erase` applicants with one closed appeal each (written with syncs off), then a retention run with
 // the syncs on, as the server runs it (batches of 1,000: each batch two synced key-store writes, one durable log
 // append and a purge); the key store's files before and after.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -171,10 +172,14 @@ int main(int argc, char** argv) {
   }
   std::printf("| what | figure |\n|---|---|\n");
   seal_calls(dir, regs);
-  const double plain = registrations(dir, regs, false, true);
-  const double returning = registrations(dir, regs, true, true);
-  const double plain_new = registrations(dir, regs, false);
-  const double fresh = registrations(dir, regs, true);
+  // One pass of each varies by +-10 us on this machine: the best of three alternating passes is the figure.
+  double plain = 1e9, returning = 1e9, plain_new = 1e9, fresh = 1e9;
+  for (int pass = 0; pass < 3; ++pass) {
+    plain = std::min(plain, registrations(dir, regs, false, true));
+    returning = std::min(returning, registrations(dir, regs, true, true));
+    plain_new = std::min(plain_new, registrations(dir, regs, false));
+    fresh = std::min(fresh, registrations(dir, regs, true));
+  }
   std::printf("| registration, one thread, no fsync: plain sealer | %.1f us |\n", plain);
   std::printf("| registration, one thread, no fsync: AEAD sealer, returning applicants | %.1f us |\n", returning);
   std::printf("| sealing adds per registration, returning applicant | %.1f us (goal <= 5 us) |\n", returning - plain);

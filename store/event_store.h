@@ -27,6 +27,7 @@
 
 #include "common/status.h"
 #include "store/event.h"
+#include "store/merkle.h"
 
 namespace otinish::store {
 
@@ -110,6 +111,8 @@ struct VerifyReport {
                                    // that concerns no position, e.g. a stream head of a stream not in the log)
   std::string problem;             // what is wrong there, e.g. "hash mismatch: stored ab12…, computed 9f3c…"
   bool indexes_checked = false;    // the indexes were checked too (VerifyOptions::indexes, after the chain)
+  bool tree_checked = false;       // the store's Merkle tree root at `events` matched the one recomputed
+  merkle::Hash tree_root{};        // that root (when tree_checked)
   std::uint64_t streams = 0;       // streams whose index and head were checked (when indexes_checked)
 
   // "ok, 8640 events, head hash 3a7f…" (with the indexes: "…, head hash 3a7f…; indexes ok, 1200 streams")
@@ -190,11 +193,22 @@ class EventStore {
 
   // The group commit's counters (the default, a store without one: zeros).
   virtual CommitStats commit_stats() const { return {}; }
+
+  // The Merkle tree over the log (store/merkle.h; docs/log-format.md): kept as events are appended, in the same
+  // atomic write. Sizes are counts of events from position 1 and may not pass the head; position P is leaf P - 1.
+  // tree_node is the stored root of a complete subtree (merkle::NodeReader); the default, a store without a
+  // tree: kFailedPrecondition. The three others are computed from it (O(log n) reads each).
+  // Errors: kInvalidArgument for a size past the head, a position past the size, or from > to.
+  virtual Result<merkle::Hash> tree_node(int level, std::uint64_t index) const;
+  Result<merkle::Hash> tree_root(std::uint64_t size) const;
+  Result<std::vector<merkle::Hash>> inclusion_proof(std::uint64_t position, std::uint64_t size) const;
+  Result<std::vector<merkle::Hash>> consistency_proof(std::uint64_t from_size, std::uint64_t to_size) const;
 };
 
 // Walks the whole log from position 1 and checks: positions are dense, each event's prev_hash is the previous
 // event's hash, each hash is the BLAKE2b-256 of its canonical envelope, and each event decodes. Stops at the
-// first problem. `progress`, if set, is called every 65,536 events with the position reached.
+// first problem. Then, if the store keeps a Merkle tree, that its root over the events walked is the root
+// recomputed from them (tree_checked, tree_root). `progress`, if set, is called every 65,536 events with the position reached.
 // The chain covers the `log` column family only: an altered stream index (which stream reads follow) is not
 // seen here; use verify_log with VerifyOptions::indexes for that.
 // Errors (as a status, not a report): kIOError when the log cannot be read.

@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -174,12 +175,16 @@ class RocksEventStore final : public EventStore {
   std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override;
   Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
   CommitStats commit_stats() const override { return queue_->stats(); }
+  Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
 
  private:
   // Everything the writer thread decides for one group before the write.
   struct GroupState;
 
   Status check_tail();
+  Status open_tree();
+  Result<VerifyReport> verify_tree(const rocksdb::ReadOptions& ro, std::uint64_t head,
+                                   const std::function<void(std::uint64_t)>& progress) const;
   void write_group(std::span<AppendRequest* const> group);
   Status sync_written();
   Result<std::uint64_t> lookup_stream_version(std::string_view stream) const;
@@ -195,6 +200,7 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* idem_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* heads_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* tree_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   // The published head: the newest synced position. Set by the syncer after each fsync (sync_written).
@@ -205,6 +211,7 @@ class RocksEventStore final : public EventStore {
   // Writer-thread-only state (touched by write_group alone, so it needs no lock).
   Timestamp last_recorded_at_{};
   std::unordered_map<std::string, std::uint64_t> stream_versions_;
+  merkle::Frontier tree_;  // the Merkle tree's right edge as written
 
   // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
   std::mutex written_mu_;
@@ -272,6 +279,7 @@ Status RocksEventStore::open(const std::string& path) {
       {keys::kStreamsCf, indexed},
       {keys::kIdempotencyCf, indexed},
       {keys::kHeadsCf, indexed},
+      {keys::kTreeCf, indexed},
   };
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
@@ -297,6 +305,7 @@ Status RocksEventStore::open(const std::string& path) {
   streams_cf_ = handles_[2];
   idem_cf_ = handles_[3];
   heads_cf_ = handles_[4];
+  tree_cf_ = handles_[5];
 
   std::string format;
   s = db_->Get(rocksdb::ReadOptions(), default_cf_, keys::kFormatKey, &format);
@@ -313,6 +322,7 @@ Status RocksEventStore::open(const std::string& path) {
   }
 
   OTINISH_RETURN_IF_ERROR(check_tail());
+  OTINISH_RETURN_IF_ERROR(open_tree());
   {
     std::lock_guard lock(written_mu_);
     written_position_ = head_position();
@@ -379,6 +389,64 @@ Status RocksEventStore::check_tail() {
   }
   last_recorded_at_ = e.recorded_at;
   return Status::Ok();
+}
+
+Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) const {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), tree_cf_, keys::tree_key(level, index), &v);
+  if (s.IsNotFound()) {
+    return Status::Corruption("the Merkle tree has no node at level " + std::to_string(level) + ", index " +
+                              std::to_string(index) + ", which the log's size says is complete");
+  }
+  if (!s.ok()) return from_rocks(s, "reading the Merkle tree");
+  if (v.size() != 32) {
+    return Status::Corruption("the Merkle tree's node at level " + std::to_string(level) + ", index " +
+                              std::to_string(index) + " is " + std::to_string(v.size()) + " bytes (expected 32)");
+  }
+  merkle::Hash h;
+  std::memcpy(h.data(), v.data(), 32);
+  return h;
+}
+
+// The tree's size is its number of leaves (level 0). It is written in the same batch as the events, so it
+// equals the log's head; a log written before the tree existed gets it built here, once.
+Status RocksEventStore::open_tree() {
+  const std::uint64_t head = head_position();
+  std::uint64_t size = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), tree_cf_));
+    it->SeekForPrev(keys::tree_key(0, ~std::uint64_t{0}));
+    if (!it->status().ok()) return from_rocks(it->status(), "reading the Merkle tree");
+    if (it->Valid() && it->key().size() == 9 && it->key()[0] == 0) {
+      size = coding::decode_big_endian64(it->key().data() + 1) + 1;
+    }
+  }
+  if (size > head) {
+    return Status::Corruption("the Merkle tree has " + std::to_string(size) + " leaves but the log only " +
+                              std::to_string(head) + " events");
+  }
+  auto reader = [this](int level, std::uint64_t index) { return tree_node(level, index); };
+  OTINISH_ASSIGN_OR_RETURN(tree_, merkle::Frontier::load(size, reader));
+  if (size == head) return Status::Ok();
+  rocksdb::WriteBatch batch;
+  auto flush = [&]() -> Status {
+    rocksdb::WriteOptions w;
+    rocksdb::Status s = db_->Write(w, &batch);
+    if (s.ok()) s = db_->FlushWAL(options_.sync_writes);
+    batch.Clear();
+    return s.ok() ? Status::Ok() : from_rocks(s, "building the Merkle tree of the log");
+  };
+  Status st = Status::Ok();
+  auto visited = scan(size + 1, head - size, [&](const RecordedEvent& e) {
+    tree_.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
+      batch.Put(tree_cf_, keys::tree_key(level, index), rocksdb::Slice(reinterpret_cast<const char*>(h.data()), 32));
+    });
+    if (batch.Count() >= 20'000) st = flush();
+    return st.ok();
+  });
+  OTINISH_RETURN_IF_ERROR(visited.status());
+  OTINISH_RETURN_IF_ERROR(st);
+  return flush();
 }
 
 Status RocksEventStore::validate(std::string_view stream, std::span<const EventData> events,
@@ -458,6 +526,7 @@ struct RocksEventStore::GroupState {
   Timestamp recorded_at;
   std::unordered_map<std::string, std::uint64_t> versions;  // streams touched by this group
   std::unordered_map<std::string, IdempotencyRecord> keys;  // idempotency keys written by this group
+  merkle::Frontier tree;                                    // the tree with this group's events
 };
 
 void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
@@ -469,6 +538,7 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
     }
   }
   GroupState g;
+  g.tree = tree_;
   {
     std::lock_guard lock(written_mu_);
     g.next_position = written_position_ + 1;
@@ -559,6 +629,9 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
       coding::put_big_endian64(&pos_value, e.position);
       batch.Put(log_cf_, keys::log_key(e.position), encode_envelope(e));
       batch.Put(streams_cf_, keys::stream_key(stream, e.stream_version), pos_value);
+      g.tree.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
+        batch.Put(tree_cf_, keys::tree_key(level, index), rocksdb::Slice(reinterpret_cast<const char*>(h.data()), 32));
+      });
     }
     result.last_position = g.next_position - 1;
     result.stream_version = current;
@@ -592,6 +665,7 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
   if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
   for (auto& [stream, version] : g.versions) stream_versions_[stream] = version;
   last_recorded_at_ = g.recorded_at;
+  tree_ = g.tree;
   std::lock_guard lock(written_mu_);
   written_position_ = g.next_position - 1;
   written_hash_ = g.prev_hash;
@@ -922,9 +996,82 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
     }
   }
 
+  // 4. The Merkle tree, level by level.
+  OTINISH_ASSIGN_OR_RETURN(VerifyReport tree, verify_tree(ro, head, progress));
+  if (!tree.ok) return fail(tree.bad_position, tree.problem);
+
   report.events = head;
   report.streams = streams.size();
   report.indexes_checked = true;
+  return report;
+}
+
+// Every stored node of the tree up to `head`, in sequential walks: the leaves against the log's event hashes,
+// then each level against the one below it. Nodes past the head (an append in flight) are not judged.
+Result<VerifyReport> RocksEventStore::verify_tree(const rocksdb::ReadOptions& ro, std::uint64_t head,
+                                                  const std::function<void(std::uint64_t)>& progress) const {
+  VerifyReport report;
+  auto fail = [&](int level, std::uint64_t index, std::string problem) {
+    report.ok = false;
+    report.bad_position = (index << level) + 1;
+    report.problem = "the Merkle tree's node at level " + std::to_string(level) + ", index " + std::to_string(index) +
+                     " (leaves from position " + std::to_string(report.bad_position) + ") " + problem;
+    return report;
+  };
+  auto value_of = [](const rocksdb::Iterator& it, merkle::Hash* out) {
+    if (it.value().size() != 32) return false;
+    std::memcpy(out->data(), it.value().data(), 32);
+    return true;
+  };
+  auto at = [](const rocksdb::Iterator& it, int level, std::uint64_t index) {
+    return it.Valid() && it.key() == rocksdb::Slice(keys::tree_key(level, index));
+  };
+  // Level 0: leaf i is SHA-256(0x00 || hash of the event at position i + 1).
+  {
+    std::unique_ptr<rocksdb::Iterator> log(db_->NewIterator(ro, log_cf_));
+    std::unique_ptr<rocksdb::Iterator> tree(db_->NewIterator(ro, tree_cf_));
+    tree->Seek(keys::tree_key(0, 0));
+    RecordedEvent e;
+    std::uint64_t i = 0;
+    for (log->Seek(keys::log_key(1)); log->Valid() && i < head; log->Next(), tree->Next(), ++i) {
+      OTINISH_RETURN_IF_ERROR(decode_envelope(std::string_view(log->value().data(), log->value().size()), &e));
+      merkle::Hash stored;
+      if (!at(*tree, 0, i)) return fail(0, i, "is missing");
+      if (!value_of(*tree, &stored)) return fail(0, i, "is not 32 bytes");
+      if (stored != merkle::leaf_hash(e.hash)) {
+        return fail(0, i, "is " + merkle::to_hex(stored) + ", but the event's hash gives " +
+                              merkle::to_hex(merkle::leaf_hash(e.hash)));
+      }
+      if (progress && ((i + 1) & 0xFFFF) == 0) progress(i + 1);
+    }
+    if (!log->status().ok()) return from_rocks(log->status(), "reading the log");
+    if (!tree->status().ok()) return from_rocks(tree->status(), "reading the Merkle tree");
+  }
+  // Level L >= 1: node i is SHA-256(0x01 || node 2i || node 2i + 1) of level L - 1.
+  for (int level = 1; level < 64 && (head >> level) > 0; ++level) {
+    std::unique_ptr<rocksdb::Iterator> below(db_->NewIterator(ro, tree_cf_));
+    std::unique_ptr<rocksdb::Iterator> here(db_->NewIterator(ro, tree_cf_));
+    below->Seek(keys::tree_key(level - 1, 0));
+    here->Seek(keys::tree_key(level, 0));
+    for (std::uint64_t i = 0; i < (head >> level); ++i, here->Next()) {
+      merkle::Hash left, right, stored;
+      if (!at(*below, level - 1, 2 * i) || !value_of(*below, &left)) return fail(level - 1, 2 * i, "is missing");
+      below->Next();
+      if (!at(*below, level - 1, 2 * i + 1) || !value_of(*below, &right)) {
+        return fail(level - 1, 2 * i + 1, "is missing");
+      }
+      below->Next();
+      if (!at(*here, level, i)) return fail(level, i, "is missing");
+      if (!value_of(*here, &stored)) return fail(level, i, "is not 32 bytes");
+      if (stored != merkle::node_hash(left, right)) {
+        return fail(level, i, "is " + merkle::to_hex(stored) + ", but its two children give " +
+                                  merkle::to_hex(merkle::node_hash(left, right)));
+      }
+    }
+    if (!below->status().ok() || !here->status().ok()) {
+      return from_rocks(!below->status().ok() ? below->status() : here->status(), "reading the Merkle tree");
+    }
+  }
   return report;
 }
 

@@ -200,6 +200,8 @@ class EventStore {
   // tree: kFailedPrecondition. The three others are computed from it (O(log n) reads each).
   // Errors: kInvalidArgument for a size past the head, a position past the size, or from > to.
   virtual Result<merkle::Hash> tree_node(int level, std::uint64_t index) const;
+  // A reader of tree_node for one computation (a proof, a root): a store may cache what it read in it.
+  virtual merkle::NodeReader tree_reader() const;
   Result<merkle::Hash> tree_root(std::uint64_t size) const;
   Result<std::vector<merkle::Hash>> inclusion_proof(std::uint64_t position, std::uint64_t size) const;
   Result<std::vector<merkle::Hash>> consistency_proof(std::uint64_t from_size, std::uint64_t to_size) const;

@@ -14,7 +14,7 @@ inline constexpr const char* kLogCf = "log";                  // position(BE64) 
 inline constexpr const char* kStreamsCf = "streams";          // stream 0x00 version(BE64) -> position(BE64)
 inline constexpr const char* kIdempotencyCf = "idempotency";  // key -> first,last,version(LE64) digest(32)
 inline constexpr const char* kHeadsCf = "heads";              // stream -> its newest version (LE64)
-inline constexpr const char* kTreeCf = "tree";                // level(1) index(BE64) -> SHA-256 (32)
+inline constexpr const char* kTreeCf = "tree";                // row(1) tile(BE64) -> tile (store/merkle_tiles.h)
 // The default column family holds metadata: "format" -> "otinish-log/1".
 inline constexpr const char* kFormatKey = "format";
 inline constexpr const char* kFormatValue = "otinish-log/1";
@@ -31,13 +31,6 @@ inline std::string stream_key(std::string_view stream, std::uint64_t version) {
   k.append(stream);
   k.push_back('\0');
   coding::put_big_endian64(&k, version);
-  return k;
-}
-
-// A complete subtree of the Merkle tree: level-major, so each level's nodes are contiguous and in index order.
-inline std::string tree_key(int level, std::uint64_t index) {
-  std::string k(1, static_cast<char>(level));
-  coding::put_big_endian64(&k, index);
   return k;
 }
 

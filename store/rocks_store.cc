@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +22,7 @@
 #include "store/coding.h"
 #include "store/envelope_codec.h"
 #include "store/key_layout.h"
+#include "store/merkle_tiles.h"
 #include "store/write_queue.h"
 
 namespace otinish::store {
@@ -176,6 +178,7 @@ class RocksEventStore final : public EventStore {
   Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
   CommitStats commit_stats() const override { return queue_->stats(); }
   Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
+  merkle::NodeReader tree_reader() const override;
 
  private:
   // Everything the writer thread decides for one group before the write.
@@ -183,6 +186,10 @@ class RocksEventStore final : public EventStore {
 
   Status check_tail();
   Status open_tree();
+  Status load_open_tiles();
+  void add_tree_node(int level, std::uint64_t index, const merkle::Hash& h, rocksdb::WriteBatch& batch);
+  void write_open_tiles(rocksdb::WriteBatch& batch);
+  Result<tiles::Tile> read_tile(const rocksdb::ReadOptions& ro, int row, std::uint64_t tile) const;
   Result<VerifyReport> verify_tree(const rocksdb::ReadOptions& ro, std::uint64_t head,
                                    const std::function<void(std::uint64_t)>& progress) const;
   void write_group(std::span<AppendRequest* const> group);
@@ -212,6 +219,11 @@ class RocksEventStore final : public EventStore {
   Timestamp last_recorded_at_{};
   std::unordered_map<std::string, std::uint64_t> stream_versions_;
   merkle::Frontier tree_;  // the Merkle tree's right edge as written
+  // The newest tile of each row (store/merkle_tiles.h), as written, and whether the current group changed it.
+  std::array<tiles::Tile, 16> open_tiles_{};
+  std::array<std::uint64_t, 16> open_tile_index_{};
+  std::array<bool, 16> open_tile_used_{};
+  std::array<bool, 16> open_tile_dirty_{};
 
   // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
   std::mutex written_mu_;
@@ -391,57 +403,131 @@ Status RocksEventStore::check_tail() {
   return Status::Ok();
 }
 
-Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) const {
+Result<tiles::Tile> RocksEventStore::read_tile(const rocksdb::ReadOptions& ro, int row, std::uint64_t tile) const {
   std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), tree_cf_, keys::tree_key(level, index), &v);
-  if (s.IsNotFound()) {
-    return Status::Corruption("the Merkle tree has no node at level " + std::to_string(level) + ", index " +
-                              std::to_string(index) + ", which the log's size says is complete");
-  }
+  rocksdb::Status s = db_->Get(ro, tree_cf_, tiles::key(row, tile), &v);
+  tiles::Tile t;
+  if (s.IsNotFound()) return t;  // empty: every node in it reads as missing
   if (!s.ok()) return from_rocks(s, "reading the Merkle tree");
-  if (v.size() != 32) {
-    return Status::Corruption("the Merkle tree's node at level " + std::to_string(level) + ", index " +
-                              std::to_string(index) + " is " + std::to_string(v.size()) + " bytes (expected 32)");
+  if (!tiles::Tile::decode(v, &t)) {
+    return Status::Corruption("the Merkle tree's tile " + std::to_string(row) + "/" + std::to_string(tile) + " is malformed (" +
+                              std::to_string(v.size()) + " bytes)");
   }
-  merkle::Hash h;
-  std::memcpy(h.data(), v.data(), 32);
-  return h;
+  return t;
 }
 
-// The tree's size is its number of leaves (level 0). It is written in the same batch as the events, so it
-// equals the log's head; a log written before the tree existed gets it built here, once.
-Status RocksEventStore::open_tree() {
-  const std::uint64_t head = head_position();
-  std::uint64_t size = 0;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), tree_cf_));
-    it->SeekForPrev(keys::tree_key(0, ~std::uint64_t{0}));
-    if (!it->status().ok()) return from_rocks(it->status(), "reading the Merkle tree");
-    if (it->Valid() && it->key().size() == 9 && it->key()[0] == 0) {
-      size = coding::decode_big_endian64(it->key().data() + 1) + 1;
+namespace {
+
+Status missing_node(int level, std::uint64_t index) {
+  return Status::Corruption("the Merkle tree has no node at level " + std::to_string(level) + ", index " +
+                            std::to_string(index) + ", which the log's size says is complete");
+}
+
+}  // namespace
+
+Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) const {
+  if (!options_.merkle_tree) return Status::FailedPrecondition("this log was opened without its Merkle tree");
+  const tiles::Place p = tiles::place_of(level, index);
+  OTINISH_ASSIGN_OR_RETURN(tiles::Tile t, read_tile(rocksdb::ReadOptions(), p.row, p.tile));
+  if (!t.has(p.level, p.index)) return missing_node(level, index);
+  return t.get(p.level, p.index);
+}
+
+// A proof reads a few nodes from each of a few tiles: each tile is read once per reader.
+merkle::NodeReader RocksEventStore::tree_reader() const {
+  if (!options_.merkle_tree) return EventStore::tree_reader();
+  struct Cache {
+    std::vector<std::pair<std::pair<int, std::uint64_t>, tiles::Tile>> tiles;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [this, cache](int level, std::uint64_t index) -> Result<merkle::Hash> {
+    const tiles::Place p = tiles::place_of(level, index);
+    const std::pair<int, std::uint64_t> id{p.row, p.tile};
+    const tiles::Tile* t = nullptr;
+    for (const auto& [k, v] : cache->tiles) {
+      if (k == id) t = &v;
     }
+    if (t == nullptr) {
+      OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(rocksdb::ReadOptions(), p.row, p.tile));
+      if (cache->tiles.size() >= 64) cache->tiles.clear();
+      cache->tiles.emplace_back(id, std::move(read));
+      t = &cache->tiles.back().second;
+    }
+    if (!t->has(p.level, p.index)) return missing_node(level, index);
+    return t->get(p.level, p.index);
+  };
+}
+
+// Puts `h` in its tile; a tile left behind by a newer one is written first (it is complete).
+void RocksEventStore::add_tree_node(int level, std::uint64_t index, const merkle::Hash& h, rocksdb::WriteBatch& batch) {
+  const tiles::Place p = tiles::place_of(level, index);
+  if (!open_tile_used_[p.row] || open_tile_index_[p.row] != p.tile) {
+    if (open_tile_used_[p.row] && open_tile_dirty_[p.row]) {
+      batch.Put(tree_cf_, tiles::key(p.row, open_tile_index_[p.row]), open_tiles_[p.row].encode());
+    }
+    open_tiles_[p.row] = tiles::Tile{};
+    open_tile_index_[p.row] = p.tile;
+    open_tile_used_[p.row] = true;
   }
+  open_tiles_[p.row].set(p.level, p.index, h);
+  open_tile_dirty_[p.row] = true;
+}
+
+void RocksEventStore::write_open_tiles(rocksdb::WriteBatch& batch) {
+  for (std::size_t row = 0; row < open_tiles_.size(); ++row) {
+    if (!open_tile_dirty_[row]) continue;
+    batch.Put(tree_cf_, tiles::key(static_cast<int>(row), open_tile_index_[row]), open_tiles_[row].encode());
+    open_tile_dirty_[row] = false;
+  }
+}
+
+// The newest tile of each row, and the frontier, as stored: at open, and after a failed write (whose nodes
+// were added to the tiles in memory but never stored).
+Status RocksEventStore::load_open_tiles() {
+  open_tile_used_.fill(false);
+  open_tile_dirty_.fill(false);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), tree_cf_));
+  for (int row = 0; row < static_cast<int>(open_tiles_.size()); ++row) {
+    it->SeekForPrev(tiles::key(row, ~std::uint64_t{0}));
+    if (!it->status().ok()) return from_rocks(it->status(), "reading the Merkle tree");
+    if (!it->Valid() || it->key().size() != 9 || static_cast<std::uint8_t>(it->key()[0]) != row) continue;
+    if (!tiles::Tile::decode(std::string_view(it->value().data(), it->value().size()), &open_tiles_[row])) {
+      return Status::Corruption("the Merkle tree's newest tile of row " + std::to_string(row) + " is malformed");
+    }
+    open_tile_index_[row] = coding::decode_big_endian64(it->key().data() + 1);
+    open_tile_used_[row] = true;
+  }
+  const std::uint64_t size =
+      open_tile_used_[0] ? open_tile_index_[0] * tiles::kWidth + static_cast<std::uint64_t>(open_tiles_[0].size()) : 0;
+  OTINISH_ASSIGN_OR_RETURN(tree_, merkle::Frontier::load(size, tree_reader()));
+  return Status::Ok();
+}
+
+// The tree's size is its number of leaves. It is written in the same batch as the events, so it equals the
+// log's head; a log written before the tree existed (or with StoreOptions::merkle_tree off) gets it built here.
+Status RocksEventStore::open_tree() {
+  if (!options_.merkle_tree) return Status::Ok();
+  OTINISH_RETURN_IF_ERROR(load_open_tiles());
+  const std::uint64_t head = head_position();
+  const std::uint64_t size = tree_.size();
   if (size > head) {
     return Status::Corruption("the Merkle tree has " + std::to_string(size) + " leaves but the log only " +
                               std::to_string(head) + " events");
   }
-  auto reader = [this](int level, std::uint64_t index) { return tree_node(level, index); };
-  OTINISH_ASSIGN_OR_RETURN(tree_, merkle::Frontier::load(size, reader));
   if (size == head) return Status::Ok();
   rocksdb::WriteBatch batch;
   auto flush = [&]() -> Status {
-    rocksdb::WriteOptions w;
-    rocksdb::Status s = db_->Write(w, &batch);
+    write_open_tiles(batch);
+    rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
     if (s.ok()) s = db_->FlushWAL(options_.sync_writes);
     batch.Clear();
     return s.ok() ? Status::Ok() : from_rocks(s, "building the Merkle tree of the log");
   };
   Status st = Status::Ok();
   auto visited = scan(size + 1, head - size, [&](const RecordedEvent& e) {
-    tree_.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
-      batch.Put(tree_cf_, keys::tree_key(level, index), rocksdb::Slice(reinterpret_cast<const char*>(h.data()), 32));
-    });
-    if (batch.Count() >= 20'000) st = flush();
+    tree_.append(merkle::leaf_hash(e.hash),
+                 [&](int level, std::uint64_t index, const merkle::Hash& h) { add_tree_node(level, index, h, batch); });
+    if (batch.Count() >= 1'000 || (e.position & 0x3FFF) == 0) st = flush();
     return st.ok();
   });
   OTINISH_RETURN_IF_ERROR(visited.status());
@@ -526,7 +612,6 @@ struct RocksEventStore::GroupState {
   Timestamp recorded_at;
   std::unordered_map<std::string, std::uint64_t> versions;  // streams touched by this group
   std::unordered_map<std::string, IdempotencyRecord> keys;  // idempotency keys written by this group
-  merkle::Frontier tree;                                    // the tree with this group's events
 };
 
 void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
@@ -538,7 +623,6 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
     }
   }
   GroupState g;
-  g.tree = tree_;
   {
     std::lock_guard lock(written_mu_);
     g.next_position = written_position_ + 1;
@@ -629,9 +713,11 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
       coding::put_big_endian64(&pos_value, e.position);
       batch.Put(log_cf_, keys::log_key(e.position), encode_envelope(e));
       batch.Put(streams_cf_, keys::stream_key(stream, e.stream_version), pos_value);
-      g.tree.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
-        batch.Put(tree_cf_, keys::tree_key(level, index), rocksdb::Slice(reinterpret_cast<const char*>(h.data()), 32));
-      });
+      if (options_.merkle_tree) {
+        tree_.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
+          add_tree_node(level, index, h, batch);
+        });
+      }
     }
     result.last_position = g.next_position - 1;
     result.stream_version = current;
@@ -652,20 +738,28 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
   // Not synced here: the syncer's one fsync covers this write and every other written before it began. Until
   // then nothing of it is readable (reads stop at the published head), and only its wait_for_sync = false
   // appends are answered (by the queue, once this returns).
+  if (options_.merkle_tree) write_open_tiles(batch);
   rocksdb::WriteOptions w;
   w.sync = false;
   rocksdb::Status s = db_->Write(w, &batch);
   if (!s.ok()) {
     const Status err = from_rocks(s, "the write of " + std::to_string(written.size()) + " appends failed");
     for (AppendRequest* r : written) r->result = err;
-    // The stream cache may no longer match what is stored; forget it.
+    // The stream cache may no longer match what is stored; forget it. The tree in memory has this group's
+    // nodes, which were not stored: read it back as stored.
     stream_versions_.clear();
+    if (options_.merkle_tree) {
+      if (Status t = load_open_tiles(); !t.ok()) {
+        std::lock_guard lock(failed_mu_);
+        failed_ = Status::IOError("after a failed write, the Merkle tree cannot be read back (" + t.message() +
+                                  "); the store refuses further appends until it is reopened");
+      }
+    }
     return;
   }
   if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
   for (auto& [stream, version] : g.versions) stream_versions_[stream] = version;
   last_recorded_at_ = g.recorded_at;
-  tree_ = g.tree;
   std::lock_guard lock(written_mu_);
   written_position_ = g.next_position - 1;
   written_hash_ = g.prev_hash;
@@ -997,8 +1091,10 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
   }
 
   // 4. The Merkle tree, level by level.
-  OTINISH_ASSIGN_OR_RETURN(VerifyReport tree, verify_tree(ro, head, progress));
-  if (!tree.ok) return fail(tree.bad_position, tree.problem);
+  if (options_.merkle_tree) {
+    OTINISH_ASSIGN_OR_RETURN(VerifyReport tree, verify_tree(ro, head, progress));
+    if (!tree.ok) return fail(tree.bad_position, tree.problem);
+  }
 
   report.events = head;
   report.streams = streams.size();
@@ -1006,8 +1102,9 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
   return report;
 }
 
-// Every stored node of the tree up to `head`, in sequential walks: the leaves against the log's event hashes,
-// then each level against the one below it. Nodes past the head (an append in flight) are not judged.
+// Every stored node of the tree up to `head`: the leaves against the log's event hashes, then each level
+// against the one below it, in index order (each tile is read a few times, not once per node). Nodes past the
+// head (an append in flight) are not judged.
 Result<VerifyReport> RocksEventStore::verify_tree(const rocksdb::ReadOptions& ro, std::uint64_t head,
                                                   const std::function<void(std::uint64_t)>& progress) const {
   VerifyReport report;
@@ -1018,26 +1115,29 @@ Result<VerifyReport> RocksEventStore::verify_tree(const rocksdb::ReadOptions& ro
                      " (leaves from position " + std::to_string(report.bad_position) + ") " + problem;
     return report;
   };
-  auto value_of = [](const rocksdb::Iterator& it, merkle::Hash* out) {
-    if (it.value().size() != 32) return false;
-    std::memcpy(out->data(), it.value().data(), 32);
+  // The newest tile of each row, read through the snapshot.
+  std::array<std::pair<std::uint64_t, tiles::Tile>, 64> current;
+  std::array<bool, 64> loaded{};
+  auto node = [&](int level, std::uint64_t index, merkle::Hash* out) -> Result<bool> {
+    const tiles::Place p = tiles::place_of(level, index);
+    if (!loaded[p.row] || current[p.row].first != p.tile) {
+      OTINISH_ASSIGN_OR_RETURN(current[p.row].second, read_tile(ro, p.row, p.tile));
+      current[p.row].first = p.tile;
+      loaded[p.row] = true;
+    }
+    if (!current[p.row].second.has(p.level, p.index)) return false;
+    *out = current[p.row].second.get(p.level, p.index);
     return true;
   };
-  auto at = [](const rocksdb::Iterator& it, int level, std::uint64_t index) {
-    return it.Valid() && it.key() == rocksdb::Slice(keys::tree_key(level, index));
-  };
-  // Level 0: leaf i is SHA-256(0x00 || hash of the event at position i + 1).
   {
     std::unique_ptr<rocksdb::Iterator> log(db_->NewIterator(ro, log_cf_));
-    std::unique_ptr<rocksdb::Iterator> tree(db_->NewIterator(ro, tree_cf_));
-    tree->Seek(keys::tree_key(0, 0));
     RecordedEvent e;
     std::uint64_t i = 0;
-    for (log->Seek(keys::log_key(1)); log->Valid() && i < head; log->Next(), tree->Next(), ++i) {
+    for (log->Seek(keys::log_key(1)); log->Valid() && i < head; log->Next(), ++i) {
       OTINISH_RETURN_IF_ERROR(decode_envelope(std::string_view(log->value().data(), log->value().size()), &e));
       merkle::Hash stored;
-      if (!at(*tree, 0, i)) return fail(0, i, "is missing");
-      if (!value_of(*tree, &stored)) return fail(0, i, "is not 32 bytes");
+      OTINISH_ASSIGN_OR_RETURN(bool present, node(0, i, &stored));
+      if (!present) return fail(0, i, "is missing");
       if (stored != merkle::leaf_hash(e.hash)) {
         return fail(0, i, "is " + merkle::to_hex(stored) + ", but the event's hash gives " +
                               merkle::to_hex(merkle::leaf_hash(e.hash)));
@@ -1045,31 +1145,20 @@ Result<VerifyReport> RocksEventStore::verify_tree(const rocksdb::ReadOptions& ro
       if (progress && ((i + 1) & 0xFFFF) == 0) progress(i + 1);
     }
     if (!log->status().ok()) return from_rocks(log->status(), "reading the log");
-    if (!tree->status().ok()) return from_rocks(tree->status(), "reading the Merkle tree");
   }
-  // Level L >= 1: node i is SHA-256(0x01 || node 2i || node 2i + 1) of level L - 1.
   for (int level = 1; level < 64 && (head >> level) > 0; ++level) {
-    std::unique_ptr<rocksdb::Iterator> below(db_->NewIterator(ro, tree_cf_));
-    std::unique_ptr<rocksdb::Iterator> here(db_->NewIterator(ro, tree_cf_));
-    below->Seek(keys::tree_key(level - 1, 0));
-    here->Seek(keys::tree_key(level, 0));
-    for (std::uint64_t i = 0; i < (head >> level); ++i, here->Next()) {
+    for (std::uint64_t i = 0; i < (head >> level); ++i) {
       merkle::Hash left, right, stored;
-      if (!at(*below, level - 1, 2 * i) || !value_of(*below, &left)) return fail(level - 1, 2 * i, "is missing");
-      below->Next();
-      if (!at(*below, level - 1, 2 * i + 1) || !value_of(*below, &right)) {
-        return fail(level - 1, 2 * i + 1, "is missing");
-      }
-      below->Next();
-      if (!at(*here, level, i)) return fail(level, i, "is missing");
-      if (!value_of(*here, &stored)) return fail(level, i, "is not 32 bytes");
+      OTINISH_ASSIGN_OR_RETURN(bool has_left, node(level - 1, 2 * i, &left));
+      OTINISH_ASSIGN_OR_RETURN(bool has_right, node(level - 1, 2 * i + 1, &right));
+      OTINISH_ASSIGN_OR_RETURN(bool present, node(level, i, &stored));
+      if (!has_left) return fail(level - 1, 2 * i, "is missing");
+      if (!has_right) return fail(level - 1, 2 * i + 1, "is missing");
+      if (!present) return fail(level, i, "is missing");
       if (stored != merkle::node_hash(left, right)) {
         return fail(level, i, "is " + merkle::to_hex(stored) + ", but its two children give " +
                                   merkle::to_hex(merkle::node_hash(left, right)));
       }
-    }
-    if (!below->status().ok() || !here->status().ok()) {
-      return from_rocks(!below->status().ok() ? below->status() : here->status(), "reading the Merkle tree");
     }
   }
   return report;

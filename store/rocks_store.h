@@ -35,6 +35,10 @@ struct StoreOptions {
   std::size_t tail_check_events = 1'024;
   // RocksDB block cache, in MiB.
   std::size_t block_cache_mb = 64;
+  // Keep the Merkle tree (store/merkle.h) as events are appended. Off only to measure what the tree costs (the
+  // store bench runs with and without it); proofs and roots then fail with kFailedPrecondition, and the tree is
+  // built for the events written meanwhile when the log is next opened with it on.
+  bool merkle_tree = true;
 };
 
 // Opens (or creates) the log in directory `path`. `clock` gives each event's recorded time and must outlive

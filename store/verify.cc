@@ -25,6 +25,10 @@ Result<merkle::Hash> EventStore::tree_node(int, std::uint64_t) const {
   return Status::FailedPrecondition("this event store keeps no Merkle tree");
 }
 
+merkle::NodeReader EventStore::tree_reader() const {
+  return [this](int level, std::uint64_t index) { return tree_node(level, index); };
+}
+
 namespace {
 
 Status check_size(const EventStore& store, std::uint64_t size) {
@@ -36,9 +40,7 @@ Status check_size(const EventStore& store, std::uint64_t size) {
   return Status::Ok();
 }
 
-merkle::NodeReader reader_of(const EventStore& store) {
-  return [&store](int level, std::uint64_t index) { return store.tree_node(level, index); };
-}
+merkle::NodeReader reader_of(const EventStore& store) { return store.tree_reader(); }
 
 }  // namespace
 

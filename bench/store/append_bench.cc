@@ -1,6 +1,6 @@
 // Durable appends from many writers, and reading the whole global log. Prints a table; never a timed test.
 //
-//   otinish_store_bench [--writers 1,8,32] [--seconds 10] [--dir /tmp/x] [--read-events 1000000]
+//   otinish_store_bench [--writers 1,8,32] [--seconds 10] [--dir /tmp/x] [--read-events 1000000] [--merkle-rounds 5]
 //
 // Each writer appends one ~300-byte event per call (ExpectedVersion::any, a random appeal stream) and waits
 // for the durable acknowledgement, as a call-centre desk would. Latency is measured per call.
@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -130,6 +131,45 @@ DiskFloor measure_disk_floor(const std::string& dir, int rounds) {
   return f;
 }
 
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// What the Merkle tree costs: two logs on the same disk, one keeping its tree and one not, take turns at
+// `writers` writers (`rounds` runs each, alternating so that the disk's drift hits both alike). Prints each
+// one's best events/s and its CPU per event (the process's CPU time over the events appended).
+void merkle_cost(const std::string& dir, int writers, double seconds, int rounds) {
+  otinish::store::StoreOptions with, without;
+  without.merkle_tree = false;
+  std::filesystem::remove_all(dir + "-tree");
+  std::filesystem::remove_all(dir + "-notree");
+  auto a = otinish::store::open_rocks_store(dir + "-tree", with);
+  auto b = otinish::store::open_rocks_store(dir + "-notree", without);
+  if (!a.ok() || !b.ok()) return;
+  double best[2] = {0, 0}, cpu[2] = {1e9, 1e9};
+  for (int r = 0; r < 2 * rounds; ++r) {
+    const int which = r % 2;
+    auto& store = which == 0 ? **a : **b;
+    const double c0 = process_cpu_seconds();
+    Figures f = run_appends(store, writers, seconds);
+    const double us = (process_cpu_seconds() - c0) / static_cast<double>(std::max<std::uint64_t>(1, f.events)) * 1e6;
+    best[which] = std::max(best[which], f.events_per_s);
+    cpu[which] = std::min(cpu[which], us);
+  }
+  std::printf("%-32s %8d %14.0f   (CPU %.1f us/event; best of %d runs)\n", "with the Merkle tree", writers, best[0],
+              cpu[0], rounds);
+  std::printf("%-32s %8d %14.0f   (CPU %.1f us/event; best of %d runs)\n", "without it", writers, best[1], cpu[1],
+              rounds);
+  std::printf("%-32s %8s %13.1f%%   (of the durable append rate; goal <= 10%%; CPU per event +%.1f us)\n",
+              "the tree costs", "", 100 * (1 - best[0] / best[1]), cpu[0] - cpu[1]);
+  a->reset();
+  b->reset();
+  std::filesystem::remove_all(dir + "-tree");
+  std::filesystem::remove_all(dir + "-notree");
+}
+
 std::vector<int> parse_list(const char* s) {
   std::vector<int> out;
   for (const char* p = s; *p;) {
@@ -146,6 +186,7 @@ std::vector<int> parse_list(const char* s) {
 int main(int argc, char** argv) {
   std::vector<int> writers = {1, 8, 32};
   double seconds = 10;
+  int merkle_rounds = 5;
   std::uint64_t read_events = 1'000'000;
   std::string dir = (std::filesystem::temp_directory_path() / "otinish-store-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -153,6 +194,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
     else if (!std::strcmp(argv[i], "--read-events")) read_events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--merkle-rounds")) merkle_rounds = std::atoi(argv[i + 1]);
   }
   std::filesystem::remove_all(dir);
   auto opened = otinish::store::open_rocks_store(dir);
@@ -182,6 +224,8 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
+
+  if (merkle_rounds > 0) merkle_cost(dir + "-merkle", 32, seconds / 2, merkle_rounds);
 
   // Top the log up to read_events with big batched appends, then read it all back.
   std::mt19937_64 rng(42);

@@ -222,3 +222,66 @@ RC_GTEST_PROP(MerkleProperty, ConsistencyProofsVerifyAndAnyFlippedBitFails, ()) 
 
 }  // namespace
 }  // namespace otinish::store::merkle
+
+// The RocksDB store keeps the same tree as the reference: for appends of random sizes (so that groups end
+// anywhere in a tile), every root from 0 to the head, and proofs for random leaves and sizes, match and verify;
+// again after reopening (the newest tiles read back) and after more appends.
+#include "store/rocks_store.h"
+#include "tests/store/store_test_util.h"
+
+namespace otinish::store::merkle {
+namespace {
+
+RC_GTEST_PROP(MerkleStoreProperty, TheStoresTreeIsTheReferenceTree, ()) {
+  testing::TempDir dir;
+  const auto appends = *rc::gen::container<std::vector<int>>(*rc::gen::inRange(1, 8), rc::gen::inRange(1, 40));
+  MemoryTree reference;
+  auto check = [&](const EventStore& store) {
+    const std::uint64_t head = store.head_position();
+    RC_ASSERT(head == reference.frontier.size());
+    for (std::uint64_t n = 0; n <= head; ++n) {
+      auto want = root(n, reference.reader());
+      auto got = store.tree_root(n);
+      RC_ASSERT(got.ok());
+      RC_ASSERT(*got == *want);
+    }
+    if (head == 0) return;
+    const auto size = *rc::gen::inRange<std::uint64_t>(1, head + 1);
+    const auto position = *rc::gen::inRange<std::uint64_t>(1, size + 1);
+    auto proof = store.inclusion_proof(position, size);
+    RC_ASSERT(proof.ok());
+    RC_ASSERT(verify_inclusion(position - 1, size, reference.nodes.at({0, position - 1}), *proof, *store.tree_root(size)));
+    const auto from = *rc::gen::inRange<std::uint64_t>(0, size + 1);
+    auto consistency = store.consistency_proof(from, size);
+    RC_ASSERT(consistency.ok());
+    RC_ASSERT(verify_consistency(from, size, *store.tree_root(from), *store.tree_root(size), *consistency));
+    RC_ASSERT(!store.tree_root(head + 1).ok());
+    RC_ASSERT(!store.inclusion_proof(size + 1, size).ok());
+  };
+  auto append_all = [&](EventStore& store, std::size_t from, std::size_t to) {
+    for (std::size_t a = from; a < to; ++a) {
+      std::vector<EventData> batch;
+      for (int i = 0; i < appends[a]; ++i) batch.push_back(testing::make_event("E", std::to_string(a * 100 + i)));
+      auto r = store.append("s-" + std::to_string(a % 3), ExpectedVersion::any(), batch);
+      RC_ASSERT(r.ok());
+      auto events = store.read_all(r->first_position, batch.size());
+      RC_ASSERT(events.ok());
+      for (const auto& e : *events) reference.append(leaf_hash(e.hash));
+    }
+  };
+  const std::size_t half = appends.size() / 2;
+  {
+    auto store = open_rocks_store(dir.path(), {.sync_writes = false});
+    RC_ASSERT(store.ok());
+    append_all(**store, 0, half);
+    check(**store);
+  }
+  auto store = open_rocks_store(dir.path(), {.sync_writes = false});
+  RC_ASSERT(store.ok());
+  check(**store);
+  append_all(**store, half, appends.size());
+  check(**store);
+}
+
+}  // namespace
+}  // namespace otinish::store::merkle

@@ -8,6 +8,7 @@
 
 #include "store/coding.h"
 #include "store/key_layout.h"
+#include "store/merkle_tiles.h"
 #include "store/rocks_store.h"
 #include "tests/store/store_test_util.h"
 
@@ -306,12 +307,14 @@ TEST(TamperTest, AnAlteredMerkleTreeNodeIsCaughtAtEveryLevel) {
   fill(dir.path(), 100);
   for (int level = 0; level <= 6; ++level) {
     const std::uint64_t index = (100 >> level) - 1;  // the last complete node of each level
+    // The node's tile, and where in the tile's value the node's 32 bytes are (store/merkle_tiles.h).
+    const tiles::Place p = tiles::place_of(level, index);
     std::string saved;
     with_raw_db(dir.path(), [&](const RawLog& raw) {
-      ASSERT_TRUE(raw.db->Get({}, raw.tree, keys::tree_key(level, index), &saved).ok()) << level << "/" << index;
+      ASSERT_TRUE(raw.db->Get({}, raw.tree, tiles::key(p.row, p.tile), &saved).ok()) << level << "/" << index;
       std::string v = saved;
-      v[5] ^= 0x40;
-      ASSERT_TRUE(raw.db->Put({}, raw.tree, keys::tree_key(level, index), v).ok());
+      v[tiles::Tile::offset_in_value(static_cast<std::uint8_t>(v[0]), p.level, p.index) + 5] ^= 0x40;
+      ASSERT_TRUE(raw.db->Put({}, raw.tree, tiles::key(p.row, p.tile), v).ok());
     });
     {
       auto store = open_rocks_store(dir.path());
@@ -325,7 +328,7 @@ TEST(TamperTest, AnAlteredMerkleTreeNodeIsCaughtAtEveryLevel) {
           << report->problem;
     }
     with_raw_db(dir.path(), [&](const RawLog& raw) {
-      ASSERT_TRUE(raw.db->Put({}, raw.tree, keys::tree_key(level, index), saved).ok());
+      ASSERT_TRUE(raw.db->Put({}, raw.tree, tiles::key(p.row, p.tile), saved).ok());
     });
   }
   auto store = open_rocks_store(dir.path());

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in scripts/apt-packages.txt that are not installed yet.
-# Safe to run again: it does nothing when everything is present. Needs root (or sudo).
+# Installs the Debian packages listed in scripts/apt-packages.txt (and, with `test`, scripts/apt-packages-test.txt)
+# that are not installed yet. Safe to run again: it does nothing when everything is present. Needs root (or sudo).
+#   bash scripts/install-deps.sh [test]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/apt-packages.txt")
+lists=("$here/apt-packages.txt")
+[ "${1:-}" = test ] && lists+=("$here/apt-packages-test.txt")
+mapfile -t wanted < <(cat "${lists[@]}" | grep -vE '^\s*(#|$)')
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

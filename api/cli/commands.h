@@ -55,6 +55,9 @@ void add_calendar_publish_command(CLI::App& calendar, Context& ctx);
 // api/cli/privacy_commands.cc.
 void add_privacy_commands(CLI::App& app, Context& ctx);
 
+// `otinish checkpoint keygen|create|show|verify|cosign`: api/cli/proof_commands.cc.
+void add_proof_commands(CLI::App& app, Context& ctx);
+
 // The exit code of a command that needs the key-encryption key and cannot have it (missing, unreadable, or
 // not the key the key store was written with): `otinish serve` and the privacy commands.
 inline constexpr int kKekExitCode = 3;

@@ -6,6 +6,8 @@
 //   DIR/keys/          the applicants' data keys, wrapped by the key-encryption key (RocksDB;
 //                      engine/privacy/key_store.h); the key-encryption key itself is never in DIR
 //   DIR/tokens.jsonl   API tokens, hashed (api/http/auth.h)
+//   DIR/checkpoints/   the signed checkpoints of the log, one file per tree size (engine/proof/checkpoint.h);
+//                      the signing key itself is never in DIR
 //
 // The log is locked by the process that opens it: commands that open it (verify, export, import, replay,
 // projections rebuild) fail with a clear message while `otinish serve` runs on the same directory. Tokens are

@@ -29,6 +29,9 @@ struct ServeArgs {
   std::string kek;
   bool plain_personal_data = false;
   bool new_key_store = false;
+  std::string checkpoint_key;
+  std::string checkpoint_origin;
+  int checkpoint_every_s = 60;
 };
 
 bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -72,6 +75,24 @@ void serve(const ServeArgs& a, Context& ctx) {
     o.personal_data.kek = std::move(kek);
   }
   o.personal_data.create_key_store = a.new_key_store;
+  // Checkpoints: signed when a key is given (or found in the default places); without one, said loudly.
+  if (auto signer = engine::proof::load_signer(a.checkpoint_key, a.data); signer.ok()) {
+    o.checkpoints.signer = std::move(signer).value();
+  } else if (!a.checkpoint_key.empty() || signer.status().code() != StatusCode::kNotFound) {
+    ctx.err << "otinish serve: " << signer.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  } else {
+    ctx.err << "otinish serve: WARNING: checkpoints are not signed (" << signer.status().message()
+            << "); an auditor cannot hold this log to its past\n";
+  }
+  o.checkpoints.origin = a.checkpoint_origin;
+  if (a.checkpoint_every_s <= 0) {
+    ctx.err << "otinish serve: --checkpoint-every must be a positive number of seconds\n";
+    ctx.exit_code = 2;
+    return;
+  }
+  o.checkpoints.interval = std::chrono::seconds(a.checkpoint_every_s);
 
   // SIGTERM and SIGINT are taken by sigwait below: block them before any thread starts, so every thread
   // inherits the mask.
@@ -127,6 +148,13 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                 "Store applicants in plain text, without a key (tests only: nothing can be erased)");
   cmd->add_flag("--new-key-store", args->new_key_store,
                 "Create DIR/keys although the log holds events (first sealed start of a plain log)");
+  cmd->add_option("--checkpoint-key", args->checkpoint_key,
+                  "Signing key of the log's checkpoints: file:PATH, env:NAME or credential:NAME (default: the "
+                  "systemd credential otinish-checkpoint-key, then $OTINISH_CHECKPOINT_KEY; none: not signed, "
+                  "with a warning)");
+  cmd->add_option("--checkpoint-origin", args->checkpoint_origin, "The checkpoints' origin (default: the key's name)");
+  cmd->add_option("--checkpoint-every", args->checkpoint_every_s,
+                  "Seconds between checkpoints while the log grows (one more at shutdown)")->capture_default_str();
   cmd->footer(
       "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109 --kek file:/etc/otinish/kek\n"
       "Example: otinish serve --data /var/lib/otinish --catalogue examples/catalogue \\\n"

@@ -51,6 +51,7 @@ std::string_view to_string(Permission p) noexcept {
     case Permission::kRebuildViews: return "rebuild projections";
     case Permission::kReadPersonalData: return "read personal data";
     case Permission::kReadAccessLog: return "read access logs";
+    case Permission::kReadProofs: return "read checkpoints and proofs";
     case Permission::kEraseApplicants: return "erase applicants";
   }
   return "?";
@@ -58,6 +59,8 @@ std::string_view to_string(Permission p) noexcept {
 
 bool role_has(Role role, Permission p) noexcept {
   using P = Permission;
+  // Checkpoints and proofs are hashes of the log, meant to be published: anyone may check them.
+  if (p == P::kReadProofs) return true;
   switch (role) {
     case Role::kOperator:
       return p == P::kRegisterAppeal || p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadPublicFeed ||

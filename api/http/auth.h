@@ -66,6 +66,7 @@ enum class Permission : std::uint8_t {
   kReadPersonalData,  // GET /v1/appeals/{id}/applicant (with Access-Purpose; each read is recorded)
   kReadAccessLog,     // GET /v1/appeals/{id}/access-log
   kEraseApplicants,   // DELETE /v1/applicants/{id}
+  kReadProofs,        // GET /v1/checkpoint, /v1/proofs/* (hashes only: every role)
 };
 std::string_view to_string(Permission p) noexcept;
 

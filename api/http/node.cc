@@ -79,6 +79,8 @@ struct Node::Parts {
   std::unique_ptr<engine::privacy::AeadApplicantSealer> sealer;
   std::unique_ptr<engine::privacy::AccessRecorder> access;  // before `store` is destroyed: it flushes into it
   std::unique_ptr<engine::privacy::RetentionService> retention;
+  std::unique_ptr<engine::proof::CheckpointDirectory> checkpoints;
+  std::unique_ptr<engine::proof::CheckpointService> checkpointer;
   Status pending_erasure_error;  // finishing interrupted erasures failed at open (said at start)
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
@@ -119,6 +121,25 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   return Status::Ok();
 }
 
+// The log must extend every checkpoint this server signed: one it does not extend means the log was restored
+// from a backup older than the checkpoint (events acknowledged since are gone) or rewritten. Serving on would
+// fork the history the checkpoints published, so the server refuses to start.
+static Status check_latest_checkpoint(const store::EventStore& store, const engine::proof::CheckpointDirectory& dir) {
+  auto latest = dir.latest();
+  if (!latest.ok()) return latest.status().code() == StatusCode::kNotFound ? Status::Ok() : latest.status();
+  auto note = engine::proof::parse_signed_note(*latest);
+  if (!note.ok()) return Status::Corruption(dir.path() + ": the newest checkpoint is malformed: " + note.status().message());
+  auto checkpoint = engine::proof::parse_checkpoint(note->text);
+  if (!checkpoint.ok()) return Status::Corruption(dir.path() + ": " + checkpoint.status().message());
+  OTINISH_ASSIGN_OR_RETURN(auto report, engine::proof::check_consistency(store, *checkpoint, &dir));
+  if (!report.ok) {
+    return Status::FailedPrecondition(
+        "the log does not extend the newest checkpoint this server signed (" + dir.path() + "): " + report.to_string() +
+        ". Was the log restored from an older backup, or altered? Restore the log that the checkpoints describe");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   auto parts = std::make_unique<Parts>();
   parts->options = o;
@@ -135,6 +156,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   if (!st.ok()) return st.status();
   parts->store = std::move(st).value();
   OTINISH_RETURN_IF_ERROR(open_personal_data(*parts, o));
+  parts->checkpoints = std::make_unique<engine::proof::CheckpointDirectory>(o.data_dir + "/checkpoints");
+  OTINISH_RETURN_IF_ERROR(check_latest_checkpoint(*parts->store, *parts->checkpoints));
   auto tokens = TokenStore::open(o.data_dir + "/tokens.jsonl", *o.clock);
   if (!tokens.ok()) return tokens.status();
   parts->tokens = std::move(tokens).value();
@@ -154,7 +177,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   parts->access = std::make_unique<engine::privacy::AccessRecorder>(*parts->store, *o.clock, o.personal_data.access);
   parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
                                                 *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log,
-                                                ServicePrivacy{parts->keys.get(), parts->access.get()});
+                                                ServicePrivacy{parts->keys.get(), parts->access.get()},
+                                                ServiceProof{parts->checkpoints.get()});
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
       o.server, [svc](const HttpRequest& q) { return svc->handle(q); },
@@ -206,6 +230,20 @@ Status Node::start() {
   }
   // After the start-up publications, so that the first run already sees the rule set in force.
   if (parts_->retention) parts_->retention->start();
+  if (o.checkpoints.signer) {
+    ApiService* svc = parts_->service.get();
+    parts_->checkpointer = std::make_unique<engine::proof::CheckpointService>(
+        *parts_->store, *o.checkpoints.signer, *parts_->checkpoints,
+        engine::proof::CheckpointServiceOptions{.interval = o.checkpoints.interval, .origin = o.checkpoints.origin},
+        [svc](const Status& st) {
+          svc->log_line("error", "a checkpoint could not be signed or kept",
+                        boost::json::serialize(boost::json::object{{"error", st.ToString()}}));
+        });
+    parts_->checkpointer->start();
+  } else {
+    parts_->service->log_line("warning", "checkpoints are not signed: no signing key was given",
+                              boost::json::serialize(boost::json::object{{"checkpoints", parts_->checkpoints->path()}}));
+  }
   OTINISH_RETURN_IF_ERROR(parts_->server->start());
   parts_->service->log_line(
       "info", "listening",
@@ -226,6 +264,7 @@ void Node::shutdown(std::chrono::milliseconds grace) {
                               boost::json::serialize(boost::json::object{{"error", st.ToString()}}));
   }
   if (parts_->retention) parts_->retention->stop();
+  if (parts_->checkpointer) parts_->checkpointer->stop();  // signs a last checkpoint of what the log holds
   parts_->sla->stop();              // its index is flushed before the store closes (Parts' destructor)
   if (parts_->views) parts_->views->stop();
   parts_->service->log_line("info", "stopped", "{}");

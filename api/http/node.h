@@ -30,6 +30,7 @@
 #include "common/time.h"
 #include "engine/privacy/access_log.h"
 #include "engine/privacy/kek.h"
+#include "engine/proof/checkpoint_service.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
 
@@ -54,6 +55,17 @@ struct PersonalDataOptions {
   std::chrono::milliseconds retention_interval = std::chrono::hours(1);
 };
 
+// Checkpoints of the log's Merkle tree (engine/proof/checkpoint.h), kept in DIR/checkpoints.
+struct CheckpointOptions {
+  // The signing key. None: no checkpoint is signed (`otinish serve` says so at start); the kept ones are still
+  // served and still checked against the log at open.
+  std::optional<engine::proof::NoteSigner> signer;
+  // The checkpoints' origin line; empty: the key's name.
+  std::string origin;
+  // How often a checkpoint is signed when the log grew (and once at shutdown).
+  std::chrono::milliseconds interval = std::chrono::minutes(1);
+};
+
 struct NodeOptions {
   // The data directory (layout in api/cli/data_dir.h). Created if missing.
   std::string data_dir;
@@ -66,6 +78,7 @@ struct NodeOptions {
   // The clock for events, SLA timers and logs; must outlive the node.
   const Clock* clock = &SystemClock::instance();
   PersonalDataOptions personal_data;
+  CheckpointOptions checkpoints;
   // A folder holding topics.yaml and agencies.yaml (as examples/catalogue/). Set: the engine checks topics
   // against it and knows dangerous topics (an incident on one is critical). Empty: topics are not checked.
   std::string catalogue_dir;
@@ -82,7 +95,9 @@ class Node {
   // Errors: the store's (kIOError when another process holds the log), the token file's, the views', the SLA
   // timer index's, the catalogue's (kNotFound, kInvalidArgument with file:line:column); the key store's
   // (kFailedPrecondition for a wrong key-encryption key, naming its source), kFailedPrecondition for neither a
-  // KEK nor `plain`, or a missing key store beside a non-empty log.
+  // KEK nor `plain`, or a missing key store beside a non-empty log; kFailedPrecondition when the log does not
+  // extend the newest checkpoint in DIR/checkpoints (restored from an older backup, or rewritten): the message
+  // says where they differ.
   static Result<std::unique_ptr<Node>> open(const NodeOptions& options);
   ~Node();
 

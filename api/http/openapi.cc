@@ -245,6 +245,34 @@ std::string build() {
                                                      {"properties", string_props({"reason"})},
                                                      {"required", json::array{"reason"}}}}}}}}};
   paths["/v1/applicants/{id}"] = {{"delete", std::move(erase)}};
+  const std::string everyone = "every role (hashes of the log, meant to be published)";
+  paths["/v1/checkpoint"] = {
+      {"get", op("The newest checkpoint the server signed (C2SP tlog-checkpoint in a signed note, text/plain): the "
+                 "log's origin, tree size and Merkle root, with Ed25519 signature lines. Verify it with the server's "
+                 "verifier key, obtained from the operator out of band (docs/proof.md).",
+                 everyone, {param("size", "query", "A kept checkpoint of this tree size instead of the newest.", false,
+                                  "integer")},
+                 common_errors({{"200", {{"description", "The signed note (text/plain)."}}},
+                                {"404", problem_ref("No checkpoint signed yet, or none kept of that size.")}}))}};
+  paths["/v1/proofs/inclusion"] = {
+      {"get", op("RFC 6962 inclusion proof of the event at a position in the tree of a size (default: the head).",
+                 everyone,
+                 {param("position", "query", "The event's global position (1-based; leaf index = position - 1).", true,
+                        "integer"),
+                  param("size", "query", "The tree size, e.g. a checkpoint's.", false, "integer")},
+                 common_errors({{"200", {{"description", "position, leaf_index, size, event_hash (hex), leaf_hash, "
+                                                         "root, proof[] (base64 SHA-256 hashes, bottom-up)."}}},
+                                {"400", problem_ref("position or size is not a number.")},
+                                {"422", problem_ref("The position is past the size, or the size past the log.")}}))}};
+  paths["/v1/proofs/consistency"] = {
+      {"get", op("RFC 6962 consistency proof that the tree of size `to` (default: the head) extends the tree of size "
+                 "`from`.",
+                 everyone,
+                 {param("from", "query", "The earlier tree size (a checkpoint's).", true, "integer"),
+                  param("to", "query", "The later tree size.", false, "integer")},
+                 common_errors({{"200", {{"description", "from, to, from_root, to_root, proof[] (base64)."}}},
+                                {"400", problem_ref("from or to is not a number.")},
+                                {"422", problem_ref("from > to, or to past the log.")}}))}};
 
   json::object schemas;
   schemas["Problem"] = {

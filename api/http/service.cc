@@ -130,7 +130,7 @@ class IdempotencyCache {
 ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry,
                        TokenStore& tokens, const Clock& clock, engine::ProjectionRunner* views,
                        const engine::TopicCatalogue* catalogue, ServiceOptions options, std::ostream* log,
-                       ServicePrivacy privacy)
+                       ServicePrivacy privacy, ServiceProof proof)
     : engine_(engine),
       store_(store),
       registry_(registry),
@@ -141,6 +141,7 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       options_(std::move(options)),
       log_(log),
       privacy_(privacy),
+      proof_(proof),
       idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
@@ -252,6 +253,9 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/appeals/{id}/applicant", guarded({P::kReadPersonalData}, &ApiService::get_applicant));
   router_.add("GET", "/v1/appeals/{id}/access-log", guarded({P::kReadAccessLog}, &ApiService::access_log));
   router_.add("DELETE", "/v1/applicants/{id}", guarded({P::kEraseApplicants}, &ApiService::erase_applicant));
+  router_.add("GET", "/v1/checkpoint", guarded({P::kReadProofs}, &ApiService::get_checkpoint));
+  router_.add("GET", "/v1/proofs/inclusion", guarded({P::kReadProofs}, &ApiService::inclusion_proof));
+  router_.add("GET", "/v1/proofs/consistency", guarded({P::kReadProofs}, &ApiService::consistency_proof));
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }

@@ -59,6 +59,10 @@ class KeyStore;
 class AccessRecorder;
 }  // namespace otinish::engine::privacy
 
+namespace otinish::engine::proof {
+class CheckpointDirectory;
+}  // namespace otinish::engine::proof
+
 namespace otinish::api {
 
 // The personal-data parts of a server. `keys` is null when applicants are not sealed (plain, tests only):
@@ -66,6 +70,11 @@ namespace otinish::api {
 struct ServicePrivacy {
   engine::privacy::KeyStore* keys = nullptr;
   engine::privacy::AccessRecorder* access = nullptr;
+};
+
+// The proof parts of a server: the checkpoints it signed (null: none kept; GET /v1/checkpoint answers 404).
+struct ServiceProof {
+  const engine::proof::CheckpointDirectory* checkpoints = nullptr;
 };
 
 struct ServiceOptions {
@@ -92,7 +101,8 @@ class ApiService {
   // may be null (topics are not checked; with one, an unknown topic is 422 naming /topic); `log` may be null.
   ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry, TokenStore& tokens,
              const Clock& clock, engine::ProjectionRunner* views, const engine::TopicCatalogue* catalogue,
-             ServiceOptions options = {}, std::ostream* log = nullptr, ServicePrivacy privacy = {});
+             ServiceOptions options = {}, std::ostream* log = nullptr, ServicePrivacy privacy = {},
+             ServiceProof proof = {});
   ~ApiService();
 
   HttpResponse handle(const HttpRequest& request);
@@ -133,6 +143,9 @@ class ApiService {
   HttpResponse get_applicant(Call& c);   // api/http/applicants.cc
   HttpResponse access_log(Call& c);      // api/http/applicants.cc
   HttpResponse erase_applicant(Call& c);  // api/http/applicants.cc
+  HttpResponse get_checkpoint(Call& c);     // api/http/proofs.cc
+  HttpResponse inclusion_proof(Call& c);    // api/http/proofs.cc
+  HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
@@ -146,6 +159,7 @@ class ApiService {
   const ServiceOptions options_;
   std::ostream* const log_;
   const ServicePrivacy privacy_;
+  const ServiceProof proof_;
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;

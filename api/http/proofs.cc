@@ -1,0 +1,107 @@
+// api/http/proofs.cc: what a remote auditor checks the log with: the newest signed checkpoint (or one kept by
+// size), inclusion proofs and consistency proofs of the log's Merkle tree. Hashes only: every role may read them.
+#include <boost/json.hpp>
+
+#include <charconv>
+
+#include "api/http/problem.h"
+#include "api/http/resource_support.h"
+#include "api/http/service.h"
+#include "engine/proof/checkpoint.h"
+#include "engine/proof/note.h"
+
+namespace otinish::api {
+
+namespace json = boost::json;
+
+namespace {
+
+// A decimal query parameter; nullopt (and the 400 in `error`) when absent or malformed.
+std::optional<std::uint64_t> number(const HttpRequest& q, const char* name, std::optional<HttpResponse>& error) {
+  auto it = q.query.find(name);
+  std::uint64_t v = 0;
+  if (it == q.query.end() || it->second.empty() ||
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), v).ptr !=
+          it->second.data() + it->second.size()) {
+    error = problem_response(bad_request(std::string("?") + name + " must be a decimal number", name));
+    return std::nullopt;
+  }
+  return v;
+}
+
+json::array hashes(const std::vector<store::merkle::Hash>& proof) {
+  json::array a;
+  for (const auto& h : proof) a.emplace_back(engine::proof::base64(h));
+  return a;
+}
+
+}  // namespace
+
+HttpResponse ApiService::get_checkpoint(Call& c) {
+  if (proof_.checkpoints == nullptr) return problem_response(not_found("this server keeps no checkpoints"));
+  Result<std::string> note = Status::NotFound("");
+  if (c.q.query.contains("size")) {
+    std::optional<HttpResponse> error;
+    auto size = number(c.q, "size", error);
+    if (!size) return *error;
+    note = proof_.checkpoints->at(*size);
+  } else {
+    note = proof_.checkpoints->latest();
+  }
+  if (!note.ok()) return problem_response(not_found(note.status().message()));
+  HttpResponse r;
+  r.status = 200;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(note).value();
+  return r;
+}
+
+HttpResponse ApiService::inclusion_proof(Call& c) {
+  std::optional<HttpResponse> error;
+  auto position = number(c.q, "position", error);
+  if (!position) return *error;
+  std::uint64_t size = store_.head_position();
+  if (c.q.query.contains("size")) {
+    auto s = number(c.q, "size", error);
+    if (!s) return *error;
+    size = *s;
+  }
+  auto proof = store_.inclusion_proof(*position, size);
+  if (!proof.ok()) return status_problem(proof.status());
+  auto root = store_.tree_root(size);
+  if (!root.ok()) return status_problem(root.status());
+  auto events = store_.read_all(*position, 1);
+  if (!events.ok() || events->empty()) return status_problem(events.ok() ? Status::Internal("event missing") : events.status());
+  const auto leaf = store::merkle::leaf_hash(events->front().hash);
+  return json_response(200, json::object{{"position", *position},
+                                         {"leaf_index", *position - 1},
+                                         {"size", size},
+                                         {"event_hash", to_hex(events->front().hash)},
+                                         {"leaf_hash", engine::proof::base64(leaf)},
+                                         {"root", engine::proof::base64(*root)},
+                                         {"proof", hashes(*proof)}});
+}
+
+HttpResponse ApiService::consistency_proof(Call& c) {
+  std::optional<HttpResponse> error;
+  auto from = number(c.q, "from", error);
+  if (!from) return *error;
+  std::uint64_t to = store_.head_position();
+  if (c.q.query.contains("to")) {
+    auto t = number(c.q, "to", error);
+    if (!t) return *error;
+    to = *t;
+  }
+  auto proof = store_.consistency_proof(*from, to);
+  if (!proof.ok()) return status_problem(proof.status());
+  auto from_root = store_.tree_root(*from);
+  auto to_root = store_.tree_root(to);
+  if (!from_root.ok() || !to_root.ok()) return status_problem(!from_root.ok() ? from_root.status() : to_root.status());
+  return json_response(200, json::object{{"from", *from},
+                                         {"to", to},
+                                         {"from_root", engine::proof::base64(*from_root)},
+                                         {"to_root", engine::proof::base64(*to_root)},
+                                         {"proof", hashes(*proof)}});
+}
+
+}  // namespace otinish::api

@@ -430,6 +430,41 @@ void describe_sla(const SlaEvent& ev, std::string* summary, std::string* rule) {
           (c.calendar_version.empty() ? c.calendar : c.calendar_version) + ")";
 }
 
+}  // namespace
+
+void describe_appeal_event(const store::RecordedEvent& e, const AppealEvent* ev, Stage stage_before, TimelineEntry* t) {
+  t->rule.clear();
+  t->summary.clear();
+  t->version = e.stream_version;
+  t->position = e.position;
+  t->at = e.recorded_at;
+  t->type = e.type;
+  t->user = e.actor.user;
+  t->role = e.actor.role;
+  t->agency = e.actor.agency;
+  if (ev) {
+    t->from = ev->from;
+    t->to = ev->to;
+    t->summary = std::visit(Summary{}, ev->body);
+    return;
+  }
+  // Another module's event (e.g. SLA): the stage does not change.
+  t->from = t->to = stage_before;
+  if (is_sla_event_type(e.type)) {
+    auto sla = decode_sla_event(e.type, e.schema_version, e.payload);
+    if (sla.ok()) describe_sla(*sla, &t->summary, &t->rule);
+  } else if (e.type == privacy::kApplicantErasedType) {
+    auto erased = privacy::decode_privacy_event(e.type, e.schema_version, e.payload);
+    if (erased.ok()) {
+      const auto& x = std::get<privacy::ApplicantErased>(*erased);
+      t->summary = "applicant's personal data erased: " + x.reason;
+      t->rule = x.rule;
+    }
+  }
+}
+
+namespace {
+
 std::string timeline_prefix(std::string_view id) { return "t/" + std::string(id) + kSep; }
 
 class TimelineProjection final : public Projection {
@@ -440,37 +475,16 @@ class TimelineProjection final : public Projection {
     const std::string_view id = appeal_id_of(e);
     thread_local std::string stage_key, key;
     make_key(stage_key, "ts/", id);
+    Stage before = Stage::kRegistered;  // read only for another module's event, which keeps the stage
+    if (!ev) {
+      auto last = tx.get(stage_key);
+      if (last && !last->empty()) before = static_cast<Stage>((*last)[0]);
+    }
     thread_local TimelineEntry t;  // reused: its strings keep their capacity
-    t.rule.clear();
-    t.version = e.stream_version;
-    t.position = e.position;
-    t.at = e.recorded_at;
-    t.type = e.type;
-    t.user = e.actor.user;
-    t.role = e.actor.role;
-    t.agency = e.actor.agency;
+    describe_appeal_event(e, ev, before, &t);
     if (ev) {
-      t.from = ev->from;
-      t.to = ev->to;
-      t.summary = std::visit(Summary{}, ev->body);
       const char stage = static_cast<char>(ev->to);
       tx.put(stage_key, std::string_view(&stage, 1));
-    } else {
-      // Another module's event (e.g. SLA): the stage does not change.
-      auto last = tx.get(stage_key);
-      t.from = t.to = last && !last->empty() ? static_cast<Stage>((*last)[0]) : Stage::kRegistered;
-      t.summary.clear();
-      if (is_sla_event_type(e.type)) {
-        auto sla = decode_sla_event(e.type, e.schema_version, e.payload);
-        if (sla.ok()) describe_sla(*sla, &t.summary, &t.rule);
-      } else if (e.type == privacy::kApplicantErasedType) {
-        auto erased = privacy::decode_privacy_event(e.type, e.schema_version, e.payload);
-        if (erased.ok()) {
-          const auto& x = std::get<privacy::ApplicantErased>(*erased);
-          t.summary = "applicant's personal data erased: " + x.reason;
-          t.rule = x.rule;
-        }
-      }
     }
     append_row(tx, make_key(key, "t/", id, std::string_view(&kSep, 1), be64(e.stream_version)), t);
     return Status::Ok();

@@ -114,6 +114,11 @@ struct TimelineEntry {
   friend bool operator==(const TimelineEntry&, const TimelineEntry&) = default;
 };
 Result<std::vector<TimelineEntry>> read_timeline(const ViewReader& timeline, std::string_view appeal_id);
+// One event of an appeal's stream as a timeline row: its summary in words and the rule behind it (an SLA
+// decision's rule id, file:line, rule-set hash and calendar). `ev` is the event decoded (null for another
+// module's event, e.g. SLA); `stage_before` the appeal's stage before it. The timeline projection, `otinish
+// replay` and evidence bundles describe events with it.
+void describe_appeal_event(const store::RecordedEvent& e, const AppealEvent* ev, Stage stage_before, TimelineEntry* t);
 
 // ---- "public" -------------------------------------------------------------------------------------------------
 

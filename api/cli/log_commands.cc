@@ -12,6 +12,9 @@
 #include "api/cli/data_dir.h"
 #include "api/http/json_codec.h"
 #include "engine/engine.h"
+#include "engine/rule_registry.h"
+#include "engine/sla_events.h"
+#include "engine/views.h"
 #include "engine/proof/checkpoint.h"
 #include "store/rocks_store.h"
 
@@ -30,6 +33,7 @@ struct LogArgs {
   std::string since;               // verify: a checkpoint file the log must extend
   std::vector<std::string> keys;   // verify --since: verifier keys (NAME+HASH+BASE64 or @FILE)
   std::size_t require = 1;         // verify --since: how many of them must have signed
+  std::string format = "text";     // replay: text or json
 };
 
 Result<std::unique_ptr<store::EventStore>> open_existing(const std::string& data, bool verify_tail,
@@ -321,14 +325,75 @@ void replay(const LogArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
+  // The centre's local time beside UTC: the calendar the appeal's SLA clocks run on, as bound (the registry
+  // rebuilt from the log, so a replay of any year uses that year's offset). None bound: UTC only.
+  engine::RuleRegistry registry(**store);
+  const rules::Calendar* calendar = nullptr;
+  std::shared_ptr<const engine::Bundle> bound;
+  if (registry.load().ok()) {
+    std::optional<engine::BundleRef> ref;
+    std::string calendar_name;
+    for (const auto& e : *events) {
+      if (!engine::is_sla_event_type(e.type)) continue;
+      auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload);
+      if (!sla.ok()) continue;
+      if (const auto* b = std::get_if<engine::SlaBound>(&*sla); b && !ref) ref = b->bundle;
+      if (const auto* c = std::get_if<engine::SlaClockEvent>(&*sla); c && calendar_name.empty()) calendar_name = c->calendar;
+    }
+    if (ref && !calendar_name.empty()) {
+      if (auto b = registry.bundle(ref->rules_version, ref->calendars_version); b.ok()) {
+        bound = *b;
+        if (auto it = bound->calendars.find(calendar_name); it != bound->calendars.end()) calendar = &it->second;
+      }
+    }
+  }
+  auto local = [&](Timestamp t) { return calendar ? calendar->format_local(t) : std::string(); };
+  engine::Stage stage = engine::Stage::kRegistered;
   for (const auto& e : *events) {
     if (e.recorded_at > as_of) break;
-    std::string data;
     auto decoded = engine::decode_event(e.type, e.schema_version, e.payload);
-    if (decoded.ok()) data = json::serialize(api::appeal_event_to_json(*decoded));
-    ctx.out << format_utc(e.recorded_at) << "  v" << e.stream_version << "  " << e.type << "  "
-            << (e.actor.user.empty() ? "-" : e.actor.user) << "/" << (e.actor.role.empty() ? "-" : e.actor.role)
-            << "  " << data << "\n";
+    engine::TimelineEntry t;
+    engine::describe_appeal_event(e, decoded.ok() ? &*decoded : nullptr, stage, &t);
+    if (decoded.ok()) stage = decoded->to;
+    std::optional<engine::SlaClockEvent> clock;
+    if (engine::is_sla_event_type(e.type)) {
+      auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload);
+      if (sla.ok() && std::holds_alternative<engine::SlaClockEvent>(*sla)) clock = std::get<engine::SlaClockEvent>(*sla);
+    }
+    if (a.format == "json") {
+      json::object o{{"position", e.position}, {"version", e.stream_version}, {"at", format_utc(e.recorded_at)},
+                     {"type", e.type}, {"user", e.actor.user}, {"role", e.actor.role}, {"summary", t.summary}};
+      if (calendar) o["at_local"] = local(e.recorded_at);
+      if (decoded.ok()) o["data"] = api::appeal_event_to_json(*decoded);
+      if (clock) {
+        o["rule_id"] = clock->rule_id;
+        o["rule_where"] = clock->rule_where;
+        o["rule_set_hash"] = clock->rule_set_hash;
+        o["calendar"] = clock->calendar;
+        o["calendar_version"] = clock->calendar_version;
+        if (!clock->label.empty()) o["label"] = clock->label;
+        if (clock->deadline) {
+          o["deadline"] = format_utc(*clock->deadline);
+          if (calendar) o["deadline_local"] = local(*clock->deadline);
+        }
+        if (!clock->provisional.empty()) o["provisional"] = clock->provisional;
+      } else if (!t.rule.empty()) {
+        o["rule"] = t.rule;
+      }
+      ctx.out << json::serialize(o) << "\n";
+      continue;
+    }
+    ctx.out << format_utc(e.recorded_at);
+    if (calendar) ctx.out << " (" << local(e.recorded_at) << ")";
+    ctx.out << "  v" << e.stream_version << "  " << e.type << "  " << (e.actor.user.empty() ? "-" : e.actor.user)
+            << "/" << (e.actor.role.empty() ? "-" : e.actor.role) << "  " << t.summary;
+    if (clock && clock->deadline && calendar) ctx.out << " (local " << local(*clock->deadline) << ")";
+    if (!t.rule.empty()) ctx.out << "  [rule " << t.rule << "]";
+    ctx.out << "\n";
+  }
+  if (a.format == "json") {
+    ctx.out << json::serialize(json::object{{"state", api::appeal_state_to_json(*state)}}) << "\n";
+    return;
   }
   ctx.out << "state: " << json::serialize(api::appeal_state_to_json(*state)) << "\n";
 }
@@ -372,7 +437,12 @@ void add_log_commands(CLI::App& app, Context& ctx) {
   rp->add_option("--data", args->data, "Data directory")->capture_default_str();
   rp->add_option("--appeal", args->appeal, "Appeal number, e.g. SHY-2026-0000123")->required();
   rp->add_option("--as-of", args->as_of, "Only events recorded at or before this time (ISO 8601)");
+  rp->add_option("--format", args->format, "text, or json (one object per event, then the state)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   rp->footer("Example: otinish replay --data /var/lib/otinish --appeal SHY-2026-0000123 --as-of 2026-03-20T18:00:00+05:00\n"
+             "Each event in UTC and the centre's local time (the calendar its SLA clocks run on), what it says, and\n"
+             "for each SLA decision the rule, file:line, rule-set hash and calendar it cites.\n"
              "Exit 1 if the appeal did not exist then, 2 on bad arguments.");
   rp->callback([args, &ctx] { replay(*args, ctx); });
 }

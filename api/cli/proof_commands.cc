@@ -12,6 +12,7 @@
 #include "api/cli/data_dir.h"
 #include "common/secret.h"
 #include "engine/proof/checkpoint.h"
+#include "engine/proof/evidence.h"
 #include "store/rocks_store.h"
 
 namespace otinish::cli {
@@ -34,6 +35,8 @@ struct CheckpointArgs {
   std::string proof_file;
   std::uint64_t size = 0;
   std::size_t require = 1;
+  std::string appeal;
+  std::string checkpoint_file;
 };
 
 Result<std::string> read_file(const std::string& path) {
@@ -228,10 +231,15 @@ void cosign(const CheckpointArgs& a, Context& ctx) {
     }
     const auto& from = last->checkpoint;
     const auto& to = next->checkpoint;
-    if (to.size < from.size || to.origin != from.origin) {
+    if (to.origin != from.origin) {
+      fail(ctx, "cosign", Status::FailedPrecondition("the new checkpoint is of log '" + to.origin +
+                                                     "', the last one cosigned of '" + from.origin + "'"));
+      return;
+    }
+    if (to.size < from.size) {
       fail(ctx, "cosign", Status::FailedPrecondition("the new checkpoint (size " + std::to_string(to.size) +
-                                                     ") cannot extend the last one cosigned (size " +
-                                                     std::to_string(from.size) + ") of " + from.origin));
+                                                     ") is smaller than the last one cosigned (size " +
+                                                     std::to_string(from.size) + "): the log does not extend it"));
       return;
     }
     std::vector<merkle::Hash> path;
@@ -297,12 +305,61 @@ void cosign(const CheckpointArgs& a, Context& ctx) {
   }
 }
 
+void evidence(const CheckpointArgs& a, Context& ctx) {
+  auto store = open_log(a.data);
+  if (!store.ok()) {
+    ctx.err << "otinish evidence: " << store.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  Result<std::string> note = a.checkpoint_file.empty()
+                                 ? proof::CheckpointDirectory(a.data + "/checkpoints").latest()
+                                 : read_file(a.checkpoint_file);
+  if (!note.ok()) {
+    ctx.err << "otinish evidence: " << note.status().ToString()
+            << " (sign one: otinish checkpoint create --data DIR --key ...)\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  auto bundle = proof::make_evidence(**store, a.appeal, *note);
+  if (!bundle.ok()) {
+    ctx.err << "otinish evidence: " << bundle.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  if (a.out.empty() || a.out == "-") {
+    ctx.out << *bundle;
+  } else {
+    std::ofstream(a.out, std::ios::binary) << *bundle;
+  }
+}
+
+void evidence_verify(const CheckpointArgs& a, Context& ctx) {
+  auto bundle = read_file(a.file);
+  if (!bundle.ok()) {
+    ctx.err << "otinish evidence verify: " << bundle.status().ToString() << "\n";
+    ctx.exit_code = 1;
+    return;
+  }
+  auto vs = verifiers_of(a.vkeys);
+  if (!vs.ok()) {
+    ctx.err << "otinish evidence verify: " << vs.status().ToString() << "\n";
+    ctx.exit_code = 2;
+    return;
+  }
+  const proof::EvidenceReport report = proof::verify_evidence(*bundle, *vs, a.require);
+  ctx.out << report.to_string();
+  ctx.exit_code = report.ok ? 0 : 1;
+}
+
 }  // namespace
 
 void add_proof_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<CheckpointArgs>();
   CLI::App* cp = app.add_subcommand("checkpoint", "Signed checkpoints of the log's Merkle tree (docs/proof.md)");
   cp->require_subcommand(1);
+  cp->footer("Example: otinish checkpoint create --data /var/lib/otinish --key file:/etc/otinish/checkpoint.key\n"
+             "Subcommands: keygen, create, show, verify, cosign (each has --help). Exit 0 ok, 1 failure, 2 usage.");
 
   CLI::App* kg = cp->add_subcommand("keygen", "Make an Ed25519 signing key for checkpoints (or for a witness)");
   kg->add_option("--name", args->name, "The key's name, e.g. shymkent.109.kz/log (no spaces or '+')")->required();
@@ -353,6 +410,38 @@ void add_proof_commands(CLI::App& app, Context& ctx) {
              "Exit 0 and the cosigned note, or 1 naming why not (a bad signature, a log that does not extend the\n"
              "last cosigned checkpoint), 2 on bad arguments.");
   co->callback([args, &ctx] { cosign(*args, ctx); });
+
+  auto ev_args = std::make_shared<CheckpointArgs>();
+  CLI::App* ev = app.add_subcommand("evidence", "Write an appeal's evidence bundle, proven against a signed checkpoint");
+  ev->add_option("appeal", ev_args->appeal, "Appeal number, e.g. SHY-2026-0000123");
+  ev->add_option("--data", ev_args->data, "Data directory")->capture_default_str();
+  ev->add_option("--checkpoint", ev_args->checkpoint_file, "A signed checkpoint file (default: the newest kept)");
+  ev->add_option("--out", ev_args->out, "Write the bundle here (default: stdout)");
+  ev->require_subcommand(0, 1);
+  ev->footer("Example: otinish evidence SHY-2026-0000123 --data /var/lib/otinish > SHY-2026-0000123.evidence.json\n"
+             "The bundle (docs/evidence.md) holds the appeal's events up to the checkpoint's size and the rule sets and\n"
+             "calendars they cite, each with its inclusion proof. Exit 1 if the appeal, the log or a checkpoint is\n"
+             "missing, 2 on bad arguments.");
+  ev->callback([ev, ev_args, &ctx] {
+    if (ev->got_subcommand("verify")) return;
+    if (ev_args->appeal.empty()) {
+      ctx.err << "otinish evidence: give an appeal number (or `otinish evidence verify BUNDLE --key ...`)\n";
+      ctx.exit_code = 2;
+      return;
+    }
+    evidence(*ev_args, ctx);
+  });
+
+  CLI::App* evv = ev->add_subcommand("verify", "Check an evidence bundle offline and print the appeal's timeline");
+  evv->add_option("bundle", ev_args->file, "The bundle file")->required();
+  evv->add_option("--key", ev_args->vkeys, "The log's verifier key NAME+HASH+BASE64 or @FILE (repeatable: witnesses)")
+      ->required();
+  evv->add_option("--require", ev_args->require, "How many of the keys must have signed the checkpoint")
+      ->capture_default_str();
+  evv->footer("Example: otinish evidence verify SHY-2026-0000123.evidence.json --key @log.pub\n"
+              "Needs no data directory. Prints the timeline (each SLA decision with its rule, file:line, rule-set hash\n"
+              "and calendar), then 'ok: ...' and exits 0, or 'FAILED: <what>' and exits 1; 2 on a malformed key.");
+  evv->callback([ev_args, &ctx] { evidence_verify(*ev_args, ctx); });
 }
 
 }  // namespace otinish::cli

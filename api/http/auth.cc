@@ -52,6 +52,7 @@ std::string_view to_string(Permission p) noexcept {
     case Permission::kReadPersonalData: return "read personal data";
     case Permission::kReadAccessLog: return "read access logs";
     case Permission::kReadProofs: return "read checkpoints and proofs";
+    case Permission::kReadEvidence: return "read evidence bundles";
     case Permission::kEraseApplicants: return "erase applicants";
   }
   return "?";
@@ -78,7 +79,7 @@ bool role_has(Role role, Permission p) noexcept {
              p == P::kRebuildViews || p == P::kEraseApplicants;
     case Role::kAuditor:
       return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
-             p == P::kReadRules || p == P::kReadMetrics || p == P::kReadAccessLog;
+             p == P::kReadRules || p == P::kReadMetrics || p == P::kReadAccessLog || p == P::kReadEvidence;
     case Role::kPublic:
       return p == P::kReadPublicFeed;
     case Role::kPrivacyOfficer:

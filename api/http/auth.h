@@ -67,6 +67,7 @@ enum class Permission : std::uint8_t {
   kReadAccessLog,     // GET /v1/appeals/{id}/access-log
   kEraseApplicants,   // DELETE /v1/applicants/{id}
   kReadProofs,        // GET /v1/checkpoint, /v1/proofs/* (hashes only: every role)
+  kReadEvidence,      // GET /v1/appeals/{id}/evidence
 };
 std::string_view to_string(Permission p) noexcept;
 

@@ -264,6 +264,13 @@ std::string build() {
                                                          "root, proof[] (base64 SHA-256 hashes, bottom-up)."}}},
                                 {"400", problem_ref("position or size is not a number.")},
                                 {"422", problem_ref("The position is past the size, or the size past the log.")}}))}};
+  paths["/v1/appeals/{id}/evidence"] = {
+      {"get", op("The appeal's evidence bundle (docs/evidence.md) against the newest signed checkpoint: its events "
+                 "and the rule sets and calendars they cite, each with an inclusion proof. Check it offline with "
+                 "`otinish evidence verify`.",
+                 "auditor", {appeal_id},
+                 common_errors({{"200", {{"description", "The bundle (JSON, format otinish-evidence/1)."}}},
+                                {"404", problem_ref("No such appeal, or no checkpoint signed yet.")}}))}};
   paths["/v1/proofs/consistency"] = {
       {"get", op("RFC 6962 consistency proof that the tree of size `to` (default: the head) extends the tree of size "
                  "`from`.",

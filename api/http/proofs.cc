@@ -8,6 +8,7 @@
 #include "api/http/resource_support.h"
 #include "api/http/service.h"
 #include "engine/proof/checkpoint.h"
+#include "engine/proof/evidence.h"
 #include "engine/proof/note.h"
 
 namespace otinish::api {
@@ -102,6 +103,24 @@ HttpResponse ApiService::consistency_proof(Call& c) {
                                          {"from_root", engine::proof::base64(*from_root)},
                                          {"to_root", engine::proof::base64(*to_root)},
                                          {"proof", hashes(*proof)}});
+}
+
+HttpResponse ApiService::evidence(Call& c) {
+  auto loaded = load_visible(engine_, c.p.at("id"), c.who);
+  if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+  if (proof_.checkpoints == nullptr) return problem_response(not_found("this server keeps no checkpoints"));
+  auto note = proof_.checkpoints->latest();
+  if (!note.ok()) {
+    return problem_response(not_found("no checkpoint has been signed yet: an evidence bundle is proven against one "
+                                      "(the server signs one every --checkpoint-every seconds when it has a key)"));
+  }
+  auto bundle = engine::proof::make_evidence(store_, std::get<engine::AppealState>(loaded).id, *note);
+  if (!bundle.ok()) return status_problem(bundle.status());
+  HttpResponse r;
+  r.status = 200;
+  r.content_type = "application/json";
+  r.body = std::move(bundle).value();
+  return r;
 }
 
 }  // namespace otinish::api

@@ -146,6 +146,7 @@ class ApiService {
   HttpResponse get_checkpoint(Call& c);     // api/http/proofs.cc
   HttpResponse inclusion_proof(Call& c);    // api/http/proofs.cc
   HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc
+  HttpResponse evidence(Call& c);           // api/http/proofs.cc
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 

@@ -103,6 +103,9 @@ bool from_base64(std::string_view text, std::string* out) {
     return false;
   }
   bin.resize(len);
+  // Canonical only: text whose unused bits are not zero would decode to the same bytes as another text, and a
+  // changed character must never go unnoticed.
+  if (base64(std::span(reinterpret_cast<const std::uint8_t*>(bin.data()), bin.size())) != text) return false;
   *out = std::move(bin);
   return true;
 }

@@ -48,7 +48,15 @@ struct TestNodeSetup {
   const Clock* clock = nullptr;
   // Store applicants in plain text instead of sealing them (the default is sealed, with a test key).
   bool plain_personal_data = false;
+  // Sign checkpoints with a fixed test key (test_checkpoint_signer()) every 20 ms.
+  bool checkpoints = false;
 };
+
+// The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
+inline engine::proof::NoteSigner test_checkpoint_signer() {
+  return *engine::proof::NoteSigner::parse(
+      "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz");
+}
 
 class TestNode {
  public:
@@ -154,6 +162,11 @@ class TestNode {
       o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
     }
     o.personal_data.access.flush_every = std::chrono::milliseconds(5);
+    if (setup_.checkpoints) {
+      o.checkpoints.signer = test_checkpoint_signer();
+      o.checkpoints.origin = "test.109.kz/log";
+      o.checkpoints.interval = std::chrono::milliseconds(20);
+    }
     auto n = Node::open(o);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(n).value();

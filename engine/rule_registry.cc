@@ -269,4 +269,26 @@ RuleRegistry::CalendarPublication RuleRegistry::latest_calendar_publication() co
   return {calendars_.size(), calendars_.back().position, calendars_.back().policy};
 }
 
+AppealLocalTime AppealLocalTime::of(RuleRegistry& registry, const std::vector<store::RecordedEvent>& events) {
+  AppealLocalTime out;
+  std::optional<BundleRef> ref;
+  std::string calendar;
+  for (const auto& e : events) {
+    if (!is_sla_event_type(e.type)) continue;
+    auto sla = decode_sla_event(e.type, e.schema_version, e.payload);
+    if (!sla.ok()) continue;
+    if (const auto* b = std::get_if<SlaBound>(&*sla); b && !ref) ref = b->bundle;
+    if (const auto* c = std::get_if<SlaClockEvent>(&*sla); c && calendar.empty()) calendar = c->calendar;
+    if (ref && !calendar.empty()) break;
+  }
+  if (!ref || calendar.empty()) return out;
+  auto bundle = registry.bundle(ref->rules_version, ref->calendars_version);
+  if (!bundle.ok()) return out;
+  out.bundle_ = *bundle;
+  if (auto it = out.bundle_->calendars.find(calendar); it != out.bundle_->calendars.end()) out.calendar_ = &it->second;
+  return out;
+}
+
+std::string AppealLocalTime::format(Timestamp t) const { return calendar_ ? calendar_->format_local(t) : std::string(); }
+
 }  // namespace otinish::engine

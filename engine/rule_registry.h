@@ -120,4 +120,19 @@ class RuleRegistry {
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<const Bundle>> cache_;  // GUARDED_BY(mu_)
 };
 
+// The centre's local time of an appeal: the calendar its SLA clocks run on, as the bundle it was bound to
+// compiled it (so a replay of any year uses that year's UTC offset). Empty when no clock is bound.
+class AppealLocalTime {
+ public:
+  // `events`: the appeal's stream (its SlaBound and first clock event name the bundle and the calendar).
+  static AppealLocalTime of(RuleRegistry& registry, const std::vector<store::RecordedEvent>& events);
+  bool known() const noexcept { return calendar_ != nullptr; }
+  // "2026-09-11T18:00:00+05:00"; "" when not known.
+  std::string format(Timestamp t) const;
+
+ private:
+  std::shared_ptr<const Bundle> bundle_;
+  const rules::Calendar* calendar_ = nullptr;  // in *bundle_
+};
+
 }  // namespace otinish::engine

@@ -328,26 +328,10 @@ void replay(const LogArgs& a, Context& ctx) {
   // The centre's local time beside UTC: the calendar the appeal's SLA clocks run on, as bound (the registry
   // rebuilt from the log, so a replay of any year uses that year's offset). None bound: UTC only.
   engine::RuleRegistry registry(**store);
-  const rules::Calendar* calendar = nullptr;
-  std::shared_ptr<const engine::Bundle> bound;
-  if (registry.load().ok()) {
-    std::optional<engine::BundleRef> ref;
-    std::string calendar_name;
-    for (const auto& e : *events) {
-      if (!engine::is_sla_event_type(e.type)) continue;
-      auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload);
-      if (!sla.ok()) continue;
-      if (const auto* b = std::get_if<engine::SlaBound>(&*sla); b && !ref) ref = b->bundle;
-      if (const auto* c = std::get_if<engine::SlaClockEvent>(&*sla); c && calendar_name.empty()) calendar_name = c->calendar;
-    }
-    if (ref && !calendar_name.empty()) {
-      if (auto b = registry.bundle(ref->rules_version, ref->calendars_version); b.ok()) {
-        bound = *b;
-        if (auto it = bound->calendars.find(calendar_name); it != bound->calendars.end()) calendar = &it->second;
-      }
-    }
-  }
-  auto local = [&](Timestamp t) { return calendar ? calendar->format_local(t) : std::string(); };
+  engine::AppealLocalTime local_time;
+  if (registry.load().ok()) local_time = engine::AppealLocalTime::of(registry, *events);
+  const bool calendar = local_time.known();
+  auto local = [&](Timestamp t) { return local_time.format(t); };
   engine::Stage stage = engine::Stage::kRegistered;
   for (const auto& e : *events) {
     if (e.recorded_at > as_of) break;

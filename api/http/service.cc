@@ -586,12 +586,20 @@ HttpResponse ApiService::timeline(Call& c) {
     if (!reader.ok()) return status_problem(reader.status());
     auto rows = engine::read_timeline(**reader, id);
     if (!rows.ok()) return status_problem(rows.status());
+    // The centre's local time beside UTC: the calendar the appeal's SLA clocks run on.
+    engine::AppealLocalTime local;
+    if (auto events = store_.read_stream(std::string(engine::kAppealStreamPrefix) + id, 1, store::Direction::kForward,
+                                         SIZE_MAX);
+        events.ok()) {
+      local = engine::AppealLocalTime::of(registry_, *events);
+    }
     for (const auto& t : *rows) {
       json::object o{{"version", t.version},          {"position", t.position},
                      {"at", format_utc(t.at)},        {"type", t.type},
                      {"actor", {{"user", t.user}, {"role", t.role}, {"agency", t.agency}}},
                      {"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))},
                      {"summary", t.summary}};
+      if (local.known()) o["at_local"] = local.format(t.at);
       if (!t.rule.empty()) o["rule"] = t.rule;
       entries.push_back(std::move(o));
     }

@@ -171,6 +171,12 @@ TEST(ProofApi, AnEvidenceBundleVerifiesOfflineAndEveryFlippedByteFails) {
   EXPECT_NE(text.find("city.yaml:"), std::string::npos) << text;  // each decision names its rule's file:line
   EXPECT_NE(text.find("ok: " + std::to_string(report.timeline.size()) + " events of " + a.id), std::string::npos) << text;
   EXPECT_EQ(text.find("Aigerim"), std::string::npos);  // the applicant stays sealed
+  // The HTTP timeline shows each event in the centre's local time beside UTC, and each decision's rule.
+  ClientResponse timeline = a.node.as(Role::kAuditor, "GET", "/v1/appeals/" + a.id + "/timeline");
+  ASSERT_EQ(timeline.status, 200);
+  EXPECT_NE(timeline.body.find("\"at_local\":\"20"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find("+05:00"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find("city.yaml:"), std::string::npos) << timeline.body;
 
   for (std::size_t i = 0; i < bundle.size(); ++i) {
     std::string bad = bundle;

@@ -190,6 +190,8 @@ class RocksEventStore final : public EventStore {
   void add_tree_node(int level, std::uint64_t index, const merkle::Hash& h, rocksdb::WriteBatch& batch);
   void write_open_tiles(rocksdb::WriteBatch& batch);
   Result<tiles::Tile> read_tile(const rocksdb::ReadOptions& ro, int row, std::uint64_t tile) const;
+  // read_tile through the shared cache of hot tiles (below); `need` a node the tile must hold if it can.
+  Result<std::shared_ptr<const tiles::Tile>> cached_tile(const tiles::Place& need) const;
   Result<VerifyReport> verify_tree(const rocksdb::ReadOptions& ro, std::uint64_t head,
                                    const std::function<void(std::uint64_t)>& progress) const;
   void write_group(std::span<AppendRequest* const> group);
@@ -224,6 +226,12 @@ class RocksEventStore final : public EventStore {
   std::array<std::uint64_t, 16> open_tile_index_{};
   std::array<bool, 16> open_tile_used_{};
   std::array<bool, 16> open_tile_dirty_{};
+  // Tiles that proofs read again and again: the upper rows (a few thousand tiles for 10M events) and the newest
+  // tile of each row (the right edge of every tree size near the head). A stored node never changes, so a cached
+  // tile is never stale, only perhaps short of nodes added since (then it is read again). Cleared when full.
+  mutable std::mutex tile_cache_mu_;
+  mutable std::unordered_map<std::uint64_t, std::shared_ptr<const tiles::Tile>> tile_cache_;  // GUARDED_BY(tile_cache_mu_)
+  static constexpr std::size_t kTileCacheLimit = 8192;
 
   // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
   std::mutex written_mu_;
@@ -433,27 +441,41 @@ Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) 
   return t.get(p.level, p.index);
 }
 
-// A proof reads a few nodes from each of a few tiles: each tile is read once per reader.
+Result<std::shared_ptr<const tiles::Tile>> RocksEventStore::cached_tile(const tiles::Place& need) const {
+  const std::uint64_t key = static_cast<std::uint64_t>(need.row) << 56 | need.tile;
+  {
+    std::lock_guard lock(tile_cache_mu_);
+    if (auto it = tile_cache_.find(key); it != tile_cache_.end() && it->second->has(need.level, need.index)) {
+      return it->second;
+    }
+  }
+  OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(rocksdb::ReadOptions(), need.row, need.tile));
+  auto tile = std::make_shared<const tiles::Tile>(std::move(read));
+  if (need.row >= 2 || tile->size() < tiles::kWidth) {
+    std::lock_guard lock(tile_cache_mu_);
+    if (tile_cache_.size() >= kTileCacheLimit) tile_cache_.clear();
+    tile_cache_[key] = tile;
+  }
+  return tile;
+}
+
+// A proof reads a few nodes from each of a few tiles: each tile is looked up once per reader.
 merkle::NodeReader RocksEventStore::tree_reader() const {
   if (!options_.merkle_tree) return EventStore::tree_reader();
-  struct Cache {
-    std::vector<std::pair<std::pair<int, std::uint64_t>, tiles::Tile>> tiles;
+  struct Local {
+    std::vector<std::pair<std::pair<int, std::uint64_t>, std::shared_ptr<const tiles::Tile>>> tiles;
   };
-  auto cache = std::make_shared<Cache>();
-  return [this, cache](int level, std::uint64_t index) -> Result<merkle::Hash> {
+  auto local = std::make_shared<Local>();
+  return [this, local](int level, std::uint64_t index) -> Result<merkle::Hash> {
     const tiles::Place p = tiles::place_of(level, index);
     const std::pair<int, std::uint64_t> id{p.row, p.tile};
-    const tiles::Tile* t = nullptr;
-    for (const auto& [k, v] : cache->tiles) {
-      if (k == id) t = &v;
+    for (const auto& [k, t] : local->tiles) {
+      if (k == id && t->has(p.level, p.index)) return t->get(p.level, p.index);
     }
-    if (t == nullptr) {
-      OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(rocksdb::ReadOptions(), p.row, p.tile));
-      if (cache->tiles.size() >= 64) cache->tiles.clear();
-      cache->tiles.emplace_back(id, std::move(read));
-      t = &cache->tiles.back().second;
-    }
+    OTINISH_ASSIGN_OR_RETURN(auto t, cached_tile(p));
     if (!t->has(p.level, p.index)) return missing_node(level, index);
+    if (local->tiles.size() >= 64) local->tiles.clear();
+    local->tiles.emplace_back(id, t);
     return t->get(p.level, p.index);
   };
 }

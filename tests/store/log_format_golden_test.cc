@@ -10,6 +10,8 @@
 #include "store/envelope_codec.h"
 #include "store/event_store.h"
 #include "store/key_layout.h"
+#include "store/merkle.h"
+#include "store/merkle_tiles.h"
 
 namespace otinish::store {
 namespace {
@@ -100,6 +102,42 @@ TEST(LogFormatGoldenTest, KeysAreBigEndianSoByteOrderIsNumericOrder) {
   EXPECT_LT(keys::log_key(255), keys::log_key(256));
   EXPECT_LT(keys::stream_key("a", 9), keys::stream_key("a", 10));
   EXPECT_LT(keys::stream_key("a", UINT64_MAX), keys::stream_key("a0", 0)) << "a stream never interleaves with its prefix-sharing neighbour";
+}
+
+}  // namespace
+}  // namespace otinish::store
+
+namespace otinish::store {
+namespace {
+
+// The Merkle tree's leaf for the sample event: SHA-256(0x00 || its 32-byte hash), and a tile of 21 leaves
+// (docs/log-format.md, "The Merkle tree"): its key and value bytes, and the root of the tree they make.
+TEST(LogFormatGoldenTest, MerkleLeafTileAndRootMatchTheDocumentedLayout) {
+  const RecordedEvent e = sample_event();
+  const merkle::Hash leaf = merkle::leaf_hash(e.hash);
+  std::string prefixed(1, '\0');
+  prefixed.append(reinterpret_cast<const char*>(e.hash.data()), 32);
+  EXPECT_EQ(leaf, merkle::sha256(std::span(reinterpret_cast<const std::uint8_t*>(prefixed.data()), prefixed.size())));
+  // Leaves i = 0..20: the leaf hash of the sample event's hash with its first byte replaced by i.
+  merkle::Frontier tree;
+  std::vector<tiles::Tile> row0(2), row1(1);
+  for (int i = 0; i < 21; ++i) {
+    Hash256 h = e.hash;
+    h[0] = static_cast<std::uint8_t>(i);
+    tree.append(merkle::leaf_hash(h), [&](int level, std::uint64_t index, const merkle::Hash& node) {
+      const tiles::Place p = tiles::place_of(level, index);
+      (p.row == 0 ? row0[p.tile] : row1[p.tile]).set(p.level, p.index, node);
+    });
+  }
+  expect_golden("merkle_v1.txt",
+                "leaf " + merkle::to_hex(leaf) + "\n" +
+                "tile key row 0, tile 1: " + hex_lines(tiles::key(0, 1)) +
+                "tile value row 0, tile 1 (5 leaves):\n" + hex_lines(row0[1].encode()) +
+                "tile value row 1, tile 0 (1 node):\n" + hex_lines(row1[0].encode()) +
+                "root of 21 leaves " + merkle::to_hex(tree.root()) + "\n");
+  EXPECT_EQ(row0[0].size(), 16);
+  EXPECT_EQ(row0[0].encode().size(), 1u + 32 * (16 + 8 + 4 + 2));
+  EXPECT_EQ(row0[1].encode().size(), 1u + 32 * (5 + 2 + 1));
 }
 
 }  // namespace

@@ -53,6 +53,11 @@ struct DemoFigures {
   std::string erased_applicant;
   std::uint64_t erased_appeals = 0;
   bool verified_after_erasure = false;
+  // Proof: a checkpoint signed, the example appeal's evidence bundle verified offline, and the same bundle with
+  // one byte changed rejected.
+  std::uint64_t checkpoint_size = 0;
+  bool evidence_verified = false;
+  bool altered_evidence_rejected = false;
   std::string chart_path;
   std::string example_appeal;
 };

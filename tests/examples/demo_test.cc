@@ -57,6 +57,9 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
   EXPECT_TRUE(f->erased_applicant.starts_with("ap-")) << f->erased_applicant;
   EXPECT_GE(f->erased_appeals, 1u);
   EXPECT_TRUE(f->verified_after_erasure);
+  EXPECT_GT(f->checkpoint_size, f->events);
+  EXPECT_TRUE(f->evidence_verified);
+  EXPECT_TRUE(f->altered_evidence_rejected);
 
   std::ifstream chart(f->chart_path);
   std::stringstream svg;
@@ -67,7 +70,7 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
   const std::string text = out.str();
   for (const char* section : {"== What came in ==", "== SLA compliance by agency", "== Busiest topics ==",
                               "== Repeat appeals ==", "== Audit timeline of ", "== verify ==\nok, ", "== Privacy ==",
-                              "found 0 in plain text"}) {
+                              "found 0 in plain text", "== Proof ==", "verified offline"}) {
     EXPECT_NE(text.find(section), std::string::npos) << section << "\n" << text;
   }
   EXPECT_NE(text.find("[rule "), std::string::npos) << "the timeline must cite the rule behind each deadline";

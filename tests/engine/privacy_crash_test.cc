@@ -8,6 +8,8 @@
 // The child is this same binary re-executed with --crash-child (a fork alone would inherit RocksDB's threads).
 #include <gtest/gtest.h>
 
+#include "tests/crash_support.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,16 +64,7 @@ std::vector<std::string> make_city(const std::string& dir, int n) {
   return ids;
 }
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, n) : std::string();
-}
-
-int rounds() {
-  const char* env = std::getenv("OTINISH_CRASH_ROUNDS");
-  return env ? std::max(1, std::atoi(env)) : 10;
-}
+int rounds() { return otinish::testing::crash_rounds(10); }
 
 // Each record the child writes is one fixed-size line: an applicant id it erased, or "rotated".
 struct Done {
@@ -130,7 +123,7 @@ Round kill_child(const std::string& dir, const std::string& mode, int max_ms, st
   Round round;
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
-  const std::string exe = self_exe();
+  const std::string exe = otinish::testing::self_exe();
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);

@@ -5,6 +5,8 @@
 // OTINISH_CRASH_ROUNDS=N runs more. The child is this binary re-executed with --crash-child.
 #include <gtest/gtest.h>
 
+#include "tests/crash_support.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,16 +49,7 @@ NoteSigner signer() {
   }
 }
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, n) : std::string();
-}
-
-int rounds() {
-  const char* env = std::getenv("OTINISH_CRASH_ROUNDS");
-  return env ? std::max(1, std::atoi(env)) : 10;
-}
+int rounds() { return otinish::testing::crash_rounds(10); }
 
 TEST(ProofCrash, EveryKeptCheckpointMatchesTheLogAfterAKill) {
   const std::string dir = (std::filesystem::temp_directory_path() / ("otinish-proof-crash-" + std::to_string(getpid()))).string();
@@ -68,7 +61,7 @@ TEST(ProofCrash, EveryKeptCheckpointMatchesTheLogAfterAKill) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      const std::string exe = self_exe();
+      const std::string exe = otinish::testing::self_exe();
       execl(exe.c_str(), exe.c_str(), "--crash-child", dir.c_str(), static_cast<char*>(nullptr));
       std::_Exit(5);
     }

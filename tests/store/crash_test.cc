@@ -12,6 +12,8 @@
 // The child is this same binary re-executed with --crash-child (a fork alone would inherit RocksDB's
 // background thread pool without its threads).
 #include <gtest/gtest.h>
+
+#include "tests/crash_support.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,16 +102,7 @@ constexpr const char* kModeNames[] = {"waiting", "pairs", "unsynced-store"};
   _exit(0);
 }
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, n) : std::string();
-}
-
-int rounds() {
-  const char* env = std::getenv("OTINISH_CRASH_ROUNDS");
-  return env ? std::max(1, std::atoi(env)) : 20;
-}
+int rounds() { return otinish::testing::crash_rounds(20); }
 
 // Asserts that the event at ack.position is the one the child appended to `stream`.
 void expect_event(const EventStore& store, const Ack& ack, const std::string& stream, int round) {
@@ -127,7 +120,7 @@ void expect_event(const EventStore& store, const Ack& ack, const std::string& st
 template <typename Record>
 void kill_rounds(const testing::TempDir& dir, Mode mode, const std::function<void(const Record&)>& on_record,
                  const std::function<void(const EventStore&, int)>& check) {
-  const std::string exe = self_exe();
+  const std::string exe = otinish::testing::self_exe();
   ASSERT_FALSE(exe.empty());
   std::mt19937 rng(std::random_device{}());
   for (int round = 0; round < rounds(); ++round) {

@@ -63,7 +63,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
   }
   std::filesystem::remove_all(dir);
-  auto store = std::move(store::open_rocks_store(dir, {.sync_writes = false})).value();
+  store::StoreOptions so;
+  so.sync_writes = false;
+  if (const char* mb = std::getenv("OTINISH_BLOCK_CACHE_MB")) so.block_cache_mb = std::strtoull(mb, nullptr, 10);
+  auto store = std::move(store::open_rocks_store(dir, so)).value();
 
   // A 50-event appeal first (registration and 49 comments), then the rest of the log.
   engine::InMemoryTopicCatalogue topics({{"lifts.stuck", "", "", "Lift", "city-lifts", engine::Category::kComplaint, false}});

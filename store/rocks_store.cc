@@ -232,7 +232,11 @@ class RocksEventStore final : public EventStore {
   // every tree size near the head). A stored node never changes, so a cached
   // tile is never stale, only perhaps short of nodes added since (then it is read again). Cleared when full.
   mutable std::shared_mutex tile_cache_mu_;
-  mutable std::unordered_map<std::uint64_t, std::shared_ptr<const tiles::Tile>> tile_cache_;  // GUARDED_BY(tile_cache_mu_)
+  // By row and tile index (rows above the leaves are dense and small: a slot per tile); the leaves' row keeps
+  // only its newest tile, in slot 0 of row 0 with its index in leaf_tile_index_.
+  mutable std::array<std::vector<std::shared_ptr<const tiles::Tile>>, 16> tile_cache_;  // GUARDED_BY(tile_cache_mu_)
+  mutable std::uint64_t leaf_tile_index_ = 0;                                            // GUARDED_BY(tile_cache_mu_)
+  mutable std::size_t tiles_cached_ = 0;                                                 // GUARDED_BY(tile_cache_mu_)
   static constexpr std::size_t kTileCacheLimit = 65'536;  // about 64 MB: every row but the leaves of 16M events
 
   // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
@@ -283,6 +287,7 @@ Status RocksEventStore::open(const std::string& path) {
   db_options.IncreaseParallelism(2);
   db_options.max_total_wal_size = 256 << 20;
   db_options.manual_wal_flush = true;
+  if (std::getenv("OTINISH_MMAP_READS")) db_options.allow_mmap_reads = true;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
@@ -447,19 +452,31 @@ Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) 
 }
 
 Result<std::shared_ptr<const tiles::Tile>> RocksEventStore::cached_tile(const tiles::Place& need) const {
-  const std::uint64_t key = static_cast<std::uint64_t>(need.row) << 56 | need.tile;
+  const bool leaves = need.row == 0;
+  const std::size_t slot = leaves ? 0 : static_cast<std::size_t>(need.tile);
+  // Past the limit (a row above the leaves of a log of over 16M events), tiles are read but not kept.
+  const bool cacheable = slot < kTileCacheLimit;
   {
     std::shared_lock lock(tile_cache_mu_);
-    if (auto it = tile_cache_.find(key); it != tile_cache_.end() && it->second->has(need.level, need.index)) {
-      return it->second;
+    const auto& row = tile_cache_[static_cast<std::size_t>(need.row)];
+    if (cacheable && slot < row.size() && row[slot] && (!leaves || leaf_tile_index_ == need.tile) &&
+        row[slot]->has(need.level, need.index)) {
+      return row[slot];
     }
   }
   OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(rocksdb::ReadOptions(), need.row, need.tile));
   auto tile = std::make_shared<const tiles::Tile>(std::move(read));
-  if (need.row >= 1 || tile->size() < tiles::kWidth) {
+  if (cacheable && (!leaves || tile->size() < tiles::kWidth)) {
     std::unique_lock lock(tile_cache_mu_);
-    if (tile_cache_.size() >= kTileCacheLimit) tile_cache_.clear();
-    tile_cache_[key] = tile;
+    if (tiles_cached_ >= kTileCacheLimit) {
+      for (auto& row : tile_cache_) row.clear();
+      tiles_cached_ = 0;
+    }
+    auto& row = tile_cache_[static_cast<std::size_t>(need.row)];
+    if (row.size() <= slot) row.resize(slot + 1);
+    if (!row[slot]) ++tiles_cached_;
+    row[slot] = tile;
+    if (leaves) leaf_tile_index_ = need.tile;
   }
   return tile;
 }

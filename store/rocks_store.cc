@@ -464,7 +464,11 @@ Result<std::shared_ptr<const tiles::Tile>> RocksEventStore::cached_tile(const ti
       return row[slot];
     }
   }
-  OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(rocksdb::ReadOptions(), need.row, need.tile));
+  // A leaf tile is one of many read at random (a proof needs the one under its leaf): RocksDB's block cache is
+  // not filled with it, so that the blocks it holds for the upper rows and the log stay.
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = !leaves;
+  OTINISH_ASSIGN_OR_RETURN(tiles::Tile read, read_tile(ro, need.row, need.tile));
   auto tile = std::make_shared<const tiles::Tile>(std::move(read));
   if (cacheable && (!leaves || tile->size() < tiles::kWidth)) {
     std::unique_lock lock(tile_cache_mu_);

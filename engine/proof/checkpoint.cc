@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -161,6 +162,25 @@ Status CheckpointDirectory::write(std::uint64_t size, std::string_view bytes) co
     ::close(dir);
   }
   return Status::Ok();
+}
+
+Result<std::size_t> CheckpointDirectory::prune(std::chrono::system_clock::time_point now,
+                                               std::chrono::hours keep_all) const {
+  OTINISH_ASSIGN_OR_RETURN(auto all, sizes());
+  if (all.size() <= 1) return std::size_t{0};
+  // Newest first: the first seen of each day is the one kept.
+  std::set<std::int64_t> days_kept;
+  std::size_t removed = 0;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const fs::path p = fs::path(path_) / file_name(*it);
+    std::error_code ec;
+    const auto written = std::chrono::file_clock::to_sys(fs::last_write_time(p, ec));
+    if (ec || it == all.rbegin() || now - written < keep_all) continue;
+    const std::int64_t day = std::chrono::floor<std::chrono::days>(written).time_since_epoch().count();
+    if (days_kept.insert(day).second) continue;
+    if (fs::remove(p, ec)) ++removed;
+  }
+  return removed;
 }
 
 std::string ConsistencyReport::to_string() const {

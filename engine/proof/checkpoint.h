@@ -8,6 +8,7 @@
 // The server keeps every checkpoint it signs in DIR/checkpoints, one file per size.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -66,6 +67,10 @@ class CheckpointDirectory {
   Result<std::string> at(std::uint64_t size) const;
   Result<std::string> latest() const;
   Status write(std::uint64_t size, std::string_view bytes) const;
+  // Thins the kept checkpoints (one a minute is half a million files a year): every one written in the last
+  // `keep_all` (by the file's time) stays, and of older ones the newest of each UTC day. The newest checkpoint
+  // always stays. Returns how many were removed.
+  Result<std::size_t> prune(std::chrono::system_clock::time_point now, std::chrono::hours keep_all) const;
 
  private:
   std::string path_;

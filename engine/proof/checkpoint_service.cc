@@ -41,6 +41,7 @@ Result<std::uint64_t> CheckpointService::checkpoint_now() {
   OTINISH_RETURN_IF_ERROR(dir_.write(size, note));
   last_size_ = size;
   have_last_ = true;
+  OTINISH_RETURN_IF_ERROR(dir_.prune(std::chrono::system_clock::now(), options_.keep_all).status());
   return size;
 }
 

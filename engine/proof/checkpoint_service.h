@@ -20,6 +20,8 @@ namespace otinish::engine::proof {
 struct CheckpointServiceOptions {
   std::chrono::milliseconds interval = std::chrono::minutes(1);
   std::string origin;  // the checkpoints' first line; empty: the signing key's name
+  // Kept checkpoints older than this are thinned to one a day (CheckpointDirectory::prune).
+  std::chrono::hours keep_all = std::chrono::hours(24 * 7);
 };
 
 class CheckpointService {

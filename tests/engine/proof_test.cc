@@ -125,6 +125,29 @@ TEST(Checkpoint, KeptByCrashSafeFilesAndFoundBySize) {
   EXPECT_TRUE(dir.at(20)->starts_with("o\n20\n"));
 }
 
+TEST(Checkpoint, OldCheckpointsAreThinnedToOneADay) {
+  Log log;
+  CheckpointDirectory dir(log.dir.path() + "/checkpoints");
+  auto signer = *NoteSigner::parse(NoteSigner::generate("o").first);
+  using namespace std::chrono;
+  const auto now = floor<days>(system_clock::now()) + hours(12);
+  // Sizes 10..60: two of ten days ago (morning, evening), two of nine days ago, and two of today.
+  const std::vector<system_clock::time_point> written = {now - days(10) - hours(4), now - days(10) + hours(4),
+                                                         now - days(9) - hours(4),  now - days(9) + hours(4),
+                                                         now - hours(2),            now - hours(1)};
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    log.append(10, static_cast<int>(i) * 10);
+    ASSERT_TRUE(dir.write(log.store->head_position(), *sign_checkpoint(*log.store, "o", signer)).ok());
+    std::filesystem::last_write_time(dir.path() + "/" + std::string(20 - std::to_string((i + 1) * 10).size(), '0') +
+                                         std::to_string((i + 1) * 10) + ".ckpt",
+                                     file_clock::from_sys(written[i]));
+  }
+  auto removed = dir.prune(now, hours(24 * 7));
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(*dir.sizes(), (std::vector<std::uint64_t>{20, 40, 50, 60}));  // the newest of each old day, all recent
+}
+
 TEST(Checkpoint, ALogRewrittenBeforeItAndRechainedVerifiesButDoesNotExtendIt) {
   auto signer = *NoteSigner::parse(NoteSigner::generate("o").first);
   const std::vector<NoteVerifier> v = {signer.verifier()};

@@ -237,8 +237,7 @@ EvidenceReport verify_evidence(std::string_view bundle, std::span<const NoteVeri
     last_position = e->position;
     auto check_cited = [&](const std::string& hash, const std::string& calendar) -> std::optional<std::string> {
       if (!hash.empty()) {
-        auto it = std::find_if(rule_sets.begin(), rule_sets.end(),
-                               [&](const auto& kv) { return kv.first == hash || kv.first.starts_with(hash); });
+        auto it = rule_sets.find(hash);
         if (it == rule_sets.end() || it->second > e->position) {
           return where + " cites rule set " + hash + ", which the bundle does not prove was published before it";
         }

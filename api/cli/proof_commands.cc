@@ -96,7 +96,11 @@ void keygen(const CheckpointArgs& a, Context& ctx) {
     fail(ctx, "keygen", st);
     return;
   }
-  std::ofstream(a.out + ".pub") << vkey << "\n";
+  std::ofstream pub(a.out + ".pub");
+  pub << vkey << "\n";
+  if (!pub.flush()) {
+    fail(ctx, "keygen", Status::IOError("cannot write " + a.out + ".pub (the verifier key is printed below)"));
+  }
   ctx.out << vkey << "\n";
 }
 
@@ -300,8 +304,8 @@ void cosign(const CheckpointArgs& a, Context& ctx) {
   }
   if (a.out.empty() || a.out == "-") {
     ctx.out << *cosigned;
-  } else {
-    std::ofstream(a.out, std::ios::binary) << *cosigned;
+  } else if (std::ofstream f(a.out, std::ios::binary); !(f << *cosigned).flush()) {
+    fail(ctx, "cosign", Status::IOError("cannot write " + a.out));
   }
 }
 
@@ -329,8 +333,9 @@ void evidence(const CheckpointArgs& a, Context& ctx) {
   }
   if (a.out.empty() || a.out == "-") {
     ctx.out << *bundle;
-  } else {
-    std::ofstream(a.out, std::ios::binary) << *bundle;
+  } else if (std::ofstream f(a.out, std::ios::binary); !(f << *bundle).flush()) {
+    ctx.err << "otinish evidence: cannot write " << a.out << "\n";
+    ctx.exit_code = 1;
   }
 }
 

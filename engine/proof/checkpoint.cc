@@ -60,6 +60,7 @@ Result<Checkpoint> parse_checkpoint(std::string_view text) {
 Result<OpenedCheckpoint> open_checkpoint(std::string_view bytes, std::span<const NoteVerifier> verifiers,
                                          std::size_t required) {
   OpenedCheckpoint out;
+  if (required == 0) return Status::InvalidArgument("at least one signature must be required");
   OTINISH_ASSIGN_OR_RETURN(out.note, parse_signed_note(bytes));
   OTINISH_ASSIGN_OR_RETURN(out.signed_by, verify_note(out.note, verifiers));
   if (out.signed_by.size() < required) {

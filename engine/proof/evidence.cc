@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -210,11 +211,13 @@ EvidenceReport verify_evidence(std::string_view bundle, std::span<const NoteVeri
     if (e->type == kRuleSetPublishedType && e->stream == kRulesStream) {
       auto p = decode_rule_set_published(e->payload);
       if (!p.ok()) return fail("publication " + std::to_string(i) + ": " + p.status().message());
-      rule_sets.emplace(p->content_hash, e->position);
+      auto [it, added] = rule_sets.emplace(p->content_hash, e->position);
+      if (!added) it->second = std::min(it->second, e->position);  // the earliest publication counts
     } else if (e->type == kCalendarPublishedType && e->stream == kCalendarsStream) {
       auto p = decode_calendar_published(e->payload);
       if (!p.ok()) return fail("publication " + std::to_string(i) + ": " + p.status().message());
-      calendars.emplace(p->name, e->position);
+      auto [it, added] = calendars.emplace(p->name, e->position);
+      if (!added) it->second = std::min(it->second, e->position);
     } else {
       return fail("publication " + std::to_string(i) + " is a " + e->type + " in " + e->stream +
                   ", not a rule set or calendar publication");

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 namespace otinish::engine::proof {
 
@@ -276,7 +277,9 @@ NoteSignature NoteSigner::sign(std::string_view text) const {
 
 Result<std::vector<std::string>> verify_note(const SignedNote& note, std::span<const NoteVerifier> verifiers) {
   std::vector<std::string> verified;
+  std::set<std::pair<std::string, std::uint32_t>> counted;  // a key given twice is one signer, not two
   for (const NoteVerifier& v : verifiers) {
+    if (!counted.emplace(v.name(), v.key_hash()).second) continue;
     bool found = false;
     for (const NoteSignature& s : note.signatures) {
       if (s.name != v.name() || s.key_hash != v.key_hash()) continue;

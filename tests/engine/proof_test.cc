@@ -94,6 +94,10 @@ TEST(Checkpoint, SignedOpenedAndCosigned) {
   EXPECT_EQ(opened->checkpoint.size, 40u);
   EXPECT_EQ(opened->checkpoint.root, *log.store->tree_root(40));
   EXPECT_FALSE(open_checkpoint(*bytes, both, 2).ok());  // the witness has not signed yet
+  // The log's key given twice is still one signer; and no signature at all may never be enough.
+  const std::vector<NoteVerifier> twice_the_log = {*NoteVerifier::parse(vkey), *NoteVerifier::parse(vkey)};
+  EXPECT_FALSE(open_checkpoint(*bytes, twice_the_log, 2).ok());
+  EXPECT_FALSE(open_checkpoint(*bytes, both, 0).ok());
   auto cosigned = cosign(*bytes, witness);
   ASSERT_TRUE(cosigned.ok());
   auto twice = open_checkpoint(*cosigned, both, 2);

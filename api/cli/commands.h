@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/privacy/kek.h"
+#include "engine/proof/note.h"
 
 namespace otinish::cli {
 
@@ -57,6 +58,10 @@ void add_privacy_commands(CLI::App& app, Context& ctx);
 
 // `otinish checkpoint keygen|create|show|verify|cosign`: api/cli/proof_commands.cc.
 void add_proof_commands(CLI::App& app, Context& ctx);
+
+// Verifier keys given on the command line, each NAME+HASH+BASE64 or @FILE (as `checkpoint keygen` writes
+// FILE.pub): api/cli/proof_commands.cc. Errors: kNotFound (an unreadable file), kInvalidArgument (a bad key).
+Result<std::vector<engine::proof::NoteVerifier>> verifier_keys(const std::vector<std::string>& args);
 
 // The exit code of a command that needs the key-encryption key and cannot have it (missing, unreadable, or
 // not the key the key store was written with): `otinish serve` and the privacy commands.

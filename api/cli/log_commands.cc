@@ -81,22 +81,13 @@ void verify(const LogArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
-  std::vector<engine::proof::NoteVerifier> verifiers;
-  for (const std::string& k : a.keys) {
-    std::string text = k;
-    if (k.starts_with("@")) {
-      std::ifstream f(k.substr(1));
-      std::getline(f, text);
-    }
-    auto v = engine::proof::NoteVerifier::parse(text);
-    if (!v.ok()) {
-      ctx.err << "otinish verify: " << v.status().ToString() << "\n";
-      ctx.exit_code = 2;
-      return;
-    }
-    verifiers.push_back(*v);
+  auto verifiers = verifier_keys(a.keys);
+  if (!verifiers.ok()) {
+    ctx.err << "otinish verify: " << verifiers.status().ToString() << "\n";
+    ctx.exit_code = 2;
+    return;
   }
-  auto opened = engine::proof::open_checkpoint(bytes.str(), verifiers, a.require);
+  auto opened = engine::proof::open_checkpoint(bytes.str(), *verifiers, a.require);
   if (!opened.ok()) {
     ctx.out << "FAILED: " << a.since << ": " << opened.status().message() << "\n";
     ctx.exit_code = 1;

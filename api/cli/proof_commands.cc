@@ -61,14 +61,6 @@ Result<proof::NoteVerifier> verifier_of(const std::string& arg) {
   return proof::NoteVerifier::parse(arg);
 }
 
-Result<std::vector<proof::NoteVerifier>> verifiers_of(const std::vector<std::string>& args) {
-  std::vector<proof::NoteVerifier> out;
-  for (const auto& a : args) {
-    OTINISH_ASSIGN_OR_RETURN(auto v, verifier_of(a));
-    out.push_back(std::move(v));
-  }
-  return out;
-}
 
 Result<std::unique_ptr<store::EventStore>> open_log(const std::string& data) {
   store::StoreOptions o;
@@ -168,7 +160,7 @@ void verify(const CheckpointArgs& a, Context& ctx) {
     fail(ctx, "verify", bytes.status());
     return;
   }
-  auto vs = verifiers_of(a.vkeys);
+  auto vs = verifier_keys(a.vkeys);
   if (!vs.ok()) {
     fail(ctx, "verify", vs.status(), 2);
     return;
@@ -346,7 +338,7 @@ void evidence_verify(const CheckpointArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
-  auto vs = verifiers_of(a.vkeys);
+  auto vs = verifier_keys(a.vkeys);
   if (!vs.ok()) {
     ctx.err << "otinish evidence verify: " << vs.status().ToString() << "\n";
     ctx.exit_code = 2;
@@ -358,6 +350,15 @@ void evidence_verify(const CheckpointArgs& a, Context& ctx) {
 }
 
 }  // namespace
+
+Result<std::vector<proof::NoteVerifier>> verifier_keys(const std::vector<std::string>& args) {
+  std::vector<proof::NoteVerifier> out;
+  for (const auto& a : args) {
+    OTINISH_ASSIGN_OR_RETURN(auto v, verifier_of(a));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
 
 void add_proof_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<CheckpointArgs>();

@@ -178,7 +178,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
                                                 *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log,
                                                 ServicePrivacy{parts->keys.get(), parts->access.get()},
-                                                ServiceProof{parts->checkpoints.get()});
+                                                ServiceProof{parts->checkpoints.get()},
+                                                parts->city ? &*parts->city : nullptr);
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
       o.server, [svc](const HttpRequest& q) { return svc->handle(q); },

@@ -130,7 +130,7 @@ class IdempotencyCache {
 ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry,
                        TokenStore& tokens, const Clock& clock, engine::ProjectionRunner* views,
                        const engine::TopicCatalogue* catalogue, ServiceOptions options, std::ostream* log,
-                       ServicePrivacy privacy, ServiceProof proof)
+                       ServicePrivacy privacy, ServiceProof proof, const city::CityCatalogue* city)
     : engine_(engine),
       store_(store),
       registry_(registry),
@@ -142,6 +142,7 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       log_(log),
       privacy_(privacy),
       proof_(proof),
+      city_(city),
       idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",

@@ -63,6 +63,10 @@ namespace otinish::engine::proof {
 class CheckpointDirectory;
 }  // namespace otinish::engine::proof
 
+namespace otinish::city {
+struct CityCatalogue;
+}  // namespace otinish::city
+
 namespace otinish::api {
 
 // The personal-data parts of a server. `keys` is null when applicants are not sealed (plain, tests only):
@@ -99,10 +103,12 @@ class ApiService {
   // Everything passed must outlive the service. `registry` must be loaded (the SLA service loads it at its
   // start). `views` may be null (then the list, scorecard and public-feed resources answer 503); `catalogue`
   // may be null (topics are not checked; with one, an unknown topic is 422 naming /topic); `log` may be null.
+  // `city` is the catalogue's full directory (topic names in kk/ru/en, agencies, districts) behind
+  // GET /v1/catalogue and Open311's services; null: those answer 404 `no-catalogue`.
   ApiService(engine::Engine& engine, store::EventStore& store, engine::RuleRegistry& registry, TokenStore& tokens,
              const Clock& clock, engine::ProjectionRunner* views, const engine::TopicCatalogue* catalogue,
              ServiceOptions options = {}, std::ostream* log = nullptr, ServicePrivacy privacy = {},
-             ServiceProof proof = {});
+             ServiceProof proof = {}, const city::CityCatalogue* city = nullptr);
   ~ApiService();
 
   HttpResponse handle(const HttpRequest& request);
@@ -161,6 +167,7 @@ class ApiService {
   std::ostream* const log_;
   const ServicePrivacy privacy_;
   const ServiceProof proof_;
+  const city::CityCatalogue* const city_;
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;

@@ -20,7 +20,7 @@ void serialize(A& ar, AppealRow& r) {
   ar(r.id, r.stage, r.category, r.topic, r.priority, r.channel, r.district, r.agency, MicrosRef{r.registered_at},
      MicrosRef{r.updated_at}, MicrosRef{r.resolved_at}, MicrosRef{r.closed_at}, MicrosRef{r.due_at}, r.outcome,
      r.parent, r.children, r.reopen_count, r.redirect_count, r.version, Trailing<std::string>{r.due_provisional},
-     Trailing<bool>{r.applicant_erased});
+     Trailing<bool>{r.applicant_erased}, Trailing<std::string>{r.sla_alert});
 }
 template <class A>
 void serialize(A& ar, TimelineEntry& e) {
@@ -325,6 +325,9 @@ class AppealsProjection final : public Projection {
   // An SLA deadline set or stopped: the row's due date is the earliest open deadline (what "overdue" checks).
   static Status apply_sla(const store::RecordedEvent& e, ViewTx& tx) {
     if (!is_appeal_stream(e)) return Status::Ok();
+    if (e.type == "SlaWarning" || e.type == "SlaBreached" || e.type == "SlaEscalated") {
+      return apply_rung(e, tx);
+    }
     OTINISH_ASSIGN_OR_RETURN(std::optional<SlaClockEvent> change, deadline_change(e));
     if (!change) return Status::Ok();
     const std::string_view id = appeal_id_of(e);
@@ -336,8 +339,26 @@ class AppealsProjection final : public Projection {
     if (row) {
       row->due_at = due.due;
       row->due_provisional = std::move(due.provisional);
+      // A deadline set anew (an extension, a rebinding, a reopening) or stopped starts its warnings over.
+      row->sla_alert.clear();
       row->version = e.stream_version;
     }
+    return Status::Ok();
+  }
+  // A warning or breach rung fired: the row carries the most severe since the deadline last changed, so a queue
+  // can mark it without reading the appeal's stream.
+  static Status apply_rung(const store::RecordedEvent& e, ViewTx& tx) {
+    thread_local std::string key;
+    Status error;
+    AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", appeal_id_of(e)), error);
+    OTINISH_RETURN_IF_ERROR(error);
+    if (!row) return Status::Ok();
+    if (e.type == "SlaWarning") {
+      if (row->sla_alert.empty()) row->sla_alert = "warned";
+    } else {
+      row->sla_alert = "breached";
+    }
+    row->version = e.stream_version;
     return Status::Ok();
   }
 };
@@ -876,6 +897,29 @@ Result<std::vector<RepeatLink>> read_repeats(const ViewReader& view, std::string
 Result<std::uint64_t> count_repeats(const ViewReader& view) {
   auto n = view.get("n");
   return n ? from_be64(*n) : 0;
+}
+
+Result<std::vector<RepeatCandidate>> find_repeat_candidates(const ViewReader& view, std::string_view person,
+                                                            std::string_view address, std::string_view topic,
+                                                            Timestamp now, std::chrono::hours window) {
+  std::vector<RepeatCandidate> out;
+  // The same keys the projection writes, so a desk's hint and the link recorded at registration agree.
+  auto look = [&](char kind, std::string_view value, const char* reason) -> Status {
+    if (value.empty()) return Status::Ok();
+    auto bytes = view.get(link_key(kind, value, topic));
+    if (!bytes) return Status::Ok();
+    OTINISH_ASSIGN_OR_RETURN(LastSeen last, decode_row<LastSeen>(*bytes));
+    if (now - last.at > window) return Status::Ok();
+    for (const RepeatCandidate& c : out) {
+      if (c.earlier_id == last.appeal_id) return Status::Ok();
+    }
+    out.push_back({std::move(last.appeal_id), last.at, reason});
+    return Status::Ok();
+  };
+  OTINISH_RETURN_IF_ERROR(look('p', person, "same applicant and topic"));
+  OTINISH_RETURN_IF_ERROR(look('a', address, "same address and topic"));
+  std::sort(out.begin(), out.end(), [](const RepeatCandidate& a, const RepeatCandidate& b) { return a.at > b.at; });
+  return out;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> dump_view(const ViewReader& view) {

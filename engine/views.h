@@ -67,6 +67,9 @@ struct AppealRow {
   std::string due_provisional;
   // The applicant's personal data was erased (ApplicantErased): the appeal stays, the person is gone.
   bool applicant_erased = false;
+  // The most severe SLA rung fired since the earliest deadline was last set: "" (none), "warned" or "breached"
+  // (a breach or an escalation). A queue marks the appeal by it.
+  std::string sla_alert;
   Outcome outcome = Outcome::kNone;
   std::string parent;
   std::uint32_t children = 0;
@@ -175,6 +178,21 @@ struct RepeatLink {
 Result<std::vector<RepeatLink>> read_repeats(const ViewReader& repeats, std::string_view appeal_id);
 // How many appeals are repeats.
 Result<std::uint64_t> count_repeats(const ViewReader& repeats);
+
+// Before registering: the newest appeals a registration would repeat, so a desk can say so while the resident
+// is still on the line. `person` is what the view links by: a sealed applicant's id (the key store's find()
+// for applicant_identity()), or a plain applicant's normalise_phone(); `address` is normalise_address() of a
+// plain applicant's address (sealed applicants are linked by their id only). Either may be empty. An appeal
+// counts when it was registered on `topic` no earlier than `now - window`. At most one per kind, newest first.
+struct RepeatCandidate {
+  std::string earlier_id;
+  Timestamp at{};
+  std::string reason;  // as RepeatLink::reason
+};
+Result<std::vector<RepeatCandidate>> find_repeat_candidates(const ViewReader& repeats, std::string_view person,
+                                                            std::string_view address, std::string_view topic,
+                                                            Timestamp now,
+                                                            std::chrono::hours window = ViewsOptions{}.repeat_window);
 
 // Every row of a view as (key, value) pairs, for comparing a live view with a rebuild.
 Result<std::vector<std::pair<std::string, std::string>>> dump_view(const ViewReader& view);

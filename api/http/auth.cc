@@ -81,7 +81,8 @@ bool role_has(Role role, Permission p) noexcept {
       return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
              p == P::kReadRules || p == P::kReadMetrics || p == P::kReadAccessLog || p == P::kReadEvidence;
     case Role::kPublic:
-      return p == P::kReadPublicFeed;
+      // Scorecards are aggregates per agency (no appeal, no person): what the public page charts.
+      return p == P::kReadPublicFeed || p == P::kReadScorecards;
     case Role::kPrivacyOfficer:
       return p == P::kReadAppeals || p == P::kReadPublicFeed || p == P::kReadPersonalData || p == P::kReadAccessLog ||
              p == P::kEraseApplicants;

@@ -248,6 +248,48 @@ json::object appeal_event_to_json(const AppealEvent& e) {
   return o;
 }
 
+// An SLA event of an appeal's stream as data: which clock, what happened, the deadline it set, and the rule,
+// file:line, rule-set hash and calendar behind it.
+json::object sla_event_to_json(const SlaEvent& ev) {
+  json::object o;
+  if (const auto* b = std::get_if<SlaBound>(&ev)) {
+    o = {{"kind", "bound"}, {"rule_id", b->rule_id}, {"rule_set_hash", b->bundle.rule_set_hash}};
+  } else if (const auto* r = std::get_if<SlaRebound>(&ev)) {
+    json::array changes;
+    for (const auto& d : r->deadlines) {
+      json::object c{{"clock", d.clock}};
+      if (d.old_deadline) c["old_deadline"] = format_utc(*d.old_deadline);
+      if (d.new_deadline) c["new_deadline"] = format_utc(*d.new_deadline);
+      if (!d.new_provisional.empty()) c["provisional"] = d.new_provisional;
+      changes.push_back(std::move(c));
+    }
+    o = {{"kind", "rebound"},
+         {"policy", std::string(to_string(r->policy))},
+         {"rule_set_hash", r->to.rule_set_hash},
+         {"deadlines", std::move(changes)}};
+    if (!r->cause.empty()) o["cause"] = r->cause;
+  } else {
+    const auto& c = std::get<SlaClockEvent>(ev);
+    static constexpr const char* kKinds[] = {"started", "paused", "resumed", "stopped",
+                                             "deadline", "warning", "breached", "escalated"};
+    o = {{"kind", kKinds[static_cast<int>(c.kind)]},
+         {"clock", c.clock},
+         {"rule_id", c.rule_id},
+         {"rule_where", c.rule_where},
+         {"rule_set_hash", c.rule_set_hash},
+         {"calendar", c.calendar_version.empty() ? c.calendar : c.calendar_version}};
+    if (c.deadline) o["deadline"] = format_utc(*c.deadline);
+    if (!c.provisional.empty()) o["provisional"] = c.provisional;
+    if (!c.label.empty()) o["label"] = c.label;
+    if (!c.notify.empty()) {
+      json::array n;
+      for (const auto& x : c.notify) n.emplace_back(x);
+      o["notify"] = std::move(n);
+    }
+  }
+  return o;
+}
+
 json::object appeal_state_to_json(const AppealState& s) {
   json::object o;
   o["id"] = s.id;

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "engine/appeal.h"
+#include "engine/sla_events.h"
 #include "engine/commands.h"
 #include "engine/events.h"
 #include "store/event.h"
@@ -29,6 +30,10 @@ Result<store::RecordedEvent> envelope_from_json(const boost::json::value& v);
 
 // An appeal event's body as JSON: {"from": "assigned", "to": "accepted", "agency": "..."}; applicant omitted.
 boost::json::object appeal_event_to_json(const engine::AppealEvent& e);
+
+// An SLA event of an appeal's stream (SlaBound, SlaRebound, a clock event) as data: its kind, the clock, the
+// deadline it set, and the rule, file:line, rule-set hash and calendar behind it.
+boost::json::object sla_event_to_json(const engine::SlaEvent& e);
 
 // The appeal's current state as the API shows it (no personal data).
 boost::json::object appeal_state_to_json(const engine::AppealState& s);

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "api/http/log_verification.h"
 #include "api/http/problem.h"
 #include "api/http/resource_support.h"
 #include "api/http/service.h"
@@ -120,6 +121,130 @@ HttpResponse ApiService::evidence(Call& c) {
   r.status = 200;
   r.content_type = "application/json";
   r.body = std::move(bundle).value();
+  return r;
+}
+
+// ---- verify, in the background ---------------------------------------------------------------------------------
+
+namespace {
+struct VerificationCancelled {};
+}  // namespace
+
+LogVerification::~LogVerification() {
+  cancel_ = true;
+  std::thread t;
+  {
+    std::lock_guard lock(mu_);
+    t = std::move(thread_);
+  }
+  if (t.joinable()) t.join();
+}
+
+bool LogVerification::start() {
+  std::lock_guard lock(mu_);
+  if (running_) return false;
+  if (thread_.joinable()) thread_.join();  // the previous run has finished: running_ is false
+  running_ = true;
+  started_at_ = clock_.now();
+  head_at_start_ = store_.head_position();
+  progress_ = 0;
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void LogVerification::run() {
+  store::VerifyOptions options;
+  options.indexes = true;
+  options.progress = [this](std::uint64_t p) {
+    progress_ = p;
+    // The only way out of a walk in progress; verify_log holds nothing an exception would leak.
+    if (cancel_) throw VerificationCancelled{};
+  };
+  Result<store::VerifyReport> report = Status::Internal("not run");
+  bool cancelled = false;
+  try {
+    report = store::verify_log(store_, options);
+  } catch (const VerificationCancelled&) {
+    cancelled = true;
+  }
+  std::lock_guard lock(mu_);
+  running_ = false;
+  finished_at_ = clock_.now();
+  if (cancelled) {
+    error_ = "cancelled: the server stopped";
+  } else if (!report.ok()) {
+    error_ = report.status().ToString();
+    report_.reset();
+  } else {
+    error_.clear();
+    report_ = std::move(report).value();
+  }
+}
+
+json::object LogVerification::status() const {
+  std::lock_guard lock(mu_);
+  json::object o;
+  if (!running_ && !report_ && error_.empty()) {
+    o["state"] = "never";
+    return o;
+  }
+  o["state"] = running_ ? "running" : "done";
+  o["started_at"] = format_utc(started_at_);
+  o["head_at_start"] = head_at_start_;
+  if (running_) {
+    o["progress"] = progress_.load();
+    return o;
+  }
+  o["finished_at"] = format_utc(finished_at_);
+  o["seconds"] = std::chrono::duration<double>(finished_at_ - started_at_).count();
+  if (!error_.empty()) {
+    o["ok"] = false;
+    o["error"] = error_;
+    return o;
+  }
+  const store::VerifyReport& r = *report_;
+  o["ok"] = r.ok;
+  o["events"] = r.events;
+  o["summary"] = r.to_string();
+  if (r.ok) o["head_hash"] = to_hex(std::span<const std::uint8_t>(r.head_hash.data(), r.head_hash.size()));
+  if (r.tree_checked) o["tree_root"] = engine::proof::base64(r.tree_root);
+  if (r.indexes_checked) o["streams"] = r.streams;
+  if (!r.ok) {
+    o["bad_position"] = r.bad_position;
+    o["problem"] = r.problem;
+  }
+  return o;
+}
+
+HttpResponse ApiService::verify_status(Call&) {
+  json::object o = verification_->status();
+  if (proof_.checkpoints != nullptr) {
+    if (auto note = proof_.checkpoints->latest(); note.ok()) {
+      // A signed note is its text, a blank line, then the signatures.
+      const std::size_t end = note->find("\n\n");
+      if (auto cp = engine::proof::parse_checkpoint(std::string_view(*note).substr(0, end == std::string::npos ? note->size() : end + 1));
+          cp.ok()) {
+        o["checkpoint"] = json::object{{"origin", cp->origin}, {"size", cp->size},
+                                       {"root", engine::proof::base64(cp->root)}};
+      }
+    }
+  }
+  HttpResponse r = json_response(200, o);
+  r.set_header("Cache-Control", "no-store");
+  return r;
+}
+
+HttpResponse ApiService::verify_start(Call& c) {
+  const bool started = verification_->start();
+  json::object o = verification_->status();
+  HttpResponse r = json_response(started ? 202 : 409, o);
+  if (!started) {
+    r = problem_response(Problem{.status = 409, .type = "verify-running", .title = "Verification running",
+                                 .detail = "a verification of the log is already running; GET /v1/log/verify "
+                                           "shows its progress"});
+  }
+  r.set_header("Location", "/v1/log/verify");
+  (void)c;
   return r;
 }
 

@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <cctype>
 #include <deque>
+#include <map>
+#include <set>
 #include <unordered_map>
 
 #include <boost/json.hpp>
 
 #include "api/http/json_codec.h"
+#include "api/http/log_verification.h"
 #include "api/http/openapi.h"
 #include "api/http/problem.h"
 #include "api/http/publications.h"
 #include "api/http/resource_support.h"
 #include "engine/privacy/retention.h"
+#include "engine/sla_events.h"
 #include "engine/views.h"
 #include "engine/what_if.h"
 #include "api/http/calendar_outlook.h"
@@ -143,7 +147,8 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       privacy_(privacy),
       proof_(proof),
       city_(city),
-      idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)) {
+      idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)),
+      verification_(std::make_unique<LogVerification>(store, clock)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
                      [this] { return static_cast<double>(store_.head_position()); });
@@ -241,7 +246,8 @@ void ApiService::add_routes() {
   router_.add("POST", "/v1/appeals/{id}/{command}", guarded({}, &ApiService::run_command));
   router_.add("GET", "/v1/appeals/{id}/timeline", guarded({P::kReadAppeals}, &ApiService::timeline));
   router_.add("GET", "/v1/events", guarded({P::kReadEvents}, &ApiService::events));
-  router_.add("GET", "/v1/events/stream", guarded({P::kReadEvents}, &ApiService::events_stream));
+  // An agency reads a stream of its own appeals' events only (events_stream).
+  router_.add("GET", "/v1/events/stream", guarded({P::kReadEvents, P::kReadAppeals}, &ApiService::events_stream));
   router_.add("GET", "/v1/appeals", guarded({P::kReadAppeals}, &ApiService::list_appeals));
   router_.add("GET", "/v1/scorecards", guarded({P::kReadScorecards}, &ApiService::scorecards));
   router_.add("GET", "/v1/public/feed", guarded({P::kReadPublicFeed}, &ApiService::public_feed));
@@ -249,7 +255,9 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/rules", guarded({P::kReadRules}, &ApiService::get_rules));
   router_.add("PUT", "/v1/rules", guarded({P::kWriteRules}, &ApiService::put_rules));
   router_.add("POST", "/v1/rules/simulate", guarded({P::kWriteRules}, &ApiService::simulate_rules));
+  router_.add("GET", "/v1/calendars", guarded({P::kReadRules}, &ApiService::list_calendars));
   router_.add("GET", "/v1/calendars/{name}", guarded({P::kReadRules}, &ApiService::get_calendar));
+  router_.add("GET", "/v1/calendars/{name}/days", guarded({P::kReadRules}, &ApiService::calendar_days));
   router_.add("PUT", "/v1/calendars/{name}", guarded({P::kWriteRules}, &ApiService::put_calendar));
   router_.add("GET", "/v1/appeals/{id}/applicant", guarded({P::kReadPersonalData}, &ApiService::get_applicant));
   router_.add("GET", "/v1/appeals/{id}/access-log", guarded({P::kReadAccessLog}, &ApiService::access_log));
@@ -258,6 +266,15 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/proofs/inclusion", guarded({P::kReadProofs}, &ApiService::inclusion_proof));
   router_.add("GET", "/v1/proofs/consistency", guarded({P::kReadProofs}, &ApiService::consistency_proof));
   router_.add("GET", "/v1/appeals/{id}/evidence", guarded({P::kReadEvidence}, &ApiService::evidence));
+  router_.add("GET", "/v1/log/verify", guarded({P::kReadEvidence}, &ApiService::verify_status));
+  router_.add("POST", "/v1/log/verify", guarded({P::kReadEvidence}, &ApiService::verify_start));
+  router_.add("GET", "/v1/session", guarded({}, &ApiService::session));
+  router_.add("GET", "/v1/catalogue", guarded({}, &ApiService::catalogue));
+  router_.add("POST", "/v1/repeats/check", guarded({P::kRegisterAppeal}, &ApiService::repeat_check));
+  router_.add("GET", "/v1/public/appeals/{id}", guarded({P::kReadPublicFeed}, &ApiService::public_appeal));
+  router_.add("GET", "/", open(&ApiService::console_root));
+  router_.add("GET", "/console", open(&ApiService::console_asset));  // and /console/: the page itself
+  router_.add("GET", "/console/{file}", open(&ApiService::console_asset));
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
@@ -488,7 +505,30 @@ HttpResponse ApiService::get_appeal(Call& c) {
     r.set_header("ETag", etag_of(s.version));
     return r;
   }
-  HttpResponse r = json_response(200, appeal_state_to_json(s));
+  json::object body = appeal_state_to_json(s);
+  // The earlier appeals this one repeats (same applicant, or same address, on the same topic), so a desk sees
+  // the resident's history at once. Only for roles that may read the applicant: a link is about the person.
+  // From the appeals view: the earliest open deadline and the SLA alert, as lists show them.
+  const bool views_ready = views_ != nullptr && views_->wait_for(s.last_position, std::chrono::seconds(2));
+  if (views_ready) {
+    if (auto reader = views_->reader("appeals"); reader.ok()) {
+      if (auto row = engine::get_appeal_row(**reader, s.id); row.ok()) {
+        if (row->due_at != Timestamp{}) body["due_at"] = format_utc(row->due_at);
+        if (!row->due_provisional.empty()) body["due_provisional"] = row->due_provisional;
+        if (!row->sla_alert.empty()) body["sla_alert"] = row->sla_alert;
+      }
+    }
+  }
+  if (views_ready && role_has(c.who.role, Permission::kReadPersonalData)) {
+    if (auto reader = views_->reader("repeats"); reader.ok()) {
+      if (auto links = engine::read_repeats(**reader, s.id); links.ok() && !links->empty()) {
+        json::array a;
+        for (const auto& l : *links) a.push_back(json::object{{"appeal_id", l.earlier_id}, {"reason", l.reason}});
+        body["repeat_of"] = std::move(a);
+      }
+    }
+  }
+  HttpResponse r = json_response(200, body);
   r.set_header("ETag", etag_of(s.version));
   return r;
 }
@@ -589,10 +629,18 @@ HttpResponse ApiService::timeline(Call& c) {
     if (!rows.ok()) return status_problem(rows.status());
     // The centre's local time beside UTC: the calendar the appeal's SLA clocks run on.
     engine::AppealLocalTime local;
+    // The SLA decisions in structured form, by stream version, so that a client can show each deadline as of any
+    // moment (the summary says the same in words).
+    std::map<std::uint64_t, json::object> sla_by_version;
     if (auto events = store_.read_stream(std::string(engine::kAppealStreamPrefix) + id, 1, store::Direction::kForward,
                                          SIZE_MAX);
         events.ok()) {
       local = engine::AppealLocalTime::of(registry_, *events);
+      for (const auto& e : *events) {
+        if (!engine::is_sla_event_type(e.type)) continue;
+        auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload);
+        if (sla.ok()) sla_by_version.emplace(e.stream_version, sla_event_to_json(*sla));
+      }
     }
     for (const auto& t : *rows) {
       json::object o{{"version", t.version},          {"position", t.position},
@@ -602,6 +650,7 @@ HttpResponse ApiService::timeline(Call& c) {
                      {"summary", t.summary}};
       if (local.known()) o["at_local"] = local.format(t.at);
       if (!t.rule.empty()) o["rule"] = t.rule;
+      if (auto it = sla_by_version.find(t.version); it != sla_by_version.end()) o["sla"] = std::move(it->second);
       entries.push_back(std::move(o));
     }
     HttpResponse r = json_response(200, json::object{{"id", id}, {"version", s.version}, {"entries", std::move(entries)}});
@@ -661,6 +710,76 @@ class SubscriptionProducer final : public StreamProducer {
 
 }  // namespace
 
+namespace {
+
+HttpResponse views_unavailable() {
+  return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
+                                  .detail = "this server runs without projections; start it with its --data "
+                                            "directory to serve lists, scorecards and the public feed"});
+}
+
+// Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
+// for the views to apply the log up to its head as of now; 503 if they are further behind than that.
+std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
+  const std::uint64_t head = store.head_position();
+  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
+  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
+                                  .detail = "the views have not caught up with log position " +
+                                            std::to_string(head) + " within 2 s; retry shortly"});
+}
+
+// Which events an agency's stream carries (events_stream). Used by one subscription thread at a time.
+class AgencyFilter {
+ public:
+  AgencyFilter(std::string agency, std::set<std::string> held) : agency_(std::move(agency)), held_(std::move(held)) {}
+
+  bool admits(const store::RecordedEvent& e) {
+    if (!e.stream.starts_with(engine::kAppealStreamPrefix)) return false;
+    const std::string id = e.stream.substr(engine::kAppealStreamPrefix.size());
+    const bool had = held_.contains(id);
+    std::optional<std::string> now_with;  // the agency the event hands the appeal to, if it does
+    if (auto ev = engine::decode_event(e.type, e.schema_version, e.payload); ev.ok()) {
+      if (const auto* a = std::get_if<engine::AppealAssigned>(&ev->body)) now_with = a->agency;
+      if (const auto* r = std::get_if<engine::AppealRedirected>(&ev->body)) now_with = r->to_agency;
+    } else if (engine::is_sla_event_type(e.type)) {
+      if (auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload); sla.ok()) {
+        if (const auto* c = std::get_if<engine::SlaClockEvent>(&*sla); c && !c->reassign_agency.empty()) {
+          now_with = c->reassign_agency;
+        }
+      }
+    }
+    if (now_with) {
+      if (*now_with == agency_) {
+        held_.insert(id);
+      } else {
+        held_.erase(id);
+      }
+    }
+    return had || held_.contains(id);
+  }
+
+ private:
+  const std::string agency_;
+  std::set<std::string> held_;
+};
+
+// Every appeal the view shows assigned to `agency`.
+Result<std::set<std::string>> agency_appeals(engine::ProjectionRunner& views, const std::string& agency) {
+  OTINISH_ASSIGN_OR_RETURN(auto reader, views.reader("appeals"));
+  std::set<std::string> out;
+  engine::AppealQuery q;
+  q.agency = agency;
+  q.limit = 10'000;
+  for (;;) {
+    OTINISH_ASSIGN_OR_RETURN(engine::AppealPage page, engine::query_appeals(*reader, q));
+    for (const auto& r : page.rows) out.insert(r.id);
+    if (page.next_after.empty()) return out;
+    q.after = page.next_after;
+  }
+}
+
+}  // namespace
+
 HttpResponse ApiService::events_stream(Call& c) {
   std::uint64_t after = 0;
   const std::string_view last_id = c.q.header("last-event-id");
@@ -676,12 +795,29 @@ HttpResponse ApiService::events_stream(Call& c) {
   } else {
     after = store_.head_position();  // live only
   }
+  // An agency's stream: the events of the appeals assigned to it, so its queue stays live without showing it
+  // anything else. The appeals it holds now come from the view; assignments, redirections and escalations that
+  // reassign are followed as they arrive (the event that takes an appeal away is the last one it gets).
+  std::shared_ptr<AgencyFilter> filter;
+  if (!role_has(c.who.role, Permission::kReadEvents)) {
+    if (c.who.role != Role::kAgency) {
+      return problem_response(Problem{.status = 403, .type = "forbidden", .title = "Not allowed for this role",
+                                      .detail = "role " + std::string(to_string(c.who.role)) +
+                                                " may not read the event log (docs/http.md#roles)"});
+    }
+    if (views_ == nullptr) return views_unavailable();
+    if (auto behind = await_views(*views_, store_)) return *behind;
+    auto held = agency_appeals(*views_, c.who.agency);
+    if (!held.ok()) return status_problem(held.status());
+    filter = std::make_shared<AgencyFilter>(c.who.agency, std::move(held).value());
+  }
   HttpResponse r;
   r.content_type = "text/event-stream";
-  r.stream = [this, after](std::shared_ptr<StreamSink> sink) -> std::unique_ptr<StreamProducer> {
+  r.stream = [this, after, filter](std::shared_ptr<StreamSink> sink) -> std::unique_ptr<StreamProducer> {
     std::weak_ptr<StreamSink> weak = sink;
     sink->push("retry: 1000\n\n");
-    auto sub = store_.subscribe(after, [weak](const store::RecordedEvent& e) -> Status {
+    auto sub = store_.subscribe(after, [weak, filter](const store::RecordedEvent& e) -> Status {
+      if (filter && !filter->admits(e)) return Status::Ok();
       auto s = weak.lock();
       std::string chunk = "id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " +
                           json::serialize(envelope_to_json(e, EnvelopeForm::kFeed)) + "\n\n";
@@ -953,6 +1089,77 @@ HttpResponse ApiService::get_calendar(Call& c) {
   return publication_yaml(**cur);
 }
 
+// The calendars the rules in force run on, each with its versions as published.
+HttpResponse ApiService::list_calendars(Call&) {
+  auto bundle = registry_.current();
+  if (!bundle.ok()) return status_problem(bundle.status());
+  auto pubs = read_calendar_publications(store_);
+  if (!pubs.ok()) return status_problem(pubs.status());
+  json::array out;
+  if (*bundle) {
+    for (const auto& [name, cal] : (*bundle)->calendars) {
+      json::array versions;
+      for (const Publication& p : *pubs) {
+        if (p.name != name) continue;
+        versions.push_back(json::object{{"version", p.version},
+                                        {"label", p.version_label},
+                                        {"content_hash", p.content_hash},
+                                        {"published_at", format_utc(p.recorded_at)},
+                                        {"policy", std::string(to_string(p.policy))}});
+      }
+      json::array provisional;
+      for (const auto& y : cal.provisional_years()) {
+        json::array missing;
+        for (const auto& m : y.missing) missing.emplace_back(m);
+        provisional.push_back(json::object{{"year", y.year}, {"missing", std::move(missing)}, {"calendar", y.calendar}});
+      }
+      out.push_back(json::object{{"name", name},
+                                 {"version", cal.version()},
+                                 {"time_zone", cal.time_zone()},
+                                 {"first_day", date::format("%F", cal.first_day())},
+                                 {"last_day", date::format("%F", cal.last_day())},
+                                 {"provisional_years", std::move(provisional)},
+                                 {"publications", std::move(versions)}});
+    }
+  }
+  return json_response(200, json::object{{"calendars", std::move(out)}});
+}
+
+// One year of a calendar in force, day by day: working or not, why, and whether the year is provisional.
+HttpResponse ApiService::calendar_days(Call& c) {
+  const std::string& name = c.p.at("name");
+  std::uint64_t year = 0;
+  auto it = c.q.query.find("year");
+  if (it == c.q.query.end() || !parse_u64(it->second, &year) || year < 1900 || year > 2200) {
+    return problem_response(bad_request("year must be a year, e.g. ?year=2027", "year"));
+  }
+  auto bundle = registry_.current();
+  if (!bundle.ok()) return status_problem(bundle.status());
+  const rules::Calendar* cal = nullptr;
+  if (*bundle) {
+    if (auto f = (*bundle)->calendars.find(name); f != (*bundle)->calendars.end()) cal = &f->second;
+  }
+  if (cal == nullptr) {
+    return problem_response(not_found("no calendar '" + name + "' in the rules in force; GET /v1/calendars lists them"));
+  }
+  json::array days;
+  const date::sys_days first = date::sys_days(date::year(static_cast<int>(year)) / 1 / 1);
+  const date::sys_days last = date::sys_days(date::year(static_cast<int>(year)) / 12 / 31);
+  for (date::sys_days d = first; d <= last; d += date::days(1)) {
+    auto info = cal->day(date::year_month_day(d));
+    if (!info.ok()) continue;  // outside the calendar's range: the client shows the day as not covered
+    json::object o{{"date", date::format("%F", d)}, {"working", info->working}, {"minutes", info->working_minutes}};
+    if (!info->reason.empty()) o["reason"] = info->reason;
+    if (info->provisional) o["provisional"] = true;
+    days.push_back(std::move(o));
+  }
+  return json_response(200, json::object{{"calendar", name},
+                                         {"version", cal->version()},
+                                         {"year", year},
+                                         {"working_days", cal->working_days_in_year(static_cast<int>(year))},
+                                         {"days", std::move(days)}});
+}
+
 HttpResponse ApiService::put_calendar(Call& c) {
   const std::string& name = c.p.at("name");
   auto policy = policy_param(c.q, engine::RebindPolicy::kProvisional);
@@ -1013,22 +1220,6 @@ std::optional<HttpResponse> ApiService::check_topic(const json::object& body) co
 
 namespace {
 
-HttpResponse views_unavailable() {
-  return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
-                                  .detail = "this server runs without projections; start it with its --data "
-                                            "directory to serve lists, scorecards and the public feed"});
-}
-
-// Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
-// for the views to apply the log up to its head as of now; 503 if they are further behind than that.
-std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
-  const std::uint64_t head = store.head_position();
-  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
-  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                  .detail = "the views have not caught up with log position " +
-                                            std::to_string(head) + " within 2 s; retry shortly"});
-}
-
 json::object appeal_row_json(const engine::AppealRow& r) {
   json::object o{{"id", r.id},
                  {"version", r.version},
@@ -1048,6 +1239,7 @@ json::object appeal_row_json(const engine::AppealRow& r) {
   if (r.due_at != Timestamp{}) o["due_at"] = format_utc(r.due_at);
   if (!r.due_provisional.empty()) o["due_provisional"] = r.due_provisional;
   if (r.applicant_erased) o["applicant_erased"] = true;
+  if (!r.sla_alert.empty()) o["sla_alert"] = r.sla_alert;
   if (r.resolved_at != Timestamp{}) o["resolved_at"] = format_utc(r.resolved_at);
   if (r.closed_at != Timestamp{}) o["closed_at"] = format_utc(r.closed_at);
   if (!r.parent.empty()) o["parent"] = r.parent;
@@ -1154,6 +1346,37 @@ HttpResponse ApiService::scorecards(Call& c) {
                                          {"too_small", std::move(small)},
                                          {"min_sample", min_sample},
                                          {"checkpoint", (*reader)->checkpoint()}});
+}
+
+// What a resident who holds an appeal's number may see of it: the public feed's fields and the deadline.
+// Numbers are dense, so anyone can walk them; this tells no more than the feed already publishes.
+HttpResponse ApiService::public_appeal(Call& c) {
+  if (views_ == nullptr) return views_unavailable();
+  if (auto behind = await_views(*views_, store_)) return *behind;
+  auto reader = views_->reader("appeals");
+  if (!reader.ok()) return status_problem(reader.status());
+  auto row = engine::get_appeal_row(**reader, c.p.at("id"));
+  if (!row.ok()) {
+    if (row.status().code() == StatusCode::kNotFound) {
+      return problem_response(not_found("no appeal " + c.p.at("id") + "; check the number you were given"));
+    }
+    return status_problem(row.status());
+  }
+  const engine::AppealRow& r = *row;
+  json::object o{{"id", r.id},
+                 {"stage", std::string(to_string(r.stage))},
+                 {"category", std::string(to_string(r.category))},
+                 {"topic", r.topic},
+                 {"district", r.district},
+                 {"agency", r.agency},
+                 {"registered_at", format_utc(r.registered_at)},
+                 {"updated_at", format_utc(r.updated_at)},
+                 {"outcome", std::string(to_string(r.outcome))}};
+  if (r.due_at != Timestamp{} && r.resolved_at == Timestamp{}) o["due_at"] = format_utc(r.due_at);
+  if (r.resolved_at != Timestamp{}) o["resolved_at"] = format_utc(r.resolved_at);
+  if (r.closed_at != Timestamp{}) o["closed_at"] = format_utc(r.closed_at);
+  if (!r.parent.empty()) o["merged_into"] = r.parent;
+  return json_response(200, o);
 }
 
 HttpResponse ApiService::public_feed(Call& c) {

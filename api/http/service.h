@@ -24,10 +24,19 @@
 //   POST /v1/rules/simulate?from=&to=&as_of=  what a candidate rule set (YAML body) would have done to the
 //                                          recorded history (engine/what_if.h); nothing is written
 //   GET  /v1/calendars/{name}, PUT ...     a calendar (YAML), published through the registry ("sla-calendars")
+//   GET  /v1/calendars, /v1/calendars/{name}/days?year=   the calendars in force with their versions; a year
+//                                          day by day (working or not, why, provisional)
 //   GET  /v1/appeals/{id}/applicant        the applicant's contact, for the callback (Access-Purpose required;
 //                                          each read is recorded; 410 once erased)   api/http/applicants.cc
 //   GET  /v1/appeals/{id}/access-log       who read the applicant's data, when and why
 //   DELETE /v1/applicants/{id}             erase an applicant: the data key is destroyed, the appeals stay
+//   GET  /v1/session                       who the token is: role, agency, permissions, commands it may run
+//   GET  /v1/catalogue                     topics (kk/ru/en names), agencies and districts; ETag
+//   POST /v1/repeats/check                 before registering: the resident's recent appeals on the topic
+//   GET  /v1/public/appeals/{id}           an appeal's public status by its number (no personal data)
+//   GET  /v1/log/verify, POST ...          the newest run of verify over the whole log; POST starts one
+//   GET  /console/...                      the browser console (static files; it calls this API with the
+//                                          user's token)                              api/http/console.cc
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
 //
@@ -97,6 +106,7 @@ struct ServiceOptions {
 };
 
 class IdempotencyCache;
+class LogVerification;
 
 class ApiService {
  public:
@@ -145,6 +155,8 @@ class ApiService {
   HttpResponse put_rules(Call& c);
   HttpResponse simulate_rules(Call& c);
   HttpResponse get_calendar(Call& c);
+  HttpResponse list_calendars(Call& c);
+  HttpResponse calendar_days(Call& c);
   HttpResponse put_calendar(Call& c);
   HttpResponse get_applicant(Call& c);   // api/http/applicants.cc
   HttpResponse access_log(Call& c);      // api/http/applicants.cc
@@ -153,6 +165,14 @@ class ApiService {
   HttpResponse inclusion_proof(Call& c);    // api/http/proofs.cc
   HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc
   HttpResponse evidence(Call& c);           // api/http/proofs.cc
+  HttpResponse verify_status(Call& c);      // api/http/proofs.cc
+  HttpResponse verify_start(Call& c);       // api/http/proofs.cc
+  HttpResponse session(Call& c);       // api/http/session.cc
+  HttpResponse catalogue(Call& c);     // api/http/session.cc
+  HttpResponse repeat_check(Call& c);  // api/http/session.cc
+  HttpResponse public_appeal(Call& c);
+  HttpResponse console_asset(Call& c);  // api/http/console.cc
+  HttpResponse console_root(Call& c);   // api/http/console.cc
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
@@ -173,6 +193,9 @@ class ApiService {
   std::unique_ptr<IdempotencyCache> idempotency_;
   std::mutex log_mu_;      // guards writes to *log_
   std::mutex publish_mu_;  // serialises If-Match checks and publications of rules and calendars
+  std::once_flag catalogue_once_;   // builds catalogue_json_ and catalogue_etag_ on the first request
+  std::string catalogue_json_, catalogue_etag_;
+  std::unique_ptr<LogVerification> verification_;  // the newest run of verify over the log (api/http/proofs.cc)
 };
 
 }  // namespace otinish::api

@@ -57,7 +57,7 @@ function h(spec, attrs, ...kids) {
     else if (k === 'value') el.value = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const k of kids.flat()) if (k != null && k !== false) el.append(k instanceof Node ? k : String(k));
+  for (const k of kids.flat(Infinity)) if (k != null && k !== false) el.append(k instanceof Node ? k : String(k));
   return el;
 }
 const main = () => document.getElementById('main');
@@ -440,6 +440,10 @@ function deadlinesAsOf(entries, at) {
       for (const d of s.deadlines) if (d.new_deadline) clocks.set(d.clock, { deadline: d.new_deadline, rule: `rule set ${s.rule_set_hash.slice(0, 12)} (${s.policy})`, state: 'running' });
       continue;
     }
+    if (s.kind === 'extension') {
+      clocks.set('extension', { deadline: s.deadline, state: 'granted', rule: `APC art. 76, cap ${s.cap}` });
+      continue;
+    }
     if (!s.clock) continue;
     const c = clocks.get(s.clock) || { state: 'running' };
     if (s.deadline) c.deadline = s.deadline;
@@ -586,7 +590,7 @@ async function renderQueue(m) {
   let cursor = '';
   let checkpoint = 0;
   do {
-    const q = new URLSearchParams({ limit: '10000' });
+    const q = new URLSearchParams({ limit: '1000' });
     if (agency) q.set('agency', agency);
     if (cursor) q.set('after', cursor);
     const page = await api('GET', `/v1/appeals?${q}`);
@@ -734,7 +738,7 @@ async function renderAdmin(m) {
   const version = cur ? cur.headers.get('ETag') : null;
   const hash = cur ? cur.headers.get('X-Content-Hash') || '' : '';
   const ed = lineEditor(cur ? cur.data : '');
-  const file = h('input', { type: 'text', value: 'rules.yaml', size: 14 });
+  const file = h('input', { type: 'text', value: (cur && cur.headers.get('X-File')) || 'rules.yaml', size: 14 });
   const policy = select(['keep', 'reevaluate', 'stricter'].map((p) => [p, p]), 'keep');
   const from = h('input', { type: 'date' });
   const to = h('input', { type: 'date' });

@@ -637,6 +637,19 @@ HttpResponse ApiService::timeline(Call& c) {
         events.ok()) {
       local = engine::AppealLocalTime::of(registry_, *events);
       for (const auto& e : *events) {
+        if (e.type == "AppealExtensionGranted") {
+          // An extension is the appeal's own deadline (APC art. 76), beside the SLA clocks' ones.
+          if (auto ev = engine::decode_event(e.type, e.schema_version, e.payload); ev.ok()) {
+            if (const auto* g = std::get_if<engine::AppealExtensionGranted>(&ev->body)) {
+              sla_by_version.emplace(e.stream_version,
+                                     json::object{{"kind", "extension"},
+                                                  {"clock", "extension"},
+                                                  {"deadline", format_utc(g->new_deadline)},
+                                                  {"cap", format_utc(g->cap)}});
+            }
+          }
+          continue;
+        }
         if (!engine::is_sla_event_type(e.type)) continue;
         auto sla = engine::decode_sla_event(e.type, e.schema_version, e.payload);
         if (sla.ok()) sla_by_version.emplace(e.stream_version, sla_event_to_json(*sla));
@@ -894,6 +907,8 @@ HttpResponse publication_yaml(const Publication& p) {
   r.set_header("ETag", etag_of(p.version));
   r.set_header("X-Content-Hash", p.content_hash);
   r.set_header("X-Rebind-Policy", std::string(engine::to_string(p.policy)));
+  // The file name its rules cite (rule_where "city.yaml:24:9"), so an editor publishes the next version under it.
+  if (!p.file.empty()) r.set_header("X-File", p.file);
   r.set_header("Last-Modified-UTC", format_utc(p.recorded_at));
   return r;
 }

@@ -58,7 +58,7 @@ std::string build() {
   paths["/v1/openapi.json"] = {{"get", op("This document.", "none (no token)", {},
                                           {{"200", {{"description", "OpenAPI 3.1."}}}})}};
 
-  json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator", {idem},
+  json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator, civic_app", {idem},
                                  common_errors({{"201", json_ref("Registered; Location and ETag set.", "CommandResult")},
                                                 {"400", problem_ref("Body is not a JSON object.")},
                                                 {"422", problem_ref("A field is missing or invalid (see `field`).")}}));

@@ -29,15 +29,16 @@ struct Endpoint {
 const std::set<Role> kAppealReaders = {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor,
                                        R::kPrivacyOfficer};
 const std::set<Role> kLogReaders = {R::kOperator, R::kInspector, R::kController, R::kAuditor};
-const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController, R::kAgency,
-                                  R::kAdmin,    R::kAuditor,   R::kPublic,     R::kPrivacyOfficer};
+const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController,      R::kAgency,  R::kAdmin,
+                                  R::kAuditor,  R::kPublic,    R::kPrivacyOfficer, R::kCivicApp};
 
 std::vector<Endpoint> endpoints() {
   return {
       {"GET", "/healthz", "", {}},
       {"GET", "/v1/openapi.json", "", {}},
       {"GET", "/metrics", "", {R::kAdmin, R::kAuditor}},
-      {"POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})", {R::kOperator}},
+      {"POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})",
+       {R::kOperator, R::kCivicApp}},
       {"GET", "/v1/appeals", "", kAppealReaders},
       {"GET", "/v1/appeals/{id}", "", kAppealReaders},
       {"GET", "/v1/appeals/{id}/timeline", "", kAppealReaders},

@@ -41,6 +41,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <variant>
 
 #include <boost/json/fwd.hpp>
 
@@ -154,6 +155,10 @@ class ApiService {
   HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc
   HttpResponse evidence(Call& c);           // api/http/proofs.cc
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
+  // Registers the appeal a POST /v1/appeals body describes, for the caller: the catalogue's topic check, the
+  // engine command and its id (from the Idempotency-Key). Both registration resources (theirs and Open311's)
+  // call it inside idempotent(). The engine's result, or the problem to answer.
+  std::variant<engine::CommandResult, HttpResponse> register_from_body(Call& c, const boost::json::object& body);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
   engine::Engine& engine_;

@@ -258,6 +258,7 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/proofs/inclusion", guarded({P::kReadProofs}, &ApiService::inclusion_proof));
   router_.add("GET", "/v1/proofs/consistency", guarded({P::kReadProofs}, &ApiService::consistency_proof));
   router_.add("GET", "/v1/appeals/{id}/evidence", guarded({P::kReadEvidence}, &ApiService::evidence));
+  add_open311_routes();
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }

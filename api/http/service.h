@@ -28,6 +28,8 @@
 //                                          each read is recorded; 410 once erased)   api/http/applicants.cc
 //   GET  /v1/appeals/{id}/access-log       who read the applicant's data, when and why
 //   DELETE /v1/applicants/{id}             erase an applicant: the data key is destroyed, the appeals stay
+//   /open311/v2/...                        Open311 GeoReport v2 for civic apps: discovery, services,
+//                                          requests (the public data), POST requests   api/http/open311.cc
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
 //
@@ -46,6 +48,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/form.h"
 #include "api/http/http_types.h"
 #include "api/http/metrics.h"
 #include "api/http/router.h"
@@ -95,6 +98,8 @@ struct ServiceOptions {
   bool access_log = true;
   // Threads deciding appeals in POST /v1/rules/simulate (what-if over the whole history; 0: all cores).
   unsigned simulate_threads = 1;
+  // The centre an appeal registered through Open311 belongs to when the request names no jurisdiction_id.
+  std::string open311_centre = "SHY";
 };
 
 class IdempotencyCache;
@@ -154,6 +159,15 @@ class ApiService {
   HttpResponse inclusion_proof(Call& c);    // api/http/proofs.cc
   HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc
   HttpResponse evidence(Call& c);           // api/http/proofs.cc
+  // Open311 GeoReport v2 (api/http/open311.cc): routes with their own authentication (a bearer token or
+  // GeoReport's api_key) and GeoReport's error shape; `in` holds the query's fields and, for a POST, the body's.
+  void add_open311_routes();
+  HttpResponse open311_discovery(Call& c, const FormFields& in);
+  HttpResponse open311_services(Call& c, const FormFields& in);
+  HttpResponse open311_service(Call& c, const FormFields& in);
+  HttpResponse open311_requests(Call& c, const FormFields& in);
+  HttpResponse open311_request(Call& c, const FormFields& in);
+  HttpResponse open311_post_request(Call& c, const FormFields& in);
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   // Registers the appeal a POST /v1/appeals body describes, for the caller: the catalogue's topic check, the
   // engine command and its id (from the Idempotency-Key). Both registration resources (theirs and Open311's)

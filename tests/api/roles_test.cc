@@ -63,6 +63,15 @@ std::vector<Endpoint> endpoints() {
       {"GET", "/v1/proofs/consistency?from=1", "", kEveryone},
       // No checkpoint is kept by the table's node: 404 inside the role.
       {"GET", "/v1/appeals/{id}/evidence", "", {R::kAuditor}},
+      // Open311 (docs/open311.md): the public data for any token, registration for a civic app or an operator.
+      // The table's node has no catalogue: services answer 404 inside the role.
+      {"GET", "/open311/v2/discovery.json", "", {}},
+      {"GET", "/open311/v2/services.json", "", kEveryone},
+      {"GET", "/open311/v2/services/lifts.operation.not_working.json", "", kEveryone},
+      {"GET", "/open311/v2/requests.json", "", kEveryone},
+      {"GET", "/open311/v2/requests/{id}.json", "", kEveryone},
+      {"POST", "/open311/v2/requests.json", "service_code=lifts.operation.not_working&address_string=Abay",
+       {R::kOperator, R::kCivicApp}, false, {{"Content-Type", "application/x-www-form-urlencoded"}}},
   };
 }
 

@@ -112,13 +112,19 @@ TEST(RolesTest, EveryEndpointWithEveryRole) {
   }
 }
 
-// True when `target` (a path) matches a router pattern such as /v1/calendars/{name}.
+// True when `target` (a path) matches a router pattern such as /v1/calendars/{name} or
+// /open311/v2/requests/{service_request_id}.json.
 bool matches(const std::string& pattern, const std::string& target) {
   const auto p = split_path(pattern);
   const auto t = split_path(target);
   if (p.size() != t.size()) return false;
   for (std::size_t i = 0; i < p.size(); ++i) {
-    if (!(p[i].starts_with("{") && p[i].ends_with("}")) && p[i] != t[i]) return false;
+    const std::size_t close = p[i].find('}');
+    if (p[i].starts_with("{") && close != std::string_view::npos) {
+      if (!t[i].ends_with(p[i].substr(close + 1))) return false;
+    } else if (p[i] != t[i]) {
+      return false;
+    }
   }
   return true;
 }

@@ -447,9 +447,11 @@ void ApiService::add_open311_routes() {
   using P = Permission;
   router_.add("GET", "/open311/v2/discovery.json", route(std::nullopt, &ApiService::open311_discovery));
   router_.add("GET", "/open311/v2/services.json", route(P::kReadPublicFeed, &ApiService::open311_services));
-  router_.add("GET", "/open311/v2/services/{file}", route(P::kReadPublicFeed, &ApiService::open311_service));
+  router_.add("GET", "/open311/v2/services/{service_code}.json",
+              route(P::kReadPublicFeed, &ApiService::open311_service));
   router_.add("GET", "/open311/v2/requests.json", route(P::kReadPublicFeed, &ApiService::open311_requests));
-  router_.add("GET", "/open311/v2/requests/{file}", route(P::kReadPublicFeed, &ApiService::open311_request));
+  router_.add("GET", "/open311/v2/requests/{service_request_id}.json",
+              route(P::kReadPublicFeed, &ApiService::open311_request));
   router_.add("POST", "/open311/v2/requests.json", route(P::kRegisterAppeal, &ApiService::open311_post_request));
 }
 
@@ -502,12 +504,8 @@ HttpResponse ApiService::open311_services(Call& c, const FormFields& in) {
 }
 
 HttpResponse ApiService::open311_service(Call& c, const FormFields&) {
-  const std::string& file = c.p.at("file");
-  if (!file.ends_with(".json")) {
-    return georeport_error(404, "services are served as JSON: /open311/v2/services/<code>.json");
-  }
   if (city_ == nullptr) return no_catalogue();
-  const std::string code = file.substr(0, file.size() - 5);
+  const std::string& code = c.p.at("service_code");
   if (city_->topic(code) == nullptr) {
     return georeport_error(404, "service_code: no service '" + code + "'; GET /open311/v2/services.json lists them");
   }
@@ -580,11 +578,7 @@ HttpResponse ApiService::open311_requests(Call& c, const FormFields& in) {
 }
 
 HttpResponse ApiService::open311_request(Call& c, const FormFields& in) {
-  const std::string& file = c.p.at("file");
-  if (!file.ends_with(".json")) {
-    return georeport_error(404, "requests are served as JSON: /open311/v2/requests/<id>.json");
-  }
-  const std::string id = file.substr(0, file.size() - 5);
+  const std::string& id = c.p.at("service_request_id");
   auto lang = language(c.q, in);
   if (auto* bad = std::get_if<HttpResponse>(&lang)) return *bad;
   if (views_ == nullptr) return as_georeport(views_unavailable());

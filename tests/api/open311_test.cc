@@ -206,6 +206,8 @@ TEST_F(Open311Test, ServiceDefinitionHasNoAttributesAndAnUnknownCodeIs404) {
   EXPECT_EQ(TestNode::json(r).at("service_code"), kTopic);
   EXPECT_TRUE(TestNode::json(r).at("attributes").as_array().empty());
   expect_error(get(R::kPublic, "/open311/v2/services/lifts.teleported.json"), 404);
+  EXPECT_EQ(get(R::kPublic, std::string("/open311/v2/services/") + kTopic + ".xml").status, 404) << "JSON only";
+  EXPECT_EQ(get(R::kPublic, "/open311/v2/services/.json").status, 404);
 }
 
 TEST_F(Open311Test, ACivicAppRegistersThenFollowsItsRequest) {

@@ -532,7 +532,7 @@ HttpResponse ApiService::open311_requests(Call& c, const FormFields& in) {
     std::optional<Timestamp> start, end;
     if (auto bad = date_param(in, "start_date", false, &start)) return *bad;
     if (auto bad = date_param(in, "end_date", true, &end)) return *bad;
-    if (!end) end = start ? *start + kDefaultWindow : clock_.now();
+    if (!end) end = clock_.now();
     if (!start) start = *end - kDefaultWindow;
     bool want_open = true, want_closed = true;
     if (const std::string status = field(in, "status"); !status.empty()) {

@@ -241,7 +241,7 @@ TEST_F(Open311Test, ACivicAppRegistersThenFollowsItsRequest) {
   const std::string other = registered("Baitursynov street 12, Al-Farabi");
   for (const std::string& target :
        {std::string("/open311/v2/requests.json"), "/open311/v2/requests.json?service_code=" + std::string(kTopic),
-        std::string("/open311/v2/requests.json?status=open"),
+        std::string("/open311/v2/requests.json?status=open"), std::string("/open311/v2/requests.json?start_date=2020-01-01"),
         "/open311/v2/requests.json?service_request_id=" + id + "," + other + ",SHY-2026-9999999"}) {
     ClientResponse r = get(R::kCivicApp, target);
     ASSERT_EQ(r.status, 200) << target << " " << r.body;

@@ -20,7 +20,7 @@ void serialize(A& ar, AppealRow& r) {
   ar(r.id, r.stage, r.category, r.topic, r.priority, r.channel, r.district, r.agency, MicrosRef{r.registered_at},
      MicrosRef{r.updated_at}, MicrosRef{r.resolved_at}, MicrosRef{r.closed_at}, MicrosRef{r.due_at}, r.outcome,
      r.parent, r.children, r.reopen_count, r.redirect_count, r.version, Trailing<std::string>{r.due_provisional},
-     Trailing<bool>{r.applicant_erased}, Trailing<std::string>{r.sla_alert});
+     Trailing<bool>{r.applicant_erased}, Trailing<std::string>{r.sla_alert}, Trailing<std::string>{r.street});
 }
 template <class A>
 void serialize(A& ar, TimelineEntry& e) {
@@ -175,6 +175,7 @@ struct RowFolder {
     r.priority = e.priority;
     r.channel = e.channel;
     r.district = e.location.district;
+    r.street = e.location.street;
     r.registered_at = at;
   }
   void operator()(const AppealAnsweredOnFirstContact&) {

@@ -59,6 +59,9 @@ struct AppealRow {
   Priority priority = Priority::kNormal;
   Channel channel = Channel::kPhone;
   std::string district;
+  // The street or landmark without a house number (Location::street), as registered. "" in a row written before
+  // the view kept it, until `projections rebuild appeals`.
+  std::string street;
   std::string agency;
   Timestamp registered_at{}, updated_at{}, resolved_at{}, closed_at{};
   Timestamp due_at{};  // the earliest open deadline (SLA clocks, or an extension); 0 = none

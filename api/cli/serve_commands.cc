@@ -32,6 +32,7 @@ struct ServeArgs {
   std::string checkpoint_key;
   std::string checkpoint_origin;
   int checkpoint_every_s = 60;
+  std::string open311_centre = "SHY";
 };
 
 bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -66,6 +67,7 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.catalogue_dir = a.catalogue;
   o.calendar_files = a.calendars;
   o.rules_file = a.rules;
+  o.service.open311_centre = a.open311_centre;
   o.log = &std::cerr;
   if (a.plain_personal_data) {
     o.personal_data.plain = true;
@@ -141,6 +143,9 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--calendar", args->calendars,
                   "Calendar YAML to publish at start unless already in force (repeatable; parents first)");
   cmd->add_option("--rules", args->rules, "Rule set YAML to publish at start (after the calendars) unless in force");
+  cmd->add_option("--open311-centre", args->open311_centre,
+                  "Centre code of appeals registered through Open311 without a jurisdiction_id (docs/open311.md)")
+      ->capture_default_str();
   cmd->add_option("--kek", args->kek,
                   "Key-encryption key of the applicants' data keys: file:PATH, env:NAME or credential:NAME "
                   "(default: the systemd credential otinish-kek, then $OTINISH_KEK)");

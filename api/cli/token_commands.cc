@@ -37,7 +37,7 @@ void add_token_commands(CLI::App& app, Context& ctx) {
   CLI::App* create = token->add_subcommand("create", "Create a token and print it once (it is not stored)");
   create->add_option("--data", args->data, "Data directory (tokens in DIR/tokens.jsonl)")->capture_default_str();
   create->add_option("--role", args->role,
-                     "operator, inspector, controller, agency, admin, auditor or public")->required();
+                     "operator, inspector, controller, agency, admin, auditor, public, privacy_officer or civic_app")->required();
   create->add_option("--agency", args->agency, "For --role agency: the agency code whose appeals it sees");
   create->add_option("--label", args->label, "Who the token is for (shown by `token list`)");
   create->footer(

@@ -27,6 +27,7 @@ std::string_view to_string(Role r) noexcept {
     case Role::kAuditor: return "auditor";
     case Role::kPublic: return "public";
     case Role::kPrivacyOfficer: return "privacy_officer";
+    case Role::kCivicApp: return "civic_app";
   }
   return "public";
 }
@@ -35,7 +36,8 @@ Result<Role> parse_role(std::string_view s) {
   for (Role r : kAllRoles)
     if (to_string(r) == s) return r;
   return Status::InvalidArgument("unknown role '" + std::string(s) +
-                                 "'; use one of operator, inspector, controller, agency, admin, auditor, public, privacy_officer");
+                                 "'; use one of operator, inspector, controller, agency, admin, auditor, public, "
+                                 "privacy_officer, civic_app");
 }
 
 std::string_view to_string(Permission p) noexcept {
@@ -86,6 +88,9 @@ bool role_has(Role role, Permission p) noexcept {
     case Role::kPrivacyOfficer:
       return p == P::kReadAppeals || p == P::kReadPublicFeed || p == P::kReadPersonalData || p == P::kReadAccessLog ||
              p == P::kEraseApplicants;
+    case Role::kCivicApp:
+      // A resident's own registration, then only what the public sees: it never reads an appeal's details.
+      return p == P::kRegisterAppeal || p == P::kReadPublicFeed;
   }
   return false;
 }
@@ -109,6 +114,7 @@ bool role_may_run(Role role, CommandKind c) noexcept {
     case Role::kAuditor:
     case Role::kPublic:
     case Role::kPrivacyOfficer:
+    case Role::kCivicApp:
       return false;
   }
   return false;

@@ -17,6 +17,9 @@
 //   public      the anonymised public feed only
 //   privacy_officer  the data-protection officer: reads appeals, the applicant's data (with a stated purpose)
 //               and who read it; erases applicants
+//   civic_app   a civic app (a city portal, a chat bot) acting for residents: registers appeals, as an operator
+//               does and with the same checks (POST /v1/appeals, Open311's POST requests), and reads the
+//               anonymised public data (the feed, Open311's requests, proofs); no personal data, no commands
 // Personal data (the applicant's name, phone and address) is read only through GET /v1/appeals/{id}/applicant,
 // by operator, controller and privacy_officer (the desks that call the applicant back, and the officer), each
 // read with a stated purpose and recorded.
@@ -43,10 +46,11 @@
 namespace otinish::api {
 
 enum class Role : std::uint8_t {
-  kOperator, kInspector, kController, kAgency, kAdmin, kAuditor, kPublic, kPrivacyOfficer
+  kOperator, kInspector, kController, kAgency, kAdmin, kAuditor, kPublic, kPrivacyOfficer, kCivicApp
 };
-inline constexpr Role kAllRoles[] = {Role::kOperator, Role::kInspector, Role::kController, Role::kAgency,
-                                     Role::kAdmin,    Role::kAuditor,   Role::kPublic,     Role::kPrivacyOfficer};
+inline constexpr Role kAllRoles[] = {Role::kOperator, Role::kInspector, Role::kController,
+                                     Role::kAgency,   Role::kAdmin,     Role::kAuditor,
+                                     Role::kPublic,   Role::kPrivacyOfficer, Role::kCivicApp};
 
 std::string_view to_string(Role r) noexcept;
 // Errors: kInvalidArgument listing the roles.
@@ -54,11 +58,11 @@ Result<Role> parse_role(std::string_view s);
 
 // What a request may need besides running a command.
 enum class Permission : std::uint8_t {
-  kRegisterAppeal,  // POST /v1/appeals
+  kRegisterAppeal,  // POST /v1/appeals, POST /open311/v2/requests.json
   kReadAppeals,     // appeals, lists, timelines (an agency: its own appeals only)
   kReadEvents,      // the global event feed and its live stream
   kReadScorecards,  // agency scorecards (an agency: its own)
-  kReadPublicFeed,  // the anonymised feed
+  kReadPublicFeed,  // the anonymised feed and Open311's services and requests
   kReadRules,       // GET /v1/rules
   kWriteRules,      // PUT /v1/rules
   kReadMetrics,     // GET /metrics

@@ -42,6 +42,93 @@ json::object string_props(std::initializer_list<std::string_view> names) {
   return props;
 }
 
+// Open311 GeoReport v2 (docs/open311.md): its own error shape, [{code, description}], and `api_key` beside the
+// bearer token.
+void add_open311(json::object& paths, json::object& schemas) {
+  const json::object key = param("api_key", "query", "The token, when not sent as 'Authorization: Bearer'.", false);
+  const json::object locale = param("locale", "query", "kk, ru or en (default: Accept-Language, else en).", false);
+  auto errors = [](json::object r) {
+    for (const char* code : {"400", "401", "403", "404", "422", "503"}) {
+      if (r.contains(code)) continue;
+      r[code] = {{"description", "GeoReport error."},
+                 {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/GeoReportErrors"}}}}}}}};
+    }
+    return r;
+  };
+  auto array_of = [](std::string_view description, std::string_view schema) {
+    return json::object{
+        {"description", description},
+        {"content", {{"application/json", {{"schema", {{"type", "array"},
+                                                        {"items", {{"$ref", "#/components/schemas/" + std::string(schema)}}}}}}}}}};
+  };
+  paths["/open311/v2/discovery.json"] = {
+      {"get", op("GeoReport service discovery: the endpoint, its specification and formats.", "none (no token)", {},
+                 {{"200", {{"description", "changeset, contact, key_service, endpoints[]."}}}})}};
+  paths["/open311/v2/services.json"] = {
+      {"get", op("The catalogue's topics as GeoReport services (404 without a catalogue).", "every role",
+                 {key, locale}, errors({{"200", array_of("Services.", "GeoReportService")}}))}};
+  paths["/open311/v2/services/{service_code}.json"] = {
+      {"get", op("A service definition: no service takes attributes.", "every role",
+                 {param("service_code", "path", "A topic code.", true), key},
+                 errors({{"200", {{"description", "{service_code, attributes: []}."}}}}))}};
+  paths["/open311/v2/requests.json"] = {
+      {"get", op("Service requests: the appeals as public data (no personal data, no free text), newest first, at "
+                 "most 1000; by default those registered in the last 90 days.",
+                 "every role",
+                 {param("service_request_id", "query", "Comma-separated ids; the other filters are then ignored.",
+                        false),
+                  param("service_code", "query", "Comma-separated topic codes.", false),
+                  param("start_date", "query", "Registered at or after (ISO 8601 with a zone, or a date).", false),
+                  param("end_date", "query", "Registered before (a date: the end of that day).", false),
+                  param("status", "query", "open, closed or both comma-separated.", false), key, locale},
+                 errors({{"200", array_of("Service requests.", "GeoReportRequest")}}))},
+      {"post", op("Register an appeal from a GeoReport request (form-encoded, or JSON): the topic's default "
+                  "category, channel web, the district and street read from address_string.",
+                  "civic_app, operator",
+                  {param("Idempotency-Key", "header", "A retry with the same key gets the first answer.", false)},
+                  errors({{"201", array_of("[{service_request_id, service_notice, account_id}].",
+                                           "GeoReportCreated")}}))}};
+  paths["/open311/v2/requests.json"].as_object()["post"].as_object()["requestBody"] = {
+      {"required", true},
+      {"content",
+       {{"application/x-www-form-urlencoded",
+         {{"schema",
+           {{"type", "object"},
+            {"properties",
+             string_props({"api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string",
+                           "address_id", "email", "device_id", "account_id", "first_name", "last_name", "phone",
+                           "description", "media_url"})},
+            {"required", json::array{"service_code"}}}}}}}}};
+  paths["/open311/v2/requests/{service_request_id}.json"] = {
+      {"get", op("One service request, as a one-element array.", "every role",
+                 {param("service_request_id", "path", "Appeal number, e.g. SHY-2026-0000123.", true), key, locale},
+                 errors({{"200", array_of("The request.", "GeoReportRequest")}}))}};
+
+  schemas["GeoReportErrors"] = {
+      {"type", "array"},
+      {"items", {{"type", "object"},
+                 {"properties", {{"code", {{"type", "integer"}}}, {"description", {{"type", "string"}}}}},
+                 {"required", json::array{"code", "description"}}}}};
+  json::object service = string_props({"service_code", "service_name", "description", "type", "keywords", "group"});
+  service["metadata"] = {{"type", "boolean"}};
+  schemas["GeoReportService"] = {{"type", "object"}, {"properties", std::move(service)}};
+  json::object request = string_props({"service_request_id", "status", "status_notes", "service_name",
+                                       "service_code", "description", "agency_responsible", "service_notice",
+                                       "requested_datetime", "updated_datetime", "expected_datetime", "address",
+                                       "address_id", "zipcode", "media_url"});
+  for (auto& [name, schema] : request) {
+    if (name != "service_request_id" && name != "status" && name != "service_code" && name != "service_name" &&
+        name != "requested_datetime") {
+      schema = {{"type", json::array{"string", "null"}}};
+    }
+  }
+  request["lat"] = {{"type", json::array{"number", "null"}}};
+  request["long"] = {{"type", json::array{"number", "null"}}};
+  schemas["GeoReportRequest"] = {{"type", "object"}, {"properties", std::move(request)}};
+  schemas["GeoReportCreated"] = {{"type", "object"},
+                                 {"properties", string_props({"service_request_id", "service_notice", "account_id"})}};
+}
+
 std::string build() {
   json::object paths;
   const json::object idem = param("Idempotency-Key", "header",
@@ -58,7 +145,7 @@ std::string build() {
   paths["/v1/openapi.json"] = {{"get", op("This document.", "none (no token)", {},
                                           {{"200", {{"description", "OpenAPI 3.1."}}}})}};
 
-  json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator", {idem},
+  json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator, civic_app", {idem},
                                  common_errors({{"201", json_ref("Registered; Location and ETag set.", "CommandResult")},
                                                 {"400", problem_ref("Body is not a JSON object.")},
                                                 {"422", problem_ref("A field is missing or invalid (see `field`).")}}));
@@ -310,6 +397,8 @@ std::string build() {
                           {"properties",
                            {{"events", {{"type", "array"}}}, {"next_from", {{"type", "integer"}}},
                             {"head_position", {{"type", "integer"}}}}}};
+
+  add_open311(paths, schemas);
 
   json::object doc{
       {"openapi", "3.1.0"},

@@ -15,7 +15,9 @@
 #include "common/status.h"
 #include "engine/appeal.h"
 #include "engine/engine.h"
+#include "engine/projection.h"
 #include "store/event.h"
+#include "store/event_store.h"
 
 namespace otinish::api {
 
@@ -29,5 +31,11 @@ store::Actor actor_of(const Principal& who);
 // The appeal `id` if it exists and `who` may see it (an agency: only its own); else the 404 to answer.
 std::variant<engine::AppealState, HttpResponse> load_visible(engine::Engine& eng, const std::string& id,
                                                              const Principal& who);
+
+// 503 views-unavailable: the server runs without projections.
+HttpResponse views_unavailable();
+// Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
+// for the views to apply the log up to its head as of now; the 503 to answer if they are further behind.
+std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store);
 
 }  // namespace otinish::api

@@ -26,15 +26,24 @@ void Router::add(std::string method, std::string pattern, RouteHandler handler) 
 
 namespace {
 
-bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+// A parameter segment, "{name}" or "{name}<suffix>": its name and suffix. False for a literal segment.
+bool parse_param(std::string_view seg, std::string_view* name, std::string_view* suffix) {
+  const std::size_t close = seg.find('}');
+  if (seg.size() < 3 || seg.front() != '{' || close == std::string_view::npos || close < 2) return false;
+  *name = seg.substr(1, close - 1);
+  *suffix = seg.substr(close + 1);
+  return true;
+}
 
 // Returns the number of literal segments matched (higher = more specific), or -1 if no match.
 int match(const Router::Entry& e, const std::vector<std::string_view>& segs, PathParams* params) {
   if (e.segments.size() != segs.size()) return -1;
   int literals = 0;
   for (std::size_t i = 0; i < segs.size(); ++i) {
-    if (is_param(e.segments[i])) {
-      if (params) (*params)[e.segments[i].substr(1, e.segments[i].size() - 2)] = std::string(segs[i]);
+    std::string_view name, suffix;
+    if (parse_param(e.segments[i], &name, &suffix)) {
+      if (segs[i].size() <= suffix.size() || !segs[i].ends_with(suffix)) return -1;
+      if (params) (*params)[std::string(name)] = std::string(segs[i].substr(0, segs[i].size() - suffix.size()));
     } else if (e.segments[i] == segs[i]) {
       ++literals;
     } else {

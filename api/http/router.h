@@ -5,8 +5,9 @@
 //   r.add("GET", "/v1/appeals/{id}", [](const HttpRequest& q, const PathParams& p) { ... p.at("id") ... });
 //   HttpResponse res = r.route(request);   // 404 problem for an unknown path, 405 (with Allow) for a method
 //
-// A pattern is literal segments and `{name}` segments (one whole segment each). Literal segments win over
-// parameters when both match. A HEAD request is served by the GET route without its body.
+// A pattern is literal segments and `{name}` segments (one whole segment each); a parameter may end in a
+// literal suffix, `{id}.json`, which a segment must end in (and which the parameter leaves out). Literal segments
+// win over parameters when both match. A HEAD request is served by the GET route without its body.
 //
 // Thread-safety: add() before serving; route() is then thread-safe (const).
 #pragma once

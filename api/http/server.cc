@@ -23,6 +23,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/http/form.h"
 #include "api/http/problem.h"
 
 namespace otinish::api {
@@ -35,53 +36,12 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes; '+' becomes a space only in query components. Returns false on a malformed escape.
-bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out->push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out->push_back(' ');
-    } else {
-      out->push_back(c);
-    }
-  }
-  return true;
-}
-
 // Splits the target into the decoded path and query. Returns false (400) on a malformed escape.
 bool parse_target(HttpRequest& r) {
   std::string_view t = r.target;
   const std::size_t q = t.find('?');
   if (!percent_decode(t.substr(0, q), false, &r.path)) return false;
-  if (q == std::string_view::npos) return true;
-  std::string_view query = t.substr(q + 1);
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    std::string key, value;
-    if (!percent_decode(pair.substr(0, eq), true, &key)) return false;
-    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, &value)) return false;
-    r.query[key] = std::move(value);
-  }
-  return true;
+  return q == std::string_view::npos || parse_form(t.substr(q + 1), &r.query);
 }
 
 std::string lower(std::string_view s) {

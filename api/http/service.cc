@@ -275,6 +275,7 @@ void ApiService::add_routes() {
   router_.add("GET", "/", open(&ApiService::console_root));
   router_.add("GET", "/console", open(&ApiService::console_asset));  // and /console/: the page itself
   router_.add("GET", "/console/{file}", open(&ApiService::console_asset));
+  add_open311_routes();
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
@@ -458,22 +459,29 @@ json::object command_result_json(const engine::CommandResult& r) {
 
 }  // namespace
 
+std::variant<engine::CommandResult, HttpResponse> ApiService::register_from_body(Call& c, const json::object& body) {
+  if (auto bad = check_topic(body)) return *bad;
+  auto cmd = register_from_json(body);
+  if (!cmd.ok()) return status_problem(cmd.status());
+  const auto started = SteadyClock::now();
+  auto r = engine_.register_appeal(
+      *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id});
+  metrics_.observe_command("register", since(started));
+  if (!r.ok()) return status_problem(r.status());
+  if (!r->duplicate) metrics_.add_appended(1);
+  return std::move(r).value();
+}
+
 HttpResponse ApiService::register_appeal(Call& c) {
   return idempotent(c, [&]() -> HttpResponse {
     json::object body;
     if (auto bad = parse_body(c.q, false, &body)) return *bad;
-    if (auto bad = check_topic(body)) return *bad;
-    auto cmd = register_from_json(body);
-    if (!cmd.ok()) return status_problem(cmd.status());
-    const auto started = SteadyClock::now();
-    auto r = engine_.register_appeal(
-        *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id});
-    metrics_.observe_command("register", since(started));
-    if (!r.ok()) return status_problem(r.status());
-    if (!r->duplicate) metrics_.add_appended(1);
-    HttpResponse res = json_response(201, command_result_json(*r));
-    res.set_header("Location", "/v1/appeals/" + r->appeal_id);
-    res.set_header("ETag", etag_of(r->version));
+    auto registered = register_from_body(c, body);
+    if (auto* bad = std::get_if<HttpResponse>(&registered)) return *bad;
+    const engine::CommandResult& r = std::get<engine::CommandResult>(registered);
+    HttpResponse res = json_response(201, command_result_json(r));
+    res.set_header("Location", "/v1/appeals/" + r.appeal_id);
+    res.set_header("ETag", etag_of(r.version));
     return res;
   });
 }
@@ -724,22 +732,6 @@ class SubscriptionProducer final : public StreamProducer {
 }  // namespace
 
 namespace {
-
-HttpResponse views_unavailable() {
-  return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
-                                  .detail = "this server runs without projections; start it with its --data "
-                                            "directory to serve lists, scorecards and the public feed"});
-}
-
-// Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
-// for the views to apply the log up to its head as of now; 503 if they are further behind than that.
-std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
-  const std::uint64_t head = store.head_position();
-  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
-  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                  .detail = "the views have not caught up with log position " +
-                                            std::to_string(head) + " within 2 s; retry shortly"});
-}
 
 // Which events an agency's stream carries (events_stream). Used by one subscription thread at a time.
 class AgencyFilter {
@@ -1231,6 +1223,20 @@ std::optional<HttpResponse> ApiService::check_topic(const json::object& body) co
                                             "' is not in the catalogue; use a topic code from the catalogue "
                                             "(e.g. utilities.heating.no_heat)",
                                         "/topic"));
+}
+
+HttpResponse views_unavailable() {
+  return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
+                                  .detail = "this server runs without projections; start it with its --data "
+                                            "directory to serve lists, scorecards and the public feed"});
+}
+
+std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
+  const std::uint64_t head = store.head_position();
+  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
+  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
+                                  .detail = "the views have not caught up with log position " +
+                                            std::to_string(head) + " within 2 s; retry shortly"});
 }
 
 namespace {

@@ -37,6 +37,8 @@
 //   GET  /v1/log/verify, POST ...          the newest run of verify over the whole log; POST starts one
 //   GET  /console/...                      the browser console (static files; it calls this API with the
 //                                          user's token)                              api/http/console.cc
+//   /open311/v2/...                        Open311 GeoReport v2 for civic apps: discovery, services,
+//                                          requests (the public data), POST requests   api/http/open311.cc
 // Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
 // key with another body is 422.
 //
@@ -50,10 +52,12 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <variant>
 
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/form.h"
 #include "api/http/http_types.h"
 #include "api/http/metrics.h"
 #include "api/http/router.h"
@@ -103,6 +107,8 @@ struct ServiceOptions {
   bool access_log = true;
   // Threads deciding appeals in POST /v1/rules/simulate (what-if over the whole history; 0: all cores).
   unsigned simulate_threads = 1;
+  // The centre an appeal registered through Open311 belongs to when the request names no jurisdiction_id.
+  std::string open311_centre = "SHY";
 };
 
 class IdempotencyCache;
@@ -173,7 +179,20 @@ class ApiService {
   HttpResponse public_appeal(Call& c);
   HttpResponse console_asset(Call& c);  // api/http/console.cc
   HttpResponse console_root(Call& c);   // api/http/console.cc
+  // Open311 GeoReport v2 (api/http/open311.cc): routes with their own authentication (a bearer token or
+  // GeoReport's api_key) and GeoReport's error shape; `in` holds the query's fields and, for a POST, the body's.
+  void add_open311_routes();
+  HttpResponse open311_discovery(Call& c, const FormFields& in);
+  HttpResponse open311_services(Call& c, const FormFields& in);
+  HttpResponse open311_service(Call& c, const FormFields& in);
+  HttpResponse open311_requests(Call& c, const FormFields& in);
+  HttpResponse open311_request(Call& c, const FormFields& in);
+  HttpResponse open311_post_request(Call& c, const FormFields& in);
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
+  // Registers the appeal a POST /v1/appeals body describes, for the caller: the catalogue's topic check, the
+  // engine command and its id (from the Idempotency-Key). Both registration resources (theirs and Open311's)
+  // call it inside idempotent(). The engine's result, or the problem to answer.
+  std::variant<engine::CommandResult, HttpResponse> register_from_body(Call& c, const boost::json::object& body);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
 
   engine::Engine& engine_;

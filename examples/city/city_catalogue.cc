@@ -148,6 +148,13 @@ Result<CityCatalogue> CityCatalogue::parse(const std::string& topics_yaml, const
     c.agencies.push_back(std::move(agency));
   }
 
+  std::set<std::string> area_ids;
+  for (const YAML::Node& a : topics_doc["areas"]) {
+    CityArea area{str(a, "id", tp), {}, {}, {}};
+    names(a, &area.name_kk, &area.name_ru, &area.name_en, tp);
+    if (!area_ids.insert(area.id).second) tp.add(a, "duplicate area id '" + area.id + "'");
+    c.areas.push_back(std::move(area));
+  }
   std::set<std::string> topic_ids;
   for (const YAML::Node& t : topics_doc["topics"]) {
     CityTopic topic;
@@ -191,6 +198,11 @@ const CityAgency* CityCatalogue::agency(const std::string& id) const {
 const CityTopic* CityCatalogue::topic(const std::string& id) const {
   auto it = std::find_if(topics.begin(), topics.end(), [&](const CityTopic& t) { return t.topic.code == id; });
   return it == topics.end() ? nullptr : &*it;
+}
+
+const CityArea* CityCatalogue::area(const std::string& id) const {
+  auto it = std::find_if(areas.begin(), areas.end(), [&](const CityArea& a) { return a.id == id; });
+  return it == areas.end() ? nullptr : &*it;
 }
 
 Result<CataloguePublication> publish_catalogue(store::EventStore& store, const std::string& dir,

@@ -32,6 +32,12 @@ struct CityAgency {
   std::string head_role;  // the role an escalation to "the head" notifies
 };
 
+// A topic's area (the first segment of its id), with its names: Open311 shows it as a service's group.
+struct CityArea {
+  std::string id;  // "utilities"
+  std::string name_kk, name_ru, name_en;
+};
+
 struct CityDistrict {
   std::string id;  // "al_farabi"
   std::string name_kk, name_ru, name_en;
@@ -40,6 +46,7 @@ struct CityDistrict {
 struct CityCatalogue {
   int version = 0;
   std::vector<CityTopic> topics;
+  std::vector<CityArea> areas;
   std::vector<CityAgency> agencies;
   std::vector<CityDistrict> districts;
 
@@ -54,6 +61,7 @@ struct CityCatalogue {
   engine::InMemoryTopicCatalogue engine_catalogue() const;
   const CityAgency* agency(const std::string& id) const;
   const CityTopic* topic(const std::string& id) const;
+  const CityArea* area(const std::string& id) const;  // nullptr if topics.yaml does not name it
 };
 
 // The catalogue is versioned in the log: each published version is one "CataloguePublished" event in the

@@ -29,21 +29,37 @@ struct Endpoint {
 const std::set<Role> kAppealReaders = {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor,
                                        R::kPrivacyOfficer};
 const std::set<Role> kLogReaders = {R::kOperator, R::kInspector, R::kController, R::kAuditor};
-const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController, R::kAgency,
-                                  R::kAdmin,    R::kAuditor,   R::kPublic,     R::kPrivacyOfficer};
+const std::set<Role> kEveryone = {R::kOperator, R::kInspector, R::kController,      R::kAgency,  R::kAdmin,
+                                  R::kAuditor,  R::kPublic,    R::kPrivacyOfficer, R::kCivicApp};
 
 std::vector<Endpoint> endpoints() {
   return {
       {"GET", "/healthz", "", {}},
       {"GET", "/v1/openapi.json", "", {}},
       {"GET", "/metrics", "", {R::kAdmin, R::kAuditor}},
-      {"POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})", {R::kOperator}},
+      {"POST", "/v1/appeals", R"({"centre":"SHY","category":"complaint","topic":"t","text":"x"})",
+       {R::kOperator, R::kCivicApp}},
       {"GET", "/v1/appeals", "", kAppealReaders},
       {"GET", "/v1/appeals/{id}", "", kAppealReaders},
       {"GET", "/v1/appeals/{id}/timeline", "", kAppealReaders},
       {"GET", "/v1/events", "", kLogReaders},
-      {"GET", "/v1/events/stream", "", kLogReaders, true},
-      {"GET", "/v1/scorecards", "", {R::kInspector, R::kController, R::kAgency, R::kAuditor}},
+      // An agency reads a stream of its own appeals' events only.
+      {"GET", "/v1/events/stream", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAuditor}, true},
+      {"GET", "/v1/scorecards", "", {R::kInspector, R::kController, R::kAgency, R::kAuditor, R::kPublic}},
+      // What the console asks first: who the token is, and the catalogue (404 on a node without one).
+      {"GET", "/v1/session", "", kEveryone},
+      {"GET", "/v1/catalogue", "", kEveryone},
+      // It ties a phone number to appeals: the desk that registers and reads applicants, nobody else.
+      {"POST", "/v1/repeats/check", R"({"topic":"lifts.stuck","applicant":{"phone":"+77001234567"}})", {R::kOperator}},
+      {"GET", "/v1/public/appeals/{id}", "", kEveryone},
+      {"GET", "/v1/log/verify", "", {R::kAuditor}},
+      {"POST", "/v1/log/verify", "", {R::kAuditor}},
+      {"GET", "/v1/calendars", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
+      {"GET", "/v1/calendars/kz/days?year=2026", "",
+       {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
+      {"GET", "/", "", {}},  // redirects to the console
+      {"GET", "/console/", "", {}},
+      {"GET", "/console/app.js", "", {}},
       {"GET", "/v1/public/feed", "", kEveryone},
       {"GET", "/v1/rules", "", {R::kOperator, R::kInspector, R::kController, R::kAgency, R::kAdmin, R::kAuditor}},
       {"PUT", "/v1/rules", "rules: [", {R::kAdmin}},
@@ -62,6 +78,15 @@ std::vector<Endpoint> endpoints() {
       {"GET", "/v1/proofs/consistency?from=1", "", kEveryone},
       // No checkpoint is kept by the table's node: 404 inside the role.
       {"GET", "/v1/appeals/{id}/evidence", "", {R::kAuditor}},
+      // Open311 (docs/open311.md): the public data for any token, registration for a civic app or an operator.
+      // The table's node has no catalogue: services answer 404 inside the role.
+      {"GET", "/open311/v2/discovery.json", "", {}},
+      {"GET", "/open311/v2/services.json", "", kEveryone},
+      {"GET", "/open311/v2/services/lifts.operation.not_working.json", "", kEveryone},
+      {"GET", "/open311/v2/requests.json", "", kEveryone},
+      {"GET", "/open311/v2/requests/{id}.json", "", kEveryone},
+      {"POST", "/open311/v2/requests.json", "service_code=lifts.operation.not_working&address_string=Abay",
+       {R::kOperator, R::kCivicApp}, false, {{"Content-Type", "application/x-www-form-urlencoded"}}},
   };
 }
 
@@ -85,7 +110,7 @@ TEST(RolesTest, EveryEndpointWithEveryRole) {
     if (auto at = target.find("{id}"); at != std::string::npos) target.replace(at, 4, id);
     const int anonymous = status_of(node, e, target, {});
     if (e.allowed.empty()) {
-      EXPECT_EQ(anonymous, 200) << e.method << " " << e.target;
+      EXPECT_EQ(anonymous, e.target == "/" ? 302 : 200) << e.method << " " << e.target;
       continue;
     }
     EXPECT_EQ(anonymous, 401) << e.method << " " << e.target << " without a token";
@@ -102,13 +127,19 @@ TEST(RolesTest, EveryEndpointWithEveryRole) {
   }
 }
 
-// True when `target` (a path) matches a router pattern such as /v1/calendars/{name}.
+// True when `target` (a path) matches a router pattern such as /v1/calendars/{name} or
+// /open311/v2/requests/{service_request_id}.json.
 bool matches(const std::string& pattern, const std::string& target) {
   const auto p = split_path(pattern);
   const auto t = split_path(target);
   if (p.size() != t.size()) return false;
   for (std::size_t i = 0; i < p.size(); ++i) {
-    if (!(p[i].starts_with("{") && p[i].ends_with("}")) && p[i] != t[i]) return false;
+    const std::size_t close = p[i].find('}');
+    if (p[i].starts_with("{") && close != std::string_view::npos) {
+      if (!t[i].ends_with(p[i].substr(close + 1))) return false;
+    } else if (p[i] != t[i]) {
+      return false;
+    }
   }
   return true;
 }

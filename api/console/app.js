@@ -590,7 +590,7 @@ async function renderQueue(m) {
   let cursor = '';
   let checkpoint = 0;
   do {
-    const q = new URLSearchParams({ limit: '1000' });
+    const q = new URLSearchParams({ limit: '10000' });
     if (agency) q.set('agency', agency);
     if (cursor) q.set('after', cursor);
     const page = await api('GET', `/v1/appeals?${q}`);
@@ -606,13 +606,26 @@ async function renderQueue(m) {
     h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, t('due')), h('th', {}, t('stage')), h('th', {}, t('priority')),
       h('th', {}, t('topic')), h('th', {}, t('district')), agency ? null : h('th', {}, t('agency')))),
     tbody);
-  const draw = () => {
+  // Only the rows in sight are in the page (a queue holds thousands): rows have one height, and two spacer rows
+  // stand for the rest, so the scroll bar is the whole queue's.
+  const ROW = 33;
+  const box = h('div.vscroll', { tabindex: 0, role: 'region', 'aria-label': t('queue') }, table);
+  let list = [];
+  const spacer = (n) => {
+    const tr = document.createElement('tr');
+    tr.className = 'spacer';
+    tr.style.height = `${n * ROW}px`;
+    return tr;
+  };
+  const paint = () => {
     const now = Date.now();
-    const list = [...rows.values()].sort((x, y) => (x.due_at ? Date.parse(x.due_at) : Infinity) - (y.due_at ? Date.parse(y.due_at) : Infinity) || x.id.localeCompare(y.id));
+    const first = Math.max(0, Math.floor(box.scrollTop / ROW) - 10);
+    const shown = list.slice(first, first + Math.ceil((box.clientHeight || 800) / ROW) + 20);
     const frag = document.createDocumentFragment();
-    for (const r of list) {
+    if (first) frag.append(spacer(first));
+    for (const r of shown) {
       const overdue = r.due_at && Date.parse(r.due_at) < now;
-      const mark = overdue ? 'overdue' : r.sla_alert === 'warned' ? 'warned' : r.sla_alert === 'breached' ? 'overdue' : '';
+      const mark = overdue || r.sla_alert === 'breached' ? 'overdue' : r.sla_alert === 'warned' ? 'warned' : '';
       const tr = document.createElement('tr');
       tr.dataset.id = r.id;
       if (mark) tr.className = mark;
@@ -629,11 +642,24 @@ async function renderQueue(m) {
       }
       frag.append(tr);
     }
+    const rest = list.length - first - shown.length;
+    if (rest > 0) frag.append(spacer(rest));
     tbody.replaceChildren(frag);
+  };
+  let painting = false;
+  box.addEventListener('scroll', () => {
+    if (painting) return;
+    painting = true;
+    requestAnimationFrame(() => { painting = false; paint(); });
+  });
+  const draw = () => {
+    const due = (x) => (x.due_at ? Date.parse(x.due_at) : Infinity);
+    list = [...rows.values()].sort((x, y) => due(x) - due(y) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    paint();
     count.textContent = t('shown', list.length);
     window.otinish.queueRows = list.length;
   };
-  m.replaceChildren(h('h1', {}, agency ? t('queue_agency', agencyName(agency)) : t('queue'), ' ', status, ' ', count), table);
+  m.replaceChildren(h('h1', {}, agency ? t('queue_agency', agencyName(agency)) : t('queue'), ' ', status, ' ', count), box);
   draw();
   window.otinish.queueRenderMs = performance.now() - t0;
   // Live: every event of an appeal in view (an agency's stream carries only its own) refreshes that appeal's row.

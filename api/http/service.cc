@@ -1331,8 +1331,8 @@ HttpResponse ApiService::list_appeals(Call& c) {
   query.now = clock_.now();
   query.after = text("after").value_or("");
   std::uint64_t limit = 50;
-  if (auto l = text("limit"); l && (!parse_u64(*l, &limit) || limit == 0 || limit > options_.max_page)) {
-    return problem_response(bad_request("limit must be 1.." + std::to_string(options_.max_page), "limit"));
+  if (auto l = text("limit"); l && (!parse_u64(*l, &limit) || limit == 0 || limit > options_.max_appeal_page)) {
+    return problem_response(bad_request("limit must be 1.." + std::to_string(options_.max_appeal_page), "limit"));
   }
   query.limit = limit;
   auto reader = views_->reader("appeals");

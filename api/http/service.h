@@ -98,6 +98,8 @@ struct ServiceOptions {
   // Page size of /v1/events when ?limit is absent, and the largest accepted.
   std::size_t default_page = 100;
   std::size_t max_page = 1000;
+  // The largest page of GET /v1/appeals (the view's own limit): a queue of 10,000 open appeals in one request.
+  std::size_t max_appeal_page = 10'000;
   // Commands must carry If-Match with the appeal's version (428 without). Off only for trusted tools.
   bool require_if_match = true;
   // Idempotency keys remembered (with their first answer) in memory; older ones fall back to the engine's

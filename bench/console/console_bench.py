@@ -11,6 +11,8 @@
 Usage: console_bench.py --build BUILD --source SOURCE [--registrations 30] [--open 10000]
 """
 import argparse
+import json
+import urllib.request
 import os
 import re
 import shutil
@@ -141,8 +143,10 @@ def main():
             subprocess.run([otinish, "load", "--url", url, "--token", tokens["operator"], "--catalogue",
                             os.path.join(args.source, "examples", "catalogue"), "-c", "16", "-d", "2",
                             "--seed", str(loaded + 1)], check=True, stdout=subprocess.DEVNULL)
-            loaded = int(subprocess.run(["curl", "-s", url + "/healthz"], capture_output=True, text=True).stdout
-                         .split('"head_position":')[1].split("}")[0].split(",")[0]) // 3  # ~3 events per appeal
+            req = urllib.request.Request(url + "/v1/appeals?limit=10000",
+                                         headers={"Authorization": "Bearer " + tokens["inspector"]})
+            with urllib.request.urlopen(req, timeout=30) as res:
+                loaded = len(json.loads(res.read())["appeals"])
         sign_in(d, url, tokens["inspector"])
         best = None
         for _ in range(3):

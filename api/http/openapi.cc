@@ -351,6 +351,47 @@ std::string build() {
                                                          "root, proof[] (base64 SHA-256 hashes, bottom-up)."}}},
                                 {"400", problem_ref("position or size is not a number.")},
                                 {"422", problem_ref("The position is past the size, or the size past the log.")}}))}};
+  auto ok = [](std::string_view d) { return json::object{{"description", d}}; };
+  const json::object page = {{"description", "The console's page or file (text/html, JavaScript, CSS)."}};
+  paths["/"] = {{"get", op("Redirects (302) to the browser console, /console/.", "none (no token)", {},
+                           {{"302", ok("To /console/.")}})}};
+  paths["/console"] = {{"get", op("The browser console's page (docs/console.md); it calls this API with the "
+                                  "user's token.", "none (no token)", {}, {{"200", page}})}};
+  paths["/console/{file}"] = {{"get", op("One of the console's files, compiled into the server; ETag, "
+                                         "If-None-Match -> 304.", "none (no token)",
+                                         {param("file", "path", "app.js, i18n.js, style.css, index.html", true)},
+                                         {{"200", page}, {"404", problem_ref("No such file.")}})}};
+  paths["/v1/session"] = {{"get", op("Who the token is: role, agency, permissions and the commands it may send "
+                                     "(what a client shows).", "every role", {},
+                                     common_errors({{"200", ok("{token_id, role, agency?, permissions[], commands[]}")}}))}};
+  paths["/v1/catalogue"] = {{"get", op("Topics with kk/ru/en names, category, agency and danger flag; agencies; "
+                                       "districts. ETag; If-None-Match -> 304.", "every role", {},
+                                       common_errors({{"200", ok("The catalogue.")}, {"304", ok("Unchanged.")},
+                                                      {"404", problem_ref("The server runs without a catalogue.")}}))}};
+  paths["/v1/repeats/check"] = {{"post", op("Before registering: the appeals a registration by this applicant on "
+                                            "this topic would repeat (30 days). Body {topic, applicant{name?, phone?, "
+                                            "address?}}.", "operator", {},
+                                            common_errors({{"200", ok("{repeats[{appeal_id, registered_at, reason}]}")},
+                                                           {"400", problem_ref("No topic, or not JSON.")}}))}};
+  paths["/v1/public/appeals/{id}"] = {{"get", op("An appeal's public status by its number: stage, topic, agency, "
+                                                 "deadline, outcome; no personal data.", "every role", {appeal_id},
+                                                 common_errors({{"200", ok("The status.")},
+                                                                {"404", problem_ref("No such appeal.")}}))}};
+  paths["/v1/calendars"] = {{"get", op("The calendars the rules in force run on, with their versions and "
+                                       "provisional years.", "operator, inspector, controller, agency, admin, auditor",
+                                       {}, common_errors({{"200", ok("{calendars[...]}")}}))}};
+  paths["/v1/calendars/{name}/days"] = {
+      {"get", op("One year of a calendar in force, day by day: working or not, minutes, why, provisional.",
+                 "operator, inspector, controller, agency, admin, auditor",
+                 {param("name", "path", "The calendar.", true), param("year", "query", "The year.", true, "integer")},
+                 common_errors({{"200", ok("{calendar, version, year, working_days, days[]}")},
+                                {"400", problem_ref("No year.")}, {"404", problem_ref("No such calendar in force.")}}))}};
+  paths["/v1/log/verify"] = {
+      {"get", op("The newest run of verify over the whole log (chain, Merkle tree, indexes) and the newest checkpoint.",
+                 "auditor", {}, common_errors({{"200", ok("{state, ok?, events?, tree_root?, problem?, ...}")}}))},
+      {"post", op("Start verify over the whole log in the background.", "auditor", {},
+                  common_errors({{"202", ok("Started; GET reports progress.")},
+                                 {"409", problem_ref("A run is already going.")}}))}};
   paths["/v1/appeals/{id}/evidence"] = {
       {"get", op("The appeal's evidence bundle (docs/evidence.md) against the newest signed checkpoint: its events "
                  "and the rule sets and calendars they cite, each with an inclusion proof. Check it offline with "

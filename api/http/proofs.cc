@@ -234,17 +234,14 @@ HttpResponse ApiService::verify_status(Call&) {
   return r;
 }
 
-HttpResponse ApiService::verify_start(Call& c) {
-  const bool started = verification_->start();
-  json::object o = verification_->status();
-  HttpResponse r = json_response(started ? 202 : 409, o);
-  if (!started) {
-    r = problem_response(Problem{.status = 409, .type = "verify-running", .title = "Verification running",
-                                 .detail = "a verification of the log is already running; GET /v1/log/verify "
-                                           "shows its progress"});
-  }
+HttpResponse ApiService::verify_start(Call&) {
+  HttpResponse r = verification_->start()
+                       ? json_response(202, verification_->status())
+                       : problem_response(Problem{.status = 409, .type = "verify-running",
+                                                  .title = "Verification running",
+                                                  .detail = "a verification of the log is already running; "
+                                                            "GET /v1/log/verify shows its progress"});
   r.set_header("Location", "/v1/log/verify");
-  (void)c;
   return r;
 }
 

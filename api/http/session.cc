@@ -80,7 +80,6 @@ HttpResponse ApiService::catalogue(Call& c) {
   }
   // The catalogue is immutable while the server runs: build its JSON once, with an ETag of its bytes so a
   // console that already holds it gets a 304.
-  static_assert(sizeof(Hash256) == 32);
   std::call_once(catalogue_once_, [this] {
     json::array topics, agencies, districts;
     for (const city::CityTopic& t : city_->topics) {
@@ -130,9 +129,7 @@ HttpResponse ApiService::repeat_check(Call& c) {
                                     .detail = "role " + std::string(to_string(c.who.role)) +
                                               " may not look up an applicant's earlier appeals"});
   }
-  if (views_ == nullptr) return problem_response(Problem{.status = 503, .type = "views-unavailable",
-                                                         .title = "Views unavailable",
-                                                         .detail = "this server runs without projections"});
+  if (views_ == nullptr) return views_unavailable();
   json::object body;
   if (auto bad = parse_body(c.q, false, &body)) return *bad;
   auto text = [&body](const char* k) -> std::string {
@@ -165,10 +162,7 @@ HttpResponse ApiService::repeat_check(Call& c) {
     person = engine::normalise_phone(applicant.phone);
     address = engine::normalise_address(applicant.address);
   }
-  if (auto behind = views_->wait_for(store_.head_position(), std::chrono::seconds(2)); !behind) {
-    return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                    .detail = "the repeats view is behind the log; retry shortly"});
-  }
+  if (auto behind = await_views(*views_, store_)) return *behind;
   auto reader = views_->reader("repeats");
   if (!reader.ok()) return status_problem(reader.status());
   auto found = engine::find_repeat_candidates(**reader, person, address, topic, clock_.now());

@@ -128,6 +128,13 @@ std::string_view event_type(SlaClockKind k) noexcept {
   return i < kClockTypes.size() ? kClockTypes[i] : "?";
 }
 
+std::string_view to_string(SlaClockKind k) noexcept {
+  static constexpr std::array<std::string_view, kSlaClockKindCount> kWords = {
+      "started", "paused", "resumed", "stopped", "deadline", "warning", "breached", "escalated"};
+  const auto i = static_cast<std::size_t>(k);
+  return i < kWords.size() ? kWords[i] : "?";
+}
+
 std::string SlaClockEvent::key() const {
   std::string k = std::string(event_type(kind)) + "/" + clock + "/" + std::to_string(cycle) + "/";
   switch (kind) {

@@ -136,6 +136,9 @@ enum class SlaClockKind : std::uint8_t {
 };
 inline constexpr int kSlaClockKindCount = 8;
 std::string_view event_type(SlaClockKind k) noexcept;
+// The kind in a word, as timelines and the API show it: "started", "paused", "resumed", "stopped", "deadline",
+// "warning", "breached", "escalated".
+std::string_view to_string(SlaClockKind k) noexcept;
 
 // In "appeal-<id>": one decision about one clock.
 struct SlaClockEvent {

@@ -326,7 +326,8 @@ class AppealsProjection final : public Projection {
   // An SLA deadline set or stopped: the row's due date is the earliest open deadline (what "overdue" checks).
   static Status apply_sla(const store::RecordedEvent& e, ViewTx& tx) {
     if (!is_appeal_stream(e)) return Status::Ok();
-    if (e.type == "SlaWarning" || e.type == "SlaBreached" || e.type == "SlaEscalated") {
+    if (e.type == event_type(SlaClockKind::kWarning) || e.type == event_type(SlaClockKind::kBreached) ||
+        e.type == event_type(SlaClockKind::kEscalated)) {
       return apply_rung(e, tx);
     }
     OTINISH_ASSIGN_OR_RETURN(std::optional<SlaClockEvent> change, deadline_change(e));
@@ -354,7 +355,7 @@ class AppealsProjection final : public Projection {
     AppealRow* row = row_for_update<AppealRow, AppealObject>(tx, make_key(key, "a/", appeal_id_of(e)), error);
     OTINISH_RETURN_IF_ERROR(error);
     if (!row) return Status::Ok();
-    if (e.type == "SlaWarning") {
+    if (e.type == event_type(SlaClockKind::kWarning)) {
       if (row->sla_alert.empty()) row->sla_alert = "warned";
     } else {
       row->sla_alert = "breached";
@@ -438,9 +439,7 @@ void describe_sla(const SlaEvent& ev, std::string* summary, std::string* rule) {
     return;
   }
   const auto& c = std::get<SlaClockEvent>(ev);
-  static constexpr const char* kWhat[] = {"started", "paused", "resumed", "stopped",
-                                          "deadline", "warning", "breached", "escalated"};
-  *summary = c.clock + " " + kWhat[static_cast<int>(c.kind)];
+  *summary = c.clock + " " + std::string(to_string(c.kind));
   if (!c.label.empty()) *summary += " at " + c.label;
   if (c.deadline) *summary += " " + format_utc(*c.deadline);
   if (c.deadline && !c.provisional.empty()) *summary += " (provisional: " + c.provisional + ")";

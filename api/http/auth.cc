@@ -60,6 +60,26 @@ std::string_view to_string(Permission p) noexcept {
   return "?";
 }
 
+std::string_view permission_key(Permission p) noexcept {
+  switch (p) {
+    case Permission::kRegisterAppeal: return "register_appeals";
+    case Permission::kReadAppeals: return "read_appeals";
+    case Permission::kReadEvents: return "read_events";
+    case Permission::kReadScorecards: return "read_scorecards";
+    case Permission::kReadPublicFeed: return "read_public_feed";
+    case Permission::kReadRules: return "read_rules";
+    case Permission::kWriteRules: return "write_rules";
+    case Permission::kReadMetrics: return "read_metrics";
+    case Permission::kRebuildViews: return "rebuild_views";
+    case Permission::kReadPersonalData: return "read_personal_data";
+    case Permission::kReadAccessLog: return "read_access_logs";
+    case Permission::kEraseApplicants: return "erase_applicants";
+    case Permission::kReadProofs: return "read_proofs";
+    case Permission::kReadEvidence: return "read_evidence";
+  }
+  return "?";
+}
+
 bool role_has(Role role, Permission p) noexcept {
   using P = Permission;
   // Checkpoints and proofs are hashes of the log, meant to be published: anyone may check them.

@@ -73,7 +73,16 @@ enum class Permission : std::uint8_t {
   kReadProofs,        // GET /v1/checkpoint, /v1/proofs/* (hashes only: every role)
   kReadEvidence,      // GET /v1/appeals/{id}/evidence
 };
+inline constexpr Permission kAllPermissions[] = {
+    Permission::kRegisterAppeal,   Permission::kReadAppeals,   Permission::kReadEvents,
+    Permission::kReadScorecards,   Permission::kReadPublicFeed, Permission::kReadRules,
+    Permission::kWriteRules,       Permission::kReadMetrics,   Permission::kRebuildViews,
+    Permission::kReadPersonalData, Permission::kReadAccessLog, Permission::kEraseApplicants,
+    Permission::kReadProofs,       Permission::kReadEvidence};
+// In words, for error messages: "register appeals".
 std::string_view to_string(Permission p) noexcept;
+// A stable snake_case name, for clients that test for a permission (GET /v1/session): "register_appeals".
+std::string_view permission_key(Permission p) noexcept;
 
 bool role_has(Role role, Permission p) noexcept;
 // Whether `role` may send `command` (to an appeal it can see). No role may send apply_parent_resolution (the

@@ -270,9 +270,7 @@ json::object sla_event_to_json(const SlaEvent& ev) {
     if (!r->cause.empty()) o["cause"] = r->cause;
   } else {
     const auto& c = std::get<SlaClockEvent>(ev);
-    static constexpr const char* kKinds[] = {"started", "paused", "resumed", "stopped",
-                                             "deadline", "warning", "breached", "escalated"};
-    o = {{"kind", kKinds[static_cast<int>(c.kind)]},
+    o = {{"kind", to_string(c.kind)},
          {"clock", c.clock},
          {"rule_id", c.rule_id},
          {"rule_where", c.rule_where},

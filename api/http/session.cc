@@ -19,34 +19,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr Permission kEveryPermission[] = {
-    Permission::kRegisterAppeal, Permission::kReadAppeals,       Permission::kReadEvents,
-    Permission::kReadScorecards, Permission::kReadPublicFeed,    Permission::kReadRules,
-    Permission::kWriteRules,     Permission::kReadMetrics,       Permission::kRebuildViews,
-    Permission::kReadPersonalData, Permission::kReadAccessLog,   Permission::kEraseApplicants,
-    Permission::kReadProofs,     Permission::kReadEvidence};
-
-// Short stable names for the permissions, as a client tests for them ("read_appeals").
-std::string_view permission_key(Permission p) {
-  switch (p) {
-    case Permission::kRegisterAppeal: return "register_appeals";
-    case Permission::kReadAppeals: return "read_appeals";
-    case Permission::kReadEvents: return "read_events";
-    case Permission::kReadScorecards: return "read_scorecards";
-    case Permission::kReadPublicFeed: return "read_public_feed";
-    case Permission::kReadRules: return "read_rules";
-    case Permission::kWriteRules: return "write_rules";
-    case Permission::kReadMetrics: return "read_metrics";
-    case Permission::kRebuildViews: return "rebuild_views";
-    case Permission::kReadPersonalData: return "read_personal_data";
-    case Permission::kReadAccessLog: return "read_access_logs";
-    case Permission::kEraseApplicants: return "erase_applicants";
-    case Permission::kReadProofs: return "read_proofs";
-    case Permission::kReadEvidence: return "read_evidence";
-  }
-  return "?";
-}
-
 json::object names(const std::string& kk, const std::string& ru, const std::string& en) {
   return {{"kk", kk}, {"ru", ru}, {"en", en}};
 }
@@ -55,7 +27,7 @@ json::object names(const std::string& kk, const std::string& ru, const std::stri
 
 HttpResponse ApiService::session(Call& c) {
   json::array perms, commands;
-  for (Permission p : kEveryPermission) {
+  for (Permission p : kAllPermissions) {
     if (role_has(c.who.role, p)) perms.emplace_back(permission_key(p));
   }
   for (int k = 0; k < engine::kCommandKindCount; ++k) {

@@ -366,8 +366,8 @@ async function renderDesk(m) {
       const first = r.repeats[0];
       repeat.hidden = !first;
       if (first) {
-        repeat.replaceChildren(t('repeat_hint', when(first.registered_at), '', first.reason),
-          h('a', { href: `#/appeal/${encodeURIComponent(first.appeal_id)}` }, ` ${first.appeal_id}`));
+        repeat.replaceChildren(t('repeat_hint', when(first.registered_at), first.appeal_id, first.reason), ' ',
+          h('a', { href: `#/appeal/${encodeURIComponent(first.appeal_id)}` }, t('go')));
       }
     } catch (err) { repeat.hidden = true; }
   }
@@ -458,12 +458,11 @@ function deadlinesAsOf(entries, at) {
   return clocks;
 }
 
-function timelineTable(entries, highlightAfter) {
+function timelineTable(entries) {
   return h('table.timeline', {},
     h('thead', {}, h('tr', {}, h('th', {}, t('when')), h('th', {}, t('who')), h('th', {}, t('stage')),
       h('th', {}, t('what')), h('th', {}, t('rule')))),
-    h('tbody', {}, entries.map((x) => h('tr', { class: highlightAfter != null && x.version > highlightAfter ? 'new' : null,
-      'data-version': x.version },
+    h('tbody', {}, entries.map((x) => h('tr', { 'data-version': x.version },
     h('td', {}, h('time', { datetime: x.at, title: x.at_local || x.at }, when(x.at))),
     h('td', {}, `${x.actor?.role || ''} ${x.actor?.agency || ''}`.trim() || x.actor?.user || ''),
     h('td', {}, x.from === x.to ? e(x.to) : `${e(x.from)} → ${e(x.to)}`),

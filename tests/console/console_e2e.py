@@ -140,9 +140,6 @@ class Console:
         # Read in the page: the page may be re-rendering, which would make a held element stale.
         return self.d.execute_script("return document.querySelector('main h1')?.textContent || ''")
 
-    def text(self):
-        return self.d.find_element(By.TAG_NAME, "body").text
-
     def go(self, hash_):
         self.d.execute_script("location.hash = arguments[0]", hash_)
 

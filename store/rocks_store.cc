@@ -1,6 +1,8 @@
 #include "store/rocks_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
@@ -10,6 +12,7 @@
 #include <array>
 #include <cstring>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -180,11 +183,19 @@ class RocksEventStore final : public EventStore {
   CommitStats commit_stats() const override { return queue_->stats(); }
   Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
   merkle::NodeReader tree_reader() const override;
+  // tree_reader's nodes; without taking db_mu_ for the writer thread's own reads (it may hold it alone).
+  merkle::NodeReader node_reader(bool lock_db) const;
 
  private:
   // Everything the writer thread decides for one group before the write.
   struct GroupState;
 
+  Status open_db();
+  void close_db();
+  // Takes db_mu_ shared into `lock`; kUnavailable if RocksDB is closed (a reopen after a disk failure failed).
+  Status lock_for_read(std::shared_lock<std::shared_timed_mutex>& lock) const;
+  Result<std::uint64_t> scan_unlocked(std::uint64_t from_position, std::uint64_t limit,
+                                      const std::function<bool(const RecordedEvent&)>& visit) const;
   Status check_tail();
   Status open_tree();
   Status load_open_tiles();
@@ -204,6 +215,13 @@ class RocksEventStore final : public EventStore {
 
   const StoreOptions options_;
   const Clock& clock_;
+  std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, when one is given; outlives db_
+  std::string path_;
+  rocksdb::Options db_options_;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs_;
+  // Readers hold it shared; recover() holds it alone while it closes and reopens RocksDB (db_ and the column
+  // family handles change then; db_ is null if the reopen failed, and reads answer kUnavailable).
+  mutable std::shared_timed_mutex db_mu_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;  // owned by db_
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
@@ -243,9 +261,22 @@ class RocksEventStore final : public EventStore {
   std::mutex written_mu_;
   std::uint64_t written_position_ = 0;  // guarded by written_mu_
   Hash256 written_hash_{};              // guarded by written_mu_
-  // Set when a sync failed: what was written since may or may not survive, so nothing more is appended.
-  std::mutex failed_mu_;
-  Status failed_;  // guarded by failed_mu_
+  // Set when a write or a sync failed (the disk is full, an fsync reported EIO, ...): what was written since
+  // the last good sync may or may not be on the disk, so nothing more is appended until recover() succeeds.
+  mutable std::mutex failed_mu_;
+  Status failed_;             // guarded by failed_mu_
+  std::string failed_cause_;  // guarded by failed_mu_: what failed_ says, without the last recovery's error
+  // When recover() may next be tried: recovery_interval after the failure, then after each attempt.
+  std::chrono::steady_clock::time_point next_recovery_{};  // guarded by failed_mu_
+  // Enters the failed state (the first cause is kept) and returns the error that refused appends get.
+  Status fail(const Status& cause);
+  // On the writer thread, while failed: closes RocksDB and opens it again, as PostgreSQL restarts into crash
+  // recovery after a failed fsync. The open reads the WAL back (a torn tail is dropped) and writes what it
+  // recovered into new, synced table files before it serves, so nothing depends any longer on the file whose
+  // write or fsync failed (its pages may be lost whatever a later fsync says: PostgreSQL's "fsyncgate"). Then
+  // the head and the tree's edge are read again from what is stored. True if appends may go on.
+  bool recover();
+  Status probe_disk() const;
 
   std::shared_ptr<HeadSignal> signal_ = std::make_shared<HeadSignal>();
   std::unique_ptr<WriteQueue> queue_;  // created last in open(), destroyed first
@@ -264,19 +295,17 @@ RocksEventStore::~RocksEventStore() {
     ++signal_->generation;
   }
   signal_->cv.notify_all();
-  if (db_) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-  }
+  close_db();
 }
 
 Status RocksEventStore::open(const std::string& path) {
+  path_ = path;
   if (options_.create_if_missing) {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) return Status::IOError("cannot create the log directory " + path + ": " + ec.message());
   }
-  rocksdb::Options db_options;
+  rocksdb::Options& db_options = db_options_;
   db_options.create_if_missing = options_.create_if_missing;
   db_options.create_missing_column_families = options_.create_if_missing;
   // A record torn at the WAL's tail was never synced, so no waiting append in it or after it was acknowledged
@@ -284,6 +313,13 @@ Status RocksEventStore::open(const std::string& path) {
   // anywhere else fails the open instead of silently losing what follows it.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.paranoid_checks = true;
+  // What the WAL holds is written into synced table files during the open (the default, stated because
+  // recover() relies on it).
+  db_options.avoid_flush_during_recovery = false;
+  if (options_.file_system) {
+    env_ = rocksdb::NewCompositeEnv(options_.file_system);
+    db_options.env = env_.get();
+  }
   db_options.IncreaseParallelism(2);
   db_options.max_total_wal_size = 256 << 20;
   db_options.manual_wal_flush = true;
@@ -303,7 +339,7 @@ Status RocksEventStore::open(const std::string& path) {
   // The Merkle tree's tiles: random hashes, nothing to compress.
   rocksdb::ColumnFamilyOptions tree_options = indexed;
   tree_options.compression = rocksdb::kNoCompression;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+  cfs_ = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {keys::kLogCf, log_options},
       {keys::kStreamsCf, indexed},
@@ -314,7 +350,7 @@ Status RocksEventStore::open(const std::string& path) {
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
     for (const auto& name : existing) {
-      if (std::none_of(cfs.begin(), cfs.end(), [&](const auto& d) { return d.name == name; })) {
+      if (std::none_of(cfs_.begin(), cfs_.end(), [&](const auto& d) { return d.name == name; })) {
         return Status::InvalidArgument(path + " holds column family '" + name +
                                        "', which is not part of an otinish log; is this the right directory?");
       }
@@ -326,8 +362,34 @@ Status RocksEventStore::open(const std::string& path) {
     return Status::NotFound("no otinish log at " + path + " (create_if_missing is off)");
   }
 
+  OTINISH_RETURN_IF_ERROR(open_db());
+  queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { write_group(g); },
+                                        [this] { return sync_written(); }, options_.max_group_events);
+  return Status::Ok();
+}
+
+Status RocksEventStore::lock_for_read(std::shared_lock<std::shared_timed_mutex>& lock) const {
+  lock = std::shared_lock(db_mu_);
+  if (db_) return Status::Ok();
+  std::lock_guard failed(failed_mu_);
+  return Status::Unavailable("the log is closed while the store recovers from a disk failure: " + failed_.message());
+}
+
+void RocksEventStore::close_db() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  handles_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+// Opens RocksDB on the configured directory and reads the log's state from it: at open, and again when the
+// store recovers from a failed disk.
+Status RocksEventStore::open_db() {
+  const std::string& path = path_;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, path, cfs, &handles_, &raw);
+  handles_.clear();
+  rocksdb::Status s = rocksdb::DB::Open(db_options_, path, cfs_, &handles_, &raw);
   if (!s.ok()) return from_rocks(s, "opening the log at " + path);
   db_.reset(raw);
   default_cf_ = handles_[0];
@@ -358,8 +420,6 @@ Status RocksEventStore::open(const std::string& path) {
     written_position_ = head_position();
     written_hash_ = head_hash();
   }
-  queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { write_group(g); },
-                                        [this] { return sync_written(); }, options_.max_group_events);
   return Status::Ok();
 }
 
@@ -444,6 +504,8 @@ Status missing_node(int level, std::uint64_t index) {
 }  // namespace
 
 Result<merkle::Hash> RocksEventStore::tree_node(int level, std::uint64_t index) const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   if (!options_.merkle_tree) return Status::FailedPrecondition("this log was opened without its Merkle tree");
   const tiles::Place p = tiles::place_of(level, index);
   OTINISH_ASSIGN_OR_RETURN(tiles::Tile t, read_tile(rocksdb::ReadOptions(), p.row, p.tile));
@@ -486,18 +548,22 @@ Result<std::shared_ptr<const tiles::Tile>> RocksEventStore::cached_tile(const ti
 }
 
 // A proof reads a few nodes from each of a few tiles: each tile is looked up once per reader.
-merkle::NodeReader RocksEventStore::tree_reader() const {
+merkle::NodeReader RocksEventStore::tree_reader() const { return node_reader(/*lock=*/true); }
+
+merkle::NodeReader RocksEventStore::node_reader(bool lock_db) const {
   if (!options_.merkle_tree) return EventStore::tree_reader();
   struct Local {
     std::vector<std::pair<std::pair<int, std::uint64_t>, std::shared_ptr<const tiles::Tile>>> tiles;
   };
   auto local = std::make_shared<Local>();
-  return [this, local](int level, std::uint64_t index) -> Result<merkle::Hash> {
+  return [this, local, lock_db](int level, std::uint64_t index) -> Result<merkle::Hash> {
     const tiles::Place p = tiles::place_of(level, index);
     const std::pair<int, std::uint64_t> id{p.row, p.tile};
     for (const auto& [k, t] : local->tiles) {
       if (k == id && t->has(p.level, p.index)) return t->get(p.level, p.index);
     }
+    std::shared_lock<std::shared_timed_mutex> lock;
+    if (lock_db) OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
     OTINISH_ASSIGN_OR_RETURN(auto t, cached_tile(p));
     if (!t->has(p.level, p.index)) return missing_node(level, index);
     if (local->tiles.size() >= 64) local->tiles.clear();
@@ -547,7 +613,7 @@ Status RocksEventStore::load_open_tiles() {
   }
   const std::uint64_t size =
       open_tile_used_[0] ? open_tile_index_[0] * tiles::kWidth + static_cast<std::uint64_t>(open_tiles_[0].size()) : 0;
-  OTINISH_ASSIGN_OR_RETURN(tree_, merkle::Frontier::load(size, tree_reader()));
+  OTINISH_ASSIGN_OR_RETURN(tree_, merkle::Frontier::load(size, node_reader(/*lock=*/false)));
   return Status::Ok();
 }
 
@@ -572,7 +638,7 @@ Status RocksEventStore::open_tree() {
     return s.ok() ? Status::Ok() : from_rocks(s, "building the Merkle tree of the log");
   };
   Status st = Status::Ok();
-  auto visited = scan(size + 1, head - size, [&](const RecordedEvent& e) {
+  auto visited = scan_unlocked(size + 1, head - size, [&](const RecordedEvent& e) {
     tree_.append(merkle::leaf_hash(e.hash),
                  [&](int level, std::uint64_t index, const merkle::Hash& h) { add_tree_node(level, index, h, batch); });
     if (batch.Count() >= 1'000 || (e.position & 0x3FFF) == 0) st = flush();
@@ -663,12 +729,15 @@ struct RocksEventStore::GroupState {
 };
 
 void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
+  bool failed;
   {
     std::lock_guard lock(failed_mu_);
-    if (!failed_.ok()) {
-      for (AppendRequest* r : group) r->result = failed_;
-      return;
-    }
+    failed = !failed_.ok();
+  }
+  if (failed && !recover()) {
+    std::lock_guard lock(failed_mu_);
+    for (AppendRequest* r : group) r->result = failed_;
+    return;
   }
   GroupState g;
   {
@@ -791,18 +860,11 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
   w.sync = false;
   rocksdb::Status s = db_->Write(w, &batch);
   if (!s.ok()) {
-    const Status err = from_rocks(s, "the write of " + std::to_string(written.size()) + " appends failed");
+    // Nothing of this group is in the log (a RocksDB write is all or nothing), but the WAL may now end in a
+    // torn record, so no later group may follow it there: fail, and let recover() start a new WAL. The stream
+    // cache and the tree's edge in memory already count this group; recover() reads both back as stored.
+    const Status err = fail(from_rocks(s, "writing " + std::to_string(written.size()) + " appends to the log"));
     for (AppendRequest* r : written) r->result = err;
-    // The stream cache may no longer match what is stored; forget it. The tree in memory has this group's
-    // nodes, which were not stored: read it back as stored.
-    stream_versions_.clear();
-    if (options_.merkle_tree) {
-      if (Status t = load_open_tiles(); !t.ok()) {
-        std::lock_guard lock(failed_mu_);
-        failed_ = Status::IOError("after a failed write, the Merkle tree cannot be read back (" + t.message() +
-                                  "); the store refuses further appends until it is reopened");
-      }
-    }
     return;
   }
   if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
@@ -811,6 +873,75 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
   std::lock_guard lock(written_mu_);
   written_position_ = g.next_position - 1;
   written_hash_ = g.prev_hash;
+}
+
+Status RocksEventStore::fail(const Status& cause) {
+  std::lock_guard lock(failed_mu_);
+  if (failed_.ok()) {
+    failed_cause_ =
+        "the log's disk failed (" + cause.message() + "); appends not yet acknowledged may or may not be in the "
+        "log: retry them with the same idempotency key once the store has recovered. New appends are refused "
+        "until then; the store tries to recover on the next append, at most every " +
+        std::to_string(options_.recovery_interval.count()) + " ms. Reads go on.";
+    failed_ = Status::Unavailable(failed_cause_);
+    next_recovery_ = std::chrono::steady_clock::now() + options_.recovery_interval;
+  }
+  return failed_;
+}
+
+bool RocksEventStore::recover() {
+  {
+    std::lock_guard failed(failed_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_recovery_) return false;
+    next_recovery_ = now + options_.recovery_interval;
+  }
+  // First a synced 1 MiB probe file: while the disk still fails, RocksDB stays open for reads.
+  Status st = probe_disk();
+  std::unique_lock<std::shared_timed_mutex> lock(db_mu_, std::defer_lock);
+  // A reader that appends from inside a scan's callback would wait for this thread while it waits for the
+  // reader: so wait a bounded time, and try again on a later append.
+  if (st.ok() && !lock.try_lock_for(std::chrono::milliseconds(200))) {
+    st = Status::Unavailable("readers kept the log busy; recovery is tried again on the next append");
+  }
+  if (st.ok()) {
+    close_db();
+    stream_versions_.clear();
+    st = open_db();
+    if (!st.ok()) close_db();
+  }
+  if (!st.ok()) {
+    std::lock_guard failed(failed_mu_);
+    failed_ = Status::Unavailable(failed_cause_ + " The last attempt to recover failed: " + st.message());
+    return false;
+  }
+  {
+    std::lock_guard failed(failed_mu_);
+    failed_ = Status::Ok();
+  }
+  lock.unlock();
+  {
+    std::lock_guard signal(signal_->mu);
+    ++signal_->generation;
+  }
+  signal_->cv.notify_all();
+  return true;
+}
+
+Status RocksEventStore::probe_disk() const {
+  rocksdb::FileSystem* fs = options_.file_system ? options_.file_system.get() : rocksdb::FileSystem::Default().get();
+  const std::string name = path_ + "/otinish-disk-probe";
+  const rocksdb::IOOptions io;
+  std::unique_ptr<rocksdb::FSWritableFile> file;
+  rocksdb::IOStatus s = fs->NewWritableFile(name, rocksdb::FileOptions(), &file, nullptr);
+  if (s.ok()) s = file->Append(std::string(1 << 20, '\0'), io, nullptr);
+  if (s.ok()) s = file->Sync(io, nullptr);
+  if (file) {
+    rocksdb::IOStatus c = file->Close(io, nullptr);
+    if (s.ok()) s = c;
+    fs->DeleteFile(name, io, nullptr).PermitUncheckedError();
+  }
+  return s.ok() ? Status::Ok() : from_rocks(s, "probing the disk with a synced file");
 }
 
 Status RocksEventStore::sync_written() {
@@ -827,14 +958,14 @@ Status RocksEventStore::sync_written() {
   }
   if (position == head_position()) return Status::Ok();  // nothing new was written (e.g. only conflicts)
   {
+    std::shared_lock<std::shared_timed_mutex> lock;
+    OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
     rocksdb::Status s = db_->FlushWAL(options_.sync_writes);
     if (!s.ok()) {
-      Status err = from_rocks(s, "writing or syncing the log's WAL failed; appends after position " +
-                                     std::to_string(head_position()) + " are not known to be durable and the "
-                                     "store refuses further appends until it is reopened");
-      std::lock_guard lock(failed_mu_);
-      failed_ = err;
-      return err;
+      // Never retried: after a failed fsync the kernel may have dropped the pages it could not write, and a
+      // second fsync would report success for data that is gone. The waiting appends fail; recover() makes
+      // what was written durable from memory, into new files.
+      return fail(from_rocks(s, "writing or syncing the log's WAL after position " + std::to_string(head_position())));
     }
   }
   {
@@ -862,6 +993,8 @@ Status RocksEventStore::read_position(std::uint64_t position, RecordedEvent* out
 
 Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view stream, std::uint64_t from_version,
                                                                 Direction direction, std::size_t limit) const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
   const std::uint64_t head = head_position();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
@@ -914,6 +1047,13 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view
 
 Result<std::uint64_t> RocksEventStore::scan(std::uint64_t from_position, std::uint64_t limit,
                                             const std::function<bool(const RecordedEvent&)>& visit) const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
+  return scan_unlocked(from_position, limit, visit);
+}
+
+Result<std::uint64_t> RocksEventStore::scan_unlocked(std::uint64_t from_position, std::uint64_t limit,
+                                                     const std::function<bool(const RecordedEvent&)>& visit) const {
   const std::uint64_t head = head_position();
   if (from_position == 0) from_position = 1;
   if (from_position > head || limit == 0) return std::uint64_t{0};
@@ -954,6 +1094,8 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_all(std::uint64_t from_
 }
 
 Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
   // Versions newer than the published head may be visible before their sync; walk back to a synced one.
   const std::uint64_t head = head_position();
@@ -977,6 +1119,8 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
 // one entry per stream. Entries of appends written but not yet synced when the check began (positions past the
 // head) are not judged.
 Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   const std::uint64_t head = head_position();  // read before the snapshot, so the snapshot holds all of it
   struct SnapshotGuard {
     rocksdb::DB* db;

@@ -5,6 +5,7 @@
 // writing and syncing every group written so far (store/write_queue.h is the one place that does it).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,10 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "store/event_store.h"
+
+namespace rocksdb {
+class FileSystem;
+}
 
 namespace otinish::store {
 
@@ -39,6 +44,12 @@ struct StoreOptions {
   // store bench runs with and without it); proofs and roots then fail with kFailedPrecondition, and the tree is
   // built for the events written meanwhile when the log is next opened with it on.
   bool merkle_tree = true;
+  // The file system RocksDB reads and writes through; null is the operating system's. The disk-fault tests
+  // pass one that fails fsyncs, fills up or loses power on command (tests/store/fault_fs.h).
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  // After a failed write or fsync the store refuses appends (kUnavailable) until it has recovered: it tries
+  // on the next append, at most this often. See "When the disk fails" in docs/log-format.md.
+  std::chrono::milliseconds recovery_interval{1000};
 };
 
 // Opens (or creates) the log in directory `path`. `clock` gives each event's recorded time and must outlive

@@ -152,7 +152,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
     parts->city = std::move(city).value();
     parts->topics = std::make_unique<engine::InMemoryTopicCatalogue>(parts->city->engine_catalogue());
   }
-  auto st = store::open_rocks_store(o.data_dir + "/log", {}, *o.clock);
+  auto st = store::open_rocks_store(o.data_dir + "/log", o.store, *o.clock);
   if (!st.ok()) return st.status();
   parts->store = std::move(st).value();
   OTINISH_RETURN_IF_ERROR(open_personal_data(*parts, o));

@@ -33,6 +33,7 @@
 #include "engine/proof/checkpoint_service.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
+#include "store/rocks_store.h"
 
 namespace otinish::api {
 
@@ -77,6 +78,8 @@ struct NodeOptions {
   std::ostream* log = nullptr;
   // The clock for events, SLA timers and logs; must outlive the node.
   const Clock* clock = &SystemClock::instance();
+  // The log's options: group commit, caches, and the file system (the disk-fault tests give a failing one).
+  store::StoreOptions store;
   PersonalDataOptions personal_data;
   CheckpointOptions checkpoints;
   // A folder holding topics.yaml and agencies.yaml (as examples/catalogue/). Set: the engine checks topics

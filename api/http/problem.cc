@@ -58,6 +58,8 @@ Problem problem_from_status(const Status& status, std::string field) {
   p.detail = status.message();
   p.field = std::move(field);
   p.current_version = status.current_version();
+  // Unavailable is temporary by definition (a store recovering from a disk failure, a closing store).
+  if (status.code() == StatusCode::kUnavailable) p.retry_after = 1;
   return p;
 }
 
@@ -100,6 +102,7 @@ HttpResponse problem_response(const Problem& p) {
   r.status = p.status;
   r.content_type = "application/problem+json";
   r.body = json::serialize(o);
+  if (p.retry_after > 0) r.set_header("Retry-After", std::to_string(p.retry_after));
   return r;
 }
 

@@ -39,6 +39,7 @@ struct Problem {
   std::string field;
   std::optional<std::uint64_t> current_version;  // on a version conflict
   std::vector<ProblemError> errors;              // every finding, for 422s
+  int retry_after = 0;                           // seconds; > 0 sends Retry-After (503s the client may retry)
 };
 
 // The HTTP status for a StatusCode: not_found 404, invalid_argument 422, conflict 409, already_exists 422,

@@ -50,6 +50,9 @@ struct TestNodeSetup {
   bool plain_personal_data = false;
   // Sign checkpoints with a fixed test key (test_checkpoint_signer()) every 20 ms.
   bool checkpoints = false;
+  // The log's file system and how soon it retries after a disk failure (tests/store/fault_fs.h).
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  std::chrono::milliseconds store_recovery_interval{1000};
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -162,6 +165,8 @@ class TestNode {
       o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
     }
     o.personal_data.access.flush_every = std::chrono::milliseconds(5);
+    o.store.file_system = setup_.file_system;
+    o.store.recovery_interval = setup_.store_recovery_interval;
     if (setup_.checkpoints) {
       o.checkpoints.signer = test_checkpoint_signer();
       o.checkpoints.origin = "test.109.kz/log";

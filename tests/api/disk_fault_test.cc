@@ -1,0 +1,96 @@
+// The server on a failing disk: a registration whose fsync fails answers 503 problem+json with Retry-After
+// and leaves nothing half-done; reads go on; the same request retried with its Idempotency-Key after the
+// store recovered registers the appeal exactly once; a restart finds everything acknowledged.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/api/test_node.h"
+#include "tests/store/fault_fs.h"
+
+namespace otinish::api {
+namespace {
+
+using testing::TestNode;
+using testing::TestNodeSetup;
+using FaultFs = store::testing::FaultFs;
+
+constexpr std::string_view kBody =
+    R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","channel":"phone",)"
+    R"("location":{"district":"Abay","street":"Tauke khan"},"text":"the lift is stuck",)"
+    R"("applicant":{"name":"Aigerim","phone":"+7 700 123 4567","address":"Tauke khan 5, flat 12"}})";
+
+std::set<std::string> appeal_ids(TestNode& node) {
+  std::set<std::string> ids;
+  // A list waits until the views hold every appeal the log has.
+  ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/appeals?limit=1000");
+  EXPECT_EQ(r.status, 200) << r.body;
+  const boost::json::value list = TestNode::json(r);
+  for (const auto& a : list.at("appeals").as_array()) ids.insert(a.at("id").as_string().c_str());
+  return ids;
+}
+
+class DiskFaultTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<FaultFs> fs = std::make_shared<FaultFs>();
+  TestNodeSetup setup() {
+    TestNodeSetup s;
+    s.file_system = fs;
+    s.store_recovery_interval = std::chrono::milliseconds(0);
+    return s;
+  }
+};
+
+TEST_F(DiskFaultTest, FailedFsyncAnswers503AndTheRetryRegistersOnce) {
+  TestNode node(testing::make_temp_dir(), {}, setup());
+  const std::string first = node.register_appeal();
+
+  // Every WAL fsync fails until the disk is mended: background appends (the read audit, the SLA service)
+  // cannot use the one failure up, nor recover the store before the registration arrives.
+  fs->fail_syncs(FaultFs::Files::kWal, 0, -1);
+  ClientResponse failed = node.as(Role::kOperator, "POST", "/v1/appeals", kBody, {{"Idempotency-Key", "desk-7-0001"}});
+  ASSERT_EQ(failed.status, 503) << failed.body;
+  EXPECT_EQ(failed.header("content-type"), "application/problem+json");
+  EXPECT_EQ(failed.header("retry-after"), "1");
+  const auto problem = TestNode::json(failed);
+  EXPECT_EQ(problem.at("type").as_string(), "urn:otinish:problem:unavailable");
+  EXPECT_NE(std::string(problem.at("detail").as_string().c_str()).find("fsync failed"), std::string::npos)
+      << failed.body;
+
+  // Reads go on while the store is failed.
+  EXPECT_EQ(node.as(Role::kAuditor, "GET", "/v1/appeals/" + first).status, 200);
+
+  fs->fail_syncs(FaultFs::Files::kWal, 0, 0);
+  // The retry (same key, same body) after recovery registers the appeal once, whatever became of the first try.
+  ClientResponse retried = node.as(Role::kOperator, "POST", "/v1/appeals", kBody, {{"Idempotency-Key", "desk-7-0001"}});
+  ASSERT_EQ(retried.status, 201) << retried.body;
+  const std::string second = TestNode::json(retried).at("id").as_string().c_str();
+  ClientResponse again = node.as(Role::kOperator, "POST", "/v1/appeals", kBody, {{"Idempotency-Key", "desk-7-0001"}});
+  EXPECT_EQ(TestNode::json(again).at("id").as_string(), second);
+  EXPECT_EQ(appeal_ids(node), (std::set<std::string>{first, second}));
+
+  node.restart();
+  EXPECT_EQ(appeal_ids(node), (std::set<std::string>{first, second}));
+  ClientResponse verify = node.as(Role::kAuditor, "GET", "/v1/log/verify");
+  EXPECT_NE(verify.status, 500) << verify.body;
+}
+
+// A full disk: registrations answer 503 and reads 200 while it lasts; registrations resume when space returns.
+TEST_F(DiskFaultTest, DiskFullRefusesThenResumes) {
+  TestNode node(testing::make_temp_dir(), {}, setup());
+  const std::string first = node.register_appeal();
+  fs->set_no_space(true);
+  for (int i = 0; i < 3; ++i) {
+    ClientResponse r = node.as(Role::kOperator, "POST", "/v1/appeals", kBody,
+                               {{"Idempotency-Key", "full-" + std::to_string(i)}});
+    ASSERT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("no space"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(node.as(Role::kAuditor, "GET", "/v1/appeals/" + first).status, 200);
+  fs->set_no_space(false);
+  const std::string after = node.register_appeal();
+  EXPECT_EQ(appeal_ids(node).count(after), 1u);
+}
+
+}  // namespace
+}  // namespace otinish::api

@@ -23,6 +23,9 @@
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
 
+#include "store/disk_space.h"
+#include "store/info_log.h"
+
 namespace otinish::engine {
 namespace {
 
@@ -392,6 +395,8 @@ class Runner final : public ProjectionRunner {
     rocksdb::Options options;
     options.create_if_missing = true;
     options.create_missing_column_families = true;
+    options.info_log = store::open_info_log(dir);
+    space_ = std::make_unique<store::DiskSpaceGuard>(dir, "the views", options_.min_free_disk_mb << 20);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // most rebuild reads are of absent rows
@@ -638,6 +643,7 @@ class Runner final : public ProjectionRunner {
       any = true;
     }
     if (!any) return Status::Ok();
+    if (space_) OTINISH_RETURN_IF_ERROR(space_->check());
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     OTINISH_RETURN_IF_ERROR(io(db_->Write(wo, &batch), "write"));
@@ -891,9 +897,21 @@ class Runner final : public ProjectionRunner {
     std::lock_guard apply_lock(apply_mu_);
     std::vector<Slot*> all = all_slots();
     Status s = apply(e, all);
-    if (s.ok() && (++live_pending_ >= options_.live_batch_events || e.position >= store_.head_position())) {
-      live_pending_ = 0;
+    if (s.ok() && (++live_pending_ >= options_.live_batch_events || e.position >= store_.head_position() ||
+                   uncommitted_since_failure_ > 0)) {
+      if (uncommitted_since_failure_ > 0) db_->Resume().PermitUncheckedError();  // a no-op unless RocksDB stopped
       s = commit(all, options_.sync);
+      const bool disk = s.code() == StatusCode::kIOError || s.code() == StatusCode::kUnavailable;
+      if (disk && ++uncommitted_since_failure_ <= kMaxUncommittedOnFailure) {
+        // The views' disk failed or is full. The changes stay in memory and are written with a later event
+        // (the log itself refuses appends while its disk is full, so few come); reads answer from what was
+        // committed. Past the bound the views stop, as on any other error, until the server restarts.
+        return Status::Ok();
+      }
+      if (s.ok()) {
+        uncommitted_since_failure_ = 0;
+        live_pending_ = 0;
+      }
     }
     set_error(s);
     return s;
@@ -924,6 +942,10 @@ class Runner final : public ProjectionRunner {
   std::map<std::string, std::uint64_t> max_generation_;  // GUARDED_BY(rebuild_mu_) after open()
   std::atomic<std::uint64_t> bulk_files_{0};             // names of bulk table files
   mutable std::mutex gen_mu_;  // swaps of Slot::generation against reader()
+  std::unique_ptr<store::DiskSpaceGuard> space_;  // set in open()
+  // Live events applied since a commit failed with an I/O error or for want of space (0: the last succeeded).
+  std::uint64_t uncommitted_since_failure_ = 0;  // GUARDED_BY(apply_mu_)
+  static constexpr std::uint64_t kMaxUncommittedOnFailure = 100'000;
   mutable std::mutex error_mu_;
   mutable std::condition_variable committed_cv_;
   Status error_;  // GUARDED_BY(error_mu_)

@@ -324,7 +324,7 @@ Status SlaService::start() {
     std::lock_guard lock(timer_mu_);
     stopping_ = false;
   }
-  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) { return handle(e); });
+  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) { return handle_until_stored(e); });
   if (options_.timer_thread) timer_thread_ = std::thread([this] { timer_loop(); });
   return Status::Ok();
 }
@@ -548,6 +548,22 @@ Status SlaService::skip(std::uint64_t position) {
   skipped_since_write_ = 0;
   skipped_checkpoint_.reset();
   return index_->apply({}, checkpoint);
+}
+
+Status SlaService::handle_until_stored(const store::RecordedEvent& e) {
+  auto pause = std::chrono::milliseconds(10);
+  while (true) {
+    Status s = handle(e);
+    if (s.code() != StatusCode::kUnavailable && s.code() != StatusCode::kIOError) return s;
+    {
+      std::lock_guard lock(stats_mu_);
+      ++stats_.storage_retries;
+      stats_.last_storage_error = s.message();
+    }
+    std::unique_lock lock(timer_mu_);
+    if (timer_cv_.wait_for(lock, pause, [&] { return stopping_; })) return s;
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
 }
 
 Status SlaService::handle(const store::RecordedEvent& e) {

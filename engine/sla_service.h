@@ -112,6 +112,8 @@ struct SlaStats {
   std::uint64_t rebinds = 0;          // SlaRebound written
   std::uint64_t decision_errors = 0;  // appeals the rules could not decide (retried after retry_after_error)
   std::string last_decision_error;
+  std::uint64_t storage_retries = 0;  // events handled again after the log or the timer index refused a write
+  std::string last_storage_error;     // (a failed or full disk): the service waits and retries, in order
   std::vector<std::int64_t> lateness_us;  // of recent firings: now - due
 };
 
@@ -166,6 +168,10 @@ class SlaService {
   void wait_readable(const std::string& stream, std::optional<std::uint64_t> version) const;
   Result<std::shared_ptr<const Bundle>> bundle_for(const SlaAppealView& view, std::optional<BundleRef>* bind);
   Status handle(const store::RecordedEvent& e);
+  // handle(), again and again with a growing pause (up to a second) while it fails for want of a disk (the
+  // log or the timer index refuses writes: kUnavailable, kIOError), so that a full or failing disk delays
+  // the service instead of stopping it. Other errors are returned (they stop the subscription).
+  Status handle_until_stored(const store::RecordedEvent& e);
   Status apply_policy(const store::RecordedEvent& publication);
   // Moves the appeal to `newest` (under kProvisional: its own rule set with newest's calendars, and only if a
   // provisional deadline of it changes).

@@ -4,6 +4,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "store/info_log.h"
+
 namespace otinish::engine {
 
 namespace {
@@ -45,13 +47,14 @@ Status io(const rocksdb::Status& s, std::string_view what) {
 Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, const TimerIndexOptions& options) {
   rocksdb::Options o;
   o.create_if_missing = options.create_if_missing;
+  o.info_log = store::open_info_log(path);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   o.write_buffer_size = 16 << 20;
   rocksdb::DB* raw = nullptr;
   OTINISH_RETURN_IF_ERROR(io(rocksdb::DB::Open(o, path, &raw), "open " + path));
-  std::unique_ptr<TimerIndex> index(new TimerIndex(std::unique_ptr<rocksdb::DB>(raw), options));
+  std::unique_ptr<TimerIndex> index(new TimerIndex(std::unique_ptr<rocksdb::DB>(raw), path, options));
   std::string cp;
   rocksdb::Status s = index->db_->Get({}, kCheckpoint, &cp);
   if (s.ok() && cp.size() == 8) index->checkpoint_ = get_be64(cp);
@@ -68,8 +71,10 @@ Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, co
   return index;
 }
 
-TimerIndex::TimerIndex(std::unique_ptr<rocksdb::DB> db, const TimerIndexOptions& options)
-    : options_(options), db_(std::move(db)) {}
+TimerIndex::TimerIndex(std::unique_ptr<rocksdb::DB> db, const std::string& path, const TimerIndexOptions& options)
+    : options_(options),
+      db_(std::move(db)),
+      space_(std::make_unique<store::DiskSpaceGuard>(path, "the SLA timer index", options.min_free_disk_mb << 20)) {}
 
 TimerIndex::~TimerIndex() {
   // A clean close flushes, so the next open need not replay the WAL (start-up time with millions of timers).
@@ -123,6 +128,7 @@ Status TimerIndex::apply(std::span<const Change> changes, std::optional<std::uin
     put_be64(v, timers_after);
     batch.Put(kCounts, v);
   }
+  OTINISH_RETURN_IF_ERROR(space_->check());
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   OTINISH_RETURN_IF_ERROR(io(db_->Write(wo, &batch), "write"));

@@ -26,6 +26,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
+#include "store/disk_space.h"
 
 namespace rocksdb {
 class DB;
@@ -40,6 +41,9 @@ struct TimerIndexOptions {
   bool sync = false;
   // RocksDB block cache, in MiB (the queue's head is what is read; a small cache is enough).
   std::size_t block_cache_mb = 32;
+  // Writes are refused (kUnavailable, nothing written) while the index's file system has less than this many
+  // MiB free (store/disk_space.h); 0 disables the check. The SLA service retries them.
+  std::uint64_t min_free_disk_mb = 16;
 };
 
 class TimerIndex {
@@ -74,10 +78,11 @@ class TimerIndex {
   std::uint64_t timer_count() const;
 
  private:
-  TimerIndex(std::unique_ptr<rocksdb::DB> db, const TimerIndexOptions& options);
+  TimerIndex(std::unique_ptr<rocksdb::DB> db, const std::string& path, const TimerIndexOptions& options);
 
   const TimerIndexOptions options_;
   const std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<store::DiskSpaceGuard> space_;
 
   mutable std::mutex mu_;       // serialises read-modify-write of entries
   std::uint64_t checkpoint_ = 0;  // GUARDED_BY(mu_)

@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "store/coding.h"
+#include "store/disk_space.h"
 #include "store/envelope_codec.h"
+#include "store/info_log.h"
 #include "store/key_layout.h"
 #include "store/merkle_tiles.h"
 #include "store/write_queue.h"
@@ -266,6 +268,7 @@ class RocksEventStore final : public EventStore {
   mutable std::mutex failed_mu_;
   Status failed_;             // guarded by failed_mu_
   std::string failed_cause_;  // guarded by failed_mu_: what failed_ says, without the last recovery's error
+  std::vector<std::string> failed_causes_;  // guarded by failed_mu_
   // When recover() may next be tried: recovery_interval after the failure, then after each attempt.
   std::chrono::steady_clock::time_point next_recovery_{};  // guarded by failed_mu_
   // Enters the failed state (the first cause is kept) and returns the error that refused appends get.
@@ -278,6 +281,7 @@ class RocksEventStore final : public EventStore {
   bool recover();
   Status probe_disk() const;
 
+  std::unique_ptr<DiskSpaceGuard> space_;  // set in open()
   std::shared_ptr<HeadSignal> signal_ = std::make_shared<HeadSignal>();
   std::unique_ptr<WriteQueue> queue_;  // created last in open(), destroyed first
 };
@@ -313,6 +317,7 @@ Status RocksEventStore::open(const std::string& path) {
   // anywhere else fails the open instead of silently losing what follows it.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.paranoid_checks = true;
+  db_options.info_log = open_info_log(path);
   // What the WAL holds is written into synced table files during the open (the default, stated because
   // recover() relies on it).
   db_options.avoid_flush_during_recovery = false;
@@ -363,6 +368,7 @@ Status RocksEventStore::open(const std::string& path) {
   }
 
   OTINISH_RETURN_IF_ERROR(open_db());
+  space_ = std::make_unique<DiskSpaceGuard>(path, "the log", options_.min_free_disk_mb << 20);
   queue_ = std::make_unique<WriteQueue>([this](std::span<AppendRequest* const> g) { write_group(g); },
                                         [this] { return sync_written(); }, options_.max_group_events);
   return Status::Ok();
@@ -739,6 +745,10 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
     for (AppendRequest* r : group) r->result = failed_;
     return;
   }
+  if (Status space = space_->check(); !space.ok()) {
+    for (AppendRequest* r : group) r->result = space;
+    return;
+  }
   GroupState g;
   {
     std::lock_guard lock(written_mu_);
@@ -877,15 +887,24 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
 
 Status RocksEventStore::fail(const Status& cause) {
   std::lock_guard lock(failed_mu_);
+  // The writer and the syncer may both fail on one fault, in either order (RocksDB answers a write after a
+  // failed WAL flush with "Writer has previous error"), so every distinct cause is told, up to three.
   if (failed_.ok()) {
-    failed_cause_ =
-        "the log's disk failed (" + cause.message() + "); appends not yet acknowledged may or may not be in the "
-        "log: retry them with the same idempotency key once the store has recovered. New appends are refused "
-        "until then; the store tries to recover on the next append, at most every " +
-        std::to_string(options_.recovery_interval.count()) + " ms. Reads go on.";
-    failed_ = Status::Unavailable(failed_cause_);
+    failed_causes_.clear();
     next_recovery_ = std::chrono::steady_clock::now() + options_.recovery_interval;
   }
+  if (failed_causes_.size() < 3 &&
+      std::find(failed_causes_.begin(), failed_causes_.end(), cause.message()) == failed_causes_.end()) {
+    failed_causes_.push_back(cause.message());
+  }
+  std::string causes;
+  for (const std::string& c : failed_causes_) causes += (causes.empty() ? "" : "; ") + c;
+  failed_cause_ =
+      "the log's disk failed (" + causes + "); appends not yet acknowledged may or may not be in the log: "
+      "retry them with the same idempotency key once the store has recovered. New appends are refused until "
+      "then; the store tries to recover on the next append, at most every " +
+      std::to_string(options_.recovery_interval.count()) + " ms. Reads go on.";
+  failed_ = Status::Unavailable(failed_cause_);
   return failed_;
 }
 

@@ -50,6 +50,10 @@ struct StoreOptions {
   // After a failed write or fsync the store refuses appends (kUnavailable) until it has recovered: it tries
   // on the next append, at most this often. See "When the disk fails" in docs/log-format.md.
   std::chrono::milliseconds recovery_interval{1000};
+  // Appends are refused (kUnavailable, nothing written) while the log's file system has less than this many
+  // MiB free, and resume by themselves once there is more; 0 disables the check (store/disk_space.h). A
+  // RocksDB that runs into ENOSPC itself must be reopened; this reserve keeps it from getting there.
+  std::uint64_t min_free_disk_mb = 64;
 };
 
 // Opens (or creates) the log in directory `path`. `clock` gives each event's recorded time and must outlive

@@ -278,6 +278,7 @@ json::object sla_event_to_json(const SlaEvent& ev) {
          {"calendar", c.calendar_version.empty() ? c.calendar : c.calendar_version}};
     if (c.deadline) o["deadline"] = format_utc(*c.deadline);
     if (!c.provisional.empty()) o["provisional"] = c.provisional;
+    o["cycle"] = c.cycle;  // a clock reset starts a new cycle: its rungs may fire again
     if (!c.label.empty()) o["label"] = c.label;
     if (!c.notify.empty()) {
       json::array n;

@@ -15,9 +15,9 @@ int http_status_for(StatusCode code) noexcept {
     case StatusCode::kAlreadyExists: return 422;
     case StatusCode::kFailedPrecondition: return 409;
     case StatusCode::kResourceExhausted: return 413;
-    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kUnavailable:
+    case StatusCode::kIOError: return 503;
     case StatusCode::kCorruption:
-    case StatusCode::kIOError:
     case StatusCode::kInternal: return 500;
   }
   return 500;
@@ -40,7 +40,7 @@ Kind kind_for(StatusCode code) {
     case StatusCode::kResourceExhausted: return {"too-large", "Too large"};
     case StatusCode::kUnavailable: return {"unavailable", "Service unavailable"};
     case StatusCode::kCorruption: return {"corruption", "Stored data failed verification"};
-    case StatusCode::kIOError: return {"storage-error", "Storage error"};
+    case StatusCode::kIOError: return {"storage-unavailable", "Storage unavailable"};
     case StatusCode::kOk:
     case StatusCode::kInternal: break;
   }
@@ -58,8 +58,9 @@ Problem problem_from_status(const Status& status, std::string field) {
   p.detail = status.message();
   p.field = std::move(field);
   p.current_version = status.current_version();
-  // Unavailable is temporary by definition (a store recovering from a disk failure, a closing store).
-  if (status.code() == StatusCode::kUnavailable) p.retry_after = 1;
+  // Both are temporary: a store recovering from a disk failure or a full disk, a closing store. Nothing of
+  // the request was done (an append that may have been is said so in the detail: retry it with its key).
+  if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kIOError) p.retry_after = 1;
   return p;
 }
 

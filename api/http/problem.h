@@ -43,7 +43,8 @@ struct Problem {
 };
 
 // The HTTP status for a StatusCode: not_found 404, invalid_argument 422, conflict 409, already_exists 422,
-// failed_precondition 409, resource_exhausted 413, unavailable 503, corruption/io_error/internal 500.
+// failed_precondition 409, resource_exhausted 413, unavailable/io_error 503 (with Retry-After),
+// corruption/internal 500.
 int http_status_for(StatusCode code) noexcept;
 
 // A problem from a Status; `field` names what the caller sent that is at fault, if known. Carries the

@@ -16,6 +16,8 @@
 
 #include "common/hash.h"
 #include "engine/privacy/aead.h"
+#include "store/disk_space.h"
+#include "store/info_log.h"
 
 namespace otinish::engine::privacy {
 
@@ -108,6 +110,7 @@ struct KeyStore::Impl {
   std::string kek_id;
   SecretKey index_key;
   std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<store::DiskSpaceGuard> space;
 
   std::shared_mutex mu;
   std::unordered_map<std::string, SecretKey> keys;         // GUARDED_BY(mu): applicant -> data key (cache)
@@ -120,6 +123,7 @@ struct KeyStore::Impl {
   // Every write is durable before it returns (synced unless KeyStoreOptions::sync is off, and then at least in
   // the OS); RocksDB groups concurrent synced writes into one fsync.
   Status write(rocksdb::WriteBatch& b, const std::string& what) {
+    OTINISH_RETURN_IF_ERROR(space->check());
     rocksdb::WriteOptions w;
     w.sync = options.sync;
     return from_rocks(db->Write(w, &b), what);
@@ -186,9 +190,11 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   impl->options = options;
   impl->kek = kek;
   impl->kek_id = kek.id();
+  impl->space = std::make_unique<store::DiskSpaceGuard>(path, "the key store", options.min_free_disk_mb << 20);
   rocksdb::Options o;
   o.create_if_missing = options.create_if_missing;
   o.paranoid_checks = true;
+  o.info_log = store::open_info_log(path);
   // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so that
   // purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
   o.WAL_ttl_seconds = 0;

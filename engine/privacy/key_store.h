@@ -47,6 +47,10 @@ struct KeyStoreOptions {
   // power loss could take). Off only for simulations, as store::StoreOptions::sync_writes: the WAL still
   // reaches the OS first, so a killed process loses nothing.
   bool sync = true;
+  // Writes are refused (kUnavailable, nothing written) while the key store's file system has less than this
+  // many MiB free (store/disk_space.h); 0 disables the check. Below the log's reserve, so that the keys of
+  // appeals the log took can still be written.
+  std::uint64_t min_free_disk_mb = 16;
 };
 
 enum class ApplicantKeyState : std::uint8_t {

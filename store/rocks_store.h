@@ -48,7 +48,7 @@ struct StoreOptions {
   // pass one that fails fsyncs, fills up or loses power on command (tests/store/fault_fs.h).
   std::shared_ptr<rocksdb::FileSystem> file_system;
   // After a failed write or fsync the store refuses appends (kUnavailable) until it has recovered: it tries
-  // on the next append, at most this often. See "When the disk fails" in docs/log-format.md.
+  // on the next append, at most this often. See "When the disk fails" in docs/reliability.md.
   std::chrono::milliseconds recovery_interval{1000};
   // Appends are refused (kUnavailable, nothing written) while the log's file system has less than this many
   // MiB free, and resume by themselves once there is more; 0 disables the check (store/disk_space.h). A

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Writes the figures scripts/reliability.sh collected into docs/reliability.md, between the markers
+<!-- figures:NAME --> and <!-- /figures:NAME -->, leaving the prose around them alone. A part whose input is
+missing keeps what the document had."""
+
+import argparse
+import datetime
+import json
+import os
+import re
+
+
+def table_faults(path):
+    rows = ["| fault injected | times | acknowledged appends checked after | lost | outcome |",
+            "|---|---|---|---|---|"]
+    for line in open(path):
+        _, kind, injected, checked, lost, outcome = line.rstrip("\n").split("|", 5)
+        rows.append("| %s | %s | %s | %s | %s |" % (kind, injected, checked, lost, outcome))
+    return "\n".join(rows)
+
+
+def table_campaign(path):
+    c = json.load(open(path))
+    rows = ["| figure | value |", "|---|---|"]
+    for key, label in [("rounds_passed", "rounds run and passed (SIGKILL, restart, every check)"),
+                       ("seconds", "wall time, s"), ("seed", "seed"),
+                       ("registrations", "registrations acknowledged"), ("commands", "commands acknowledged"),
+                       ("appeals", "appeals in the log at the end"), ("rebuilds", "projection rebuilds acknowledged"),
+                       ("kills_during_rebuild", "kills while a rebuild was running"),
+                       ("publications", "rule publications acknowledged"),
+                       ("kills_during_publication", "kills while a publication was in flight"),
+                       ("imports_killed", "`otinish import` runs killed (and checked)"),
+                       ("sla_rungs", "SLA rungs checked for exactly-once (sampled timelines)"),
+                       ("date", "date")]:
+        if key in c:
+            rows.append("| %s | %s |" % (label, c[key]))
+    return "\n".join(rows)
+
+
+def replace(doc, name, text):
+    pattern = re.compile(r"(<!-- figures:%s -->\n).*?(\n<!-- /figures:%s -->)" % (name, name), re.S)
+    if not pattern.search(doc):
+        raise SystemExit("docs/reliability.md has no markers for %s" % name)
+    return pattern.sub(lambda m: m.group(1) + text + m.group(2), doc)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--doc", required=True)
+    a = ap.parse_args()
+    doc = open(a.doc).read()
+    f = lambda n: os.path.join(a.dir, n)  # noqa: E731
+    if os.path.exists(f("faults.txt")):
+        doc = replace(doc, "faults", table_faults(f("faults.txt")))
+    if os.path.exists(f("campaign.json")):
+        doc = replace(doc, "campaign", table_campaign(f("campaign.json")))
+    if os.path.exists(f("fuzz.txt")):
+        doc = replace(doc, "fuzz", "```\n" + open(f("fuzz.txt")).read().strip() + "\n```")
+    if os.path.exists(f("sanitizers.txt")):
+        doc = replace(doc, "sanitizers", "```\n" + open(f("sanitizers.txt")).read().strip() + "\n```\n(" +
+                      datetime.date.today().isoformat() + ")")
+    open(a.doc, "w").write(doc)
+
+
+if __name__ == "__main__":
+    main()

@@ -350,13 +350,26 @@ HttpResponse ApiService::openapi(Call&) {
 
 namespace {
 
-// What an Idempotency-Key stands for: the method, the path and the body of its first request.
+// What an Idempotency-Key stands for: the method, the path, the query and the body of its first request. The
+// query is hashed only when there is one, so that the digests of commands (which take none), recorded on
+// appeals' events, stay those of the requests that made them.
 Hash256 request_digest(const HttpRequest& q) {
   Blake2b h;
   h.update(q.method);
   h.update("\n");
   h.update(q.path);
   h.update("\n");
+  if (!q.query.empty()) {
+    // Decoded and sorted: "?a=1&b=2" and "?b=2&a=1" are one request; "?from=A" and "?from=B" are two. Each
+    // name and value with its length, so that no two queries hash alike.
+    for (const auto& [k, v] : q.query) {
+      for (const std::string& part : {k, v}) {
+        h.update(std::to_string(part.size()) + ":");
+        h.update(part);
+      }
+    }
+    h.update("\n");
+  }
   h.update(q.body);
   return h.finish();
 }
@@ -1046,21 +1059,23 @@ std::optional<HttpResponse> query_instant(const HttpRequest& q, std::string_view
 }  // namespace
 
 HttpResponse ApiService::simulate_rules(Call& c) {
-  engine::WhatIfOptions o;
-  std::optional<Timestamp> as_of;
-  if (auto bad = query_instant(c.q, "from", &o.from)) return *bad;
-  if (auto bad = query_instant(c.q, "to", &o.to)) return *bad;
-  if (auto bad = query_instant(c.q, "as_of", &as_of)) return *bad;
-  o.as_of = as_of.value_or(o.to.value_or(clock_.now()));
-  o.threads = options_.simulate_threads;
-  std::vector<rules::Diagnostic> diags;
-  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "candidate.yaml", &diags);
-  rules::sort_diagnostics(diags);
-  if (!rs) {
-    return diagnostics_problem("invalid-rules", "Invalid rule set",
-                               "the candidate rule set has errors (listed with line:column)", diags);
-  }
+  // The key is checked first: another body under a used key is 422 idempotency-key-reused even when that body
+  // would not parse, as for every other POST.
   return idempotent(c, [&]() -> HttpResponse {
+    engine::WhatIfOptions o;
+    std::optional<Timestamp> as_of;
+    if (auto bad = query_instant(c.q, "from", &o.from)) return *bad;
+    if (auto bad = query_instant(c.q, "to", &o.to)) return *bad;
+    if (auto bad = query_instant(c.q, "as_of", &as_of)) return *bad;
+    o.as_of = as_of.value_or(o.to.value_or(clock_.now()));
+    o.threads = options_.simulate_threads;
+    std::vector<rules::Diagnostic> diags;
+    std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "candidate.yaml", &diags);
+    rules::sort_diagnostics(diags);
+    if (!rs) {
+      return diagnostics_problem("invalid-rules", "Invalid rule set",
+                                 "the candidate rule set has errors (listed with line:column)", diags);
+    }
     auto candidate = registry_.candidate(c.q.body, "candidate.yaml");
     if (!candidate.ok()) return publish_problem(candidate.status(), "invalid-rules", "Invalid rule set");
     auto report = engine::simulate_what_if(store_, registry_, **candidate, o);

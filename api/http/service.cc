@@ -530,7 +530,7 @@ HttpResponse ApiService::get_appeal(Call& c) {
   // The earlier appeals this one repeats (same applicant, or same address, on the same topic), so a desk sees
   // the resident's history at once. Only for roles that may read the applicant: a link is about the person.
   // From the appeals view: the earliest open deadline and the SLA alert, as lists show them.
-  const bool views_ready = views_ != nullptr && views_->wait_for(s.last_position, std::chrono::seconds(2));
+  const bool views_ready = views_ != nullptr && views_->wait_for(s.last_position, kViewWait);
   if (views_ready) {
     if (auto reader = views_->reader("appeals"); reader.ok()) {
       if (auto row = engine::get_appeal_row(**reader, s.id); row.ok()) {
@@ -639,11 +639,7 @@ HttpResponse ApiService::timeline(Call& c) {
   json::array entries;
   if (views_ != nullptr) {
     // Read-your-writes: the view has applied the appeal's last event before it is read.
-    if (!views_->wait_for(s.last_position, std::chrono::seconds(2))) {
-      return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                      .detail = "the timeline view has not caught up with position " +
-                                                std::to_string(s.last_position) + "; retry shortly"});
-    }
+    if (!views_->wait_for(s.last_position, kViewWait)) return view_behind(s.last_position);
     auto reader = views_->reader("timeline");
     if (!reader.ok()) return status_problem(reader.status());
     auto rows = engine::read_timeline(**reader, id);
@@ -1246,12 +1242,19 @@ HttpResponse views_unavailable() {
                                             "directory to serve lists, scorecards and the public feed"});
 }
 
+HttpResponse view_behind(std::uint64_t position) {
+  HttpResponse r = problem_response(Problem{
+      .status = 503, .type = "view-behind", .title = "View behind the log",
+      .detail = "the views have not caught up with log position " + std::to_string(position) + " within " +
+                std::to_string(kViewWait.count()) + " s; retry shortly"});
+  r.set_header("Retry-After", "1");
+  return r;
+}
+
 std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
   const std::uint64_t head = store.head_position();
-  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
-  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                  .detail = "the views have not caught up with log position " +
-                                            std::to_string(head) + " within 2 s; retry shortly"});
+  if (views.wait_for(head, kViewWait)) return std::nullopt;
+  return view_behind(head);
 }
 
 namespace {

@@ -50,6 +50,8 @@ struct TestNodeSetup {
   bool plain_personal_data = false;
   // Sign checkpoints with a fixed test key (test_checkpoint_signer()) every 20 ms.
   bool checkpoints = false;
+  // Run the projections; off: lists, scorecards and the public feed answer 503 views-unavailable.
+  bool views = true;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -147,6 +149,7 @@ class TestNode {
     o.data_dir = dir_;
     o.server = server_options_;
     o.service.access_log = false;
+    o.views = setup_.views;
     if (setup_.calendars || setup_.city_rules) {
       for (const char* f : {"kz.yaml", "shymkent.yaml", "round-the-clock.yaml"}) {
         o.calendar_files.push_back(source_dir() + "/examples/calendars/" + f);

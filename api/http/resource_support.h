@@ -12,6 +12,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/auth_throttle.h"
 #include "api/http/http_types.h"
 #include "common/status.h"
 #include "engine/appeal.h"
@@ -32,6 +33,9 @@ store::Actor actor_of(const Principal& who);
 // The appeal `id` if it exists and `who` may see it (an agency: only its own); else the 404 to answer.
 std::variant<engine::AppealState, HttpResponse> load_visible(engine::Engine& eng, const std::string& id,
                                                              const Principal& who);
+
+// 429 too-many-auth-failures with Retry-After: the peer presented too many invalid tokens (auth_throttle.h).
+HttpResponse too_many_auth_failures(std::chrono::seconds retry_after, const AuthThrottleOptions& limits);
 
 // 503 views-unavailable: the server runs without projections.
 HttpResponse views_unavailable();

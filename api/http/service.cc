@@ -148,6 +148,7 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       proof_(proof),
       city_(city),
       idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)),
+      auth_throttle_(options_.auth_throttle),
       verification_(std::make_unique<LogVerification>(store, clock)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
@@ -207,10 +208,13 @@ void ApiService::add_routes() {
         r.set_header("WWW-Authenticate", "Bearer realm=\"otinish\"");
         return r;
       }
-      std::optional<Principal> who;
+      std::string_view token;  // another scheme presents no valid token: a failure like a wrong one
       if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-        who = tokens_.authenticate(auth.substr(7));
+        token = auth.substr(7);
       }
+      const Authentication a = authenticate(q, token);
+      if (a.retry_after) return too_many_auth_failures(*a.retry_after, auth_throttle_.options());
+      const std::optional<Principal>& who = a.who;
       if (!who) {
         HttpResponse r = problem_response(Problem{
             .status = 401, .type = "invalid-token", .title = "Invalid token",
@@ -279,6 +283,27 @@ void ApiService::add_routes() {
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
+
+ApiService::Authentication ApiService::authenticate(const HttpRequest& q, std::string_view token) {
+  const std::string peer = peer_of(q.remote);
+  if (auto wait = auth_throttle_.refused(peer, clock_.now())) return {.who = std::nullopt, .retry_after = wait};
+  std::optional<Principal> who = token.empty() ? std::nullopt : tokens_.authenticate(token);
+  if (who) return {.who = std::move(who), .retry_after = std::nullopt};
+  const std::uint32_t failures = auth_throttle_.record_failure(peer, clock_.now());
+  // What identifies the attempt, never the token: a token in a log is a token handed to whoever reads logs. A
+  // well-formed token's id is not secret (it names the token in every request line and in `token list`).
+  json::object fields{{"remote", peer}, {"path", q.path}, {"request_id", q.request_id}, {"failures", failures}};
+  if (const std::string id = token_id_of(token); !id.empty()) fields["token"] = id;
+  log_line("warning", "authentication failed", json::serialize(fields));
+  const AuthThrottleOptions& limits = auth_throttle_.options();
+  if (failures == limits.max_failures) {
+    log_line("warning", "peer refused after failed authentications",
+             json::serialize(json::object{{"remote", peer},
+                                          {"failures", failures},
+                                          {"refused_for_s", limits.window.count()}}));
+  }
+  return {.who = std::nullopt, .retry_after = std::nullopt};
+}
 
 void ApiService::log_line(std::string_view level, std::string_view msg, std::string_view fields_json) {
   if (log_ == nullptr) return;
@@ -1234,6 +1259,17 @@ std::optional<HttpResponse> ApiService::check_topic(const json::object& body) co
                                             "' is not in the catalogue; use a topic code from the catalogue "
                                             "(e.g. utilities.heating.no_heat)",
                                         "/topic"));
+}
+
+HttpResponse too_many_auth_failures(std::chrono::seconds retry_after, const AuthThrottleOptions& limits) {
+  HttpResponse r = problem_response(Problem{
+      .status = 429, .type = "too-many-auth-failures", .title = "Too many failed authentications",
+      .detail = "this address presented " + std::to_string(limits.max_failures) + " invalid tokens within " +
+                std::to_string(limits.window.count()) + " s; retry after " + std::to_string(retry_after.count()) +
+                " s with a valid token (an admin creates tokens with `otinish token create`)",
+      .field = "Authorization"});
+  r.set_header("Retry-After", std::to_string(retry_after.count()));
+  return r;
 }
 
 HttpResponse views_unavailable() {

@@ -52,6 +52,12 @@ struct TestNodeSetup {
   bool checkpoints = false;
   // Run the projections; off: lists, scorecards and the public feed answer 503 views-unavailable.
   bool views = true;
+  // Where the node's structured log goes (null: nowhere); must outlive the node.
+  std::ostream* log = nullptr;
+  // Write the access log (one line per request) to `log`.
+  bool access_log = false;
+  // The limit on failed authentications per address (all of a test's clients are 127.0.0.1).
+  AuthThrottleOptions auth_throttle;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -148,8 +154,10 @@ class TestNode {
     NodeOptions o;
     o.data_dir = dir_;
     o.server = server_options_;
-    o.service.access_log = false;
+    o.service.access_log = setup_.access_log;
     o.views = setup_.views;
+    o.log = setup_.log;
+    o.service.auth_throttle = setup_.auth_throttle;
     if (setup_.calendars || setup_.city_rules) {
       for (const char* f : {"kz.yaml", "shymkent.yaml", "round-the-clock.yaml"}) {
         o.calendar_files.push_back(source_dir() + "/examples/calendars/" + f);

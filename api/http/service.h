@@ -39,8 +39,9 @@
 //                                          user's token)                              api/http/console.cc
 //   /open311/v2/...                        Open311 GeoReport v2 for civic apps: discovery, services,
 //                                          requests (the public data), POST requests   api/http/open311.cc
-// Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
-// key with another body is 422.
+// Every POST that changes or computes something (registrations, commands, Open311 requests, rebuilds,
+// simulations) takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); another
+// request (method, path, query or body) under the key is 422; a retry while the first runs is 409.
 //
 // Thread-safety: thread-safe; handle() runs on many worker threads at once.
 #pragma once

@@ -11,7 +11,7 @@ std::string peer_of(std::string_view remote) {
 }
 
 std::optional<std::chrono::seconds> AuthThrottle::refused(const std::string& peer, Timestamp now) {
-  if (options_.max_failures == 0) return std::nullopt;
+  if (options_.max_failures == 0 || peers_.load(std::memory_order_acquire) == 0) return std::nullopt;
   std::lock_guard lock(mu_);
   auto it = entries_.find(peer);
   if (it == entries_.end() || it->second.failures < options_.max_failures) return std::nullopt;
@@ -19,6 +19,7 @@ std::optional<std::chrono::seconds> AuthThrottle::refused(const std::string& pee
   if (now >= until) {
     lru_.erase(it->second.lru);
     entries_.erase(it);
+    peers_.store(entries_.size(), std::memory_order_release);
     return std::nullopt;
   }
   // Rounded up, so that a client that waits Retry-After seconds is not refused again.
@@ -42,6 +43,7 @@ std::uint32_t AuthThrottle::record_failure(const std::string& peer, Timestamp no
     }
   }
   it->second.last_failure = now;
+  peers_.store(entries_.size(), std::memory_order_release);
   return ++it->second.failures;
 }
 
@@ -58,9 +60,6 @@ void AuthThrottle::forget_oldest_locked(Timestamp now) {
   }
 }
 
-std::size_t AuthThrottle::peers() const {
-  std::lock_guard lock(mu_);
-  return entries_.size();
-}
+std::size_t AuthThrottle::peers() const { return peers_.load(std::memory_order_acquire); }
 
 }  // namespace otinish::api

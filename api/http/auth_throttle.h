@@ -15,6 +15,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +65,9 @@ class AuthThrottle {
   void forget_oldest_locked(Timestamp now);  // REQUIRES: mu_ held
 
   const AuthThrottleOptions options_;
+  // entries_.size(), readable without mu_: every authenticated request asks refused(), and while no address has
+  // failed (the usual case) it answers without taking the lock.
+  std::atomic<std::size_t> peers_{0};
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
   std::list<std::string> lru_;                      // GUARDED_BY(mu_): peers, most recent failure first

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,30 @@ struct LoadArgs {
   int connections = 32;
   double seconds = 10;
   bool with_commands = false;
+  // When the server does not answer (refused, reset, timed out), each connection waits before its next attempt,
+  // doubling from the first wait up to the cap; after this long with no answer at all, load gives up.
+  std::chrono::milliseconds first_backoff{10};
+  std::chrono::milliseconds max_backoff{1000};
+  double give_up_after_s = 10;
+};
+
+// The wait of one connection between attempts on a server that does not answer: doubling, capped; reset by an
+// answer. A server that is gone must not be hammered by a tight loop of connects (which also burns the cores of
+// the machine load runs on).
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds first, std::chrono::milliseconds cap) : first_(first), cap_(cap), next_(first) {}
+  // The wait before the next attempt after a failure (and doubles the one after it).
+  std::chrono::milliseconds after_failure() {
+    const std::chrono::milliseconds wait = next_;
+    next_ = std::min(cap_, next_ * 2);
+    return wait;
+  }
+  void reset() { next_ = first_; }
+
+ private:
+  const std::chrono::milliseconds first_, cap_;
+  std::chrono::milliseconds next_;
 };
 
 // The registrations of a generated city (examples/city/workload.h): the seeds' mix of categories, topics,
@@ -75,21 +100,46 @@ void run_load(const LoadArgs& a, Context& ctx) {
   }
   const std::string host = rest.substr(0, colon);
   const auto port = static_cast<std::uint16_t>(std::stoi(rest.substr(colon + 1)));
-  std::atomic<std::uint64_t> next{0}, ok{0}, failed{0};
+  using SteadyClock = std::chrono::steady_clock;
+  auto steady = [](double s) {
+    return std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));
+  };
+  std::atomic<std::uint64_t> next{0}, ok{0}, failed{0}, unanswered{0};
   std::vector<std::vector<std::uint32_t>> latencies_us(static_cast<std::size_t>(a.connections));
-  const auto start = std::chrono::steady_clock::now();
-  const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::chrono::duration<double>(a.seconds));
+  const auto start = SteadyClock::now();
+  const auto end = start + steady(a.seconds);
+  // The last time any connection got an answer (any HTTP status), and whether load gave up waiting for one.
+  std::atomic<SteadyClock::rep> last_answer{start.time_since_epoch().count()};
+  std::atomic<bool> gave_up{false};
+  std::mutex first_error_mu;
+  std::string first_error;  // GUARDED_BY(first_error_mu): the first transport error, for the message
   std::vector<std::thread> threads;
   for (int i = 0; i < a.connections; ++i) {
     threads.emplace_back([&, i] {
       api::HttpClient client(host, port);
       const api::HeaderList headers{{"Authorization", "Bearer " + a.token}};
-      while (std::chrono::steady_clock::now() < end) {
+      Backoff backoff(a.first_backoff, a.max_backoff);
+      while (SteadyClock::now() < end && !gave_up.load()) {
         const std::uint64_t n = next.fetch_add(1);
-        const auto t0 = std::chrono::steady_clock::now();
+        const auto t0 = SteadyClock::now();
         auto r = client.request("POST", "/v1/appeals", (*bodies)[n % bodies->size()], headers);
-        bool good = r.ok() && r->status == 201;
+        if (!r.ok()) {
+          unanswered.fetch_add(1);
+          {
+            std::lock_guard lock(first_error_mu);
+            if (first_error.empty()) first_error = r.status().message();
+          }
+          const auto now = SteadyClock::now();
+          if (now - SteadyClock::time_point(SteadyClock::duration(last_answer.load())) >= steady(a.give_up_after_s)) {
+            gave_up.store(true);
+            break;
+          }
+          std::this_thread::sleep_for(std::min<SteadyClock::duration>(backoff.after_failure(), end - now));
+          continue;
+        }
+        backoff.reset();
+        last_answer.store(SteadyClock::now().time_since_epoch().count());
+        bool good = r->status == 201;
         if (good && a.with_commands) {
           const std::string location = r->header("location");
           auto c = client.request("POST", location + "/send_for_review", "",
@@ -100,13 +150,19 @@ void run_load(const LoadArgs& a, Context& ctx) {
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count()));
         (good ? ok : failed).fetch_add(1);
         if (!good && failed.load() == 1) {
-          ctx.err << "first failure: " << (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().ToString())
-                  << "\n";
+          ctx.err << "first failure: " << r->status << " " << r->body << "\n";
         }
       }
     });
   }
   for (auto& t : threads) t.join();
+  if (gave_up.load()) {
+    ctx.err << "otinish load: no answer from " << host << ":" << port << " for " << a.give_up_after_s
+            << " s (" << unanswered.load() << " attempts, backing off up to " << a.max_backoff.count()
+            << " ms; first error: " << first_error << "); gave up. Is the server running at " << a.url << "?\n";
+  } else if (unanswered.load() > 0) {
+    ctx.err << "unanswered attempts: " << unanswered.load() << " (first error: " << first_error << ")\n";
+  }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::uint32_t> all;
   for (auto& v : latencies_us) all.insert(all.end(), v.begin(), v.end());
@@ -118,7 +174,7 @@ void run_load(const LoadArgs& a, Context& ctx) {
           << "throughput: " << static_cast<std::uint64_t>(ok.load() / elapsed) << " appeals/s with " << a.connections
           << " connections\n"
           << "latency ms: p50 " << pct(0.50) << "  p99 " << pct(0.99) << "  max " << pct(1.0) << "\n";
-  ctx.exit_code = failed.load() == 0 ? 0 : 1;
+  ctx.exit_code = failed.load() == 0 && unanswered.load() == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -135,8 +191,15 @@ void add_load_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("-c,--connections", args->connections, "Concurrent keep-alive connections")->capture_default_str();
   cmd->add_option("-d,--seconds", args->seconds, "How long to run")->capture_default_str();
   cmd->add_flag("--with-commands", args->with_commands, "Also send each appeal for review (If-Match from its ETag)");
+  cmd->add_option("--give-up-after", args->give_up_after_s,
+                  "Seconds with no answer from the server (each connection backing off from 10 ms to 1 s between "
+                  "attempts) before load stops")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->footer("Example: otinish load --url http://127.0.0.1:8109 --token $OP_TOKEN -c 64 -d 10\n"
-              "Prints appeals/s and p50/p99 latency. Exit 1 if any request failed, 2 on a bad --url or arguments.");
+              "Prints appeals/s and p50/p99 latency. Exit 1 if any request failed or went unanswered (a server that "
+              "stops answering is retried with backoff, then given up on after --give-up-after), 2 on a bad --url "
+              "or arguments.");
   cmd->callback([args, &ctx] { run_load(*args, ctx); });
 }
 

@@ -33,6 +33,8 @@ struct ServeArgs {
   std::string checkpoint_origin;
   int checkpoint_every_s = 60;
   std::string open311_centre = "SHY";
+  std::uint32_t max_auth_failures = api::AuthThrottleOptions{}.max_failures;
+  std::int64_t auth_failure_window_s = api::AuthThrottleOptions{}.window.count();
 };
 
 bool split_listen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -68,6 +70,8 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.calendar_files = a.calendars;
   o.rules_file = a.rules;
   o.service.open311_centre = a.open311_centre;
+  o.service.auth_throttle.max_failures = a.max_auth_failures;
+  o.service.auth_throttle.window = std::chrono::seconds(a.auth_failure_window_s);
   o.log = &std::cerr;
   if (a.plain_personal_data) {
     o.personal_data.plain = true;
@@ -137,6 +141,13 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")->capture_default_str();
   cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();
   cmd->add_flag("--no-access-log", args->no_access_log, "Do not log one JSON line per request");
+  cmd->add_option("--max-auth-failures", args->max_auth_failures,
+                  "Invalid tokens one address may present per window before it is refused (429); 0: no limit")
+      ->capture_default_str();
+  cmd->add_option("--auth-failure-window", args->auth_failure_window_s,
+                  "Seconds the failures are counted, and a refused address waits after its last one")
+      ->check(CLI::Range(1, 86'400))
+      ->capture_default_str();
   cmd->add_flag("--no-views", args->no_views, "Do not run projections (lists, scorecards, feed answer 503)");
   cmd->add_option("--catalogue", args->catalogue,
                   "Folder with topics.yaml and agencies.yaml: topics are checked, dangerous ones made critical");

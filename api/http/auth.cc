@@ -320,6 +320,15 @@ Status TokenStore::revoke(std::string_view id) {
   return reload_if_changed();
 }
 
+std::string token_id_of(std::string_view token) {
+  if (token.size() != 4 + 16 + 1 + 64 || token.substr(0, 4) != "otn_" || token[4 + 16] != '_') return "";
+  const std::string_view id = token.substr(4, 16);
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return "";
+  }
+  return std::string(id);
+}
+
 std::optional<Principal> TokenStore::authenticate(std::string_view token) {
   if (token.size() != 4 + 16 + 1 + 64 || token.substr(0, 4) != "otn_") return std::nullopt;
   const std::string hash = token_hash_hex(token);

@@ -147,4 +147,8 @@ class TokenStore {
 // Hash of a token as stored.
 std::string token_hash_hex(std::string_view token);
 
+// The id a well-formed token names ("otn_<id>_<secret>": its 16 hex digits), whether or not the token is known;
+// "" for anything else. Safe to log: the id is not secret.
+std::string token_id_of(std::string_view token);
+
 }  // namespace otinish::api

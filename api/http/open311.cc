@@ -425,7 +425,9 @@ void ApiService::add_open311_routes() {
         r.set_header("WWW-Authenticate", "Bearer realm=\"otinish\"");
         return r;
       }
-      std::optional<Principal> who = token.empty() ? std::nullopt : tokens_.authenticate(token);
+      const Authentication a = authenticate(q, token);
+      if (a.retry_after) return as_georeport(too_many_auth_failures(*a.retry_after, auth_throttle_.options()));
+      const std::optional<Principal>& who = a.who;
       if (!who) {
         HttpResponse r = georeport_error(401, "api_key: the key is unknown, malformed or revoked; ask the city's "
                                               "administrator for a new one");

@@ -33,7 +33,31 @@ json::object op(std::string_view summary, std::string_view roles, json::array pa
 json::object common_errors(json::object r) {
   r["401"] = problem_ref("No token, or an unknown or revoked one.");
   r["403"] = problem_ref("The token's role may not do this.");
+  r["429"] = problem_ref("too-many-auth-failures: this address presented too many invalid tokens within the window "
+                         "(otinish serve --max-auth-failures, --auth-failure-window); Retry-After says when to retry.");
   return r;
+}
+
+// The answers of a resource that takes an Idempotency-Key, added to (or beside) its own 409 and 422.
+json::object idempotent_errors(json::object r) {
+  auto add = [&r](const char* code, std::string_view what) {
+    if (!r.contains(code)) {
+      r[code] = problem_ref(what);
+      return;
+    }
+    json::value& d = r[code].as_object()["description"];
+    d = std::string(d.as_string()) + " Or " + std::string(what);
+  };
+  add("409", "request-in-progress: a request with this Idempotency-Key is still running; Retry-After: 1.");
+  add("422", "idempotency-key-reused: this Idempotency-Key was used for another request (method, path, query or "
+             "body).");
+  return r;
+}
+
+// A resource served from the views.
+json::object views_503() {
+  return problem_ref("views-unavailable: the server runs without projections; or view-behind: the views have not "
+                     "reached the log position the answer must show within 2 s (Retry-After: 1).");
 }
 
 json::object string_props(std::initializer_list<std::string_view> names) {
@@ -48,7 +72,7 @@ void add_open311(json::object& paths, json::object& schemas) {
   const json::object key = param("api_key", "query", "The token, when not sent as 'Authorization: Bearer'.", false);
   const json::object locale = param("locale", "query", "kk, ru or en (default: Accept-Language, else en).", false);
   auto errors = [](json::object r) {
-    for (const char* code : {"400", "401", "403", "404", "422", "503"}) {
+    for (const char* code : {"400", "401", "403", "404", "409", "422", "429", "503"}) {
       if (r.contains(code)) continue;
       r[code] = {{"description", "GeoReport error."},
                  {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/GeoReportErrors"}}}}}}}};
@@ -146,9 +170,10 @@ std::string build() {
                                           {{"200", {{"description", "OpenAPI 3.1."}}}})}};
 
   json::object post_appeals = op("Register an appeal. The engine allocates its number.", "operator, civic_app", {idem},
-                                 common_errors({{"201", json_ref("Registered; Location and ETag set.", "CommandResult")},
-                                                {"400", problem_ref("Body is not a JSON object.")},
-                                                {"422", problem_ref("A field is missing or invalid (see `field`).")}}));
+                                 idempotent_errors(common_errors(
+                                     {{"201", json_ref("Registered; Location and ETag set.", "CommandResult")},
+                                      {"400", problem_ref("Body is not a JSON object.")},
+                                      {"422", problem_ref("A field is missing or invalid (see `field`).")}})));
   post_appeals["requestBody"] = {{"required", true},
                                  {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/RegisterAppeal"}}}}}}}};
   json::object list = op(
@@ -164,25 +189,29 @@ std::string build() {
        param("limit", "query", "Page size (default 50, max 1000).", false, "integer")},
       common_errors({{"200", {{"description", "appeals, next_after (absent on the last page), checkpoint."}}},
                      {"400", problem_ref("A filter is not a known value.")},
-                     {"503", problem_ref("Projections are not running.")}}));
+                     {"503", views_503()}}));
   paths["/v1/appeals"] = {{"post", std::move(post_appeals)}, {"get", std::move(list)}};
   paths["/v1/scorecards"] = {
       {"get", op("Agency scorecards: on time %, reopen rate, satisfaction; ranked above a minimum sample.",
                  "inspector, controller, auditor, agency (its own card)",
                  {param("min_sample", "query", "Resolved appeals needed to be ranked (default 30).", false, "integer")},
-                 common_errors({{"200", {{"description", "ranked and too_small lists."}}}}))}};
+                 common_errors({{"200", {{"description", "ranked and too_small lists."}}}, {"503", views_503()}}))}};
   paths["/v1/public/feed"] = {
       {"get", op("The anonymised public feed: what happened to which kind of appeal where; never a name, phone, "
                  "exact address or free text.",
                  "every role",
                  {param("after", "query", "Continue after this feed position.", false, "integer"),
                   param("limit", "query", "At most this many (default 100).", false, "integer")},
-                 common_errors({{"200", {{"description", "entries and next_after."}}}}))}};
+                 common_errors({{"200", {{"description", "entries and next_after."}}}, {"503", views_503()}}))}};
   paths["/v1/projections/{name}/rebuild"] = {
-      {"post", op("Rebuild a projection from position 0 into a new generation while the old one serves, then swap.",
+      {"post", op("Rebuild a projection from position 0 into a new generation while the old one serves, then swap. "
+                  "With an Idempotency-Key a retry gets the first answer and does not rebuild again (remembered in "
+                  "memory only: after a restart the retry rebuilds).",
                   "admin", {param("name", "path", "appeals, timeline, public, scorecards or repeats.", true), idem},
-                  common_errors({{"200", {{"description", "events scanned, generation, seconds."}}},
-                                 {"404", problem_ref("No such projection.")}}))}};
+                  idempotent_errors(common_errors({{"200", {{"description", "events scanned, generation, seconds."}}},
+                                                   {"404", problem_ref("No such projection.")},
+                                                   {"503", problem_ref("views-unavailable: the server runs without "
+                                                                       "projections.")}})))}};
 
   paths["/v1/appeals/{id}"] = {
       {"get", op("The appeal now. ETag is its version; If-None-Match gives 304.",
@@ -199,13 +228,14 @@ std::string build() {
       "depends on the command (docs/http.md#roles)",
       {appeal_id, param("command", "path", "The command's snake_case name.", true),
        param("If-Match", "header", "The appeal version the command was decided on (its ETag).", true), idem},
-      common_errors({{"200", json_ref("Applied; ETag is the new version.", "CommandResult")},
-                     {"400", problem_ref("Body is not a JSON object, or If-Match is not a version.")},
-                     {"404", problem_ref("No such appeal or command.")},
-                     {"409", problem_ref("If-Match is stale (current_version says the version now), or the "
-                                         "lifecycle does not allow the command in the appeal's stage.")},
-                     {"422", problem_ref("A field is missing or invalid.")},
-                     {"428", problem_ref("If-Match is missing.")}}));
+      idempotent_errors(common_errors(
+          {{"200", json_ref("Applied; ETag is the new version.", "CommandResult")},
+           {"400", problem_ref("Body is not a JSON object, or If-Match is not a version.")},
+           {"404", problem_ref("No such appeal or command.")},
+           {"409", problem_ref("If-Match is stale (current_version says the version now), or the "
+                               "lifecycle does not allow the command in the appeal's stage.")},
+           {"422", problem_ref("A field is missing or invalid.")},
+           {"428", problem_ref("If-Match is missing.")}})));
   post_cmd["requestBody"] = {{"required", false},
                              {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
   paths["/v1/appeals/{id}/{command}"] = {{"post", std::move(post_cmd)}};
@@ -214,7 +244,9 @@ std::string build() {
       {"get", op("Every event of the appeal: who, when, what.",
                  "operator, inspector, controller, auditor, agency (its own appeals)", {appeal_id},
                  common_errors({{"200", {{"description", "Timeline entries in order."}}},
-                                {"404", problem_ref("No such appeal.")}}))}};
+                                {"404", problem_ref("No such appeal.")},
+                                {"503", problem_ref("view-behind: the timeline view has not reached the appeal's "
+                                                    "last event within 2 s (Retry-After: 1).")}}))}};
   paths["/v1/events"] = {
       {"get", op("The global event log from a position.", "operator, inspector, controller, auditor",
                  {param("from", "query", "First position (default 1).", false, "integer"),
@@ -223,7 +255,8 @@ std::string build() {
                                 {"400", problem_ref("from or limit is not a number in range.")}}))}};
   paths["/v1/events/stream"] = {
       {"get", op("The log live, as Server-Sent Events (id = position). Reconnect with Last-Event-ID to resume "
-                 "without gaps or duplicates.",
+                 "without gaps or duplicates. A client that does not read is disconnected once the server holds "
+                 "more than 4 MiB for it beyond the socket buffers, or a write stalls for 10 s.",
                  "operator, inspector, controller, auditor",
                  {param("Last-Event-ID", "header", "Position of the last event received.", false),
                   param("from", "query", "First position wanted (when no Last-Event-ID); default: only new events.",
@@ -263,11 +296,14 @@ std::string build() {
                              {param("from", "query", "Only appeals registered at or after this instant.", false),
                               param("to", "query", "Only appeals registered before this instant.", false),
                               param("as_of", "query", "Decide as of this instant (default: to, else now).", false),
-                              param("Idempotency-Key", "header", "A retry gets the first answer.", false)},
-                             common_errors({{"200", {{"description", "The what-if report (JSON)."}}},
-                                            {"400", problem_ref("from, to or as_of is not an instant.")},
-                                            {"422", problem_ref("Every error, with line and column; or a calendar "
-                                                                "that is not published.")}}));
+                              param("Idempotency-Key", "header",
+                                    "A retry with the same key, body and query gets the first answer (remembered in "
+                                    "memory only); another request under the key is 422.", false)},
+                             idempotent_errors(common_errors(
+                                 {{"200", {{"description", "The what-if report (JSON)."}}},
+                                  {"400", problem_ref("from, to or as_of is not an instant.")},
+                                  {"422", problem_ref("Every error, with line and column; or a calendar "
+                                                      "that is not published.")}})));
   simulate["requestBody"] = {{"required", true},
                              {"content", {{"application/yaml", {{"schema", {{"type", "string"}}}}}}}};
   paths["/v1/rules/simulate"] = {{"post", std::move(simulate)}};
@@ -372,11 +408,13 @@ std::string build() {
                                             "this topic would repeat (30 days). Body {topic, applicant{name?, phone?, "
                                             "address?}}.", "operator", {},
                                             common_errors({{"200", ok("{repeats[{appeal_id, registered_at, reason}]}")},
-                                                           {"400", problem_ref("No topic, or not JSON.")}}))}};
+                                                           {"400", problem_ref("No topic, or not JSON.")},
+                                                           {"503", views_503()}}))}};
   paths["/v1/public/appeals/{id}"] = {{"get", op("An appeal's public status by its number: stage, topic, agency, "
                                                  "deadline, outcome; no personal data.", "every role", {appeal_id},
                                                  common_errors({{"200", ok("The status.")},
-                                                                {"404", problem_ref("No such appeal.")}}))}};
+                                                                {"404", problem_ref("No such appeal.")},
+                                                                {"503", views_503()}}))}};
   paths["/v1/calendars"] = {{"get", op("The calendars the rules in force run on, with their versions and "
                                        "provisional years.", "operator, inspector, controller, agency, admin, auditor",
                                        {}, common_errors({{"200", ok("{calendars[...]}")}}))}};

@@ -3,6 +3,7 @@
 // appeal the caller may see.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/auth_throttle.h"
 #include "api/http/http_types.h"
 #include "common/status.h"
 #include "engine/appeal.h"
@@ -32,8 +34,15 @@ store::Actor actor_of(const Principal& who);
 std::variant<engine::AppealState, HttpResponse> load_visible(engine::Engine& eng, const std::string& id,
                                                              const Principal& who);
 
+// 429 too-many-auth-failures with Retry-After: the peer presented too many invalid tokens (auth_throttle.h).
+HttpResponse too_many_auth_failures(std::chrono::seconds retry_after, const AuthThrottleOptions& limits);
+
 // 503 views-unavailable: the server runs without projections.
 HttpResponse views_unavailable();
+// How long a view query waits for the views to reach the position it must see.
+inline constexpr std::chrono::seconds kViewWait{2};
+// 503 view-behind with Retry-After: the views did not reach log position `position` within kViewWait.
+HttpResponse view_behind(std::uint64_t position);
 // Read-your-writes for view queries: a query sees every event acknowledged before it arrived. Waits (briefly)
 // for the views to apply the log up to its head as of now; the 503 to answer if they are further behind.
 std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store);

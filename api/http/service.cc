@@ -148,6 +148,7 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
       proof_(proof),
       city_(city),
       idempotency_(std::make_unique<IdempotencyCache>(options_.idempotency_entries)),
+      auth_throttle_(options_.auth_throttle),
       verification_(std::make_unique<LogVerification>(store, clock)) {
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
@@ -207,10 +208,13 @@ void ApiService::add_routes() {
         r.set_header("WWW-Authenticate", "Bearer realm=\"otinish\"");
         return r;
       }
-      std::optional<Principal> who;
+      std::string_view token;  // another scheme presents no valid token: a failure like a wrong one
       if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-        who = tokens_.authenticate(auth.substr(7));
+        token = auth.substr(7);
       }
+      const Authentication a = authenticate(q, token);
+      if (a.retry_after) return too_many_auth_failures(*a.retry_after, auth_throttle_.options());
+      const std::optional<Principal>& who = a.who;
       if (!who) {
         HttpResponse r = problem_response(Problem{
             .status = 401, .type = "invalid-token", .title = "Invalid token",
@@ -279,6 +283,27 @@ void ApiService::add_routes() {
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
+
+ApiService::Authentication ApiService::authenticate(const HttpRequest& q, std::string_view token) {
+  const std::string peer = peer_of(q.remote);
+  if (auto wait = auth_throttle_.refused(peer, clock_.now())) return {.who = std::nullopt, .retry_after = wait};
+  std::optional<Principal> who = token.empty() ? std::nullopt : tokens_.authenticate(token);
+  if (who) return {.who = std::move(who), .retry_after = std::nullopt};
+  const std::uint32_t failures = auth_throttle_.record_failure(peer, clock_.now());
+  // What identifies the attempt, never the token: a token in a log is a token handed to whoever reads logs. A
+  // well-formed token's id is not secret (it names the token in every request line and in `token list`).
+  json::object fields{{"remote", peer}, {"path", q.path}, {"request_id", q.request_id}, {"failures", failures}};
+  if (const std::string id = token_id_of(token); !id.empty()) fields["token"] = id;
+  log_line("warning", "authentication failed", json::serialize(fields));
+  const AuthThrottleOptions& limits = auth_throttle_.options();
+  if (failures == limits.max_failures) {
+    log_line("warning", "peer refused after failed authentications",
+             json::serialize(json::object{{"remote", peer},
+                                          {"failures", failures},
+                                          {"refused_for_s", limits.window.count()}}));
+  }
+  return {.who = std::nullopt, .retry_after = std::nullopt};
+}
 
 void ApiService::log_line(std::string_view level, std::string_view msg, std::string_view fields_json) {
   if (log_ == nullptr) return;
@@ -350,13 +375,26 @@ HttpResponse ApiService::openapi(Call&) {
 
 namespace {
 
-// What an Idempotency-Key stands for: the method, the path and the body of its first request.
+// What an Idempotency-Key stands for: the method, the path, the query and the body of its first request. The
+// query is hashed only when there is one, so that the digests of commands (which take none), recorded on
+// appeals' events, stay those of the requests that made them.
 Hash256 request_digest(const HttpRequest& q) {
   Blake2b h;
   h.update(q.method);
   h.update("\n");
   h.update(q.path);
   h.update("\n");
+  if (!q.query.empty()) {
+    // Decoded and sorted: "?a=1&b=2" and "?b=2&a=1" are one request; "?from=A" and "?from=B" are two. Each
+    // name and value with its length, so that no two queries hash alike.
+    for (const auto& [k, v] : q.query) {
+      for (const std::string& part : {k, v}) {
+        h.update(std::to_string(part.size()) + ":");
+        h.update(part);
+      }
+    }
+    h.update("\n");
+  }
   h.update(q.body);
   return h.finish();
 }
@@ -517,7 +555,7 @@ HttpResponse ApiService::get_appeal(Call& c) {
   // The earlier appeals this one repeats (same applicant, or same address, on the same topic), so a desk sees
   // the resident's history at once. Only for roles that may read the applicant: a link is about the person.
   // From the appeals view: the earliest open deadline and the SLA alert, as lists show them.
-  const bool views_ready = views_ != nullptr && views_->wait_for(s.last_position, std::chrono::seconds(2));
+  const bool views_ready = views_ != nullptr && views_->wait_for(s.last_position, kViewWait);
   if (views_ready) {
     if (auto reader = views_->reader("appeals"); reader.ok()) {
       if (auto row = engine::get_appeal_row(**reader, s.id); row.ok()) {
@@ -626,11 +664,7 @@ HttpResponse ApiService::timeline(Call& c) {
   json::array entries;
   if (views_ != nullptr) {
     // Read-your-writes: the view has applied the appeal's last event before it is read.
-    if (!views_->wait_for(s.last_position, std::chrono::seconds(2))) {
-      return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                      .detail = "the timeline view has not caught up with position " +
-                                                std::to_string(s.last_position) + "; retry shortly"});
-    }
+    if (!views_->wait_for(s.last_position, kViewWait)) return view_behind(s.last_position);
     auto reader = views_->reader("timeline");
     if (!reader.ok()) return status_problem(reader.status());
     auto rows = engine::read_timeline(**reader, id);
@@ -1046,21 +1080,23 @@ std::optional<HttpResponse> query_instant(const HttpRequest& q, std::string_view
 }  // namespace
 
 HttpResponse ApiService::simulate_rules(Call& c) {
-  engine::WhatIfOptions o;
-  std::optional<Timestamp> as_of;
-  if (auto bad = query_instant(c.q, "from", &o.from)) return *bad;
-  if (auto bad = query_instant(c.q, "to", &o.to)) return *bad;
-  if (auto bad = query_instant(c.q, "as_of", &as_of)) return *bad;
-  o.as_of = as_of.value_or(o.to.value_or(clock_.now()));
-  o.threads = options_.simulate_threads;
-  std::vector<rules::Diagnostic> diags;
-  std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "candidate.yaml", &diags);
-  rules::sort_diagnostics(diags);
-  if (!rs) {
-    return diagnostics_problem("invalid-rules", "Invalid rule set",
-                               "the candidate rule set has errors (listed with line:column)", diags);
-  }
+  // The key is checked first: another body under a used key is 422 idempotency-key-reused even when that body
+  // would not parse, as for every other POST.
   return idempotent(c, [&]() -> HttpResponse {
+    engine::WhatIfOptions o;
+    std::optional<Timestamp> as_of;
+    if (auto bad = query_instant(c.q, "from", &o.from)) return *bad;
+    if (auto bad = query_instant(c.q, "to", &o.to)) return *bad;
+    if (auto bad = query_instant(c.q, "as_of", &as_of)) return *bad;
+    o.as_of = as_of.value_or(o.to.value_or(clock_.now()));
+    o.threads = options_.simulate_threads;
+    std::vector<rules::Diagnostic> diags;
+    std::optional<rules::RuleSet> rs = rules::parse_rule_set(c.q.body, "candidate.yaml", &diags);
+    rules::sort_diagnostics(diags);
+    if (!rs) {
+      return diagnostics_problem("invalid-rules", "Invalid rule set",
+                                 "the candidate rule set has errors (listed with line:column)", diags);
+    }
     auto candidate = registry_.candidate(c.q.body, "candidate.yaml");
     if (!candidate.ok()) return publish_problem(candidate.status(), "invalid-rules", "Invalid rule set");
     auto report = engine::simulate_what_if(store_, registry_, **candidate, o);
@@ -1225,18 +1261,36 @@ std::optional<HttpResponse> ApiService::check_topic(const json::object& body) co
                                         "/topic"));
 }
 
+HttpResponse too_many_auth_failures(std::chrono::seconds retry_after, const AuthThrottleOptions& limits) {
+  HttpResponse r = problem_response(Problem{
+      .status = 429, .type = "too-many-auth-failures", .title = "Too many failed authentications",
+      .detail = "this address presented " + std::to_string(limits.max_failures) + " invalid tokens within " +
+                std::to_string(limits.window.count()) + " s; retry after " + std::to_string(retry_after.count()) +
+                " s with a valid token (an admin creates tokens with `otinish token create`)",
+      .field = "Authorization"});
+  r.set_header("Retry-After", std::to_string(retry_after.count()));
+  return r;
+}
+
 HttpResponse views_unavailable() {
   return problem_response(Problem{.status = 503, .type = "views-unavailable", .title = "Views not running",
                                   .detail = "this server runs without projections; start it with its --data "
                                             "directory to serve lists, scorecards and the public feed"});
 }
 
+HttpResponse view_behind(std::uint64_t position) {
+  HttpResponse r = problem_response(Problem{
+      .status = 503, .type = "view-behind", .title = "View behind the log",
+      .detail = "the views have not caught up with log position " + std::to_string(position) + " within " +
+                std::to_string(kViewWait.count()) + " s; retry shortly"});
+  r.set_header("Retry-After", "1");
+  return r;
+}
+
 std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, const store::EventStore& store) {
   const std::uint64_t head = store.head_position();
-  if (views.wait_for(head, std::chrono::seconds(2))) return std::nullopt;
-  return problem_response(Problem{.status = 503, .type = "view-behind", .title = "View behind the log",
-                                  .detail = "the views have not caught up with log position " +
-                                            std::to_string(head) + " within 2 s; retry shortly"});
+  if (views.wait_for(head, kViewWait)) return std::nullopt;
+  return view_behind(head);
 }
 
 namespace {

@@ -39,8 +39,9 @@
 //                                          user's token)                              api/http/console.cc
 //   /open311/v2/...                        Open311 GeoReport v2 for civic apps: discovery, services,
 //                                          requests (the public data), POST requests   api/http/open311.cc
-// Every POST takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); the same
-// key with another body is 422.
+// Every POST that changes or computes something (registrations, commands, Open311 requests, rebuilds,
+// simulations) takes an Idempotency-Key: a retry gets the first answer (Idempotent-Replayed: true); another
+// request (method, path, query or body) under the key is 422; a retry while the first runs is 409.
 //
 // Thread-safety: thread-safe; handle() runs on many worker threads at once.
 #pragma once
@@ -57,6 +58,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/auth_throttle.h"
 #include "api/http/form.h"
 #include "api/http/http_types.h"
 #include "api/http/metrics.h"
@@ -111,6 +113,8 @@ struct ServiceOptions {
   unsigned simulate_threads = 1;
   // The centre an appeal registered through Open311 belongs to when the request names no jurisdiction_id.
   std::string open311_centre = "SHY";
+  // Failed authentications per peer before it is refused with 429 (api/http/auth_throttle.h).
+  AuthThrottleOptions auth_throttle;
 };
 
 class IdempotencyCache;
@@ -196,6 +200,14 @@ class ApiService {
   // call it inside idempotent(). The engine's result, or the problem to answer.
   std::variant<engine::CommandResult, HttpResponse> register_from_body(Call& c, const boost::json::object& body);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
+  // The principal of the `token` request `q` presents (both doors: the bearer token and Open311's api_key),
+  // or why there is none: `retry_after` is set when the peer is refused for failing too often (its token is not
+  // checked), else the token is not valid. Counts and logs each failure, never with the token itself.
+  struct Authentication {
+    std::optional<Principal> who;
+    std::optional<std::chrono::seconds> retry_after;
+  };
+  Authentication authenticate(const HttpRequest& q, std::string_view token);
 
   engine::Engine& engine_;
   store::EventStore& store_;
@@ -212,6 +224,7 @@ class ApiService {
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;
+  AuthThrottle auth_throttle_;
   std::mutex log_mu_;      // guards writes to *log_
   std::mutex publish_mu_;  // serialises If-Match checks and publications of rules and calendars
   std::once_flag catalogue_once_;   // builds catalogue_json_ and catalogue_etag_ on the first request

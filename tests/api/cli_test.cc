@@ -1,9 +1,18 @@
 // The command line: token, verify, export/import, replay, describe, run in-process on real data directories.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <rocksdb/db.h>
 
@@ -279,6 +288,86 @@ TEST(CliTest, DescribeLifecyclePrintsTheTable) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("under_review"), std::string::npos);
   EXPECT_NE(run({"describe", "lifecycle", "--mermaid"}).out.find("stateDiagram-v2"), std::string::npos);
+}
+
+// A loopback port nothing listens on: bound to learn a free number, then closed.
+std::uint16_t dead_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A server that is there and not there: it accepts every connection and closes it at once, counting them.
+class SlammingDoor {
+ public:
+  SlammingDoor() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 128), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) continue;
+        accepted_.fetch_add(1);
+        ::close(c);
+      }
+    });
+  }
+  ~SlammingDoor() {
+    stop_.store(true);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+// Connections refused at once: without backoff, the threads would spin for the whole -d; load gives up after
+// --give-up-after instead, and says why.
+TEST(CliTest, LoadGivesUpOnAServerThatIsGoneAndSaysSo) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(dead_port());
+  const auto t0 = std::chrono::steady_clock::now();
+  CliResult r = run({"load", "--url", url, "--token", "otn_x", "--catalogue", source_dir() + "/examples/catalogue",
+                     "-c", "4", "-d", "60", "--give-up-after", "1"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("no answer from 127.0.0.1:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gave up"), std::string::npos) << r.err;
+  EXPECT_LT(took, std::chrono::seconds(10)) << "load should stop soon after --give-up-after, not run its -d 60";
+}
+
+// Each connection backs off (10 ms doubling to 1 s) between attempts on a server that does not answer. Two
+// connections for two seconds make about twenty attempts; a loop without backoff makes thousands.
+TEST(CliTest, LoadBacksOffInsteadOfSpinningWhileTheServerDoesNotAnswer) {
+  SlammingDoor door;
+  const std::string url = "http://127.0.0.1:" + std::to_string(door.port());
+  CliResult r = run({"load", "--url", url, "--token", "otn_x", "--catalogue", source_dir() + "/examples/catalogue",
+                     "-c", "2", "-d", "2", "--give-up-after", "30"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_GE(door.accepted(), 2) << "every connection tried at least once";
+  EXPECT_LE(door.accepted(), 60) << "connection attempts in 2 s with 2 connections: it spins";
+  EXPECT_NE(r.err.find("unanswered attempts"), std::string::npos) << r.err;
 }
 
 }  // namespace

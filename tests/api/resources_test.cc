@@ -1,6 +1,12 @@
 // Every resource of the HTTP API and every error code, against a real server on a free loopback port.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <set>
@@ -712,6 +718,90 @@ TEST(EventStreamLimitTest, StreamsOverTheBoundAre503UntilOneEnds) {
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served) << "the slot of the ended stream was never freed";
+}
+
+std::size_t sse_clients(TestNode& node) {
+  const std::string m = node.node().service().metrics().render();
+  const std::size_t at = m.find("\notinish_sse_clients ");
+  return at == std::string::npos ? 0 : std::stoul(m.substr(at + 21));
+}
+
+// A stream's client that reads nothing: once the server holds more than max_stream_backlog_bytes for it beyond
+// what the sockets buffer, the stream is closed (it resumes with Last-Event-ID). The subscription feeding it
+// stops, and neither the other stream nor the requests that write the events wait for it.
+TEST(EventStreamSlowConsumerTest, AClientThatDoesNotReadIsDisconnectedWhileTheOthersKeepUp) {
+  ServerOptions so;
+  so.max_stream_backlog_bytes = 32 << 10;
+  so.write_timeout_ms = 120'000;  // the backlog bound, not the write timeout, is what ends the slow stream here
+  so.stream_heartbeat_ms = 50;    // the reading client re-checks when to stop at least this often
+  TestNode node(make_temp_dir(), so);
+  const std::string request = "GET /v1/events/stream?from=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              node.token(Role::kAuditor) + "\r\n\r\n";
+
+  // The slow client: a 4 KiB receive buffer, and it never reads.
+  const int slow = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  ::setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(node.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(slow, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(slow, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+
+  // The reading client: it reads everything until told the last position to wait for.
+  std::atomic<std::uint64_t> wait_for{UINT64_MAX};
+  std::string fast_got;
+  std::thread fast([&] {
+    HttpClient c("127.0.0.1", node.port());
+    auto got = c.stream(request, [&](std::string_view g) {
+      // The newest id only (what arrived may be megabytes: no parsing it all at each read).
+      const std::size_t at = g.rfind("\nid: ");
+      if (at == std::string_view::npos || g.find('\n', at + 1) == std::string_view::npos) return false;
+      return std::stoull(std::string(g.substr(at + 5, 20))) >= wait_for.load();
+    }, 120s);
+    if (got.ok()) fast_got = std::move(got).value();
+  });
+  for (int i = 0; i < 500 && sse_clients(node) < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(sse_clients(node), 2u);
+
+  // Events of about 8 KiB each until the server lets the slow client go (the socket buffers fill first).
+  const std::string text(8 << 10, 'x');
+  const std::string body = R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","channel":"phone",)"
+                           R"("location":{"district":"Abay","street":"Tauke khan"},"text":")" + text + "\"}";
+  int appeals = 0;
+  for (; appeals < 3000 && sse_clients(node) == 2; ++appeals) {
+    ASSERT_EQ(node.as(Role::kOperator, "POST", "/v1/appeals", body).status, 201);
+  }
+  EXPECT_EQ(sse_clients(node), 1u) << "the slow client was never disconnected after " << appeals << " appeals";
+  node.register_appeal();
+  const std::uint64_t head = node.node().store().head_position();
+
+  // The reader got every event, in order, up to the head: it was neither stalled nor dropped.
+  wait_for = head;
+  fast.join();
+  const std::vector<std::uint64_t> ids = sse_ids(fast_got);
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.back(), head);
+  for (std::size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(ids[i], i + 1) << "a gap or a duplicate in the stream";
+
+  // The slow client finds its connection closed after what was buffered, short of the head.
+  std::string slow_got;
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{slow, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = ::recv(slow, buf, sizeof buf, 0);
+    if (n <= 0) closed = true;
+    else slow_got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(slow);
+  EXPECT_TRUE(closed) << "the server did not close the slow client's connection";
+  EXPECT_TRUE(slow_got.starts_with("HTTP/1.1 200")) << slow_got.substr(0, 80);
+  const std::vector<std::uint64_t> slow_ids = sse_ids(slow_got);
+  EXPECT_TRUE(slow_ids.empty() || slow_ids.back() < head) << "the slow client was not behind";
 }
 
 TEST_F(ResourcesTest, EventStreamResumesAfterADroppedConnectionWithoutGapsOrDuplicates) {

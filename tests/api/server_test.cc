@@ -172,6 +172,47 @@ TEST_F(ServerTest, AClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms) << "dropped before the write even stalled?";
 }
 
+// A stream whose producer pushes as fast as it can, to a client that never reads: once the server holds more than
+// max_stream_backlog_bytes for it (the socket buffers full), push() says no, the stream is closed, and the
+// server's memory for it stays bounded. Meanwhile the server answers other requests.
+TEST_F(ServerTest, AStreamClientThatNeverReadsIsDroppedPastTheBacklogBound) {
+  std::atomic<std::uint64_t> pushed{0};
+  std::atomic<bool> refused{false};
+  std::thread producer_thread;
+  start({.write_timeout_ms = 120'000, .max_stream_backlog_bytes = 256 << 10}, [&](const HttpRequest& q) {
+    HttpResponse r;
+    if (q.path != "/stream") return r;
+    r.content_type = "text/event-stream";
+    r.stream = [&](std::shared_ptr<StreamSink> sink) -> std::unique_ptr<StreamProducer> {
+      std::weak_ptr<StreamSink> weak = sink;
+      producer_thread = std::thread([weak, &pushed, &refused] {
+        const std::string chunk = "data: " + std::string(16 << 10, 'x') + "\n\n";
+        while (pushed.load() < (1ull << 30)) {
+          auto s = weak.lock();
+          if (!s || !s->push(chunk)) break;
+          pushed.fetch_add(chunk.size());
+        }
+        refused = true;
+      });
+      return std::make_unique<StreamProducer>();
+    };
+    return r;
+  });
+  RawSocket s(server_->port(), 4096);
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(s.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 1000 && !refused.load(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(refused.load()) << "the producer could push forever: " << pushed.load() << " bytes";
+  EXPECT_LT(pushed.load(), 64ull << 20) << "far more than the bound plus the socket buffers was accepted";
+  for (int i = 0; i < 500 && server_->open_streams() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server_->open_streams(), 0u) << "the stream was not closed";
+  HttpClient other("127.0.0.1", server_->port());
+  auto r = other.request("GET", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  if (producer_thread.joinable()) producer_thread.join();
+}
+
 TEST_F(ServerTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
   start({.idle_timeout_ms = 200});
   const auto t0 = std::chrono::steady_clock::now();

@@ -53,6 +53,14 @@ struct TestNodeSetup {
   // The log's file system and how soon it retries after a disk failure (tests/store/fault_fs.h).
   std::shared_ptr<rocksdb::FileSystem> file_system;
   std::chrono::milliseconds store_recovery_interval{1000};
+  // Run the projections; off: lists, scorecards and the public feed answer 503 views-unavailable.
+  bool views = true;
+  // Where the node's structured log goes (null: nowhere); must outlive the node.
+  std::ostream* log = nullptr;
+  // Write the access log (one line per request) to `log`.
+  bool access_log = false;
+  // The limit on failed authentications per address (all of a test's clients are 127.0.0.1).
+  AuthThrottleOptions auth_throttle;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -149,7 +157,10 @@ class TestNode {
     NodeOptions o;
     o.data_dir = dir_;
     o.server = server_options_;
-    o.service.access_log = false;
+    o.service.access_log = setup_.access_log;
+    o.views = setup_.views;
+    o.log = setup_.log;
+    o.service.auth_throttle = setup_.auth_throttle;
     if (setup_.calendars || setup_.city_rules) {
       for (const char* f : {"kz.yaml", "shymkent.yaml", "round-the-clock.yaml"}) {
         o.calendar_files.push_back(source_dir() + "/examples/calendars/" + f);

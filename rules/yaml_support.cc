@@ -1,10 +1,25 @@
 #include "rules/yaml_support.h"
 
+#include <algorithm>
 #include <charconv>
+
+#include "common/utf8.h"
 
 namespace otinish::rules::internal {
 
 std::optional<YAML::Node> YamlReader::load(std::string_view text) {
+  // YAML text is Unicode, and what it says ends up in the log and in JSON: other bytes are refused here, with
+  // the line and column of the first (yaml-cpp itself lets them through).
+  if (const std::size_t bad = find_invalid_utf8(text); bad != std::string_view::npos) {
+    const std::string_view before = text.substr(0, bad);
+    const auto line = static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1;
+    const std::size_t line_start = before.rfind('\n');
+    const auto column = static_cast<int>(line_start == std::string_view::npos ? bad + 1 : bad - line_start);
+    out_->push_back({Severity::kError, {file_, line, column}, "not-utf8", "the file is not UTF-8 text here (byte " +
+                     std::to_string(bad) + "); save it as UTF-8"});
+    ++errors_;
+    return std::nullopt;
+  }
   try {
     YAML::Node root = YAML::Load(std::string(text));
     if (!root.IsDefined() || root.IsNull()) {
@@ -15,7 +30,7 @@ std::optional<YAML::Node> YamlReader::load(std::string_view text) {
     return root;
   } catch (const YAML::Exception& e) {
     out_->push_back({Severity::kError, {file_, e.mark.line + 1, e.mark.column + 1}, "yaml-syntax",
-                     "YAML syntax error: " + e.msg});
+                     "YAML syntax error: " + to_utf8_lossy(e.msg)});
     ++errors_;
     return std::nullopt;
   }

@@ -25,6 +25,7 @@
 
 #include "api/http/form.h"
 #include "api/http/problem.h"
+#include "common/utf8.h"
 
 namespace otinish::api {
 
@@ -36,7 +37,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-// Splits the target into the decoded path and query. Returns false (400) on a malformed escape.
+// Splits the target into the decoded path and query. Returns false (400) on a malformed escape or text that is
+// not UTF-8.
 bool parse_target(HttpRequest& r) {
   std::string_view t = r.target;
   const std::size_t q = t.find('?');
@@ -68,20 +70,25 @@ std::optional<Problem> parse_refusal(beast::error_code ec, const ServerOptions& 
   return std::nullopt;
 }
 
-// The request a handler sees, from Beast's message: all but `remote` and `request_id`, which the caller sets
-// (X-Request-Id if the client sent one, else `generated_id`). False (400) on a malformed %-escape in the target.
-bool to_http_request(http::request<http::string_body>&& msg, HttpRequest* req, const std::function<std::string()>& generated_id) {
+// The request a handler sees, from Beast's message: all but `remote`, which the caller sets, and `request_id`
+// (X-Request-Id if the client sent one, else `generated_id`). Or the 400 for a target with a malformed %-escape,
+// or a target or header value that is not UTF-8 (HTTP allows other bytes; what a handler reads of them goes into
+// JSON and the log, which hold only UTF-8).
+std::optional<Problem> to_http_request(http::request<http::string_body>&& msg, HttpRequest* req,
+                                       const std::function<std::string()>& generated_id) {
   req->method = std::string(msg.method_string());
   req->target = std::string(msg.target());
   for (const auto& f : msg) {
     std::string name = lower(f.name_string());
+    if (!is_utf8(f.value())) return bad_request("the value of header " + name + " is not UTF-8", name);
     auto [it, inserted] = req->headers.try_emplace(std::move(name), std::string(f.value()));
     if (!inserted) it->second.append(", ").append(f.value());
   }
   req->body = std::move(msg.body());
   const std::string_view rid = req->header("x-request-id");
   req->request_id = (!rid.empty() && rid.size() <= 128) ? std::string(rid) : generated_id();
-  return parse_target(*req);
+  if (!parse_target(*req)) return bad_request("the request target has a malformed %-escape or is not UTF-8", "target");
+  return std::nullopt;
 }
 
 // Request ids: a random per-process prefix and a counter (unique, cheap, no clock).
@@ -302,8 +309,8 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     const auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) req->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-    if (!to_http_request(std::move(msg), req.get(), [this] { return server_.request_ids.next(); })) {
-      return refuse(bad_request("the request target has a malformed %-escape", "target"));
+    if (auto bad = to_http_request(std::move(msg), req.get(), [this] { return server_.request_ids.next(); })) {
+      return refuse(*bad);
     }
 
     asio::post(server_.workers, [self = shared_from_this(), req, started = started_] {
@@ -557,8 +564,8 @@ std::variant<HttpRequest, HttpResponse> read_request(std::string_view wire, cons
     return problem_response(parse_refusal(ec, options).value_or(bad_request("the request could not be read: " + ec.message())));
   }
   HttpRequest req;
-  if (!to_http_request(parser.release(), &req, [] { return std::string("local"); })) {
-    return problem_response(bad_request("the request target has a malformed %-escape", "target"));
+  if (auto bad = to_http_request(parser.release(), &req, [] { return std::string("local"); })) {
+    return problem_response(*bad);
   }
   return req;
 }

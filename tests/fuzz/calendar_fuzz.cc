@@ -3,9 +3,12 @@
 // and, when it stands alone and spans a few years, compiled and counted.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <vector>
 
+#include "common/utf8.h"
 #include "rules/rules.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -20,6 +23,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
-  for (const Diagnostic& d : diags) (void)format_diagnostic(d);
+  for (const Diagnostic& d : diags) {
+    // Diagnostics go into JSON (the 422 of a publication): UTF-8 whatever the input was.
+    if (!otinish::is_utf8(format_diagnostic(d))) {
+      std::fprintf(stderr, "property violated: a diagnostic is not UTF-8: %s\n", format_diagnostic(d).c_str());
+      std::abort();
+    }
+  }
   return 0;
 }

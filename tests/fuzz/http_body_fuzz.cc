@@ -3,7 +3,8 @@
 //
 // Input: one byte choosing the resource (its distance from '0', modulo the count), then the body:
 //   '0' POST /v1/appeals                       JSON registration (register_from_json)
-//   '1' POST /v1/appeals/{id}/{command}        "<command>\n<JSON fields>" (parse_command_kind, command_from_json);
+//   '1' POST /v1/appeals/{id}/{command}        "<command>\n<JSON fields>" (the command as the target's last
+//                                              segment; parse_command_kind, command_from_json);
 //                                              sent with a stale If-Match, so nothing is written
 //   '2' PUT  /v1/rules                         YAML rule set; stale If-Match: parsed and linted, never published
 //   '3' POST /v1/rules/simulate                YAML rule set over a window without appeals
@@ -94,13 +95,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     q.target += name;
   }
   parse_directly(which, body);
+  // The path and query as the server decodes them; a target it refuses (400) reaches no resource.
   const std::size_t query = q.target.find('?');
-  q.path = q.target.substr(0, query);
-  if (query != std::string::npos) {
-    api::FormFields fields;
-    (void)api::parse_form(std::string_view(q.target).substr(query + 1), &fields);
-    q.query.insert(fields.begin(), fields.end());
-  }
+  if (!api::percent_decode(std::string_view(q.target).substr(0, query), false, &q.path)) return 0;
+  if (query != std::string::npos && !api::parse_form(std::string_view(q.target).substr(query + 1), &q.query)) return 0;
   q.headers["authorization"] = "Bearer " + node.token(role);
   q.headers["content-type"] = res.content_type;
   if (*res.if_match != '\0') q.headers["if-match"] = res.if_match;

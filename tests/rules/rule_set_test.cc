@@ -93,6 +93,15 @@ TEST(RuleSetValidationTest, TextThatIsNotUtf8IsRefusedAtItsLineAndColumn) {
   EXPECT_EQ(diags[0].where.column, 12);
 }
 
+TEST(RuleSetValidationTest, ControlCharactersAreRefusedAtTheirLineAndColumn) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: a\x06" + std::string(1, '\0') + "b\n");
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].code, "control-character");
+  EXPECT_EQ(diags[0].where.line, 5);
+  EXPECT_EQ(diags[0].where.column, 10);
+  EXPECT_NE(diags[0].message.find("0x06"), std::string::npos) << diags[0].message;
+}
+
 TEST(RuleSetValidationTest, SyntaxErrorsQuotingPartOfACharacterAreStillUtf8) {
   const auto diags = errors_of(std::string(kHeader) + "  - id: \"\\\xD0\x90\"\n");  // "\А": an unknown escape
   ASSERT_FALSE(diags.empty());

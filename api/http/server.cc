@@ -554,8 +554,10 @@ std::variant<HttpRequest, HttpResponse> read_request(std::string_view wire, cons
     used += n;
     if ((!ec || ec == http::error::need_more) && n > 0 && used < wire.size()) continue;
     if (ec && ec != http::error::need_more) break;
-    // The wire holds no more: a connection would wait for the rest and time out; here the request ended.
-    parser.put_eof(ec);
+    // The wire holds no more: a connection would wait for the rest and time out; here the request ended (Beast
+    // takes an end before any byte for a complete message: that is no request at all).
+    if (parser.got_some()) parser.put_eof(ec);
+    else ec = http::error::end_of_stream;
     if (!ec && !parser.is_done()) ec = http::error::partial_message;
     break;
   }

@@ -9,6 +9,7 @@
 
 #include <date/tz.h>
 
+#include "common/utf8.h"
 #include "rules/yaml_support.h"
 
 namespace otinish::rules {
@@ -503,7 +504,7 @@ std::optional<CalendarSpec> parse_calendar(std::string_view text, const std::str
     if (r.failed()) return std::nullopt;
     return spec;
   } catch (const std::exception& e) {
-    out->push_back({Severity::kError, {file, 0, 0}, "yaml", std::string("cannot read the calendar: ") + e.what()});
+    out->push_back({Severity::kError, {file, 0, 0}, "yaml", "cannot read the calendar: " + to_utf8_lossy(e.what())});
     return std::nullopt;
   }
 }

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/utf8.h"
 #include "rules/yaml_support.h"
 
 namespace otinish::rules {
@@ -393,7 +394,7 @@ std::optional<RuleSet> parse_rule_set(std::string_view text, const std::string& 
     rs.content_hash = blake2b_256(canonical_text(rs));
     return rs;
   } catch (const std::exception& e) {
-    out->push_back({Severity::kError, {file, 0, 0}, "yaml", std::string("cannot read the rule set: ") + e.what()});
+    out->push_back({Severity::kError, {file, 0, 0}, "yaml", "cannot read the rule set: " + to_utf8_lossy(e.what())});
     return std::nullopt;
   }
 }

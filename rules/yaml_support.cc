@@ -1,10 +1,46 @@
 #include "rules/yaml_support.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
+
+#include "common/utf8.h"
 
 namespace otinish::rules::internal {
 
+namespace {
+
+// The C0 controls and DEL, but tab, line feed and carriage return.
+constexpr std::string_view kControlCharacters{
+    "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0B\x0C\x0E\x0F\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1A\x1B"
+    "\x1C\x1D\x1E\x1F\x7F",
+    30};
+
+}  // namespace
+
 std::optional<YAML::Node> YamlReader::load(std::string_view text) {
+  // YAML text is printable Unicode (YAML 1.2's c-printable), and what it says ends up in the log and in JSON:
+  // other bytes are refused here, with the line and column of the first (yaml-cpp lets them through, or takes
+  // NUL bytes for UTF-16).
+  const std::size_t bad_utf8 = find_invalid_utf8(text);
+  const std::size_t control = text.find_first_of(kControlCharacters);
+  if (const std::size_t bad = std::min(bad_utf8, control); bad != std::string_view::npos) {
+    const std::string_view before = text.substr(0, bad);
+    const auto line = static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1;
+    const std::size_t line_start = before.rfind('\n');
+    const auto column = static_cast<int>(line_start == std::string_view::npos ? bad + 1 : bad - line_start);
+    if (bad == control) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
+      out_->push_back({Severity::kError, {file_, line, column}, "control-character",
+                       std::string("a control character (") + hex + ") here; YAML text may hold tabs and line breaks only"});
+    } else {
+      out_->push_back({Severity::kError, {file_, line, column}, "not-utf8",
+                       "the file is not UTF-8 text here (byte " + std::to_string(bad) + "); save it as UTF-8"});
+    }
+    ++errors_;
+    return std::nullopt;
+  }
   try {
     YAML::Node root = YAML::Load(std::string(text));
     if (!root.IsDefined() || root.IsNull()) {
@@ -15,7 +51,7 @@ std::optional<YAML::Node> YamlReader::load(std::string_view text) {
     return root;
   } catch (const YAML::Exception& e) {
     out_->push_back({Severity::kError, {file_, e.mark.line + 1, e.mark.column + 1}, "yaml-syntax",
-                     "YAML syntax error: " + e.msg});
+                     "YAML syntax error: " + to_utf8_lossy(e.msg)});
     ++errors_;
     return std::nullopt;
   }

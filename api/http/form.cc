@@ -1,5 +1,7 @@
 #include "api/http/form.h"
 
+#include "common/utf8.h"
+
 namespace otinish::api {
 
 namespace {
@@ -30,7 +32,7 @@ bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
       out->push_back(c);
     }
   }
-  return true;
+  return is_utf8(*out);
 }
 
 bool parse_form(std::string_view text, FormFields* out) {

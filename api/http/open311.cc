@@ -387,7 +387,7 @@ std::optional<HttpResponse> post_fields(const HttpRequest& q, FormFields* in) {
     return georeport_error(415, "send the request as application/x-www-form-urlencoded (or application/json); "
                                 "media are linked with media_url, not uploaded");
   }
-  if (!parse_form(q.body, in)) return georeport_error(400, "the form body has a malformed %-escape");
+  if (!parse_form(q.body, in)) return georeport_error(400, "the form body has a malformed %-escape or is not UTF-8");
   return std::nullopt;
 }
 

@@ -25,6 +25,7 @@
 
 #include "api/http/form.h"
 #include "api/http/problem.h"
+#include "common/utf8.h"
 
 namespace otinish::api {
 
@@ -36,7 +37,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-// Splits the target into the decoded path and query. Returns false (400) on a malformed escape.
+// Splits the target into the decoded path and query. Returns false (400) on a malformed escape or text that is
+// not UTF-8.
 bool parse_target(HttpRequest& r) {
   std::string_view t = r.target;
   const std::size_t q = t.find('?');
@@ -48,6 +50,45 @@ std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
+}
+
+// The problem a request that failed to parse is answered with; none for errors that are not about the request
+// (reset by peer, cancelled at shutdown): the connection is then closed without an answer.
+std::optional<Problem> parse_refusal(beast::error_code ec, const ServerOptions& o) {
+  if (ec == http::error::header_limit) {
+    return Problem{.status = 431, .type = "headers-too-large", .title = "Request header fields too large",
+                   .detail = "the request line and headers exceed " + std::to_string(o.max_header_bytes) +
+                             " bytes; send fewer or shorter headers"};
+  }
+  if (ec == http::error::body_limit) {
+    return Problem{.status = 413, .type = "body-too-large", .title = "Content too large",
+                   .detail = "the request body exceeds " + std::to_string(o.max_body_bytes) + " bytes; send a smaller body"};
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+    return bad_request("the request is not valid HTTP/1.1: " + ec.message());
+  }
+  return std::nullopt;
+}
+
+// The request a handler sees, from Beast's message: all but `remote`, which the caller sets, and `request_id`
+// (X-Request-Id if the client sent one, else `generated_id`). Or the 400 for a target with a malformed %-escape,
+// or a target or header value that is not UTF-8 (HTTP allows other bytes; what a handler reads of them goes into
+// JSON and the log, which hold only UTF-8).
+std::optional<Problem> to_http_request(http::request<http::string_body>&& msg, HttpRequest* req,
+                                       const std::function<std::string()>& generated_id) {
+  req->method = std::string(msg.method_string());
+  req->target = std::string(msg.target());
+  for (const auto& f : msg) {
+    std::string name = lower(f.name_string());
+    if (!is_utf8(f.value())) return bad_request("the value of header " + name + " is not UTF-8", name);
+    auto [it, inserted] = req->headers.try_emplace(std::move(name), std::string(f.value()));
+    if (!inserted) it->second.append(", ").append(f.value());
+  }
+  req->body = std::move(msg.body());
+  const std::string_view rid = req->header("x-request-id");
+  req->request_id = (!rid.empty() && rid.size() <= 128) ? std::string(rid) : generated_id();
+  if (!parse_target(*req)) return bad_request("the request target has a malformed %-escape or is not UTF-8", "target");
+  return std::nullopt;
 }
 
 // Request ids: a random per-process prefix and a counter (unique, cheap, no clock).
@@ -243,20 +284,10 @@ class Session : public std::enable_shared_from_this<Session> {
                             .detail = "the request did not arrive within " +
                                       std::to_string(server_.options.read_timeout_ms) + " ms; send it faster"});
     }
-    if (ec == http::error::header_limit) {
-      return refuse(Problem{.status = 431, .type = "headers-too-large", .title = "Request header fields too large",
-                            .detail = "the request line and headers exceed " +
-                                      std::to_string(server_.options.max_header_bytes) + " bytes; send fewer or shorter headers"});
+    if (ec) {
+      if (auto p = parse_refusal(ec, server_.options)) return refuse(*p);
+      return close();  // reset by peer, cancelled at shutdown
     }
-    if (ec == http::error::body_limit) {
-      return refuse(Problem{.status = 413, .type = "body-too-large", .title = "Content too large",
-                            .detail = "the request body exceeds " + std::to_string(server_.options.max_body_bytes) +
-                                      " bytes; send a smaller body"});
-    }
-    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
-      return refuse(bad_request("the request is not valid HTTP/1.1: " + ec.message()));
-    }
-    if (ec) return close();  // reset by peer, cancelled at shutdown
     dispatch_request(parser_->release());
   }
 
@@ -275,20 +306,12 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kBusy;
     keep_alive_ = msg.keep_alive();
     auto req = std::make_shared<HttpRequest>();
-    req->method = std::string(msg.method_string());
-    req->target = std::string(msg.target());
-    for (const auto& f : msg) {
-      std::string name = lower(f.name_string());
-      auto [it, inserted] = req->headers.try_emplace(std::move(name), std::string(f.value()));
-      if (!inserted) it->second.append(", ").append(f.value());
-    }
-    req->body = std::move(msg.body());
     beast::error_code ec;
     const auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) req->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-    const std::string_view rid = req->header("x-request-id");
-    req->request_id = (!rid.empty() && rid.size() <= 128) ? std::string(rid) : server_.request_ids.next();
-    if (!parse_target(*req)) return refuse(bad_request("the request target has a malformed %-escape", "target"));
+    if (auto bad = to_http_request(std::move(msg), req.get(), [this] { return server_.request_ids.next(); })) {
+      return refuse(*bad);
+    }
 
     asio::post(server_.workers, [self = shared_from_this(), req, started = started_] {
       HttpResponse r;
@@ -517,6 +540,36 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   s.ioc.stop();
   for (auto& t : s.io_threads) t.join();
   s.io_threads.clear();
+}
+
+std::variant<HttpRequest, HttpResponse> read_request(std::string_view wire, const ServerOptions& options) {
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+  parser.body_limit(options.max_body_bytes);
+  beast::error_code ec;
+  std::size_t used = 0;
+  while (!parser.is_done()) {
+    const std::size_t n = parser.put(asio::buffer(wire.data() + used, wire.size() - used), ec);
+    used += n;
+    if ((!ec || ec == http::error::need_more) && n > 0 && used < wire.size()) continue;
+    if (ec && ec != http::error::need_more) break;
+    // The wire holds no more: a connection would wait for the rest and time out; here the request ended (Beast
+    // takes an end before any byte for a complete message: that is no request at all).
+    if (parser.got_some()) parser.put_eof(ec);
+    else ec = http::error::end_of_stream;
+    if (!ec && !parser.is_done()) ec = http::error::partial_message;
+    break;
+  }
+  if (ec) {
+    // Every error from a buffer is about the request; a non-HTTP one would be a bug here, answered as a 400.
+    return problem_response(parse_refusal(ec, options).value_or(bad_request("the request could not be read: " + ec.message())));
+  }
+  HttpRequest req;
+  if (auto bad = to_http_request(parser.release(), &req, [] { return std::string("local"); })) {
+    return problem_response(*bad);
+  }
+  return req;
 }
 
 }  // namespace otinish::api

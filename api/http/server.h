@@ -13,7 +13,8 @@
 //   ...
 //   server.shutdown(std::chrono::seconds(10));   // stop accepting, finish in-flight requests, close
 //
-// Refusals the server answers itself, as RFC 9457 problem+json: 400 (unparseable request), 408 (a request
+// Refusals the server answers itself, as RFC 9457 problem+json: 400 (unparseable request, a target or header
+// value that is not UTF-8), 408 (a request
 // not received within read_timeout_ms), 413 (body over max_body_bytes, refused from Content-Length before the
 // body is read), 431 (header block over max_header_bytes), 503 (max_connections reached, or shutting down).
 //
@@ -26,6 +27,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <variant>
 
 #include "api/http/http_types.h"
 #include "common/status.h"
@@ -89,5 +92,13 @@ class HttpServer {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Reads `wire` as one HTTP/1.1 request the way a connection does (the same parser and limits, the same
+// translation into the HttpRequest a Handler gets: lower-case header names, decoded path and query), without a
+// socket; bytes after the first request are ignored, and `remote` stays empty. For tests and fuzzing.
+// Returns the request, or the problem response the server answers itself: 400 (not HTTP/1.1, ended before it
+// was complete, a malformed %-escape in the target, a target or header value that is not UTF-8), 413 (body over
+// max_body_bytes), 431 (header block over max_header_bytes).
+std::variant<HttpRequest, HttpResponse> read_request(std::string_view wire, const ServerOptions& options);
 
 }  // namespace otinish::api

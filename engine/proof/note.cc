@@ -2,9 +2,12 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <set>
+
+#include "common/utf8.h"
 
 namespace otinish::engine::proof {
 
@@ -64,23 +67,11 @@ std::vector<std::string_view> split_plus(std::string_view s, std::size_t parts) 
 
 // Valid UTF-8 with no control characters but newline (what a note may hold).
 bool clean_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\n') return false;
-      if (c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || i + static_cast<std::size_t>(len) > s.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0xC0) != 0x80) return false;
-    }
-    i += static_cast<std::size_t>(len);
-  }
-  return true;
+  const bool control = std::any_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\n') || c == 0x7f;
+  });
+  return !control && is_utf8(s);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <thread>
+#include <variant>
 
 #include "api/http/client.h"
 #include "api/http/problem.h"
@@ -279,6 +280,49 @@ TEST_F(ServerTest, QueryAndPathArePercentDecoded) {
   auto r = c.request("GET", "/v1/x%20y?a=b%26c+d");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->body, "/v1/x y|b&c d");
+}
+
+TEST_F(ServerTest, ATargetOrHeaderThatIsNotUtf8Is400AndNeverReachesTheHandler) {
+  start();
+  const std::string target = raw("GET /consol\x9Bm/app.js HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(target.starts_with("HTTP/1.1 400")) << target;
+  EXPECT_NE(target.find("not UTF-8"), std::string::npos) << target;
+  const std::string escaped = raw("GET /v1/appeals?stage=%FF HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(escaped.starts_with("HTTP/1.1 400")) << escaped;
+  const std::string header = raw("GET / HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\xE9y\r\n\r\n");
+  EXPECT_TRUE(header.starts_with("HTTP/1.1 400")) << header;
+  EXPECT_NE(header.find("idempotency-key"), std::string::npos) << header;
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+// read_request: a request from bytes, as a connection reads it (the fuzz target of the request path uses it).
+TEST(ReadRequestTest, GivesTheRequestAHandlerWouldGet) {
+  auto r = read_request("POST /v1/x%20y?a=b%26c+d HTTP/1.1\r\nHost: x\r\nX-Request-Id: r-1\r\nAccept: a\r\n"
+                        "Accept: b\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\n\r\n",
+                        ServerOptions{});
+  ASSERT_TRUE(std::holds_alternative<HttpRequest>(r)) << std::get<HttpResponse>(r).body;
+  const HttpRequest& q = std::get<HttpRequest>(r);
+  EXPECT_EQ(q.method, "POST");
+  EXPECT_EQ(q.path, "/v1/x y");
+  EXPECT_EQ(q.query.at("a"), "b&c d");
+  EXPECT_EQ(q.header("accept"), "a, b");
+  EXPECT_EQ(q.request_id, "r-1");
+  EXPECT_EQ(q.body, "{}");  // the pipelined request after it is left alone
+}
+
+TEST(ReadRequestTest, RefusesAsTheServerDoes) {
+  auto status = [](std::string_view wire, ServerOptions o = {}) {
+    auto r = read_request(wire, o);
+    return std::holds_alternative<HttpResponse>(r) ? std::get<HttpResponse>(r).status : 0;
+  };
+  EXPECT_EQ(status("NOT HTTP AT ALL\r\n\r\n"), 400);
+  EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: x\r\n"), 400);  // ends before the header block does
+  EXPECT_EQ(status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort"), 400);
+  EXPECT_EQ(status("GET /%zz HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(status("GET /\xC0\xAF HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(status("POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n", {.max_body_bytes = 10}), 413);
+  EXPECT_EQ(status("GET / HTTP/1.1\r\nX: " + std::string(4096, 'b') + "\r\n\r\n", {.max_header_bytes = 2048}), 431);
+  EXPECT_EQ(status(""), 400);
 }
 
 }  // namespace

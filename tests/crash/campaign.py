@@ -204,6 +204,11 @@ class Campaign:
         export = os.path.join(self.work, "export.jsonl")
         subprocess.run([self.a.otinish, "export", "--data", self.server.data, "--out", export], check=True,
                        capture_output=True)
+        # The first 20,000 events are enough to be killed in the middle of, and keep a long campaign's rounds short.
+        with open(export) as f:
+            head = [line for _, line in zip(range(20000), f)]
+        with open(export, "w") as f:
+            f.writelines(head)
         target = os.path.join(self.work, "import-%d" % k)
         p = subprocess.Popen([self.a.otinish, "import", "--data", target, export], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -229,8 +234,8 @@ class Campaign:
 
     # --- checks after a restart ---------------------------------------------------------------------------
     def sample(self):
-        """The appeals a round checks: every one acknowledged in it, and up to 200 others at random."""
-        others = self.rng.sample(list(self.acked), min(200, len(self.acked)))
+        """The appeals a round checks: every one acknowledged in it, and up to --sample others at random."""
+        others = self.rng.sample(list(self.acked), min(self.a.sample, len(self.acked)))
         return sorted(self.touched | set(others))
 
     def check_acknowledged(self, k):
@@ -270,7 +275,7 @@ class Campaign:
     def check_sla(self, k):
         now = time.time()
         items = list(self.registered_at.items())
-        for appeal, at in self.rng.sample(items, min(300, len(items))):
+        for appeal, at in self.rng.sample(items, min(self.a.sample * 3 // 2, len(items))):
             status, t, _ = self.server.call("auditor", "GET", "/v1/appeals/%s/timeline" % appeal)
             check(status == 200, "round %d: timeline of %s answered %s" % (k, appeal, status))
             seen = set()
@@ -290,6 +295,16 @@ class Campaign:
             if now - at > 140:
                 check("breach" in labels, "round %d: appeal %s registered %.0f s ago has no breach rung: %s"
                       % (k, appeal, now - at, sorted(labels)))
+
+    def write_report(self, started, rounds, final):
+        """The figures so far; a run stopped early leaves those of its last tenth round (`finished` false)."""
+        summary = dict(self.stats, seed=self.a.seed, rounds_passed=rounds, rounds_planned=self.a.rounds,
+                       finished=final, seconds=round(time.time() - started), appeals=len(self.acked),
+                       date=datetime.date.today().isoformat())
+        if self.a.report:
+            with open(self.a.report, "w") as f:
+                json.dump(summary, f, indent=1)
+        return summary
 
     def final(self):
         before = self.listing()
@@ -315,6 +330,8 @@ def main():
     ap.add_argument("--report", help="write the summary as JSON here")
     ap.add_argument("--desks", type=int, default=4, help="concurrent clients in a round")
     ap.add_argument("--max-seconds", type=float, default=2.0, help="longest a round runs before the kill")
+    ap.add_argument("--sample", type=int, default=200,
+                    help="older appeals checked each round beside the round's own (timelines: 1.5 times as many)")
     a = ap.parse_args()
     if a.seed is None:
         a.seed = random.randrange(1 << 31)
@@ -327,6 +344,7 @@ def main():
             c.round(k)
             if k % 10 == 0 or k == a.rounds:
                 print("campaign: round %d/%d passed; %s" % (k, a.rounds, json.dumps(c.stats)), flush=True)
+                c.write_report(started, k, final=False)
         c.check_sla(a.rounds)
         c.final()
         c.server.stop()
@@ -338,11 +356,7 @@ def main():
         return 1
     finally:
         c.server.kill()
-    summary = dict(c.stats, seed=a.seed, rounds_passed=a.rounds, seconds=round(time.time() - started),
-                   appeals=len(c.acked), date=datetime.date.today().isoformat())
-    if a.report:
-        with open(a.report, "w") as f:
-            json.dump(summary, f, indent=1)
+    summary = c.write_report(started, a.rounds, final=True)
     print("campaign: " + json.dumps(summary))
     shutil.rmtree(c.work, ignore_errors=True)
     print("CAMPAIGN_OK")

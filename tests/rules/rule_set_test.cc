@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/utf8.h"
 #include "rules/rules.h"
 #include "tests/rules/test_support.h"
 
@@ -82,6 +83,30 @@ TEST(RuleSetValidationTest, WrongUnitListsTheUnits) {
   ASSERT_EQ(diags.size(), 1u);
   EXPECT_NE(diags[0].message.find("wd (working days)"), std::string::npos) << diags[0].message;
   EXPECT_NE(diags[0].message.find("bh (business hours)"), std::string::npos);
+}
+
+TEST(RuleSetValidationTest, TextThatIsNotUtf8IsRefusedAtItsLineAndColumn) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: caf\xE9\n");  // Latin-1, not UTF-8
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].code, "not-utf8");
+  EXPECT_EQ(diags[0].where.line, 5);
+  EXPECT_EQ(diags[0].where.column, 12);
+}
+
+TEST(RuleSetValidationTest, ControlCharactersAreRefusedAtTheirLineAndColumn) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: a\x06" + std::string(1, '\0') + "b\n");
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].code, "control-character");
+  EXPECT_EQ(diags[0].where.line, 5);
+  EXPECT_EQ(diags[0].where.column, 10);
+  EXPECT_NE(diags[0].message.find("0x06"), std::string::npos) << diags[0].message;
+}
+
+TEST(RuleSetValidationTest, SyntaxErrorsQuotingPartOfACharacterAreStillUtf8) {
+  const auto diags = errors_of(std::string(kHeader) + "  - id: \"\\\xD0\x90\"\n");  // "\А": an unknown escape
+  ASSERT_FALSE(diags.empty());
+  EXPECT_TRUE(has_code(diags, "yaml-syntax"));
+  for (const Diagnostic& d : diags) EXPECT_TRUE(is_utf8(format_diagnostic(d))) << format_diagnostic(d);
 }
 
 TEST(RuleSetValidationTest, DuplicateRuleIdsAreRejected) {

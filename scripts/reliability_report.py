@@ -56,7 +56,8 @@ def main():
     if os.path.exists(f("campaign.json")):
         doc = replace(doc, "campaign", table_campaign(f("campaign.json")))
     if os.path.exists(f("fuzz.txt")):
-        doc = replace(doc, "fuzz", "```\n" + open(f("fuzz.txt")).read().strip() + "\n```")
+        table = [line.rstrip() for line in open(f("fuzz.txt")) if line.startswith("|")]
+        doc = replace(doc, "fuzz", "\n".join(table))
     if os.path.exists(f("sanitizers.txt")):
         doc = replace(doc, "sanitizers", "```\n" + open(f("sanitizers.txt")).read().strip() + "\n```\n(" +
                       datetime.date.today().isoformat() + ")")

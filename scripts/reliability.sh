@@ -14,7 +14,7 @@ bash "$root/scripts/install-deps.sh" test
 OTINISH_BUILD_DIR=$build bash "$root/scripts/build.sh"
 
 # 1. Injected disk faults (the fault-injecting file system, then a real full tmpfs).
-OTINISH_SOURCE_DIR=$root "$build/tests/store/store_fault_test" | grep '^FAULT|' > "$out/faults.txt"
+OTINISH_SOURCE_DIR=$root "$build/tests/store/store_fault_test" --gtest_repeat=10 | grep '^FAULT|' > "$out/faults.txt"
 /usr/bin/python3 "$root/tests/crash/disk_full.py" --otinish "$build/api/otinish" --source "$root" \
   | grep '^FAULT|' >> "$out/faults.txt" || echo "FAULT|a real full disk (tmpfs)|0|0|0|not run: no tmpfs could be mounted (needs root)" >> "$out/faults.txt"
 

@@ -11,11 +11,21 @@ import re
 
 
 def table_faults(path):
-    rows = ["| fault injected | times | acknowledged appends checked after | lost | outcome |",
-            "|---|---|---|---|---|"]
+    """One row per kind of fault, summed over the runs (a test repeated N times prints its line N times)."""
+    kinds = {}
     for line in open(path):
         _, kind, injected, checked, lost, outcome = line.rstrip("\n").split("|", 5)
-        rows.append("| %s | %s | %s | %s | %s |" % (kind, injected, checked, lost, outcome))
+        k = kinds.setdefault(kind, {"runs": 0, "injected": 0, "checked": 0, "lost": 0})
+        k["runs"] += 1
+        k["injected"] += int(injected)
+        k["checked"] += int(checked)
+        k["lost"] += int(lost)
+        k["outcome"] = outcome  # the last run's words
+    rows = ["| fault injected | test runs | faults | acknowledged appends checked after | lost | outcome (last run) |",
+            "|---|---:|---:|---:|---:|---|"]
+    for kind, k in kinds.items():
+        rows.append("| %s | %d | %d | %d | %d | %s |" % (kind, k["runs"], k["injected"], k["checked"], k["lost"],
+                                                        k["outcome"]))
     return "\n".join(rows)
 
 

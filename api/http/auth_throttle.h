@@ -1,16 +1,18 @@
 // api/http/auth_throttle.h: the limit on failed authentications per peer.
 //
 // A peer (an IP address) that presents `max_failures` unknown, malformed or revoked tokens within `window`
-// is refused (429, Retry-After) for every request that presents a token, until a window has passed since its
-// last counted failure. Its tokens are not checked meanwhile, so the limit holds against guessing too. A
-// successful authentication is neither counted nor resets the count (else one valid token would open the door
-// to unlimited guesses). The table is bounded: at most `max_peers` entries, the least recently failing peer
-// forgotten first; a peer is forgotten once its window has passed.
+// is refused (429, Retry-After) for every request that presents a token that is not valid, until a window has
+// passed since its last counted failure; meanwhile its bad tokens are neither counted nor logged one by one.
+// A valid token is still served (the caller checks it first): a token's secret cannot be guessed, and desks
+// behind one NAT share an address. A successful authentication is neither counted nor resets the count. The
+// table is bounded: at most `max_peers` entries, the least recently failing peer forgotten first; a peer is
+// forgotten once its window has passed.
 //
 // Usage:
 //   AuthThrottle throttle({.max_failures = 10, .window = std::chrono::seconds(60)});
+//   if (authenticated) serve;
 //   if (auto wait = throttle.refused(peer, clock.now())) return too_many_failures(*wait);
-//   if (!authenticated) throttle.record_failure(peer, clock.now());
+//   throttle.record_failure(peer, clock.now());
 //
 // Thread-safety: thread-safe.
 #pragma once

@@ -23,7 +23,7 @@ if [ -n "${OTINISH_CAMPAIGN_REPORT:-}" ]; then
   cp "$OTINISH_CAMPAIGN_REPORT" "$out/campaign.json"
 else
   /usr/bin/python3 "$root/tests/crash/campaign.py" --otinish "$build/api/otinish" --source "$root" \
-    --rounds "$rounds" --desks 3 --max-seconds 1.0 --report "$out/campaign.json"
+    --rounds "$rounds" --desks 3 --max-seconds 1.0 --sample 50 --report "$out/campaign.json"
 fi
 
 # 3. Fuzzing: every target for FUZZ_SECONDS (scripts/fuzz.sh prints its table).

@@ -33,6 +33,8 @@ def table_campaign(path):
     c = json.load(open(path))
     rows = ["| figure | value |", "|---|---|"]
     for key, label in [("rounds_passed", "rounds run and passed (SIGKILL, restart, every check)"),
+                       ("rounds_planned", "rounds planned"),
+                       ("finished", "finished (false: stopped early; the figures are those of its last tenth round)"),
                        ("seconds", "wall time, s"), ("seed", "seed"),
                        ("registrations", "registrations acknowledged"), ("commands", "commands acknowledged"),
                        ("appeals", "appeals in the log at the end"), ("rebuilds", "projection rebuilds acknowledged"),

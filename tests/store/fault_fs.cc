@@ -34,7 +34,7 @@ class FaultFile : public rocksdb::FSWritableFileOwnerWrapper {
     return IOStatus::NotSupported("FaultFs tracks appends only (RocksDB uses positioned appends for direct I/O)");
   }
   IOStatus Truncate(std::uint64_t size, const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-    if (fs_->power_off()) return power_is_off();
+    if (fs_->power_off()) return IOStatus::OK();
     IOStatus s = FSWritableFileOwnerWrapper::Truncate(size, o, d);
     if (s.ok()) fs_->on_truncate(name_, size);
     return s;
@@ -50,7 +50,7 @@ class FaultFile : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus RangeSync(std::uint64_t offset, std::uint64_t n, const rocksdb::IOOptions& o,
                      rocksdb::IODebugContext* d) override {
     // Starts writeback only; it makes nothing durable, so it does not move the synced length.
-    if (fs_->power_off()) return power_is_off();
+    if (fs_->power_off()) return IOStatus::OK();
     return FSWritableFileOwnerWrapper::RangeSync(offset, n, o, d);
   }
 
@@ -85,7 +85,7 @@ void FaultFs::fail_syncs(Files files, int skip, int count) {
 }
 
 IOStatus FaultFs::on_append(const std::string& name, std::size_t bytes) {
-  if (power_off()) return power_is_off();
+  if (power_off()) return IOStatus::OK();  // written to a page cache that is already gone
   if (no_space_.load()) {
     ++failed_writes_;
     return IOStatus::NoSpace("injected fault: no space left on device (ENOSPC) writing " + name);
@@ -97,8 +97,9 @@ IOStatus FaultFs::on_append(const std::string& name, std::size_t bytes) {
 
 IOStatus FaultFs::on_sync(const std::string& name) {
   if (auto us = sync_delay_us_.load(); us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
-  // Checked after the delay: a power cut during a slow fsync leaves it undone.
-  if (power_off()) return power_is_off();
+  // Checked after the delay: a power cut during a slow fsync leaves it undone. The process cannot tell (its
+  // machine is off): the call "succeeds", and nothing becomes durable.
+  if (power_off()) return IOStatus::OK();
   ++syncs_;
   std::lock_guard lock(mu_);
   if (fail_count_ != 0 && matches(fail_files_, name)) {
@@ -161,7 +162,7 @@ IOStatus FaultFs::ReuseWritableFile(const std::string& fname, const std::string&
 
 IOStatus FaultFs::RenameFile(const std::string& src, const std::string& target_name,
                              const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) {
-  if (power_off()) return power_is_off();
+  if (power_off()) return IOStatus::OK();  // never happened
   IOStatus s = target()->RenameFile(src, target_name, options, dbg);
   if (s.ok()) {
     std::lock_guard lock(mu_);
@@ -177,7 +178,7 @@ IOStatus FaultFs::RenameFile(const std::string& src, const std::string& target_n
 
 IOStatus FaultFs::DeleteFile(const std::string& fname, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* dbg) {
-  if (power_off()) return power_is_off();
+  if (power_off()) return IOStatus::OK();  // never happened
   IOStatus s = target()->DeleteFile(fname, options, dbg);
   if (s.ok()) {
     std::lock_guard lock(mu_);

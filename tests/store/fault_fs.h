@@ -6,9 +6,12 @@
 //   - fail fsyncs with EIO: the Nth matching sync, or every one from then on;
 //   - fail every write with ENOSPC until told to stop (a full disk);
 //   - delay every fsync (a slow disk);
-//   - cut the power: from then on every change to a file fails, and drop_unsynced() then truncates every file
-//     written through it to the length it had at its last successful sync, which is what a power loss leaves
-//     of data the kernel had not yet written (the model RocksDB's own crash tests use).
+//   - cut the power: from then on writes and syncs seem to succeed (the process cannot tell; its machine is
+//     off) but nothing more becomes durable, renames and deletes do not happen, and new files cannot be made;
+//     drop_unsynced() then truncates every file written through it to the length it had at its last real sync,
+//     which is what a power loss leaves of data the kernel had not yet written (the model of RocksDB's own
+//     crash tests). Seeming success matters: RocksDB (Debian's build keeps its assertions) aborts when a file
+//     it already saw fail is written again, which a dead machine never does.
 // Select it with StoreOptions::file_system. It models file contents, not directory entries: a rename or a
 // file created before the cut survives it (as on ext4 with data=ordered once the directory was synced, which
 // RocksDB does for the files it relies on).
@@ -41,7 +44,8 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   void set_no_space(bool on) { no_space_.store(on); }
   // Every sync waits this long before it is done.
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
-  // The power goes off: every later write, sync, create, rename or delete fails and changes nothing.
+  // The power goes off (see above). A test must stop counting acknowledgements from then on: an append
+  // acknowledged after power_off() is true was synced after the cut.
   void power_cut() { power_off_.store(true); }
   // After power_cut() and once the store is closed: truncate every file written through this file system to
   // its length at its last successful sync (0 if never synced), then let the power back on.

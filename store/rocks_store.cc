@@ -267,12 +267,13 @@ class RocksEventStore final : public EventStore {
   // the last good sync may or may not be on the disk, so nothing more is appended until recover() succeeds.
   mutable std::mutex failed_mu_;
   Status failed_;             // guarded by failed_mu_
-  std::string failed_cause_;  // guarded by failed_mu_: what failed_ says, without the last recovery's error
-  std::vector<std::string> failed_causes_;  // guarded by failed_mu_
+  std::vector<std::string> failed_causes_;  // guarded by failed_mu_: what failed, up to three distinct causes
   // When recover() may next be tried: recovery_interval after the failure, then after each attempt.
   std::chrono::steady_clock::time_point next_recovery_{};  // guarded by failed_mu_
-  // Enters the failed state (the first cause is kept) and returns the error that refused appends get.
+  // Enters the failed state (or adds a distinct cause to it) and returns the error that refused appends get.
   Status fail(const Status& cause);
+  // What failed_ says: the causes and what to do. Caller holds failed_mu_.
+  std::string failure_message() const;
   // On the writer thread, while failed: closes RocksDB and opens it again, as PostgreSQL restarts into crash
   // recovery after a failed fsync. The open reads the WAL back (a torn tail is dropped) and writes what it
   // recovered into new, synced table files before it serves, so nothing depends any longer on the file whose
@@ -897,15 +898,17 @@ Status RocksEventStore::fail(const Status& cause) {
       std::find(failed_causes_.begin(), failed_causes_.end(), cause.message()) == failed_causes_.end()) {
     failed_causes_.push_back(cause.message());
   }
+  failed_ = Status::Unavailable(failure_message());
+  return failed_;
+}
+
+std::string RocksEventStore::failure_message() const {
   std::string causes;
   for (const std::string& c : failed_causes_) causes += (causes.empty() ? "" : "; ") + c;
-  failed_cause_ =
-      "the log's disk failed (" + causes + "); appends not yet acknowledged may or may not be in the log: "
-      "retry them with the same idempotency key once the store has recovered. New appends are refused until "
-      "then; the store tries to recover on the next append, at most every " +
-      std::to_string(options_.recovery_interval.count()) + " ms. Reads go on.";
-  failed_ = Status::Unavailable(failed_cause_);
-  return failed_;
+  return "the log's disk failed (" + causes + "); appends not yet acknowledged may or may not be in the log: "
+         "retry them with the same idempotency key once the store has recovered. New appends are refused until "
+         "then; the store tries to recover on the next append, at most every " +
+         std::to_string(options_.recovery_interval.count()) + " ms. Reads go on.";
 }
 
 bool RocksEventStore::recover() {
@@ -931,7 +934,7 @@ bool RocksEventStore::recover() {
   }
   if (!st.ok()) {
     std::lock_guard failed(failed_mu_);
-    failed_ = Status::Unavailable(failed_cause_ + " The last attempt to recover failed: " + st.message());
+    failed_ = Status::Unavailable(failure_message() + " The last attempt to recover failed: " + st.message());
     return false;
   }
   {

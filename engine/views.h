@@ -116,7 +116,7 @@ struct TimelineEntry {
   std::string user, role, agency;
   Stage from = Stage::kRegistered, to = Stage::kRegistered;
   std::string summary;  // e.g. "assigned to city-roads"; never personal data
-  std::string rule;     // the SLA rule behind it, when the event names one (issue 6)
+  std::string rule;     // the SLA rule behind it, when the event names one
   friend bool operator==(const TimelineEntry&, const TimelineEntry&) = default;
 };
 Result<std::vector<TimelineEntry>> read_timeline(const ViewReader& timeline, std::string_view appeal_id);
@@ -155,7 +155,7 @@ struct AgencyScorecard {
   std::uint64_t reopened = 0;
   std::uint64_t callbacks = 0;
   std::uint64_t satisfied = 0;
-  double total_hours_to_resolve = 0;  // wall-clock hours from assignment to resolution (working hours: issue 6)
+  double total_hours_to_resolve = 0;  // wall-clock hours from assignment to resolution (not working hours)
 
   double on_time_percent() const { return with_deadline ? 100.0 * on_time / with_deadline : 0; }
   double reopen_rate() const { return resolved ? static_cast<double>(reopened) / resolved : 0; }

@@ -15,17 +15,12 @@ Every page is saved as a PNG under --out so that a person can look at them.
 Usage: console_e2e.py --otinish BUILD/api/otinish --source SOURCE_DIR --out DIR
 """
 import argparse
-import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 try:
     from selenium import webdriver
@@ -41,46 +36,17 @@ except ImportError:
 NAME, PHONE, ADDRESS = "Айгерим Сапарова", "+7 701 555 0142", "ул. Тауке хана 17, кв. 42"
 
 
-class Server:
-    """`otinish serve` on a temporary data directory, with one token per role."""
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crash"))
+import harness  # noqa: E402  (tests/crash/harness.py: the server as every Python test drives it)
+
+
+class Server(harness.Server):
+    """`otinish serve` on a temporary data directory, with one token per role, started."""
 
     def __init__(self, otinish, source):
         self.dir = tempfile.mkdtemp(prefix="otinish-console-")
-        self.data = os.path.join(self.dir, "data")
-        self.tokens = {}
-        for role, extra in [("operator", []), ("inspector", []), ("controller", []), ("admin", []),
-                            ("auditor", []), ("public", []), ("agency", ["--agency", "heat_supply"])]:
-            out = subprocess.run([otinish, "token", "create", "--data", self.data, "--role", role, "--label", role] + extra,
-                                 check=True, capture_output=True, text=True).stdout.strip()
-            self.tokens[role] = out.split()[-1]
-        env = dict(os.environ, OTINISH_KEK=os.urandom(32).hex())
-        cal = os.path.join(source, "examples", "calendars")
-        self.proc = subprocess.Popen(
-            [otinish, "serve", "--data", self.data, "--listen", "127.0.0.1:0", "--no-access-log",
-             "--catalogue", os.path.join(source, "examples", "catalogue"),
-             "--calendar", os.path.join(cal, "kz.yaml"), "--calendar", os.path.join(cal, "shymkent.yaml"),
-             "--calendar", os.path.join(cal, "round-the-clock.yaml"),
-             "--rules", os.path.join(source, "examples", "rules", "city.yaml")],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(self.dir, "serve.log"), "w"), text=True, env=env)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on (http://\S+)", line)
-        if not m:
-            raise SystemExit(f"console_e2e: the server did not start: {line!r}; see {self.dir}/serve.log")
-        self.url = m.group(1)
-
-    def call(self, role, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", "Bearer " + self.tokens[role])
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as res:
-                return res.status, json.loads(res.read() or b"null"), res.headers
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null"), err.headers
+        super().__init__(otinish, source, os.path.join(self.dir, "data"))
+        self.start()
 
     def command(self, role, appeal, kind, body):
         status, a, _ = self.call(role, "GET", f"/v1/appeals/{appeal}")
@@ -90,12 +56,10 @@ class Server:
         return r
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+            super().stop(timeout=15)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Console:

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-ROLES = [("operator", []), ("inspector", []), ("controller", []), ("admin", []), ("auditor", []),
+ROLES = [("operator", []), ("inspector", []), ("controller", []), ("admin", []), ("auditor", []), ("public", []),
          ("agency", ["--agency", "heat_supply"])]
 
 

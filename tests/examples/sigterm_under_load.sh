@@ -9,7 +9,13 @@ source "$(dirname "$0")/start_server.sh"
 "$otinish" load --url "http://127.0.0.1:$port" --token "$token" --catalogue "$src/examples/catalogue" -c 16 -d 4 \
   > "$work/load.out" 2> "$work/load.err" &
 load=$!
-sleep 1.5
+# Stop the server once the load is under way (its first 201 is in the access log), not after a fixed time: a
+# sanitizer build or a busy machine may need longer than that just to start the load.
+for _ in $(seq 300); do
+  grep -q '"route":"/v1/appeals","status":201' "$work/serve.log" && break
+  sleep 0.1
+done
+sleep 0.5
 kill -TERM $server
 status=0
 wait $server || status=$?

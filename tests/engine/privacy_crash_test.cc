@@ -1,11 +1,12 @@
 // Crash safety of erasure and key rotation: a child process erases applicants one request at a time (or
 // rotates the key-encryption key) and reports each finished operation through a pipe; the parent kills it with
-// SIGKILL at a random moment, reopens the log and the key store as a restarting server does (finishing
-// interrupted erasures), and checks that every applicant is either wholly erased (key gone, ApplicantErased in
-// each of its appeals, once) or wholly intact (key opens its appeals, no ApplicantErased), that every reported
-// erasure is whole, that the key store opens with exactly one of the two keys after a rotation, and that the
-// log verifies. Each test runs 10 rounds; OTINISH_CRASH_ROUNDS=N runs more (outside CI).
-// The child is this same binary re-executed with --crash-child (a fork alone would inherit RocksDB's threads).
+// SIGKILL at a random moment (or right after a random number of its reports), reopens the log and the key store
+// as a restarting server does (finishing interrupted erasures), and checks that every applicant is either
+// wholly erased (key gone, ApplicantErased in each of its appeals, once) or wholly intact (key opens its
+// appeals, no ApplicantErased), that every reported erasure is whole, that the key store opens with exactly one
+// of the two keys after a rotation, and that the log verifies. Each test runs 10 rounds; OTINISH_CRASH_ROUNDS=N
+// runs more (outside CI). The child is this same binary re-executed with --crash-child (a fork alone would
+// inherit RocksDB's threads).
 #include <gtest/gtest.h>
 
 #include "tests/crash_support.h"
@@ -14,9 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -118,8 +122,12 @@ struct Round {
   bool ready = false;
 };
 
-// Starts the child on `dir`, kills it after a random delay (from when it is ready), returns what it reported.
-Round kill_child(const std::string& dir, const std::string& mode, int max_ms, std::mt19937& rng) {
+// Starts the child on `dir` and kills it, returns what it reported. The kill comes after a random delay of up to
+// `max_ms` from when the child is ready or, when `after_reports` is set, right after its n-th report: a timed
+// kill may land anywhere (inside an erasure too), but on a fast disk every erasure may finish within the delay,
+// and a test that never kills a half-done run proves nothing; a counted kill always leaves some work undone.
+Round kill_child(const std::string& dir, const std::string& mode, int max_ms, std::mt19937& rng,
+                 std::optional<std::size_t> after_reports = std::nullopt) {
   Round round;
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
@@ -134,11 +142,22 @@ Round kill_child(const std::string& dir, const std::string& mode, int max_ms, st
   close(fds[1]);
   Done first{};
   round.ready = read(fds[0], &first, sizeof first) == sizeof first && std::string(first.what) == "ready";
+  std::mutex mu;
+  std::condition_variable reported;
   std::thread reader([&] {
     Done d{};
-    while (read(fds[0], &d, sizeof d) == sizeof d) round.reported.insert(d.what);
+    while (read(fds[0], &d, sizeof d) == sizeof d) {
+      std::lock_guard lock(mu);
+      round.reported.insert(d.what);
+      reported.notify_one();
+    }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(rng)));
+  if (after_reports) {
+    std::unique_lock lock(mu);
+    reported.wait_for(lock, std::chrono::seconds(60), [&] { return round.reported.size() >= *after_reports; });
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(rng)));
+  }
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -158,7 +177,11 @@ TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
     const std::string dir = base + "/round";
     fs::remove_all(dir);
     fs::copy(base + "/city", dir, fs::copy_options::recursive);
-    Round round = kill_child(dir, "erase", 1500, rng);
+    // Odd rounds kill after a random number of finished erasures (at most half of them), even rounds at a
+    // random moment.
+    std::optional<std::size_t> after;
+    if (r % 2 == 1) after = std::uniform_int_distribution<std::size_t>(1, kApplicants / 2)(rng);
+    Round round = kill_child(dir, "erase", 1500, rng, after);
     ASSERT_TRUE(round.ready) << "round " << r;
 
     // The restart: open both, finish what a crash interrupted.

@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 namespace otinish::testing {
@@ -22,5 +25,26 @@ inline int crash_rounds(int default_rounds) {
   const char* env = std::getenv("OTINISH_CRASH_ROUNDS");
   return env ? std::max(1, std::atoi(env)) : default_rounds;
 }
+
+// How many reports a crash child has sent through its pipe, so that the parent can time its kill from them: the
+// reader thread calls add() per report, the parent waits for the n-th.
+class ReportCount {
+ public:
+  void add() {
+    std::lock_guard lock(mu_);
+    ++count_;
+    cv_.notify_all();
+  }
+  // Waits until at least `n` reports arrived or `timeout` passed (a child that died reports nothing more).
+  void wait_for(std::size_t n, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t count_ = 0;
+};
 
 }  // namespace otinish::testing

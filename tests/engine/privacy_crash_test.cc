@@ -15,11 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -142,19 +140,16 @@ Round kill_child(const std::string& dir, const std::string& mode, int max_ms, st
   close(fds[1]);
   Done first{};
   round.ready = read(fds[0], &first, sizeof first) == sizeof first && std::string(first.what) == "ready";
-  std::mutex mu;
-  std::condition_variable reported;
+  otinish::testing::ReportCount reports;
   std::thread reader([&] {
     Done d{};
     while (read(fds[0], &d, sizeof d) == sizeof d) {
-      std::lock_guard lock(mu);
-      round.reported.insert(d.what);
-      reported.notify_one();
+      round.reported.insert(d.what);  // read by this thread only until it is joined
+      reports.add();
     }
   });
   if (after_reports) {
-    std::unique_lock lock(mu);
-    reported.wait_for(lock, std::chrono::seconds(60), [&] { return round.reported.size() >= *after_reports; });
+    reports.wait_for(*after_reports, std::chrono::seconds(60));
   } else {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(rng)));
   }

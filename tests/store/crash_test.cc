@@ -18,11 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -139,28 +137,19 @@ void kill_rounds(const testing::TempDir& dir, Mode mode, const std::function<voi
       _exit(6);
     }
     close(fds[1]);
-    std::mutex mu;
-    std::condition_variable first_record;
-    bool reported = false;
+    otinish::testing::ReportCount reports;
     std::thread reader([&] {
       Record r;
       while (read(fds[0], &r, sizeof r) == sizeof r) {
         on_record(r);
-        std::lock_guard lock(mu);
-        if (!reported) {
-          reported = true;
-          first_record.notify_one();
-        }
+        reports.add();
       }
     });
     // Odd rounds kill at a random moment counted from the start, so some kills land while the child is still
     // opening (and recovering) the log. Even rounds count the moment from the child's first answered append:
     // on a slow machine (a sanitizer build, a loaded CI) the child may need more than the whole delay just to
     // start, and a test whose kills never meet an acknowledged append proves nothing.
-    if (round % 2 == 0) {
-      std::unique_lock lock(mu);
-      first_record.wait_for(lock, std::chrono::seconds(60), [&] { return reported; });
-    }
+    if (round % 2 == 0) reports.wait_for(1, std::chrono::seconds(60));
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 300)(rng)));
     kill(pid, SIGKILL);
     int status = 0;

@@ -105,6 +105,7 @@ Result<std::shared_ptr<const Bundle>> RuleRegistry::compile_locked(std::uint64_t
   for (const auto& [name, cal] : cals) b->ref.calendar_versions.push_back(name + "=" + cal.version());
   b->rules = std::move(*rs);
   b->calendars = std::move(cals);
+  b->clock_facts = rules::ClockFacts(b->rules);
   cache_.emplace(std::pair(r, c), b);
   return std::shared_ptr<const Bundle>(std::move(b));
 }
@@ -153,6 +154,7 @@ Result<std::shared_ptr<const Bundle>> RuleRegistry::candidate(std::string_view y
   for (const auto& [name, cal] : *cals) b->ref.calendar_versions.push_back(name + "=" + cal.version());
   b->rules = std::move(*rs);
   b->calendars = std::move(*cals);
+  b->clock_facts = rules::ClockFacts(b->rules);
   return std::shared_ptr<const Bundle>(std::move(b));
 }
 

@@ -33,6 +33,7 @@
 #include "engine/sla_events.h"
 #include "rules/diagnostics.h"
 #include "rules/rule_set.h"
+#include "rules/sla.h"
 #include "store/event_store.h"
 
 namespace otinish::engine {
@@ -42,6 +43,9 @@ struct Bundle {
   BundleRef ref;
   rules::RuleSet rules;
   rules::CalendarSet calendars;
+  // The facts `rules` can react to (rules::ClockFacts(rules)); left default, every fact counts (slower, same
+  // decisions).
+  rules::ClockFacts clock_facts;
 };
 
 struct PublishResult {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <thread>
+#include <tuple>
 
 #include "engine/events.h"
 
@@ -182,11 +183,12 @@ std::optional<Timestamp> earliest_open_deadline(const rules::SlaDecision& d) {
   return best;
 }
 
-Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of) {
+Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of,
+                         bool every_instant) {
   SlaPlan plan;
   std::vector<Timestamp> instants;
   for (const auto& f : facts.history) {
-    if (f.at <= as_of) instants.push_back(f.at);
+    if (f.at <= as_of && (every_instant || bundle.clock_facts.may_move_clocks(f))) instants.push_back(f.at);
   }
   std::sort(instants.begin(), instants.end());
   instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
@@ -310,8 +312,80 @@ SlaService::SlaService(store::EventStore& store, RuleRegistry& registry, const C
 
 SlaService::~SlaService() { stop(); }
 
-std::mutex& SlaService::stripe(const std::string& appeal_id) {
-  return stripes_[std::hash<std::string>{}(appeal_id) % stripes_.size()];
+std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
+  return std::hash<std::string>{}(appeal_id) % stripes_.size();
+}
+
+Result<SlaAppealView*> SlaService::fresh_view(const std::string& appeal_id) {
+  ViewCache& cache = views_[stripe_index(appeal_id)];
+  auto it = cache.views.find(appeal_id);
+  if (it == cache.views.end()) {
+    const std::size_t limit = std::max<std::size_t>(1, options_.cached_appeals / views_.size());
+    while (!cache.order.empty() && cache.views.size() >= limit) {
+      cache.views.erase(cache.order.back());
+      cache.order.pop_back();
+    }
+    cache.order.push_front(appeal_id);
+    it = cache.views.emplace(appeal_id, std::pair{SlaAppealView{}, cache.order.begin()}).first;
+    it->second.first.appeal_id = appeal_id;
+  } else {
+    cache.order.splice(cache.order.begin(), cache.order, it->second.second);
+  }
+  SlaAppealView& view = it->second.first;
+  const std::string stream = appeal_stream(appeal_id);
+  for (;;) {
+    auto batch = store_.read_stream(stream, view.version + 1, store::Direction::kForward, 1024);
+    if (!batch.ok() && batch.status().code() == StatusCode::kNotFound) break;  // no such appeal (yet)
+    Status s = batch.status();
+    for (std::size_t i = 0; s.ok() && i < batch->size(); ++i) s = fold_sla_view(view, (*batch)[i]);
+    if (!s.ok()) {
+      forget_view(appeal_id);
+      return s;
+    }
+    view.clock_events.clear();  // the service needs their keys (emitted), not the events
+    if (batch->size() < 1024) break;
+  }
+  return &view;
+}
+
+Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store::RecordedEvent& e) {
+  ViewCache& cache = views_[stripe_index(appeal_id)];
+  auto it = cache.views.find(appeal_id);
+  if (it == cache.views.end()) return false;
+  SlaAppealView& view = it->second.first;
+  // Read by an earlier decision (which decided on it), or by the fold below for an inert event.
+  if (e.stream_version <= view.version) return true;
+  if (e.stream_version != view.version + 1 || !view.exists || !view.bound) return false;
+  cache.order.splice(cache.order.begin(), cache.order, it->second.second);
+  auto bundle = registry_.bundle(view.bound->rules_version, view.bound->calendars_version);
+  if (!bundle.ok() || !*bundle) return false;  // the decision reports it
+  // Folding in place is right whatever the answer: the view stays the stream's fold up to e.
+  const rules::AppealFacts& f = view.facts;
+  const auto attributes = [](const rules::AppealFacts& a) {
+    return std::tie(a.category, a.topic, a.priority, a.channel, a.district, a.agency, a.dangerous);
+  };
+  const auto before = std::make_tuple(f.category, f.topic, f.priority, f.channel, f.district, f.agency, f.dangerous);
+  const bool closed = view.closed;
+  const std::optional<BundleRef> bound = view.bound;
+  const std::size_t facts = f.history.size();
+  if (Status s = fold_sla_view(view, e); !s.ok()) {
+    forget_view(appeal_id);
+    return s;
+  }
+  view.clock_events.clear();
+  if (before != attributes(f) || closed != view.closed || bound != view.bound) return false;
+  for (std::size_t i = facts; i < f.history.size(); ++i) {
+    if ((*bundle)->clock_facts.may_move_clocks(f.history[i])) return false;
+  }
+  return true;
+}
+
+void SlaService::forget_view(const std::string& appeal_id) {
+  ViewCache& cache = views_[stripe_index(appeal_id)];
+  if (auto it = cache.views.find(appeal_id); it != cache.views.end()) {
+    cache.order.erase(it->second.second);
+    cache.views.erase(it);
+  }
 }
 
 Status SlaService::start() {
@@ -380,6 +454,10 @@ void SlaService::wait_readable(const std::string& stream, std::optional<std::uin
 
 Status SlaService::status() const { return subscription_ ? subscription_->status() : Status::Ok(); }
 
+std::uint64_t SlaService::processed_position() const {
+  return std::max(index_->checkpoint(), processed_.load(std::memory_order_acquire));
+}
+
 SlaStats SlaService::stats() const {
   std::lock_guard lock(stats_mu_);
   return stats_;
@@ -440,6 +518,13 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
                                std::optional<Timestamp> fired_due) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due);
+  if (!s.ok()) forget_view(appeal_id);
+  return s;
+}
+
+Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
+                                 std::optional<Timestamp> fired_due) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
@@ -451,12 +536,17 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
       if (!checkpoint) return std::nullopt;
       return checkpoint_after(*checkpoint, appended);
     };
-    OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
-    if (!view.exists) return index_->apply({}, done(0));
+    OTINISH_ASSIGN_OR_RETURN(SlaAppealView * kept, fresh_view(appeal_id));
+    SlaAppealView& view = *kept;
+    if (!view.exists) {
+      forget_view(appeal_id);
+      return index_->apply({}, done(0));
+    }
     std::optional<BundleRef> bind;
     OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> bundle, bundle_for(view, &bind));
     TimerIndex::Change change{appeal_id, !view.closed, std::nullopt};
     std::vector<store::EventData> out;
+    std::vector<std::string> clock_keys;  // of the clock events in `out`
     std::string keys;
     std::uint64_t decisions = 0;
     if (bundle) {
@@ -486,6 +576,7 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         store::EventData d = encode_sla_event(e);
         d.id = store::EventId::derived("sla:" + appeal_id + ":" + k);
         keys += "|" + k;
+        clock_keys.push_back(k);
         out.push_back(std::move(d));
       }
       change.open = !view.closed || plan.open;
@@ -514,6 +605,14 @@ Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::
         continue;
       }
       if (!r.ok()) return r.status();
+      // The kept view takes what was appended, as folding it back from the stream would.
+      if (r->deduplicated) {
+        forget_view(appeal_id);  // written before (a crash, a racing service): read it back next time
+      } else {
+        view.version = r->stream_version;
+        if (bind) view.bound = *bind;
+        for (std::string& k : clock_keys) view.emitted.insert(std::move(k));
+      }
       if (checkpoint) {
         appended = r->last_position;
         appended_high_.store(std::max(appended_high_.load(std::memory_order_relaxed), appended),
@@ -554,6 +653,7 @@ Status SlaService::handle_until_stored(const store::RecordedEvent& e) {
   auto pause = std::chrono::milliseconds(10);
   while (true) {
     Status s = handle(e);
+    if (s.ok()) processed_.store(e.position, std::memory_order_release);
     if (s.code() != StatusCode::kUnavailable && s.code() != StatusCode::kIOError) return s;
     {
       std::lock_guard lock(stats_mu_);
@@ -571,6 +671,9 @@ Status SlaService::handle(const store::RecordedEvent& e) {
     if (!is_appeal_event_type(e.type)) return skip(e.position);
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
     std::lock_guard lock(stripe(id));
+    // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
+    OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(id, e));
+    if (inert) return skip(e.position);
     return sync_locked(id, e.position, std::nullopt);
   }
   if (e.stream == kRulesStream || e.stream == kCalendarsStream) {
@@ -680,7 +783,8 @@ SlaRebound SlaService::rebound_event(const BundleRef& from, const BundleRef& to,
 Status SlaService::rebind_locked(const std::string& appeal_id, std::shared_ptr<const Bundle> newest,
                                  RebindPolicy policy, const store::RecordedEvent& publication, bool* rebound) {
   for (int attempt = 0;; ++attempt) {
-    OTINISH_ASSIGN_OR_RETURN(SlaAppealView view, read_sla_view(store_, appeal_id));
+    OTINISH_ASSIGN_OR_RETURN(SlaAppealView * kept, fresh_view(appeal_id));
+    const SlaAppealView& view = *kept;
     if (!view.exists || !view.bound) return sync_locked(appeal_id, std::nullopt, std::nullopt);
     const BundleRef& from_ref = *view.bound;
     // A calendar publication under kProvisional changes the calendars only: the appeal keeps its rule set.

@@ -30,12 +30,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -77,7 +79,11 @@ struct SlaPlan {
   std::optional<Timestamp> next_due;            // the earliest rung still to fire (none while paused)
   bool open = true;
 };
-Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of);
+// It decides at the instants of the facts that may move a clock (Bundle::clock_facts) and at as_of: at any other
+// fact's instant every clock is as it was before it. `every_instant` decides at every fact's instant as well:
+// the same plan, slower, for the tests that prove it the same.
+Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of,
+                         bool every_instant = false);
 
 // The earliest deadline of a running or paused clock (what kStricter compares), or nullopt.
 std::optional<Timestamp> earliest_open_deadline(const rules::SlaDecision& d);
@@ -101,6 +107,10 @@ struct SlaServiceOptions {
   // When the rules cannot decide an appeal (e.g. its deadline falls beyond the calendar's years), it is retried
   // after this long (clock time) instead of stopping the service; publish the missing calendar year meanwhile.
   std::chrono::microseconds retry_after_error = std::chrono::hours(1);
+  // How many appeals' folded streams the service keeps in memory between their events (least recently used
+  // first out; at least 64). A kept appeal's next event costs what it adds; one not kept (after a restart, or
+  // pushed out) is read from its stream once. An appeal takes about 1-2 KiB plus ~100 bytes per event.
+  std::size_t cached_appeals = 16384;
 };
 
 struct SlaStats {
@@ -140,6 +150,10 @@ class SlaService {
   bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const;
   // The subscription's status (its error if it stopped on one).
   Status status() const;
+  // The log position of the last event the service has handled (decided, or found to change nothing for it);
+  // the log's head minus this is its lag (otinish_sla_lag_events). Unlike index().checkpoint(), which is
+  // written to disk only every so often for events that change nothing, it moves with every event.
+  std::uint64_t processed_position() const;
 
   // Decides appeal `appeal_id` now and appends what is missing; updates its timer. Safe to call any time.
   Status sync(const std::string& appeal_id);
@@ -150,6 +164,20 @@ class SlaService {
  private:
   SlaService(store::EventStore& store, RuleRegistry& registry, const Clock& clock, SlaServiceOptions options,
              std::unique_ptr<TimerIndex> index);
+
+  // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
+  // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
+  Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
+                       std::optional<Timestamp> fired_due);
+  // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
+  // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
+  // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
+  Result<SlaAppealView*> fresh_view(const std::string& appeal_id);
+  // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: the kept view holds it already (an
+  // earlier decision read it), or it is the view's next event and, folded in, changes nothing a decision
+  // depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
+  Result<bool> fold_if_inert(const std::string& appeal_id, const store::RecordedEvent& e);
+  void forget_view(const std::string& appeal_id);  // REQUIRES: the appeal's stripe is held
 
   // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
   // `checkpoint`: the log position being processed, on the subscription thread only. Its SLA events are then
@@ -186,7 +214,8 @@ class SlaService {
   // (or met a concurrent append), so the caller decides again; any failure is "no move", never an error.
   bool rebind_if_provisional_locked(const SlaAppealView& view, const SlaPlan& plan, Timestamp decide_at);
   void timer_loop();
-  std::mutex& stripe(const std::string& appeal_id);
+  std::size_t stripe_index(const std::string& appeal_id) const;
+  std::mutex& stripe(const std::string& appeal_id) { return stripes_[stripe_index(appeal_id)]; }
 
   store::EventStore& store_;
   RuleRegistry& registry_;
@@ -195,6 +224,13 @@ class SlaService {
   const std::unique_ptr<TimerIndex> index_;
 
   std::array<std::mutex, 64> stripes_;
+  // The kept views (SlaAppealView without clock_events), one least-recently-used list per stripe, guarded by
+  // the stripe's mutex: SlaServiceOptions::cached_appeals / 64 each.
+  struct ViewCache {
+    std::list<std::string> order;  // most recently used first
+    std::unordered_map<std::string, std::pair<SlaAppealView, std::list<std::string>::iterator>> views;
+  };
+  std::array<ViewCache, 64> views_;
   std::unique_ptr<store::Subscription> subscription_;  // set by start(), reset by stop()
   std::thread timer_thread_;
   std::mutex timer_mu_;
@@ -203,6 +239,8 @@ class SlaService {
 
   // Subscription thread only: (processed position, last position appended for it) not yet known durable.
   std::deque<std::pair<std::uint64_t, std::uint64_t>> unsynced_;
+  // The position of the last event the subscription handled (processed_position()).
+  std::atomic<std::uint64_t> processed_{0};
   // The newest position the subscription appended at (wait_for waits for it to be durable).
   std::atomic<std::uint64_t> appended_high_{0};
   // Subscription thread only (and stop(), after it): an event that changes nothing for the service (another

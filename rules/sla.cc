@@ -292,6 +292,28 @@ std::optional<std::size_t> match_rule(const RuleSet& rules, const AppealFacts& a
   return std::nullopt;
 }
 
+ClockFacts::ClockFacts(const RuleSet& rules) : all_(false) {
+  for (const Rule& rule : rules.rules) {
+    for (const ClockRule& clock : rule.clocks) {
+      for (const auto* list : {&clock.start, &clock.stop, &clock.pause, &clock.resume, &clock.reset, &clock.rearm}) {
+        for (const Trigger& t : *list) (t.kind == Trigger::Kind::kState ? states_ : events_).push_back(t.name);
+      }
+      // ClockDecider::apply's one fact that is not a trigger.
+      if (clock.law == LawClock::kAnswer) events_.push_back("extension_granted");
+    }
+  }
+  for (auto* v : {&states_, &events_}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+}
+
+bool ClockFacts::may_move_clocks(const Fact& f) const {
+  if (all_) return true;
+  const auto& names = f.kind == Fact::Kind::kEvent ? events_ : states_;
+  return std::binary_search(names.begin(), names.end(), f.name);
+}
+
 Result<SlaDecision> decide_sla(const RuleSet& rules, const CalendarSet& calendars, const AppealFacts& appeal,
                                Timestamp as_of) {
   SlaDecision decision;

@@ -108,6 +108,23 @@ struct SlaDecision {
   std::vector<ClockReport> clocks;
 };
 
+// The facts a rule set's clocks react to: every trigger (start, stop, pause, resume, reset, rearm) of every
+// clock of every rule, and `event:extension_granted` when a clock is the law's answer clock. A fact that is
+// none of these changes no clock of any rule: deciding at its instant gives the clocks of the instant before
+// it. The engine decides an appeal only at the instants of facts that can move a clock, so that a mass
+// incident's parent, which collects a `child_attached` fact per merged appeal, costs time linear in them.
+// Default-constructed: every fact may move a clock (the safe answer for an unknown rule set).
+class ClockFacts {
+ public:
+  ClockFacts() = default;
+  explicit ClockFacts(const RuleSet& rules);
+  bool may_move_clocks(const Fact& f) const;
+
+ private:
+  bool all_ = true;
+  std::vector<std::string> states_, events_;  // sorted, unique
+};
+
 // The index of the first rule whose match fits the appeal, or nullopt.
 std::optional<std::size_t> match_rule(const RuleSet& rules, const AppealFacts& appeal);
 

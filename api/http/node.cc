@@ -34,7 +34,7 @@ constexpr std::size_t kLatenessSamples = 1 << 16;
 void add_sla_metrics(Metrics& m, const engine::SlaService& sla, const store::EventStore& store) {
   m.add_gauge("otinish_sla_lag_events", "Events in the log the SLA service has not processed yet.",
               [&sla, &store] {
-                const std::uint64_t head = store.head_position(), cp = sla.index().checkpoint();
+                const std::uint64_t head = store.head_position(), cp = sla.processed_position();
                 return static_cast<double>(head > cp ? head - cp : 0);
               });
   m.add_gauge("otinish_sla_timers_pending", "Open appeals with an SLA timer due (the timer index).",

@@ -2,7 +2,8 @@
 //
 //   otinish_sla_bench [--timers 1000000] [--lateness-appeals 600] [--lateness-seconds 60]
 //                     [--decide-appeals 200000] [--whatif-appeals 200000] [--whatif-writers 32]
-//                     [--whatif-baseline 1] [--whatif-log /tmp/year] [--only 1234] [--dir /tmp/x]
+//                     [--whatif-baseline 1] [--whatif-log /tmp/year] [--burst-seconds 30] [--burst-writers 16]
+//                     [--mass-children 2000] [--only 123456] [--dir /tmp/x]
 //
 //   otinish_sla_bench --only 4 --whatif-appeals 2000000     # the goal: a Shymkent year (16 M events: ~8 min
 //                                                           # to write on 2 busy cores, 1.6 GB of disk in --dir,
@@ -23,6 +24,14 @@
 //    simulate_what_if of city.yaml with complaints at 10 working days instead of 15: on one worker first (unless
 //    --whatif-baseline 0), then on every core with the progress bar (redrawn on a terminal, a few lines in a log).
 //    Time, read/decide split and the resident memory the simulation adds at its peak.
+//
+// 5. burst: `burst-writers` threads register appeals as fast as the engine takes them (synced log, city.yaml plus a
+//    1-minute clock on one appeal in twenty, so that rungs fire meanwhile) for `burst-seconds`, with the SLA
+//    service following. The service's lag (log head - position it has handled, what otinish_sla_lag_events
+//    shows) sampled every 20 ms, the time it needs after the burst to reach 0, the events it handled per second,
+//    and the firing lateness during the burst.
+// 6. mass incident: a parent and N children merged into it (N = mass-children / 4, / 2 and all), written first;
+//    then an SLA service catches up from the log's start. Its time per child should not grow with N.
 //
 // --only picks sections by number (--only 4: the what-if alone). --whatif-log keeps the year's log at that path
 // (never deleted): a later run with the same path simulates it again without rewriting it.
@@ -323,7 +332,7 @@ void bench_decisions(int appeals) {
   if (!rs) die(Status::InvalidArgument("city.yaml does not load"), "load rules");
   auto cals = rules::compile_calendars(*rs, lib);
   die(cals.status(), "compile calendars");
-  Bundle b{{}, *rs, *cals};
+  Bundle b{{}, *rs, *cals, rules::ClockFacts(*rs)};
   std::mt19937 rng(42);
   Timestamp t0;
   parse_utc("2026-04-01T04:00:00Z", &t0);
@@ -616,11 +625,189 @@ void bench_what_if(const std::string& log_path, int appeals, int writers, bool b
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// 5. a registration burst: does the SLA service keep up?
+
+// city.yaml with one more rule first: appeals on the topic "bench.fast" run a 1-minute clock on the 24/7
+// calendar, so that rungs come due while the burst runs (city.yaml's own rungs are hours away).
+std::string city_with_fast_rule() {
+  std::string yaml = read_text(source_dir() + "/examples/rules/city.yaml");
+  const std::string fast = R"(
+  - id: bench-fast
+    match: {topic: bench.fast}
+    clocks:
+      - name: fast
+        target: 1m
+        calendar: round-the-clock
+        start: registered
+        stop: [closed, merged]
+        escalation:
+          - {at: 25%, notify: controller}
+          - {at: 50%, notify: controller}
+          - {at: 75%, notify: head_of_agency}
+          - {at: breach, notify: head_of_agency}
+)";
+  const auto at = yaml.find("\nrules:\n");
+  if (at == std::string::npos) die(Status::InvalidArgument("city.yaml has no rules: section"), "rules");
+  yaml.insert(at + 8, fast.substr(1));
+  return yaml;
+}
+
+const InMemoryTopicCatalogue& bench_catalogue() {
+  static const InMemoryTopicCatalogue cat({
+      {"utilities.heating.no_heat", "", "", "No heating", "heat-networks", Category::kIncident, true},
+      {"utilities.water.no_supply", "", "", "No water", "water-utility", Category::kIncident, false},
+      {"roads.pothole", "", "", "Pothole", "city-roads", Category::kComplaint, false},
+      {"social.payments", "", "", "Payments", "social-dept", Category::kConsultation, false},
+      {"transport.route", "", "", "Route", "transport-dept", Category::kProposal, false},
+      {"bench.fast", "", "", "Bench", "heat-networks", Category::kIncident, false},
+  });
+  return cat;
+}
+
+RegisterAppeal bench_registration(std::uint64_t n) {
+  static const std::pair<Category, const char*> kKinds[] = {
+      {Category::kIncident, "utilities.heating.no_heat"}, {Category::kIncident, "utilities.water.no_supply"},
+      {Category::kComplaint, "roads.pothole"},            {Category::kConsultation, "social.payments"},
+      {Category::kProposal, "transport.route"}};
+  RegisterAppeal r;
+  r.centre = "SHY";
+  // One in twenty on the 1-minute clock; the rest spread over city.yaml's rules.
+  const auto& [category, topic] = n % 20 == 0 ? std::pair{Category::kIncident, "bench.fast"} : kKinds[n % 5];
+  r.category = category;
+  r.topic = topic;
+  r.location = {"Abay", "Tauke khan ave"};
+  r.text = "burst";
+  r.applicant = {"A", "+7 701 000 0000", "Abay 1"};
+  return r;
+}
+
+void bench_burst(const std::string& dir, int seconds, int writers) {
+  const Clock& clock = SystemClock::instance();
+  auto store = store::open_rocks_store(dir + "/burst-log", {}, clock);
+  die(store.status(), "open store");
+  RuleRegistry reg(**store);
+  publish_city(reg, city_with_fast_rule());
+  Engine eng(**store, clock, &bench_catalogue());
+  SlaServiceOptions o;
+  o.index_path = dir + "/burst-sla";
+  auto svc = SlaService::open(**store, reg, clock, o);
+  die(svc.status(), "open service");
+  die((*svc)->start(), "start");
+  const long rss0 = rss_kb();
+  auto lag = [&] {
+    const std::uint64_t head = (*store)->head_position(), done = (*svc)->processed_position();
+    return head > done ? head - done : 0;
+  };
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> next{0}, failed{0};
+  std::vector<std::thread> desks;
+  const std::uint64_t processed0 = (*svc)->processed_position();
+  const double cpu0 = cpu_seconds();
+  const auto t0 = Steady::now();
+  for (int w = 0; w < writers; ++w) {
+    desks.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::uint64_t n = next.fetch_add(1);
+        auto r = eng.register_appeal(bench_registration(n), {"burst:" + std::to_string(n), {"operator:b", "operator", ""}, ""});
+        if (!r.ok()) ++failed;
+      }
+    });
+  }
+  std::vector<std::int64_t> lags;
+  std::uint64_t lag_max = 0;
+  while (since(t0) < seconds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::uint64_t l = lag();
+    lags.push_back(static_cast<std::int64_t>(l));
+    lag_max = std::max(lag_max, l);
+  }
+  stop = true;
+  for (auto& t : desks) t.join();
+  const double burst_s = since(t0);
+  const std::uint64_t registered = next.load() - failed.load();
+  const std::uint64_t processed_in_burst = (*svc)->processed_position() - processed0;
+  const std::uint64_t lag_at_end = lag();
+  const auto t1 = Steady::now();
+  // Caught up: the service has handled every event in the log, including the SLA events it appended itself.
+  while (lag() > 0 && since(t1) < 600) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const double catch_up_s = since(t1);
+  const double cpu = cpu_seconds() - cpu0;
+  const std::uint64_t processed = (*svc)->processed_position() - processed0;
+  const long rss1 = rss_kb();
+  (*svc)->stop();
+  const SlaStats st = (*svc)->stats();
+  std::printf("  %-52s %12llu in %.1f s (%.0f/s, %d threads, %llu failed)\n", "appeals registered (synced)",
+              static_cast<unsigned long long>(registered), burst_s, registered / burst_s, writers,
+              static_cast<unsigned long long>(failed.load()));
+  std::printf("  %-52s %12.0f /s during the burst (%llu events in all)\n", "events the service handled",
+              processed_in_burst / burst_s, static_cast<unsigned long long>(processed));
+  std::printf("  %-52s %12llu (%llu decisions, %llu SLA events appended, %llu conflicts)\n", "appeals decided (syncs)",
+              static_cast<unsigned long long>(st.syncs), static_cast<unsigned long long>(st.decisions),
+              static_cast<unsigned long long>(st.events_appended), static_cast<unsigned long long>(st.conflicts));
+  std::printf("  %-52s %12lld events (p50 %lld, max %llu; sampled every 20 ms)\n", "lag during the burst, p99",
+              static_cast<long long>(percentile(lags, 0.99)), static_cast<long long>(percentile(lags, 0.50)),
+              static_cast<unsigned long long>(lag_max));
+  std::printf("  %-52s %12.3f s from %llu events behind   (goal < 1 s)\n", "catch-up after the burst", catch_up_s,
+              static_cast<unsigned long long>(lag_at_end));
+  std::printf("  %-52s %12llu fired, p99 %.1f ms, max %.1f ms   (goal p99 < 1000 ms)\n", "timers fired during it",
+              static_cast<unsigned long long>(st.firings), percentile(st.lateness_us, 0.99) / 1000.0,
+              percentile(st.lateness_us, 1.0) / 1000.0);
+  std::printf("  %-52s %12.1f µs per registration (the whole process: desks, store, service)\n", "CPU",
+              cpu * 1e6 / std::max<std::uint64_t>(registered, 1));
+  std::printf("  %-52s %12.1f MiB\n", "resident memory added", (rss1 - rss0) / 1024.0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. a mass incident: children merged into one parent
+
+void bench_mass_incident(const std::string& dir, int max_children) {
+  for (int children = std::max(1, max_children / 4); children <= max_children; children *= 2) {
+    const Clock& clock = SystemClock::instance();
+    const std::string sub = dir + "/mass-" + std::to_string(children);
+    auto store = store::open_rocks_store(sub + "-log", {.sync_writes = false}, clock);
+    die(store.status(), "open store");
+    RuleRegistry reg(**store);
+    publish_city(reg, read_text(source_dir() + "/examples/rules/city.yaml"));
+    Engine eng(**store, clock, &bench_catalogue());
+    const CommandMeta meta{"", {"operator:b", "operator", ""}, ""};
+    RegisterAppeal r = bench_registration(1);
+    auto parent = eng.register_appeal(r, meta);
+    die(parent.status(), "register parent");
+    const auto t0 = Steady::now();
+    for (int i = 0; i < children; ++i) {
+      auto child = eng.register_appeal(r, meta);
+      die(child.status(), "register child");
+      die(eng.execute(child->appeal_id, MergeInto{parent->appeal_id, "same outage"}, meta).status(), "merge");
+    }
+    const double write_s = since(t0);
+    // The service starts after the log is written and catches up from its beginning: its time alone.
+    SlaServiceOptions o;
+    o.index_path = sub + "-sla";
+    o.timer_thread = false;
+    auto svc = SlaService::open(**store, reg, clock, o);
+    die(svc.status(), "open service");
+    const auto t1 = Steady::now();
+    die((*svc)->start(), "start");
+    while ((*svc)->processed_position() < (*store)->head_position()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    const double sla_s = since(t1);
+    (*svc)->stop();
+    std::printf("  %5d children: SLA service %8.3f s (%6.1f µs per child)   engine merges %7.3f s (%6.1f µs per child)\n",
+                children, sla_s, sla_s * 1e6 / children, write_s, write_s * 1e6 / children);
+    if (children == max_children) break;
+    children = std::min(children, max_children / 2);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int timers = 1'000'000, lat_appeals = 600, lat_seconds = 60, decide = 200'000, whatif = 200'000, writers = 32;
+  int burst_seconds = 30, burst_writers = 16, mass_children = 2000;
   bool baseline = true;
   std::string dir, only, whatif_log;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -633,6 +820,9 @@ int main(int argc, char** argv) {
     else if (k == "--whatif-writers") writers = std::max(1, std::atoi(argv[i + 1]));
     else if (k == "--whatif-baseline") baseline = std::atoi(argv[i + 1]) != 0;
     else if (k == "--whatif-log") whatif_log = argv[i + 1];
+    else if (k == "--burst-seconds") burst_seconds = std::atoi(argv[i + 1]);
+    else if (k == "--burst-writers") burst_writers = std::max(1, std::atoi(argv[i + 1]));
+    else if (k == "--mass-children") mass_children = std::atoi(argv[i + 1]);
     else if (k == "--only") only = argv[i + 1];
     else if (k == "--dir") dir = argv[i + 1];
     else {
@@ -659,6 +849,14 @@ int main(int argc, char** argv) {
   if (whatif > 0 && run('4')) {
     std::printf("\n4. what-if over a city year\n");
     bench_what_if(whatif_log.empty() ? dir + "/whatif-log" : whatif_log, whatif, writers, baseline);
+  }
+  if (burst_seconds > 0 && run('5')) {
+    std::printf("\n5. a registration burst at the engine's maximum rate (city.yaml, real clock, synced log)\n");
+    bench_burst(dir, burst_seconds, burst_writers);
+  }
+  if (mass_children > 0 && run('6')) {
+    std::printf("\n6. a mass incident: children merged into one parent (city.yaml)\n");
+    bench_mass_incident(dir, mass_children);
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -96,10 +96,13 @@ class SlaCity : public TestCity {
 
   static store::Actor admin() { return {"admin:test", "admin", ""}; }
 
-  void open_service(const std::string& index = "sla") {
+  // `cached_appeals`: SlaServiceOptions::cached_appeals (0: one appeal per stripe, so that appeals push each
+  // other out and are read back from their streams).
+  void open_service(const std::string& index = "sla", std::size_t cached_appeals = SlaServiceOptions{}.cached_appeals) {
     service_.reset();
     SlaServiceOptions o;
     o.index_path = dir() + "/" + index;
+    o.cached_appeals = cached_appeals;
     o.timer_thread = false;
     auto s = SlaService::open(store(), registry_, clock(), o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -398,7 +398,20 @@ Status SlaService::start() {
     std::lock_guard lock(timer_mu_);
     stopping_ = false;
   }
-  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) { return handle_until_stored(e); });
+  {
+    std::lock_guard lock(progress_mu_);
+    dispatched_ = index_->checkpoint();
+    in_flight_.clear();
+    unsynced_.clear();
+    worker_error_ = Status::Ok();
+  }
+  workers_stopping_ = false;
+  worker_failed_ = false;
+  for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->thread = std::thread([this, i] { worker_loop(i); });
+  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) {
+    return until_stored([&] { return handle(e); });
+  });
   if (options_.timer_thread) timer_thread_ = std::thread([this] { timer_loop(); });
   return Status::Ok();
 }
@@ -412,32 +425,94 @@ void SlaService::stop() {
   if (timer_thread_.joinable()) timer_thread_.join();
   if (subscription_) subscription_->stop();
   subscription_.reset();
-  // The subscription thread is gone: write the checkpoint skipped events moved, if no real change wrote a later one.
-  if (skipped_checkpoint_ && *skipped_checkpoint_ > index_->checkpoint()) {
-    (void)index_->apply({}, *skipped_checkpoint_);
+  // Events still queued for a worker are left: they stay after the checkpoint and are handled after a restart.
+  workers_stopping_ = true;
+  for (auto& w : workers_) {
+    { std::lock_guard lock(w->mu); }
+    w->cv.notify_all();
   }
-  skipped_checkpoint_.reset();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  workers_.clear();
+  // Write the checkpoint events that changed nothing moved, if no decision wrote a later one.
+  if (const std::uint64_t cp = safe_checkpoint(); cp > index_->checkpoint()) (void)index_->apply({}, cp);
 }
 
 bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
-  if (index_->checkpoint() >= position) return true;
+  // Polled: what is left is usually a worker's decision or the store's next sync, a fraction of a millisecond.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (!subscription_ || !subscription_->wait_for(position, timeout)) return false;
-  // What was appended while processing it is written; the store's next sync (a fraction of a millisecond
-  // away) makes it durable and readable.
-  const std::uint64_t appended = appended_high_.load(std::memory_order_acquire);
-  while (store_.head_position() < appended) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+  for (;;) {
+    if (safe_checkpoint() >= position) return true;
+    if (!status().ok() || std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  return true;
 }
 
-std::uint64_t SlaService::checkpoint_after(std::uint64_t position, std::uint64_t appended) {
-  if (appended != 0) unsynced_.emplace_back(position, appended);
+std::uint64_t SlaService::safe_checkpoint() const {
   const std::uint64_t head = store_.head_position();
-  while (!unsynced_.empty() && unsynced_.front().second <= head) unsynced_.pop_front();
-  return unsynced_.empty() ? position : unsynced_.front().first - 1;
+  std::lock_guard lock(progress_mu_);
+  std::uint64_t cp = dispatched_;
+  if (!in_flight_.empty()) cp = std::min(cp, *in_flight_.begin() - 1);
+  while (!unsynced_.empty()) {
+    const auto first = unsynced_.begin();
+    if (first->second > head) {
+      cp = std::min(cp, first->first - 1);
+      break;
+    }
+    unsynced_.erase(first);  // durable now
+  }
+  return cp;
+}
+
+void SlaService::finish(std::uint64_t position, std::uint64_t appended) {
+  {
+    std::lock_guard lock(progress_mu_);
+    in_flight_.erase(position);
+    if (appended != 0) {
+      std::uint64_t& a = unsynced_[position];
+      a = std::max(a, appended);
+    }
+  }
+  progress_cv_.notify_all();
+}
+
+Status SlaService::drain_workers() {
+  std::unique_lock lock(progress_mu_);
+  progress_cv_.wait(lock, [this] { return in_flight_.empty() || !worker_error_.ok(); });
+  return worker_error_;
+}
+
+void SlaService::worker_loop(std::size_t index) {
+  Worker& w = *workers_[index];
+  for (;;) {
+    store::RecordedEvent e;
+    {
+      std::unique_lock lock(w.mu);
+      w.cv.wait(lock, [&] { return workers_stopping_.load() || !w.queue.empty(); });
+      if (workers_stopping_) return;
+      e = std::move(w.queue.front());
+      w.queue.pop_front();
+    }
+    w.cv.notify_all();  // room for the subscription
+    const std::string id = e.stream.substr(kAppealStreamPrefix.size());
+    Status s = until_stored([&] { return handle_appeal(id, e); });
+    if (!s.ok()) {
+      // Like an error on the subscription's thread: the service stops deciding (status() says why); the event
+      // stays unfinished, so the checkpoint never passes it.
+      {
+        std::lock_guard lock(progress_mu_);
+        if (worker_error_.ok()) worker_error_ = s;
+      }
+      worker_failed_ = true;
+      progress_cv_.notify_all();
+      for (auto& other : workers_) {
+        { std::lock_guard lock(other->mu); }
+        other->cv.notify_all();
+      }
+      return;
+    }
+  }
 }
 
 void SlaService::wait_readable(const std::string& stream, std::optional<std::uint64_t> version) const {
@@ -452,11 +527,13 @@ void SlaService::wait_readable(const std::string& stream, std::optional<std::uin
   }
 }
 
-Status SlaService::status() const { return subscription_ ? subscription_->status() : Status::Ok(); }
-
-std::uint64_t SlaService::processed_position() const {
-  return std::max(index_->checkpoint(), processed_.load(std::memory_order_acquire));
+Status SlaService::status() const {
+  if (subscription_) OTINISH_RETURN_IF_ERROR(subscription_->status());
+  std::lock_guard lock(progress_mu_);
+  return worker_error_;
 }
+
+std::uint64_t SlaService::processed_position() const { return safe_checkpoint(); }
 
 SlaStats SlaService::stats() const {
   std::lock_guard lock(stats_mu_);
@@ -517,24 +594,24 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 }
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                               std::optional<Timestamp> fired_due) {
-  Status s = decide_locked(appeal_id, checkpoint, fired_due);
+                               std::optional<Timestamp> fired_due, std::uint64_t* appended) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due, appended);
   if (!s.ok()) forget_view(appeal_id);
   return s;
 }
 
 Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                                 std::optional<Timestamp> fired_due) {
+                                 std::optional<Timestamp> fired_due, std::uint64_t* appended_to) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
     // never decrease along the log, and the expected version catches an append racing with this decision),
     // while more facts may still be recorded at `now` itself.
     const Timestamp decide_at = now - std::chrono::microseconds(1);
-    // The checkpoint to write with the timer when nothing (more) was appended for this event.
-    auto done = [&](std::uint64_t appended) -> std::optional<std::uint64_t> {
+    // The checkpoint to write with the timer: before this event, which is not finished yet.
+    auto done = [&](std::uint64_t) -> std::optional<std::uint64_t> {
       if (!checkpoint) return std::nullopt;
-      return checkpoint_after(*checkpoint, appended);
+      return safe_checkpoint();
     };
     OTINISH_ASSIGN_OR_RETURN(SlaAppealView * kept, fresh_view(appeal_id));
     SlaAppealView& view = *kept;
@@ -615,8 +692,14 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       }
       if (checkpoint) {
         appended = r->last_position;
-        appended_high_.store(std::max(appended_high_.load(std::memory_order_relaxed), appended),
-                             std::memory_order_release);
+        // At once, not when the event finishes: if the timer's write below fails and the event is handled again,
+        // the re-decision appends nothing more, yet these must still hold the checkpoint back until durable.
+        {
+          std::lock_guard lock(progress_mu_);
+          std::uint64_t& a = unsynced_[*checkpoint];
+          a = std::max(a, appended);
+        }
+        if (appended_to) *appended_to = appended;
       }
     }
     {
@@ -639,21 +722,21 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
 }
 
 Status SlaService::skip(std::uint64_t position) {
-  const std::uint64_t checkpoint = checkpoint_after(position, 0);
-  if (++skipped_since_write_ < kSkippedCheckpointEvery) {
-    skipped_checkpoint_ = checkpoint;
-    return Status::Ok();
+  {
+    std::lock_guard lock(progress_mu_);
+    dispatched_ = position;
   }
-  skipped_since_write_ = 0;
-  skipped_checkpoint_.reset();
+  if (++since_checkpoint_write_ < kCheckpointEvery) return Status::Ok();
+  since_checkpoint_write_ = 0;
+  const std::uint64_t checkpoint = safe_checkpoint();
+  if (checkpoint <= index_->checkpoint()) return Status::Ok();
   return index_->apply({}, checkpoint);
 }
 
-Status SlaService::handle_until_stored(const store::RecordedEvent& e) {
+Status SlaService::until_stored(const std::function<Status()>& handle) {
   auto pause = std::chrono::milliseconds(10);
   while (true) {
-    Status s = handle(e);
-    if (s.ok()) processed_.store(e.position, std::memory_order_release);
+    Status s = handle();
     if (s.code() != StatusCode::kUnavailable && s.code() != StatusCode::kIOError) return s;
     {
       std::lock_guard lock(stats_mu_);
@@ -670,18 +753,51 @@ Status SlaService::handle(const store::RecordedEvent& e) {
   if (e.stream.rfind(kAppealStreamPrefix, 0) == 0) {
     if (!is_appeal_event_type(e.type)) return skip(e.position);
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
-    std::lock_guard lock(stripe(id));
-    // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
-    OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(id, e));
-    if (inert) return skip(e.position);
-    return sync_locked(id, e.position, std::nullopt);
+    {
+      std::lock_guard lock(progress_mu_);
+      OTINISH_RETURN_IF_ERROR(worker_error_);
+      in_flight_.insert(e.position);
+      dispatched_ = e.position;
+    }
+    if (workers_.empty()) {
+      OTINISH_RETURN_IF_ERROR(handle_appeal(id, e));
+    } else {
+      Worker& w = *workers_[stripe_index(id) % workers_.size()];
+      {
+        std::unique_lock lock(w.mu);
+        w.cv.wait(lock, [&] { return w.queue.size() < kWorkerQueue || workers_stopping_.load() || worker_failed_.load(); });
+        if (worker_failed_) {
+          std::lock_guard progress(progress_mu_);
+          return worker_error_;
+        }
+        if (workers_stopping_) return Status::Unavailable("the SLA service is stopping");
+        w.queue.push_back(e);
+      }
+      w.cv.notify_all();
+    }
+    return skip(e.position);  // counts it towards the next checkpoint write
   }
   if (e.stream == kRulesStream || e.stream == kCalendarsStream) {
+    // A publication applies to every open appeal: the workers first finish what came before it.
+    OTINISH_RETURN_IF_ERROR(drain_workers());
     OTINISH_RETURN_IF_ERROR(registry_.ingest(e));
     if (e.type == kRuleSetPublishedType || e.type == kCalendarPublishedType) OTINISH_RETURN_IF_ERROR(apply_policy(e));
-    return index_->apply({}, checkpoint_after(e.position, 0));
+    {
+      std::lock_guard lock(progress_mu_);
+      dispatched_ = e.position;
+    }
+    return index_->apply({}, safe_checkpoint());
   }
   return skip(e.position);
+}
+
+Status SlaService::handle_appeal(const std::string& appeal_id, const store::RecordedEvent& e) {
+  std::lock_guard lock(stripe(appeal_id));
+  // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
+  OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(appeal_id, e));
+  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt));
+  finish(e.position, 0);
+  return Status::Ok();
 }
 
 Status SlaService::apply_policy(const store::RecordedEvent& publication) {

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,6 +112,10 @@ struct SlaServiceOptions {
   // first out; at least 64). A kept appeal's next event costs what it adds; one not kept (after a restart, or
   // pushed out) is read from its stream once. An appeal takes about 1-2 KiB plus ~100 bytes per event.
   std::size_t cached_appeals = 16384;
+  // Threads that decide the appeals the log's events concern, each its own share of appeals (an appeal's events
+  // are decided in log order on one of them). Several decisions then wait for their appends at once and share a
+  // group commit, instead of one thread waiting for each append in turn. 0: decide on the subscription's thread.
+  int workers = 4;
 };
 
 struct SlaStats {
@@ -145,14 +150,15 @@ class SlaService {
 
   // Fires every timer due at or before the clock's now, in (due, appeal id) order. Returns how many fired.
   Result<std::size_t> fire_due();
-  // Blocks until the subscription has processed log position `position` and the SLA events it appended for
-  // it are durable and readable; false on timeout or failure.
+  // Blocks until the service has handled every event up to log position `position` and the SLA events it
+  // appended for them are durable and readable; false on timeout or failure.
   bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const;
-  // The subscription's status (its error if it stopped on one).
+  // The subscription's status (its error, or a worker's, if it stopped on one).
   Status status() const;
-  // The log position of the last event the service has handled (decided, or found to change nothing for it);
-  // the log's head minus this is its lag (otinish_sla_lag_events). Unlike index().checkpoint(), which is
-  // written to disk only every so often for events that change nothing, it moves with every event.
+  // The log position up to which the service has handled every event (decided it, or found it changes nothing
+  // for it) and made the SLA events it appended for them durable; the log's head minus this is its lag
+  // (otinish_sla_lag_events). index().checkpoint() is the same position as last written to disk, which for
+  // events that change nothing happens only every so often.
   std::uint64_t processed_position() const;
 
   // Decides appeal `appeal_id` now and appends what is missing; updates its timer. Safe to call any time.
@@ -168,7 +174,7 @@ class SlaService {
   // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                       std::optional<Timestamp> fired_due);
+                       std::optional<Timestamp> fired_due, std::uint64_t* appended);
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
@@ -180,26 +186,35 @@ class SlaService {
   void forget_view(const std::string& appeal_id);  // REQUIRES: the appeal's stripe is held
 
   // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
-  // `checkpoint`: the log position being processed, on the subscription thread only. Its SLA events are then
+  // `checkpoint`: the log position being handled (by the subscription or a worker). Its SLA events are then
   // appended without waiting for their fsync (the next sync covers them; the service would otherwise wait
-  // for one fsync per appeal and fall behind a busy centre), and the checkpoint written with the timer is
-  // held back until they are durable (checkpoint_after).
+  // for one fsync per appeal and fall behind a busy centre), `*appended` says up to which position, and the
+  // checkpoint written with the timer is held back until they are durable (safe_checkpoint).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                     std::optional<Timestamp> fired_due);
-  // Subscription thread only. The checkpoint that may be written once the event at `position` is processed,
-  // its SLA events (if any) appended up to log position `appended` without waiting for their fsync: every
-  // event before it must have its SLA events durable, so that a restart after a power loss re-decides from the
-  // first event whose SLA events could be lost (re-deciding is idempotent).
-  std::uint64_t checkpoint_after(std::uint64_t position, std::uint64_t appended);
+                     std::optional<Timestamp> fired_due, std::uint64_t* appended = nullptr);
+  // The checkpoint that may be written now: every event at or before it was handled (none is still with a
+  // worker) and the SLA events appended for it without waiting for their fsync are durable, so that a restart
+  // after a power loss re-decides from the first event whose SLA events could be lost (re-deciding is
+  // idempotent). An event's timer change is written before the event counts as finished, with a checkpoint
+  // before it: a crash never leaves a checkpoint past a change that was not written.
+  std::uint64_t safe_checkpoint() const;
+  // The event at `position` is handled (its timer change written); its SLA events, if any, were appended up to
+  // log position `appended`.
+  void finish(std::uint64_t position, std::uint64_t appended);
+  // Every event dispatched to a worker is finished (before a publication is applied to every appeal).
+  Status drain_workers();
+  // An appeal event, on its worker (or the subscription's thread without workers): folded if inert, else decided.
+  Status handle_appeal(const std::string& appeal_id, const store::RecordedEvent& e);
+  void worker_loop(std::size_t index);
   // After an expected-version conflict: waits (bounded) until the stream is readable up to `version`, so that
   // the re-decision sees what it conflicted with (it may be an append not yet synced, e.g. our own).
   void wait_readable(const std::string& stream, std::optional<std::uint64_t> version) const;
   Result<std::shared_ptr<const Bundle>> bundle_for(const SlaAppealView& view, std::optional<BundleRef>* bind);
   Status handle(const store::RecordedEvent& e);
-  // handle(), again and again with a growing pause (up to a second) while it fails for want of a disk (the
+  // `handle`, again and again with a growing pause (up to a second) while it fails for want of a disk (the
   // log or the timer index refuses writes: kUnavailable, kIOError), so that a full or failing disk delays
   // the service instead of stopping it. Other errors are returned (they stop the subscription).
-  Status handle_until_stored(const store::RecordedEvent& e);
+  Status until_stored(const std::function<Status()>& handle);
   Status apply_policy(const store::RecordedEvent& publication);
   // Moves the appeal to `newest` (under kProvisional: its own rule set with newest's calendars, and only if a
   // provisional deadline of it changes).
@@ -237,19 +252,34 @@ class SlaService {
   std::condition_variable timer_cv_;
   bool stopping_ = false;  // GUARDED_BY(timer_mu_)
 
-  // Subscription thread only: (processed position, last position appended for it) not yet known durable.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> unsynced_;
-  // The position of the last event the subscription handled (processed_position()).
-  std::atomic<std::uint64_t> processed_{0};
-  // The newest position the subscription appended at (wait_for waits for it to be durable).
-  std::atomic<std::uint64_t> appended_high_{0};
-  // Subscription thread only (and stop(), after it): an event that changes nothing for the service (another
-  // stream's, e.g. a read-audit record) moves the checkpoint in memory; it is written every
-  // kSkippedCheckpointEvery such events, with the next real change, and at stop. Re-reading skipped events
-  // after a crash changes nothing, and a write per event would cost a RocksDB write per audited read.
-  static constexpr std::uint64_t kSkippedCheckpointEvery = 1024;
-  std::uint64_t skipped_since_write_ = 0;
-  std::optional<std::uint64_t> skipped_checkpoint_;
+  // Which events are handled, for the checkpoint. The subscription hands appeal events to the workers, which
+  // finish them out of order.
+  mutable std::mutex progress_mu_;
+  std::condition_variable progress_cv_;                 // an event finished
+  std::uint64_t dispatched_ = 0;                        // GUARDED_BY(progress_mu_): every event up to it was
+                                                        // handed to a worker or handled on the subscription
+  std::set<std::uint64_t> in_flight_;                   // GUARDED_BY(progress_mu_): with a worker, not finished
+  mutable std::map<std::uint64_t, std::uint64_t> unsynced_;  // GUARDED_BY(progress_mu_): finished, position ->
+                                                             // appended up to, not yet known durable
+  Status worker_error_;                                 // GUARDED_BY(progress_mu_): the first that stopped one
+
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<store::RecordedEvent> queue;  // GUARDED_BY(mu)
+    std::thread thread;
+  };
+  static constexpr std::size_t kWorkerQueue = 256;  // events a worker may have waiting; then the subscription waits
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> workers_stopping_{false};
+  std::atomic<bool> worker_failed_{false};  // worker_error_ is set
+
+  // Subscription thread only (and stop(), after it): the checkpoint moves in memory with every event, and is
+  // written with every decision's timer change and, for events that change nothing for the service (another
+  // stream's, e.g. a read-audit record, or a comment), every kCheckpointEvery events and at stop. Re-reading
+  // them after a crash changes nothing, and a write per event would cost a RocksDB write per audited read.
+  static constexpr std::uint64_t kCheckpointEvery = 1024;
+  std::uint64_t since_checkpoint_write_ = 0;
   Status skip(std::uint64_t position);
 
   mutable std::mutex stats_mu_;

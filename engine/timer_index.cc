@@ -115,6 +115,8 @@ Status TimerIndex::apply(std::span<const Change> changes, std::optional<std::uin
     open_delta += (c.open ? 1 : 0) - (was_open ? 1 : 0);
     timer_delta += (has_timer ? 1 : 0) - (had_timer ? 1 : 0);
   }
+  // Never backwards: the SLA service's workers write checkpoints computed at different moments, in any order.
+  if (checkpoint && *checkpoint <= checkpoint_) checkpoint.reset();
   if (checkpoint) {
     std::string v;
     put_be64(v, *checkpoint);

@@ -63,7 +63,8 @@ class TimerIndex {
 
   // The last log position processed (0 for a new index).
   std::uint64_t checkpoint() const;
-  // Applies `changes` and, if given, the new checkpoint, atomically. Errors: kIOError.
+  // Applies `changes` and, if given, the new checkpoint, atomically. A checkpoint at or before the current one
+  // is not written (the checkpoint never goes back). Errors: kIOError.
   Status apply(std::span<const Change> changes, std::optional<std::uint64_t> checkpoint);
   // Timers with due <= `t`, in (due, appeal id) order, at most `limit`. Errors: kIOError.
   Result<std::vector<std::pair<Timestamp, std::string>>> due_until(Timestamp t, std::size_t limit) const;

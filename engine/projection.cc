@@ -396,6 +396,7 @@ class Runner final : public ProjectionRunner {
     options.create_if_missing = true;
     options.create_missing_column_families = true;
     options.info_log = store::open_info_log(dir);
+    options.db_write_buffer_size = options_.memtable_mb << 20;
     space_ = std::make_unique<store::DiskSpaceGuard>(dir, "the views", options_.min_free_disk_mb << 20);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);

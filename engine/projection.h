@@ -133,6 +133,8 @@ struct RunnerOptions {
   bool sync = false;
   // RocksDB block cache for the views, in MiB.
   std::size_t block_cache_mb = 64;
+  // Memtables of every view together, in MiB (RocksDB's db_write_buffer_size).
+  std::size_t memtable_mb = 64;
   // Live writes wait (the changes stay in memory, reads answer from what was written) while the views' file
   // system has less than this many MiB free (store/disk_space.h); 0 disables the check.
   std::uint64_t min_free_disk_mb = 16;

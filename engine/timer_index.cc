@@ -52,6 +52,7 @@ Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, co
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   o.write_buffer_size = 16 << 20;
+  o.max_write_buffer_number = 2;  // at most 32 MiB of memtables
   rocksdb::DB* raw = nullptr;
   OTINISH_RETURN_IF_ERROR(io(rocksdb::DB::Open(o, path, &raw), "open " + path));
   std::unique_ptr<TimerIndex> index(new TimerIndex(std::unique_ptr<rocksdb::DB>(raw), path, options));

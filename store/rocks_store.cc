@@ -37,7 +37,9 @@ namespace {
 constexpr std::size_t kMaxStreamNameBytes = 256;
 constexpr std::size_t kMaxTypeBytes = 128;
 constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
-constexpr std::size_t kStreamCacheLimit = 1'000'000;
+// Streams whose version the writer keeps in memory (~100 bytes each, ~10 MiB); past it the map starts over and
+// versions are read back from the heads column family (a bloom-filtered point lookup).
+constexpr std::size_t kStreamCacheLimit = 100'000;
 
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   std::string msg = std::string(what) + ": " + s.ToString();
@@ -327,6 +329,7 @@ Status RocksEventStore::open(const std::string& path) {
     db_options.env = env_.get();
   }
   db_options.IncreaseParallelism(2);
+  db_options.db_write_buffer_size = options_.memtable_mb << 20;
   db_options.max_total_wal_size = 256 << 20;
   db_options.manual_wal_flush = true;
   if (std::getenv("OTINISH_MMAP_READS")) db_options.allow_mmap_reads = true;

@@ -40,6 +40,9 @@ struct StoreOptions {
   std::size_t tail_check_events = 1'024;
   // RocksDB block cache, in MiB.
   std::size_t block_cache_mb = 64;
+  // Memtables of every column family together, in MiB (RocksDB's db_write_buffer_size): past it the largest is
+  // written to a table file. Without a bound each of the six column families may hold two 64 MiB memtables.
+  std::size_t memtable_mb = 128;
   // Keep the Merkle tree (store/merkle.h) as events are appended. Off only to measure what the tree costs (the
   // store bench runs with and without it); proofs and roots then fail with kFailedPrecondition, and the tree is
   // built for the events written meanwhile when the log is next opened with it on.

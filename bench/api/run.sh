@@ -3,7 +3,8 @@
 # machine's HTTP ceiling (nginx returning a fixed body, ../shared/peers/nginx-http-ceiling/run.sh).
 #   bash bench/api/run.sh [connections] [seconds]          (installs wrk and nginx with apt when missing)
 # Prints both figures and the ratio (goal: >= 0.3 of nginx's requests/s with p99 < 10 ms; every 201 is
-# durable: the server answers only after the group commit's fsync). Not a test: figures, no assertions.
+# durable: the server answers only after the group commit's fsync), the SLA service's lag during the run and
+# how long after it the lag is back to 0, and the server's resident memory. Not a test: figures, no assertions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 conns=${1:-64}
@@ -29,14 +30,34 @@ run_ours() {
   local label=$1; shift
   data=$(mktemp -d /tmp/otinish-bench.XXXX)
   export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
+  local admin
+  admin=$("$bin" token create --data "$data" --role admin --label bench-metrics 2>/dev/null)
   "$bin" keys generate --out "$data.kek" --data "$data" >/dev/null
   "$bin" serve --data "$data" --listen "127.0.0.1:$port" --no-access-log --kek "file:$data.kek" "$@" \
     >"$data/serve.out" 2>"$data/serve.err" &
   server=$!
   for _ in $(seq 100); do grep -q listening "$data/serve.out" 2>/dev/null && break; sleep 0.1; done
   echo "== otinish ($label): POST /v1/appeals, wrk -t2 -c$conns -d${secs}s ($(date -u +%F), $(nproc) cores)"
+  # The SLA service's lag (otinish_sla_lag_events: log events it has not handled yet), sampled during the run.
+  lag() { curl -s -H "Authorization: Bearer $admin" "http://127.0.0.1:$port/metrics" |
+            awk '/^otinish_sla_lag_events / {printf "%d\n", $2}'; }
+  (while :; do lag; sleep 0.2; done) >"$data/lag.txt" 2>/dev/null &
+  local sampler=$!
   ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$ours" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+  local at_end t0 caught
+  at_end=$(lag); t0=$(date +%s.%N); caught=""
+  for _ in $(seq 2400); do [ "$(lag)" = "0" ] && { caught=$(date +%s.%N); break; }; sleep 0.05; done
+  sort -n "$data/lag.txt" | awk -v end="$at_end" -v t0="$t0" -v t1="$caught" '
+    { v[NR] = $1 } END {
+      if (NR == 0) exit
+      printf "SLA lag during the run (events, every 0.2 s): p50 %d, p99 %d, max %d; at the end %d; ", v[int(NR * 0.5) + (NR * 0.5 > int(NR * 0.5))], v[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))], v[NR], end
+      if (t1 == "") print "not back to 0 within 120 s"; else printf "back to 0 in %.2f s (goal < 1 s)\n", t1 - t0 }'
+  curl -s -H "Authorization: Bearer $admin" "http://127.0.0.1:$port/metrics" |
+    awk '/^otinish_sla_firing_lateness_seconds\{quantile="0.99"\}/ {printf "SLA firing lateness p99: %.3f s (goal < 1 s)\n", $2}
+         /^otinish_sla_firing_lateness_seconds_count/ {printf "SLA timers fired: %d\n", $2}'
+  echo "server resident memory after the run: $(awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' /proc/$server/status)"
   local head
   head=$(curl -s "http://127.0.0.1:$port/healthz" | sed -n 's/.*"head_position":\([0-9]*\).*/\1/p')
   echo "log head position after the run: $head"

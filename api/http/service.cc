@@ -480,7 +480,7 @@ std::string command_id_for(const Principal& who, const HttpRequest& q) {
 // key was already used on this appeal for another request (422). A retry of a command applied before ids
 // carried the digest matches its plain id.
 std::optional<std::string> appeal_command_id(const Principal& who, const HttpRequest& q,
-                                             const std::map<std::string, std::uint64_t, std::less<>>& applied) {
+                                             const decltype(AppealState::applied_commands)& applied) {
   std::string plain = command_id_for(who, q);
   if (q.header("idempotency-key").empty()) return plain;
   if (applied.contains(plain)) return plain;

@@ -2,6 +2,8 @@
 
 #include <date/date.h>
 
+#include "engine/sla_events.h"
+
 namespace otinish::engine {
 namespace {
 
@@ -75,13 +77,39 @@ struct Folder {
 
 }  // namespace
 
+bool moves_decision_version(const store::RecordedEvent& recorded) {
+  if (!is_sla_event_type(recorded.type)) return true;
+  const bool rung = recorded.type == event_type(SlaClockKind::kWarning) ||
+                    recorded.type == event_type(SlaClockKind::kBreached) ||
+                    recorded.type == event_type(SlaClockKind::kEscalated);
+  if (!rung) return false;
+  auto decoded = decode_sla_event(recorded.type, recorded.schema_version, recorded.payload);
+  if (!decoded.ok()) return true;
+  const auto* c = std::get_if<SlaClockEvent>(&*decoded);
+  return c == nullptr || !c->raise_priority.empty() || !c->reassign_agency.empty() || !c->reassign_role.empty();
+}
+
+namespace {
+
+void advance_versions(AppealState& state, const store::RecordedEvent& recorded, bool decision) {
+  state.version = recorded.stream_version;
+  state.last_position = recorded.position;
+  if (decision) {
+    ++state.decision_version;
+    state.decision_stream_version = recorded.stream_version;
+  }
+}
+
+}  // namespace
+
 void evolve_decoded(AppealState& state, const store::RecordedEvent& recorded, const AppealEvent& event) {
   std::visit(Folder{state, recorded.recorded_at}, event.body);
   state.stage = event.to;
-  state.version = recorded.stream_version;
-  state.last_position = recorded.position;
+  advance_versions(state, recorded, true);  // every appeal event is a decision's
   state.updated_at = recorded.recorded_at;
-  if (!recorded.causation_id.empty()) state.applied_commands[recorded.causation_id] = recorded.stream_version;
+  if (!recorded.causation_id.empty()) {
+    state.applied_commands[recorded.causation_id] = {state.version, state.decision_version};
+  }
 }
 
 Status evolve(AppealState& state, const store::RecordedEvent& recorded) {
@@ -96,8 +124,8 @@ Status evolve(AppealState& state, const store::RecordedEvent& recorded) {
                                                  std::to_string(recorded.stream_version) + ": " +
                                                  decoded.status().message());
     }
-    state.version = recorded.stream_version;  // another module's event: not part of the appeal's state
-    state.last_position = recorded.position;
+    // Another module's event (the SLA service's, an erasure): not part of the appeal's state.
+    advance_versions(state, recorded, moves_decision_version(recorded));
     return Status::Ok();
   }
   evolve_decoded(state, recorded, *decoded);

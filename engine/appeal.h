@@ -25,10 +25,22 @@
 
 namespace otinish::engine {
 
+// What a command's events left behind: the appeal's versions after its last event.
+struct AppliedCommand {
+  std::uint64_t version = 0;           // stream version
+  std::uint64_t decision_version = 0;  // AppealState::decision_version
+};
+
 struct AppealState {
   bool exists = false;           // false until AppealRegistered
   std::string id;                // "SHY-2026-0012345"
-  std::uint64_t version = 0;     // stream version of the last event folded in
+  std::uint64_t version = 0;     // stream version of the last event folded in (any event, the SLA service's too)
+  // The decision version: how many events of the stream a desk's decision can depend on, i.e. every event but
+  // the SLA service's timing facts (moves_decision_version()). It is what a desk holds between reading the
+  // appeal and sending a command (HTTP's ETag, CommandMeta::expected_version), so that a deadline or a warning
+  // written meanwhile does not make the desk's decision stale, while another desk's command does.
+  std::uint64_t decision_version = 0;
+  std::uint64_t decision_stream_version = 0;  // stream version of the event that last moved decision_version
   std::uint64_t last_position = 0;
   Stage stage = Stage::kRegistered;
   Category category = Category::kConsultation;
@@ -53,12 +65,21 @@ struct AppealState {
   std::string parent;                    // non-empty once merged into a parent
   std::vector<std::string> children;     // appeals merged into this one, in order
   SealedApplicant applicant;
-  // command id -> stream version after that command's events: a retried command is answered from here.
-  std::map<std::string, std::uint64_t, std::less<>> applied_commands;
+  // command id -> the versions after that command's events: a retried command is answered from here.
+  std::map<std::string, AppliedCommand, std::less<>> applied_commands;
 };
 
+// True when `recorded`, an event of an appeal's stream, moves the appeal's decision version. Every event does
+// except the SLA service's facts about time, which no command's guard, no role's right to act and nothing a
+// desk decides on depends on: SlaBound, SlaRebound, SlaClockStarted/Paused/Resumed/Stopped, SlaDeadlineSet, and
+// the rungs (SlaWarning, SlaBreached, SlaEscalated) that carry no action. A rung that asks to raise the
+// priority or to reassign the appeal (to an agency or a role) moves it: it changes who should act and what
+// the guards will see, so a desk that decided before it must look again. Types this build does not know (and
+// an SLA rung it cannot decode) move it: a desk is asked to look again rather than decide past a fact unseen.
+bool moves_decision_version(const store::RecordedEvent& recorded);
+
 // Folds one recorded event of the appeal's stream into `state`.
-// Events of types this build does not know (e.g. SLA events of another module) only advance the version.
+// Events of types this build does not know (e.g. SLA events of another module) only advance the versions.
 // Errors: kCorruption when a known event does not decode or the versions are not consecutive (the message
 // names the stream and version).
 Status evolve(AppealState& state, const store::RecordedEvent& recorded);

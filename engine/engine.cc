@@ -125,7 +125,7 @@ Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, con
     if (meta.command_id.empty() || it == existing.applied_commands.end()) {
       return Status::Internal("appeal " + id.to_string() + " already exists although its number was just allocated");
     }
-    return CommandResult{existing.id, existing.stage, it->second, 0, true};
+    return CommandResult{existing.id, existing.stage, it->second.version, it->second.decision_version, 0, true};
   }
   return r;
 }
@@ -148,6 +148,7 @@ Result<CommandResult> Engine::append_events(const AppealState& state, const std:
   out.appeal_id = state.id;
   out.stage = events.back().to;
   out.version = appended.stream_version;
+  out.decision_version = state.decision_version + events.size();  // every appeal event moves it
   out.position = appended.last_position;
   out.duplicate = appended.deduplicated;
   return out;
@@ -211,19 +212,21 @@ Status Engine::propagate_resolution(const AppealState& parent, const CommandMeta
   return Status::Ok();
 }
 
-Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Command& command, const CommandMeta& meta,
-                                                AppealState& state) {
+std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& id, const Command& command,
+                                                               const CommandMeta& meta, AppealState& state) {
   std::lock_guard lock(stripe(id.stream()));
   OTINISH_ASSIGN_OR_RETURN(state, load(id.to_string()));
+  auto applied = [&](const AppliedCommand& a) { return CommandResult{state.id, state.stage, a.version,
+                                                                     a.decision_version, 0, true}; };
   if (auto it = state.applied_commands.find(meta.command_id);
       !meta.command_id.empty() && it != state.applied_commands.end()) {
-    return CommandResult{state.id, state.stage, it->second, 0, true};
+    return applied(it->second);
   }
-  if (meta.expected_version && *meta.expected_version != state.version) {
-    return Status::Conflict("appeal " + state.id + " is at version " + std::to_string(state.version) +
+  if (meta.expected_version && *meta.expected_version != state.decision_version) {
+    return Status::Conflict("appeal " + state.id + " is at version " + std::to_string(state.decision_version) +
                             ", the command expected " + std::to_string(*meta.expected_version) +
                             "; reload the appeal and decide again")
-        .with_current_version(state.version);
+        .with_current_version(state.decision_version);
   }
   DecideContext ctx{clock_.now(), catalogue_};
   // The applicant's own data is taken out of the command's free text (an erased applicant has none to take).
@@ -237,7 +240,21 @@ Result<CommandResult> Engine::decide_and_append(const AppealId& id, const Comman
   if (const auto* merge = std::get_if<MergeInto>(&command)) {
     OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));
   }
-  OTINISH_ASSIGN_OR_RETURN(CommandResult result, append_events(state, id.stream(), events, meta));
+  // Appended at exactly the stream version loaded: anything written since, even an SLA fact that leaves the
+  // decision version alone, makes the store refuse, and the command is decided again on what is there now.
+  auto result = append_events(state, id.stream(), events, meta);
+  if (!result.ok() && result.status().code() == StatusCode::kConflict) return std::nullopt;
+  OTINISH_RETURN_IF_ERROR(result.status());
+  if (result->duplicate) {
+    // The store knew the command's key: another process appended it after our load. Answer as it did.
+    OTINISH_ASSIGN_OR_RETURN(state, load(id.to_string()));
+    auto it = state.applied_commands.find(meta.command_id);
+    if (it == state.applied_commands.end()) {
+      return Status::Internal("appeal " + state.id + ": the store deduplicated command " + meta.command_id +
+                              " but its events are not in the stream");
+    }
+    return applied(it->second);
+  }
   for (const auto& e : events) {
     store::RecordedEvent own;  // fold our own events to know the state the follow-ups act on
     own.stream_version = state.version + 1;
@@ -252,12 +269,11 @@ Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command&
   for (int attempt = 0; attempt <= options_.max_conflict_retries; ++attempt) {
     AppealState state;
     auto result = decide_and_append(id, command, meta, state);
-    if (!result.ok() && result.status().code() == StatusCode::kConflict) {
-      if (meta.expected_version) return result;  // the caller decided on a version: it must reload, not us
-      backoff(attempt);  // another process wrote the stream: decide again on fresh state
+    if (!result) {
+      backoff(attempt);  // the stream moved under us: decide again (and check the expected version again)
       continue;
     }
-    OTINISH_RETURN_IF_ERROR(result.status());
+    OTINISH_RETURN_IF_ERROR(result->status());  // a stale expected version too: the caller must reload, not us
     // Follow-ups on other streams run on every attempt (also for a duplicate): they are idempotent, and a
     // re-sent command completes what a crashed first attempt began. No stripe lock is held here.
     if (const auto* merge = std::get_if<MergeInto>(&command)) {
@@ -265,7 +281,7 @@ Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command&
     } else if (std::holds_alternative<Resolve>(command) && resolved_or_later(state.stage)) {
       OTINISH_RETURN_IF_ERROR(propagate_resolution(state, meta));
     }
-    return result;
+    return std::move(result).value();
   }
   return Status::Conflict("appeal " + std::string(appeal_id) + ": the stream kept changing; gave up after " +
                           std::to_string(options_.max_conflict_retries) + " retries; re-send the command");

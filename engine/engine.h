@@ -11,8 +11,10 @@
 //
 // Guarantees:
 //   - Writers of one appeal in this process are serialised (striped locks), so they never conflict. A conflict
-//     with another process (it appended to the stream in between) is retried on fresh state with a randomised
-//     backoff, at most EngineOptions::max_conflict_retries times, then returned as kConflict.
+//     with another writer (another process, or the SLA service appending to the appeal's stream in between) is
+//     retried on fresh state with a randomised backoff, at most EngineOptions::max_conflict_retries times, then
+//     returned as kConflict. A command with an expected (decision) version is retried too, and its version is
+//     checked again on the fresh state: it goes through past SLA timing facts and is refused past a command.
 //   - A command id makes a retried command harmless: a command whose events are already in the stream returns
 //     the first outcome with `duplicate = true` and writes nothing. Commands that touch several streams (merge,
 //     a parent's resolution reaching its children) write each stream with a key derived from the command id,
@@ -57,9 +59,12 @@ struct CommandMeta {
   std::string command_id{};      // REQUIRED for idempotency; an empty id disables deduplication
   store::Actor actor{};
   std::string correlation_id{};  // the call, chat or request the command belongs to
-  // If set, execute() refuses with kConflict (status().current_version() = the appeal's version now) unless
-  // the appeal's stream is at exactly this version, and does not retry: HTTP's If-Match. Note that SLA events
-  // live in the appeal's stream too, so a warning or deadline written meanwhile also moves the version.
+  // If set, execute() refuses with kConflict (status().current_version() = the appeal's decision version now)
+  // unless the appeal's decision version (AppealState::decision_version) is exactly this one: HTTP's If-Match.
+  // The SLA service's timing facts written meanwhile (deadlines, warnings) do not move it, so they never refuse
+  // a command; another command, or a rung that reassigns the appeal or raises its priority, does. The check
+  // and the append are one step: if the stream moves between the load and the append, the command is decided
+  // again on fresh state and the check is made again.
   std::optional<std::uint64_t> expected_version{};
 };
 
@@ -67,6 +72,7 @@ struct CommandResult {
   std::string appeal_id;
   Stage stage = Stage::kRegistered;  // the appeal's stage after the command
   std::uint64_t version = 0;         // the appeal stream's version after the command
+  std::uint64_t decision_version = 0;  // the appeal's decision version after the command (HTTP's ETag)
   std::uint64_t position = 0;        // global position of the command's last event in the appeal's stream
                                      // (0 when duplicate and unknown): wait for projections up to it
   bool duplicate = false;            // the command had already been applied; nothing was written
@@ -112,9 +118,11 @@ class Engine {
   Status check_merge_parent(const AppealState& child, const std::string& parent_id) const;
   Status attach_child(const std::string& parent_id, const std::string& child_id, const CommandMeta& meta);
   Status propagate_resolution(const AppealState& parent, const CommandMeta& meta);
-  // Under the stream's stripe lock: load, decide, append once. Fills `state` with the state after.
-  Result<CommandResult> decide_and_append(const AppealId& id, const Command& command, const CommandMeta& meta,
-                                          AppealState& state);
+  // Under the stream's stripe lock: load, check meta.expected_version, decide, append once. Fills `state` with
+  // the state after. nullopt when the store refused the append because the stream moved since the load (another
+  // process, or the SLA service, wrote it): the caller decides again on fresh state.
+  std::optional<Result<CommandResult>> decide_and_append(const AppealId& id, const Command& command,
+                                                         const CommandMeta& meta, AppealState& state);
   // Writers of one stream in this process take its stripe, so they never conflict with each other; a kConflict
   // then means another process wrote the stream. Never held across calls that take another stripe.
   std::mutex& stripe(std::string_view stream);

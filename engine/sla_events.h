@@ -12,8 +12,10 @@
 // doubled firing produces byte-identical events that the store deduplicates; the lateness of a firing is the
 // envelope's recorded_at minus the payload's `at`.
 //
-// The engine's AppealState skips these types (it advances the version only); projections should use them as
-// described in docs/sla.md "What projections do with SLA events".
+// The engine's AppealState skips these types: they advance its stream version, and only a rung that raises the
+// priority or reassigns the appeal advances its decision version (moves_decision_version() in engine/appeal.h,
+// the appeal's ETag). Projections should use them as described in docs/sla.md "What projections do with SLA
+// events".
 //
 // Thread-safety: pure functions and value types.
 #pragma once

@@ -520,7 +520,8 @@ async function renderConflict(stale, kind, body) {
     api('GET', `/v1/appeals/${encodeURIComponent(id)}`),
     api('GET', `/v1/appeals/${encodeURIComponent(id)}/timeline`),
   ]);
-  const changed = tl.entries.filter((x) => x.version > stale.version);
+  // Timeline entries carry stream versions: everything appended since the page was read, SLA facts included.
+  const changed = tl.entries.filter((x) => x.version > stale.stream_version);
   const again = h('button.primary', { type: 'button', onclick: () => route() }, t('decide_again'));
   main().replaceChildren(h('section.card.conflict', { role: 'alertdialog', 'aria-labelledby': 'conflict-title' },
     h('h1#conflict-title', {}, t('conflict_title')),

@@ -292,7 +292,8 @@ json::object sla_event_to_json(const SlaEvent& ev) {
 json::object appeal_state_to_json(const AppealState& s) {
   json::object o;
   o["id"] = s.id;
-  o["version"] = s.version;
+  o["version"] = s.decision_version;  // the ETag: what a command's If-Match sends back
+  o["stream_version"] = s.version;     // the last event's, SLA facts included (the timeline's entries count in it)
   o["stage"] = std::string(to_string(s.stage));
   o["category"] = std::string(to_string(s.category));
   o["topic"] = s.topic;

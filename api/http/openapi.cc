@@ -187,7 +187,8 @@ std::string build() {
        param("overdue", "query", "true: only unresolved appeals past their deadline.", false, "boolean"),
        param("after", "query", "The cursor from the previous page.", false),
        param("limit", "query", "Page size (default 50, max 1000).", false, "integer")},
-      common_errors({{"200", {{"description", "appeals, next_after (absent on the last page), checkpoint."}}},
+      common_errors({{"200", {{"description", "appeals, next_after (absent on the last page), checkpoint. A row's "
+                                              "stream_version is not an ETag: GET the appeal for it."}}},
                      {"400", problem_ref("A filter is not a known value.")},
                      {"503", views_503()}}));
   paths["/v1/appeals"] = {{"post", std::move(post_appeals)}, {"get", std::move(list)}};
@@ -214,9 +215,11 @@ std::string build() {
                                                                        "projections.")}})))}};
 
   paths["/v1/appeals/{id}"] = {
-      {"get", op("The appeal now. ETag is its version; If-None-Match gives 304.",
+      {"get", op("The appeal now. ETag is its decision version (`version`): every event but the SLA service's timing "
+                 "facts moves it (docs/http.md, Concurrency: If-Match). If-None-Match gives 304 while nothing at all "
+                 "was appended since.",
                  "operator, inspector, controller, auditor, agency (its own appeals)",
-                 {appeal_id, param("If-None-Match", "header", "A version previously read.", false)},
+                 {appeal_id, param("If-None-Match", "header", "An ETag previously read.", false)},
                  common_errors({{"200", json_ref("The appeal.", "Appeal")},
                                 {"304", {{"description", "Not modified."}}},
                                 {"404", problem_ref("No such appeal (or not visible to this agency).")}}))}};
@@ -227,12 +230,15 @@ std::string build() {
       "grant_extension, resolve, record_callback, close, reopen, merge, comment.",
       "depends on the command (docs/http.md#roles)",
       {appeal_id, param("command", "path", "The command's snake_case name.", true),
-       param("If-Match", "header", "The appeal version the command was decided on (its ETag).", true), idem},
+       param("If-Match", "header",
+             "The appeal's decision version the command was decided on (its ETag, its `version`). SLA deadlines and "
+             "warnings written since do not make it stale; another command, or a rung that reassigns the appeal or "
+             "raises its priority, does.", true), idem},
       idempotent_errors(common_errors(
-          {{"200", json_ref("Applied; ETag is the new version.", "CommandResult")},
+          {{"200", json_ref("Applied; ETag is the new decision version.", "CommandResult")},
            {"400", problem_ref("Body is not a JSON object, or If-Match is not a version.")},
            {"404", problem_ref("No such appeal or command.")},
-           {"409", problem_ref("If-Match is stale (current_version says the version now), or the "
+           {"409", problem_ref("If-Match is stale (current_version says the decision version now), or the "
                                "lifecycle does not allow the command in the appeal's stage.")},
            {"422", problem_ref("A field is missing or invalid.")},
            {"428", problem_ref("If-Match is missing.")}})));
@@ -243,7 +249,8 @@ std::string build() {
   paths["/v1/appeals/{id}/timeline"] = {
       {"get", op("Every event of the appeal: who, when, what.",
                  "operator, inspector, controller, auditor, agency (its own appeals)", {appeal_id},
-                 common_errors({{"200", {{"description", "Timeline entries in order."}}},
+                 common_errors({{"200", {{"description", "Timeline entries in order, each with its stream version; "
+                                                         "the appeal's version (ETag) and stream_version."}}},
                                 {"404", problem_ref("No such appeal.")},
                                 {"503", problem_ref("view-behind: the timeline view has not reached the appeal's "
                                                     "last event within 2 s (Retry-After: 1).")}}))}};
@@ -465,10 +472,16 @@ std::string build() {
   schemas["CommandResult"] = {{"type", "object"},
                               {"properties",
                                {{"id", {{"type", "string"}}}, {"stage", {{"type", "string"}}},
-                                {"version", {{"type", "integer"}}}, {"position", {{"type", "integer"}}}}}};
+                                {"version", {{"type", "integer"}, {"description", "The decision version (the ETag)."}}},
+                                {"stream_version", {{"type", "integer"}, {"description", "The stream's version."}}},
+                                {"position", {{"type", "integer"}}}}}};
   schemas["Appeal"] = {{"type", "object"},
                        {"properties",
-                        {{"id", {{"type", "string"}}}, {"version", {{"type", "integer"}}}, {"stage", {{"type", "string"}}},
+                        {{"id", {{"type", "string"}}},
+                         {"version", {{"type", "integer"}, {"description", "The decision version (the ETag)."}}},
+                         {"stream_version", {{"type", "integer"}, {"description", "The last event's stream version, "
+                                                                                  "SLA facts included."}}},
+                         {"stage", {{"type", "string"}}},
                          {"category", {{"type", "string"}}}, {"topic", {{"type", "string"}}},
                          {"agency", {{"type", "string"}}},
                          {"allowed_commands", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};

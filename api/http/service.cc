@@ -48,6 +48,8 @@ HttpResponse status_problem(const Status& s) {
 
 namespace {
 
+// An appeal's ETag is its decision version (AppealState::decision_version, docs/http.md "Concurrency: If-Match");
+// a rule set's or a calendar's is its publication number.
 std::string etag_of(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
 
 // Parses an If-Match / If-None-Match value: "3", W/"3" or 3. Returns false if it is not a version.
@@ -480,7 +482,7 @@ std::string command_id_for(const Principal& who, const HttpRequest& q) {
 // key was already used on this appeal for another request (422). A retry of a command applied before ids
 // carried the digest matches its plain id.
 std::optional<std::string> appeal_command_id(const Principal& who, const HttpRequest& q,
-                                             const std::map<std::string, std::uint64_t, std::less<>>& applied) {
+                                             const decltype(AppealState::applied_commands)& applied) {
   std::string plain = command_id_for(who, q);
   if (q.header("idempotency-key").empty()) return plain;
   if (applied.contains(plain)) return plain;
@@ -495,7 +497,8 @@ std::optional<std::string> appeal_command_id(const Principal& who, const HttpReq
 json::object command_result_json(const engine::CommandResult& r) {
   return {{"id", r.appeal_id},
           {"stage", std::string(to_string(r.stage))},
-          {"version", r.version},
+          {"version", r.decision_version},
+          {"stream_version", r.version},
           {"position", r.position}};
 }
 
@@ -523,7 +526,7 @@ HttpResponse ApiService::register_appeal(Call& c) {
     const engine::CommandResult& r = std::get<engine::CommandResult>(registered);
     HttpResponse res = json_response(201, command_result_json(r));
     res.set_header("Location", "/v1/appeals/" + r.appeal_id);
-    res.set_header("ETag", etag_of(r.version));
+    res.set_header("ETag", etag_of(r.decision_version));
     return res;
   });
 }
@@ -549,10 +552,13 @@ HttpResponse ApiService::get_appeal(Call& c) {
   if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
   const AppealState& s = std::get<AppealState>(loaded);
   std::uint64_t seen = 0;
-  if (parse_etag(c.q.header("if-none-match"), &seen) && seen == s.version) {
+  // The body also shows SLA facts that leave the ETag alone (due_at, sla_alert, stream_version): a 304 only when
+  // nothing at all was appended since the ETag's event, so that a cached body is never stale.
+  if (parse_etag(c.q.header("if-none-match"), &seen) && seen == s.decision_version &&
+      s.version == s.decision_stream_version) {
     HttpResponse r;
     r.status = 304;
-    r.set_header("ETag", etag_of(s.version));
+    r.set_header("ETag", etag_of(s.decision_version));
     return r;
   }
   json::object body = appeal_state_to_json(s);
@@ -579,7 +585,7 @@ HttpResponse ApiService::get_appeal(Call& c) {
     }
   }
   HttpResponse r = json_response(200, body);
-  r.set_header("ETag", etag_of(s.version));
+  r.set_header("ETag", etag_of(s.decision_version));
   return r;
 }
 
@@ -624,8 +630,8 @@ HttpResponse ApiService::run_command(Call& c) {
       if (options_.require_if_match) {
         return problem_response(Problem{
             .status = 428, .type = "if-match-required", .title = "Precondition required",
-            .detail = "send 'If-Match: \"" + std::to_string(s.version) + "\"' with the version you last read " +
-                      "(the ETag of GET /v1/appeals/" + id + ")",
+            .detail = "send 'If-Match: \"" + std::to_string(s.decision_version) +
+                      "\"' with the version you last read (the ETag of GET /v1/appeals/" + id + ")",
             .field = "If-Match"});
       }
     } else if (if_match != "*") {
@@ -634,13 +640,13 @@ HttpResponse ApiService::run_command(Call& c) {
         return problem_response(bad_request("If-Match must be an appeal version such as \"3\"", "If-Match"));
       }
       expected_version = expected;
-      if (expected != s.version) {
+      if (expected != s.decision_version) {
         Problem p{.status = 409, .type = "version-conflict", .title = "Version conflict",
-                  .detail = "appeal " + id + " is at version " + std::to_string(s.version) + ", If-Match said " +
-                            std::to_string(expected) + ": reload it, check the change, and retry",
-                  .field = "If-Match", .current_version = s.version};
+                  .detail = "appeal " + id + " is at version " + std::to_string(s.decision_version) +
+                            ", If-Match said " + std::to_string(expected) + ": reload it, check the change, and retry",
+                  .field = "If-Match", .current_version = s.decision_version};
         HttpResponse r = problem_response(p);
-        r.set_header("ETag", etag_of(s.version));
+        r.set_header("ETag", etag_of(s.decision_version));
         return r;
       }
     }
@@ -655,10 +661,22 @@ HttpResponse ApiService::run_command(Call& c) {
     }
     if (!r->duplicate) metrics_.add_appended(r->version > s.version ? r->version - s.version : 0);
     HttpResponse res = json_response(200, command_result_json(*r));
-    res.set_header("ETag", etag_of(r->version));
+    res.set_header("ETag", etag_of(r->decision_version));
     return res;
   });
 }
+
+namespace {
+
+// The timeline's entries carry stream versions (`version` of each event); the appeal's own versions beside them.
+json::object timeline_json(const AppealState& s, json::array entries) {
+  return {{"id", s.id},
+          {"version", s.decision_version},
+          {"stream_version", s.version},
+          {"entries", std::move(entries)}};
+}
+
+}  // namespace
 
 HttpResponse ApiService::timeline(Call& c) {
   const std::string& id = c.p.at("id");
@@ -712,8 +730,8 @@ HttpResponse ApiService::timeline(Call& c) {
       if (auto it = sla_by_version.find(t.version); it != sla_by_version.end()) o["sla"] = std::move(it->second);
       entries.push_back(std::move(o));
     }
-    HttpResponse r = json_response(200, json::object{{"id", id}, {"version", s.version}, {"entries", std::move(entries)}});
-    r.set_header("ETag", etag_of(s.version));
+    HttpResponse r = json_response(200, timeline_json(s, std::move(entries)));
+    r.set_header("ETag", etag_of(s.decision_version));
     return r;
   }
   const std::string stream = std::string(engine::kAppealStreamPrefix) + id;
@@ -728,8 +746,8 @@ HttpResponse ApiService::timeline(Call& c) {
       from = e.stream_version + 1;
     }
   }
-  HttpResponse r = json_response(200, json::object{{"id", id}, {"version", s.version}, {"entries", std::move(entries)}});
-  r.set_header("ETag", etag_of(s.version));
+  HttpResponse r = json_response(200, timeline_json(s, std::move(entries)));
+  r.set_header("ETag", etag_of(s.decision_version));
   return r;
 }
 
@@ -1300,8 +1318,9 @@ std::optional<HttpResponse> await_views(const engine::ProjectionRunner& views, c
 namespace {
 
 json::object appeal_row_json(const engine::AppealRow& r) {
+  // The view counts the stream's events only: a row's stream_version is not an ETag (GET the appeal for that).
   json::object o{{"id", r.id},
-                 {"version", r.version},
+                 {"stream_version", r.version},
                  {"stage", std::string(to_string(r.stage))},
                  {"category", std::string(to_string(r.category))},
                  {"topic", r.topic},

@@ -160,7 +160,7 @@ TEST(CliTest, ExportThenImportKeepsMultiEventAppendsOfTheSlaService) {
   {
     TestNode node(make_temp_dir(), {}, {.city_rules = true});
     node.keep_dir();
-    for (int i = 0; i < 2; ++i) node.register_appeal();  // (commands would race the SLA appends for If-Match)
+    for (int i = 0; i < 2; ++i) node.register_appeal();
     ASSERT_TRUE(node.node().sla().wait_for(node.node().store().head_position(), std::chrono::seconds(10)))
         << "the SLA service decided every appeal within 10 s";
     dir = node.dir();

@@ -119,6 +119,112 @@ TEST_F(ResourcesTest, StaleIfMatchIs409WithTheCurrentVersion) {
   EXPECT_EQ(r.header("etag"), "\"2\"");
 }
 
+// If-Match compares the appeal's decision version (docs/http.md "Concurrency: If-Match"): SLA facts appended to
+// the appeal's stream, as the SLA service does, move it only when they change who should act.
+class IfMatchTest : public ResourcesTest {
+ protected:
+  static engine::SlaClockEvent rung(engine::SlaClockKind kind, std::string label) {
+    engine::SlaClockEvent e;
+    e.kind = kind;
+    e.rule_id = "complaint.answer";
+    e.rule_where = "city.yaml:12:5";
+    e.rule_set_hash = std::string(64, 'a');
+    e.clock = "law.answer";
+    e.calendar = "kz";
+    e.step = 0;
+    e.label = std::move(label);
+    e.notify = {"head_of_agency"};
+    return e;
+  }
+  void append_sla(const std::string& id, const engine::SlaClockEvent& e) {
+    const store::EventData d = engine::encode_sla_event(e);
+    auto r = node_.node().store().append(std::string(engine::kAppealStreamPrefix) + id,
+                                         store::ExpectedVersion::any(), {&d, 1});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  ClientResponse get(const std::string& id) { return node_.as(Role::kOperator, "GET", "/v1/appeals/" + id); }
+};
+
+TEST_F(IfMatchTest, AnSlaWarningWrittenAfterTheReadDoesNotMakeTheCommandStale) {
+  const std::string id = node_.register_appeal();
+  const std::string etag = get(id).header("etag");
+  ASSERT_EQ(etag, "\"1\"");
+  append_sla(id, rung(engine::SlaClockKind::kWarning, "75%"));
+  ClientResponse now = get(id);
+  EXPECT_EQ(now.header("etag"), etag) << "a warning is not a desk's business";
+  EXPECT_EQ(TestNode::json(now).at("version").as_int64(), 1);
+  EXPECT_EQ(TestNode::json(now).at("stream_version").as_int64(), 2);
+  EXPECT_EQ(node_.as(Role::kOperator, "GET", "/v1/appeals/" + id, "", {{"If-None-Match", etag}}).status, 200)
+      << "the body changed (stream_version): a cached one would be stale";
+  ClientResponse r = node_.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/send_for_review", "",
+                              {{"If-Match", etag}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("etag"), "\"2\"");
+  EXPECT_EQ(TestNode::json(r).at("version").as_int64(), 2);
+  EXPECT_EQ(TestNode::json(r).at("stream_version").as_int64(), 3);
+  ClientResponse tl = node_.as(Role::kOperator, "GET", "/v1/appeals/" + id + "/timeline");
+  ASSERT_EQ(tl.status, 200) << tl.body;
+  EXPECT_EQ(tl.header("etag"), "\"2\"");
+  EXPECT_EQ(TestNode::json(tl).at("stream_version").as_int64(), 3);
+  EXPECT_EQ(TestNode::json(tl).at("entries").as_array().back().at("version").as_int64(), 3)
+      << "entries keep their stream versions";
+}
+
+TEST_F(IfMatchTest, SecondDeskOnTheSameETagGets409WithTheFirstDesksETag) {
+  const std::string id = node_.register_appeal();
+  const std::string etag = get(id).header("etag");
+  ClientResponse first = node_.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/comment",
+                                  R"({"text":"called the applicant"})", {{"If-Match", etag}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  ClientResponse second = node_.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/send_for_review", "",
+                                   {{"If-Match", etag}});
+  EXPECT_EQ(second.status, 409) << second.body;
+  EXPECT_EQ(TestNode::json(second).at("type").as_string(), "urn:otinish:problem:version-conflict");
+  EXPECT_EQ(TestNode::json(second).at("current_version").as_int64(), 2);
+  EXPECT_EQ(second.header("etag"), first.header("etag"));
+}
+
+TEST_F(IfMatchTest, AnEscalationThatReassignsMovesTheETag) {
+  const std::string id = node_.assigned_appeal();
+  const std::string etag = get(id).header("etag");
+  engine::SlaClockEvent e = rung(engine::SlaClockKind::kEscalated, "breach+1wd");
+  e.reassign_agency = "city-roads";
+  append_sla(id, e);
+  ClientResponse now = get(id);
+  EXPECT_NE(now.header("etag"), etag);
+  ClientResponse r = node_.as(Role::kInspector, "POST", "/v1/appeals/" + id + "/comment",
+                              R"({"text":"who has it now?"})", {{"If-Match", etag}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(TestNode::json(r).at("current_version").as_int64(), TestNode::json(now).at("version").as_int64());
+  EXPECT_EQ(r.header("etag"), now.header("etag"));
+  EXPECT_EQ(node_.as(Role::kInspector, "POST", "/v1/appeals/" + id + "/comment", R"({"text":"seen"})",
+                     {{"If-Match", now.header("etag")}}).status, 200);
+}
+
+TEST_F(IfMatchTest, ListRowsCarryTheStreamVersionNotAnETag) {
+  const std::string id = node_.register_appeal();
+  append_sla(id, rung(engine::SlaClockKind::kWarning, "75%"));
+  ClientResponse r = node_.as(Role::kOperator, "GET", "/v1/appeals");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value page = TestNode::json(r);
+  const json::object& row = page.at("appeals").as_array().at(0).as_object();
+  EXPECT_FALSE(row.contains("version")) << "a row's version would be mistaken for an ETag";
+  EXPECT_EQ(row.at("stream_version").as_int64(), 2);
+}
+
+TEST(IfMatchWithTheSlaService, ItsDeadlinesWrittenAfterTheReadDoNotMakeTheCommandStale) {
+  TestNode node(make_temp_dir(), {}, {.city_rules = true});
+  const std::string id = node.register_appeal();
+  const std::string etag = node.as(Role::kOperator, "GET", "/v1/appeals/" + id).header("etag");
+  ASSERT_TRUE(node.node().sla().wait_for(node.node().store().head_position(), std::chrono::seconds(10)))
+      << "the SLA service decided the appeal within 10 s";
+  ClientResponse now = node.as(Role::kOperator, "GET", "/v1/appeals/" + id);
+  ASSERT_GT(TestNode::json(now).at("stream_version").as_int64(), 1) << "the service bound the appeal and set deadlines";
+  EXPECT_EQ(now.header("etag"), etag);
+  ClientResponse r = node.as(Role::kOperator, "POST", "/v1/appeals/" + id + "/send_for_review", "", {{"If-Match", etag}});
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(ResourcesTest, CommandTheLifecycleRefusesIs409NamingTheAllowedCommands) {
   const std::string id = node_.assigned_appeal();
   ClientResponse r = node_.command(Role::kOperator, id, "close");

@@ -6,7 +6,7 @@ publication, kills the server with SIGKILL at a random moment (so also during a 
   - the killed data directory verifies offline (`otinish verify`: hash chain, indexes, Merkle tree);
   - every acknowledged rule publication is in the killed log; after a restart, every acknowledged registration
     and command is there (the appeal at least at the acknowledged version);
-  - the views equal the log (each appeal's stage and version in the list as in the appeal itself), and at the
+  - the views equal the log (each appeal's stage and stream version in the list as in the appeal itself), and at the
     end a rebuild of the views changes nothing;
   - SLA timers (two-minute clocks on the 24/7 calendar, tests/crash/campaign_rules.yaml) fired exactly once:
     no rung twice, and every rung due well before the check is there.
@@ -252,7 +252,7 @@ class Campaign:
         while True:
             status, body, _ = self.server.call("auditor", "GET", "/v1/appeals?limit=10000&after=" + after)
             check(status == 200, "the appeals list answered %s: %s" % (status, body))
-            rows.update({r["id"]: (r["stage"], r["version"]) for r in body["appeals"]})
+            rows.update({r["id"]: (r["stage"], r["stream_version"]) for r in body["appeals"]})
             after = body.get("next_after")
             if not after:
                 return rows
@@ -265,8 +265,8 @@ class Campaign:
             wrong = []
             for appeal in self.sample():
                 status, a, _ = self.server.call("auditor", "GET", "/v1/appeals/" + appeal)
-                if rows.get(appeal) != (a["stage"], a["version"]):
-                    wrong.append((appeal, rows.get(appeal), (a["stage"], a["version"])))
+                if rows.get(appeal) != (a["stage"], a["stream_version"]):
+                    wrong.append((appeal, rows.get(appeal), (a["stage"], a["stream_version"])))
             if not wrong:
                 return
             time.sleep(0.3)  # an SLA event may have landed between the two reads

@@ -261,6 +261,11 @@ class RocksEventStore final : public EventStore {
   mutable std::size_t tiles_cached_ = 0;                                                 // GUARDED_BY(tile_cache_mu_)
   static constexpr std::size_t kTileCacheLimit = 65'536;  // about 64 MB: every row but the leaves of 16M events
 
+  // Held by the writer around its RocksDB write and by the syncer while it writes the WAL's buffer to the file:
+  // once that write has failed (the disk is full), RocksDB's WAL file must see no further append until the DB
+  // is reopened (Debian's RocksDB asserts on one), so the writer has to see the failure before its next write.
+  // The fsync itself runs outside it, so the writer still writes the next group while the disk syncs.
+  std::mutex wal_mu_;
   // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
   std::mutex written_mu_;
   std::uint64_t written_position_ = 0;  // guarded by written_mu_
@@ -872,7 +877,18 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
   if (options_.merkle_tree) write_open_tiles(batch);
   rocksdb::WriteOptions w;
   w.sync = false;
+  std::unique_lock wal(wal_mu_);
+  {
+    std::lock_guard lock(failed_mu_);
+    if (!failed_.ok()) {
+      // The syncer's WAL write failed since this group began: it must not reach the WAL. The stream cache and
+      // the tree's edge in memory count it; recover() reads both back as stored.
+      for (AppendRequest* r : written) r->result = failed_;
+      return;
+    }
+  }
   rocksdb::Status s = db_->Write(w, &batch);
+  wal.unlock();
   if (!s.ok()) {
     // Nothing of this group is in the log (a RocksDB write is all or nothing), but the WAL may now end in a
     // torn record, so no later group may follow it there: fail, and let recover() start a new WAL. The stream
@@ -985,12 +1001,17 @@ Status RocksEventStore::sync_written() {
   {
     std::shared_lock<std::shared_timed_mutex> lock;
     OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
-    rocksdb::Status s = db_->FlushWAL(options_.sync_writes);
+    const std::string what = "writing or syncing the log's WAL after position " + std::to_string(head_position());
+    {
+      std::lock_guard wal(wal_mu_);
+      if (rocksdb::Status s = db_->FlushWAL(/*sync=*/false); !s.ok()) return fail(from_rocks(s, what));
+    }
+    rocksdb::Status s = options_.sync_writes ? db_->SyncWAL() : rocksdb::Status::OK();
     if (!s.ok()) {
       // Never retried: after a failed fsync the kernel may have dropped the pages it could not write, and a
       // second fsync would report success for data that is gone. The waiting appends fail; recover() makes
       // what was written durable from memory, into new files.
-      return fail(from_rocks(s, "writing or syncing the log's WAL after position " + std::to_string(head_position())));
+      return fail(from_rocks(s, what));
     }
   }
   {

@@ -449,6 +449,20 @@ bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds time
   }
 }
 
+bool SlaService::wait_for_lag_below(std::uint64_t max_lag, std::chrono::milliseconds timeout) const {
+  auto behind = [&] {
+    const std::uint64_t head = store_.head_position(), done = safe_checkpoint();
+    return head > done + max_lag;
+  };
+  if (!behind()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (behind()) {
+    if (!status().ok() || std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 std::uint64_t SlaService::safe_checkpoint() const {
   const std::uint64_t head = store_.head_position();
   std::lock_guard lock(progress_mu_);

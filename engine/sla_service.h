@@ -153,6 +153,11 @@ class SlaService {
   // Blocks until the service has handled every event up to log position `position` and the SLA events it
   // appended for them are durable and readable; false on timeout or failure.
   bool wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const;
+  // Blocks while the service is more than `max_lag` events behind the log's head (processed_position()), for
+  // at most `timeout`; false if it still is. Intake (registrations, commands) calls it first: when desks
+  // register faster than the machine can also decide their clocks, they slow down instead of the deadlines
+  // firing late (the server does, see NodeOptions::max_sla_lag).
+  bool wait_for_lag_below(std::uint64_t max_lag, std::chrono::milliseconds timeout) const;
   // The subscription's status (its error, or a worker's, if it stopped on one).
   Status status() const;
   // The log position up to which the service has handled every event (decided it, or found it changes nothing

@@ -22,6 +22,7 @@ struct ServeArgs {
   std::size_t max_body_bytes = 1 << 20;
   int grace_ms = 10'000;
   bool no_access_log = false;
+  std::uint64_t max_sla_lag = api::NodeOptions{}.max_sla_lag;
   bool no_views = false;
   std::string catalogue;
   std::vector<std::string> calendars;
@@ -65,6 +66,7 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.server.max_connections = a.max_connections;
   o.server.max_body_bytes = a.max_body_bytes;
   o.service.access_log = !a.no_access_log;
+  o.max_sla_lag = a.max_sla_lag;
   o.views = !a.no_views;
   o.catalogue_dir = a.catalogue;
   o.calendar_files = a.calendars;
@@ -141,6 +143,10 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")->capture_default_str();
   cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();
   cmd->add_flag("--no-access-log", args->no_access_log, "Do not log one JSON line per request");
+  cmd->add_option("--max-sla-lag", args->max_sla_lag,
+                  "Registrations and commands wait (up to 5 s) while the SLA service is more than this many log "
+                  "events behind; 0: never")
+      ->capture_default_str();
   cmd->add_option("--max-auth-failures", args->max_auth_failures,
                   "Invalid tokens one address may present per window before it is refused (429); 0: no limit")
       ->capture_default_str();

@@ -175,8 +175,15 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
                                                 : &engine::PlainApplicantSealer::instance();
   parts->engine = std::make_unique<engine::Engine>(*parts->store, *o.clock, parts->topics.get(), *sealer);
   parts->access = std::make_unique<engine::privacy::AccessRecorder>(*parts->store, *o.clock, o.personal_data.access);
+  ServiceOptions service_options = o.service;
+  if (o.max_sla_lag > 0 && !service_options.intake_gate) {
+    service_options.intake_gate = [sla = parts->sla.get(), max = o.max_sla_lag] {
+      // Past the wait the request goes on: intake is slowed, never refused.
+      (void)sla->wait_for_lag_below(max, std::chrono::seconds(5));
+    };
+  }
   parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
-                                                *o.clock, parts->views.get(), parts->topics.get(), o.service, o.log,
+                                                *o.clock, parts->views.get(), parts->topics.get(), service_options, o.log,
                                                 ServicePrivacy{parts->keys.get(), parts->access.get()},
                                                 ServiceProof{parts->checkpoints.get()},
                                                 parts->city ? &*parts->city : nullptr);

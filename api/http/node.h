@@ -91,6 +91,10 @@ struct NodeOptions {
   // A rule set file published at start, after the calendars, unless the rule set in force has the same content
   // hash. Empty: none. Policy keep.
   std::string rules_file;
+  // Registrations and commands wait (up to 5 s each) while the SLA service is more than this many log events
+  // behind (otinish_sla_lag_events; 20,000 is well under a second of its work): under a burst the desks slow
+  // down instead of deadlines firing late. 0: never wait.
+  std::uint64_t max_sla_lag = 20'000;
 };
 
 class Node {

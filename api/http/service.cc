@@ -508,6 +508,7 @@ std::variant<engine::CommandResult, HttpResponse> ApiService::register_from_body
   if (auto bad = check_topic(body)) return *bad;
   auto cmd = register_from_json(body);
   if (!cmd.ok()) return status_problem(cmd.status());
+  if (options_.intake_gate) options_.intake_gate();
   const auto started = SteadyClock::now();
   auto r = engine_.register_appeal(
       *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id});
@@ -650,6 +651,7 @@ HttpResponse ApiService::run_command(Call& c) {
         return r;
       }
     }
+    if (options_.intake_gate) options_.intake_gate();
     const auto started = SteadyClock::now();
     auto r = engine_.execute(id, *cmd, {.command_id = *command_id, .actor = actor_of(c.who),
                                         .correlation_id = c.q.request_id, .expected_version = expected_version});

@@ -48,6 +48,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -115,6 +116,9 @@ struct ServiceOptions {
   std::string open311_centre = "SHY";
   // Failed authentications per peer before it is refused with 429 (api/http/auth_throttle.h).
   AuthThrottleOptions auth_throttle;
+  // Called before a registration or a command is decided; may block to slow intake down. The node waits here
+  // while the SLA service is too far behind (NodeOptions::max_sla_lag). Null: nothing.
+  std::function<void()> intake_gate;
 };
 
 class IdempotencyCache;

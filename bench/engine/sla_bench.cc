@@ -3,7 +3,7 @@
 //   otinish_sla_bench [--timers 1000000] [--lateness-appeals 600] [--lateness-seconds 60]
 //                     [--decide-appeals 200000] [--whatif-appeals 200000] [--whatif-writers 32]
 //                     [--whatif-baseline 1] [--whatif-log /tmp/year] [--burst-seconds 30] [--burst-writers 16]
-//                     [--mass-children 2000] [--only 123456] [--dir /tmp/x]
+//                     [--burst-max-lag 20000] [--mass-children 2000] [--only 123456] [--dir /tmp/x]
 //
 //   otinish_sla_bench --only 4 --whatif-appeals 2000000     # the goal: a Shymkent year (16 M events: ~8 min
 //                                                           # to write on 2 busy cores, 1.6 GB of disk in --dir,
@@ -29,7 +29,8 @@
 //    1-minute clock on one appeal in twenty, so that rungs fire meanwhile) for `burst-seconds`, with the SLA
 //    service following. The service's lag (log head - position it has handled, what otinish_sla_lag_events
 //    shows) sampled every 20 ms, the time it needs after the burst to reach 0, the events it handled per second,
-//    and the firing lateness during the burst.
+//    and the firing lateness during the burst. The desks wait while the lag is above `burst-max-lag`, as the
+//    server's registrations do (0: they never wait, and the service falls behind once the cores are busy).
 // 6. mass incident: a parent and N children merged into it (N = mass-children / 4, / 2 and all), written first;
 //    then an SLA service catches up from the log's start. Its time per child should not grow with N.
 //
@@ -682,7 +683,7 @@ RegisterAppeal bench_registration(std::uint64_t n) {
   return r;
 }
 
-void bench_burst(const std::string& dir, int seconds, int writers) {
+void bench_burst(const std::string& dir, int seconds, int writers, std::uint64_t max_lag) {
   const Clock& clock = SystemClock::instance();
   auto store = store::open_rocks_store(dir + "/burst-log", {}, clock);
   die(store.status(), "open store");
@@ -710,6 +711,8 @@ void bench_burst(const std::string& dir, int seconds, int writers) {
     desks.emplace_back([&] {
       while (!stop.load(std::memory_order_relaxed)) {
         const std::uint64_t n = next.fetch_add(1);
+        // As the server does (NodeOptions::max_sla_lag): intake waits while the service is too far behind.
+        if (max_lag > 0) (void)(*svc)->wait_for_lag_below(max_lag, std::chrono::seconds(5));
         auto r = eng.register_appeal(bench_registration(n), {"burst:" + std::to_string(n), {"operator:b", "operator", ""}, ""});
         if (!r.ok()) ++failed;
       }
@@ -738,9 +741,10 @@ void bench_burst(const std::string& dir, int seconds, int writers) {
   const long rss1 = rss_kb();
   (*svc)->stop();
   const SlaStats st = (*svc)->stats();
-  std::printf("  %-52s %12llu in %.1f s (%.0f/s, %d threads, %llu failed)\n", "appeals registered (synced)",
-              static_cast<unsigned long long>(registered), burst_s, registered / burst_s, writers,
-              static_cast<unsigned long long>(failed.load()));
+  std::printf("  %-52s %12llu in %.1f s (%.0f/s, %d threads, %llu failed; intake waits past %llu events of lag%s)\n",
+              "appeals registered (synced)", static_cast<unsigned long long>(registered), burst_s, registered / burst_s,
+              writers, static_cast<unsigned long long>(failed.load()), static_cast<unsigned long long>(max_lag),
+              max_lag == 0 ? ": off" : "");
   std::printf("  %-52s %12.0f /s during the burst (%llu events in all)\n", "events the service handled",
               processed_in_burst / burst_s, static_cast<unsigned long long>(processed));
   std::printf("  %-52s %12llu (%llu decisions, %llu SLA events appended, %llu conflicts)\n", "appeals decided (syncs)",
@@ -808,6 +812,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int timers = 1'000'000, lat_appeals = 600, lat_seconds = 60, decide = 200'000, whatif = 200'000, writers = 32;
   int burst_seconds = 30, burst_writers = 16, mass_children = 2000;
+  std::uint64_t burst_max_lag = 20'000;
   bool baseline = true;
   std::string dir, only, whatif_log;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -823,6 +828,7 @@ int main(int argc, char** argv) {
     else if (k == "--burst-seconds") burst_seconds = std::atoi(argv[i + 1]);
     else if (k == "--burst-writers") burst_writers = std::max(1, std::atoi(argv[i + 1]));
     else if (k == "--mass-children") mass_children = std::atoi(argv[i + 1]);
+    else if (k == "--burst-max-lag") burst_max_lag = std::strtoull(argv[i + 1], nullptr, 10);
     else if (k == "--only") only = argv[i + 1];
     else if (k == "--dir") dir = argv[i + 1];
     else {
@@ -852,7 +858,7 @@ int main(int argc, char** argv) {
   }
   if (burst_seconds > 0 && run('5')) {
     std::printf("\n5. a registration burst at the engine's maximum rate (city.yaml, real clock, synced log)\n");
-    bench_burst(dir, burst_seconds, burst_writers);
+    bench_burst(dir, burst_seconds, burst_writers, burst_max_lag);
   }
   if (mass_children > 0 && run('6')) {
     std::printf("\n6. a mass incident: children merged into one parent (city.yaml)\n");

@@ -116,6 +116,17 @@ struct KeyStore::Impl {
   std::unordered_map<std::string, SecretKey> keys;         // GUARDED_BY(mu): applicant -> data key (cache)
   std::unordered_map<std::string, std::string> identities;  // GUARDED_BY(mu): keyed hash -> applicant (cache)
   std::unordered_set<std::string> closed;                   // GUARDED_BY(mu): erasing or erased applicants
+  // The two caches hold the applicants seen lately, about 300 bytes each; past kCachedApplicants a cache starts
+  // over (a key is then read and unwrapped from the store again: a point read and an AEAD open).
+  static constexpr std::size_t kCachedApplicants = 100'000;
+  void remember_key(const std::string& id, const SecretKey& k) {  // REQUIRES: mu held exclusively
+    if (keys.size() >= kCachedApplicants) keys.clear();
+    keys.emplace(id, k);
+  }
+  void remember_identity(const std::string& hash, const std::string& id) {  // REQUIRES: mu held exclusively
+    if (identities.size() >= kCachedApplicants) identities.clear();
+    identities[hash] = id;
+  }
   // New applicants of one identity are made under that identity's stripe, so two concurrent first appeals
   // of one person share a key; different people's creations run (and sync) concurrently.
   std::array<std::mutex, 64> stripes;
@@ -163,8 +174,8 @@ struct KeyStore::Impl {
     }
     OTINISH_RETURN_IF_ERROR(write(b, "writing a new applicant key to " + path));
     std::unique_lock lock(mu);
-    keys.emplace(out.applicant_id, out.key);
-    if (hash) identities[*hash] = out.applicant_id;
+    remember_key(out.applicant_id, out.key);
+    if (hash) remember_identity(*hash, out.applicant_id);
     return out;
   }
 };
@@ -197,6 +208,8 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   o.info_log = store::open_info_log(path);
   // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so that
   // purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
+  o.write_buffer_size = 16 << 20;  // with max_write_buffer_number 2: at most 32 MiB of memtables
+  o.max_write_buffer_number = 2;
   o.WAL_ttl_seconds = 0;
   o.WAL_size_limit_MB = 0;
   o.recycle_log_file_num = 0;
@@ -264,7 +277,7 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
     OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash)));
     if (applicant) {
       std::unique_lock lock(m.mu);
-      m.identities[hash] = *applicant;
+      m.remember_identity(hash, *applicant);
     }
   }
   if (!applicant) return m.create(hash);
@@ -289,7 +302,7 @@ Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
   OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(m.kek.key, id, *wrapped));
   std::unique_lock lock(m.mu);
   if (m.closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
-  m.keys.emplace(id, k);
+  m.remember_key(id, k);
   return k;
 }
 

@@ -316,7 +316,7 @@ std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
   return std::hash<std::string>{}(appeal_id) % stripes_.size();
 }
 
-Result<SlaAppealView*> SlaService::fresh_view(const std::string& appeal_id) {
+Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   auto it = cache.views.find(appeal_id);
   if (it == cache.views.end()) {
@@ -326,12 +326,12 @@ Result<SlaAppealView*> SlaService::fresh_view(const std::string& appeal_id) {
       cache.order.pop_back();
     }
     cache.order.push_front(appeal_id);
-    it = cache.views.emplace(appeal_id, std::pair{SlaAppealView{}, cache.order.begin()}).first;
-    it->second.first.appeal_id = appeal_id;
+    it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin()}).first;
+    it->second.view.appeal_id = appeal_id;
   } else {
-    cache.order.splice(cache.order.begin(), cache.order, it->second.second);
+    cache.order.splice(cache.order.begin(), cache.order, it->second.at);
   }
-  SlaAppealView& view = it->second.first;
+  SlaAppealView& view = it->second.view;
   const std::string stream = appeal_stream(appeal_id);
   for (;;) {
     auto batch = store_.read_stream(stream, view.version + 1, store::Direction::kForward, 1024);
@@ -345,18 +345,21 @@ Result<SlaAppealView*> SlaService::fresh_view(const std::string& appeal_id) {
     view.clock_events.clear();  // the service needs their keys (emitted), not the events
     if (batch->size() < 1024) break;
   }
-  return &view;
+  return &it->second;
 }
 
 Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store::RecordedEvent& e) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   auto it = cache.views.find(appeal_id);
   if (it == cache.views.end()) return false;
-  SlaAppealView& view = it->second.first;
-  // Read by an earlier decision (which decided on it), or by the fold below for an inert event.
-  if (e.stream_version <= view.version) return true;
-  if (e.stream_version != view.version + 1 || !view.exists || !view.bound) return false;
-  cache.order.splice(cache.order.begin(), cache.order, it->second.second);
+  Kept& kept = it->second;
+  SlaAppealView& view = kept.view;
+  // Covered by an earlier decision (which read it), or found inert below.
+  if (e.stream_version <= kept.decided) return true;
+  if (e.stream_version != view.version + 1 || kept.decided != view.version || !view.exists || !view.bound) {
+    return false;
+  }
+  cache.order.splice(cache.order.begin(), cache.order, kept.at);
   auto bundle = registry_.bundle(view.bound->rules_version, view.bound->calendars_version);
   if (!bundle.ok() || !*bundle) return false;  // the decision reports it
   // Folding in place is right whatever the answer: the view stays the stream's fold up to e.
@@ -377,13 +380,22 @@ Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store
   for (std::size_t i = facts; i < f.history.size(); ++i) {
     if ((*bundle)->clock_facts.may_move_clocks(f.history[i])) return false;
   }
+  kept.decided = view.version;
   return true;
+}
+
+void SlaService::forget_all_views() {
+  for (std::size_t i = 0; i < views_.size(); ++i) {
+    std::lock_guard lock(stripes_[i]);
+    views_[i].views.clear();
+    views_[i].order.clear();
+  }
 }
 
 void SlaService::forget_view(const std::string& appeal_id) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   if (auto it = cache.views.find(appeal_id); it != cache.views.end()) {
-    cache.order.erase(it->second.second);
+    cache.order.erase(it->second.at);
     cache.views.erase(it);
   }
 }
@@ -512,6 +524,10 @@ void SlaService::worker_loop(std::size_t index) {
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
     Status s = until_stored([&] { return handle_appeal(id, e); });
     if (!s.ok()) {
+      std::lock_guard lock(timer_mu_);
+      if (stopping_) return;  // stopped while retrying: not a failure
+    }
+    if (!s.ok()) {
       // Like an error on the subscription's thread: the service stops deciding (status() says why); the event
       // stays unfinished, so the checkpoint never passes it.
       {
@@ -627,8 +643,8 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       if (!checkpoint) return std::nullopt;
       return safe_checkpoint();
     };
-    OTINISH_ASSIGN_OR_RETURN(SlaAppealView * kept, fresh_view(appeal_id));
-    SlaAppealView& view = *kept;
+    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id));
+    SlaAppealView& view = kept->view;
     if (!view.exists) {
       forget_view(appeal_id);
       return index_->apply({}, done(0));
@@ -648,7 +664,9 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         note_decision_error(appeal_id, planned.status());
         change.open = true;
         change.due = now + options_.retry_after_error;
-        return index_->apply({&change, 1}, done(0));
+        OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done(0)));
+        kept->decided = view.version;  // the retry timer stands for these events
+        return Status::Ok();
       }
       SlaPlan& plan = *planned;
       if (view.bound && attempt < options_.max_conflict_retries) {
@@ -699,6 +717,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       // The kept view takes what was appended, as folding it back from the stream would.
       if (r->deduplicated) {
         forget_view(appeal_id);  // written before (a crash, a racing service): read it back next time
+        kept = nullptr;
       } else {
         view.version = r->stream_version;
         if (bind) view.bound = *bind;
@@ -731,7 +750,9 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         }
       }
     }
-    return index_->apply({&change, 1}, done(appended));
+    OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done(appended)));
+    if (bundle && kept) kept->decided = kept->view.version;
+    return Status::Ok();
   }
 }
 
@@ -752,6 +773,9 @@ Status SlaService::until_stored(const std::function<Status()>& handle) {
   while (true) {
     Status s = handle();
     if (s.code() != StatusCode::kUnavailable && s.code() != StatusCode::kIOError) return s;
+    // The log may have failed and recovered: an append of ours answered before its fsync may be gone, so no kept
+    // view is trusted any more (each is read back from its stream at its next event).
+    forget_all_views();
     {
       std::lock_guard lock(stats_mu_);
       ++stats_.storage_retries;
@@ -767,13 +791,20 @@ Status SlaService::handle(const store::RecordedEvent& e) {
   if (e.stream.rfind(kAppealStreamPrefix, 0) == 0) {
     if (!is_appeal_event_type(e.type)) return skip(e.position);
     const std::string id = e.stream.substr(kAppealStreamPrefix.size());
+    bool queued = false;  // by an earlier try of this event, whose checkpoint write then failed
     {
       std::lock_guard lock(progress_mu_);
       OTINISH_RETURN_IF_ERROR(worker_error_);
-      in_flight_.insert(e.position);
-      dispatched_ = e.position;
+      queued = !workers_.empty() && e.position <= dispatched_;
+      if (!queued) {
+        in_flight_.insert(e.position);
+        dispatched_ = e.position;
+      }
     }
-    if (workers_.empty()) {
+    if (queued) {
+      // Handed to its worker already: queueing it twice would let the first copy's finish release the checkpoint
+      // while the second is still to come.
+    } else if (workers_.empty()) {
       OTINISH_RETURN_IF_ERROR(handle_appeal(id, e));
     } else {
       Worker& w = *workers_[stripe_index(id) % workers_.size()];
@@ -913,8 +944,8 @@ SlaRebound SlaService::rebound_event(const BundleRef& from, const BundleRef& to,
 Status SlaService::rebind_locked(const std::string& appeal_id, std::shared_ptr<const Bundle> newest,
                                  RebindPolicy policy, const store::RecordedEvent& publication, bool* rebound) {
   for (int attempt = 0;; ++attempt) {
-    OTINISH_ASSIGN_OR_RETURN(SlaAppealView * kept, fresh_view(appeal_id));
-    const SlaAppealView& view = *kept;
+    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id));
+    const SlaAppealView& view = kept->view;
     if (!view.exists || !view.bound) return sync_locked(appeal_id, std::nullopt, std::nullopt);
     const BundleRef& from_ref = *view.bound;
     // A calendar publication under kProvisional changes the calendars only: the appeal keeps its rule set.

@@ -180,15 +180,23 @@ class SlaService {
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
                        std::optional<Timestamp> fired_due, std::uint64_t* appended);
+  // One kept appeal: its folded stream, and the version up to which every event was decided (or found inert).
+  // The view may be ahead of `decided`: a publication's rebinding reads the stream without deciding it.
+  struct Kept {
+    SlaAppealView view;
+    std::uint64_t decided = 0;
+    std::list<std::string>::iterator at;  // in ViewCache::order
+  };
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
-  Result<SlaAppealView*> fresh_view(const std::string& appeal_id);
-  // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: the kept view holds it already (an
-  // earlier decision read it), or it is the view's next event and, folded in, changes nothing a decision
-  // depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
+  Result<Kept*> fresh_view(const std::string& appeal_id);
+  // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: a decision already covered it, or
+  // it is the kept view's next event, everything before it is decided, and folded in it changes nothing a
+  // decision depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
   Result<bool> fold_if_inert(const std::string& appeal_id, const store::RecordedEvent& e);
   void forget_view(const std::string& appeal_id);  // REQUIRES: the appeal's stripe is held
+  void forget_all_views();  // REQUIRES: no stripe is held
 
   // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
   // `checkpoint`: the log position being handled (by the subscription or a worker). Its SLA events are then
@@ -248,7 +256,7 @@ class SlaService {
   // the stripe's mutex: SlaServiceOptions::cached_appeals / 64 each.
   struct ViewCache {
     std::list<std::string> order;  // most recently used first
-    std::unordered_map<std::string, std::pair<SlaAppealView, std::list<std::string>::iterator>> views;
+    std::unordered_map<std::string, Kept> views;
   };
   std::array<ViewCache, 64> views_;
   std::unique_ptr<store::Subscription> subscription_;  // set by start(), reset by stop()

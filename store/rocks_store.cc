@@ -888,15 +888,17 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
     }
   }
   rocksdb::Status s = db_->Write(w, &batch);
-  wal.unlock();
   if (!s.ok()) {
     // Nothing of this group is in the log (a RocksDB write is all or nothing), but the WAL may now end in a
-    // torn record, so no later group may follow it there: fail, and let recover() start a new WAL. The stream
-    // cache and the tree's edge in memory already count this group; recover() reads both back as stored.
+    // torn record, so no later group may follow it there: fail (before the syncer may touch the WAL again), and
+    // let recover() start a new WAL. The stream cache and the tree's edge in memory already count this group;
+    // recover() reads both back as stored.
     const Status err = fail(from_rocks(s, "writing " + std::to_string(written.size()) + " appends to the log"));
+    wal.unlock();
     for (AppendRequest* r : written) r->result = err;
     return;
   }
+  wal.unlock();
   if (stream_versions_.size() + g.versions.size() > kStreamCacheLimit) stream_versions_.clear();
   for (auto& [stream, version] : g.versions) stream_versions_[stream] = version;
   last_recorded_at_ = g.recorded_at;
@@ -1004,6 +1006,10 @@ Status RocksEventStore::sync_written() {
     const std::string what = "writing or syncing the log's WAL after position " + std::to_string(head_position());
     {
       std::lock_guard wal(wal_mu_);
+      {
+        std::lock_guard failed(failed_mu_);
+        if (!failed_.ok()) return failed_;  // the writer's write failed meanwhile: the WAL must not be touched
+      }
       if (rocksdb::Status s = db_->FlushWAL(/*sync=*/false); !s.ok()) return fail(from_rocks(s, what));
     }
     rocksdb::Status s = options_.sync_writes ? db_->SyncWAL() : rocksdb::Status::OK();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "tests/engine/forwarding_store.h"
 #include "tests/engine/sla_test_city.h"
 
 namespace otinish::engine {
@@ -15,41 +16,19 @@ namespace {
 using testing::SlaCity;
 
 // The city's store, counting the events read_stream returns.
-class CountingStore final : public store::EventStore {
+class CountingStore final : public testing::ForwardingStore {
  public:
-  explicit CountingStore(store::EventStore& real) : real_(real) {}
+  using ForwardingStore::ForwardingStore;
   std::uint64_t events_read() const { return read_.load(); }
-
-  Result<store::AppendResult> append(std::string_view stream, store::ExpectedVersion expected,
-                                     std::span<const store::EventData> events,
-                                     const store::AppendOptions& options) override {
-    return real_.append(stream, expected, events, options);
-  }
   Result<std::vector<store::RecordedEvent>> read_stream(std::string_view stream, std::uint64_t from_version,
                                                         store::Direction direction,
                                                         std::size_t limit) const override {
-    auto r = real_.read_stream(stream, from_version, direction, limit);
+    auto r = inner_.read_stream(stream, from_version, direction, limit);
     if (r.ok()) read_ += r->size();
     return r;
   }
-  Result<std::vector<store::RecordedEvent>> read_all(std::uint64_t from, std::size_t limit) const override {
-    return real_.read_all(from, limit);
-  }
-  Result<std::uint64_t> scan(std::uint64_t from, std::uint64_t limit,
-                             const std::function<bool(const store::RecordedEvent&)>& visit) const override {
-    return real_.scan(from, limit, visit);
-  }
-  Result<std::uint64_t> stream_version(std::string_view stream) const override {
-    return real_.stream_version(stream);
-  }
-  std::uint64_t head_position() const override { return real_.head_position(); }
-  Hash256 head_hash() const override { return real_.head_hash(); }
-  std::unique_ptr<store::Subscription> subscribe(std::uint64_t after, store::EventHandler handler) override {
-    return real_.subscribe(after, std::move(handler));
-  }
 
  private:
-  store::EventStore& real_;
   mutable std::atomic<std::uint64_t> read_{0};
 };
 

@@ -400,8 +400,6 @@ class Runner final : public ProjectionRunner {
     space_ = std::make_unique<store::DiskSpaceGuard>(dir, "the views", options_.min_free_disk_mb << 20);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
-    table.cache_index_and_filter_blocks = true;  // in the cache, not beside it: bounded whatever the views' size
-    table.pin_l0_filter_and_index_blocks_in_cache = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // most rebuild reads are of absent rows
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options_ = rocksdb::ColumnFamilyOptions(options);

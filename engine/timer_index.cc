@@ -50,8 +50,6 @@ Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, co
   o.info_log = store::open_info_log(path);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
-  table.cache_index_and_filter_blocks = true;  // in the cache, not beside it: bounded whatever the index's size
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   o.write_buffer_size = 16 << 20;
   o.max_write_buffer_number = 2;  // at most 32 MiB of memtables

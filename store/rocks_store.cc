@@ -341,18 +341,12 @@ Status RocksEventStore::open(const std::string& path) {
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
-  // Index and filter blocks live in the block cache (the newest level's pinned), not beside it: otherwise every
-  // table file keeps its own in memory, and memory grows with the log on disk.
-  table.cache_index_and_filter_blocks = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions indexed;
   indexed.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::ColumnFamilyOptions log_options;
   rocksdb::BlockBasedTableOptions log_table;
   log_table.block_cache = table.block_cache;
-  log_table.cache_index_and_filter_blocks = true;
-  log_table.pin_l0_filter_and_index_blocks_in_cache = true;
   log_table.block_size = 64 << 10;
   log_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(log_table));
 

@@ -156,21 +156,28 @@ Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e, bool cl
   return Status::Ok();
 }
 
-Result<SlaAppealView> read_sla_view(const store::EventStore& store, const std::string& appeal_id) {
-  SlaAppealView view;
-  view.appeal_id = appeal_id;
-  const std::string stream = appeal_stream(appeal_id);
-  std::uint64_t from = 1;
+namespace {
+
+// Folds the events of the view's appeal after view.version (none if the appeal does not exist yet).
+Status fold_sla_tail(const store::EventStore& store, SlaAppealView& view) {
+  const std::string stream = appeal_stream(view.appeal_id);
   for (;;) {
-    auto batch = store.read_stream(stream, from, store::Direction::kForward, 1024);
+    auto batch = store.read_stream(stream, view.version + 1, store::Direction::kForward, 1024);
     if (!batch.ok()) {
-      if (batch.status().code() == StatusCode::kNotFound) return view;
+      if (batch.status().code() == StatusCode::kNotFound) return Status::Ok();  // no such appeal (yet)
       return batch.status();
     }
     for (const auto& e : *batch) OTINISH_RETURN_IF_ERROR(fold_sla_view(view, e));
-    if (batch->size() < 1024) break;
-    from = batch->back().stream_version + 1;
+    if (batch->size() < 1024) return Status::Ok();
   }
+}
+
+}  // namespace
+
+Result<SlaAppealView> read_sla_view(const store::EventStore& store, const std::string& appeal_id) {
+  SlaAppealView view;
+  view.appeal_id = appeal_id;
+  OTINISH_RETURN_IF_ERROR(fold_sla_tail(store, view));
   return view;
 }
 
@@ -332,19 +339,11 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);
   }
   SlaAppealView& view = it->second.view;
-  const std::string stream = appeal_stream(appeal_id);
-  for (;;) {
-    auto batch = store_.read_stream(stream, view.version + 1, store::Direction::kForward, 1024);
-    if (!batch.ok() && batch.status().code() == StatusCode::kNotFound) break;  // no such appeal (yet)
-    Status s = batch.status();
-    for (std::size_t i = 0; s.ok() && i < batch->size(); ++i) s = fold_sla_view(view, (*batch)[i]);
-    if (!s.ok()) {
-      forget_view(appeal_id);
-      return s;
-    }
-    view.clock_events.clear();  // the service needs their keys (emitted), not the events
-    if (batch->size() < 1024) break;
+  if (Status s = fold_sla_tail(store_, view); !s.ok()) {
+    forget_view(appeal_id);
+    return s;
   }
+  view.clock_events.clear();  // the service needs their keys (emitted), not the events
   return &it->second;
 }
 
@@ -451,28 +450,24 @@ void SlaService::stop() {
   if (const std::uint64_t cp = safe_checkpoint(); cp > index_->checkpoint()) (void)index_->apply({}, cp);
 }
 
-bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
-  // Polled: what is left is usually a worker's decision or the store's next sync, a fraction of a millisecond.
+bool SlaService::poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                            std::chrono::microseconds every) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (safe_checkpoint() >= position) return true;
+  while (!done()) {
     if (!status().ok() || std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    std::this_thread::sleep_for(every);
   }
+  return true;
+}
+
+bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds timeout) const {
+  // What is left is usually a worker's decision or the store's next sync, a fraction of a millisecond.
+  return poll_until([&] { return safe_checkpoint() >= position; }, timeout, std::chrono::microseconds(100));
 }
 
 bool SlaService::wait_for_lag_below(std::uint64_t max_lag, std::chrono::milliseconds timeout) const {
-  auto behind = [&] {
-    const std::uint64_t head = store_.head_position(), done = safe_checkpoint();
-    return head > done + max_lag;
-  };
-  if (!behind()) return true;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (behind()) {
-    if (!status().ok() || std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return poll_until([&] { return store_.head_position() <= safe_checkpoint() + max_lag; }, timeout,
+                    std::chrono::milliseconds(1));
 }
 
 std::uint64_t SlaService::safe_checkpoint() const {
@@ -491,14 +486,10 @@ std::uint64_t SlaService::safe_checkpoint() const {
   return cp;
 }
 
-void SlaService::finish(std::uint64_t position, std::uint64_t appended) {
+void SlaService::finish(std::uint64_t position) {
   {
     std::lock_guard lock(progress_mu_);
     in_flight_.erase(position);
-    if (appended != 0) {
-      std::uint64_t& a = unsynced_[position];
-      a = std::max(a, appended);
-    }
   }
   progress_cv_.notify_all();
 }
@@ -624,14 +615,14 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 }
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                               std::optional<Timestamp> fired_due, std::uint64_t* appended) {
-  Status s = decide_locked(appeal_id, checkpoint, fired_due, appended);
+                               std::optional<Timestamp> fired_due) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due);
   if (!s.ok()) forget_view(appeal_id);
   return s;
 }
 
 Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                                 std::optional<Timestamp> fired_due, std::uint64_t* appended_to) {
+                                 std::optional<Timestamp> fired_due) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
@@ -639,7 +630,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
     // while more facts may still be recorded at `now` itself.
     const Timestamp decide_at = now - std::chrono::microseconds(1);
     // The checkpoint to write with the timer: before this event, which is not finished yet.
-    auto done = [&](std::uint64_t) -> std::optional<std::uint64_t> {
+    auto done = [&]() -> std::optional<std::uint64_t> {
       if (!checkpoint) return std::nullopt;
       return safe_checkpoint();
     };
@@ -647,7 +638,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
     SlaAppealView& view = kept->view;
     if (!view.exists) {
       forget_view(appeal_id);
-      return index_->apply({}, done(0));
+      return index_->apply({}, done());
     }
     std::optional<BundleRef> bind;
     OTINISH_ASSIGN_OR_RETURN(std::shared_ptr<const Bundle> bundle, bundle_for(view, &bind));
@@ -664,7 +655,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         note_decision_error(appeal_id, planned.status());
         change.open = true;
         change.due = now + options_.retry_after_error;
-        OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done(0)));
+        OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done()));
         kept->decided = view.version;  // the retry timer stands for these events
         return Status::Ok();
       }
@@ -697,7 +688,6 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         if (!change.due || f.at < *change.due) change.due = f.at;
       }
     }
-    std::uint64_t appended = 0;
     if (!out.empty()) {
       for (auto& d : out) d.actor = options_.actor;
       const std::string key = "sla:" + appeal_id + ":" + to_hex(blake2b_256(keys)).substr(0, 32);
@@ -724,15 +714,11 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         for (std::string& k : clock_keys) view.emitted.insert(std::move(k));
       }
       if (checkpoint) {
-        appended = r->last_position;
         // At once, not when the event finishes: if the timer's write below fails and the event is handled again,
         // the re-decision appends nothing more, yet these must still hold the checkpoint back until durable.
-        {
-          std::lock_guard lock(progress_mu_);
-          std::uint64_t& a = unsynced_[*checkpoint];
-          a = std::max(a, appended);
-        }
-        if (appended_to) *appended_to = appended;
+        std::lock_guard lock(progress_mu_);
+        std::uint64_t& a = unsynced_[*checkpoint];
+        a = std::max(a, r->last_position);
       }
     }
     {
@@ -750,7 +736,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         }
       }
     }
-    OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done(appended)));
+    OTINISH_RETURN_IF_ERROR(index_->apply({&change, 1}, done()));
     if (bundle && kept) kept->decided = kept->view.version;
     return Status::Ok();
   }
@@ -841,7 +827,7 @@ Status SlaService::handle_appeal(const std::string& appeal_id, const store::Reco
   // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
   OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(appeal_id, e));
   if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt));
-  finish(e.position, 0);
+  finish(e.position);
   return Status::Ok();
 }
 

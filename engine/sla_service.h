@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -179,7 +180,7 @@ class SlaService {
   // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                       std::optional<Timestamp> fired_due, std::uint64_t* appended);
+                       std::optional<Timestamp> fired_due);
   // One kept appeal: its folded stream, and the version up to which every event was decided (or found inert).
   // The view may be ahead of `decided`: a publication's rebinding reads the stream without deciding it.
   struct Kept {
@@ -201,19 +202,21 @@ class SlaService {
   // REQUIRES: the appeal's stripe is held. `fired_due`: the timer being fired (for lateness).
   // `checkpoint`: the log position being handled (by the subscription or a worker). Its SLA events are then
   // appended without waiting for their fsync (the next sync covers them; the service would otherwise wait
-  // for one fsync per appeal and fall behind a busy centre), `*appended` says up to which position, and the
-  // checkpoint written with the timer is held back until they are durable (safe_checkpoint).
+  // for one fsync per appeal and fall behind a busy centre), and the checkpoint is held back until they are
+  // durable (unsynced_, safe_checkpoint).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                     std::optional<Timestamp> fired_due, std::uint64_t* appended = nullptr);
+                     std::optional<Timestamp> fired_due);
   // The checkpoint that may be written now: every event at or before it was handled (none is still with a
   // worker) and the SLA events appended for it without waiting for their fsync are durable, so that a restart
   // after a power loss re-decides from the first event whose SLA events could be lost (re-deciding is
   // idempotent). An event's timer change is written before the event counts as finished, with a checkpoint
   // before it: a crash never leaves a checkpoint past a change that was not written.
   std::uint64_t safe_checkpoint() const;
-  // The event at `position` is handled (its timer change written); its SLA events, if any, were appended up to
-  // log position `appended`.
-  void finish(std::uint64_t position, std::uint64_t appended);
+  // Polls `done` every `every` until it holds (true), the timeout passes or the service failed (false).
+  bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                  std::chrono::microseconds every) const;
+  // The event at `position` is handled (its timer change written; its SLA events, if any, are in unsynced_).
+  void finish(std::uint64_t position);
   // Every event dispatched to a worker is finished (before a publication is applied to every appeal).
   Status drain_workers();
   // An appeal event, on its worker (or the subscription's thread without workers): folded if inert, else decided.

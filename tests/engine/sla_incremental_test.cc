@@ -45,14 +45,6 @@ struct CountedService {
     service = std::move(s).value();
     EXPECT_TRUE(service->start().ok());
   }
-  void settle(SlaCity& city) {
-    for (int i = 0; i < 100; ++i) {
-      const std::uint64_t head = city.store().head_position();
-      ASSERT_TRUE(service->wait_for(head, std::chrono::seconds(10))) << service->status().ToString();
-      if (city.store().head_position() == head) return;
-    }
-    FAIL() << "the SLA service never caught up";
-  }
   CountingStore counting;
   std::unique_ptr<SlaService> service;
 };
@@ -61,7 +53,7 @@ TEST(SlaIncremental, AParentWithManyChildrenIsReadOnceNotOncePerChild) {
   SlaCity city;
   CountedService svc(city);
   const std::string parent = city.reg(Category::kIncident, "utilities.heating.no_heat");
-  svc.settle(city);
+  city.settle(*svc.service);
   const std::uint64_t before = svc.counting.events_read();
   constexpr int kChildren = 150;
   for (int i = 0; i < kChildren; ++i) {
@@ -70,7 +62,7 @@ TEST(SlaIncremental, AParentWithManyChildrenIsReadOnceNotOncePerChild) {
     ASSERT_TRUE(city.engine().execute(child, MergeInto{parent, "same outage"}, city.meta()).ok());
     city.clock().advance(std::chrono::seconds(1));
   }
-  svc.settle(city);
+  city.settle(*svc.service);
   // Each child's stream (registration, its SLA events, the merge, the SLA's stop) is read about once, and the
   // parent's child_attached facts are folded as they come. Re-reading the parent per child, as a
   // from-scratch decision does, would read kChildren² / 2 = 11,250 events for the parent alone.
@@ -85,14 +77,14 @@ TEST(SlaIncremental, CommentsAreFoldedWithoutReadingTheStreamAgain) {
   SlaCity city;
   CountedService svc(city);
   const std::string id = city.reg(Category::kComplaint, "lifts.broken");
-  svc.settle(city);
+  city.settle(*svc.service);
   const std::uint64_t before = svc.counting.events_read();
   const std::uint64_t decisions = svc.service->stats().syncs;
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(city.engine().execute(id, Comment{"called the applicant"}, city.meta()).ok());
     city.clock().advance(std::chrono::seconds(1));
   }
-  svc.settle(city);
+  city.settle(*svc.service);
   EXPECT_EQ(svc.counting.events_read() - before, 0u);  // each comment arrives by the subscription, in order
   EXPECT_EQ(svc.service->stats().syncs, decisions);     // and changes nothing a clock reacts to
   // Entering review moves no clock of the golden rules either; the assignment stops the law's redirect clock and
@@ -100,7 +92,7 @@ TEST(SlaIncremental, CommentsAreFoldedWithoutReadingTheStreamAgain) {
   ASSERT_TRUE(city.engine().execute(id, SendForReview{}, city.meta()).ok());
   ASSERT_TRUE(city.engine().execute(id, Assign{}, city.meta()).ok());
   city.clock().advance(std::chrono::seconds(1));
-  svc.settle(city);
+  city.settle(*svc.service);
   EXPECT_GT(svc.service->stats().syncs, decisions);
 }
 
@@ -110,11 +102,11 @@ TEST(SlaIncremental, AnAppealPushedOutOfMemoryIsReadBackAndDecidedTheSame) {
   std::vector<std::string> ids;
   for (int i = 0; i < 200; ++i) ids.push_back(city.reg(Category::kComplaint, "lifts.broken"));
   for (const std::string& id : ids) ASSERT_TRUE(city.engine().execute(id, Comment{"again"}, city.meta()).ok());
-  svc.settle(city);
+  city.settle(*svc.service);
   // The registrations were recorded at the service's `now`: they are decided at the first look after it.
   city.clock().advance(std::chrono::seconds(1));
   ASSERT_TRUE(svc.service->fire_due().ok());
-  svc.settle(city);
+  city.settle(*svc.service);
   // 200 appeals on 64 stripes: most were pushed out and read back from their streams.
   EXPECT_GT(svc.counting.events_read(), 200u);
   for (const std::string& id : ids) {

@@ -111,11 +111,13 @@ class SlaCity : public TestCity {
   }
   void stop_service() { service_.reset(); }
 
-  // Waits until the service has processed everything in the log (including its own events).
-  void settle() {
+  // Waits until the service (the city's, or `service`) has processed everything in the log, including its own
+  // events.
+  void settle() { settle(*service_); }
+  void settle(SlaService& service) {
     for (int i = 0; i < 100; ++i) {
       const std::uint64_t head = store().head_position();
-      ASSERT_TRUE(service_->wait_for(head, std::chrono::seconds(10))) << service_->status().ToString();
+      ASSERT_TRUE(service.wait_for(head, std::chrono::seconds(10))) << service.status().ToString();
       if (store().head_position() == head) return;
     }
     FAIL() << "the SLA service never caught up";

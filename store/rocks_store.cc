@@ -187,11 +187,11 @@ class RocksEventStore final : public EventStore {
   CommitStats commit_stats() const override { return queue_->stats(); }
   Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
   merkle::NodeReader tree_reader() const override;
-  // tree_reader's nodes; without taking db_mu_ for the writer thread's own reads (it may hold it alone).
+  // tree_reader's nodes; without taking db_mu_ for the leader's own reads (it may hold it alone, in recover()).
   merkle::NodeReader node_reader(bool lock_db) const;
 
  private:
-  // Everything the writer thread decides for one group before the write.
+  // Everything the leader decides for one group before the write.
   struct GroupState;
 
   Status open_db();
@@ -240,7 +240,8 @@ class RocksEventStore final : public EventStore {
   mutable std::mutex head_mu_;
   Hash256 head_hash_{};  // guarded by head_mu_
 
-  // Writer-thread-only state (touched by write_group alone, so it needs no lock).
+  // The leader's state (touched by write_group alone, which the write queue runs for one leader at a time, each
+  // call after the previous one returned: so it needs no lock).
   Timestamp last_recorded_at_{};
   std::unordered_map<std::string, std::uint64_t> stream_versions_;
   merkle::Frontier tree_;  // the Merkle tree's right edge as written
@@ -266,7 +267,7 @@ class RocksEventStore final : public EventStore {
   // is reopened (Debian's RocksDB asserts on one), so the writer has to see the failure before its next write.
   // The fsync itself runs outside it, so the writer still writes the next group while the disk syncs.
   std::mutex wal_mu_;
-  // The head as written (maybe not yet synced): set by the writer thread, published by the syncer.
+  // The head as written (maybe not yet synced): set by the leader, published by the syncer.
   std::mutex written_mu_;
   std::uint64_t written_position_ = 0;  // guarded by written_mu_
   Hash256 written_hash_{};              // guarded by written_mu_
@@ -281,7 +282,7 @@ class RocksEventStore final : public EventStore {
   Status fail(const Status& cause);
   // What failed_ says: the causes and what to do. Caller holds failed_mu_.
   std::string failure_message() const;
-  // On the writer thread, while failed: closes RocksDB and opens it again, as PostgreSQL restarts into crash
+  // On the leader's thread, while failed: closes RocksDB and opens it again, as PostgreSQL restarts into crash
   // recovery after a failed fsync. The open reads the WAL back (a torn tail is dropped) and writes what it
   // recovered into new, synced table files before it serves, so nothing depends any longer on the file whose
   // write or fsync failed (its pages may be lost whatever a later fsync says: PostgreSQL's "fsyncgate"). Then

@@ -1,13 +1,18 @@
 // store/write_queue.h (internal): group commit, the one place where concurrent appends become durable writes.
 //
-// Appenders call submit() from any thread and block until their request is durable. Two threads do the work,
-// like a two-stage pipeline (RocksDB's WriteThread with pipelined writes does the same with leaders):
-//   - the writer takes everything queued (up to a cap) as one group and hands it to `write`, which decides
-//     the group (versions, positions, hashes) and writes it in ONE RocksDB write without syncing;
-//   - the syncer takes every group written so far and calls `sync`, which makes all of them durable with one
-//     flush and fsync of the WAL (the flush alone with StoreOptions::sync_writes off) and publishes the new head;
-//     only then are the group's (waiting) appenders woken.
-// While one fsync runs the writer already writes the next group, so the disk is never idle while appenders
+// Appenders call submit() from any thread and block until their request is durable. The work is a two-stage
+// pipeline, in the style of RocksDB's WriteThread with pipelined writes:
+//   - writing: one appender at a time is the *leader*. It takes everything queued (up to a cap) as one group
+//     and hands it to `write`, which decides the group (versions, positions, hashes) and writes it in ONE
+//     RocksDB write without syncing. The others (*followers*) only queue their request and sleep: no thread is
+//     woken to write it. An appender that finds no leader becomes the leader at once, so a lone writer pays no
+//     thread hand-off at all. A leader keeps writing the groups that queue up meanwhile while its own append
+//     waits for its sync; once that is answered, it hands the role to the appender at the queue's front (one
+//     wake, as RocksDB's leader wakes the next group's leader) and returns.
+//   - syncing: a syncer thread takes every group written so far and calls `sync`, which makes all of them
+//     durable with one flush and fsync of the WAL (the flush alone with StoreOptions::sync_writes off) and
+//     publishes the new head; only then are the group's (waiting) appenders woken.
+// While one fsync runs the leader already writes the next group, so the disk is never idle while appenders
 // wait, and one fsync covers every group written before it began. An appender is answered only after its
 // append is synced, with one exception: an append with AppendOptions::wait_for_sync = false is answered as
 // soon as its group is written. It is durable once the next sync has run, no later than the answer to any
@@ -43,15 +48,19 @@ struct AppendRequest {
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
   // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.
   void acknowledge();
-  // 0 waiting, 2 waiting asleep (in FUTEX_WAIT), 1 answered. The appender spins briefly, then marks itself
-  // asleep; the queue makes a wake-up syscall only for an appender that is asleep.
-  std::atomic<std::uint32_t> done{0};
+  // Wakes the appender to take the leader's role (its request is still queued).
+  void make_leader();
+  static constexpr std::uint32_t kWaiting = 0, kAnswered = 1, kAsleep = 2, kLead = 3;
+  // kWaiting, kAsleep (waiting in FUTEX_WAIT), kAnswered, or kLead (told to lead). The appender spins briefly,
+  // then marks itself asleep; the queue makes a wake-up syscall only for an appender that is asleep.
+  std::atomic<std::uint32_t> done{kWaiting};
 };
 
 // Thread-safe.
 class WriteQueue {
  public:
-  // Decides and writes a group without syncing: every request's `result` must be set. Writer thread only.
+  // Decides and writes a group without syncing: every request's `result` must be set. Called by one leader at a
+  // time (each call happens-after the previous one returned), on the leader's own thread.
   using WriteFn = std::function<void(std::span<AppendRequest* const>)>;
   // Makes every group `write` has returned from durable, and publishes it. Syncer thread only. On error the
   // error becomes the result of every request not yet acknowledged.
@@ -60,7 +69,7 @@ class WriteQueue {
   // `max_group_events`: a group stops growing once it holds this many events (a single larger request still
   // forms a group of its own).
   WriteQueue(WriteFn write, SyncFn sync, std::size_t max_group_events);
-  // Writes and syncs what is queued, then stops both threads.
+  // Writes and syncs what is queued (waiting for the leader), then stops the syncer.
   ~WriteQueue();
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
@@ -73,7 +82,11 @@ class WriteQueue {
   CommitStats stats() const;
 
  private:
-  void write_loop();
+  // The leader's work, on an appender's thread: writes groups while any are queued; returns once its own
+  // request is answered and the role handed on, or when the queue is empty and the role released.
+  void lead(AppendRequest* own);
+  // Sleeps until `request` is answered (true) or made the leader (false).
+  static bool wait(AppendRequest* request);
   void sync_loop();
 
   // Longest the syncer waits for the appenders it just answered to come back (see sync_loop).
@@ -84,18 +97,18 @@ class WriteQueue {
   const std::size_t max_group_events_;
 
   std::mutex mu_;
-  std::condition_variable work_cv_;  // the writer waits for requests
-  std::condition_variable sync_cv_;  // the syncer waits for written groups
+  std::condition_variable sync_cv_;    // the syncer waits for written groups
+  std::condition_variable leader_cv_;  // the destructor waits for the last leader
   std::deque<AppendRequest*> queue_;     // guarded by mu_: submitted, not yet written
   std::vector<AppendRequest*> written_;  // guarded by mu_: written, not yet synced, not yet answered
   bool unsynced_ = false;                // guarded by mu_: something was written since the last sync began
   bool closing_ = false;                 // guarded by mu_
-  bool writer_done_ = false;             // guarded by mu_
+  bool leading_ = false;                 // guarded by mu_: some appender holds the leader's role (or is told to)
+  bool writer_done_ = false;             // guarded by mu_: closing, and no leader is left to write
   std::atomic<std::uint64_t> syncs_{0};        // written by the syncer, read by stats()
   std::atomic<std::uint64_t> synced_appends_{0};
   std::atomic<std::uint64_t> sync_micros_{0};
   std::thread syncer_;                   // started after the members above
-  std::thread writer_;
 };
 
 }  // namespace otinish::store

@@ -1,0 +1,160 @@
+// The group commit's leader/follower protocol, with a fake write and sync: every append is written exactly once,
+// by one leader at a time, answered only after a sync that began after its write (unless it asked not to wait),
+// and a lone appender writes on its own thread.
+#include "store/write_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace otinish::store {
+namespace {
+
+// A write function and a sync function that record what they did.
+struct FakeLog {
+  std::atomic<bool> in_write{false};
+  std::atomic<int> overlapping_writes{0};
+  std::atomic<std::uint64_t> written{0};  // appends written so far; an append's sequence is its count at its write
+  std::atomic<std::uint64_t> synced{0};   // every append with a sequence up to this is durable
+  std::atomic<int> syncs{0};
+  std::chrono::microseconds sync_time{200};
+  std::atomic<int> fail_next_sync{0};
+  std::mutex mu;
+  std::unordered_map<const AppendRequest*, std::thread::id> writer_of;  // guarded by mu
+
+  void write(std::span<AppendRequest* const> group) {
+    if (in_write.exchange(true)) overlapping_writes.fetch_add(1);
+    for (AppendRequest* r : group) {
+      const std::uint64_t seq = written.fetch_add(1) + 1;
+      r->result = AppendResult{seq, seq, seq, false};
+      std::lock_guard lock(mu);
+      writer_of[r] = std::this_thread::get_id();
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    in_write.store(false);
+  }
+  Status sync() {
+    const std::uint64_t covered = written.load();
+    std::this_thread::sleep_for(sync_time);
+    syncs.fetch_add(1);
+    if (fail_next_sync.exchange(0) != 0) return Status::IOError("fake fsync failed");
+    synced.store(covered);
+    return Status::Ok();
+  }
+};
+
+std::unique_ptr<WriteQueue> make_queue(FakeLog& log, std::size_t max_group_events = 64) {
+  return std::make_unique<WriteQueue>([&log](std::span<AppendRequest* const> g) { log.write(g); },
+                                      [&log] { return log.sync(); }, max_group_events);
+}
+
+TEST(WriteQueueTest, ALoneAppenderWritesOnItsOwnThread) {
+  FakeLog log;
+  auto queue = make_queue(log);
+  EventData e;
+  AppendOptions options;
+  for (int i = 0; i < 3; ++i) {
+    AppendRequest r;
+    r.events = {&e, 1};
+    r.options = &options;
+    queue->submit(&r);
+    ASSERT_TRUE(r.result.ok()) << r.result.status().ToString();
+    EXPECT_LE(r.result->first_position, log.synced.load()) << "answered before the sync that covers it";
+    std::lock_guard lock(log.mu);
+    EXPECT_EQ(log.writer_of.at(&r), std::this_thread::get_id()) << "a lone appender must lead, not hand off";
+    log.writer_of.clear();
+  }
+}
+
+TEST(WriteQueueTest, ManyAppendersAreWrittenOnceByOneLeaderAtATimeAndAnsweredAfterTheirSync) {
+  FakeLog log;
+  auto queue = make_queue(log, /*max_group_events=*/5);  // small groups: leaders hand over often
+  constexpr int kThreads = 16, kAppends = 300;
+  std::atomic<int> early{0}, errors{0}, led_by_others{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      EventData e;
+      AppendOptions wait, no_wait;
+      no_wait.wait_for_sync = false;
+      for (int i = 0; i < kAppends; ++i) {
+        AppendRequest r;
+        r.events = {&e, 1};
+        r.options = (i + t) % 7 == 0 ? &no_wait : &wait;
+        queue->submit(&r);
+        if (!r.result.ok()) {
+          errors.fetch_add(1);
+          continue;
+        }
+        if (r.options->wait_for_sync && r.result->first_position > log.synced.load()) early.fetch_add(1);
+        std::lock_guard lock(log.mu);
+        if (log.writer_of.at(&r) != std::this_thread::get_id()) led_by_others.fetch_add(1);
+        log.writer_of.erase(&r);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  queue.reset();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(early.load(), 0) << "an append was answered before a sync covered it";
+  EXPECT_EQ(log.overlapping_writes.load(), 0) << "two leaders wrote at once";
+  EXPECT_EQ(log.written.load(), std::uint64_t{kThreads * kAppends}) << "every append is written exactly once";
+  EXPECT_GT(led_by_others.load(), 0) << "with 16 appenders, followers' appends are written by a leader";
+  EXPECT_LT(log.syncs.load(), kThreads * kAppends) << "no group commit happened";
+}
+
+TEST(WriteQueueTest, ClosingSyncsWhatWasOnlyWritten) {
+  FakeLog log;
+  log.sync_time = std::chrono::milliseconds(5);
+  auto queue = make_queue(log);
+  EventData e;
+  AppendOptions no_wait;
+  no_wait.wait_for_sync = false;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      AppendRequest r;
+      r.events = {&e, 1};
+      r.options = &no_wait;
+      queue->submit(&r);  // answered once written, before its sync
+      EXPECT_TRUE(r.result.ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  queue.reset();
+  EXPECT_EQ(log.written.load(), 8u);
+  EXPECT_EQ(log.synced.load(), 8u) << "the queue closed with written appends not synced";
+}
+
+TEST(WriteQueueTest, AFailedSyncIsTheAnswerOfEveryAppendItCovered) {
+  FakeLog log;
+  log.sync_time = std::chrono::milliseconds(2);
+  auto queue = make_queue(log);
+  log.fail_next_sync = 1;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      EventData e;
+      AppendOptions wait;
+      AppendRequest r;
+      r.events = {&e, 1};
+      r.options = &wait;
+      queue->submit(&r);
+      if (!r.result.ok()) {
+        EXPECT_EQ(r.result.status().code(), StatusCode::kIOError);
+        failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GE(failed.load(), 1) << "the failed sync answered no append";
+}
+
+}  // namespace
+}  // namespace otinish::store

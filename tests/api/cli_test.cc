@@ -152,6 +152,48 @@ TEST(CliTest, ExportThenImportRebuildsTheSameChainAndVerifies) {
   std::filesystem::remove_all(copy);
 }
 
+// An export written by the format-1 build (the log format that kept a `heads` column family and one `streams`
+// entry per event) imports into this build: the export's lines are envelopes, which did not change, and the import
+// rebuilds every index. The file was written by this test's generator below, run with the format-1 build at
+// commit 8249151 (`OTINISH_WRITE_EXPORT_GOLDEN=$PWD/tests/api/golden/export_format1.jsonl api_cli_test
+// --gtest_filter='*Format1*'`): three appeals with the city rules, so that it holds the SLA service's multi-event
+// appends.
+TEST(CliTest, ImportsAnExportWrittenByTheFormat1Build) {
+  if (const char* out = std::getenv("OTINISH_WRITE_EXPORT_GOLDEN")) {
+    std::string dir;
+    {
+      TestNode node(make_temp_dir(), {}, {.city_rules = true});
+      node.keep_dir();
+      for (int i = 0; i < 3; ++i) node.register_appeal();
+      ASSERT_TRUE(node.node().sla().wait_for(node.node().store().head_position(), std::chrono::seconds(10)));
+      dir = node.dir();
+    }
+    ASSERT_EQ(run({"export", "--data", dir, "--out", out}).exit_code, 0);
+    std::filesystem::remove_all(dir);
+  }
+  const std::string file = source_dir() + "/tests/api/golden/export_format1.jsonl";
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+  std::ifstream in(file);
+  std::string last, first_stream;
+  std::size_t lines = 0;
+  for (std::string l; std::getline(in, l); ++lines) {
+    if (first_stream.empty()) first_stream = std::string(boost::json::parse(l).as_object().at("stream").as_string());
+    last = l;
+  }
+  ASSERT_GT(lines, 10u);
+  const std::string head(boost::json::parse(last).as_object().at("hash").as_string());
+  const std::string copy = make_temp_dir();
+  CliResult im = run({"import", "--data", copy, file});
+  ASSERT_EQ(im.exit_code, 0) << im.err;
+  EXPECT_NE(im.out.find(head.substr(0, 16)), std::string::npos) << "the import ends at the export's head hash\n"
+                                                                << im.out;
+  CliResult v = run({"verify", "--data", copy});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("ok, " + std::to_string(lines) + " events"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("indexes ok"), std::string::npos) << v.out;
+  std::filesystem::remove_all(copy);
+}
+
 // With SLA rules the SLA service appends several events (SlaBound, SlaClockStarted, SlaDeadlineSet, ...) in one
 // append under one idempotency key; import must append them together again, not one by one (the second would be
 // refused: the key is taken).

@@ -184,10 +184,10 @@ class EventStore {
   virtual std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) = 0;
 
   // Checks the store's own indexes against its log up to the head (what verify_log runs with
-  // VerifyOptions::indexes once the chain verified). The RocksDB store checks that every event's `streams`
-  // entry points at its position, that each stream's versions in the log are 1, 2, 3, ..., that each stream's
-  // `heads` entry is its last version, and that no `streams` or `heads` entry exists that no event accounts
-  // for. Reports the first mismatch (bad_position: the event concerned, or where a stray entry points).
+  // VerifyOptions::indexes once the chain verified). The RocksDB store checks that each stream's versions in
+  // the log are 1, 2, 3, ..., that its `streams` entries (one per append) cover exactly those versions without
+  // gap or overlap and lead to each event's position, and that no entry exists that no event accounts for.
+  // Reports the first mismatch (bad_position: the event concerned, or where a stray entry points).
   // The default (a store without such indexes): kFailedPrecondition.
   virtual Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const;
 

@@ -4,6 +4,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -68,6 +70,57 @@ Status index_mismatch(std::string_view stream, std::uint64_t version, std::uint6
                             std::to_string(version) + " points at position " + std::to_string(position) +
                             ", which holds " + found.stream + " version " + std::to_string(found.stream_version) +
                             "; run `otinish verify`");
+}
+
+// The part of a `streams` key before the version: the stream name and its 0x00. The stream index's bloom
+// filters (in its table files and memtable) are built over it, so that finding a stream's newest run (a seek for
+// the last key of the prefix) skips every file that holds no run of the stream, as most do for a new appeal.
+class StreamPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "otinish.StreamPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const void* nul = std::memchr(key.data(), 0, key.size());
+    return {key.data(), static_cast<std::size_t>(static_cast<const char*>(nul) - key.data()) + 1};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return std::memchr(key.data(), 0, key.size()) != nullptr; }
+};
+
+// One `streams` entry: the events of one append, versions first_version.. at positions first_position..
+struct Run {
+  std::uint64_t first_version = 0;
+  std::uint64_t first_position = 0;
+  std::uint64_t events = 0;
+  std::uint64_t last_version() const { return first_version + events - 1; }
+  std::uint64_t position_of(std::uint64_t version) const { return first_position + (version - first_version); }
+};
+
+enum class RunRead { kRun, kOtherStream, kMalformed };
+
+// Decodes the entry at `key` if it is a run of the stream whose key prefix (name and 0x00) is `prefix`.
+RunRead decode_run(const rocksdb::Slice& key, const rocksdb::Slice& value, std::string_view prefix, Run* out) {
+  if (!key.starts_with(rocksdb::Slice(prefix.data(), prefix.size()))) return RunRead::kOtherStream;
+  if (key.size() != prefix.size() + 8 || value.size() != 12) return RunRead::kMalformed;
+  out->first_version = coding::decode_big_endian64(key.data() + prefix.size());
+  out->first_position = coding::decode_big_endian64(value.data());
+  std::uint32_t events = 0;
+  coding::Reader r(std::string_view(value.data() + 8, 4));
+  r.get_fixed32(&events);
+  out->events = events;
+  return out->first_version >= 1 && out->first_position >= 1 && events >= 1 ? RunRead::kRun : RunRead::kMalformed;
+}
+
+Status malformed_run(std::string_view stream, const rocksdb::Slice& key, const rocksdb::Slice& value) {
+  return Status::Corruption("the stream index holds a malformed entry of " + std::string(stream) + " (key of " +
+                            std::to_string(key.size()) + " bytes, value of " + std::to_string(value.size()) +
+                            " bytes; a run of no events or from version or position 0); run `otinish verify`");
+}
+
+std::string format1_message(const std::string& path) {
+  return path + " holds an otinish log of format 1 (" + keys::kFormat1Value + "); this build reads format 2 (" +
+         keys::kFormatValue + "), whose stream index has one entry per append and no `heads`. The events and their "
+         "hashes are the same: export the log with the build that wrote it (`otinish export --data DIR --out "
+         "log.jsonl`) and import the export with this one (`otinish import --data NEW_DIR log.jsonl`), which "
+         "rebuilds the indexes and checks the chain";
 }
 
 std::size_t event_bytes(const EventData& e) {
@@ -212,8 +265,11 @@ class RocksEventStore final : public EventStore {
                                    const std::function<void(std::uint64_t)>& progress) const;
   void write_group(std::span<AppendRequest* const> group);
   Status sync_written();
+  // The newest version of `stream`, written or synced (the leader's view; 0 for a new stream).
   Result<std::uint64_t> lookup_stream_version(std::string_view stream) const;
-  Result<std::uint64_t> position_of(std::string_view stream, std::uint64_t version) const;
+  // The run of `stream` with the greatest first version <= `version` (the one that holds it, if any does),
+  // read with `ro`; NotFound if the stream has none. UINT64_MAX finds the stream's newest run.
+  Result<Run> seek_run(const rocksdb::ReadOptions& ro, std::string_view stream, std::uint64_t version) const;
   Status read_position(std::uint64_t position, RecordedEvent* out) const;
   Status validate(std::string_view stream, std::span<const EventData> events, const AppendOptions& options) const;
 
@@ -231,7 +287,6 @@ class RocksEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* idem_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* heads_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* tree_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
@@ -345,6 +400,9 @@ Status RocksEventStore::open(const std::string& path) {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions indexed;
   indexed.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions streams_options = indexed;
+  streams_options.prefix_extractor = std::make_shared<StreamPrefix>();
+  streams_options.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::ColumnFamilyOptions log_options;
   rocksdb::BlockBasedTableOptions log_table;
   log_table.block_cache = table.block_cache;
@@ -357,14 +415,14 @@ Status RocksEventStore::open(const std::string& path) {
   cfs_ = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {keys::kLogCf, log_options},
-      {keys::kStreamsCf, indexed},
+      {keys::kStreamsCf, streams_options},
       {keys::kIdempotencyCf, indexed},
-      {keys::kHeadsCf, indexed},
       {keys::kTreeCf, tree_options},
   };
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
     for (const auto& name : existing) {
+      if (name == keys::kFormat1HeadsCf) return Status::InvalidArgument(format1_message(path));
       if (std::none_of(cfs_.begin(), cfs_.end(), [&](const auto& d) { return d.name == name; })) {
         return Status::InvalidArgument(path + " holds column family '" + name +
                                        "', which is not part of an otinish log; is this the right directory?");
@@ -412,8 +470,7 @@ Status RocksEventStore::open_db() {
   log_cf_ = handles_[1];
   streams_cf_ = handles_[2];
   idem_cf_ = handles_[3];
-  heads_cf_ = handles_[4];
-  tree_cf_ = handles_[5];
+  tree_cf_ = handles_[4];
 
   std::string format;
   s = db_->Get(rocksdb::ReadOptions(), default_cf_, keys::kFormatKey, &format);
@@ -424,6 +481,8 @@ Status RocksEventStore::open_db() {
     if (!s.ok()) return from_rocks(s, "writing the log's format marker");
   } else if (!s.ok()) {
     return from_rocks(s, "reading the log's format marker");
+  } else if (format == keys::kFormat1Value) {
+    return Status::InvalidArgument(format1_message(path));
   } else if (format != keys::kFormatValue) {
     return Status::InvalidArgument(path + " has log format '" + format + "'; this build reads '" +
                                    keys::kFormatValue + "'");
@@ -475,15 +534,13 @@ Status RocksEventStore::check_tail() {
     if (compute_event_hash(e) != e.hash) {
       return Status::Corruption(where() + "the stored hash does not match the envelope (altered bytes)");
     }
-    auto indexed = position_of(e.stream, e.stream_version);
-    if (!indexed.ok() || *indexed != pos) {
+    auto run = seek_run(rocksdb::ReadOptions(), e.stream, e.stream_version);
+    if (!run.ok() || run->last_version() < e.stream_version || run->position_of(e.stream_version) != pos) {
       return Status::Corruption(where() + "the stream index for " + e.stream + " version " +
-                                std::to_string(e.stream_version) + " does not point at it");
-    }
-    auto stream_head = lookup_stream_version(e.stream);
-    if (!stream_head.ok() || *stream_head < e.stream_version) {
-      return Status::Corruption(where() + "the stream head of " + e.stream + " is behind version " +
-                                std::to_string(e.stream_version));
+                                std::to_string(e.stream_version) + " does not point at it" +
+                                (run.ok() || run.status().code() == StatusCode::kNotFound
+                                     ? std::string()
+                                     : " (" + run.status().message() + ")"));
     }
     prev = e.hash;
   }
@@ -705,35 +762,34 @@ Result<AppendResult> RocksEventStore::append(std::string_view stream, ExpectedVe
   return std::move(request.result);
 }
 
-Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view stream) const {
-  // A point lookup with a bloom filter: a new stream (the common case: a new appeal) costs almost nothing.
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), heads_cf_, rocksdb::Slice(stream.data(), stream.size()), &v);
-  if (s.IsNotFound()) return std::uint64_t{0};
-  if (!s.ok()) return from_rocks(s, "reading the stream heads");
-  coding::Reader r(v);
-  std::uint64_t version;
-  if (!r.get_fixed64(&version) || r.remaining() != 0) {
-    return Status::Corruption("stream head of " + std::string(stream) + " is " + std::to_string(v.size()) +
-                              " bytes (expected 8)");
+Result<Run> RocksEventStore::seek_run(const rocksdb::ReadOptions& options, std::string_view stream,
+                                     std::uint64_t version) const {
+  rocksdb::ReadOptions ro = options;
+  ro.prefix_same_as_start = true;  // the stream's bloom filters rule out the files that hold none of its runs
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
+  const std::string key = keys::stream_key(stream, version);
+  it->SeekForPrev(key);
+  if (!it->status().ok()) return from_rocks(it->status(), "reading the stream index");
+  Run run;
+  if (it->Valid()) {
+    switch (decode_run(it->key(), it->value(), std::string_view(key).substr(0, stream.size() + 1), &run)) {
+      case RunRead::kRun:
+        return run;
+      case RunRead::kMalformed:
+        return malformed_run(stream, it->key(), it->value());
+      case RunRead::kOtherStream:
+        break;
+    }
   }
-  return version;
+  return Status::NotFound("the stream index has no run of " + std::string(stream) + " up to version " +
+                          std::to_string(version));
 }
 
-Result<std::uint64_t> RocksEventStore::position_of(std::string_view stream, std::uint64_t version) const {
-  std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_, keys::stream_key(stream, version), &v);
-  // Callers ask for versions the stream's head says exist, and the head and index are written in one batch.
-  if (s.IsNotFound()) {
-    return Status::Corruption("the stream index has no entry for " + std::string(stream) + " version " +
-                              std::to_string(version) + ", which the stream's head says exists");
-  }
-  if (!s.ok()) return from_rocks(s, "reading the stream index");
-  if (v.size() != 8) {
-    return Status::Corruption("the stream index entry for " + std::string(stream) + " version " +
-                              std::to_string(version) + " is " + std::to_string(v.size()) + " bytes (expected 8)");
-  }
-  return coding::decode_big_endian64(v.data());
+Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view stream) const {
+  auto run = seek_run(rocksdb::ReadOptions(), stream, UINT64_MAX);
+  if (run.ok()) return run->last_version();
+  if (run.status().code() == StatusCode::kNotFound) return std::uint64_t{0};  // a new stream
+  return run.status();
 }
 
 struct RocksEventStore::GroupState {
@@ -846,10 +902,7 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
       e.prev_hash = g.prev_hash;
       e.hash = compute_event_hash(e);
       g.prev_hash = e.hash;
-      std::string pos_value;
-      coding::put_big_endian64(&pos_value, e.position);
       batch.Put(log_cf_, keys::log_key(e.position), encode_envelope(e));
-      batch.Put(streams_cf_, keys::stream_key(stream, e.stream_version), pos_value);
       if (options_.merkle_tree) {
         tree_.append(merkle::leaf_hash(e.hash), [&](int level, std::uint64_t index, const merkle::Hash& h) {
           add_tree_node(level, index, h, batch);
@@ -858,9 +911,9 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
     }
     result.last_position = g.next_position - 1;
     result.stream_version = current;
-    std::string head_value;
-    coding::put_fixed64(&head_value, current);
-    batch.Put(heads_cf_, stream, head_value);
+    // One index entry for the whole append: its events have consecutive versions and positions.
+    batch.Put(streams_cf_, keys::stream_key(stream, current - r->events.size() + 1),
+              keys::stream_run_value(result.first_position, static_cast<std::uint32_t>(r->events.size())));
     g.versions[stream] = current;
     if (!key.empty()) {
       IdempotencyRecord rec{result, digest};
@@ -1050,45 +1103,71 @@ Result<std::vector<RecordedEvent>> RocksEventStore::read_stream(std::string_view
   OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
   const std::uint64_t head = head_position();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
   const std::string prefix = keys::stream_key(stream, 0).substr(0, stream.size() + 1);
-  if (direction == Direction::kForward) {
-    it->Seek(keys::stream_key(stream, from_version));
-  } else {
-    it->SeekForPrev(keys::stream_key(stream, from_version));
-  }
+  const bool forward = direction == Direction::kForward;
+  if (forward) from_version = std::max<std::uint64_t>(from_version, 1);
+  // The run that holds from_version (or, backwards, the newest one before it); forwards, if the stream has no run
+  // that starts at or before it, its first run, which the gap check below then judges.
+  it->SeekForPrev(keys::stream_key(stream, from_version));
+  if (forward && (!it->Valid() || !it->key().starts_with(prefix))) it->Seek(keys::stream_key(stream, 0));
   std::vector<RecordedEvent> out;
   bool any_version = false;
-  // The version the next entry must have (0: not known yet). The index is not covered by the hash chain, so
-  // each entry is checked against the event it points at: an altered entry must not show another event.
-  std::uint64_t next_version = direction == Direction::kForward ? std::max<std::uint64_t>(from_version, 1) : 0;
-  for (; it->Valid() && out.size() < limit; direction == Direction::kForward ? it->Next() : it->Prev()) {
-    const rocksdb::Slice k = it->key();
-    if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) break;
-    const std::uint64_t version = coding::decode_big_endian64(k.data() + prefix.size());
-    if (it->value().size() != 8) {
-      return Status::Corruption("the stream index entry for " + std::string(stream) + " version " +
-                                std::to_string(version) + " is " + std::to_string(it->value().size()) +
-                                " bytes (expected 8)");
+  // The version the next run must hold next (0: not known yet). The index is not covered by the hash chain, so
+  // runs must follow each other without gap or overlap, and each event is checked against the entry that led to
+  // it: an altered entry must not show another event.
+  std::uint64_t next_version = forward ? from_version : 0;
+  bool first_run = true;
+  auto gap = [&](std::uint64_t missing, std::uint64_t found) {
+    return Status::Corruption("the stream index of " + std::string(stream) + " has no entry for version " +
+                              std::to_string(missing) + " (the next entry is version " + std::to_string(found) + ")");
+  };
+  for (; it->Valid() && out.size() < limit; forward ? it->Next() : it->Prev()) {
+    Run run;
+    const RunRead read = decode_run(it->key(), it->value(), prefix, &run);
+    if (read == RunRead::kOtherStream) break;
+    if (read == RunRead::kMalformed) return malformed_run(stream, it->key(), it->value());
+    if (forward) {
+      if (first_run && run.first_version <= next_version && run.last_version() < next_version) {
+        first_run = false;  // the stream's newest run ends before from_version: read on, for a stray entry
+        continue;
+      }
+      if (run.first_version > next_version || (!first_run && run.first_version != next_version)) {
+        return gap(next_version, run.first_version);
+      }
+      first_run = false;
+      bool unsynced = false;
+      for (std::uint64_t v = next_version; v <= run.last_version() && out.size() < limit; ++v) {
+        const std::uint64_t position = run.position_of(v);
+        if (position > head) {  // newer events are not synced yet
+          unsynced = true;
+          break;
+        }
+        RecordedEvent e;
+        OTINISH_RETURN_IF_ERROR(read_position(position, &e));
+        if (e.stream != stream || e.stream_version != v) return index_mismatch(stream, v, position, e);
+        any_version = true;
+        out.push_back(std::move(e));
+      }
+      if (unsynced) break;
+      next_version = run.last_version() + 1;
+    } else {
+      if (next_version != 0 && run.last_version() != next_version) return gap(next_version, run.last_version());
+      for (std::uint64_t v = std::min(from_version, run.last_version()); v >= run.first_version && out.size() < limit;
+           --v) {
+        const std::uint64_t position = run.position_of(v);
+        if (position > head) continue;  // not synced yet
+        RecordedEvent e;
+        OTINISH_RETURN_IF_ERROR(read_position(position, &e));
+        if (e.stream != stream || e.stream_version != v) return index_mismatch(stream, v, position, e);
+        any_version = true;
+        out.push_back(std::move(e));
+      }
+      next_version = run.first_version - 1;
+      if (next_version == 0) break;
     }
-    const std::uint64_t position = coding::decode_big_endian64(it->value().data());
-    if (position > head) {
-      if (direction == Direction::kForward) break;  // newer events are not synced yet
-      continue;
-    }
-    if (next_version != 0 && version != next_version) {
-      return Status::Corruption("the stream index of " + std::string(stream) + " has no entry for version " +
-                                std::to_string(next_version) + " (the next entry is version " +
-                                std::to_string(version) + ")");
-    }
-    any_version = true;
-    RecordedEvent e;
-    OTINISH_RETURN_IF_ERROR(read_position(position, &e));
-    if (e.stream != stream || e.stream_version != version) {
-      return index_mismatch(stream, version, position, e);
-    }
-    next_version = direction == Direction::kForward ? version + 1 : version - 1;
-    out.push_back(std::move(e));
   }
   if (!it->status().ok()) return from_rocks(it->status(), "reading stream " + std::string(stream));
   if (!any_version) {
@@ -1150,26 +1229,33 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
   std::shared_lock<std::shared_timed_mutex> lock;
   OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
   OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
-  // Versions newer than the published head may be visible before their sync; walk back to a synced one.
+  // The newest run may be an append written but not yet synced: walk back to the newest synced version.
   const std::uint64_t head = head_position();
-  OTINISH_ASSIGN_OR_RETURN(std::uint64_t version, lookup_stream_version(stream));
-  while (version > 0) {
-    OTINISH_ASSIGN_OR_RETURN(std::uint64_t pos, position_of(stream, version));
-    if (pos <= head) {
-      // The heads and streams entries are not covered by the hash chain: check the event is what they say.
-      RecordedEvent e;
-      OTINISH_RETURN_IF_ERROR(read_position(pos, &e));
-      if (e.stream != stream || e.stream_version != version) return index_mismatch(stream, version, pos, e);
-      break;
-    }
-    --version;
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
+  const std::string prefix = keys::stream_key(stream, 0).substr(0, stream.size() + 1);
+  for (it->SeekForPrev(keys::stream_key(stream, UINT64_MAX)); it->Valid(); it->Prev()) {
+    Run run;
+    const RunRead read = decode_run(it->key(), it->value(), prefix, &run);
+    if (read == RunRead::kOtherStream) break;
+    if (read == RunRead::kMalformed) return malformed_run(stream, it->key(), it->value());
+    if (run.first_position > head) continue;
+    const std::uint64_t version = run.first_version + std::min(run.events - 1, head - run.first_position);
+    // The index is not covered by the hash chain: check the event is what it says.
+    const std::uint64_t position = run.position_of(version);
+    RecordedEvent e;
+    OTINISH_RETURN_IF_ERROR(read_position(position, &e));
+    if (e.stream != stream || e.stream_version != version) return index_mismatch(stream, version, position, e);
+    return version;
   }
-  return version;
+  if (!it->status().ok()) return from_rocks(it->status(), "reading stream " + std::string(stream));
+  return std::uint64_t{0};
 }
 
-// Three sequential walks over one snapshot, without a point lookup per event: the log (remembering each
-// stream's positions), then `heads` and `streams` against what the log walk saw. Memory: 8 bytes per event and
-// one entry per stream. Entries of appends written but not yet synced when the check began (positions past the
+// Two sequential walks over one snapshot, without a point lookup per event: the log (remembering each
+// stream's positions), then `streams` against what the log walk saw. Memory: 8 bytes per event and one entry
+// per stream. Entries of appends written but not yet synced when the check began (positions past the
 // head) are not judged.
 Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
   std::shared_lock<std::shared_timed_mutex> lock;
@@ -1205,7 +1291,7 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
   };
   struct Seen {
     std::vector<std::uint64_t> positions;  // positions[v - 1]: where the log holds the stream's version v
-    bool head_seen = false;                // its `heads` entry was found
+    bool indexed = false;                  // the stream index holds a run of it
   };
   std::unordered_map<std::string, Seen> streams;
 
@@ -1236,102 +1322,82 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
     if (expected != head + 1) return fail(expected, "position " + std::to_string(expected) + " is missing from the log");
   }
 
-  // 2. `heads`: each stream's entry is its last version in the log, and no entry names a stream the log lacks.
+  // 2. `streams`, in key order (one stream after another, each in version order): each stream's runs cover
+  // versions 1, 2, 3, ... without gap or overlap and point where the log walk saw each version; a run past the
+  // stream's last synced version belongs to an append in flight (positions past the head). Then every stream of
+  // the log must have had its runs.
   {
-    // A `heads` entry ahead of the log walk is an append in flight if its next version points past the head.
-    auto in_flight = [&](std::string_view stream, std::uint64_t version) {
-      std::string v;
-      return db_->Get(ro, streams_cf_, keys::stream_key(stream, version), &v).ok() && v.size() == 8 &&
-             coding::decode_big_endian64(v.data()) > head;
+    rocksdb::ReadOptions sro = ro;
+    sro.total_order_seek = true;  // across streams: the stream prefix's bloom filters must not cut the walk short
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(sro, streams_cf_));
+    std::string current;         // the stream of the previous run
+    Seen* seen = nullptr;        // and what the log walk saw of it (nullptr: nothing)
+    std::uint64_t next = 1;      // the version the stream's next run must start at
+    // At the end of a stream's runs: every version the log holds must have been covered.
+    auto uncovered = [&]() -> std::optional<VerifyReport> {
+      if (seen == nullptr || next > seen->positions.size()) return std::nullopt;
+      return fail(seen->positions[next - 1], "the stream index has no entry for " + what(current, next) +
+                                                 ", the event at this position");
     };
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, heads_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string_view stream(it->key().data(), it->key().size());
-      auto found = streams.find(std::string(stream));
-      const std::uint64_t last = found == streams.end() ? 0 : found->second.positions.size();
-      const std::uint64_t last_position = last == 0 ? 0 : found->second.positions.back();
-      coding::Reader r(std::string_view(it->value().data(), it->value().size()));
-      std::uint64_t version = 0;
-      if (!r.get_fixed64(&version) || r.remaining() != 0) {
-        return fail(last_position, "the heads entry of " + std::string(stream) + " is " +
-                                       std::to_string(it->value().size()) + " bytes (expected 8)");
-      }
-      if (found != streams.end()) found->second.head_seen = true;
-      if (version == last || (version > last && in_flight(stream, last + 1))) continue;
-      if (last == 0) {
-        return fail(0, "the heads entry of " + std::string(stream) + " says version " + std::to_string(version) +
-                           ", but the log holds no event of that stream");
-      }
-      return fail(last_position, "the heads entry of " + std::string(stream) + " says version " +
-                                     std::to_string(version) + ", but the stream's last event is version " +
-                                     std::to_string(last) + ", at this position");
-    }
-    if (!it->status().ok()) return from_rocks(it->status(), "reading the stream heads");
-    for (const auto& [stream, seen] : streams) {
-      if (!seen.head_seen) {
-        return fail(seen.positions.back(), "the heads column family has no entry for " + stream +
-                                               ", whose last event is version " +
-                                               std::to_string(seen.positions.size()) + ", at this position");
-      }
-    }
-  }
-
-  // 3. `streams`, in key order (one stream after another): each entry points where the log walk saw that
-  // stream and version, or belongs to an append in flight. Then every event must have had its entry.
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
-    std::string current;           // the stream of the previous entry
-    const Seen* seen = nullptr;    // and what the log walk saw of it (nullptr: nothing)
-    std::uint64_t matched = 0;     // entries that point at their event
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const rocksdb::Slice k = it->key();
-      if (k.size() < 10 || k[k.size() - 9] != '\0' || it->value().size() != 8) {
-        return fail(0, "the stream index holds a malformed entry (key of " + std::to_string(k.size()) +
-                           " bytes, value of " + std::to_string(it->value().size()) + " bytes)");
-      }
-      const std::string_view stream(k.data(), k.size() - 9);
+      const char* nul = static_cast<const char*>(std::memchr(k.data(), 0, k.size()));
+      const std::string_view stream(k.data(), nul == nullptr ? k.size() : static_cast<std::size_t>(nul - k.data()));
       if (current.empty() || stream != current) {
+        if (auto r = uncovered()) return *r;
         current = stream;
         auto found = streams.find(current);
         seen = found == streams.end() ? nullptr : &found->second;
+        if (seen != nullptr) seen->indexed = true;
+        next = 1;
       }
-      const std::uint64_t version = coding::decode_big_endian64(k.data() + k.size() - 8);
-      const std::uint64_t position = coding::decode_big_endian64(it->value().data());
-      if (seen != nullptr && version >= 1 && version <= seen->positions.size()) {
-        const std::uint64_t real = seen->positions[version - 1];
-        if (position == real) {
-          ++matched;
-          continue;
+      Run run;
+      if (decode_run(k, it->value(), std::string_view(k.data(), stream.size() + 1), &run) != RunRead::kRun) {
+        return fail(0, "the stream index holds a malformed entry of " + std::string(stream) + " (key of " +
+                           std::to_string(k.size()) + " bytes, value of " + std::to_string(it->value().size()) +
+                           " bytes; a run of no events or from version or position 0)");
+      }
+      const std::uint64_t known = seen == nullptr ? 0 : seen->positions.size();
+      if (run.first_position > head && run.first_version > known) continue;  // an append in flight
+      if (run.first_version > next && next <= known) {
+        return fail(seen->positions[next - 1], "the stream index has no entry for " + what(current, next) +
+                                                   ", the event at this position");
+      }
+      if (run.first_version < next) {
+        return fail(run.first_position, "the stream index entry for " + what(stream, run.first_version) +
+                                            " overlaps the run before it, which ends at version " +
+                                            std::to_string(next - 1));
+      }
+      for (std::uint64_t v = run.first_version; v <= run.last_version(); ++v) {
+        const std::uint64_t position = run.position_of(v);
+        if (v <= known) {
+          const std::uint64_t real = seen->positions[v - 1];
+          if (position == real) continue;
+          return fail(real, "the stream index entry for " + what(stream, v) + " points at position " +
+                                std::to_string(position) + ", which holds " + held_at(position) +
+                                ", not at this position, which holds that event");
         }
-        return fail(real, "the stream index entry for " + what(stream, version) + " points at position " +
-                              std::to_string(position) + ", which holds " + held_at(position) +
-                              ", not at this position, which holds that event");
+        return fail(position, "the stream index entry for " + what(stream, v) + " points at position " +
+                                  std::to_string(position) + ", which holds " + held_at(position) + " (" +
+                                  (seen == nullptr ? "the log holds no event of " + std::string(stream)
+                                                   : "the stream's last version is " + std::to_string(known)) +
+                                  ")");
       }
-      if (position > head) continue;  // an append in flight
-      return fail(position, "the stream index entry for " + what(stream, version) + " points at position " +
-                                std::to_string(position) + ", which holds " + held_at(position) + " (" +
-                                (seen == nullptr ? "the log holds no event of " + std::string(stream)
-                                                 : "the stream's last version is " +
-                                                       std::to_string(seen->positions.size())) +
-                                ")");
+      next = run.last_version() + 1;
     }
     if (!it->status().ok()) return from_rocks(it->status(), "reading the stream index");
-    if (matched != head) {
-      // Some event has no entry: name the first one (by position). Only on this failure path, a lookup each.
-      std::uint64_t first = 0;
-      std::string missing;
-      std::string v;
-      for (const auto& [stream, s] : streams) {
-        for (std::size_t i = 0; i < s.positions.size(); ++i) {
-          if (first != 0 && s.positions[i] > first) break;
-          if (!db_->Get(ro, streams_cf_, keys::stream_key(stream, i + 1), &v).ok()) {
-            first = s.positions[i];
-            missing = what(stream, i + 1);
-            break;
-          }
-        }
+    if (auto r = uncovered()) return *r;
+    // A stream of the log with no run at all: name its first event.
+    std::uint64_t first = 0;
+    std::string missing;
+    for (const auto& [stream, s] : streams) {
+      if (!s.indexed && (first == 0 || s.positions.front() < first)) {
+        first = s.positions.front();
+        missing = stream;
       }
-      return fail(first, "the stream index has no entry for " + missing + ", the event at this position");
+    }
+    if (first != 0) {
+      return fail(first, "the stream index has no entry for " + what(missing, 1) + ", the event at this position");
     }
   }
 

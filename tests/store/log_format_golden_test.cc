@@ -104,6 +104,13 @@ TEST(LogFormatGoldenTest, KeysAreBigEndianSoByteOrderIsNumericOrder) {
   EXPECT_LT(keys::stream_key("a", UINT64_MAX), keys::stream_key("a0", 0)) << "a stream never interleaves with its prefix-sharing neighbour";
 }
 
+// Format 2's stream index: one entry per append, keyed by the stream and the append's first version, holding its
+// first position (big-endian, the bytes of a log key) and its number of events (4 bytes little-endian).
+TEST(LogFormatGoldenTest, AStreamRunIsItsFirstPositionAndItsEventCount) {
+  EXPECT_EQ(hex_lines(keys::stream_run_value(258, 3)), "000000000000010203000000\n");
+  EXPECT_EQ(std::string(keys::kFormatValue), "otinish-log/2");
+}
+
 }  // namespace
 }  // namespace otinish::store
 

@@ -19,8 +19,8 @@ namespace otinish::store::testing {
 inline void rewrite_and_rechain(const std::string& path, std::uint64_t position, const std::string& payload) {
   rocksdb::Options o;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}},   {keys::kStreamsCf, {}},
-      {keys::kIdempotencyCf, {}},              {keys::kHeadsCf, {}}, {keys::kTreeCf, {}}};
+      {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}},
+      {keys::kIdempotencyCf, {}}, {keys::kTreeCf, {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, path, cfs, &handles, &db).ok());
@@ -39,7 +39,7 @@ inline void rewrite_and_rechain(const std::string& path, std::uint64_t position,
       prev = e.hash;
     }
   }
-  ASSERT_TRUE(db->DeleteRange({}, handles[5], std::string(1, '\0'), std::string(1, '\x7f')).ok());
+  ASSERT_TRUE(db->DeleteRange({}, handles[4], std::string(1, '\0'), std::string(1, '\x7f')).ok());
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
   delete db;

@@ -20,7 +20,6 @@ struct RawLog {
   rocksdb::DB* db;
   rocksdb::ColumnFamilyHandle* log;
   rocksdb::ColumnFamilyHandle* streams;
-  rocksdb::ColumnFamilyHandle* heads;
   rocksdb::ColumnFamilyHandle* tree;
 };
 
@@ -29,11 +28,11 @@ void with_raw_db(const std::string& path, const std::function<void(const RawLog&
   rocksdb::Options o;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}}, {keys::kIdempotencyCf, {}},
-      {keys::kHeadsCf, {}}, {keys::kTreeCf, {}}};
+      {keys::kTreeCf, {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, path, cfs, &handles, &db).ok());
-  damage(RawLog{db, handles[1], handles[2], handles[4], handles[5]});
+  damage(RawLog{db, handles[1], handles[2], handles[4]});
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
   delete db;
@@ -155,10 +154,12 @@ TEST(TamperTest, VerifyReportsAGapAsAFailureNotAnError) {
 // fill() puts event i (0-based) at position i + 1 as version i / 9 + 1 of stream appeal-(i % 9).
 std::uint64_t position_in_fill(int stream, std::uint64_t version) { return (version - 1) * 9 + stream + 1; }
 
-void put_position(const RawLog& raw, const std::string& stream, std::uint64_t version, std::uint64_t position) {
-  std::string v;
-  coding::put_big_endian64(&v, position);
-  ASSERT_TRUE(raw.db->Put({}, raw.streams, keys::stream_key(stream, version), v).ok());
+// fill() appends one event at a time, so each version has its own run: this makes version's run point at
+// `position` (for `events` events).
+void put_position(const RawLog& raw, const std::string& stream, std::uint64_t version, std::uint64_t position,
+                  std::uint32_t events = 1) {
+  ASSERT_TRUE(
+      raw.db->Put({}, raw.streams, keys::stream_key(stream, version), keys::stream_run_value(position, events)).ok());
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -252,16 +253,44 @@ TEST(TamperTest, AMissingStreamIndexEntryIsCaught) {
   EXPECT_TRUE(contains(report->problem, "no entry for appeal-3 version 2")) << report->problem;
 }
 
-TEST(TamperTest, AWrongStreamHeadIsCaught) {
+// A stream's newest version is where its newest run ends: a run that claims more events than its append had
+// makes the stream look longer, and must be caught rather than show other streams' events as this one's.
+TEST(TamperTest, ARunLongerThanItsAppendIsCaught) {
   testing::TempDir dir;
   fill(dir.path(), 100);
   const std::uint64_t last = position_in_fill(4, 11);  // appeal-4's last event, before the checked tail
   ASSERT_EQ(last, 95u);
-  for (std::uint64_t wrong : {5u, 20u}) {
+  with_raw_db(dir.path(), [&](const RawLog& raw) { put_position(raw, "appeal-4", 11, last, 5); });
+  StoreOptions o;
+  o.tail_check_events = 5;
+  auto store = open_rocks_store(dir.path(), o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto report = verify_log(**store, {.indexes = true});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->bad_position, last + 1) << report->to_string();
+  EXPECT_TRUE(contains(report->problem, "appeal-4 version 12 points at position 96, which holds appeal-5 version 11"))
+      << report->problem;
+  auto version = (*store)->stream_version("appeal-4");
+  ASSERT_FALSE(version.ok()) << "stream_version said " << *version;
+  EXPECT_EQ(version.status().code(), StatusCode::kCorruption) << version.status().ToString();
+  EXPECT_TRUE(contains(version.status().message(), "appeal-4 version 15")) << version.status().message();
+  auto read = (*store)->read_stream("appeal-4", 1, Direction::kForward, 100);
+  ASSERT_FALSE(read.ok()) << "read_stream showed " << read->size() << " events, some of other streams";
+  EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+}
+
+TEST(TamperTest, AMalformedOrOverlappingRunIsCaught) {
+  for (int damage : {0, 1}) {
+    testing::TempDir dir;
+    fill(dir.path(), 100);
     with_raw_db(dir.path(), [&](const RawLog& raw) {
-      std::string v;
-      coding::put_fixed64(&v, wrong);
-      ASSERT_TRUE(raw.db->Put({}, raw.heads, "appeal-4", v).ok());
+      if (damage == 0) {
+        put_position(raw, "appeal-2", 3, position_in_fill(2, 3), 0);  // a run of no events
+      } else {
+        // appeal-2's run at version 3 now claims versions 3 and 4 too: version 4 is then in two runs.
+        put_position(raw, "appeal-2", 3, position_in_fill(2, 3), 2);
+      }
     });
     StoreOptions o;
     o.tail_check_events = 5;
@@ -269,18 +298,36 @@ TEST(TamperTest, AWrongStreamHeadIsCaught) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto report = verify_log(**store, {.indexes = true});
     ASSERT_TRUE(report.ok()) << report.status().ToString();
-    EXPECT_FALSE(report->ok) << "head " << wrong;
-    EXPECT_EQ(report->bad_position, last) << report->to_string();
-    EXPECT_TRUE(contains(report->problem, "heads entry of appeal-4 says version " + std::to_string(wrong) +
-                                              ", but the stream's last event is version 11"))
+    EXPECT_FALSE(report->ok) << "damage " << damage;
+    EXPECT_TRUE(contains(report->problem, damage == 0 ? "malformed entry of appeal-2" : "appeal-2 version"))
         << report->problem;
-    if (wrong == 20) {
-      auto version = (*store)->stream_version("appeal-4");
-      ASSERT_FALSE(version.ok()) << "stream_version said " << *version;
-      EXPECT_EQ(version.status().code(), StatusCode::kCorruption) << version.status().ToString();
-      EXPECT_TRUE(contains(version.status().message(), "appeal-4 version 20")) << version.status().message();
-    }
+    auto read = (*store)->read_stream("appeal-2", 1, Direction::kForward, 100);
+    EXPECT_FALSE(read.ok()) << "damage " << damage << ": read_stream showed " << read->size() << " events";
   }
+}
+
+// A directory of the format that kept `heads` is refused with the way forward, not misread.
+TEST(TamperTest, AFormat1LogIsRefusedWithTheWayToImportIt) {
+  testing::TempDir dir;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {keys::kLogCf, {}}, {keys::kStreamsCf, {}},
+        {keys::kIdempotencyCf, {}}, {keys::kFormat1HeadsCf, {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), cfs, &handles, &db).ok());
+    ASSERT_TRUE(db->Put({}, handles[0], keys::kFormatKey, keys::kFormat1Value).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    ASSERT_TRUE(db->Close().ok());
+    delete db;
+  }
+  auto store = open_rocks_store(dir.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(contains(store.status().message(), "format 1")) << store.status().message();
+  EXPECT_TRUE(contains(store.status().message(), "otinish import")) << store.status().message();
 }
 
 TEST(TamperTest, IndexVerificationPassesOnAnIntactLogAndCountsStreams) {

@@ -170,6 +170,17 @@ Hash256 append_digest(std::string_view stream, std::span<const EventData> events
 
 class RocksEventStore;
 
+// How many scan callbacks (a subscription's handler is one) this thread is inside: it then holds a store's
+// db_mu_ shared. An append from such a callback may make this thread the group commit's leader, and a leader
+// must not try to take db_mu_ alone to recover from a disk failure (a thread may not wait for a lock it holds).
+thread_local int t_in_scan_callback = 0;
+struct InScanCallback {
+  InScanCallback() { ++t_in_scan_callback; }
+  ~InScanCallback() { --t_in_scan_callback; }
+  InScanCallback(const InScanCallback&) = delete;
+  InScanCallback& operator=(const InScanCallback&) = delete;
+};
+
 // Wakes subscriptions when the head moves. Shared with subscriptions so that each can unregister itself.
 struct HeadSignal {
   std::mutex mu;
@@ -987,6 +998,9 @@ std::string RocksEventStore::failure_message() const {
 }
 
 bool RocksEventStore::recover() {
+  // This leader appends from inside a scan's callback, holding db_mu_ shared: leave recovery to the next
+  // append from another thread (failed_ keeps refusing until one succeeds).
+  if (t_in_scan_callback > 0) return false;
   {
     std::lock_guard failed(failed_mu_);
     const auto now = std::chrono::steady_clock::now();
@@ -1206,7 +1220,12 @@ Result<std::uint64_t> RocksEventStore::scan_unlocked(std::uint64_t from_position
       return Status::Corruption("position " + std::to_string(expected) + " is missing from the log (next is " +
                                 std::to_string(e.position) + ")");
     }
-    if (!visit(e)) return expected - from_position + 1;
+    bool more;
+    {
+      InScanCallback in_callback;
+      more = visit(e);
+    }
+    if (!more) return expected - from_position + 1;
   }
   if (!it->status().ok()) return from_rocks(it->status(), "scanning the log");
   if (expected != last + 1) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -162,6 +163,36 @@ TEST_F(FaultTest, FailedFsyncRecoversInPlace) {
   report("fsync fails with EIO, recovery in place", fs->failed_syncs(),
          "the waiting append got 503 unavailable; the next append reopened the store (after a synced probe) and "
          "landed; a power cut right after lost nothing acknowledged");
+}
+
+// A subscription's handler runs under the store's read lock. An append from it may make its thread the group
+// commit's leader, and that leader must not try to recover (it would wait for a lock it holds itself): it is
+// refused at once, and the next append from another thread recovers.
+TEST_F(FaultTest, AnAppendFromASubscriptionHandlerLeavesRecoveryToAnotherThread) {
+  auto store = open(std::chrono::milliseconds(0));
+  ASSERT_TRUE(append(*store, "appeal-a", "k0").ok());
+  fs->fail_syncs(FaultFs::Files::kWal, 0, 1);
+  ASSERT_FALSE(append(*store, "appeal-a", "fails").ok());
+  std::promise<Status> in_handler;
+  auto sub = store->subscribe(0, [&](const RecordedEvent& e) {
+    if (e.position == 1) {
+      EventData d = make_event("Noted", "from a handler");
+      in_handler.set_value(store->append("appeal-h", ExpectedVersion::any(), std::span<const EventData>(&d, 1))
+                               .status());
+    }
+    return Status::Ok();
+  });
+  auto answered = in_handler.get_future();
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const Status st = answered.get();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_EQ(st.message().find("last attempt to recover"), std::string::npos)
+      << "the handler's thread tried to recover: " << st.message();
+  auto after = append(*store, "appeal-b", "after");
+  EXPECT_TRUE(after.ok()) << "another thread's append recovers: " << after.status().ToString();
+  sub->stop();
+  sub.reset();
+  expect_intact(*store);
 }
 
 // A disk that stays broken: every attempt to recover fails and says so; appends stay refused.

@@ -45,6 +45,17 @@ Result<AppealState> Engine::load_stream(const std::string& stream, std::string_v
   AppealState state;
   state.id = std::string(id);
   std::uint64_t from = 1;
+  const bool now = as_of == Timestamp::max();  // a state as of an earlier time is folded whole, and not kept
+  std::uint64_t kept_version = 0;              // the kept state this load started from (0: none)
+  std::vector<store::RecordedEvent> fresh;     // the events read past it, folded into it too
+  if (now) {
+    std::lock_guard lock(kept_mu_);
+    if (auto it = kept_.find(stream); it != kept_.end()) {
+      state = it->second;
+      kept_version = state.version;
+      from = kept_version + 1;
+    }
+  }
   for (;;) {
     auto batch = store_.read_stream(stream, from, store::Direction::kForward, options_.load_batch);
     if (!batch.ok()) {
@@ -54,9 +65,26 @@ Result<AppealState> Engine::load_stream(const std::string& stream, std::string_v
     for (const auto& e : *batch) {
       if (e.recorded_at > as_of) return state;
       OTINISH_RETURN_IF_ERROR(evolve(state, e));
+      if (kept_version != 0) fresh.push_back(e);
     }
     if (batch->size() < options_.load_batch) break;
     from = batch->back().stream_version + 1;
+  }
+  if (now && state.version >= kKeepFromVersion && state.version > kept_version) {
+    std::lock_guard lock(kept_mu_);
+    auto it = kept_.find(stream);
+    if (kept_version != 0 && it != kept_.end() && it->second.version == kept_version) {
+      // The few new events, folded into the kept state where it is: no second copy of a long state.
+      for (const auto& e : fresh) {
+        if (!evolve(it->second, e).ok()) {  // folded into `state` just now, so it cannot fail; if it did,
+          kept_.erase(it);                  // the kept state is dropped, not trusted
+          break;
+        }
+      }
+    } else if (it == kept_.end() || it->second.version < state.version) {
+      if (it == kept_.end() && kept_.size() >= kKeptStreams) kept_.clear();
+      kept_[stream] = state;
+    }
   }
   return state;
 }

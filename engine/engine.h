@@ -36,6 +36,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -134,6 +135,16 @@ class Engine {
   const EngineOptions options_;
 
   std::array<std::mutex, 256> stripes_;
+
+  // Folded states of long streams, kept so that a load reads only the events after them. A mass incident's
+  // parent gains an event per merged child, and every merge loads it (twice): read whole, 2,000 merges were
+  // quadratic. Short streams (most appeals) are read whole: cheaper than keeping them. A stream's events never
+  // change once synced, so a kept state is never wrong, only perhaps behind; a load copies it (once, under the
+  // lock) and folds the new events into both. Bounded: cleared when full.
+  static constexpr std::uint64_t kKeepFromVersion = 64;
+  static constexpr std::size_t kKeptStreams = 1024;
+  mutable std::mutex kept_mu_;
+  mutable std::unordered_map<std::string, AppealState> kept_;  // by stream; guarded by kept_mu_
 };
 
 // The year of `t` in Kazakhstan's time (UTC+5): the year in a new appeal's number.

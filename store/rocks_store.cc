@@ -40,7 +40,7 @@ constexpr std::size_t kMaxStreamNameBytes = 256;
 constexpr std::size_t kMaxTypeBytes = 128;
 constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
 // Streams whose version the writer keeps in memory (~100 bytes each, ~10 MiB); past it the map starts over and
-// versions are read back from the heads column family (a bloom-filtered point lookup).
+// versions are read back from the stream index (a prefix-bloomed seek for the stream's newest run).
 constexpr std::size_t kStreamCacheLimit = 100'000;
 
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
@@ -79,7 +79,10 @@ class StreamPrefix final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "otinish.StreamPrefix"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    // RocksDB may ask for the prefix of a key out of the domain (a malformed entry beside the one read): the
+    // whole key then, never a length computed from a null pointer.
     const void* nul = std::memchr(key.data(), 0, key.size());
+    if (nul == nullptr) return key;
     return {key.data(), static_cast<std::size_t>(static_cast<const char*>(nul) - key.data()) + 1};
   }
   bool InDomain(const rocksdb::Slice& key) const override { return std::memchr(key.data(), 0, key.size()) != nullptr; }
@@ -106,7 +109,10 @@ RunRead decode_run(const rocksdb::Slice& key, const rocksdb::Slice& value, std::
   coding::Reader r(std::string_view(value.data() + 8, 4));
   r.get_fixed32(&events);
   out->events = events;
-  return out->first_version >= 1 && out->first_position >= 1 && events >= 1 ? RunRead::kRun : RunRead::kMalformed;
+  // A run whose last version or position would pass 2^64 - 1 is damage (it would wrap and hide in the checks).
+  const bool fits = events >= 1 && out->first_version <= UINT64_MAX - (events - 1) &&
+                    out->first_position <= UINT64_MAX - (events - 1);
+  return out->first_version >= 1 && out->first_position >= 1 && fits ? RunRead::kRun : RunRead::kMalformed;
 }
 
 Status malformed_run(std::string_view stream, const rocksdb::Slice& key, const rocksdb::Slice& value) {
@@ -379,6 +385,11 @@ RocksEventStore::~RocksEventStore() {
 
 Status RocksEventStore::open(const std::string& path) {
   path_ = path;
+  if (options_.max_events_per_append > UINT32_MAX) {
+    return Status::InvalidArgument("StoreOptions::max_events_per_append is " +
+                                   std::to_string(options_.max_events_per_append) + "; an append's index entry counts "
+                                   "its events in 4 bytes, so the limit is 4,294,967,295");
+  }
   if (options_.create_if_missing) {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
@@ -798,9 +809,21 @@ Result<Run> RocksEventStore::seek_run(const rocksdb::ReadOptions& options, std::
 
 Result<std::uint64_t> RocksEventStore::lookup_stream_version(std::string_view stream) const {
   auto run = seek_run(rocksdb::ReadOptions(), stream, UINT64_MAX);
-  if (run.ok()) return run->last_version();
   if (run.status().code() == StatusCode::kNotFound) return std::uint64_t{0};  // a new stream
-  return run.status();
+  if (!run.ok()) return run.status();
+  // The index is not covered by the hash chain: a run that claims more events than its append had would make
+  // the next append skip versions, a gap then fixed in the chain for good. So the event where the run ends must
+  // be there, and be that version (one point read, only when the stream is not in the writer's cache).
+  const std::uint64_t version = run->last_version();
+  const std::uint64_t position = run->position_of(version);
+  RecordedEvent e;
+  if (Status st = read_position(position, &e); !st.ok()) {
+    return Status::Corruption("the stream index's newest entry of " + std::string(stream) + " says version " +
+                              std::to_string(version) + " is at position " + std::to_string(position) + ": " +
+                              st.message());
+  }
+  if (e.stream != stream || e.stream_version != version) return index_mismatch(stream, version, position, e);
+  return version;
 }
 
 struct RocksEventStore::GroupState {
@@ -1377,7 +1400,17 @@ Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(st
                            " bytes; a run of no events or from version or position 0)");
       }
       const std::uint64_t known = seen == nullptr ? 0 : seen->positions.size();
-      if (run.first_position > head && run.first_version > known) continue;  // an append in flight
+      if (run.first_position > head && run.first_version > known) {
+        // An append in flight (written, not yet synced when the check began): it must still follow on from the
+        // stream's runs, so that a stray entry past the head is not waved through.
+        if (run.first_version != next) {
+          return fail(0, "the stream index entry for " + what(stream, run.first_version) + " points past the head (" +
+                             "position " + std::to_string(run.first_position) + ") and does not follow on from the " +
+                             "stream's runs, which end at version " + std::to_string(next - 1));
+        }
+        next = run.last_version() + 1;
+        continue;
+      }
       if (run.first_version > next && next <= known) {
         return fail(seen->positions[next - 1], "the stream index has no entry for " + what(current, next) +
                                                    ", the event at this position");

@@ -87,7 +87,7 @@ bool WriteQueue::wait(AppendRequest* request) {
   }
 }
 
-void WriteQueue::lead(AppendRequest* own) {
+void WriteQueue::lead(AppendRequest* own) noexcept {
   std::vector<AppendRequest*> group;
   for (;;) {
     {

@@ -84,7 +84,9 @@ class WriteQueue {
  private:
   // The leader's work, on an appender's thread: writes groups while any are queued; returns once its own
   // request is answered and the role handed on, or when the queue is empty and the role released.
-  void lead(AppendRequest* own);
+  // noexcept: a write that throws ends the process, as it did when a writer thread wrote; the group it held
+  // could not be answered, and the leader's role would never pass on (every later append would wait forever).
+  void lead(AppendRequest* own) noexcept;
   // Sleeps until `request` is answered (true) or made the leader (false).
   static bool wait(AppendRequest* request);
   void sync_loop();

@@ -278,18 +278,26 @@ TEST(TamperTest, ARunLongerThanItsAppendIsCaught) {
   auto read = (*store)->read_stream("appeal-4", 1, Direction::kForward, 100);
   ASSERT_FALSE(read.ok()) << "read_stream showed " << read->size() << " events, some of other streams";
   EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+  // An append must not take version 16 after 11: that gap would be fixed in the hash chain for good.
+  EventData e = testing::make_event("Noted", "after the damage");
+  auto appended = (*store)->append("appeal-4", ExpectedVersion::any(), {&e, 1});
+  ASSERT_FALSE(appended.ok()) << "appended at version " << appended->stream_version;
+  EXPECT_EQ(appended.status().code(), StatusCode::kCorruption) << appended.status().ToString();
 }
 
 TEST(TamperTest, AMalformedOrOverlappingRunIsCaught) {
-  for (int damage : {0, 1}) {
+  for (int damage : {0, 1, 2}) {
     testing::TempDir dir;
     fill(dir.path(), 100);
     with_raw_db(dir.path(), [&](const RawLog& raw) {
       if (damage == 0) {
         put_position(raw, "appeal-2", 3, position_in_fill(2, 3), 0);  // a run of no events
-      } else {
+      } else if (damage == 1) {
         // appeal-2's run at version 3 now claims versions 3 and 4 too: version 4 is then in two runs.
         put_position(raw, "appeal-2", 3, position_in_fill(2, 3), 2);
+      } else {
+        // A run whose last version would pass 2^64 - 1 (it would wrap to 0 and hide from the checks).
+        put_position(raw, "appeal-2", UINT64_MAX - 1, 5, 3);
       }
     });
     StoreOptions o;
@@ -299,7 +307,7 @@ TEST(TamperTest, AMalformedOrOverlappingRunIsCaught) {
     auto report = verify_log(**store, {.indexes = true});
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_FALSE(report->ok) << "damage " << damage;
-    EXPECT_TRUE(contains(report->problem, damage == 0 ? "malformed entry of appeal-2" : "appeal-2 version"))
+    EXPECT_TRUE(contains(report->problem, damage == 1 ? "appeal-2 version" : "malformed entry of appeal-2"))
         << report->problem;
     auto read = (*store)->read_stream("appeal-2", 1, Direction::kForward, 100);
     EXPECT_FALSE(read.ok()) << "damage " << damage << ": read_stream showed " << read->size() << " events";

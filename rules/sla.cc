@@ -45,7 +45,7 @@ struct Cycle {
 class ClockDecider {
  public:
   ClockDecider(const Rule& rule, const ClockRule& clock, const Calendar& cal, Timestamp as_of)
-      : rule_(rule), clock_(clock), cal_(cal), as_of_(as_of) {
+      : clock_(clock), cal_(cal), as_of_(as_of) {
     report_.rule_id = rule.id;
     report_.rule_where = clock.where;
     report_.clock = clock.name;
@@ -258,7 +258,6 @@ class ClockDecider {
     return Status::Ok();
   }
 
-  const Rule& rule_;
   const ClockRule& clock_;
   const Calendar& cal_;
   const Timestamp as_of_;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command (and what CI runs): install what is missing, build, run every test; then build
-# again with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/) and run the suite there too.
+# again with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/) and run the suite there too. The two
+# builds are of two build types: RelWithDebInfo (the default, optimised) and Debug (assertions on) for the
+# sanitizers.
 #   OTINISH_SANITIZE=0 scripts/test.sh      the normal suite only (a quicker local run)
 #   OTINISH_SANITIZE=only scripts/test.sh   the sanitizer suite only
 # Under the sanitizers the browser test and the crash campaign are left out (each is run by the normal suite,
@@ -20,7 +22,7 @@ fi
 
 if [ "$sanitize" != 0 ]; then
   asan=${OTINISH_ASAN_BUILD_DIR:-$root/build-asan}
-  OTINISH_BUILD_DIR=$asan bash "$root/scripts/build.sh" -DOTINISH_SANITIZE=ON -DOTINISH_BUILD_BENCH=OFF
+  OTINISH_BUILD_DIR=$asan OTINISH_BUILD_TYPE=Debug bash "$root/scripts/build.sh" -DOTINISH_SANITIZE=ON -DOTINISH_BUILD_BENCH=OFF
   # halt_on_error: the first report fails the test; detect_leaks stays on (LeakSanitizer).
   export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_stack_use_after_return=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

@@ -4,10 +4,12 @@
 #include <CLI/CLI.hpp>
 
 #include "api/cli/commands.h"
+#include "common/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"otinish: workflow and SLA rules engine for city appeal centres (109 lines)", "otinish"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("otinish ") + otinish::kVersionString);
   otinish::cli::Context ctx{std::cout, std::cerr};
   otinish::cli::add_all_commands(app, ctx);
   try {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/cli/commands.h"
+#include "api/cli/config_file.h"
 #include "api/http/node.h"
 
 namespace otinish::cli {
@@ -14,6 +15,7 @@ namespace otinish::cli {
 namespace {
 
 struct ServeArgs {
+  std::string config;
   std::string data = ".";
   std::string listen = "127.0.0.1:8109";
   int io_threads = 2;
@@ -135,6 +137,9 @@ void serve(const ServeArgs& a, Context& ctx) {
 void add_serve_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Run the HTTP API on a data directory until SIGTERM");
+  cmd->add_option("--config", args->config,
+                  "YAML file whose keys are these flags without their dashes (flags given here win; "
+                  "examples/config/otinish.yaml lists every key)");
   cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl")->capture_default_str();
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
@@ -179,6 +184,7 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                   "Seconds between checkpoints while the log grows (one more at shutdown)")->capture_default_str();
   cmd->footer(
       "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109 --kek file:/etc/otinish/kek\n"
+      "Example: otinish serve --config /etc/otinish/otinish.yaml --listen 127.0.0.1:9000\n"
       "Example: otinish serve --data /var/lib/otinish --catalogue examples/catalogue \\\n"
       "           --calendar examples/calendars/kz.yaml --calendar examples/calendars/shymkent.yaml \\\n"
       "           --calendar examples/calendars/round-the-clock.yaml --rules examples/rules/city.yaml\n"
@@ -186,9 +192,21 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
       "force is not published again, so a restart with the same flags changes nothing.\n"
       "Prints 'listening on http://HOST:PORT' on stdout, logs JSON lines on stderr. SIGTERM stops accepting,\n"
       "finishes requests in flight and exits 0. Exit 1 if the data directory, the catalogue or a file to publish\n"
-      "cannot be loaded, 2 on bad arguments, 3 if the key-encryption key is missing, unreadable or not the one\n"
-      "DIR/keys was written with (the message names where it looked); it never falls back to plain text.");
-  cmd->callback([args, &ctx] { serve(*args, ctx); });
+      "cannot be loaded, 2 on bad arguments or a --config file with errors (each at file:line:column), 3 if the\n"
+      "key-encryption key is missing, unreadable or not the one DIR/keys was written with (the message names\n"
+      "where it looked); it never falls back to plain text.");
+  cmd->callback([args, cmd, &ctx] {
+    if (!args->config.empty()) {
+      const std::vector<rules::Diagnostic> findings = apply_config_file(*cmd, args->config);
+      for (const rules::Diagnostic& d : findings) ctx.err << rules::format_diagnostic(d) << "\n";
+      if (rules::has_errors(findings)) {
+        ctx.err << "otinish serve: " << args->config << " is not a valid configuration; nothing was started\n";
+        ctx.exit_code = 2;
+        return;
+      }
+    }
+    serve(*args, ctx);
+  });
 }
 
 }  // namespace otinish::cli

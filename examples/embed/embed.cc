@@ -5,6 +5,10 @@
 // and the agency would, and prints its audit timeline with the SLA rule behind each deadline.
 //
 //   otinish_embed_example [DATA_DIR] [SOURCE_DIR]   (defaults: a temporary directory; the current directory)
+//
+// SOURCE_DIR holds examples/calendars and examples/rules: the source tree, or share/otinish of an installed
+// otinish. Built inside the tree by examples/CMakeLists.txt; against an installed otinish by
+// examples/embed/CMakeLists.txt (find_package(otinish)), as an integrator's own project would (docs/library.md).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

@@ -5,7 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${OTINISH_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${OTINISH_BUILD_TYPE:-RelWithDebInfo} -DOTINISH_WERROR=ON "$@" >/dev/null
+# Configured as the Debian packages are (prefix /usr, the systemd unit and /etc/otinish among the install
+# rules), so that the package test can run cpack on this build; an integrator's own `cmake` has neither.
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${OTINISH_BUILD_TYPE:-RelWithDebInfo} -DOTINISH_WERROR=ON \
+  -DCMAKE_INSTALL_PREFIX=/usr -DOTINISH_INSTALL_SERVICE=ON "$@" >/dev/null
 targets=()
 for t in ${OTINISH_TARGETS:-}; do targets+=(--target "$t"); done
 cmake --build "$build" --parallel "$(nproc)" "${targets[@]}"

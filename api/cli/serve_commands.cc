@@ -8,6 +8,8 @@
 
 #include "api/cli/commands.h"
 #include "api/cli/config_file.h"
+#include "api/cli/service_notify.h"
+#include "api/http/client.h"
 #include "api/http/node.h"
 
 namespace otinish::cli {
@@ -125,9 +127,22 @@ void serve(const ServeArgs& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
-  ctx.out << "listening on http://" << o.server.listen_host << ":" << (*node)->port() << std::endl;
+  const std::uint16_t port = (*node)->port();
+  const std::string address = "http://" + o.server.listen_host + ":" + std::to_string(port);
+  ctx.out << "listening on " << address << std::endl;
+  // Under systemd: ready now, and alive for as long as the server answers its own /healthz.
+  std::string probe_host = o.server.listen_host;
+  if (probe_host == "0.0.0.0") probe_host = "127.0.0.1";
+  if (probe_host == "::") probe_host = "::1";
+  ServiceNotifier notifier;
+  notifier.ready("listening on " + address, [probe_host, port] {
+    api::HttpClient client(probe_host, port, std::chrono::seconds(5));
+    auto answer = client.request("GET", "/healthz");
+    return answer.ok() && answer->status == 200;
+  });
   int sig = 0;
   sigwait(&signals, &sig);
+  notifier.stopping();
   (*node)->shutdown(std::chrono::milliseconds(a.grace_ms));
   ctx.exit_code = 0;
 }

@@ -191,6 +191,12 @@ class EventStore {
   // The default (a store without such indexes): kFailedPrecondition.
   virtual Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const;
 
+  // Writes a consistent copy of the whole log into the new directory `dir`: every event acknowledged before
+  // the call is in it, and no append is torn. The RocksDB store writes a RocksDB checkpoint (hard links to its
+  // table files where `dir` is on the same file system, so it takes about a flush) that opens as a log.
+  // Errors: kAlreadyExists (`dir` exists), kIOError; the default (a store that cannot): kFailedPrecondition.
+  virtual Status checkpoint_to(const std::string& dir);
+
   // The group commit's counters (the default, a store without one: zeros).
   virtual CommitStats commit_stats() const { return {}; }
 

@@ -6,6 +6,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
 
@@ -254,6 +255,7 @@ class RocksEventStore final : public EventStore {
   }
   std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override;
   Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
+  Status checkpoint_to(const std::string& dir) override;
   CommitStats commit_stats() const override { return queue_->stats(); }
   Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
   merkle::NodeReader tree_reader() const override;
@@ -1299,6 +1301,21 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
 // stream's positions), then `streams` against what the log walk saw. Memory: 8 bytes per event and one entry
 // per stream. Entries of appends written but not yet synced when the check began (positions past the
 // head) are not judged.
+Status RocksEventStore::checkpoint_to(const std::string& dir) {
+  if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the log goes into a new directory");
+  std::shared_lock<std::shared_timed_mutex> lock;
+  OTINISH_RETURN_IF_ERROR(lock_for_read(lock));
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return from_rocks(s, "copying the log to " + dir);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // 0: flush the memtables first, always. Every acknowledged append is in a memtable (and synced in the WAL),
+  // so the copy's table files hold all of them, and each write batch (an append, with its index and tree
+  // entries) is in it whole or not at all.
+  s = checkpoint->CreateCheckpoint(dir, 0);
+  return s.ok() ? Status::Ok() : from_rocks(s, "copying the log to " + dir);
+}
+
 Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
   std::shared_lock<std::shared_timed_mutex> lock;
   OTINISH_RETURN_IF_ERROR(lock_for_read(lock));

@@ -21,6 +21,10 @@ Result<VerifyReport> EventStore::verify_indexes(const std::function<void(std::ui
   return Status::FailedPrecondition("this event store keeps no indexes that can be verified");
 }
 
+Status EventStore::checkpoint_to(const std::string&) {
+  return Status::FailedPrecondition("this event store cannot write a copy of itself (use its own backups)");
+}
+
 Result<merkle::Hash> EventStore::tree_node(int, std::uint64_t) const {
   return Status::FailedPrecondition("this event store keeps no Merkle tree");
 }

@@ -72,6 +72,12 @@ inline constexpr int kKekExitCode = 3;
 std::optional<engine::privacy::KeyEncryptionKey> kek_from_option(const std::string& spec, const std::string& data,
                                                                  Context& ctx, std::string_view command);
 
+// `otinish backup`, `otinish restore`: api/cli/backup_commands.cc.
+void add_backup_commands(CLI::App& app, Context& ctx);
+
+// "http://HOST:PORT" (or "HOST:PORT") split; false when it is neither.
+bool split_http_url(const std::string& url, std::string* host, std::uint16_t* port);
+
 // Every area above, in order: the whole `otinish` command line (main.cc, and the tests that walk it).
 void add_all_commands(CLI::App& app, Context& ctx);
 

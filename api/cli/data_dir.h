@@ -9,6 +9,9 @@
 //   DIR/checkpoints/   the signed checkpoints of the log, one file per tree size (engine/proof/checkpoint.h);
 //                      the signing key itself is never in DIR
 //
+// A backup (`otinish backup`, api/http/backup.h) holds log/, keys/, tokens.jsonl and checkpoints/ with a
+// backup.json; `otinish restore` makes a data directory of it, whose views and SLA timers are rebuilt.
+//
 // The log is locked by the process that opens it: commands that open it (verify, export, import, replay,
 // projections rebuild) fail with a clear message while `otinish serve` runs on the same directory. Tokens are
 // a plain file, so `otinish token create` works while the server runs.

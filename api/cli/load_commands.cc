@@ -84,10 +84,9 @@ Result<std::vector<std::string>> appeal_bodies(const LoadArgs& a) {
 }
 
 void run_load(const LoadArgs& a, Context& ctx) {
-  std::string rest = a.url;
-  if (rest.starts_with("http://")) rest = rest.substr(7);
-  const std::size_t colon = rest.rfind(':');
-  if (colon == std::string::npos) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_http_url(a.url, &host, &port)) {
     ctx.err << "otinish load: --url must be http://HOST:PORT\n";
     ctx.exit_code = 2;
     return;
@@ -98,8 +97,6 @@ void run_load(const LoadArgs& a, Context& ctx) {
     ctx.exit_code = 2;
     return;
   }
-  const std::string host = rest.substr(0, colon);
-  const auto port = static_cast<std::uint16_t>(std::stoi(rest.substr(colon + 1)));
   using SteadyClock = std::chrono::steady_clock;
   auto steady = [](double s) {
     return std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));

@@ -37,6 +37,7 @@ struct ServeArgs {
   std::string checkpoint_key;
   std::string checkpoint_origin;
   int checkpoint_every_s = 60;
+  std::string backup_dir;
   std::string open311_centre = "SHY";
   std::uint32_t max_auth_failures = api::AuthThrottleOptions{}.max_failures;
   std::int64_t auth_failure_window_s = api::AuthThrottleOptions{}.window.count();
@@ -105,6 +106,7 @@ void serve(const ServeArgs& a, Context& ctx) {
     return;
   }
   o.checkpoints.interval = std::chrono::seconds(a.checkpoint_every_s);
+  o.backup_dir = a.backup_dir;
 
   // SIGTERM and SIGINT are taken by sigwait below: block them before any thread starts, so every thread
   // inherits the mask.
@@ -197,6 +199,8 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--checkpoint-origin", args->checkpoint_origin, "The checkpoints' origin (default: the key's name)");
   cmd->add_option("--checkpoint-every", args->checkpoint_every_s,
                   "Seconds between checkpoints while the log grows (one more at shutdown)")->capture_default_str();
+  cmd->add_option("--backup-dir", args->backup_dir,
+                  "Where POST /v1/backups and `otinish backup --server` may write backups (none: off)");
   cmd->footer(
       "Example: otinish serve --data /var/lib/otinish --listen 127.0.0.1:8109 --kek file:/etc/otinish/kek\n"
       "Example: otinish serve --config /etc/otinish/otinish.yaml --listen 127.0.0.1:9000\n"

@@ -56,6 +56,7 @@ std::string_view to_string(Permission p) noexcept {
     case Permission::kReadProofs: return "read checkpoints and proofs";
     case Permission::kReadEvidence: return "read evidence bundles";
     case Permission::kEraseApplicants: return "erase applicants";
+    case Permission::kWriteBackups: return "write backups";
   }
   return "?";
 }
@@ -76,6 +77,7 @@ std::string_view permission_key(Permission p) noexcept {
     case Permission::kEraseApplicants: return "erase_applicants";
     case Permission::kReadProofs: return "read_proofs";
     case Permission::kReadEvidence: return "read_evidence";
+    case Permission::kWriteBackups: return "write_backups";
   }
   return "?";
 }
@@ -98,7 +100,7 @@ bool role_has(Role role, Permission p) noexcept {
       return p == P::kReadAppeals || p == P::kReadScorecards || p == P::kReadPublicFeed || p == P::kReadRules;
     case Role::kAdmin:
       return p == P::kReadRules || p == P::kWriteRules || p == P::kReadMetrics || p == P::kReadPublicFeed ||
-             p == P::kRebuildViews || p == P::kEraseApplicants;
+             p == P::kRebuildViews || p == P::kEraseApplicants || p == P::kWriteBackups;
     case Role::kAuditor:
       return p == P::kReadAppeals || p == P::kReadEvents || p == P::kReadScorecards || p == P::kReadPublicFeed ||
              p == P::kReadRules || p == P::kReadMetrics || p == P::kReadAccessLog || p == P::kReadEvidence;

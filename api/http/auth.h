@@ -72,13 +72,14 @@ enum class Permission : std::uint8_t {
   kEraseApplicants,   // DELETE /v1/applicants/{id}
   kReadProofs,        // GET /v1/checkpoint, /v1/proofs/* (hashes only: every role)
   kReadEvidence,      // GET /v1/appeals/{id}/evidence
+  kWriteBackups,      // POST /v1/backups
 };
 inline constexpr Permission kAllPermissions[] = {
     Permission::kRegisterAppeal,   Permission::kReadAppeals,   Permission::kReadEvents,
     Permission::kReadScorecards,   Permission::kReadPublicFeed, Permission::kReadRules,
     Permission::kWriteRules,       Permission::kReadMetrics,   Permission::kRebuildViews,
     Permission::kReadPersonalData, Permission::kReadAccessLog, Permission::kEraseApplicants,
-    Permission::kReadProofs,       Permission::kReadEvidence};
+    Permission::kReadProofs,       Permission::kReadEvidence,  Permission::kWriteBackups};
 // In words, for error messages: "register appeals".
 std::string_view to_string(Permission p) noexcept;
 // A stable snake_case name, for clients that test for a permission (GET /v1/session): "register_appeals".

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include <boost/json.hpp>
@@ -86,7 +87,42 @@ struct Node::Parts {
   std::unique_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
   bool stopped = false;
+  std::mutex backup_mu;  // one backup at a time
 };
+
+namespace {
+
+Result<BackupReport> backup_node(Node::Parts& parts, const std::string& to) {
+  std::unique_lock busy(parts.backup_mu, std::try_to_lock);
+  if (!busy.owns_lock()) return Status::Conflict("a backup is already being written; try again when it is done");
+  const auto& kek = parts.options.personal_data.kek;
+  return write_backup({.log = parts.store.get(),
+                       .keys = parts.keys.get(),
+                       .kek = kek ? &*kek : nullptr,
+                       .data_dir = parts.options.data_dir,
+                       .clock = parts.options.clock},
+                      to);
+}
+
+// Where a backup asked for over HTTP goes: `to` must lie inside the configured directory (a token may not
+// make the server write anywhere else it can write, such as its own data directory); none: a new directory
+// named after the time and the log's head.
+Result<std::string> backup_target(const std::string& root, const std::string& to, const Node::Parts& parts) {
+  const std::filesystem::path base = std::filesystem::absolute(root).lexically_normal();
+  if (to.empty()) {
+    std::string stamp = format_utc(parts.options.clock->now());
+    std::erase_if(stamp, [](char ch) { return ch == ':' || ch == '-'; });
+    return (base / (stamp + "-" + std::to_string(parts.store->head_position()))).string();
+  }
+  const std::filesystem::path target = std::filesystem::path(to).lexically_normal();
+  const auto [b, t] = std::mismatch(base.begin(), base.end(), target.begin(), target.end());
+  if (!target.is_absolute() || b != base.end() || t == target.end()) {
+    return Status::InvalidArgument("a backup goes into a new directory inside " + base.string() + ", not " + to);
+  }
+  return target.string();
+}
+
+}  // namespace
 
 // Opens DIR/keys with the KEK (or checks that plain was asked for), and finishes erasures a crash interrupted.
 static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
@@ -180,6 +216,12 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
     service_options.intake_gate = [sla = parts->sla.get(), max = o.max_sla_lag] {
       // Past the wait the request goes on: intake is slowed, never refused.
       (void)sla->wait_for_lag_below(max, std::chrono::seconds(5));
+    };
+  }
+  if (!o.backup_dir.empty()) {
+    service_options.backup = [p = parts.get(), root = o.backup_dir](const std::string& to) -> Result<BackupReport> {
+      OTINISH_ASSIGN_OR_RETURN(const std::string target, backup_target(root, to, *p));
+      return backup_node(*p, target);
     };
   }
   parts->service = std::make_unique<ApiService>(*parts->engine, *parts->store, *parts->registry, *parts->tokens,
@@ -277,6 +319,8 @@ void Node::shutdown(std::chrono::milliseconds grace) {
   if (parts_->views) parts_->views->stop();
   parts_->service->log_line("info", "stopped", "{}");
 }
+
+Result<BackupReport> Node::backup(const std::string& to) { return backup_node(*parts_, to); }
 
 ApiService& Node::service() { return *parts_->service; }
 store::EventStore& Node::store() { return *parts_->store; }

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "api/http/backup.h"
 #include "api/http/server.h"
 #include "api/http/service.h"
 #include "common/status.h"
@@ -95,6 +96,9 @@ struct NodeOptions {
   // behind (otinish_sla_lag_events; 20,000 is well under a second of its work): under a burst the desks slow
   // down instead of deadlines firing late. 0: never wait.
   std::uint64_t max_sla_lag = 20'000;
+  // Where POST /v1/backups may write backups (each into a new directory inside it; api/http/backup.h). Empty:
+  // backups over HTTP are off (409 backups-off); Node::backup still works.
+  std::string backup_dir;
 };
 
 class Node {
@@ -113,6 +117,10 @@ class Node {
   Status start();
   std::uint16_t port() const;
   void shutdown(std::chrono::milliseconds grace);
+
+  // Writes a verified backup of the data directory into the new directory `to`, while the node serves
+  // (api/http/backup.h). One at a time: kConflict while another runs. Errors: write_backup's.
+  Result<BackupReport> backup(const std::string& to);
 
   ApiService& service();
   store::EventStore& store();

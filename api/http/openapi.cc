@@ -375,6 +375,20 @@ std::string build() {
                                                      {"properties", string_props({"reason"})},
                                                      {"required", json::array{"reason"}}}}}}}}};
   paths["/v1/applicants/{id}"] = {{"delete", std::move(erase)}};
+  json::object backup = op("Write a backup of the data directory while serving (the log, the applicants' keys, the "
+                           "tokens, the checkpoints), verified (chain and indexes) before it answers. Every event "
+                           "acknowledged before the request is in it.",
+                           "admin",
+                           {},
+                           common_errors({{"201", {{"description", "The backup's manifest and its dir."}}},
+                                          {"409", problem_ref("Backups are off (backups-off), or one is running "
+                                                              "(backup-running).")},
+                                          {"422", problem_ref("`to` is outside --backup-dir, or exists.")},
+                                          {"503", problem_ref("The backup failed; nothing was left (backup-failed).")}}));
+  backup["requestBody"] = {
+      {"required", false},
+      {"content", {{"application/json", {{"schema", {{"type", "object"}, {"properties", string_props({"to"})}}}}}}}};
+  paths["/v1/backups"] = {{"post", std::move(backup)}};
   const std::string everyone = "every role (hashes of the log, meant to be published)";
   paths["/v1/checkpoint"] = {
       {"get", op("The newest checkpoint the server signed (C2SP tlog-checkpoint in a signed note, text/plain): the "

@@ -268,6 +268,7 @@ void ApiService::add_routes() {
   router_.add("GET", "/v1/appeals/{id}/applicant", guarded({P::kReadPersonalData}, &ApiService::get_applicant));
   router_.add("GET", "/v1/appeals/{id}/access-log", guarded({P::kReadAccessLog}, &ApiService::access_log));
   router_.add("DELETE", "/v1/applicants/{id}", guarded({P::kEraseApplicants}, &ApiService::erase_applicant));
+  router_.add("POST", "/v1/backups", guarded({P::kWriteBackups}, &ApiService::create_backup));
   router_.add("GET", "/v1/checkpoint", guarded({P::kReadProofs}, &ApiService::get_checkpoint));
   router_.add("GET", "/v1/proofs/inclusion", guarded({P::kReadProofs}, &ApiService::inclusion_proof));
   router_.add("GET", "/v1/proofs/consistency", guarded({P::kReadProofs}, &ApiService::consistency_proof));

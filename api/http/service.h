@@ -59,6 +59,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "api/http/auth.h"
+#include "api/http/backup.h"
 #include "api/http/auth_throttle.h"
 #include "api/http/form.h"
 #include "api/http/http_types.h"
@@ -119,6 +120,9 @@ struct ServiceOptions {
   // Called before a registration or a command is decided; may block to slow intake down. The node waits here
   // while the SLA service is too far behind (NodeOptions::max_sla_lag). Null: nothing.
   std::function<void()> intake_gate;
+  // Writes a backup into the directory named (empty: one the node names) and reports it: POST /v1/backups
+  // (the node checks where it may write; api/http/backup.h). Null: backups over HTTP are off (409).
+  std::function<Result<BackupReport>(const std::string& to)> backup;
 };
 
 class IdempotencyCache;
@@ -177,6 +181,7 @@ class ApiService {
   HttpResponse get_applicant(Call& c);   // api/http/applicants.cc
   HttpResponse access_log(Call& c);      // api/http/applicants.cc
   HttpResponse erase_applicant(Call& c);  // api/http/applicants.cc
+  HttpResponse create_backup(Call& c);    // api/http/backups.cc
   HttpResponse get_checkpoint(Call& c);     // api/http/proofs.cc
   HttpResponse inclusion_proof(Call& c);    // api/http/proofs.cc
   HttpResponse consistency_proof(Call& c);  // api/http/proofs.cc

@@ -12,6 +12,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include "common/hash.h"
@@ -130,6 +131,8 @@ struct KeyStore::Impl {
   // New applicants of one identity are made under that identity's stripe, so two concurrent first appeals
   // of one person share a key; different people's creations run (and sync) concurrently.
   std::array<std::mutex, 64> stripes;
+  // Held by finish_erasure, and by a backup between its copies of the log and of the key store.
+  std::mutex erasure_gate;
 
   // Every write is durable before it returns (synced unless KeyStoreOptions::sync is off, and then at least in
   // the OS); RocksDB groups concurrent synced writes into one fsync.
@@ -353,6 +356,7 @@ Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::
 
 Status KeyStore::finish_erasure(std::span<const std::string> applicant_ids) {
   Impl& m = *impl_;
+  std::lock_guard gate(m.erasure_gate);
   rocksdb::WriteBatch b;
   for (const std::string& id : applicant_ids) {
     b.Delete(key(kKeyPrefix, id));
@@ -390,6 +394,19 @@ Status KeyStore::purge() {
   rocksdb::WriteBatch done;
   done.Delete(kPurgePendingKey);
   return m.write(done, "finishing a purge of the key store at " + m.path);
+}
+
+std::unique_lock<std::mutex> KeyStore::hold_erasures() { return std::unique_lock(impl_->erasure_gate); }
+
+Status KeyStore::checkpoint_to(const std::string& dir) {
+  Impl& m = *impl_;
+  if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the key store goes into a new directory");
+  OTINISH_ASSIGN_OR_RETURN(auto pending_purge, m.get(kPurgePendingKey));
+  if (pending_purge) OTINISH_RETURN_IF_ERROR(purge());
+  rocksdb::Checkpoint* raw = nullptr;
+  OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::Checkpoint::Create(m.db.get(), &raw), "copying the key store to " + dir));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return from_rocks(checkpoint->CreateCheckpoint(dir, 0), "copying the key store to " + dir);
 }
 
 Result<KeyStoreStats> KeyStore::stats() {

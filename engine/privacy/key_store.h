@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -104,6 +105,15 @@ class KeyStore {
   Result<std::vector<std::pair<std::string, std::string>>> pending_erasures();
   // Flushes and compacts the whole store, so that deleted and rewrapped keys are physically gone.
   Status purge();
+
+  // Backups. While the returned lock lives, no erasure finishes (finish_erasure waits): a backup copies the log
+  // and then the key store under it, so that a key missing from the backup's key store was destroyed only
+  // after ApplicantErased events the backup's log holds (an erasure's events come before its keys go).
+  std::unique_lock<std::mutex> hold_erasures();
+  // Writes a consistent copy of the key store into the new directory `dir` (a RocksDB checkpoint), purging
+  // first when a purge is pending, so that no key destroyed before the call is in the copy.
+  // Errors: kAlreadyExists (`dir` exists), kIOError.
+  Status checkpoint_to(const std::string& dir);
 
   Result<KeyStoreStats> stats();
   const std::string& path() const noexcept;

@@ -139,9 +139,8 @@ TEST(ConfigFileTest, TheExampleNamesEveryFlagOfServeWithAValueItAccepts) {
   cli::Context ctx{out, err};
   CLI::App app{"otinish"};
   cli::add_all_commands(app, ctx);
+  // Not parsed: the file is applied to serve's options as after an empty command line, and nothing starts.
   CLI::App* serve = app.get_subcommand("serve");
-  serve->callback([] {});  // parse only: the server is not started
-  app.parse(std::string("serve"), false);
   std::size_t flags = 0;
   for (const CLI::Option* o : serve->get_options()) {
     for (const std::string& name : o->get_lnames()) {

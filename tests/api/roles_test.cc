@@ -72,6 +72,8 @@ std::vector<Endpoint> endpoints() {
       {"GET", "/v1/appeals/{id}/access-log", "", {R::kAuditor, R::kPrivacyOfficer}},
       // An unknown applicant: 404 inside the role (the table checks who may ask, not the erasure itself).
       {"DELETE", "/v1/applicants/ap-0000000000000000", R"({"reason":"test"})", {R::kAdmin, R::kPrivacyOfficer}},
+      // Backups are off on the test node: 409 backups-off inside the role.
+      {"POST", "/v1/backups", "{}", {R::kAdmin}},
       // Hashes of the log, meant to be published.
       {"GET", "/v1/checkpoint", "", kEveryone},
       {"GET", "/v1/proofs/inclusion?position=1", "", kEveryone},

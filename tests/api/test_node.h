@@ -61,6 +61,8 @@ struct TestNodeSetup {
   bool access_log = false;
   // The limit on failed authentications per address (all of a test's clients are 127.0.0.1).
   AuthThrottleOptions auth_throttle;
+  // Where POST /v1/backups may write (empty: off).
+  std::string backup_dir;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -161,6 +163,7 @@ class TestNode {
     o.views = setup_.views;
     o.log = setup_.log;
     o.service.auth_throttle = setup_.auth_throttle;
+    o.backup_dir = setup_.backup_dir;
     if (setup_.calendars || setup_.city_rules) {
       for (const char* f : {"kz.yaml", "shymkent.yaml", "round-the-clock.yaml"}) {
         o.calendar_files.push_back(source_dir() + "/examples/calendars/" + f);

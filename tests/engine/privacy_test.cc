@@ -628,6 +628,54 @@ TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {
   city.open();
 }
 
+// A backup's copy of the key store: taken before an erasure it holds the key (so the search below can find
+// it); taken after the key was destroyed, even before the purge ran, it holds no trace of it.
+TEST(KeyStore, ACopyWrittenAfterAKeyIsDestroyedHoldsNoTraceOfIt) {
+  SealedCity city;
+  const std::string a1 = city.reg(kAigerim);
+  const std::string aigerim = city.applicant_id(a1);
+  city.close();
+  const std::string wrapped = wrapped_key_of(city.dir() + "/keys", aigerim);
+  auto ks = KeyStore::open(city.dir() + "/keys", test_kek());
+  ASSERT_TRUE(ks.ok());
+  ASSERT_TRUE((*ks)->checkpoint_to(city.dir() + "/copy-before").ok());
+  EXPECT_FALSE(files_containing(city.dir() + "/copy-before", wrapped).empty()) << "the copy lacks the live key";
+  EXPECT_EQ((*ks)->checkpoint_to(city.dir() + "/copy-before").code(), StatusCode::kAlreadyExists);
+  const std::string ids[] = {aigerim};
+  ASSERT_TRUE((*ks)->begin_erasure(ids, "").ok());
+  ASSERT_TRUE((*ks)->finish_erasure(ids).ok());
+  // The purge has not run yet (an erasure between its two steps): the copy must purge first.
+  ASSERT_TRUE((*ks)->checkpoint_to(city.dir() + "/copy-after").ok());
+  EXPECT_EQ(files_containing(city.dir() + "/copy-after", wrapped), std::vector<std::string>());
+  EXPECT_EQ(files_containing(city.dir() + "/keys", wrapped), std::vector<std::string>());
+}
+
+// A backup holds erasures between its copy of the log and its copy of the keys: finish_erasure waits.
+TEST(KeyStore, AnErasureDoesNotFinishWhileABackupHoldsErasures) {
+  SealedCity city;
+  const std::string aigerim = city.applicant_id(city.reg(kAigerim));
+  city.close();
+  auto ks = KeyStore::open(city.dir() + "/keys", test_kek());
+  ASSERT_TRUE(ks.ok());
+  const std::string ids[] = {aigerim};
+  ASSERT_TRUE((*ks)->begin_erasure(ids, "").ok());
+  std::atomic<bool> finished{false};
+  std::thread eraser;
+  {
+    auto hold = (*ks)->hold_erasures();
+    eraser = std::thread([&] {
+      EXPECT_TRUE((*ks)->finish_erasure(ids).ok());
+      finished = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(finished.load()) << "an erasure finished while a backup held erasures";
+    EXPECT_EQ((*ks)->state(aigerim), ApplicantKeyState::kErasing);
+  }
+  eraser.join();
+  EXPECT_TRUE(finished.load());
+  EXPECT_EQ((*ks)->state(aigerim), ApplicantKeyState::kErased);
+}
+
 TEST(KeyStore, RetryingAnOldErasureLeavesThePersonsNewApplicantAlone) {
   SealedCity city;
   const std::string a1 = city.reg(kAigerim);

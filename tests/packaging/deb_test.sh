@@ -26,7 +26,7 @@ cleanup() {
   [ -n "${server_pid:-}" ] && kill -9 "$server_pid" 2>/dev/null || true
   [ -n "${listener_pid:-}" ] && kill "$listener_pid" 2>/dev/null || true
   dpkg --purge otinish libotinish-dev >/dev/null 2>&1 || true
-  rm -rf /var/lib/otinish /etc/otinish
+  rm -rf /var/lib/otinish /etc/otinish /var/backups/otinish
   getent passwd otinish >/dev/null && deluser --system --quiet otinish >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

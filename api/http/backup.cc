@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "common/version.h"
+#include "engine/proof/checkpoint.h"
 #include "store/rocks_store.h"
 
 namespace otinish::api {
@@ -64,6 +65,39 @@ Status copy_if_present(const fs::path& from, const fs::path& to) {
   return ec ? io_error("copying " + from.string() + " to " + to.string(), ec) : Status::Ok();
 }
 
+// The signed checkpoints, one by one through their directory's own reader and writer: the server writes new
+// ones (through a temporary file) and thins old ones while the copy runs, so one listed may be gone when it is
+// read, which is fine (a backup needs the ones that remain, the newest above all).
+Status copy_checkpoints(const fs::path& from, const fs::path& to) {
+  const engine::proof::CheckpointDirectory source(from.string());
+  OTINISH_ASSIGN_OR_RETURN(const std::vector<std::uint64_t> sizes, source.sizes());
+  if (sizes.empty()) return Status::Ok();
+  std::error_code ec;
+  fs::create_directory(to, ec);
+  if (ec) return io_error("creating " + to.string(), ec);
+  const engine::proof::CheckpointDirectory copy(to.string());
+  for (std::uint64_t size : sizes) {
+    auto bytes = source.at(size);
+    if (!bytes.ok()) continue;  // thinned away since it was listed
+    OTINISH_RETURN_IF_ERROR(copy.write(size, *bytes));
+  }
+  return Status::Ok();
+}
+
+// The token file, up to its last complete line: `otinish token create` may be appending one while it is read
+// (a token made during the backup is not in it, as an event appended then is not).
+Status copy_tokens(const fs::path& from, const fs::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) return Status::Ok();  // no token made yet
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string lines = text.str();
+  lines.resize(lines.rfind('\n') == std::string::npos ? 0 : lines.rfind('\n') + 1);
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  out << lines;
+  return out.flush() ? Status::Ok() : Status::IOError("writing " + to.string());
+}
+
 struct Verified {
   std::uint64_t events = 0;
   Hash256 head_hash{};
@@ -105,14 +139,14 @@ Result<BackupReport> write_backup_into(const BackupSources& from, const fs::path
   if (ec) return io_error("creating " + to.string(), ec);
   const fs::path data(from.data_dir);
   // The checkpoints before the log: each one is then of a tree the log's copy extends, as a server checks.
-  OTINISH_RETURN_IF_ERROR(copy_if_present(data / kCheckpoints, to / kCheckpoints));
+  OTINISH_RETURN_IF_ERROR(copy_checkpoints(data / kCheckpoints, to / kCheckpoints));
   {
     std::unique_lock<std::mutex> erasures;
     if (from.keys != nullptr) erasures = from.keys->hold_erasures();
     OTINISH_RETURN_IF_ERROR(from.log->checkpoint_to((to / kLog).string()));
     if (from.keys != nullptr) OTINISH_RETURN_IF_ERROR(from.keys->checkpoint_to((to / kKeys).string()));
   }
-  OTINISH_RETURN_IF_ERROR(copy_if_present(data / kTokens, to / kTokens));
+  OTINISH_RETURN_IF_ERROR(copy_tokens(data / kTokens, to / kTokens));
   OTINISH_RETURN_IF_ERROR(sync_tree(to));
 
   OTINISH_ASSIGN_OR_RETURN(const Verified v, verify_copy((to / kLog).string()));

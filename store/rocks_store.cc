@@ -32,6 +32,7 @@
 #include "store/info_log.h"
 #include "store/key_layout.h"
 #include "store/merkle_tiles.h"
+#include "store/upgrade.h"
 #include "store/write_queue.h"
 
 namespace otinish::store {
@@ -124,10 +125,24 @@ Status malformed_run(std::string_view stream, const rocksdb::Slice& key, const r
 
 std::string format1_message(const std::string& path) {
   return path + " holds an otinish log of format 1 (" + keys::kFormat1Value + "); this build reads format 2 (" +
-         keys::kFormatValue + "), whose stream index has one entry per append and no `heads`. The events and their "
-         "hashes are the same: export the log with the build that wrote it (`otinish export --data DIR --out "
-         "log.jsonl`) and import the export with this one (`otinish import --data NEW_DIR log.jsonl`), which "
-         "rebuilds the indexes and checks the chain";
+         keys::kFormatValue + "), whose stream index has one entry per append and no `heads`. Upgrade it in "
+         "place with `otinish upgrade --data DIR` (it keeps the old log beside the new one, as log.format1). Or "
+         "export it with the build that wrote it (`otinish export --data DIR --out log.jsonl`) and import the "
+         "export with this one (`otinish import --data NEW_DIR log.jsonl`); the events and their hashes are the "
+         "same either way";
+}
+
+// A marker "otinish-log/N" with N above this build's: written by a newer otinish.
+std::string format_message(const std::string& path, const std::string& format) {
+  constexpr std::string_view kPrefix = "otinish-log/";
+  if (format.starts_with(kPrefix) && format.size() > kPrefix.size() &&
+      format.find_first_not_of("0123456789", kPrefix.size()) == std::string::npos &&
+      format.size() - kPrefix.size() < 9 && std::stoi(format.substr(kPrefix.size())) > 2) {
+    return path + " is of log format " + format.substr(kPrefix.size()) + " ('" + format +
+           "'), written by a newer otinish; this build reads format 2. Run the newer otinish (data is never "
+           "downgraded)";
+  }
+  return path + " has log format '" + format + "'; this build reads '" + keys::kFormatValue + "'";
 }
 
 std::size_t event_bytes(const EventData& e) {
@@ -448,6 +463,10 @@ Status RocksEventStore::open(const std::string& path) {
     for (const auto& name : existing) {
       if (name == keys::kFormat1HeadsCf) return Status::InvalidArgument(format1_message(path));
       if (std::none_of(cfs_.begin(), cfs_.end(), [&](const auto& d) { return d.name == name; })) {
+        // A newer format may have column families this build does not know: its marker says so first.
+        if (auto format = log_format(path); format.ok() && *format > kLogFormat) {
+          return Status::InvalidArgument(format_message(path, "otinish-log/" + std::to_string(*format)));
+        }
         return Status::InvalidArgument(path + " holds column family '" + name +
                                        "', which is not part of an otinish log; is this the right directory?");
       }
@@ -508,8 +527,7 @@ Status RocksEventStore::open_db() {
   } else if (format == keys::kFormat1Value) {
     return Status::InvalidArgument(format1_message(path));
   } else if (format != keys::kFormatValue) {
-    return Status::InvalidArgument(path + " has log format '" + format + "'; this build reads '" +
-                                   keys::kFormatValue + "'");
+    return Status::InvalidArgument(format_message(path, format));
   }
 
   OTINISH_RETURN_IF_ERROR(check_tail());

@@ -18,6 +18,7 @@ void add_all_commands(CLI::App& app, Context& ctx) {
       add_privacy_commands,
       add_proof_commands,
       add_backup_commands,
+      add_upgrade_commands,
   };
   app.footer("Example: otinish rules check examples/rules/city.yaml\n"
              "Every command's --help has an example and its exit codes: 0 ok, 1 findings or failure, 2 usage,\n"

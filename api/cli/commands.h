@@ -75,6 +75,9 @@ std::optional<engine::privacy::KeyEncryptionKey> kek_from_option(const std::stri
 // `otinish backup`, `otinish restore`: api/cli/backup_commands.cc.
 void add_backup_commands(CLI::App& app, Context& ctx);
 
+// `otinish upgrade`: api/cli/upgrade_commands.cc.
+void add_upgrade_commands(CLI::App& app, Context& ctx);
+
 // "http://HOST:PORT" (or "HOST:PORT") split; false when it is neither.
 bool split_http_url(const std::string& url, std::string* host, std::uint16_t* port);
 

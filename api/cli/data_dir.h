@@ -9,6 +9,9 @@
 //   DIR/checkpoints/   the signed checkpoints of the log, one file per tree size (engine/proof/checkpoint.h);
 //                      the signing key itself is never in DIR
 //
+// The log and the key store each record their format; `otinish upgrade` moves an older log to this build's
+// (store/upgrade.h, docs/log-format.md), and a newer one is refused.
+//
 // A backup (`otinish backup`, api/http/backup.h) holds log/, keys/, tokens.jsonl and checkpoints/ with a
 // backup.json; `otinish restore` makes a data directory of it, whose views and SLA timers are rebuilt.
 //

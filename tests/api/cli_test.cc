@@ -20,6 +20,7 @@
 #include "common/hash.h"
 #include "tests/api/cli_runner.h"
 #include "tests/api/test_node.h"
+#include "tests/store/format1_log.h"
 
 namespace otinish::api::testing {
 namespace {
@@ -197,6 +198,31 @@ TEST(CliTest, ImportsAnExportWrittenByTheFormat1Build) {
 // With SLA rules the SLA service appends several events (SlaBound, SlaClockStarted, SlaDeadlineSet, ...) in one
 // append under one idempotency key; import must append them together again, not one by one (the second would be
 // refused: the key is taken).
+// `otinish upgrade`: a data directory whose log is of format 1 is upgraded in place, the old log kept; the
+// second run has nothing to do; the upgraded log verifies.
+TEST(CliTest, UpgradeMovesAFormat1LogToFormat2AndKeepsTheOldOne) {
+  const std::string data = make_temp_dir();
+  store::testing::write_format1_log(data + "/log");
+  CliResult refused = run({"verify", "--data", data});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("otinish upgrade --data DIR"), std::string::npos) << refused.err;
+  CliResult up = run({"upgrade", "--data", data});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_NE(up.out.find("from log format 1 to 2"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(data + "/log.format1"), std::string::npos) << up.out;
+  CliResult again = run({"upgrade", "--data", data});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to upgrade"), std::string::npos) << again.out;
+  CliResult verified = run({"verify", "--data", data});
+  EXPECT_EQ(verified.exit_code, 0) << verified.err;
+  store::testing::set_format_marker(data + "/log", "otinish-log/7");
+  CliResult newer = run({"upgrade", "--data", data});
+  EXPECT_EQ(newer.exit_code, 1);
+  EXPECT_NE(newer.err.find("written by a newer otinish"), std::string::npos) << newer.err;
+  std::error_code ec;
+  std::filesystem::remove_all(data, ec);
+}
+
 TEST(CliTest, ExportThenImportKeepsMultiEventAppendsOfTheSlaService) {
   std::string dir;
   {

@@ -137,6 +137,9 @@ Result<BackupReport> write_backup_into(const BackupSources& from, const fs::path
   std::error_code ec;
   fs::create_directory(to, ec);
   if (ec) return io_error("creating " + to.string(), ec);
+  // The owner's alone, whatever the umask: a backup holds the wrapped data keys and the token hashes.
+  fs::permissions(to, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return io_error("restricting " + to.string(), ec);
   const fs::path data(from.data_dir);
   // The checkpoints before the log: each one is then of a tree the log's copy extends, as a server checks.
   OTINISH_RETURN_IF_ERROR(copy_checkpoints(data / kCheckpoints, to / kCheckpoints));
@@ -232,6 +235,7 @@ Result<RestoreReport> restore_backup(const std::string& from, const std::string&
   fs::remove_all(staging, ec);  // what an interrupted restore left
   fs::create_directories(staging, ec);
   if (ec) return io_error("creating " + staging.string(), ec);
+  fs::permissions(staging, fs::perms::owner_all, fs::perm_options::replace, ec);
   auto restore = [&]() -> Result<RestoreReport> {
     for (const char* part : {kLog, kKeys, kTokens, kCheckpoints}) {
       OTINISH_RETURN_IF_ERROR(copy_if_present(source / part, staging / part));

@@ -152,6 +152,7 @@ TEST(BackupTest, TheCommandLineBacksUpAStoppedDirectoryAndRestoresOnlyWhatVerifi
   CliResult b = run_cli({"backup", "--data", data, "--kek", kek, "--to", root + "/b1"});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_NE(b.out.find("chain and indexes verified"), std::string::npos) << b.out;
+  EXPECT_EQ(fs::status(root + "/b1").permissions(), fs::perms::owner_all) << "a backup holds keys: owner only";
   EXPECT_EQ(run_cli({"backup", "--data", data, "--kek", kek, "--to", root + "/b1"}).exit_code, 1) << "over a backup";
   EXPECT_EQ(run_cli({"backup", "--to", root + "/b2"}).exit_code, 2) << "neither --server nor --data";
 

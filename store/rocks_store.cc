@@ -409,6 +409,21 @@ Status RocksEventStore::open(const std::string& path) {
   }
   if (options_.create_if_missing) {
     std::error_code ec;
+    // A log that `otinish upgrade` is moving aside must not be replaced by a new, empty one: a server started
+    // between the upgrade's two renames would otherwise begin a second history in the old one's place.
+    if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec)) {
+      if (std::filesystem::exists(path + ".upgrading", ec)) {
+        return Status::FailedPrecondition("no log at " + path + ", but " + path + ".upgrading is there: an "
+                                          "`otinish upgrade` of this log was interrupted. Run `otinish upgrade "
+                                          "--data DIR` again to finish it; no new log is created in its place");
+      }
+      if (std::filesystem::exists(path + ".format1", ec)) {
+        return Status::FailedPrecondition("no log at " + path + ", only " + path + ".format1, the old log an "
+                                          "`otinish upgrade` keeps: the upgraded log is missing. Move " + path +
+                                          ".format1 back to " + path + " and run `otinish upgrade --data DIR`; no new "
+                                          "log is created in its place");
+      }
+    }
     std::filesystem::create_directories(path, ec);
     if (ec) return Status::IOError("cannot create the log directory " + path + ": " + ec.message());
   }

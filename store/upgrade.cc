@@ -26,6 +26,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The lock RocksDB takes on a database (its LOCK file), held while the old log is read and renamed: an older
+// otinish still serving it would otherwise go on writing events the copy never sees, and the read-only open
+// that reads the old log takes no lock of its own.
+class DatabaseLock {
+ public:
+  static Result<std::unique_ptr<DatabaseLock>> take(const fs::path& dir) {
+    auto lock = std::unique_ptr<DatabaseLock>(new DatabaseLock);
+    rocksdb::Status s = lock->env_->LockFile((dir / "LOCK").string(), &lock->lock_);
+    if (!s.ok()) {
+      return Status::FailedPrecondition("the log at " + dir.string() + " is in use (" + s.ToString() +
+                                        "); is an `otinish serve` running on it? Stop it first");
+    }
+    return lock;
+  }
+  ~DatabaseLock() {
+    if (lock_ != nullptr) env_->UnlockFile(lock_).PermitUncheckedError();
+  }
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+
+ private:
+  DatabaseLock() = default;
+  rocksdb::Env* const env_ = rocksdb::Env::Default();
+  rocksdb::FileLock* lock_ = nullptr;
+};
+
 Status rocks_error(const rocksdb::Status& s, const std::string& what) {
   if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
   return Status::IOError(what + ": " + s.ToString());
@@ -273,6 +299,8 @@ Result<UpgradeReport> upgrade_log(const std::string& path, const std::function<v
                                      std::to_string((static_cast<std::uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize) >> 20) +
                                      " MiB free");
   }
+  // Held until both renames are done (the lock file moves with the old log).
+  OTINISH_ASSIGN_OR_RETURN(auto lock, DatabaseLock::take(live));
   fs::remove_all(staging, ec);  // what an interrupted upgrade left before its swap: rebuilt
   if (Status s = build_new_log(path, staging.string(), &report, progress); !s.ok()) {
     fs::remove_all(staging, ec);

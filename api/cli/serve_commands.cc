@@ -139,7 +139,7 @@ void serve(const ServeArgs& a, Context& ctx) {
   ServiceNotifier notifier;
   notifier.ready("listening on " + address, [probe_host, port] {
     api::HttpClient client(probe_host, port, std::chrono::seconds(5));
-    auto answer = client.request("GET", "/healthz");
+    auto answer = client.request("GET", "/healthz", {}, {{"User-Agent", std::string(api::kWatchdogUserAgent)}});
     return answer.ok() && answer->status == 200;
   });
   int sig = 0;

@@ -328,6 +328,10 @@ void ApiService::observe(const RequestRecord& rec) {
   const std::string_view method = rec.request ? std::string_view(rec.request->method) : std::string_view("-");
   metrics_.observe_request(method, rec.route, rec.status, rec.duration);
   if (!options_.access_log || log_ == nullptr) return;
+  if (rec.status == 200 && rec.request != nullptr && rec.request->path == "/healthz" &&
+      rec.request->header("user-agent") == kWatchdogUserAgent) {
+    return;
+  }
   json::object o{{"ts", format_utc(clock_.now())},
                  {"level", rec.status >= 500 ? "error" : "info"},
                  {"msg", "request"},

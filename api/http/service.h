@@ -98,6 +98,11 @@ struct ServiceProof {
   const engine::proof::CheckpointDirectory* checkpoints = nullptr;
 };
 
+// The User-Agent of `otinish serve`'s own liveness probe under systemd (a GET /healthz every half watchdog
+// period). Its successful answers are counted in the metrics but not written to the access log, which would
+// otherwise hold a line every 15 seconds of every day.
+inline constexpr std::string_view kWatchdogUserAgent = "otinish-watchdog";
+
 struct ServiceOptions {
   // Page size of /v1/events when ?limit is absent, and the largest accepted.
   std::size_t default_page = 100;

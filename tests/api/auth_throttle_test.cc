@@ -185,5 +185,18 @@ TEST_F(AuthThrottleNodeTest, FailuresAreLoggedWithoutTheToken) {
   EXPECT_EQ(log.find(node_.token(Role::kAuditor)), std::string::npos);
 }
 
+// The server's own liveness probe under systemd asks every 15 seconds; its answers stay out of the access log,
+// while everyone else's /healthz, and a failing probe, are logged.
+TEST_F(AuthThrottleNodeTest, TheWatchdogsOwnProbeIsNotAccessLogged) {
+  const std::string probe(kWatchdogUserAgent);
+  ASSERT_EQ(node_.call("GET", "/healthz", "", {{"User-Agent", probe}}).status, 200);
+  EXPECT_EQ(log_.text().find("\"path\":\"/healthz\""), std::string::npos) << log_.text();
+  ASSERT_EQ(node_.call("GET", "/healthz", "", {{"User-Agent", "curl/7.88"}}).status, 200);
+  EXPECT_NE(log_.text().find("\"path\":\"/healthz\""), std::string::npos) << log_.text();
+  // Another path with the same agent is logged as any request is.
+  node_.call("GET", "/v1/session", "", {{"User-Agent", probe}});
+  EXPECT_NE(log_.text().find("\"path\":\"/v1/session\""), std::string::npos) << log_.text();
+}
+
 }  // namespace
 }  // namespace otinish::api::testing

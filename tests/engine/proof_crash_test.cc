@@ -7,11 +7,13 @@
 
 #include "tests/crash_support.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -27,7 +29,9 @@ NoteSigner signer() {
   return *NoteSigner::parse("PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz");
 }
 
-[[noreturn]] void child(const std::string& dir) {
+// `ready_fd`: the child writes a byte there once its first checkpoint is kept, so that the parent's random
+// delay starts when checkpointing does, however slowly this build (a sanitized one, a loaded machine) starts.
+[[noreturn]] void child(const std::string& dir, int ready_fd) {
   auto store = store::open_rocks_store(dir + "/log");  // syncs on: the published head is durable
   if (!store.ok()) std::_Exit(3);
   CheckpointService service(**store, signer(), CheckpointDirectory(dir + "/checkpoints"),
@@ -44,8 +48,12 @@ NoteSigner signer() {
   });
   while (!ready) std::this_thread::yield();
   service.start();
+  bool told = false;
   for (;;) {
-    (void)service.checkpoint_now();  // besides the service's own thread: two writers of one directory
+    // Besides the service's own thread: two writers of one directory.
+    if (service.checkpoint_now().ok() && !told) {
+      told = write(ready_fd, "r", 1) == 1;
+    }
   }
 }
 
@@ -58,14 +66,26 @@ TEST(ProofCrash, EveryKeptCheckpointMatchesTheLogAfterAKill) {
   const std::vector<NoteVerifier> key = {signer().verifier()};
   std::size_t checked = 0;
   for (int round = 0; round < rounds(); ++round) {
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
+      close(ready[0]);
       const std::string exe = otinish::testing::self_exe();
-      execl(exe.c_str(), exe.c_str(), "--crash-child", dir.c_str(), static_cast<char*>(nullptr));
+      const std::string fd = std::to_string(ready[1]);
+      execl(exe.c_str(), exe.c_str(), "--crash-child", dir.c_str(), fd.c_str(), static_cast<char*>(nullptr));
       std::_Exit(5);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 400)(rng)));
+    close(ready[1]);
+    // Every other round is killed at a random moment from its start (the log opening, the first checkpoint);
+    // the others at a random moment once checkpoints are being written.
+    if (round % 2 == 1) {
+      pollfd p{.fd = ready[0], .events = POLLIN, .revents = 0};
+      ASSERT_EQ(poll(&p, 1, 120'000), 1) << "round " << round << ": the child kept no checkpoint in 120 s";
+    }
+    close(ready[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -100,7 +120,9 @@ TEST(ProofCrash, EveryKeptCheckpointMatchesTheLogAfterAKill) {
 }  // namespace otinish::engine::proof
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--crash-child") == 0) otinish::engine::proof::child(argv[2]);
+  if (argc == 4 && std::strcmp(argv[1], "--crash-child") == 0) {
+    otinish::engine::proof::child(argv[2], std::atoi(argv[3]));
+  }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <rocksdb/env.h>
+
 #include "store/key_layout.h"
 #include "store/rocks_store.h"
 #include "tests/store/format1_log.h"
@@ -93,6 +95,12 @@ TEST(UpgradeTest, EveryCrashStateIsFinishedOrRedone) {
 
   // A crash between the swap's two renames: the verified new log is moved into place.
   fs::rename(path, path + ".upgrading");
+  // A server started now must not create a new, empty log in the old one's place.
+  auto started = open_rocks_store(path);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), StatusCode::kFailedPrecondition) << started.status().ToString();
+  EXPECT_NE(started.status().message().find("otinish upgrade"), std::string::npos) << started.status().ToString();
+  EXPECT_FALSE(fs::exists(path));
   auto finished = upgrade_log(path);
   ASSERT_TRUE(finished.ok()) << finished.status().ToString();
   EXPECT_TRUE(finished->finished_interrupted);
@@ -102,6 +110,13 @@ TEST(UpgradeTest, EveryCrashStateIsFinishedOrRedone) {
   EXPECT_EQ((*log)->head_position(), events_before.size());
   log->reset();
 
+  // The upgraded log lost, only the kept one left: refused too, with the way back.
+  fs::rename(path, dir.sub("moved-away"));
+  auto lost = open_rocks_store(path);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_NE(lost.status().message().find("log.format1 back"), std::string::npos) << lost.status().ToString();
+  EXPECT_FALSE(fs::exists(path));
+
   // Another format-1 log where the kept one still is: refused, nothing touched.
   TempDir other;
   write_format1_log(other.sub("log"), 2, 2);
@@ -110,6 +125,25 @@ TEST(UpgradeTest, EveryCrashStateIsFinishedOrRedone) {
   ASSERT_FALSE(blocked.ok());
   EXPECT_EQ(blocked.status().code(), StatusCode::kAlreadyExists) << blocked.status().ToString();
   EXPECT_EQ(*log_format(other.sub("log")), 1);
+}
+
+// An older otinish still serving its log holds RocksDB's lock on it: the upgrade refuses, and copies nothing.
+TEST(UpgradeTest, ALogInUseIsRefusedAndLeftAsItWas) {
+  TempDir dir;
+  const std::string path = dir.sub("log");
+  write_format1_log(path, 2, 3);
+  rocksdb::FileLock* lock = nullptr;
+  ASSERT_TRUE(rocksdb::Env::Default()->LockFile(path + "/LOCK", &lock).ok());
+  auto refused = upgrade_log(path);
+  ASSERT_TRUE(rocksdb::Env::Default()->UnlockFile(lock).ok());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("is in use"), std::string::npos) << refused.status().ToString();
+  EXPECT_FALSE(fs::exists(path + ".upgrading"));
+  EXPECT_FALSE(fs::exists(path + ".format1"));
+  EXPECT_EQ(*log_format(path), 1);
+  // Once it is free, the same upgrade goes through.
+  EXPECT_TRUE(upgrade_log(path).ok());
 }
 
 TEST(UpgradeTest, ANewerFormatIsRefusedByOpenAndByUpgrade) {

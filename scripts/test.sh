@@ -5,8 +5,9 @@
 # sanitizers.
 #   OTINISH_SANITIZE=0 scripts/test.sh      the normal suite only (a quicker local run)
 #   OTINISH_SANITIZE=only scripts/test.sh   the sanitizer suite only
-# Under the sanitizers the browser test and the crash campaign are left out (each is run by the normal suite,
-# and they drive the same server binary); everything else, the disk-fault and crash tests included, runs.
+# Under the sanitizers the browser test, the crash campaign and the demo's whole month are left out (each is run
+# by the normal suite; the first two drive the same server binary, and CityDemoTest runs the demo's engine under
+# the sanitizers over six days); everything else, the disk-fault and crash tests included, runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/install-deps.sh" test
@@ -26,6 +27,6 @@ if [ "$sanitize" != 0 ]; then
   # halt_on_error: the first report fails the test; detect_leaks stays on (LeakSanitizer).
   export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_stack_use_after_return=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-  (cd "$asan" && ctest --output-on-failure --parallel "$(nproc)" --timeout 900 -E '^(console_e2e|crash_campaign)$')
+  (cd "$asan" && ctest --output-on-failure --parallel "$(nproc)" --timeout 900 -E '^(console_e2e|crash_campaign|examples_city_demo_month)$')
   echo "test.sh: the sanitizer suite passed ($((SECONDS - started)) s in all)"
 fi

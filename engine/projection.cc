@@ -25,6 +25,7 @@
 
 #include "store/disk_space.h"
 #include "store/info_log.h"
+#include "store/table_options.h"
 
 namespace otinish::engine {
 namespace {
@@ -398,9 +399,9 @@ class Runner final : public ProjectionRunner {
     options.info_log = store::open_info_log(dir);
     options.db_write_buffer_size = options_.memtable_mb << 20;
     space_ = std::make_unique<store::DiskSpaceGuard>(dir, "the views", options_.min_free_disk_mb << 20);
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // most rebuild reads are of absent rows
+    // Most rebuild reads are of absent rows: a Bloom filter. Indexes and filters stay within the block cache.
+    rocksdb::BlockBasedTableOptions table =
+        store::bounded_table_options(store::new_block_cache(options_.block_cache_mb), /*bloom=*/true);
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options_ = rocksdb::ColumnFamilyOptions(options);
     table_file_options_ = options;

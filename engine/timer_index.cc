@@ -5,6 +5,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "store/info_log.h"
+#include "store/table_options.h"
 
 namespace otinish::engine {
 
@@ -48,8 +49,8 @@ Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, co
   rocksdb::Options o;
   o.create_if_missing = options.create_if_missing;
   o.info_log = store::open_info_log(path);
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_mb << 20);
+  rocksdb::BlockBasedTableOptions table =
+      store::bounded_table_options(store::new_block_cache(options.block_cache_mb), /*bloom=*/false);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   o.write_buffer_size = 16 << 20;
   o.max_write_buffer_number = 2;  // at most 32 MiB of memtables

@@ -130,6 +130,14 @@ struct CommitStats {
   std::uint64_t sync_micros = 0;  // time spent in them
 };
 
+// What the store holds in memory (EventStore::memory_usage), in bytes: each part has a bound that does not
+// grow with the log (docs/http.md "Memory").
+struct MemoryUsage {
+  std::uint64_t memtables = 0;      // writes not yet in table files (StoreOptions::memtable_mb)
+  std::uint64_t block_cache = 0;    // cached data, index and filter blocks (StoreOptions::block_cache_mb)
+  std::uint64_t table_readers = 0;  // what the open table files hold outside the cache (their pinned top levels)
+};
+
 // The log. Implementations are thread-safe: any number of threads may append, read and subscribe at once.
 class EventStore {
  public:
@@ -199,6 +207,9 @@ class EventStore {
 
   // The group commit's counters (the default, a store without one: zeros).
   virtual CommitStats commit_stats() const { return {}; }
+
+  // What the store holds in memory now (the default, a store that does not say: zeros).
+  virtual MemoryUsage memory_usage() const { return {}; }
 
   // The Merkle tree over the log (store/merkle.h; docs/log-format.md): kept as events are appended, in the same
   // atomic write. Sizes are counts of events from position 1 and may not pass the head; position P is leaf P - 1.

@@ -32,6 +32,7 @@
 #include "store/info_log.h"
 #include "store/key_layout.h"
 #include "store/merkle_tiles.h"
+#include "store/table_options.h"
 #include "store/upgrade.h"
 #include "store/write_queue.h"
 
@@ -272,6 +273,7 @@ class RocksEventStore final : public EventStore {
   Result<VerifyReport> verify_indexes(const std::function<void(std::uint64_t)>& progress) const override;
   Status checkpoint_to(const std::string& dir) override;
   CommitStats commit_stats() const override { return queue_->stats(); }
+  MemoryUsage memory_usage() const override;
   Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override;
   merkle::NodeReader tree_reader() const override;
   // tree_reader's nodes; without taking db_mu_ for the leader's own reads (it may hold it alone, in recover()).
@@ -449,17 +451,17 @@ Status RocksEventStore::open(const std::string& path) {
   db_options.manual_wal_flush = true;
   if (std::getenv("OTINISH_MMAP_READS")) db_options.allow_mmap_reads = true;
 
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // One block cache for every column family, which holds their index and filter partitions too
+  // (store/table_options.h): the memory stays within it as the log grows.
+  const auto cache = new_block_cache(options_.block_cache_mb);
+  rocksdb::BlockBasedTableOptions table = bounded_table_options(cache, /*bloom=*/true);
   rocksdb::ColumnFamilyOptions indexed;
   indexed.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::ColumnFamilyOptions streams_options = indexed;
   streams_options.prefix_extractor = std::make_shared<StreamPrefix>();
   streams_options.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::ColumnFamilyOptions log_options;
-  rocksdb::BlockBasedTableOptions log_table;
-  log_table.block_cache = table.block_cache;
+  rocksdb::BlockBasedTableOptions log_table = bounded_table_options(cache, /*bloom=*/false);
   log_table.block_size = 64 << 10;
   log_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(log_table));
 
@@ -1334,6 +1336,17 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
 // stream's positions), then `streams` against what the log walk saw. Memory: 8 bytes per event and one entry
 // per stream. Entries of appends written but not yet synced when the check began (positions past the
 // head) are not judged.
+MemoryUsage RocksEventStore::memory_usage() const {
+  std::shared_lock<std::shared_timed_mutex> lock;
+  if (!lock_for_read(lock).ok()) return {};
+  MemoryUsage m;
+  // Memtables and table readers summed over the column families; the block cache is one, shared by them all.
+  db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &m.memtables);
+  db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &m.table_readers);
+  db_->GetIntProperty(default_cf_, rocksdb::DB::Properties::kBlockCacheUsage, &m.block_cache);
+  return m;
+}
+
 Status RocksEventStore::checkpoint_to(const std::string& dir) {
   if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the log goes into a new directory");
   std::shared_lock<std::shared_timed_mutex> lock;

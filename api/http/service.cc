@@ -155,6 +155,15 @@ ApiService::ApiService(engine::Engine& engine, store::EventStore& store, engine:
   add_routes();
   metrics_.add_gauge("otinish_log_head_position", "Position of the newest acknowledged event.",
                      [this] { return static_cast<double>(store_.head_position()); });
+  metrics_.add_gauge_family("otinish_log_memory_bytes",
+                            "What the log holds in memory, by part: memtables, block_cache (data, index and filter "
+                            "blocks), table_readers (outside the cache). Each has a bound (docs/http.md \"Memory\").",
+                            [this] {
+                              const store::MemoryUsage m = store_.memory_usage();
+                              return Metrics::Series{{"part=\"memtables\"", static_cast<double>(m.memtables)},
+                                                     {"part=\"block_cache\"", static_cast<double>(m.block_cache)},
+                                                     {"part=\"table_readers\"", static_cast<double>(m.table_readers)}};
+                            });
   if (views_ != nullptr) {
     metrics_.add_gauge("otinish_projection_lag_events", "Events in the log not yet applied by every projection.",
                        [this] {

@@ -19,6 +19,7 @@
 #include "engine/privacy/aead.h"
 #include "store/disk_space.h"
 #include "store/info_log.h"
+#include "store/table_options.h"
 
 namespace otinish::engine::privacy {
 
@@ -221,6 +222,10 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   // tests', an auditor's) then sees exactly what is on disk.
   o.compression = rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kNoCompression;
+  // Point reads of one applicant's key: a Bloom filter; indexes and filters within a 16 MiB block cache, so
+  // that a million applicants do not hold their table files' indexes in memory beside it.
+  o.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(store::bounded_table_options(store::new_block_cache(16), /*bloom=*/true)));
   rocksdb::DB* raw = nullptr;
   OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::DB::Open(o, path, &raw), "opening the key store at " + path));
   impl->db.reset(raw);

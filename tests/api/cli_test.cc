@@ -58,6 +58,16 @@ TEST(CliTest, EveryCommandsHelpHasAnExampleAndItsExitCodes) {
   expect_documented(app, "");
 }
 
+// The allocator's trim interval: 0 turns it off, a negative one is a usage error before anything starts.
+TEST(CliTest, ServeRefusesANegativeMallocTrimInterval) {
+  const std::string dir = make_temp_dir();
+  CliResult r = run({"serve", "--data", dir, "--plain-personal-data", "--malloc-trim-every", "-1",
+                     "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--malloc-trim-every must be 0 (off) or a positive number of seconds"), std::string::npos)
+      << r.err;
+}
+
 TEST(CliTest, CalendarCheckNamesTheLineAndColumnOfAnErrorAndRefusesARuleSet) {
   const std::string dir = make_temp_dir();
   const std::string broken = dir + "/broken.yaml";

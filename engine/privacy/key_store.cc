@@ -242,6 +242,15 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     OTINISH_RETURN_IF_ERROR(impl->write(b, "creating the key store at " + path));
   } else {
     if (*format != kFormat) {
+      // A later format is a newer otinish's: say so, as the log does (data is never downgraded).
+      constexpr std::string_view kFamily = "otinish-keys-";
+      if (format->starts_with(kFamily) && format->size() > kFamily.size() &&
+          format->find_first_not_of("0123456789", kFamily.size()) == std::string::npos &&
+          std::stoull(format->substr(kFamily.size())) > 1) {
+        return Status::InvalidArgument(path + " holds key store format '" + *format + "', written by a newer "
+                                       "otinish; this build reads otinish-keys-1. Run the newer otinish; data is "
+                                       "never downgraded");
+      }
       return Status::InvalidArgument(path + " holds key store format '" + *format + "', which this build does not read");
     }
     if (!verifier || verifier->size() < 16) return Status::Corruption(path + ": the key store's KEK record is missing");

@@ -2,11 +2,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+#include <rocksdb/db.h>
 
 #include "common/hash.h"
 #include "engine/privacy/access_log.h"
@@ -100,6 +102,29 @@ TEST(KeyStore, RefusesAnotherKekNamingItsSourceAndBothIds) {
   EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok());
   EXPECT_EQ(KeyStore::open(dir + "/none", test_kek('a'), {.create_if_missing = false}).status().code(),
             StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+// A key store written by a newer otinish is refused by name, and left as it was.
+TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
+  const std::string dir = testing::make_temp_dir();
+  { ASSERT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()); }
+  auto set_format = [&](const std::string& value) {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir + "/keys", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m/format", value).ok());
+  };
+  set_format("otinish-keys-2");
+  auto newer = KeyStore::open(dir + "/keys", test_kek('a'));
+  ASSERT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(newer.status().message().find("written by a newer otinish"), std::string::npos) << newer.status().ToString();
+  set_format("something-else");
+  auto other = KeyStore::open(dir + "/keys", test_kek('a'));
+  ASSERT_EQ(other.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(other.status().message().find("newer"), std::string::npos) << other.status().ToString();
+  set_format("otinish-keys-1");
+  EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok());
   std::filesystem::remove_all(dir);
 }
 

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
+#include <rocksdb/db.h>
 #include <rocksdb/env.h>
 
 #include "store/key_layout.h"
@@ -144,6 +146,41 @@ TEST(UpgradeTest, ALogInUseIsRefusedAndLeftAsItWas) {
   EXPECT_EQ(*log_format(path), 1);
   // Once it is free, the same upgrade goes through.
   EXPECT_TRUE(upgrade_log(path).ok());
+}
+
+// An old log whose chain does not verify (an event altered) is not upgraded: the new one is thrown away and
+// the old one stays where and as it was.
+TEST(UpgradeTest, AnOldLogThatDoesNotVerifyIsLeftAsItWas) {
+  TempDir dir;
+  const std::string path = dir.sub("log");
+  write_format1_log(path, 3, 6);
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::ColumnFamilyHandle* log_cf = nullptr;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == keys::kLogCf) log_cf = handles[i];
+    ASSERT_NE(log_cf, nullptr);
+    std::string v;
+    ASSERT_TRUE(db->Get({}, log_cf, keys::log_key(7), &v).ok());
+    v[v.size() - 70] ^= 0x01;  // inside the payload, before the two hashes
+    ASSERT_TRUE(db->Put({}, log_cf, keys::log_key(7), v).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  const auto events_before = raw_entries(path, keys::kLogCf);
+  auto r = upgrade_log(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(path + ".upgrading"));
+  EXPECT_FALSE(fs::exists(path + ".format1"));
+  EXPECT_EQ(*log_format(path), 1);
+  EXPECT_EQ(raw_entries(path, keys::kLogCf), events_before);
 }
 
 TEST(UpgradeTest, ANewerFormatIsRefusedByOpenAndByUpgrade) {

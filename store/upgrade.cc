@@ -267,6 +267,36 @@ Result<UpgradeReport> upgrade_log(const std::string& path, const std::function<v
       return Status::NotFound("no log at " + path + ", only an unfinished upgrade at " + staging.string() +
                               " without the old log beside it; move it into place only if you know it is whole");
     }
+    // The new log verified before the first rename; checked again, so that nothing but a whole log of this
+    // build's format is ever put in place (a directory someone moved or altered meanwhile is not).
+    {
+      StoreOptions o;
+      o.create_if_missing = false;
+      auto fresh = open_rocks_store(staging.string(), o);
+      Result<VerifyReport> verified = fresh.ok() ? verify_log(**fresh, {.indexes = true}) : fresh.status();
+      std::string why;
+      if (!verified.ok()) why = verified.status().ToString();
+      else if (!verified->ok) why = verified->to_string();
+      if (why.empty()) {
+        // And it ends where the old log ends: the same newest position.
+        auto old_log = open_raw(kept.string(), /*read_only=*/true);
+        std::string last;
+        if (old_log.ok() && (*old_log)->cf(keys::kLogCf) != nullptr) {
+          std::unique_ptr<rocksdb::Iterator> it((*old_log)->db->NewIterator({}, (*old_log)->cf(keys::kLogCf)));
+          it->SeekToLast();
+          if (it->Valid()) last = it->key().ToString();
+        }
+        if (last != keys::log_key((*fresh)->head_position())) {
+          why = "it ends at position " + std::to_string((*fresh)->head_position()) + ", not where " +
+                kept.string() + " ends";
+        }
+      }
+      if (!why.empty()) {
+        return Status::FailedPrecondition("no log at " + path + "; " + staging.string() +
+                                          " is not a whole upgraded log (" + why + "). Move " + kept.string() +
+                                          " back to " + path + " and run `otinish upgrade --data DIR` again");
+      }
+    }
     fs::rename(staging, live, ec);
     if (ec) return Status::IOError("renaming " + staging.string() + " to " + path + ": " + ec.message());
     OTINISH_RETURN_IF_ERROR(sync_dir(parent));

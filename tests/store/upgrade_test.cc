@@ -119,6 +119,31 @@ TEST(UpgradeTest, EveryCrashStateIsFinishedOrRedone) {
   EXPECT_NE(lost.status().message().find("log.format1 back"), std::string::npos) << lost.status().ToString();
   EXPECT_FALSE(fs::exists(path));
 
+  // A leftover new log that is not whole (here: empty of events, the format-1 log's events missing) is not put
+  // in place of a missing log; and without the old log beside it, nothing is done at all.
+  TempDir broken;
+  write_format1_log(broken.sub("log"), 2, 2);
+  fs::rename(broken.sub("log"), broken.sub("log.format1"));
+  fs::create_directories(broken.sub("log.upgrading"));
+  std::ofstream(broken.sub("log.upgrading") + "/CURRENT") << "MANIFEST-000001\n";
+  auto not_whole = upgrade_log(broken.sub("log"));
+  ASSERT_FALSE(not_whole.ok());
+  EXPECT_EQ(not_whole.status().code(), StatusCode::kFailedPrecondition) << not_whole.status().ToString();
+  EXPECT_NE(not_whole.status().message().find("log.format1 back to"), std::string::npos)
+      << not_whole.status().ToString();
+  EXPECT_FALSE(fs::exists(broken.sub("log")));
+  // A verified log that is not the old one's copy (here: empty) is not put in place either.
+  fs::remove_all(broken.sub("log.upgrading"));
+  { ASSERT_TRUE(open_rocks_store(broken.sub("log.upgrading")).ok()); }
+  auto empty = upgrade_log(broken.sub("log"));
+  EXPECT_EQ(empty.status().code(), StatusCode::kFailedPrecondition) << empty.status().ToString();
+  EXPECT_NE(empty.status().message().find("ends at position 0"), std::string::npos) << empty.status().ToString();
+  EXPECT_FALSE(fs::exists(broken.sub("log")));
+  fs::remove_all(broken.sub("log.format1"));
+  auto alone = upgrade_log(broken.sub("log"));
+  EXPECT_EQ(alone.status().code(), StatusCode::kNotFound) << alone.status().ToString();
+  EXPECT_FALSE(fs::exists(broken.sub("log")));
+
   // Another format-1 log where the kept one still is: refused, nothing touched.
   TempDir other;
   write_format1_log(other.sub("log"), 2, 2);

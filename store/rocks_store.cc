@@ -1332,10 +1332,6 @@ Result<std::uint64_t> RocksEventStore::stream_version(std::string_view stream) c
   return std::uint64_t{0};
 }
 
-// Two sequential walks over one snapshot, without a point lookup per event: the log (remembering each
-// stream's positions), then `streams` against what the log walk saw. Memory: 8 bytes per event and one entry
-// per stream. Entries of appends written but not yet synced when the check began (positions past the
-// head) are not judged.
 MemoryUsage RocksEventStore::memory_usage() const {
   std::shared_lock<std::shared_timed_mutex> lock;
   if (!lock_for_read(lock).ok()) return {};
@@ -1362,6 +1358,10 @@ Status RocksEventStore::checkpoint_to(const std::string& dir) {
   return s.ok() ? Status::Ok() : from_rocks(s, "copying the log to " + dir);
 }
 
+// Two sequential walks over one snapshot, without a point lookup per event: the log (remembering each
+// stream's positions), then `streams` against what the log walk saw. Memory: 8 bytes per event and one entry
+// per stream. Entries of appends written but not yet synced when the check began (positions past the
+// head) are not judged.
 Result<VerifyReport> RocksEventStore::verify_indexes(const std::function<void(std::uint64_t)>& progress) const {
   std::shared_lock<std::shared_timed_mutex> lock;
   OTINISH_RETURN_IF_ERROR(lock_for_read(lock));

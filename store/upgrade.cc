@@ -206,6 +206,31 @@ Status write_runs(const RawDb& from, const RawDb& to, UpgradeReport* report,
   return Status::Ok();
 }
 
+// The whole new log at `target`, checked as `otinish verify --indexes` would (its chain, and its index against
+// its events), and that it ends at `old_head`, the old log's newest position: it holds every event, no more.
+Status check_new_log(const std::string& target, std::uint64_t old_head) {
+  StoreOptions o;
+  o.create_if_missing = false;
+  OTINISH_ASSIGN_OR_RETURN(auto store, open_rocks_store(target, o));
+  OTINISH_ASSIGN_OR_RETURN(auto verified, verify_log(*store, {.indexes = true}));
+  if (!verified.ok) return Status::Corruption("the upgraded log does not verify: " + verified.to_string());
+  if (verified.events != old_head) {
+    return Status::Corruption("the upgraded log ends at position " + std::to_string(verified.events) +
+                              ", the old log at " + std::to_string(old_head));
+  }
+  return Status::Ok();
+}
+
+// The newest position in the log column family of the database at `path` (0: none), read without the store.
+Result<std::uint64_t> last_position(const std::string& path) {
+  OTINISH_ASSIGN_OR_RETURN(auto raw, open_raw(path, /*read_only=*/true));
+  if (raw->cf(keys::kLogCf) == nullptr) return Status::InvalidArgument(path + " has no `log` column family");
+  std::unique_ptr<rocksdb::Iterator> it(raw->db->NewIterator({}, raw->cf(keys::kLogCf)));
+  it->SeekToLast();
+  if (!it->status().ok()) return rocks_error(it->status(), "reading " + path);
+  return it->Valid() ? coding::decode_big_endian64(it->key().data()) : 0;
+}
+
 // Writes the new log at `target` from the old one at `path`, then verifies it.
 Status build_new_log(const std::string& path, const std::string& target, UpgradeReport* report,
                      const std::function<void(std::uint64_t)>& progress) {
@@ -226,17 +251,7 @@ Status build_new_log(const std::string& path, const std::string& target, Upgrade
     rocksdb::FlushOptions f;
     if (auto s = new_log->db->Flush(f, new_log->handles); !s.ok()) return rocks_error(s, "flushing the new log");
   }
-  // The whole new log, checked as `otinish verify --indexes` would: its chain, and its index against its events.
-  StoreOptions o;
-  o.create_if_missing = false;
-  OTINISH_ASSIGN_OR_RETURN(auto store, open_rocks_store(target, o));
-  OTINISH_ASSIGN_OR_RETURN(auto verified, verify_log(*store, {.indexes = true}));
-  if (!verified.ok) return Status::Corruption("the upgraded log does not verify: " + verified.to_string());
-  if (verified.events != report->events) {
-    return Status::Corruption("the upgraded log verified " + std::to_string(verified.events) + " events of " +
-                              std::to_string(report->events));
-  }
-  return Status::Ok();
+  return check_new_log(target, report->events);
 }
 
 }  // namespace
@@ -267,35 +282,15 @@ Result<UpgradeReport> upgrade_log(const std::string& path, const std::function<v
       return Status::NotFound("no log at " + path + ", only an unfinished upgrade at " + staging.string() +
                               " without the old log beside it; move it into place only if you know it is whole");
     }
-    // The new log verified before the first rename; checked again, so that nothing but a whole log of this
-    // build's format is ever put in place (a directory someone moved or altered meanwhile is not).
-    {
-      StoreOptions o;
-      o.create_if_missing = false;
-      auto fresh = open_rocks_store(staging.string(), o);
-      Result<VerifyReport> verified = fresh.ok() ? verify_log(**fresh, {.indexes = true}) : fresh.status();
-      std::string why;
-      if (!verified.ok()) why = verified.status().ToString();
-      else if (!verified->ok) why = verified->to_string();
-      if (why.empty()) {
-        // And it ends where the old log ends: the same newest position.
-        auto old_log = open_raw(kept.string(), /*read_only=*/true);
-        std::string last;
-        if (old_log.ok() && (*old_log)->cf(keys::kLogCf) != nullptr) {
-          std::unique_ptr<rocksdb::Iterator> it((*old_log)->db->NewIterator({}, (*old_log)->cf(keys::kLogCf)));
-          it->SeekToLast();
-          if (it->Valid()) last = it->key().ToString();
-        }
-        if (last != keys::log_key((*fresh)->head_position())) {
-          why = "it ends at position " + std::to_string((*fresh)->head_position()) + ", not where " +
-                kept.string() + " ends";
-        }
-      }
-      if (!why.empty()) {
-        return Status::FailedPrecondition("no log at " + path + "; " + staging.string() +
-                                          " is not a whole upgraded log (" + why + "). Move " + kept.string() +
-                                          " back to " + path + " and run `otinish upgrade --data DIR` again");
-      }
+    // The new log verified before the first rename; checked again, so that nothing but a whole copy of the
+    // old log is ever put in place (a directory someone moved or altered meanwhile is not).
+    Result<std::uint64_t> old_head = last_position(kept.string());
+    const Status whole = old_head.ok() ? check_new_log(staging.string(), *old_head) : old_head.status();
+    if (!whole.ok()) {
+      return Status::FailedPrecondition("no log at " + path + "; " + staging.string() +
+                                        " is not a whole upgraded log (" + whole.ToString() + "). Move " +
+                                        kept.string() + " back to " + path +
+                                        " and run `otinish upgrade --data DIR` again");
     }
     fs::rename(staging, live, ec);
     if (ec) return Status::IOError("renaming " + staging.string() + " to " + path + ": " + ec.message());

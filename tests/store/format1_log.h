@@ -22,6 +22,49 @@
 
 namespace otinish::store::testing {
 
+// The log at `path` opened as a plain RocksDB database with every column family it has: for tests that read or
+// write what the store itself would not. Handles are released and the database closed on destruction; a
+// handle added with add() (a created column family) too. Iterators must be gone before it.
+struct RawLog {
+  explicit RawLog(const std::string& path, bool read_only = false) {
+    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* raw = nullptr;
+    const rocksdb::Status s = read_only
+                                  ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, cfs, &handles, &raw)
+                                  : rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    db.reset(raw);
+  }
+  ~RawLog() {
+    if (!db) return;
+    for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    EXPECT_TRUE(db->Close().ok());
+  }
+  RawLog(const RawLog&) = delete;
+  RawLog& operator=(const RawLog&) = delete;
+
+  rocksdb::ColumnFamilyHandle* cf(const std::string& name) const {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return handles[i];
+    }
+    return nullptr;
+  }
+  // Creates the column family `name`; released with the others.
+  rocksdb::ColumnFamilyHandle* add(const std::string& name) {
+    rocksdb::ColumnFamilyHandle* h = nullptr;
+    EXPECT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &h).ok());
+    names.push_back(name);
+    handles.push_back(h);
+    return h;
+  }
+
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<std::string> names;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+};
+
 // Appends `streams` streams' events in appends of one to three events (some with idempotency keys), then
 // rewrites the directory into format 1. Returns each stream's newest version.
 inline std::map<std::string, std::uint64_t> write_format1_log(const std::string& path, int streams = 5,
@@ -40,22 +83,10 @@ inline std::map<std::string, std::uint64_t> write_format1_log(const std::string&
       }
     }
   }
-  std::vector<std::string> names;
-  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  auto cf = [&](const std::string& name) {
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == name) return handles[i];
-    }
-    return static_cast<rocksdb::ColumnFamilyHandle*>(nullptr);
-  };
-  rocksdb::ColumnFamilyHandle* heads = nullptr;
-  EXPECT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), keys::kFormat1HeadsCf, &heads).ok());
+  RawLog log(path);
+  rocksdb::DB* db = log.db.get();
+  auto cf = [&](const std::string& name) { return log.cf(name); };
+  rocksdb::ColumnFamilyHandle* heads = log.add(keys::kFormat1HeadsCf);
   rocksdb::WriteBatch b;
   std::unique_ptr<rocksdb::Iterator> runs(db->NewIterator(rocksdb::ReadOptions(), cf(keys::kStreamsCf)));
   for (runs->SeekToFirst(); runs->Valid(); runs->Next()) b.Delete(cf(keys::kStreamsCf), runs->key());
@@ -79,44 +110,24 @@ inline std::map<std::string, std::uint64_t> write_format1_log(const std::string&
   EXPECT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
   runs.reset();  // iterators hold their column families: released before the handles
   it.reset();
-  for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  EXPECT_TRUE(db->DestroyColumnFamilyHandle(heads).ok());
-  EXPECT_TRUE(db->Close().ok());
   return newest;
 }
 
 // Every entry of one column family of the log at `path`, key -> value.
 inline std::map<std::string, std::string> raw_entries(const std::string& path, const std::string& family) {
-  std::vector<std::string> names;
-  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
+  RawLog log(path, /*read_only=*/true);
   std::map<std::string, std::string> out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != family) continue;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+  if (rocksdb::ColumnFamilyHandle* cf = log.cf(family)) {
+    std::unique_ptr<rocksdb::Iterator> it(log.db->NewIterator(rocksdb::ReadOptions(), cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) out[it->key().ToString()] = it->value().ToString();
   }
-  for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   return out;
 }
 
 // Sets the log's format marker to `marker` (a newer format, for the refusal tests).
 inline void set_format_marker(const std::string& path, const std::string& marker) {
-  std::vector<std::string> names;
-  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), keys::kFormatKey, marker).ok());
-  for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  RawLog log(path);
+  EXPECT_TRUE(log.db->Put(rocksdb::WriteOptions(), keys::kFormatKey, marker).ok());
 }
 
 }  // namespace otinish::store::testing

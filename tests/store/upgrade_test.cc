@@ -180,23 +180,13 @@ TEST(UpgradeTest, AnOldLogThatDoesNotVerifyIsLeftAsItWas) {
   const std::string path = dir.sub("log");
   write_format1_log(path, 3, 6);
   {
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::ColumnFamilyHandle* log_cf = nullptr;
-    for (std::size_t i = 0; i < names.size(); ++i)
-      if (names[i] == keys::kLogCf) log_cf = handles[i];
+    RawLog raw(path);
+    rocksdb::ColumnFamilyHandle* log_cf = raw.cf(keys::kLogCf);
     ASSERT_NE(log_cf, nullptr);
     std::string v;
-    ASSERT_TRUE(db->Get({}, log_cf, keys::log_key(7), &v).ok());
+    ASSERT_TRUE(raw.db->Get({}, log_cf, keys::log_key(7), &v).ok());
     v[v.size() - 70] ^= 0x01;  // inside the payload, before the two hashes
-    ASSERT_TRUE(db->Put({}, log_cf, keys::log_key(7), v).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    ASSERT_TRUE(raw.db->Put({}, log_cf, keys::log_key(7), v).ok());
   }
   const auto events_before = raw_entries(path, keys::kLogCf);
   auto r = upgrade_log(path);
@@ -224,19 +214,8 @@ TEST(UpgradeTest, ANewerFormatIsRefusedByOpenAndByUpgrade) {
 
   // A newer format may bring column families this build does not know: still named as newer.
   {
-    rocksdb::Options o;
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
-    rocksdb::ColumnFamilyHandle* extra = nullptr;
-    ASSERT_TRUE(raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "future", &extra).ok());
-    handles.push_back(extra);
-    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
-    delete raw;
+    RawLog raw(path);
+    ASSERT_NE(raw.add("future"), nullptr);
   }
   auto opened_again = open_rocks_store(path);
   ASSERT_FALSE(opened_again.ok());

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The README's second command (and what CI runs): install what is missing, build, run every test; then build
-# again with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/) and run the suite there too. The two
-# builds are of two build types: RelWithDebInfo (the default, optimised) and Debug (assertions on) for the
-# sanitizers.
-#   OTINISH_SANITIZE=0 scripts/test.sh      the normal suite only (a quicker local run)
-#   OTINISH_SANITIZE=only scripts/test.sh   the sanitizer suite only
-# Under the sanitizers the browser test, the crash campaign and the demo's whole month are left out (each is run
-# by the normal suite; the first two drive the same server binary, and CityDemoTest runs the demo's engine under
-# the sanitizers over six days); everything else, the disk-fault and crash tests included, runs.
+# The README's second command (and what CI runs): install what is missing, then two builds: the optimised one
+# (RelWithDebInfo, build/) and one with AddressSanitizer and UndefinedBehaviorSanitizer (Debug, assertions on,
+# build-asan/). Every test is built and run once, in one of them:
+#   - the sanitizer build runs the unit tests (GoogleTest, rapidcheck, the fuzz corpus replays), where they
+#     check the most, and the tests that drive the programs, except three: the browser test, the crash campaign
+#     and the demo's whole month (they drive the same binaries; CityDemoTest runs the demo's engine under the
+#     sanitizers over six days);
+#   - the optimised build builds everything else too (the benchmarks, the libFuzzer build) and runs the tests
+#     that drive the programs: the examples, the crash tests, those three, the Debian package and the 30-second
+#     fuzz runs.
+#   OTINISH_SANITIZE=0 scripts/test.sh      the optimised build only, with every test (a quicker local run)
+#   OTINISH_SANITIZE=only scripts/test.sh   the sanitizer build only
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/install-deps.sh" test
@@ -16,14 +19,16 @@ started=$SECONDS
 
 if [ "$sanitize" != only ]; then
   build=${OTINISH_BUILD_DIR:-$root/build}
-  OTINISH_BUILD_DIR=$build bash "$root/scripts/build.sh"
+  unit=ON; [ "$sanitize" = 0 ] || unit=OFF
+  OTINISH_BUILD_DIR=$build bash "$root/scripts/build.sh" -DOTINISH_UNIT_TESTS=$unit
   (cd "$build" && ctest --output-on-failure --parallel "$(nproc)" --timeout 900)
   echo "test.sh: the suite passed ($((SECONDS - started)) s so far)"
 fi
 
 if [ "$sanitize" != 0 ]; then
   asan=${OTINISH_ASAN_BUILD_DIR:-$root/build-asan}
-  OTINISH_BUILD_DIR=$asan OTINISH_BUILD_TYPE=Debug bash "$root/scripts/build.sh" -DOTINISH_SANITIZE=ON -DOTINISH_BUILD_BENCH=OFF
+  OTINISH_BUILD_DIR=$asan OTINISH_BUILD_TYPE=Debug bash "$root/scripts/build.sh" -DOTINISH_SANITIZE=ON -DOTINISH_BUILD_BENCH=OFF \
+    -DOTINISH_UNIT_TESTS=ON
   # halt_on_error: the first report fails the test; detect_leaks stays on (LeakSanitizer).
   export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_stack_use_after_return=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

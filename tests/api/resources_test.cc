@@ -969,7 +969,15 @@ TEST(RestartTest, NoAcknowledgedAppealIsLostAcrossARestart) {
       }
     });
   }
-  std::this_thread::sleep_for(20ms);
+  // Stopped while the desks still post: once the first registration is acknowledged (a fixed wait was too short
+  // under the sanitizers on a loaded machine: no registration had been answered yet).
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (!acknowledged.empty()) break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
   node.stop(5s);  // graceful: in-flight requests finish, later ones fail to connect
   for (auto& t : desks) t.join();
   node.restart();

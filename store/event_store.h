@@ -84,6 +84,9 @@ struct AppendResult {
 
 enum class Direction { kForward, kBackward };
 
+// Given the outcome of EventStore::append_async, exactly once.
+using AppendCallback = std::function<void(Result<AppendResult>)>;
+
 // Called for each event a subscription delivers, in global order, on the subscription's own thread.
 // Return a non-OK status to stop the subscription (Subscription::status() then returns it).
 using EventHandler = std::function<Status(const RecordedEvent&)>;
@@ -161,6 +164,18 @@ class EventStore {
   virtual Result<AppendResult> append(std::string_view stream, ExpectedVersion expected,
                                       std::span<const EventData> events, const AppendOptions& options = {}) = 0;
 
+  // append() without waiting for the fsync: `done` gets exactly what append() would have returned, once the
+  // append is durable (or only written, with wait_for_sync = false), or refused. The store takes the stream,
+  // the events and the options (moved in), so the caller keeps nothing alive. The calling thread may still do
+  // the group commit's CPU work (write a group, as a leader) but never waits for an fsync: a server completes
+  // a request from `done` instead of holding a thread per request.
+  // `done` runs on the calling thread before append_async returns (a refusal, or a store without its own
+  // completion: the default below calls append() and then `done`), on a thread that leads the group commit
+  // (wait_for_sync = false), or on the store's completion thread, which calls the completions in order. So it
+  // must be short and must not throw: hand the result to your own executor. It must not call append() with
+  // wait_for_sync = true, nor close the store: the completion thread would wait for itself.
+  virtual void append_async(std::string stream, ExpectedVersion expected, std::vector<EventData> events,
+                            AppendOptions options, AppendCallback done);
   // Reads up to `limit` events of `stream`, starting at `from_version` (inclusive) and going forward (towards
   // newer) or backward. Backward from UINT64_MAX starts at the newest event.
   // Errors: kNotFound if the stream has no events; kInvalidArgument for a malformed name.

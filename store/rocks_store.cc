@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -258,6 +259,8 @@ class RocksEventStore final : public EventStore {
 
   Result<AppendResult> append(std::string_view stream, ExpectedVersion expected,
                               std::span<const EventData> events, const AppendOptions& options) override;
+  void append_async(std::string stream, ExpectedVersion expected, std::vector<EventData> events,
+                    AppendOptions options, AppendCallback done) override;
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream, std::uint64_t from_version,
                                                  Direction direction, std::size_t limit) const override;
   Result<std::vector<RecordedEvent>> read_all(std::uint64_t from_position, std::size_t limit) const override;
@@ -819,6 +822,40 @@ Result<AppendResult> RocksEventStore::append(std::string_view stream, ExpectedVe
   request.options = &options;
   queue_->submit(&request);
   return std::move(request.result);
+}
+
+namespace {
+
+// An asynchronous append's request, holding what it appends: the caller's copies may be gone by the time the
+// leader writes it.
+struct OwnedAppendRequest : AppendRequest {
+  std::string stream_data;
+  std::vector<EventData> events_data;
+  AppendOptions options_data;
+  AppendCallback done;
+
+  static void complete_and_free(AppendRequest* base) {
+    std::unique_ptr<OwnedAppendRequest> self(static_cast<OwnedAppendRequest*>(base));
+    self->done(std::move(self->result));
+  }
+};
+
+}  // namespace
+
+void RocksEventStore::append_async(std::string stream, ExpectedVersion expected, std::vector<EventData> events,
+                                   AppendOptions options, AppendCallback done) {
+  if (Status st = validate(stream, events, options); !st.ok()) return done(st);
+  auto request = std::make_unique<OwnedAppendRequest>();
+  request->stream_data = std::move(stream);
+  request->events_data = std::move(events);
+  request->options_data = std::move(options);
+  request->done = std::move(done);
+  request->stream = request->stream_data;
+  request->expected = expected;
+  request->events = request->events_data;
+  request->options = &request->options_data;
+  request->complete = &OwnedAppendRequest::complete_and_free;
+  queue_->submit_async(request.release());  // freed by complete_and_free, once answered
 }
 
 Result<Run> RocksEventStore::seek_run(const rocksdb::ReadOptions& options, std::string_view stream,

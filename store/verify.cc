@@ -17,6 +17,11 @@ std::string VerifyReport::to_string() const {
          " events before it verified)";
 }
 
+void EventStore::append_async(std::string stream, ExpectedVersion expected, std::vector<EventData> events,
+                              AppendOptions options, AppendCallback done) {
+  done(append(stream, expected, events, options));
+}
+
 Result<VerifyReport> EventStore::verify_indexes(const std::function<void(std::uint64_t)>&) const {
   return Status::FailedPrecondition("this event store keeps no indexes that can be verified");
 }

@@ -22,6 +22,7 @@ WriteQueue::WriteQueue(WriteFn write, SyncFn sync, std::size_t max_group_events)
     : write_(std::move(write)),
       sync_(std::move(sync)),
       max_group_events_(max_group_events),
+      completer_([this] { complete_loop(); }),
       syncer_([this] { sync_loop(); }) {}
 
 WriteQueue::~WriteQueue() {
@@ -35,6 +36,12 @@ WriteQueue::~WriteQueue() {
   }
   sync_cv_.notify_one();
   syncer_.join();  // syncs what was written
+  {
+    std::lock_guard lock(complete_mu_);
+    completer_done_ = true;
+  }
+  complete_cv_.notify_one();
+  completer_.join();  // calls the last completions
 }
 
 void WriteQueue::submit(AppendRequest* request) {
@@ -56,6 +63,28 @@ void WriteQueue::submit(AppendRequest* request) {
     if (wait(request)) return;
     lead_now = true;
   }
+}
+
+void WriteQueue::submit_async(AppendRequest* request) {
+  bool queued = false;
+  bool lead_now = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!closing_) {
+      queue_.push_back(request);
+      queued = true;
+      lead_now = !leading_;
+      leading_ = true;
+    }
+  }
+  if (!queued) {
+    request->result = Status::Unavailable("the event store is closing; the append was not written");
+    request->acknowledge();
+    return;
+  }
+  // Not led by this thread: a leader is writing, and it writes this request too (a queued request always has
+  // one). From here on the request may already be answered and freed: it is not touched again.
+  if (lead_now) lead(nullptr);
 }
 
 bool WriteQueue::wait(AppendRequest* request) {
@@ -97,7 +126,8 @@ void WriteQueue::lead(AppendRequest* own) noexcept {
         if (closing_) leader_cv_.notify_all();
         return;
       }
-      if (own->done.load(std::memory_order_acquire) == AppendRequest::kAnswered) {
+      if ((own == nullptr || own->done.load(std::memory_order_acquire) == AppendRequest::kAnswered) &&
+          queue_.front()->complete == nullptr) {
         // Done here: the appender at the front leads on (leading_ stays set, so no one else starts to).
         queue_.front()->make_leader();
         return;
@@ -126,6 +156,20 @@ void WriteQueue::lead(AppendRequest* own) noexcept {
   }
 }
 
+void WriteQueue::complete_loop() {
+  std::vector<AppendRequest*> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(complete_mu_);
+      complete_cv_.wait(lock, [this] { return completer_done_ || !to_complete_.empty(); });
+      if (to_complete_.empty()) return;  // the syncer stopped and every completion was called
+      batch.swap(to_complete_);
+    }
+    for (AppendRequest* r : batch) r->acknowledge();  // calls its completion, which may free it
+    batch.clear();
+  }
+}
+
 CommitStats WriteQueue::stats() const {
   return {.syncs = syncs_.load(std::memory_order_relaxed),
           .appends = synced_appends_.load(std::memory_order_relaxed),
@@ -133,6 +177,7 @@ CommitStats WriteQueue::stats() const {
 }
 
 void AppendRequest::acknowledge() {
+  if (complete != nullptr) return complete(this);
   // The appender may return (and free the request) as soon as it sees the answer, before the wake: so the
   // address is taken first and the wake is a plain syscall on it, not a member call on a dead object. A stale
   // address at worst wakes a later waiter on the same stack slot spuriously, and every waiter re-checks its word.
@@ -176,7 +221,21 @@ void WriteQueue::sync_loop() {
     sync_micros_.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(last_sync).count()),
         std::memory_order_relaxed);
-    for (AppendRequest* r : batch) r->acknowledge();
+    std::size_t asynchronous = 0;
+    for (AppendRequest* r : batch) {
+      if (r->complete != nullptr) {
+        batch[asynchronous++] = r;  // kept, in order, for the completion thread
+      } else {
+        r->acknowledge();
+      }
+    }
+    if (asynchronous > 0) {
+      {
+        std::lock_guard lock(complete_mu_);
+        to_complete_.insert(to_complete_.end(), batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(asynchronous));
+      }
+      complete_cv_.notify_one();
+    }
     {
       std::lock_guard lock(mu_);
       // The ones just answered plus the ones written during the sync; never longer than half a sync (a missed

@@ -1,6 +1,7 @@
 // store/write_queue.h (internal): group commit, the one place where concurrent appends become durable writes.
 //
-// Appenders call submit() from any thread and block until their request is durable. The work is a two-stage
+// Appenders call submit() from any thread and block until their request is durable (or submit_async(), and are
+// called back). The work is a two-stage
 // pipeline, in the style of RocksDB's WriteThread with pipelined writes:
 //   - writing: one appender at a time is the *leader*. It takes everything queued (up to a cap) as one group
 //     and hands it to `write`, which decides the group (versions, positions, hashes) and writes it in ONE
@@ -11,7 +12,8 @@
 //     wake, as RocksDB's leader wakes the next group's leader) and returns.
 //   - syncing: a syncer thread takes every group written so far and calls `sync`, which makes all of them
 //     durable with one flush and fsync of the WAL (the flush alone with StoreOptions::sync_writes off) and
-//     publishes the new head; only then are the group's (waiting) appenders woken.
+//     publishes the new head; only then are the group's (waiting) appenders woken, and the asynchronous ones'
+//     completions called (on a completion thread, so that they never delay the next fsync).
 // While one fsync runs the leader already writes the next group, so the disk is never idle while appenders
 // wait, and one fsync covers every group written before it began. An appender is answered only after its
 // append is synced, with one exception: an append with AppendOptions::wait_for_sync = false is answered as
@@ -45,6 +47,9 @@ struct AppendRequest {
   // Filled in by the write function (and replaced by the sync's error if the sync fails before the request is
   // answered; a wait_for_sync = false request is answered before its sync).
   Result<AppendResult> result = Status::Internal("append request was never committed");
+  // Set for an asynchronous append (WriteQueue::submit_async): the request is answered by calling it, on the
+  // thread that answers (the syncer, or a leader), and nobody waits on `done`. It may free the request.
+  void (*complete)(AppendRequest*) = nullptr;
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
   // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.
   void acknowledge();
@@ -78,18 +83,29 @@ class WriteQueue {
   // until it is refused because the queue is closing: kUnavailable).
   void submit(AppendRequest* request);
 
+  // Queues the request and returns without waiting: request->complete (set) is called once it is answered, as
+  // submit() would have returned. If no appender leads, this thread leads: it writes the groups queued (its
+  // own among them) until the queue is empty or a waiting appender is at its front to take the role over; it
+  // never waits for a sync. While closing: answered at once with kUnavailable.
+  void submit_async(AppendRequest* request);
+
   // Counters of the syncs run so far (see CommitStats).
   CommitStats stats() const;
 
  private:
   // The leader's work, on an appender's thread: writes groups while any are queued; returns once its own
-  // request is answered and the role handed on, or when the queue is empty and the role released.
+  // request is answered (`own` null: an asynchronous appender, which waits for nothing) and the role handed on
+  // to a waiting appender at the queue's front, or when the queue is empty and the role released. An
+  // asynchronous append at the front has no thread to hand the role to: the leader writes it too.
   // noexcept: a write that throws ends the process, as it did when a writer thread wrote; the group it held
   // could not be answered, and the leader's role would never pass on (every later append would wait forever).
   void lead(AppendRequest* own) noexcept;
   // Sleeps until `request` is answered (true) or made the leader (false).
   static bool wait(AppendRequest* request);
   void sync_loop();
+  // Calls the asynchronous appends' completions that the syncer answered, in order, on a thread of their own:
+  // what a completion does (an HTTP answer's JSON, its log line) never delays the next fsync.
+  void complete_loop();
 
   // Longest the syncer waits for the appenders it just answered to come back (see sync_loop).
   static constexpr std::chrono::microseconds kMaxGather{50};
@@ -110,6 +126,11 @@ class WriteQueue {
   std::atomic<std::uint64_t> syncs_{0};        // written by the syncer, read by stats()
   std::atomic<std::uint64_t> synced_appends_{0};
   std::atomic<std::uint64_t> sync_micros_{0};
+  std::mutex complete_mu_;
+  std::condition_variable complete_cv_;
+  std::vector<AppendRequest*> to_complete_;  // guarded by complete_mu_: synced asynchronous appends
+  bool completer_done_ = false;              // guarded by complete_mu_: the syncer has stopped
+  std::thread completer_;                // started after the members above
   std::thread syncer_;                   // started after the members above
 };
 

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <latch>
 #include <thread>
@@ -129,6 +131,75 @@ TEST_F(EventStoreTest, AppendRejectsTooManyEvents) {
   reopen(o);
   std::vector<EventData> events(3, make_event("A", "x"));
   EXPECT_EQ(store_->append("s", ExpectedVersion::any(), events).status().code(), StatusCode::kResourceExhausted);
+}
+
+// append_async answers what append would: positions, versions, conflicts, deduplication and refusals; a
+// refusal before anything is queued is answered on the calling thread, before the call returns.
+TEST_F(EventStoreTest, AppendAsyncAnswersWhatAppendWould) {
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Result<AppendResult>> got;
+    AppendCallback collect() {
+      return [this](Result<AppendResult> r) {
+        std::lock_guard lock(mu);
+        got.push_back(std::move(r));
+        cv.notify_all();
+      };
+    }
+    Result<AppendResult> next(std::size_t i) {
+      std::unique_lock lock(mu);
+      EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return got.size() > i; })) << "never answered";
+      return got.size() > i ? got[i] : Result<AppendResult>(Status::Internal("no answer"));
+    }
+  } answers;
+  auto events = [](std::string payload) { return std::vector<EventData>{make_event("AppealRegistered", payload)}; };
+  store_->append_async("appeal-1", ExpectedVersion::no_stream(), events("a"), {.idempotency_key = "k1"},
+                       answers.collect());
+  ASSERT_TRUE(answers.next(0).ok()) << answers.next(0).status().ToString();
+  EXPECT_EQ(*answers.next(0), (AppendResult{1, 1, 1, false}));
+  // Durable and visible once answered.
+  EXPECT_EQ(store_->head_position(), 1u);
+  // A conflict, with the stream's version.
+  store_->append_async("appeal-1", ExpectedVersion::no_stream(), events("b"), {}, answers.collect());
+  EXPECT_EQ(answers.next(1).status().code(), StatusCode::kConflict);
+  EXPECT_EQ(answers.next(1).status().current_version(), std::optional<std::uint64_t>(1));
+  // A retry under the same idempotency key: the first answer, nothing written.
+  store_->append_async("appeal-1", ExpectedVersion::no_stream(), events("a"), {.idempotency_key = "k1"},
+                       answers.collect());
+  ASSERT_TRUE(answers.next(2).ok());
+  EXPECT_TRUE(answers.next(2)->deduplicated);
+  EXPECT_EQ(answers.next(2)->first_position, 1u);
+  // Refused before anything is queued: answered before append_async returns.
+  store_->append_async("", ExpectedVersion::any(), events("c"), {}, answers.collect());
+  {
+    std::lock_guard lock(answers.mu);
+    ASSERT_EQ(answers.got.size(), 4u) << "a refusal was not answered on the calling thread";
+    EXPECT_EQ(answers.got[3].status().code(), StatusCode::kInvalidArgument);
+  }
+  // Many at once from several threads: each answered once, positions dense.
+  constexpr int kThreads = 4, kEach = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        store_->append_async("appeal-t" + std::to_string(t), ExpectedVersion::any(), events("x"), {},
+                             answers.collect());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(answers.next(4 + kThreads * kEach - 1).ok());
+  std::lock_guard lock(answers.mu);
+  EXPECT_EQ(answers.got.size(), std::size_t{4 + kThreads * kEach});
+  std::set<std::uint64_t> positions;
+  for (std::size_t i = 4; i < answers.got.size(); ++i) {
+    ASSERT_TRUE(answers.got[i].ok()) << answers.got[i].status().ToString();
+    positions.insert(answers.got[i]->first_position);
+  }
+  EXPECT_EQ(positions.size(), std::size_t{kThreads * kEach});
+  EXPECT_EQ(*positions.begin(), 2u);
+  EXPECT_EQ(*positions.rbegin(), std::uint64_t{1 + kThreads * kEach});
 }
 
 TEST_F(EventStoreTest, IdempotentRetryReturnsOriginalPositionsWithoutWriting) {

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -38,9 +40,11 @@ struct FakeLog {
     std::this_thread::sleep_for(std::chrono::microseconds(20));
     in_write.store(false);
   }
+  std::atomic<bool> hold_syncs{false};  // while set, a sync does not end
   Status sync() {
     const std::uint64_t covered = written.load();
     std::this_thread::sleep_for(sync_time);
+    while (hold_syncs.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     syncs.fetch_add(1);
     if (fail_next_sync.exchange(0) != 0) return Status::IOError("fake fsync failed");
     synced.store(covered);
@@ -154,6 +158,108 @@ TEST(WriteQueueTest, AFailedSyncIsTheAnswerOfEveryAppendItCovered) {
   }
   for (auto& th : threads) th.join();
   EXPECT_GE(failed.load(), 1) << "the failed sync answered no append";
+}
+
+// An asynchronous append as RocksEventStore makes one: owns what it appends, answered through `complete`.
+struct AsyncAppend : AppendRequest {
+  EventData event;
+  AppendOptions opts;
+  FakeLog* log = nullptr;
+  std::atomic<int>* answered = nullptr;
+  std::atomic<int>* early = nullptr;
+  std::atomic<int>* errors = nullptr;
+
+  static AsyncAppend* make(FakeLog& log, bool wait_for_sync, std::atomic<int>& answered, std::atomic<int>& early,
+                           std::atomic<int>& errors) {
+    auto* a = new AsyncAppend;
+    a->opts.wait_for_sync = wait_for_sync;
+    a->events = {&a->event, 1};
+    a->options = &a->opts;
+    a->log = &log;
+    a->answered = &answered;
+    a->early = &early;
+    a->errors = &errors;
+    a->complete = [](AppendRequest* base) {
+      std::unique_ptr<AsyncAppend> self(static_cast<AsyncAppend*>(base));
+      if (!self->result.ok()) {
+        self->errors->fetch_add(1);
+      } else if (self->opts.wait_for_sync && self->result->first_position > self->log->synced.load()) {
+        self->early->fetch_add(1);
+      }
+      self->answered->fetch_add(1);
+    };
+    return a;
+  }
+};
+
+TEST(WriteQueueTest, AsynchronousAppendsAreAnsweredOnceAfterTheirSyncWithoutWaitingForIt) {
+  FakeLog log;
+  log.sync_time = std::chrono::milliseconds(1);
+  auto queue = make_queue(log, /*max_group_events=*/5);
+  constexpr int kThreads = 8, kAppends = 200;
+  std::atomic<int> answered{0}, early{0}, errors{0}, sync_answered{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      EventData e;
+      AppendOptions wait;
+      for (int i = 0; i < kAppends; ++i) {
+        if ((i + t) % 3 == 0) {  // a waiting appender now and then: leaders hand over between the two kinds
+          AppendRequest r;
+          r.events = {&e, 1};
+          r.options = &wait;
+          queue->submit(&r);
+          if (r.result.ok() && r.result->first_position <= log.synced.load()) sync_answered.fetch_add(1);
+          continue;
+        }
+        queue->submit_async(AsyncAppend::make(log, /*wait_for_sync=*/(i % 5) != 0, answered, early, errors));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  queue.reset();  // writes and syncs what is still queued: every asynchronous append is answered by then
+  int asynchronous = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kAppends; ++i) asynchronous += (i + t) % 3 == 0 ? 0 : 1;
+  }
+  EXPECT_EQ(answered.load(), asynchronous) << "an asynchronous append was answered never, or twice";
+  EXPECT_EQ(sync_answered.load(), kThreads * kAppends - asynchronous);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(early.load(), 0) << "an asynchronous append was answered before a sync covered it";
+  EXPECT_EQ(log.overlapping_writes.load(), 0) << "two leaders wrote at once";
+  EXPECT_EQ(log.written.load(), std::uint64_t{kThreads * kAppends}) << "every append is written exactly once";
+}
+
+TEST(WriteQueueTest, AnAsynchronousAppenderDoesNotWaitForTheSync) {
+  FakeLog log;
+  log.hold_syncs = true;  // no sync ends until the test says so
+  auto queue = make_queue(log);
+  std::atomic<int> answered{0}, early{0}, errors{0};
+  // On a thread of its own, so that a submit_async that waited for the sync fails the test instead of hanging it.
+  auto submitted = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 3; ++i) queue->submit_async(AsyncAppend::make(log, true, answered, early, errors));
+  });
+  const bool returned = submitted.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  EXPECT_TRUE(returned) << "submit_async waited for a sync";
+  EXPECT_EQ(log.written.load(), 3u) << "the caller leads: its appends are written before it returns";
+  EXPECT_EQ(answered.load(), 0) << "answered before any sync ended";
+  log.hold_syncs = false;
+  submitted.wait();
+  queue.reset();
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(early.load(), 0);
+}
+
+TEST(WriteQueueTest, AFailedSyncIsTheAnswerOfAnAsynchronousAppend) {
+  FakeLog log;
+  log.sync_time = std::chrono::milliseconds(2);
+  auto queue = make_queue(log);
+  log.fail_next_sync = 1;
+  std::atomic<int> answered{0}, early{0}, errors{0};
+  queue->submit_async(AsyncAppend::make(log, true, answered, early, errors));
+  queue.reset();
+  EXPECT_EQ(answered.load(), 1);
+  EXPECT_EQ(errors.load(), 1) << "the failed sync was not the asynchronous append's answer";
 }
 
 }  // namespace

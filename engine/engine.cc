@@ -133,7 +133,7 @@ Result<AppealId> Engine::allocate_number(const std::string& centre, const Comman
   return AppealId{centre, year, static_cast<std::uint32_t>(r.stream_version)};
 }
 
-Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, const CommandMeta& meta) {
+Result<Engine::Registration> Engine::prepare_registration(const RegisterAppeal& command, const CommandMeta& meta) {
   // Validate before taking a number, so that a bad command reserves nothing.
   AppealId probe{command.centre, kz_year(clock_.now()), 1};
   OTINISH_RETURN_IF_ERROR(AppealId::parse(probe.to_string()).status());
@@ -143,23 +143,46 @@ Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, con
 
   OTINISH_ASSIGN_OR_RETURN(AppealId id, allocate_number(command.centre, meta));
   OTINISH_ASSIGN_OR_RETURN(AppealEvent event, decide_register(command, id, ctx, sealer_));
-  AppealState empty;
-  empty.id = id.to_string();
-  auto r = append_events(empty, id.stream(), {event}, meta);
-  if (!r.ok() && r.status().code() == StatusCode::kConflict) {
-    // The stream exists: either this command registered it before (a re-send), or a bug gave one number twice.
-    OTINISH_ASSIGN_OR_RETURN(AppealState existing, load(id.to_string()));
-    auto it = existing.applied_commands.find(meta.command_id);
-    if (meta.command_id.empty() || it == existing.applied_commands.end()) {
-      return Status::Internal("appeal " + id.to_string() + " already exists although its number was just allocated");
-    }
-    return CommandResult{existing.id, existing.stage, it->second.version, it->second.decision_version, 0, true};
-  }
-  return r;
+  Registration reg{.id = id, .events = {std::move(event)}};
+  reg.empty.id = id.to_string();
+  return reg;
 }
 
-Result<CommandResult> Engine::append_events(const AppealState& state, const std::string& stream,
-                                            const std::vector<AppealEvent>& events, const CommandMeta& meta) {
+Result<CommandResult> Engine::finish_registration(const Registration& reg, const CommandMeta& meta,
+                                                  Result<CommandResult> appended) const {
+  if (appended.ok() || appended.status().code() != StatusCode::kConflict) return appended;
+  // The stream exists: either this command registered it before (a re-send), or a bug gave one number twice.
+  OTINISH_ASSIGN_OR_RETURN(AppealState existing, load(reg.empty.id));
+  auto it = existing.applied_commands.find(meta.command_id);
+  if (meta.command_id.empty() || it == existing.applied_commands.end()) {
+    return Status::Internal("appeal " + reg.empty.id + " already exists although its number was just allocated");
+  }
+  return CommandResult{existing.id, existing.stage, it->second.version, it->second.decision_version, 0, true};
+}
+
+Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, const CommandMeta& meta) {
+  OTINISH_ASSIGN_OR_RETURN(Registration reg, prepare_registration(command, meta));
+  return finish_registration(reg, meta, append_events(reg.empty, reg.id.stream(), reg.events, meta));
+}
+
+void Engine::register_appeal_async(const RegisterAppeal& command, const CommandMeta& meta, CommandCallback done) {
+  auto reg = prepare_registration(command, meta);
+  if (!reg.ok()) return done(reg.status());
+  const std::string stream = reg->id.stream();
+  std::vector<store::EventData> data = encode_for_append(reg->events, stream, meta);
+  store_.append_async(
+      stream, store::ExpectedVersion::exact(0), std::move(data), {.idempotency_key = idempotency_key(meta, stream)},
+      [this, reg = std::move(reg).value(), meta, done = std::move(done)](Result<store::AppendResult> appended) {
+        // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a rare
+        // point read, not a wait for a disk.
+        done(finish_registration(reg, meta,
+                                 appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
+                                               : Result<CommandResult>(appended.status())));
+      });
+}
+
+std::vector<store::EventData> Engine::encode_for_append(const std::vector<AppealEvent>& events,
+                                                        const std::string& stream, const CommandMeta& meta) {
   std::vector<store::EventData> data;
   data.reserve(events.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -170,8 +193,11 @@ Result<CommandResult> Engine::append_events(const AppealState& state, const std:
     d.causation_id = meta.command_id;
     data.push_back(std::move(d));
   }
-  OTINISH_ASSIGN_OR_RETURN(auto appended, store_.append(stream, store::ExpectedVersion::exact(state.version), data,
-                                                        {.idempotency_key = idempotency_key(meta, stream)}));
+  return data;
+}
+
+CommandResult Engine::command_result(const AppealState& state, const std::vector<AppealEvent>& events,
+                                     const store::AppendResult& appended) {
   CommandResult out;
   out.appeal_id = state.id;
   out.stage = events.back().to;
@@ -180,6 +206,14 @@ Result<CommandResult> Engine::append_events(const AppealState& state, const std:
   out.position = appended.last_position;
   out.duplicate = appended.deduplicated;
   return out;
+}
+
+Result<CommandResult> Engine::append_events(const AppealState& state, const std::string& stream,
+                                            const std::vector<AppealEvent>& events, const CommandMeta& meta) {
+  const std::vector<store::EventData> data = encode_for_append(events, stream, meta);
+  OTINISH_ASSIGN_OR_RETURN(auto appended, store_.append(stream, store::ExpectedVersion::exact(state.version), data,
+                                                        {.idempotency_key = idempotency_key(meta, stream)}));
+  return command_result(state, events, appended);
 }
 
 Status Engine::check_merge_parent(const AppealState& child, const std::string& parent_id) const {

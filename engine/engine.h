@@ -31,6 +31,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -94,6 +95,15 @@ class Engine {
   // Errors: those of decide_register(); kConflict if allocation kept conflicting; the store's errors.
   Result<CommandResult> register_appeal(const RegisterAppeal& command, const CommandMeta& meta);
 
+  // Called with a command's outcome, exactly once (register_appeal_async).
+  using CommandCallback = std::function<void(Result<CommandResult>)>;
+  // register_appeal without waiting for the fsync: validation, the number's allocation and the sealing run on
+  // this thread, then the registration is appended with EventStore::append_async and `done` gets what
+  // register_appeal would have returned: on this thread before the call returns (a refusal), or on the store's
+  // completion thread once the registration is durable. `done` must be short and must not throw (see
+  // EventStore::append_async): a server hands the answer to its connection's thread there.
+  void register_appeal_async(const RegisterAppeal& command, const CommandMeta& meta, CommandCallback done);
+
   // Applies `command` to appeal `appeal_id` ("SHY-2026-0012345").
   // Errors: kNotFound (no such appeal, or a merge's parent), those of decide(), kConflict after the retries,
   // the store's errors.
@@ -112,6 +122,21 @@ class Engine {
   store::EventStore& store() const noexcept { return store_; }
 
  private:
+  // A registration decided and numbered, before its append.
+  struct Registration {
+    AppealId id;
+    AppealState empty;  // the state before it: no events, the id
+    std::vector<AppealEvent> events;
+  };
+  Result<Registration> prepare_registration(const RegisterAppeal& command, const CommandMeta& meta);
+  // The registration's outcome from its append's: a conflict is a re-sent command (its first outcome, read back)
+  // or a number given twice (kInternal).
+  Result<CommandResult> finish_registration(const Registration& reg, const CommandMeta& meta,
+                                            Result<CommandResult> appended) const;
+  static std::vector<store::EventData> encode_for_append(const std::vector<AppealEvent>& events,
+                                                         const std::string& stream, const CommandMeta& meta);
+  static CommandResult command_result(const AppealState& state, const std::vector<AppealEvent>& events,
+                                      const store::AppendResult& appended);
   Result<AppealState> load_stream(const std::string& stream, std::string_view id, Timestamp as_of) const;
   Result<AppealId> allocate_number(const std::string& centre, const CommandMeta& meta);
   Result<CommandResult> append_events(const AppealState& state, const std::string& stream,

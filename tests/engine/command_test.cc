@@ -1,5 +1,10 @@
 // The command handler on the real RocksDB store: numbering, idempotency, conflicts, errors, replay as of a time.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -61,6 +66,74 @@ TEST(CommandHandler, RetriedRegistrationReturnsTheSameNumber) {
   EXPECT_EQ(first->appeal_id, second->appeal_id);
   EXPECT_TRUE(second->duplicate);
   EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000002");
+}
+
+// register_appeal_async answers what register_appeal would: dense numbers from several threads, a re-sent command's
+// first outcome (duplicate), a refusal on the calling thread before the call returns; the appeal loads once answered.
+TEST(CommandHandler, AsynchronousRegistrationAnswersWhatTheWaitingOneWould) {
+  TestCity city;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<CommandResult>> got;
+  auto collect = [&](Result<CommandResult> r) {
+    std::lock_guard lock(mu);
+    got.push_back(std::move(r));
+    cv.notify_all();
+  };
+  auto wait_for = [&](std::size_t n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return got.size() >= n; });
+  };
+  const RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "x"};
+  constexpr int kThreads = 4, kEach = 10;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        city.engine().register_appeal_async(r, {"t" + std::to_string(t) + "-" + std::to_string(i), {}, ""}, collect);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(wait_for(kThreads * kEach));
+  std::set<std::string> ids;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& g : got) {
+      ASSERT_TRUE(g.ok()) << g.status().ToString();
+      EXPECT_FALSE(g->duplicate);
+      ids.insert(g->appeal_id);
+      auto loaded = city.engine().load(g->appeal_id);  // durable and visible once answered
+      ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+      EXPECT_EQ(loaded->version, g->version);
+    }
+  }
+  ASSERT_EQ(ids.size(), std::size_t{kThreads * kEach});
+  EXPECT_EQ(*ids.begin(), "SHY-2026-0000001");
+  EXPECT_EQ(*ids.rbegin(), "SHY-2026-0000040");
+
+  // The same command again: its first outcome, nothing written.
+  city.engine().register_appeal_async(r, {"t0-3", {}, ""}, collect);
+  ASSERT_TRUE(wait_for(kThreads * kEach + 1));
+  {
+    std::lock_guard lock(mu);
+    const auto& again = got.back();
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->duplicate);
+    EXPECT_TRUE(ids.contains(again->appeal_id));
+  }
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000041");
+
+  // Refused before any number is taken: answered before the call returns.
+  RegisterAppeal bad = r;
+  bad.topic = "";
+  city.engine().register_appeal_async(bad, {"bad-1", {}, ""}, collect);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(got.size(), std::size_t{kThreads * kEach + 2});
+    EXPECT_EQ(got.back().status().code(), StatusCode::kInvalidArgument) << got.back().status().ToString();
+  }
+  EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000042");
 }
 
 TEST(CommandHandler, RetriedCommandIsHarmless) {

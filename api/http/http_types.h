@@ -4,14 +4,17 @@
 // HttpRequest, calls the Handler on a worker thread, and writes the HttpResponse back. Handlers, the router,
 // auth and the resources work on these plain values, so they build fast and are tested without sockets.
 //
-// Thread-safety: value types (thread-compatible). A StreamSink is thread-safe.
+// Thread-safety: value types (thread-compatible). A StreamSink and a LaterResponse are thread-safe.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,6 +62,8 @@ class StreamProducer {
 // another thread should keep only a weak_ptr to it (a strong one would outlive the connection).
 using StreamStarter = std::function<std::unique_ptr<StreamProducer>(std::shared_ptr<StreamSink> sink)>;
 
+class LaterResponse;
+
 struct HttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type and Content-Length
@@ -66,6 +71,10 @@ struct HttpResponse {
   std::string body;
   // Set for Server-Sent Events: the body is produced after the headers, until either side closes.
   StreamStarter stream;
+  // Set when the answer comes later, from another thread (a registration answered once its append is durable,
+  // without holding a worker thread for the fsync): the server writes what `later` is completed with. Status,
+  // headers and body here are then unused; route, principal and role still label the request.
+  std::shared_ptr<LaterResponse> later;
 
   // For logs and metrics, filled by the router and auth: "/v1/appeals/{id}", the token id and role.
   std::string route;
@@ -78,7 +87,81 @@ struct HttpResponse {
   }
 };
 
-// Turns a request into a response. Called on a worker thread; may block (an append waits for fsync).
+// An answer that comes later: whoever finishes the work calls complete() once, from any thread. The layers a
+// response passes on its way out (the idempotency cache) add their steps with then(); the server takes the
+// answer with deliver_to(), an in-process caller with wait(). Thread-safe; each of these in any order.
+class LaterResponse {
+ public:
+  static std::shared_ptr<LaterResponse> make() { return std::make_shared<LaterResponse>(); }
+  // A response that is this later answer (HttpResponse::later set).
+  static HttpResponse response(std::shared_ptr<LaterResponse> later) {
+    HttpResponse r;
+    r.later = std::move(later);
+    return r;
+  }
+
+  // Gives the answer: the steps run on it (on this thread), then it goes to the sink, if one is there yet.
+  // Only the first call counts.
+  void complete(HttpResponse r) {
+    std::function<void(HttpResponse)> sink;
+    {
+      std::lock_guard lock(mu_);
+      if (completed_) return;
+      completed_ = true;
+      for (auto& step : steps_) step(r);
+      steps_.clear();
+      if (!sink_) {
+        answer_ = std::move(r);
+        cv_.notify_all();
+        return;
+      }
+      sink = std::move(sink_);
+    }
+    sink(std::move(r));
+  }
+  // Adds a step run on the answer before it is delivered, in the order added (at once if it is already there).
+  void then(std::function<void(HttpResponse&)> step) {
+    std::lock_guard lock(mu_);
+    if (completed_) {
+      if (answer_) step(*answer_);
+      return;
+    }
+    steps_.push_back(std::move(step));
+  }
+  // Where the answer goes: called once with it, on the completing thread (or on this one, if it is there).
+  void deliver_to(std::function<void(HttpResponse)> sink) {
+    HttpResponse r;
+    {
+      std::lock_guard lock(mu_);
+      if (!answer_) {
+        sink_ = std::move(sink);
+        return;
+      }
+      r = std::move(*answer_);
+      answer_.reset();
+    }
+    sink(std::move(r));
+  }
+  // Blocks until the answer is there and takes it (for callers without a server: tests, the fuzzers).
+  HttpResponse wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return answer_.has_value(); });
+    HttpResponse r = std::move(*answer_);
+    answer_.reset();
+    return r;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool completed_ = false;                                  // guarded by mu_
+  std::optional<HttpResponse> answer_;                      // guarded by mu_: completed, not yet taken
+  std::vector<std::function<void(HttpResponse&)>> steps_;  // guarded by mu_
+  std::function<void(HttpResponse)> sink_;                  // guarded by mu_
+};
+
+// Turns a request into a response. Called on a worker thread; may block (a command waits for its fsync), or
+// answer later (HttpResponse::later) from the thread that completes it.
 // Must not throw (an escaping exception becomes a 500 problem).
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
 

@@ -231,7 +231,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
                                                 parts->city ? &*parts->city : nullptr);
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
-      o.server, [svc](const HttpRequest& q) { return svc->handle(q); },
+      o.server, [svc](const HttpRequest& q) { return svc->serve(q); },
       [svc](const RequestRecord& r) { svc->observe(r); });
   HttpServer* srv = parts->server.get();
   svc->metrics().add_gauge("otinish_http_connections", "Open HTTP connections.",

@@ -52,6 +52,10 @@ std::string_view open311_field(std::string_view pointer) {
 // A problem+json answer of the shared code (auth, idempotency, registration, views) in GeoReport's shape, with
 // its status and headers (WWW-Authenticate, Retry-After) kept. Any other answer is returned as it is.
 HttpResponse as_georeport(HttpResponse r) {
+  if (r.later) {  // answered later (a registration): converted when it is given
+    r.later->then([](HttpResponse& answer) { answer = as_georeport(std::move(answer)); });
+    return r;
+  }
   if (r.content_type != "application/problem+json") return r;
   boost::system::error_code ec;
   const json::value v = json::parse(r.body, ec);
@@ -629,20 +633,19 @@ HttpResponse ApiService::open311_post_request(Call& c, const FormFields& in) {
     if (!name.empty() || !contact.empty() || !address.empty()) {
       body["applicant"] = {{"name", name}, {"phone", contact}, {"address", address}};
     }
-    auto registered = register_from_body(c, body);
-    if (auto* bad = std::get_if<HttpResponse>(&registered)) return *bad;
-    const engine::CommandResult& r = std::get<engine::CommandResult>(registered);
     const city::CityAgency* agency = city_->agency(topic->topic.default_agency);
-    const std::string notice = "registered as " + r.appeal_id + "; the 109 centre reviews it and routes it to " +
-                               (agency ? agency->name_en : std::string("the responsible agency")) +
-                               "; follow it at /open311/v2/requests/" + r.appeal_id + ".json";
+    const std::string agency_name = agency ? agency->name_en : std::string("the responsible agency");
     const std::string account = field(in, "account_id");
-    HttpResponse res = json_response(
-        201, json::array{json::object{{"service_request_id", r.appeal_id},
-                                      {"service_notice", notice},
-                                      {"account_id", account.empty() ? json::value(nullptr) : json::value(account)}}});
-    res.set_header("Location", "/open311/v2/requests/" + r.appeal_id + ".json");
-    return res;
+    return register_from_body(c, body, [agency_name, account](const engine::CommandResult& r) {
+      const std::string notice = "registered as " + r.appeal_id + "; the 109 centre reviews it and routes it to " +
+                                 agency_name + "; follow it at /open311/v2/requests/" + r.appeal_id + ".json";
+      HttpResponse res = json_response(
+          201, json::array{json::object{{"service_request_id", r.appeal_id},
+                                        {"service_notice", notice},
+                                        {"account_id", account.empty() ? json::value(nullptr) : json::value(account)}}});
+      res.set_header("Location", "/open311/v2/requests/" + r.appeal_id + ".json");
+      return res;
+    });
   }));
 }
 

@@ -124,6 +124,16 @@ struct HttpServer::Impl {
         acceptor(ioc) {}
 
   void accept();
+  // Answers that handlers promised for later (HttpResponse::later) and have not given yet: shutdown waits for
+  // them before it stops the I/O threads their answers are written on, as it waits for the workers.
+  void later_begun() {
+    std::lock_guard lock(later_mu);
+    ++later_answers;
+  }
+  void later_answered() {
+    std::lock_guard lock(later_mu);
+    if (--later_answers == 0) later_cv.notify_all();
+  }
   void register_session(Session* s, const std::shared_ptr<Session>& sp);
   void unregister_session(Session* s);
   void report(const RequestRecord& r) const {
@@ -139,6 +149,9 @@ struct HttpServer::Impl {
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;  // signalled when a session ends
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  std::mutex later_mu;
+  std::condition_variable later_cv;
+  std::size_t later_answers = 0;  // guarded by later_mu
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> streams{0};
   std::atomic<std::uint16_t> port{0};
@@ -321,13 +334,33 @@ class Session : public std::enable_shared_from_this<Session> {
         r = problem_response(Problem{.status = 500, .type = "internal", .title = "Internal error",
                                      .detail = std::string("the handler failed: ") + e.what()});
       }
-      RequestRecord rec{.request = req.get(), .status = r.status, .route = r.route, .principal = r.principal,
-                        .role = r.role, .response_bytes = r.body.size()};
-      rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
-      self->server_.report(rec);
-      asio::post(self->executor(), [self, req, r = std::move(r)]() mutable {
-        self->write_response(std::move(r), req.get());
+      if (!r.later) return self->answer(req, started, std::move(r));
+      // Answered later, from the thread that completes it (a registration: the store's, once durable): this
+      // worker is free meanwhile. Shutdown waits for every such answer (Impl::later_answers).
+      self->server_.later_begun();
+      std::shared_ptr<LaterResponse> later = std::move(r.later);
+      later->deliver_to([self, req, started, labels = std::move(r)](HttpResponse a) mutable {
+        if (a.route.empty()) a.route = std::move(labels.route);
+        if (a.principal.empty()) a.principal = std::move(labels.principal);
+        if (a.role.empty()) a.role = std::move(labels.role);
+        // The completing thread is the store's, which completes every append: the request's report (the access
+        // log, metrics) and the write are the connection's work, not the next completion's delay.
+        asio::post(self->executor(), [self, req, started, a = std::move(a)]() mutable {
+          self->answer(req, started, std::move(a));
+        });
+        self->server_.later_answered();
       });
+    });
+  }
+
+  // Reports the request and writes its response (from any thread: the write is posted to the connection's).
+  void answer(const std::shared_ptr<HttpRequest>& req, SteadyClock::time_point started, HttpResponse r) {
+    RequestRecord rec{.request = req.get(), .status = r.status, .route = r.route, .principal = r.principal,
+                      .role = r.role, .response_bytes = r.body.size()};
+    rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
+    server_.report(rec);
+    asio::post(executor(), [self = shared_from_this(), req, r = std::move(r)]() mutable {
+      self->write_response(std::move(r), req.get());
     });
   }
 
@@ -536,6 +569,12 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
     s.sessions_cv.wait_for(lock, std::chrono::seconds(2), [&s] { return s.sessions.empty(); });
   }
   s.workers.join();  // handlers already running finish (their appends are acknowledged or refused)
+  {
+    // ... and so do the answers they left for later: the store gives each one once its append is durable or
+    // refused, so this waits about one fsync (the store is closed only after the server).
+    std::unique_lock lock(s.later_mu);
+    s.later_cv.wait(lock, [&s] { return s.later_answers == 0; });
+  }
   s.work.reset();
   s.ioc.stop();
   for (auto& t : s.io_threads) t.join();

@@ -294,7 +294,17 @@ void ApiService::add_routes() {
   add_open311_routes();
 }
 
-HttpResponse ApiService::handle(const HttpRequest& request) { return router_.route(request); }
+HttpResponse ApiService::serve(const HttpRequest& request) { return router_.route(request); }
+
+HttpResponse ApiService::handle(const HttpRequest& request) {
+  HttpResponse r = serve(request);
+  if (!r.later) return r;
+  HttpResponse answer = r.later->wait();
+  if (answer.route.empty()) answer.route = std::move(r.route);
+  if (answer.principal.empty()) answer.principal = std::move(r.principal);
+  if (answer.role.empty()) answer.role = std::move(r.role);
+  return answer;
+}
 
 ApiService::Authentication ApiService::authenticate(const HttpRequest& q, std::string_view token) {
   const std::string peer = peer_of(q.remote);
@@ -460,6 +470,11 @@ HttpResponse ApiService::idempotent(Call& c, const std::function<HttpResponse()>
     idempotency_->finish(scoped, HttpResponse{.status = 500});  // forget the key: the client may retry
     throw;
   }
+  if (r.later) {
+    // Kept once given (the answer is complete before anyone can read it back under the key).
+    r.later->then([this, scoped](HttpResponse& answer) { idempotency_->finish(scoped, answer); });
+    return r;
+  }
   idempotency_->finish(scoped, r);
   return r;
 }
@@ -518,31 +533,35 @@ json::object command_result_json(const engine::CommandResult& r) {
 
 }  // namespace
 
-std::variant<engine::CommandResult, HttpResponse> ApiService::register_from_body(Call& c, const json::object& body) {
+HttpResponse ApiService::register_from_body(Call& c, const json::object& body, RegisteredResponder respond) {
   if (auto bad = check_topic(body)) return *bad;
   auto cmd = register_from_json(body);
   if (!cmd.ok()) return status_problem(cmd.status());
   if (options_.intake_gate) options_.intake_gate();
+  // Answered from the registration's completion, once it is durable: no worker thread waits for the fsync.
+  auto later = LaterResponse::make();
   const auto started = SteadyClock::now();
-  auto r = engine_.register_appeal(
-      *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id});
-  metrics_.observe_command("register", since(started));
-  if (!r.ok()) return status_problem(r.status());
-  if (!r->duplicate) metrics_.add_appended(1);
-  return std::move(r).value();
+  engine_.register_appeal_async(
+      *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id},
+      [this, later, started, respond = std::move(respond)](Result<engine::CommandResult> r) {
+        metrics_.observe_command("register", since(started));
+        if (!r.ok()) return later->complete(status_problem(r.status()));
+        if (!r->duplicate) metrics_.add_appended(1);
+        later->complete(respond(*r));
+      });
+  return LaterResponse::response(std::move(later));
 }
 
 HttpResponse ApiService::register_appeal(Call& c) {
   return idempotent(c, [&]() -> HttpResponse {
     json::object body;
     if (auto bad = parse_body(c.q, false, &body)) return *bad;
-    auto registered = register_from_body(c, body);
-    if (auto* bad = std::get_if<HttpResponse>(&registered)) return *bad;
-    const engine::CommandResult& r = std::get<engine::CommandResult>(registered);
-    HttpResponse res = json_response(201, command_result_json(r));
-    res.set_header("Location", "/v1/appeals/" + r.appeal_id);
-    res.set_header("ETag", etag_of(r.decision_version));
-    return res;
+    return register_from_body(c, body, [](const engine::CommandResult& r) {
+      HttpResponse res = json_response(201, command_result_json(r));
+      res.set_header("Location", "/v1/appeals/" + r.appeal_id);
+      res.set_header("ETag", etag_of(r.decision_version));
+      return res;
+    });
   });
 }
 

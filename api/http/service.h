@@ -146,6 +146,10 @@ class ApiService {
              ServiceProof proof = {}, const city::CityCatalogue* city = nullptr);
   ~ApiService();
 
+  // The server's handler: the response, or one answered later (HttpResponse::later; a registration is answered
+  // once durable, from the store's completion).
+  HttpResponse serve(const HttpRequest& request);
+  // serve(), waiting for a later answer: the whole response (for callers without a server: tests, fuzzers).
   HttpResponse handle(const HttpRequest& request);
   void observe(const RequestRecord& record);
   Metrics& metrics() noexcept { return metrics_; }
@@ -210,9 +214,12 @@ class ApiService {
   HttpResponse open311_post_request(Call& c, const FormFields& in);
   std::optional<HttpResponse> check_topic(const boost::json::object& body) const;
   // Registers the appeal a POST /v1/appeals body describes, for the caller: the catalogue's topic check, the
-  // engine command and its id (from the Idempotency-Key). Both registration resources (theirs and Open311's)
-  // call it inside idempotent(). The engine's result, or the problem to answer.
-  std::variant<engine::CommandResult, HttpResponse> register_from_body(Call& c, const boost::json::object& body);
+  // intake gate, the engine command and its id (from the Idempotency-Key). Answered later, once the
+  // registration is durable (from the store's completion: no worker waits for the fsync): `respond` makes the
+  // answer from the engine's result, on that thread; a refusal is the problem to answer. Both registration
+  // resources (theirs and Open311's) call it inside idempotent().
+  using RegisteredResponder = std::function<HttpResponse(const engine::CommandResult&)>;
+  HttpResponse register_from_body(Call& c, const boost::json::object& body, RegisteredResponder respond);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
   // The principal of the `token` request `q` presents (both doors: the bearer token and Open311's api_key),
   // or why there is none: `retry_after` is set when the peer is refused for failing too often (its token is not

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "tests/api/test_node.h"
 #include "tests/store/fault_fs.h"
@@ -90,6 +92,42 @@ TEST_F(DiskFaultTest, DiskFullRefusesThenResumes) {
   fs->set_no_space(false);
   const std::string after = node.register_appeal();
   EXPECT_EQ(appeal_ids(node).count(after), 1u);
+}
+
+// A registration is answered from its append's completion, not by a worker waiting for the fsync: with ONE
+// worker thread and a 200 ms fsync, eight registrations sent at once share the fsyncs. A worker that waited
+// would take them one after another, each with an fsync of its own (eight or more).
+TEST_F(DiskFaultTest, ASlowFsyncHoldsNoWorkerThread) {
+  TestNodeSetup s = setup();
+  s.worker_threads = 1;
+  TestNode node(testing::make_temp_dir(), {}, s);
+  node.register_appeal();  // the applicant's key is written now: the eight below are a returning applicant's
+  fs->set_sync_delay(std::chrono::milliseconds(200));
+  const store::CommitStats before = node.node().store().commit_stats();
+  constexpr int kDesks = 8;
+  std::vector<ClientResponse> answers(kDesks);
+  std::vector<std::thread> desks;
+  for (int i = 0; i < kDesks; ++i) {
+    desks.emplace_back([&, i] {
+      answers[i] = node.as(Role::kOperator, "POST", "/v1/appeals", kBody,
+                           {{"Idempotency-Key", "desk-" + std::to_string(i)}});
+    });
+  }
+  for (auto& d : desks) d.join();
+  const store::CommitStats after = node.node().store().commit_stats();
+  fs->set_sync_delay(std::chrono::microseconds(0));
+  std::set<std::string> ids;
+  for (const ClientResponse& r : answers) {
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.insert(TestNode::json(r).at("id").as_string().c_str());
+  }
+  EXPECT_EQ(ids.size(), std::size_t{kDesks});
+  EXPECT_LT(after.syncs - before.syncs, std::uint64_t{kDesks})
+      << "each registration had an fsync of its own: the one worker waited for each";
+  // Every registration answered is in the log, after a restart too.
+  node.restart();
+  const std::set<std::string> listed = appeal_ids(node);
+  for (const std::string& id : ids) EXPECT_EQ(listed.count(id), 1u) << id;
 }
 
 }  // namespace

@@ -63,6 +63,8 @@ struct TestNodeSetup {
   AuthThrottleOptions auth_throttle;
   // Where POST /v1/backups may write (empty: off).
   std::string backup_dir;
+  // The server's worker threads (the handlers' threads).
+  int worker_threads = 8;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -77,7 +79,7 @@ class TestNode {
       : dir_(std::move(dir)), setup_(setup) {
     server.listen_host = "127.0.0.1";
     server.listen_port = 0;
-    server.worker_threads = 8;
+    server.worker_threads = setup.worker_threads;
     server_options_ = server;
     open();
     for (Role r : kAllRoles) {

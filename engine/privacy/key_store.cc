@@ -1,5 +1,6 @@
 #include "engine/privacy/key_store.h"
 
+#include <charconv>
 #include <sodium.h>
 
 #include <array>
@@ -243,10 +244,12 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   } else {
     if (*format != kFormat) {
       // A later format is a newer otinish's: say so, as the log does (data is never downgraded).
+      // (from_chars, not stoull: a marker of more digits than fit must be refused, not throw.)
       constexpr std::string_view kFamily = "otinish-keys-";
-      if (format->starts_with(kFamily) && format->size() > kFamily.size() &&
-          format->find_first_not_of("0123456789", kFamily.size()) == std::string::npos &&
-          std::stoull(format->substr(kFamily.size())) > 1) {
+      std::uint64_t n = 0;
+      const char* digits = format->data() + kFamily.size();
+      const char* end = format->data() + format->size();
+      if (format->starts_with(kFamily) && std::from_chars(digits, end, n).ptr == end && digits != end && n > 1) {
         return Status::InvalidArgument(path + " holds key store format '" + *format + "', written by a newer "
                                        "otinish; this build reads otinish-keys-1. Run the newer otinish; data is "
                                        "never downgraded");

@@ -47,8 +47,9 @@ struct AppendRequest {
   // Filled in by the write function (and replaced by the sync's error if the sync fails before the request is
   // answered; a wait_for_sync = false request is answered before its sync).
   Result<AppendResult> result = Status::Internal("append request was never committed");
-  // Set for an asynchronous append (WriteQueue::submit_async): the request is answered by calling it, on the
-  // thread that answers (the syncer, or a leader), and nobody waits on `done`. It may free the request.
+  // Set for an asynchronous append (WriteQueue::submit_async): the request is answered by calling it, and
+  // nobody waits on `done`: on the completion thread once synced, on a leader's thread (wait_for_sync = false),
+  // or on the submitting thread (refused while closing). It may free the request.
   void (*complete)(AppendRequest*) = nullptr;
   // Owned by the queue: each appender is woken on its own (no thundering herd of 32 desks per sync), through
   // a bare futex word: no mutex for the woken appender to contend on while the queue wakes the next one.

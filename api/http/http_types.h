@@ -85,6 +85,12 @@ struct HttpResponse {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  // A later answer takes the labels the router and auth put on the response that promised it, where it has none.
+  void label_as(HttpResponse& promise) {
+    if (route.empty()) route = std::move(promise.route);
+    if (principal.empty()) principal = std::move(promise.principal);
+    if (role.empty()) role = std::move(promise.role);
+  }
 };
 
 // An answer that comes later: whoever finishes the work calls complete() once, from any thread. The layers a

@@ -307,11 +307,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Answers a request the server refuses before any handler runs, then closes the connection.
   void refuse(const Problem& p) {
     keep_alive_ = false;
-    RequestRecord rec{.status = p.status, .route = "-"};
-    rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started_);
     HttpResponse r = problem_response(p);
-    rec.response_bytes = r.body.size();
-    server_.report(rec);
+    r.route = "-";
+    report_request(nullptr, started_, r);
     write_response(std::move(r), nullptr);
   }
 
@@ -334,34 +332,35 @@ class Session : public std::enable_shared_from_this<Session> {
         r = problem_response(Problem{.status = 500, .type = "internal", .title = "Internal error",
                                      .detail = std::string("the handler failed: ") + e.what()});
       }
-      if (!r.later) return self->answer(req, started, std::move(r));
+      if (!r.later) {
+        self->report_request(req.get(), started, r);
+        asio::post(self->executor(), [self, req, r = std::move(r)]() mutable {
+          self->write_response(std::move(r), req.get());
+        });
+        return;
+      }
       // Answered later, from the thread that completes it (a registration: the store's, once durable): this
       // worker is free meanwhile. Shutdown waits for every such answer (Impl::later_answers).
       self->server_.later_begun();
       std::shared_ptr<LaterResponse> later = std::move(r.later);
-      later->deliver_to([self, req, started, labels = std::move(r)](HttpResponse a) mutable {
-        if (a.route.empty()) a.route = std::move(labels.route);
-        if (a.principal.empty()) a.principal = std::move(labels.principal);
-        if (a.role.empty()) a.role = std::move(labels.role);
+      later->deliver_to([self, req, started, promise = std::move(r)](HttpResponse a) mutable {
+        a.label_as(promise);
         // The completing thread is the store's, which completes every append: the request's report (the access
         // log, metrics) and the write are the connection's work, not the next completion's delay.
         asio::post(self->executor(), [self, req, started, a = std::move(a)]() mutable {
-          self->answer(req, started, std::move(a));
+          self->report_request(req.get(), started, a);
+          self->write_response(std::move(a), req.get());
         });
         self->server_.later_answered();
       });
     });
   }
 
-  // Reports the request and writes its response (from any thread: the write is posted to the connection's).
-  void answer(const std::shared_ptr<HttpRequest>& req, SteadyClock::time_point started, HttpResponse r) {
-    RequestRecord rec{.request = req.get(), .status = r.status, .route = r.route, .principal = r.principal,
+  void report_request(const HttpRequest* req, SteadyClock::time_point started, const HttpResponse& r) {
+    RequestRecord rec{.request = req, .status = r.status, .route = r.route, .principal = r.principal,
                       .role = r.role, .response_bytes = r.body.size()};
     rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
     server_.report(rec);
-    asio::post(executor(), [self = shared_from_this(), req, r = std::move(r)]() mutable {
-      self->write_response(std::move(r), req.get());
-    });
   }
 
   void write_response(HttpResponse r, const HttpRequest* req) {

@@ -300,9 +300,7 @@ HttpResponse ApiService::handle(const HttpRequest& request) {
   HttpResponse r = serve(request);
   if (!r.later) return r;
   HttpResponse answer = r.later->wait();
-  if (answer.route.empty()) answer.route = std::move(r.route);
-  if (answer.principal.empty()) answer.principal = std::move(r.principal);
-  if (answer.role.empty()) answer.role = std::move(r.role);
+  answer.label_as(r);
   return answer;
 }
 

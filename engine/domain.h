@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -101,6 +102,16 @@ class ApplicantSealer {
   // Errors: kNotFound when the key was erased (the person was shredded); kCorruption for bad bytes;
   // kFailedPrecondition for a scheme this sealer cannot open.
   virtual Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const = 0;
+
+  // What seal() wrote may reach the disk after it returns (a new applicant's key is written to the OS, not yet
+  // synced, so that a registration's thread never waits for that fsync). The engine calls one of these two
+  // before it appends a sealed applicant, so that no event in the log names a key a power loss could take:
+  //   - make_durable() blocks until everything sealed so far is durable;
+  //   - make_durable_async() calls `done` exactly once with what make_durable() would return: on this thread
+  //     when nothing waits to be synced, else on a thread of the sealer's once a (shared) sync has run.
+  // The default: nothing to make durable.
+  virtual Status make_durable() const { return Status::Ok(); }
+  virtual void make_durable_async(std::function<void(Status)> done) const { done(make_durable()); }
 };
 
 // Scheme 0, no encryption. Thread-safe (stateless). Only for tests and deployments that explicitly opt out of

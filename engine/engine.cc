@@ -3,8 +3,10 @@
 #include <date/date.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <thread>
+#include <utility>
 
 namespace otinish::engine {
 namespace {
@@ -162,23 +164,33 @@ Result<CommandResult> Engine::finish_registration(const Registration& reg, const
 
 Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, const CommandMeta& meta) {
   OTINISH_ASSIGN_OR_RETURN(Registration reg, prepare_registration(command, meta));
+  // A new applicant's key must be durable before the appeal that names it.
+  OTINISH_RETURN_IF_ERROR(sealer_.make_durable());
   return finish_registration(reg, meta, append_events(reg.empty, reg.id.stream(), reg.events, meta));
 }
 
 void Engine::register_appeal_async(const RegisterAppeal& command, const CommandMeta& meta, CommandCallback done) {
   auto reg = prepare_registration(command, meta);
   if (!reg.ok()) return done(reg.status());
-  const std::string stream = reg->id.stream();
-  std::vector<store::EventData> data = encode_for_append(reg->events, stream, meta);
-  store_.append_async(
-      stream, store::ExpectedVersion::exact(0), std::move(data), {.idempotency_key = idempotency_key(meta, stream)},
-      [this, reg = std::move(reg).value(), meta, done = std::move(done)](Result<store::AppendResult> appended) {
-        // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a rare
-        // point read, not a wait for a disk.
-        done(finish_registration(reg, meta,
-                                 appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
-                                               : Result<CommandResult>(appended.status())));
-      });
+  // Two steps, neither waiting on this thread: the sealer makes a new applicant's key durable (at once when
+  // there is none), then the registration is appended. The key must be durable before the appeal that names it.
+  auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));
+  sealer_.make_durable_async([this, pending, meta](Status keys) {
+    auto& [reg, done] = *pending;
+    if (!keys.ok()) return done(keys);
+    const std::string stream = reg.id.stream();
+    std::vector<store::EventData> data = encode_for_append(reg.events, stream, meta);
+    store_.append_async(
+        stream, store::ExpectedVersion::exact(0), std::move(data), {.idempotency_key = idempotency_key(meta, stream)},
+        [this, pending, meta](Result<store::AppendResult> appended) {
+          // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a
+          // rare point read, not a wait for a disk.
+          auto& [reg, done] = *pending;
+          done(finish_registration(reg, meta,
+                                   appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
+                                                 : Result<CommandResult>(appended.status())));
+        });
+  });
 }
 
 std::vector<store::EventData> Engine::encode_for_append(const std::vector<AppealEvent>& events,

@@ -97,10 +97,11 @@ class Engine {
 
   // Called with a command's outcome, exactly once (register_appeal_async).
   using CommandCallback = std::function<void(Result<CommandResult>)>;
-  // register_appeal without waiting for the fsync: validation, the number's allocation and the sealing run on
-  // this thread, then the registration is appended with EventStore::append_async and `done` gets what
-  // register_appeal would have returned: on this thread before the call returns (a refusal), or on the store's
-  // completion thread once the registration is durable. `done` must be short and must not throw (see
+  // register_appeal without waiting for an fsync: validation, the number's allocation and the sealing run on
+  // this thread; a new applicant's key is synced (ApplicantSealer::make_durable_async), then the registration
+  // is appended with EventStore::append_async, and `done` gets what register_appeal would have returned: on
+  // this thread before the call returns (a refusal), on the sealer's sync thread (the key's sync failed), or
+  // on the store's completion thread once the registration is durable. `done` must be short and must not throw (see
   // EventStore::append_async): a server hands the answer to its connection's thread there.
   void register_appeal_async(const RegisterAppeal& command, const CommandMeta& meta, CommandCallback done);
 

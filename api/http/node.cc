@@ -146,7 +146,7 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
         " events: if it was lost, restore it from its backup (sealed applicants cannot be opened without it); if "
         "this log never sealed applicants, start once with --new-key-store");
   }
-  auto keys = engine::privacy::KeyStore::open(keys_dir, *pd.kek);
+  auto keys = engine::privacy::KeyStore::open(keys_dir, *pd.kek, {.file_system = o.store.file_system});
   if (!keys.ok()) return keys.status();
   parts.keys = std::move(keys).value();
   parts.sealer = std::make_unique<engine::privacy::AeadApplicantSealer>(*parts.keys);

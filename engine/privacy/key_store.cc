@@ -4,13 +4,18 @@
 #include <sodium.h>
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -112,6 +117,7 @@ struct KeyStore::Impl {
   KeyEncryptionKey kek;
   std::string kek_id;
   SecretKey index_key;
+  std::unique_ptr<rocksdb::Env> env;  // over options.file_system, when one is given; outlives db
   std::unique_ptr<rocksdb::DB> db;
   std::unique_ptr<store::DiskSpaceGuard> space;
 
@@ -136,13 +142,66 @@ struct KeyStore::Impl {
   // Held by finish_erasure, and by a backup between its copies of the log and of the key store.
   std::mutex erasure_gate;
 
-  // Every write is durable before it returns (synced unless KeyStoreOptions::sync is off, and then at least in
-  // the OS); RocksDB groups concurrent synced writes into one fsync.
-  Status write(rocksdb::WriteBatch& b, const std::string& what) {
+  // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
+  // off, and then at least in the OS); RocksDB groups concurrent synced writes into one fsync. A new
+  // applicant's (`sync` false) reaches the OS and is synced by sync().
+  Status write(rocksdb::WriteBatch& b, const std::string& what, bool sync = true) {
     OTINISH_RETURN_IF_ERROR(space->check());
     rocksdb::WriteOptions w;
-    w.sync = options.sync;
+    w.sync = sync && options.sync;
     return from_rocks(db->Write(w, &b), what);
+  }
+
+  // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
+  // `written` grows after a new applicant's write returns and before anyone can be handed its key (key_for
+  // holds the identity's stripe until then), so whoever seals with a key and then calls sync() is covered.
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<std::uint64_t> synced{0};
+  std::mutex sync_mu;  // one fsync at a time; the callers queued behind it are usually covered by it
+
+  Status sync() {
+    if (!options.sync) return Status::Ok();
+    const std::uint64_t target = written.load(std::memory_order_acquire);
+    if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
+    std::lock_guard lock(sync_mu);
+    if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
+    const std::uint64_t covered = written.load(std::memory_order_acquire);
+    // Syncs every WAL file written so far (RocksDB tracks which are not yet synced), so it covers each write
+    // counted in `covered`, which all returned before this call began.
+    OTINISH_RETURN_IF_ERROR(from_rocks(db->SyncWAL(), "syncing new applicant keys in " + path));
+    synced.store(covered, std::memory_order_release);
+    return Status::Ok();
+  }
+
+  // sync_async's callers, served by one thread started on first need: each round takes every waiting caller,
+  // runs one sync() for all of them, and answers them.
+  std::mutex async_mu;
+  std::condition_variable async_cv;
+  std::vector<std::function<void(Status)>> waiting;  // GUARDED_BY(async_mu)
+  bool stopping = false;                              // GUARDED_BY(async_mu)
+  std::thread syncer;                                 // GUARDED_BY(async_mu) (started once)
+
+  void sync_loop() {
+    std::unique_lock lock(async_mu);
+    for (;;) {
+      async_cv.wait(lock, [&] { return stopping || !waiting.empty(); });
+      if (waiting.empty()) return;  // stopping, and everyone answered
+      std::vector<std::function<void(Status)>> round = std::move(waiting);
+      waiting.clear();
+      lock.unlock();
+      const Status s = sync();
+      for (auto& done : round) done(s);
+      lock.lock();
+    }
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(async_mu);
+      stopping = true;
+    }
+    async_cv.notify_all();
+    if (syncer.joinable()) syncer.join();  // before the database closes: it answers who still waits
   }
 
   std::string identity_hash(std::string_view identity) const {
@@ -177,7 +236,8 @@ struct KeyStore::Impl {
       b.Put(key(kIdentityPrefix, *hash), out.applicant_id);
       b.Put(key(kReversePrefix, out.applicant_id), *hash);
     }
-    OTINISH_RETURN_IF_ERROR(write(b, "writing a new applicant key to " + path));
+    OTINISH_RETURN_IF_ERROR(write(b, "writing a new applicant key to " + path, /*sync=*/false));
+    written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
     remember_key(out.applicant_id, out.key);
     if (hash) remember_identity(*hash, out.applicant_id);
@@ -211,6 +271,10 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
   o.create_if_missing = options.create_if_missing;
   o.paranoid_checks = true;
   o.info_log = store::open_info_log(path);
+  if (options.file_system) {
+    impl->env = rocksdb::NewCompositeEnv(options.file_system);
+    o.env = impl->env.get();
+  }
   // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so that
   // purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
   o.write_buffer_size = 16 << 20;  // with max_write_buffer_number 2: at most 32 MiB of memtables
@@ -307,6 +371,21 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
     return m.create(hash);  // erased meanwhile: the person starts afresh
   }
   return ApplicantKey{*applicant, std::move(k).value(), false};
+}
+
+Status KeyStore::sync() { return impl_->sync(); }
+
+void KeyStore::sync_async(std::function<void(Status)> done) {
+  Impl& m = *impl_;
+  if (!m.options.sync || m.synced.load(std::memory_order_acquire) >= m.written.load(std::memory_order_acquire)) {
+    return done(Status::Ok());
+  }
+  {
+    std::lock_guard lock(m.async_mu);
+    if (!m.syncer.joinable()) m.syncer = std::thread([&m] { m.sync_loop(); });
+    m.waiting.push_back(std::move(done));
+  }
+  m.async_cv.notify_one();
 }
 
 Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {

@@ -12,8 +12,10 @@
 // An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
 //
 // Guarantees:
-//   - A new applicant's key is synced before key_for() returns, so an acknowledged appeal never refers to a
-//     key a crash could lose.
+//   - A new applicant's key is written (to the OS: a killed process loses nothing) before key_for() returns,
+//     and synced by sync() or sync_async(), which the engine calls before it appends the appeal that names
+//     the key: an appeal in the log never refers to a key a power loss could take. Concurrent new applicants
+//     share one fsync, and a registration's thread need not wait for it (sync_async).
 //   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
 //     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
 //     the erased mark are deleted). purge() then flushes and compacts so that the wrapped key is gone from the
@@ -27,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +41,10 @@
 
 #include "common/status.h"
 #include "engine/privacy/kek.h"
+
+namespace rocksdb {
+class FileSystem;
+}
 
 namespace otinish::engine::privacy {
 
@@ -52,6 +59,9 @@ struct KeyStoreOptions {
   // many MiB free (store/disk_space.h); 0 disables the check. Below the log's reserve, so that the keys of
   // appeals the log took can still be written.
   std::uint64_t min_free_disk_mb = 16;
+  // The file system under the key store (RocksDB's; null: the default). As store::StoreOptions::file_system:
+  // for the tests that fail, slow down or cut the power of the data directory's disk.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 enum class ApplicantKeyState : std::uint8_t {
@@ -84,9 +94,19 @@ class KeyStore {
   ~KeyStore();
 
   // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
-  // creates both the first time (synced). An applicant whose erasure began is never returned: the same
-  // identity then gets a new applicant. Errors: kIOError.
+  // creates both the first time (written, not yet synced: call sync() or sync_async() before anything that
+  // names the key is made durable). An applicant whose erasure began is never returned: the same identity then
+  // gets a new applicant. Errors: kIOError.
   Result<ApplicantKey> key_for(std::string_view identity);
+
+  // Makes every key key_for() created before the call durable: one fsync of the key store's WAL, shared by
+  // whoever calls meanwhile; nothing when nothing new was written (or KeyStoreOptions::sync is off).
+  // Errors: kIOError (the fsync failed: the keys are not known to be durable; a later call retries).
+  Status sync();
+  // sync() without blocking: `done` is called once, with sync()'s result, on this thread when nothing is left
+  // to sync, else on the key store's sync thread (started on first need) after the fsync that covers the
+  // call. `done` must be short: the next fsync waits for it.
+  void sync_async(std::function<void(Status)> done);
 
   // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
   Result<SecretKey> data_key(std::string_view applicant_id);

@@ -31,6 +31,9 @@ class AeadApplicantSealer final : public ApplicantSealer {
   // Errors: kNotFound (the applicant was erased, or is being erased), kCorruption (the bytes do not open
   // with the applicant's key: altered, or sealed for another appeal).
   Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const override;
+  // The key store's sync() and sync_async(): a new applicant's key is synced before its appeal is appended.
+  Status make_durable() const override { return keys_.sync(); }
+  void make_durable_async(std::function<void(Status)> done) const override { keys_.sync_async(std::move(done)); }
 
  private:
   KeyStore& keys_;

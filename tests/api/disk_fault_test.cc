@@ -130,5 +130,41 @@ TEST_F(DiskFaultTest, ASlowFsyncHoldsNoWorkerThread) {
   for (const std::string& id : ids) EXPECT_EQ(listed.count(id), 1u) << id;
 }
 
+// The same for eight new applicants: each one's key is written when it is sealed and synced before its appeal
+// is appended, and the worker must not wait for that fsync either. Waiting, the one worker would make the eight
+// keys durable one at a time: eight fsyncs of the key store.
+TEST_F(DiskFaultTest, ANewApplicantsKeySyncHoldsNoWorkerThread) {
+  TestNodeSetup s = setup();
+  s.worker_threads = 1;
+  TestNode node(testing::make_temp_dir(), {}, s);
+  node.register_appeal();
+  fs->set_sync_delay(std::chrono::milliseconds(200));
+  const std::uint64_t log_syncs = node.node().store().commit_stats().syncs;
+  const std::uint64_t all_syncs = fs->syncs();
+  constexpr int kDesks = 8;
+  std::vector<ClientResponse> answers(kDesks);
+  std::vector<std::thread> desks;
+  for (int i = 0; i < kDesks; ++i) {
+    desks.emplace_back([&, i] {
+      std::string body(kBody);
+      body.replace(body.find("123 4567"), 8, "987 650" + std::to_string(i));  // another person each
+      answers[i] = node.as(Role::kOperator, "POST", "/v1/appeals", body, {{"Idempotency-Key", "new-" + std::to_string(i)}});
+    });
+  }
+  for (auto& d : desks) d.join();
+  const std::uint64_t key_syncs = (fs->syncs() - all_syncs) - (node.node().store().commit_stats().syncs - log_syncs);
+  fs->set_sync_delay(std::chrono::microseconds(0));
+  std::set<std::string> ids;
+  for (const ClientResponse& r : answers) {
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.insert(TestNode::json(r).at("id").as_string().c_str());
+  }
+  EXPECT_EQ(ids.size(), std::size_t{kDesks});
+  EXPECT_LE(key_syncs, std::uint64_t{kDesks / 2}) << "each new applicant's key had an fsync of its own on the one worker";
+  node.restart();
+  const std::set<std::string> listed = appeal_ids(node);
+  for (const std::string& id : ids) EXPECT_EQ(listed.count(id), 1u) << id;
+}
+
 }  // namespace
 }  // namespace otinish::api

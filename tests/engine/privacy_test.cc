@@ -2,7 +2,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -18,6 +20,7 @@
 #include "engine/privacy/redact.h"
 #include "engine/privacy/retention.h"
 #include "rules/rule_set.h"
+#include "tests/store/fault_fs.h"
 #include "engine/views.h"
 #include "tests/engine/privacy_test_city.h"
 
@@ -634,6 +637,104 @@ TEST(Redaction, RegistrationStoresTheRedactedTextAndSealsTheTextAsGiven) {
 
 namespace otinish::engine::privacy {
 namespace {
+
+// ---- a new applicant's key is durable before its appeal ---------------------------------------------------------
+
+Applicant person(int i) {
+  return {"Person " + std::to_string(i), "+7 701 555 " + std::to_string(1000 + i), "Tole bi " + std::to_string(i)};
+}
+
+// A power cut keeps of each file only what was last synced (the log's and the key store's alike). Every appeal
+// acknowledged before it must still open with its applicant's key: a new applicant's key is written unsynced
+// when it is made, and must be synced before the appeal that names it is appended, on both registration
+// paths. (Appended first, the log's fsync would keep appeals whose keys the cut took.)
+TEST(KeyStore, APowerCutKeepsTheKeyOfEveryAcknowledgedAppeal) {
+  auto fs = std::make_shared<store::testing::FaultFs>();
+  SealedCity city(test_kek(), fs);
+  std::vector<std::string> acknowledged;
+  for (int i = 0; i < 4; ++i) acknowledged.push_back(city.reg(person(i)));
+  std::mutex mu;
+  std::vector<std::thread> desks;
+  for (int d = 0; d < 4; ++d) {
+    desks.emplace_back([&, d] {
+      for (int i = 0; i < 4; ++i) {
+        std::promise<Result<CommandResult>> answer;
+        city.engine().register_appeal_async(SealedCity::registration(person(100 + 10 * d + i)), city.meta(),
+                                            [&answer](Result<CommandResult> r) { answer.set_value(std::move(r)); });
+        auto r = answer.get_future().get();
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        std::lock_guard lock(mu);
+        acknowledged.push_back(r->appeal_id);
+      }
+    });
+  }
+  for (auto& d : desks) d.join();
+  ASSERT_EQ(acknowledged.size(), 20u);
+  fs->power_cut();
+  city.close();
+  fs->drop_unsynced();
+  city.open();
+  for (const std::string& id : acknowledged) {
+    auto state = city.engine().load(id);
+    ASSERT_TRUE(state.ok()) << id << ": " << state.status().ToString();
+    auto opened = city.engine().applicant(*state);
+    EXPECT_TRUE(opened.ok()) << id << ": " << opened.status().ToString();
+  }
+}
+
+// sync() and sync_async() make every key made before them durable, with fsyncs shared by whoever waits; with
+// nothing new they answer at once, on the caller's thread, without an fsync.
+TEST(KeyStore, NewKeysAreDurableOnceASyncAnswersAndWaitersShareIt) {
+  const std::string dir = testing::make_temp_dir();
+  auto fs = std::make_shared<store::testing::FaultFs>();
+  std::vector<std::string> made;
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek(), {.file_system = fs});
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    const auto me = std::this_thread::get_id();
+    std::uint64_t syncs = fs->syncs();
+    bool answered_here = false;
+    (*ks)->sync_async([&](Status s) { answered_here = s.ok() && std::this_thread::get_id() == me; });
+    EXPECT_TRUE(answered_here) << "nothing to sync: answered at once, on the calling thread";
+    EXPECT_TRUE((*ks)->sync().ok());
+    EXPECT_EQ(fs->syncs(), syncs);
+
+    fs->set_sync_delay(std::chrono::milliseconds(100));
+    syncs = fs->syncs();
+    constexpr int kDesks = 8;
+    std::mutex mu;
+    std::vector<int> answers(kDesks, 0);
+    std::vector<std::thread> desks;
+    for (int i = 0; i < kDesks; ++i) {
+      desks.emplace_back([&, i] {
+        auto k = (*ks)->key_for("phone:7701555" + std::to_string(2000 + i));
+        ASSERT_TRUE(k.ok());
+        std::promise<Status> synced;
+        (*ks)->sync_async([&, i](Status s) {
+          std::lock_guard lock(mu);
+          ++answers[i];
+          synced.set_value(s);
+        });
+        EXPECT_TRUE(synced.get_future().get().ok());
+        std::lock_guard lock(mu);
+        made.push_back(k->applicant_id);
+      });
+    }
+    for (auto& d : desks) d.join();
+    fs->set_sync_delay(std::chrono::microseconds(0));
+    EXPECT_EQ(answers, std::vector<int>(kDesks, 1));
+    EXPECT_LT(fs->syncs() - syncs, std::uint64_t{kDesks}) << "each new key had an fsync of its own";
+    syncs = fs->syncs();
+    EXPECT_TRUE((*ks)->sync().ok());
+    EXPECT_EQ(fs->syncs(), syncs) << "everything was synced already";
+    fs->power_cut();
+  }
+  fs->drop_unsynced();
+  auto ks = KeyStore::open(dir + "/keys", test_kek());
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  for (const std::string& id : made) EXPECT_EQ((*ks)->state(id), ApplicantKeyState::kActive) << id;
+  std::filesystem::remove_all(dir);
+}
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {
   SealedCity city;

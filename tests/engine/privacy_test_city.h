@@ -2,6 +2,7 @@
 // byte search over a whole data directory (every file, WAL and SST files included).
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -63,8 +64,10 @@ inline std::map<std::string, std::string> wrapped_keys(const std::string& keys_d
 
 class SealedCity {
  public:
-  explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek())
-      : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)) {
+  // `fs`: the file system under the log and the key store (the default one when null), for the tests that
+  // cut the power.
+  explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek(), std::shared_ptr<rocksdb::FileSystem> fs = nullptr)
+      : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)), fs_(std::move(fs)) {
     open();
   }
   ~SealedCity() {
@@ -73,10 +76,10 @@ class SealedCity {
     std::filesystem::remove_all(dir_, ec);
   }
   void open() {
-    auto s = store::open_rocks_store(dir_ + "/log", {}, clock_);
+    auto s = store::open_rocks_store(dir_ + "/log", {.file_system = fs_}, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
-    auto k = privacy::KeyStore::open(dir_ + "/keys", kek_);
+    auto k = privacy::KeyStore::open(dir_ + "/keys", kek_, {.file_system = fs_});
     ASSERT_TRUE(k.ok()) << k.status().ToString();
     keys_ = std::move(k).value();
     sealer_ = std::make_unique<privacy::AeadApplicantSealer>(*keys_);
@@ -90,6 +93,12 @@ class SealedCity {
   }
 
   std::string reg(const Applicant& a, std::string text = "text of the appeal") {
+    auto res = engine_->register_appeal(registration(a, std::move(text)), meta());
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    return res.ok() ? res->appeal_id : std::string();
+  }
+  // The command reg() sends, and a command's metadata with a fresh id.
+  static RegisterAppeal registration(const Applicant& a, std::string text = "text of the appeal") {
     RegisterAppeal r;
     r.centre = "SHY";
     r.category = Category::kComplaint;
@@ -97,10 +106,9 @@ class SealedCity {
     r.location = {"Abay", "Tauke khan ave"};
     r.text = std::move(text);
     r.applicant = a;
-    auto res = engine_->register_appeal(r, {"cmd-" + std::to_string(++next_), {"operator:test", "operator", ""}, ""});
-    EXPECT_TRUE(res.ok()) << res.status().ToString();
-    return res.ok() ? res->appeal_id : std::string();
+    return r;
   }
+  CommandMeta meta() { return {"cmd-" + std::to_string(++next_), {"operator:test", "operator", ""}, ""}; }
   std::string applicant_id(const std::string& appeal) {
     auto s = engine_->load(appeal);
     EXPECT_TRUE(s.ok());
@@ -118,11 +126,12 @@ class SealedCity {
   ManualClock clock_;
   InMemoryTopicCatalogue catalogue_;
   privacy::KeyEncryptionKey kek_;
+  std::shared_ptr<rocksdb::FileSystem> fs_;
   std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<privacy::KeyStore> keys_;
   std::unique_ptr<privacy::AeadApplicantSealer> sealer_;
   std::unique_ptr<Engine> engine_;
-  int next_ = 0;
+  std::atomic<int> next_{0};
 };
 
 }  // namespace otinish::engine::testing

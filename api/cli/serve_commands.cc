@@ -195,7 +195,7 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl")->capture_default_str();
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
-  cmd->add_option("--workers", args->workers, "Threads running requests (they wait for fsync)")->capture_default_str();
+  cmd->add_option("--workers", args->workers, "Threads running requests (a command waits there for its fsync; a registration does not)")->capture_default_str();
   cmd->add_option("--max-connections", args->max_connections, "Connections at once (503 above)")->capture_default_str();
   cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")->capture_default_str();
   cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();

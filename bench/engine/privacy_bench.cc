@@ -263,8 +263,8 @@ int main(int argc, char** argv) {
               "(%.1f us) |\n", seal_us, control.added_cpu_us, control.added_wall_us);
   std::printf("| registration, one thread, no fsync, new applicants: plain / AEAD sealer (CPU) | %.1f / %.1f us |\n",
               fresh.plain_cpu_us, fresh.sealed_cpu_us);
-  std::printf("| sealing adds per registration, new applicant (its key written; with syncs on, one more fsync, "
-              "shared by concurrent registrations): CPU (wall) | %.1f us (%.1f us) |\n",
+  std::printf("| sealing adds per registration, new applicant (its key written; with syncs on, one more fsync on "
+              "the key store's thread, shared by concurrent registrations): CPU (wall) | %.1f us (%.1f us) |\n",
               fresh.added_cpu_us, fresh.added_wall_us);
   if (erase > 0) erase_many(dir, erase);
   std::filesystem::remove_all(dir);

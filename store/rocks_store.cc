@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/append_rules.h"
 #include "store/coding.h"
 #include "store/disk_space.h"
 #include "store/envelope_codec.h"
@@ -40,9 +41,6 @@
 namespace otinish::store {
 namespace {
 
-constexpr std::size_t kMaxStreamNameBytes = 256;
-constexpr std::size_t kMaxTypeBytes = 128;
-constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
 // Streams whose version the writer keeps in memory (~100 bytes each, ~10 MiB); past it the map starts over and
 // versions are read back from the stream index (a prefix-bloomed seek for the stream's newest run).
 constexpr std::size_t kStreamCacheLimit = 100'000;
@@ -53,18 +51,6 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
   if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
   return Status::IOError(std::move(msg));
-}
-
-Status validate_stream_name(std::string_view stream) {
-  if (stream.empty()) return Status::InvalidArgument("stream name is empty");
-  if (stream.size() > kMaxStreamNameBytes) {
-    return Status::InvalidArgument("stream name is " + std::to_string(stream.size()) + " bytes; the limit is " +
-                                   std::to_string(kMaxStreamNameBytes));
-  }
-  if (stream.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("stream name contains a NUL byte");
-  }
-  return Status::Ok();
 }
 
 // A `streams` entry that points at an event of another stream or version (the index is not hash-chained).
@@ -147,11 +133,6 @@ std::string format_message(const std::string& path, const std::string& format) {
   return path + " has log format '" + format + "'; this build reads '" + keys::kFormatValue + "'";
 }
 
-std::size_t event_bytes(const EventData& e) {
-  return e.type.size() + e.payload.size() + e.actor.user.size() + e.actor.role.size() + e.actor.agency.size() +
-         e.correlation_id.size() + e.causation_id.size();
-}
-
 // What an idempotency key remembers: the result and a digest of what was appended.
 struct IdempotencyRecord {
   AppendResult result;
@@ -176,21 +157,6 @@ struct IdempotencyRecord {
     return true;
   }
 };
-
-Hash256 append_digest(std::string_view stream, std::span<const EventData> events) {
-  Blake2b h;
-  std::string buf;
-  coding::put_length_prefixed(&buf, stream);
-  for (const EventData& e : events) {
-    coding::put_length_prefixed(&buf, e.type);
-    coding::put_fixed32(&buf, e.schema_version);
-    coding::put_length_prefixed(&buf, e.payload);
-    h.update(buf);
-    buf.clear();
-  }
-  h.update(buf);
-  return h.finish();
-}
 
 class RocksEventStore;
 
@@ -786,30 +752,7 @@ Status RocksEventStore::open_tree() {
 
 Status RocksEventStore::validate(std::string_view stream, std::span<const EventData> events,
                                  const AppendOptions& options) const {
-  OTINISH_RETURN_IF_ERROR(validate_stream_name(stream));
-  if (events.empty()) return Status::InvalidArgument("append to " + std::string(stream) + " has no events");
-  if (events.size() > options_.max_events_per_append) {
-    return Status::ResourceExhausted("append to " + std::string(stream) + " has " + std::to_string(events.size()) +
-                                     " events; the limit is " + std::to_string(options_.max_events_per_append));
-  }
-  if (options.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return Status::InvalidArgument("idempotency key is " + std::to_string(options.idempotency_key.size()) +
-                                   " bytes; the limit is " + std::to_string(kMaxIdempotencyKeyBytes));
-  }
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const EventData& e = events[i];
-    const std::string at = "event " + std::to_string(i) + " of the append to " + std::string(stream);
-    if (e.type.empty()) return Status::InvalidArgument(at + " has an empty type");
-    if (e.type.size() > kMaxTypeBytes) {
-      return Status::InvalidArgument(at + " has a type of " + std::to_string(e.type.size()) + " bytes; the limit is " +
-                                     std::to_string(kMaxTypeBytes));
-    }
-    if (std::size_t n = event_bytes(e); n > options_.max_event_bytes) {
-      return Status::ResourceExhausted(at + " is " + std::to_string(n) + " bytes; the limit is " +
-                                       std::to_string(options_.max_event_bytes) + " (StoreOptions::max_event_bytes)");
-    }
-  }
-  return Status::Ok();
+  return validate_append(stream, events, options, {options_.max_event_bytes, options_.max_events_per_append});
 }
 
 Result<AppendResult> RocksEventStore::append(std::string_view stream, ExpectedVersion expected,

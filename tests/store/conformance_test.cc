@@ -33,6 +33,11 @@ class Cluster {
   const std::string& urls() const { return urls_; }
   bool ok() const { return !urls_.empty(); }
   const std::string& error() const { return error_; }
+  // scripts/nats-cluster.sh's server commands: "kill 2", "stopsig 1", "cont 1", "restart 2".
+  bool signal(const std::string& what) {
+    return std::system((script_ + " " + what.substr(0, what.find(' ')) + " " + dir_.sub("cluster") + " " +
+                        what.substr(what.find(' ') + 1) + " >/dev/null 2>&1").c_str()) == 0;
+  }
   ~Cluster() { stop(); }
   void stop() {
     if (urls_.empty()) return;
@@ -76,7 +81,8 @@ struct Backend {
   std::function<std::unique_ptr<EventStore>(const std::string& log)> open;
 };
 
-std::unique_ptr<EventStore> open_jetstream(const std::string& log, std::chrono::seconds window = std::chrono::seconds(120)) {
+std::unique_ptr<EventStore> open_jetstream(const std::string& log, std::chrono::seconds window = std::chrono::seconds(120),
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   Cluster& c = Cluster::get();
   if (!c.ok()) return nullptr;
   JetStreamOptions o;
@@ -85,6 +91,7 @@ std::unique_ptr<EventStore> open_jetstream(const std::string& log, std::chrono::
   o.subject_prefix = "t" + log;
   o.replicas = 3;
   o.duplicate_window = window;
+  o.timeout = timeout;
   auto s = open_jetstream_store(o);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::move(s).value() : nullptr;
@@ -297,6 +304,95 @@ TEST(JetStreamTwoNodes, IdempotencyHoldsPastJetStreamsDuplicateWindowOnEveryNode
   ASSERT_TRUE(c);
   EXPECT_EQ(c->head_position(), 1u);
   EXPECT_EQ(c->head_hash(), a->head_hash());
+}
+
+// ---- servers that die, stop or come back ---------------------------------------------------------------------
+
+// One server alone is a minority of three: with the two others stopped (SIGSTOP, as a machine that hangs), no
+// append is acknowledged; it fails within the timeout, and once they continue appends are acknowledged again.
+// Nothing is lost or doubled: the log holds what was acknowledged, and the one in doubt at most once.
+TEST(JetStreamFaults, AMinorityNeverAcknowledgesAnAppend) {
+  Cluster& cluster = Cluster::get();
+  auto s = open_jetstream(unique_name("M"), std::chrono::seconds(120), std::chrono::milliseconds(2000));
+  ASSERT_TRUE(s) << cluster.error();
+  const EventData e = make_event("A", "before");
+  ASSERT_TRUE(s->append("s", ExpectedVersion::any(), {&e, 1}).ok());
+  ASSERT_TRUE(cluster.signal("stopsig 2"));
+  ASSERT_TRUE(cluster.signal("stopsig 3"));
+  const EventData during = make_event("A", "during");
+  auto r = s->append("s", ExpectedVersion::any(), {&during, 1}, {.idempotency_key = "in-doubt"});
+  const StatusCode code = r.status().code();
+  ASSERT_TRUE(cluster.signal("cont 2"));
+  ASSERT_TRUE(cluster.signal("cont 3"));
+  EXPECT_FALSE(r.ok()) << "acknowledged by a minority: " << r->first_position;
+  EXPECT_EQ(code, StatusCode::kUnavailable) << r.status().ToString();
+  // The cluster recovers; the append in doubt, re-sent with its key, is in the log once.
+  Result<AppendResult> again = Status::Unavailable("not tried");
+  for (int i = 0; i < 50 && !again.ok(); ++i) {
+    again = s->append("s", ExpectedVersion::any(), {&during, 1}, {.idempotency_key = "in-doubt"});
+    if (!again.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*s->stream_version("s"), 2u);
+}
+
+// A server killed under load and restarted: every acknowledged append is in the log exactly once, stream
+// versions stay dense, and appends resume (the client reconnects to another server).
+TEST(JetStreamFaults, AKilledServerLosesNoAcknowledgedAppend) {
+  Cluster& cluster = Cluster::get();
+  const std::string log = unique_name("K");
+  auto s = open_jetstream(log, std::chrono::seconds(120), std::chrono::milliseconds(3000));
+  ASSERT_TRUE(s) << cluster.error();
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::set<std::string> acknowledged;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> desks;
+  for (int d = 0; d < 4; ++d) {
+    desks.emplace_back([&, d] {
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string id = std::to_string(d) + "-" + std::to_string(i);
+        const EventData e = make_event("A", id);
+        // Each append is re-sent with its key until acknowledged, as a desk would.
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          auto r = s->append("desk-" + std::to_string(d), ExpectedVersion::any(), {&e, 1}, {.idempotency_key = id});
+          if (r.ok()) {
+            std::lock_guard lock(mu);
+            acknowledged.insert(id);
+            break;
+          }
+          ++failed;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(cluster.signal("kill 1"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(cluster.signal("restart 1"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  stop.store(true);
+  for (auto& t : desks) t.join();
+  // Read back through a node that starts now.
+  auto fresh = open_jetstream(log);
+  ASSERT_TRUE(fresh);
+  std::multiset<std::string> in_log;
+  auto all = fresh->read_all(1, 1'000'000);
+  ASSERT_TRUE(all.ok());
+  for (const RecordedEvent& e : *all) in_log.insert(e.payload);
+  for (const std::string& id : acknowledged) EXPECT_EQ(in_log.count(id), 1u) << id;
+  for (int d = 0; d < 4; ++d) {
+    auto events = fresh->read_stream("desk-" + std::to_string(d), 1, Direction::kForward, 1'000'000);
+    ASSERT_TRUE(events.ok());
+    for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].stream_version, i + 1);
+  }
+  EXPECT_GT(acknowledged.size(), 20u);
+  std::printf("acknowledged %zu appends across the kill; %d attempts failed and were re-sent\n", acknowledged.size(),
+              failed.load());
+  auto report = verify_chain(*fresh);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->to_string();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "store/append_rules.h"
 #include "store/coding.h"
 #include "store/envelope_codec.h"
+#include "store/merkle.h"
 
 namespace otinish::store {
 
@@ -179,6 +180,15 @@ class JetStreamStore final : public EventStore {
     std::lock_guard lock(mu_);
     return head_hash_;
   }
+  Result<merkle::Hash> tree_node(int level, std::uint64_t index) const override {
+    std::lock_guard lock(mu_);
+    if (level < 0 || static_cast<std::size_t>(level) >= tree_nodes_.size() ||
+        index >= tree_nodes_[static_cast<std::size_t>(level)].size()) {
+      return Status::InvalidArgument("the Merkle tree has no complete subtree at level " + std::to_string(level) +
+                                     ", index " + std::to_string(index) + " yet");
+    }
+    return tree_nodes_[static_cast<std::size_t>(level)][index];
+  }
   std::unique_ptr<Subscription> subscribe(std::uint64_t after_position, EventHandler handler) override {
     return std::make_unique<FollowingSubscription>(*this, after_position, std::move(handler));
   }
@@ -229,6 +239,10 @@ class JetStreamStore final : public EventStore {
   Hash256 head_hash_{};                                   // guarded by mu_
   Timestamp last_time_{};                                 // guarded by mu_
   Status follower_status_;                                // guarded by mu_
+  // The Merkle tree over the log (RFC 6962, as the RocksDB log keeps it), derived like the chain: every
+  // complete subtree's root, by level (tree_nodes_[0] holds the leaves).
+  merkle::Frontier tree_;                                 // guarded by mu_
+  std::vector<std::vector<merkle::Hash>> tree_nodes_;     // guarded by mu_
 };
 
 JetStreamStore::~JetStreamStore() {
@@ -302,9 +316,16 @@ Status JetStreamStore::open() {
   so.Stream = options_.stream.c_str();
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverAll;
-  jerr = static_cast<jsErrCode>(0);
-  s = js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr);
-  if (s != NATS_OK) return from_nats(s, jerr, "following the JetStream stream " + options_.stream);
+  // While the cluster elects the stream's leader (a server just came back), creating the consumer times out:
+  // try a few times before giving up.
+  for (int attempt = 0;; ++attempt) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr);
+    if (s == NATS_OK) break;
+    Status st = from_nats(s, jerr, "following the JetStream stream " + options_.stream);
+    if (st.code() != StatusCode::kUnavailable || attempt == 2) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   natsSubscription_SetPendingLimits(sub_, -1, -1);
   follower_ = std::thread([this] { follow(); });
   return catch_up();
@@ -375,6 +396,11 @@ Status JetStreamStore::apply(std::uint64_t seq, std::string_view subject, std::s
       e.prev_hash = head_hash_;
       e.hash = compute_event_hash(e);
       head_hash_ = e.hash;
+      tree_.append(merkle::leaf_hash(e.hash), [this](int level, std::uint64_t i, const merkle::Hash& h) {
+        auto& row = tree_nodes_.size() > static_cast<std::size_t>(level) ? tree_nodes_[static_cast<std::size_t>(level)]
+                                                                          : tree_nodes_.emplace_back();
+        if (row.size() == i) row.push_back(h);
+      });
       index.positions.push_back(e.position);
       log_.push_back(std::move(e));
     }

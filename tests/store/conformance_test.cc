@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/jetstream_store.h"
+#include "store/merkle.h"
 #include "store/rocks_store.h"
 #include "tests/store/store_test_util.h"
 
@@ -152,6 +153,10 @@ TEST_P(Conformance, PositionsAndVersionsAreDenseAndReadsGiveBackWhatWasAppended)
   EXPECT_TRUE(report->ok) << report->to_string();
   EXPECT_EQ(report->events, 3u);
   EXPECT_EQ(report->head_hash, store().head_hash());
+  EXPECT_TRUE(report->tree_checked) << "the store keeps the Merkle tree, and its root is the one recomputed";
+  auto proof = store().inclusion_proof(2, 3);
+  ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+  EXPECT_TRUE(merkle::verify_inclusion(1, 3, merkle::leaf_hash((*all)[1].hash), *proof, *store().tree_root(3)));
 }
 
 TEST_P(Conformance, AWrongExpectedVersionIsAConflictThatSaysTheVersionNow) {
@@ -274,6 +279,7 @@ TEST(JetStreamTwoNodes, ExpectedVersionsResolveConcurrentAppendsAndBothNodesDeri
   for (std::size_t i = 0; i < versions->size(); ++i) EXPECT_EQ((*versions)[i].stream_version, i + 1);
   EXPECT_EQ(a->head_position(), b->head_position());
   EXPECT_EQ(a->head_hash(), b->head_hash());
+  EXPECT_EQ(*a->tree_root(a->head_position()), *b->tree_root(b->head_position()));
   auto report = verify_chain(*b);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok) << report->to_string();

@@ -2,7 +2,7 @@
 # A three-server NATS JetStream cluster on loopback, for the JetStream store's tests, its benchmark and trying
 # it out (docs/jetstream.md). Each server keeps its JetStream file storage in DIR/nN.
 #   scripts/nats-cluster.sh start DIR [BASE_PORT]   clients connect to BASE_PORT, +1, +2 (default 14222);
-#                                                   routes use BASE_PORT+1000.. ; waits until JetStream answers
+#                                                   routes use BASE_PORT+8000.. (both below Linux's ephemeral ports); waits until JetStream answers
 #   scripts/nats-cluster.sh stop DIR                 stops the three servers (SIGTERM, then SIGKILL after 10 s)
 #   scripts/nats-cluster.sh urls DIR                 prints the client URLs, comma-separated
 #   scripts/nats-cluster.sh kill|term|stopsig|cont|restart DIR N   signals server N (1..3) / restarts it
@@ -33,7 +33,7 @@ case "$cmd" in
       routes=""
       for m in 1 2 3; do
         [ "$m" = "$n" ] && continue
-        routes="$routes${routes:+, }nats-route://127.0.0.1:$((b + 999 + m))"
+        routes="$routes${routes:+, }nats-route://127.0.0.1:$((b + 7999 + m))"
       done
       cat >"$dir/n$n.conf" <<CONF
 server_name: otinish-n$n
@@ -41,7 +41,7 @@ listen: 127.0.0.1:$((b + n - 1))
 jetstream { store_dir: "$dir/n$n", max_file_store: 2G, max_memory_store: 64M }
 cluster {
   name: otinish
-  listen: 127.0.0.1:$((b + 999 + n))
+  listen: 127.0.0.1:$((b + 7999 + n))
   routes: [$routes ]
 }
 CONF

@@ -47,6 +47,8 @@ class MemoryTrimmer {
 struct ServeArgs {
   std::string config;
   std::string data = ".";
+  std::string store;
+  int store_replicas = 3;
   std::string listen = "127.0.0.1:8109";
   int io_threads = 2;
   int workers = 64;
@@ -90,6 +92,16 @@ bool split_listen(const std::string& listen, std::string* host, std::uint16_t* p
 void serve(const ServeArgs& a, Context& ctx) {
   api::NodeOptions o;
   o.data_dir = a.data;
+  if (!a.store.empty()) {
+    if (!a.store.starts_with("nats://")) {
+      ctx.err << "otinish serve: --store takes the NATS servers of a JetStream cluster, "
+                 "nats://HOST:PORT,nats://HOST:PORT,... (without it the log is DIR/log)\n";
+      ctx.exit_code = 2;
+      return;
+    }
+    o.store_urls = a.store;
+    o.jetstream.replicas = a.store_replicas;
+  }
   if (!split_listen(a.listen, &o.server.listen_host, &o.server.listen_port)) {
     ctx.err << "otinish serve: --listen must be HOST:PORT, e.g. 127.0.0.1:8109 (port 0 picks a free one)\n";
     ctx.exit_code = 2;
@@ -193,6 +205,11 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                   "YAML file whose keys are these flags without their dashes (flags given here win; "
                   "examples/config/otinish.yaml lists every key)");
   cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl")->capture_default_str();
+  cmd->add_option("--store", args->store,
+                  "The log on a NATS JetStream cluster instead of DIR/log: nats://HOST:PORT,nats://HOST:PORT,... "
+                  "(docs/jetstream.md)");
+  cmd->add_option("--store-replicas", args->store_replicas,
+                  "Copies the JetStream cluster keeps of the log (1 on a single server)")->capture_default_str();
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
   cmd->add_option("--workers", args->workers, "Threads running requests (a command waits there for its fsync; a registration does not)")->capture_default_str();

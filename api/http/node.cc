@@ -188,7 +188,12 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
     parts->city = std::move(city).value();
     parts->topics = std::make_unique<engine::InMemoryTopicCatalogue>(parts->city->engine_catalogue());
   }
-  auto st = store::open_rocks_store(o.data_dir + "/log", o.store, *o.clock);
+  auto st = [&]() -> Result<std::unique_ptr<store::EventStore>> {
+    if (o.store_urls.empty()) return store::open_rocks_store(o.data_dir + "/log", o.store, *o.clock);
+    store::JetStreamOptions js = o.jetstream;
+    js.urls = o.store_urls;
+    return store::open_jetstream_store(js, *o.clock);
+  }();
   if (!st.ok()) return st.status();
   parts->store = std::move(st).value();
   OTINISH_RETURN_IF_ERROR(open_personal_data(*parts, o));

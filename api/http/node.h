@@ -34,6 +34,7 @@
 #include "engine/proof/checkpoint_service.h"
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
+#include "store/jetstream_store.h"
 #include "store/rocks_store.h"
 
 namespace otinish::api {
@@ -81,6 +82,11 @@ struct NodeOptions {
   const Clock* clock = &SystemClock::instance();
   // The log's options: group commit, caches, and the file system (the disk-fault tests give a failing one).
   store::StoreOptions store;
+  // Where the log is kept: empty, the embedded RocksDB log in DIR/log (with `store`); or the servers of a NATS
+  // JetStream cluster, "nats://10.0.0.1:4222,nats://10.0.0.2:4222,..." (store/jetstream_store.h, with
+  // `jetstream`; docs/jetstream.md). The rest of the data directory stays on this node.
+  std::string store_urls;
+  store::JetStreamOptions jetstream;
   PersonalDataOptions personal_data;
   CheckpointOptions checkpoints;
   // A folder holding topics.yaml and agencies.yaml (as examples/catalogue/). Set: the engine checks topics

@@ -65,6 +65,9 @@ struct TestNodeSetup {
   std::string backup_dir;
   // The server's worker threads (the handlers' threads).
   int worker_threads = 8;
+  // The log on a NATS JetStream cluster (NodeOptions::store_urls) instead of DIR/log; empty: DIR/log.
+  std::string store_urls;
+  store::JetStreamOptions jetstream;
 };
 
 // The signing key of TestNodeSetup::checkpoints: a fixed seed, never a real key.
@@ -182,6 +185,8 @@ class TestNode {
     }
     o.personal_data.access.flush_every = std::chrono::milliseconds(5);
     o.store.file_system = setup_.file_system;
+    o.store_urls = setup_.store_urls;
+    o.jetstream = setup_.jetstream;
     o.store.recovery_interval = setup_.store_recovery_interval;
     if (setup_.checkpoints) {
       o.checkpoints.signer = test_checkpoint_signer();

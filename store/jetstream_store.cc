@@ -163,6 +163,7 @@ class JetStreamStore final : public EventStore {
   ~JetStreamStore() override;
 
   Status open();
+  Status attach(jsOptions& jo);
 
   Result<AppendResult> append(std::string_view stream, ExpectedVersion expected, std::span<const EventData> events,
                               const AppendOptions& options) override;
@@ -254,6 +255,55 @@ JetStreamStore::~JetStreamStore() {
   if (nats_options_) natsOptions_Destroy(nats_options_);
 }
 
+// Finds (or creates) the stream and starts following it. kUnavailable while the cluster cannot answer yet.
+Status JetStreamStore::attach(jsOptions& jo) {
+  natsStatus s = NATS_OK;
+  const std::string subjects = options_.subject_prefix + ".>";
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&si, js_, options_.stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = options_.stream.c_str();
+    const char* subj[] = {subjects.c_str()};
+    cfg.Subjects = subj;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = options_.replicas;
+    cfg.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
+    // The log is append-only: nothing may remove a message (the chain and every position depend on them all).
+    cfg.DenyDelete = true;
+    cfg.DenyPurge = true;
+    jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+    // Another node created it meanwhile: look it up again.
+    if (jerr == JSStreamNameExistErr) return Status::Unavailable("the JetStream stream " + options_.stream + " was just created");
+    if (s != NATS_OK) return from_nats(s, jerr, "creating the JetStream stream " + options_.stream);
+  } else if (s != NATS_OK) {
+    return from_nats(s, jerr, "looking up the JetStream stream " + options_.stream);
+  }
+  const bool append_only = si->Config && si->Config->DenyDelete && si->Config->DenyPurge;
+  jsStreamInfo_Destroy(si);
+  if (!append_only) {
+    return Status::FailedPrecondition("the JetStream stream " + options_.stream +
+                                      " allows deleting or purging messages: an otinish log must be append-only "
+                                      "(deny_delete and deny_purge)");
+  }
+
+  // The follower: an ordered consumer from the first message (no acknowledgements; the client library
+  // recreates it, from where it was, if a message goes missing or the server it talks to goes away).
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = options_.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  jerr = static_cast<jsErrCode>(0);
+  s = js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr);
+  if (s != NATS_OK) return from_nats(s, jerr, "following the JetStream stream " + options_.stream);
+  return Status::Ok();
+}
+
 Status JetStreamStore::open() {
   const std::vector<std::string> urls = split_urls(options_.urls);
   if (urls.empty()) return Status::InvalidArgument("no NATS server URL in '" + options_.urls + "'");
@@ -278,53 +328,18 @@ Status JetStreamStore::open() {
   s = natsConnection_JetStream(&js_, nc_, &jo);
   if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "opening JetStream at " + options_.urls);
 
-  const std::string subjects = options_.subject_prefix + ".>";
-  jsStreamInfo* si = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  s = js_GetStreamInfo(&si, js_, options_.stream.c_str(), nullptr, &jerr);
-  if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = options_.stream.c_str();
-    const char* subj[] = {subjects.c_str()};
-    cfg.Subjects = subj;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    cfg.Replicas = options_.replicas;
-    cfg.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
-    // The log is append-only: nothing may remove a message (the chain and every position depend on them all).
-    cfg.DenyDelete = true;
-    cfg.DenyPurge = true;
-    jerr = static_cast<jsErrCode>(0);
-    s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
-    if (s != NATS_OK) return from_nats(s, jerr, "creating the JetStream stream " + options_.stream);
-  } else if (s != NATS_OK) {
-    return from_nats(s, jerr, "looking up the JetStream stream " + options_.stream);
-  }
-  const bool append_only = si->Config && si->Config->DenyDelete && si->Config->DenyPurge;
-  jsStreamInfo_Destroy(si);
-  if (!append_only) {
-    return Status::FailedPrecondition("the JetStream stream " + options_.stream +
-                                      " allows deleting or purging messages: an otinish log must be append-only "
-                                      "(deny_delete and deny_purge)");
-  }
-
-  // The follower: an ordered consumer from the first message (no acknowledgements; the client library
-  // recreates it, from where it was, if a message goes missing or the server it talks to goes away).
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = options_.stream.c_str();
-  so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverAll;
-  // While the cluster elects the stream's leader (a server just came back), creating the consumer times out:
-  // try a few times before giving up.
-  for (int attempt = 0;; ++attempt) {
-    jerr = static_cast<jsErrCode>(0);
-    s = js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr);
-    if (s == NATS_OK) break;
-    Status st = from_nats(s, jerr, "following the JetStream stream " + options_.stream);
-    if (st.code() != StatusCode::kUnavailable || attempt == 2) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // While the cluster elects a leader (a server just came back, or the client reached one still catching up),
+  // its answers time out: try again for a while before giving up.
+  const auto deadline = std::chrono::steady_clock::now() + 3 * options_.timeout;
+  for (;;) {
+    Status st = attach(jo);
+    if (st.ok()) break;
+    if (sub_) {
+      natsSubscription_Destroy(sub_);
+      sub_ = nullptr;
+    }
+    if (st.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() > deadline) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   natsSubscription_SetPendingLimits(sub_, -1, -1);
   follower_ = std::thread([this] { follow(); });
@@ -466,9 +481,13 @@ Result<AppendResult> JetStreamStore::append(std::string_view stream, ExpectedVer
   const std::string& key = options.idempotency_key;
   const Hash256 digest = append_digest(stream, events);
   const std::string name(stream);
-  OTINISH_RETURN_IF_ERROR(catch_up());
+  // No round trip before publishing when this node's view answers: a key it already applied is answered from
+  // it; a key another node used in a message this node has not applied yet is settled when it applies the
+  // stream (the first message with a key wins). An expected version that differs from this node's view is
+  // checked again after catching up (the caller may have read the stream through another node).
   std::uint64_t last_seq = 0;
-  {
+  for (bool caught_up = false;; caught_up = true) {
+    if (caught_up) OTINISH_RETURN_IF_ERROR(catch_up());
     std::lock_guard lock(mu_);
     if (!key.empty()) {
       if (auto it = keys_.find(key); it != keys_.end()) {
@@ -483,7 +502,8 @@ Result<AppendResult> JetStreamStore::append(std::string_view stream, ExpectedVer
     const auto it = streams_.find(name);
     const std::uint64_t current = it == streams_.end() ? 0 : it->second.positions.size();
     last_seq = it == streams_.end() ? 0 : it->second.last_seq;
-    if (!expected.is_any() && expected.version() != current) {
+    if (expected.is_any() || expected.version() == current) break;
+    if (caught_up) {
       return Status::Conflict("stream " + name + " is at version " + std::to_string(current) + ", the append expected " +
                               std::to_string(expected.version()) + "; reload the stream and retry")
           .with_current_version(current);

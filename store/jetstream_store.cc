@@ -212,6 +212,8 @@ class JetStreamStore final : public EventStore {
   };
 
   void follow();
+  // Follows the stream again from the message after the last one applied (the follower's thread only).
+  void resubscribe();
   // Applies the message with stream sequence `seq`. REQUIRES: mu_ held.
   Status apply(std::uint64_t seq, std::string_view subject, std::string_view body);
   // Waits until this node applied the stream up to `seq`.
@@ -318,6 +320,11 @@ Status JetStreamStore::open() {
   // Reconnect forever, quickly: a server that dies is replaced by another of the cluster.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_options_, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_options_, 100);
+  // A server that hangs (a stopped process, a frozen machine) keeps its TCP connection open: without pings
+  // the client would wait on it for NATS's default two minutes. With these it moves to another server after
+  // about three seconds.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_options_, 1000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_options_, 2);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(nats_options_, false, nullptr, nullptr);
   if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "setting up the NATS client");
   s = natsConnection_Connect(&nc_, nats_options_);
@@ -351,13 +358,13 @@ void JetStreamStore::follow() {
   while (!stopping_.load()) {
     natsMsg* msg = nullptr;
     natsStatus s = natsSubscription_NextMsg(&msg, sub_, 100);
-    if (s == NATS_TIMEOUT) continue;
+    if (s == NATS_TIMEOUT || s == NATS_SLOW_CONSUMER) continue;  // the ordered consumer goes on from where it was
     if (s != NATS_OK) {
-      if (s == NATS_SLOW_CONSUMER) continue;  // the ordered consumer starts again from where it was
-      std::lock_guard lock(mu_);
-      follower_status_ = from_nats(s, static_cast<jsErrCode>(0), "following the JetStream stream " + options_.stream);
-      applied_cv_.notify_all();
-      return;
+      // The consumer is gone (every server restarted, the connection was closed and reopened): follow again
+      // from the next message this node needs, until the cluster answers. Appends and reads wait meanwhile
+      // (and time out with kUnavailable); nothing is skipped or applied twice.
+      resubscribe();
+      continue;
     }
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
@@ -378,6 +385,36 @@ void JetStreamStore::follow() {
       applied_cv_.notify_all();
     }
     natsMsg_Destroy(msg);
+  }
+}
+
+void JetStreamStore::resubscribe() {
+  while (!stopping_.load()) {
+    if (sub_) {
+      natsSubscription_Destroy(sub_);
+      sub_ = nullptr;
+    }
+    std::uint64_t next = 0;
+    {
+      std::lock_guard lock(mu_);
+      next = applied_seq_ + 1;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options_.timeout.count();
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = options_.stream.c_str();
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = next;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const std::string subjects = options_.subject_prefix + ".>";
+    if (js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr) == NATS_OK) {
+      natsSubscription_SetPendingLimits(sub_, -1, -1);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 }
 

@@ -3,7 +3,10 @@
 // follow the whole log; and each SLA fact is in the log once although both nodes' SLA services decide every
 // appeal (their appends carry expected versions and idempotency keys derived from the fact).
 #include <gtest/gtest.h>
+#include <nats/nats.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -11,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/http/client.h"
 #include "tests/api/test_node.h"
 #include "tests/store/nats_cluster.h"
 
@@ -91,6 +95,146 @@ TEST(TwoNodesOnJetStream, NumbersStayDenseEachNodeSeesEveryAppealAndEachSlaFactI
   EXPECT_GT(sla_facts, 0) << "the SLA services decided nothing";
   for (const auto& [id, n] : ids_seen) EXPECT_EQ(n, 1) << "event " << id << " is in the log " << n << " times";
   EXPECT_EQ(b.node().store().head_hash(), a.node().store().head_hash());
+}
+
+// The server leading `stream` now (1..3), asked through NATS; 0 if none answers.
+int stream_leader(const std::string& urls, const std::string& stream) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  jsStreamInfo* si = nullptr;
+  int leader = 0;
+  if (natsConnection_ConnectTo(&nc, urls.c_str()) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+      js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader) {
+    const std::string name = si->Cluster->Leader;
+    if (!name.empty()) leader = name.back() - '0';
+  }
+  if (si) jsStreamInfo_Destroy(si);
+  if (js) jsCtx_Destroy(js);
+  if (nc) natsConnection_Destroy(nc);
+  return leader;
+}
+
+// Four desks register without pause on two nodes, each request re-sent with its Idempotency-Key until it is
+// answered 201, while the cluster loses a server (SIGKILL, then restarted), its stream leader hangs longer than
+// an election (SIGSTOP for 10 s, then SIGCONT), and all three servers die at once (SIGKILL, then restarted).
+// Every appeal answered 201 is in the log once, under a number; numbers stay dense; both nodes list them all.
+// The longest time without any 201 in each phase is printed: how long writes stopped.
+TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedAppeal) {
+  store::testing::Cluster& cluster = store::testing::Cluster::get();
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  TestNodeSetup s;
+  s.plain_personal_data = true;
+  s.store_urls = cluster.urls();
+  s.jetstream.stream = "FAULT" + std::to_string(getpid());
+  s.jetstream.subject_prefix = "fault" + std::to_string(getpid());
+  s.jetstream.timeout = std::chrono::seconds(3);
+  TestNode a(testing::make_temp_dir(), {}, s);
+  TestNode b(testing::make_temp_dir(), {}, s);
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::set<std::string> acknowledged;
+  std::atomic<std::int64_t> last_ack_ms{0};
+  std::atomic<int> retries{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ms_now = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<std::thread> desks;
+  for (int d = 0; d < 4; ++d) {
+    desks.emplace_back([&, d] {
+      TestNode& node = d % 2 == 0 ? a : b;
+      const std::string body = std::string("{\"centre\":\"SHY\",\"category\":\"complaint\",\"topic\":\"lifts.stuck\",") +
+                               "\"channel\":\"phone\",\"location\":{\"district\":\"Abay\",\"street\":\"Tauke khan\"}," +
+                               "\"text\":\"the lift is stuck\",\"applicant\":{\"name\":\"Desk " + std::to_string(d) +
+                               "\",\"phone\":\"+7 700 123 456" + std::to_string(d) + "\",\"address\":\"x\"}}";
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string key = "desk-" + std::to_string(d) + "-" + std::to_string(i);
+        for (;;) {  // until answered: a desk does not drop a caller's appeal
+          HttpClient client("127.0.0.1", node.port(), std::chrono::seconds(15));
+          auto r = client.request("POST", "/v1/appeals", body,
+                                  {{"Authorization", "Bearer " + node.token(Role::kOperator)}, {"Idempotency-Key", key}});
+          if (r.ok() && r->status == 201) {
+            const std::string id = TestNode::json(*r).at("id").as_string().c_str();
+            std::lock_guard lock(mu);
+            acknowledged.insert(id);
+            last_ack_ms.store(ms_now());
+            break;
+          }
+          ++retries;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+  // The longest stretch without any 201 from `from_ms` until writes are answered again for `settle`.
+  auto longest_stop = [&](std::int64_t from_ms, std::chrono::milliseconds settle) {
+    std::int64_t longest = 0, prev = last_ack_ms.load();
+    for (auto until = std::chrono::steady_clock::now() + settle; std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const std::int64_t ack = last_ack_ms.load();
+      const std::int64_t gap = (ack != prev ? ack : ms_now()) - std::max(prev, from_ms);
+      longest = std::max(longest, gap);
+      if (ack != prev) prev = ack;
+    }
+    return longest;
+  };
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  std::int64_t from = ms_now();
+  ASSERT_TRUE(cluster.signal("kill 1"));
+  const std::int64_t kill_one = longest_stop(from, std::chrono::milliseconds(1500));
+  ASSERT_TRUE(cluster.signal("restart 1"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+
+  const int leader = stream_leader(cluster.urls(), s.jetstream.stream);
+  ASSERT_GT(leader, 0);
+  from = ms_now();
+  ASSERT_TRUE(cluster.signal("stopsig " + std::to_string(leader)));
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // longer than NATS's election timeout (4-9 s)
+  ASSERT_TRUE(cluster.signal("cont " + std::to_string(leader)));
+  const std::int64_t hung_leader = longest_stop(from, std::chrono::seconds(3));
+
+  from = ms_now();
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(cluster.signal("kill " + std::to_string(n)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(cluster.signal("restart " + std::to_string(n)));
+  const std::int64_t all_killed = longest_stop(from, std::chrono::seconds(20));
+  stop.store(true);
+  for (auto& t : desks) t.join();
+
+  std::printf("writes stopped for at most: %lld ms after a server was killed; %lld ms with the stream's leader "
+              "(server %d) hung for 10 s; %lld ms after all three were killed and restarted (0.5 s later). "
+              "%zu appeals acknowledged, %d requests re-sent\n",
+              static_cast<long long>(kill_one), static_cast<long long>(hung_leader), leader,
+              static_cast<long long>(all_killed), acknowledged.size(), retries.load());
+  EXPECT_LT(all_killed, 20'000) << "writes did not resume after the cluster restarted";
+
+  // Every acknowledged appeal once in the log; numbers dense; both nodes list them all.
+  auto all = a.node().store().read_all(1, 10'000'000);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::map<std::string, int> registered;
+  for (const store::RecordedEvent& e : *all) {
+    if (e.type == "AppealRegistered") ++registered[e.stream];
+  }
+  std::set<int> numbers;
+  for (const auto& [stream, n] : registered) {
+    EXPECT_EQ(n, 1) << stream << " registered " << n << " times";
+    numbers.insert(std::stoi(stream.substr(stream.rfind('-') + 1)));
+  }
+  ASSERT_FALSE(numbers.empty());
+  EXPECT_EQ(*numbers.begin(), 1);
+  EXPECT_EQ(static_cast<std::size_t>(*numbers.rbegin()), numbers.size()) << "numbers are not dense";
+  for (const std::string& id : acknowledged) {
+    EXPECT_EQ(registered.count("appeal-" + id), 1u) << id << " was acknowledged but is not in the log";
+  }
+  // Each node reads them (every 25th, to keep the test short).
+  int k = 0;
+  for (const std::string& id : acknowledged) {
+    if (k++ % 25 != 0) continue;
+    EXPECT_EQ(a.as(Role::kAuditor, "GET", "/v1/appeals/" + id).status, 200) << id;
+    EXPECT_EQ(b.as(Role::kAuditor, "GET", "/v1/appeals/" + id).status, 200) << id;
+  }
 }
 
 }  // namespace

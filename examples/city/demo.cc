@@ -23,6 +23,7 @@
 #include "engine/rule_registry.h"
 #include "engine/sla_service.h"
 #include "engine/views.h"
+#include "store/jetstream_store.h"
 #include "store/rocks_store.h"
 
 namespace otinish::city {
@@ -133,7 +134,20 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   ManualClock clock(wo.start);
   store::StoreOptions so;
   so.sync_writes = false;  // a simulation: see StoreOptions::sync_writes
-  OTINISH_ASSIGN_OR_RETURN(auto log, store::open_rocks_store(options.data_dir + "/log", so, clock));
+  auto opened = [&]() -> Result<std::unique_ptr<store::EventStore>> {
+    if (options.store_urls.empty()) return store::open_rocks_store(options.data_dir + "/log", so, clock);
+    // A stream of its own per run, as the data directory is emptied per run.
+    store::JetStreamOptions js;
+    js.urls = options.store_urls;
+    const std::string run = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+    js.stream = "DEMO" + run;
+    js.subject_prefix = "demo" + run;
+    out << "  the log on the NATS JetStream cluster at " << js.urls << ", stream " << js.stream << "\n";
+    return store::open_jetstream_store(js, clock);
+  }();
+  OTINISH_ASSIGN_OR_RETURN(auto log, std::move(opened));
   store::EventStore& store = *log;
 
   // Applicants are sealed, as `otinish serve` seals them: each person's own data key in DIR/keys, wrapped by a

@@ -28,6 +28,9 @@ struct DemoOptions {
   // "<data_dir>.kek", beside the data directory (never inside it), so that `otinish serve --data DIR
   // --kek file:DIR.kek` can open the demo's data afterwards.
   std::string kek_file;
+  // Empty: the log is DIR/log (RocksDB). "nats://HOST:PORT,...": the log on a NATS JetStream cluster
+  // (scripts/nats-cluster.sh starts one on this machine; docs/jetstream.md), in a stream of its own per run.
+  std::string store_urls;
 };
 
 // The figures the demo printed, for tests to compare with the generator's inputs.

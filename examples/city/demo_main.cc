@@ -1,7 +1,7 @@
 // otinish_city_demo: a month of a city's 109 centre in seconds. The README's first command runs it.
 //
 //   otinish_city_demo [--city turkestan|petropavlovsk|shymkent] [--days N] [--min-per-day N] [--max-per-day N]
-//                     [--seed N] [--data DIR] [--source DIR]
+//                     [--seed N] [--data DIR] [--source DIR] [--store nats://HOST:PORT,...]
 //
 // The presets follow the seeds (shared/domain/figures.md): Turkestan 42,000 appeals a year (about 115 a day);
 // Petropavlovsk's centre takes up to 2,000 a day; Shymkent 2,000-5,000 a day. The default, a month of
@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_option("--source", o.source_dir, "the otinish source tree (for examples/)");
   app.add_option("--kek", o.kek_file,
                  "key-encryption key file for the applicants' data keys (read, or created; default DATA.kek)");
+  app.add_option("--store", o.store_urls,
+                 "the log on a NATS JetStream cluster, nats://HOST:PORT,... (scripts/nats-cluster.sh start DIR "
+                 "prints them); default: DATA/log");
   bool quiet = false;
   app.add_flag("--no-progress", quiet, "no progress bar");
   // Presets first; explicit --min/--max-per-day override them.

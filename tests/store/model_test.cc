@@ -6,9 +6,12 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <functional>
 #include <map>
 
+#include "store/jetstream_store.h"
 #include "store/rocks_store.h"
+#include "tests/store/nats_cluster.h"
 #include "tests/store/store_test_util.h"
 
 namespace otinish::store {
@@ -110,10 +113,10 @@ void check_event(const RecordedEvent& got, const Model& m) {
   RC_ASSERT(got.payload == want.payload);
 }
 
-RC_GTEST_PROP(StoreModelTest, LogMatchesModelAndChainVerifiesAfterAnyOperationSequence, ()) {
-  const auto ops = *rc::gen::resize(60, rc::gen::container<std::vector<Op>>(gen_op()));
-  testing::TempDir dir;
-  auto opened = open_rocks_store(dir.path());
+// Runs `ops` against the log `open` opens (the same log at every call: a reopen on RocksDB, a new node on
+// JetStream), checking it against the model after each.
+void check_against_model(const std::vector<Op>& ops, const std::function<Result<std::unique_ptr<EventStore>>()>& open) {
+  auto opened = open();
   RC_ASSERT(opened.ok());
   auto store = std::move(opened).value();
   Model m;
@@ -151,7 +154,7 @@ RC_GTEST_PROP(StoreModelTest, LogMatchesModelAndChainVerifiesAfterAnyOperationSe
       }
       case OpKind::kReopen: {
         store.reset();
-        auto again = open_rocks_store(dir.path());
+        auto again = open();
         RC_ASSERT(again.ok());
         store = std::move(again).value();
         break;
@@ -164,6 +167,26 @@ RC_GTEST_PROP(StoreModelTest, LogMatchesModelAndChainVerifiesAfterAnyOperationSe
   RC_ASSERT(report->ok);
   RC_ASSERT(report->events == m.log.size());
   RC_ASSERT(report->head_hash == store->head_hash());
+}
+
+RC_GTEST_PROP(StoreModelTest, LogMatchesModelAndChainVerifiesAfterAnyOperationSequence, ()) {
+  const auto ops = *rc::gen::resize(60, rc::gen::container<std::vector<Op>>(gen_op()));
+  testing::TempDir dir;
+  check_against_model(ops, [&] { return open_rocks_store(dir.path()); });
+}
+
+// The same model, unchanged, on a three-server JetStream cluster: each case a stream of its own, a "reopen" a
+// new node that derives the log from the stream.
+RC_GTEST_PROP(StoreModelTest, OnJetStreamTheLogMatchesTheModelToo, ()) {
+  const auto ops = *rc::gen::resize(30, rc::gen::container<std::vector<Op>>(gen_op()));
+  testing::Cluster& cluster = testing::Cluster::get();
+  RC_ASSERT(cluster.ok());
+  static int n = 0;
+  JetStreamOptions o;
+  o.urls = cluster.urls();
+  o.stream = "MODEL" + std::to_string(getpid()) + "x" + std::to_string(++n);
+  o.subject_prefix = "model" + std::to_string(getpid()) + "x" + std::to_string(n);
+  check_against_model(ops, [&] { return open_jetstream_store(o); });
 }
 
 }  // namespace

@@ -718,6 +718,27 @@ std::string jetstream_subject(std::string_view prefix, std::string_view stream) 
   return out;
 }
 
+Result<std::string> jetstream_stream_leader(const JetStreamOptions& options) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsConnection_ConnectTo(&nc, options.urls.c_str());
+  if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s == NATS_OK) s = js_GetStreamInfo(&si, js, options.stream.c_str(), nullptr, &jerr);
+  Result<std::string> out = Status::Unavailable("the JetStream stream " + options.stream + " has no leader now");
+  if (s != NATS_OK) {
+    out = jerr == JSStreamNotFoundErr ? Status::NotFound("no JetStream stream " + options.stream)
+                                      : from_nats(s, jerr, "asking who leads the JetStream stream " + options.stream);
+  } else if (si->Cluster && si->Cluster->Leader && *si->Cluster->Leader) {
+    out = std::string(si->Cluster->Leader);
+  }
+  if (si) jsStreamInfo_Destroy(si);
+  if (js) jsCtx_Destroy(js);
+  if (nc) natsConnection_Destroy(nc);
+  return out;
+}
+
 Result<std::unique_ptr<EventStore>> open_jetstream_store(const JetStreamOptions& options, const Clock& clock) {
   auto store = std::make_unique<JetStreamStore>(options, clock);
   OTINISH_RETURN_IF_ERROR(store->open());

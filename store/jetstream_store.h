@@ -66,6 +66,11 @@ struct JetStreamOptions {
 Result<std::unique_ptr<EventStore>> open_jetstream_store(const JetStreamOptions& options,
                                                          const Clock& clock = SystemClock::instance());
 
+// The server that leads the log's JetStream stream now (its server_name, e.g. "otinish-n2"), asked of the cluster
+// at options.urls: for operators and for the tests and benchmark that stop it. Errors: kUnavailable (no answer or
+// no leader), kNotFound (no such stream).
+Result<std::string> jetstream_stream_leader(const JetStreamOptions& options);
+
 // The subject of a log stream: the prefix, a dot, and the name with every byte outside [A-Za-z0-9_-] written
 // as '~' and two hex digits (NATS subjects reserve '.', '*', '>' and white space).
 std::string jetstream_subject(std::string_view prefix, std::string_view stream);

@@ -7,7 +7,6 @@
 // bench/store/jetstream.sh starts the cluster (scripts/nats-cluster.sh) and runs this. Each writer appends one
 // ~300-byte event per call to a random appeal stream (ExpectedVersion::any) and waits for the acknowledgement:
 // on RocksDB an fsync; on JetStream two of three servers storing it (docs/jetstream.md).
-#include <nats/nats.h>
 
 #include <algorithm>
 #include <atomic>
@@ -94,21 +93,13 @@ std::vector<int> parse_list(const char* s) {
   return out;
 }
 
-// The server that leads `stream` now ("otinish-n2" -> 2), asked through NATS; 0 if unknown.
+// The number (1..3) of the server leading `stream` now, as scripts/nats-cluster.sh names them; 0 if unknown.
 int stream_leader(const std::string& urls, const std::string& stream) {
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  jsStreamInfo* si = nullptr;
-  int leader = 0;
-  if (natsConnection_ConnectTo(&nc, urls.c_str()) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
-      js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader) {
-    const std::string name = si->Cluster->Leader;
-    if (!name.empty()) leader = name.back() - '0';
-  }
-  if (si) jsStreamInfo_Destroy(si);
-  if (js) jsCtx_Destroy(js);
-  if (nc) natsConnection_Destroy(nc);
-  return leader;
+  otinish::store::JetStreamOptions o;
+  o.urls = urls;
+  o.stream = stream;
+  auto leader = otinish::store::jetstream_stream_leader(o);
+  return leader.ok() && !leader->empty() ? leader->back() - '0' : 0;
 }
 
 }  // namespace

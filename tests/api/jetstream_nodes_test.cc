@@ -3,7 +3,6 @@
 // follow the whole log; and each SLA fact is in the log once although both nodes' SLA services decide every
 // appeal (their appends carry expected versions and idempotency keys derived from the fact).
 #include <gtest/gtest.h>
-#include <nats/nats.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -97,21 +96,13 @@ TEST(TwoNodesOnJetStream, NumbersStayDenseEachNodeSeesEveryAppealAndEachSlaFactI
   EXPECT_EQ(b.node().store().head_hash(), a.node().store().head_hash());
 }
 
-// The server leading `stream` now (1..3), asked through NATS; 0 if none answers.
+// The number (1..3) of the server leading `stream` now, as scripts/nats-cluster.sh names them; 0 if unknown.
 int stream_leader(const std::string& urls, const std::string& stream) {
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  jsStreamInfo* si = nullptr;
-  int leader = 0;
-  if (natsConnection_ConnectTo(&nc, urls.c_str()) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
-      js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) == NATS_OK && si->Cluster && si->Cluster->Leader) {
-    const std::string name = si->Cluster->Leader;
-    if (!name.empty()) leader = name.back() - '0';
-  }
-  if (si) jsStreamInfo_Destroy(si);
-  if (js) jsCtx_Destroy(js);
-  if (nc) natsConnection_Destroy(nc);
-  return leader;
+  store::JetStreamOptions o;
+  o.urls = urls;
+  o.stream = stream;
+  auto leader = store::jetstream_stream_leader(o);
+  return leader.ok() && !leader->empty() ? leader->back() - '0' : 0;
 }
 
 // Four desks register without pause on two nodes, each request re-sent with its Idempotency-Key until it is

@@ -122,7 +122,9 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
   TestNode a(testing::make_temp_dir(), {}, s);
   TestNode b(testing::make_temp_dir(), {}, s);
 
-  std::atomic<bool> stop{false};
+  // `stop`: no new appeals (each desk still sees its current one answered); `give_up`: not even that (the test
+  // is ending early).
+  std::atomic<bool> stop{false}, give_up{false};
   std::mutex mu;
   std::set<std::string> acknowledged;
   std::atomic<std::int64_t> last_ack_ms{0};
@@ -132,6 +134,17 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   };
   std::vector<std::thread> desks;
+  // However the test ends (an ASSERT returns early), the desks stop and are joined first.
+  struct JoinDesks {
+    std::atomic<bool>& give_up;
+    std::vector<std::thread>& desks;
+    ~JoinDesks() {
+      give_up.store(true);
+      for (auto& t : desks) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_desks{give_up, desks};
   for (int d = 0; d < 4; ++d) {
     desks.emplace_back([&, d] {
       TestNode& node = d % 2 == 0 ? a : b;
@@ -139,9 +152,11 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
                                "\"channel\":\"phone\",\"location\":{\"district\":\"Abay\",\"street\":\"Tauke khan\"}," +
                                "\"text\":\"the lift is stuck\",\"applicant\":{\"name\":\"Desk " + std::to_string(d) +
                                "\",\"phone\":\"+7 700 123 456" + std::to_string(d) + "\",\"address\":\"x\"}}";
-      for (int i = 0; !stop.load(); ++i) {
+      for (int i = 0; !stop.load() && !give_up.load(); ++i) {
         const std::string key = "desk-" + std::to_string(d) + "-" + std::to_string(i);
-        for (;;) {  // until answered: a desk does not drop a caller's appeal
+        // Until answered: a desk does not drop a caller's appeal (a number taken by an unanswered attempt is
+        // the one its re-send gets, so numbers stay dense only if every appeal is seen through).
+        while (!give_up.load()) {
           HttpClient client("127.0.0.1", node.port(), std::chrono::seconds(15));
           auto r = client.request("POST", "/v1/appeals", body,
                                   {{"Authorization", "Bearer " + node.token(Role::kOperator)}, {"Idempotency-Key", key}});
@@ -178,8 +193,12 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
   ASSERT_TRUE(cluster.signal("restart 1"));
   std::this_thread::sleep_for(std::chrono::seconds(2));
 
-  const int leader = stream_leader(cluster.urls(), s.jetstream.stream);
-  ASSERT_GT(leader, 0);
+  int leader = 0;  // the restarted server may still be catching up: ask until the cluster answers
+  for (int i = 0; i < 50 && leader == 0; ++i) {
+    leader = stream_leader(cluster.urls(), s.jetstream.stream);
+    if (leader == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_GT(leader, 0) << "no server leads the stream";
   from = ms_now();
   ASSERT_TRUE(cluster.signal("stopsig " + std::to_string(leader)));
   std::this_thread::sleep_for(std::chrono::seconds(10));  // longer than NATS's election timeout (4-9 s)
@@ -190,16 +209,18 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
   for (int n = 1; n <= 3; ++n) ASSERT_TRUE(cluster.signal("kill " + std::to_string(n)));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   for (int n = 1; n <= 3; ++n) ASSERT_TRUE(cluster.signal("restart " + std::to_string(n)));
-  const std::int64_t all_killed = longest_stop(from, std::chrono::seconds(20));
+  const std::int64_t all_killed = longest_stop(from, std::chrono::seconds(40));
   stop.store(true);
   for (auto& t : desks) t.join();
+  desks.clear();
 
   std::printf("writes stopped for at most: %lld ms after a server was killed; %lld ms with the stream's leader "
               "(server %d) hung for 10 s; %lld ms after all three were killed and restarted (0.5 s later). "
               "%zu appeals acknowledged, %d requests re-sent\n",
               static_cast<long long>(kill_one), static_cast<long long>(hung_leader), leader,
               static_cast<long long>(all_killed), acknowledged.size(), retries.load());
-  EXPECT_LT(all_killed, 20'000) << "writes did not resume after the cluster restarted";
+  // Measured here: 11-21 s (the servers recover their streams, elect, and the nodes reconnect and follow again).
+  EXPECT_LT(all_killed, 40'000) << "writes did not resume after the cluster restarted";
 
   // Every acknowledged appeal once in the log; numbers dense; both nodes list them all.
   auto all = a.node().store().read_all(1, 10'000'000);
@@ -223,8 +244,15 @@ TEST(TwoNodesOnJetStream, ServersDyingHangingAndAllRestartingLoseNoAcknowledgedA
   int k = 0;
   for (const std::string& id : acknowledged) {
     if (k++ % 25 != 0) continue;
-    EXPECT_EQ(a.as(Role::kAuditor, "GET", "/v1/appeals/" + id).status, 200) << id;
-    EXPECT_EQ(b.as(Role::kAuditor, "GET", "/v1/appeals/" + id).status, 200) << id;
+    for (TestNode* node : {&a, &b}) {
+      int status = 0;  // 503 while the node's connection is still coming back from the restart: ask again
+      for (int attempt = 0; attempt < 20 && status != 200; ++attempt) {
+        status = node->as(Role::kAuditor, "GET", "/v1/appeals/" + id).status;
+        if (status == 503) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        else break;
+      }
+      EXPECT_EQ(status, 200) << id;
+    }
   }
 }
 

@@ -51,6 +51,16 @@ Status validate_append(std::string_view stream, std::span<const EventData> event
   return Status::Ok();
 }
 
+void take_event_data(const EventData& d, RecordedEvent* e) {
+  e->id = d.id.is_nil() ? EventId::random() : d.id;
+  e->type = d.type;
+  e->schema_version = d.schema_version;
+  e->actor = d.actor;
+  e->correlation_id = d.correlation_id;
+  e->causation_id = d.causation_id;
+  e->payload = d.payload;
+}
+
 Hash256 append_digest(std::string_view stream, std::span<const EventData> events) {
   Blake2b h;
   std::string buf;

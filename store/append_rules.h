@@ -30,6 +30,10 @@ Status validate_append(std::string_view stream, std::span<const EventData> event
                        const AppendLimits& limits);
 // An event's size as the limit counts it: type, payload and metadata.
 std::size_t event_bytes(const EventData& e);
+// Copies what the caller gives of an event into the recorded envelope: its id (a random one when nil), type,
+// schema version, actor, correlation and causation ids and payload. The store fills in the rest (stream,
+// position, version, time, key, hashes).
+void take_event_data(const EventData& d, RecordedEvent* e);
 // What an idempotency key compares: the stream and each event's type, schema version and payload (not the
 // event ids or metadata, which a re-sent request may carry anew).
 Hash256 append_digest(std::string_view stream, std::span<const EventData> events);

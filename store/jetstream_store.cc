@@ -94,13 +94,7 @@ std::string encode_append(std::string_view stream, std::span<const EventData> ev
   e.recorded_at = now;
   e.idempotency_key = key;
   for (const EventData& d : events) {
-    e.id = d.id.is_nil() ? EventId::random() : d.id;
-    e.type = d.type;
-    e.schema_version = d.schema_version;
-    e.actor = d.actor;
-    e.correlation_id = d.correlation_id;
-    e.causation_id = d.causation_id;
-    e.payload = d.payload;
+    take_event_data(d, &e);
     coding::put_length_prefixed(&out, encode_envelope(e));
   }
   return out;

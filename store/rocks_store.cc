@@ -941,15 +941,9 @@ void RocksEventStore::write_group(std::span<AppendRequest* const> group) {
       e.position = g.next_position++;
       e.stream = stream;
       e.stream_version = ++current;
-      e.id = d.id.is_nil() ? EventId::random() : d.id;
-      e.type = d.type;
-      e.schema_version = d.schema_version;
+      take_event_data(d, &e);
       e.recorded_at = g.recorded_at;
-      e.actor = d.actor;
-      e.correlation_id = d.correlation_id;
-      e.causation_id = d.causation_id;
       e.idempotency_key = key;
-      e.payload = d.payload;
       e.prev_hash = g.prev_hash;
       e.hash = compute_event_hash(e);
       g.prev_hash = e.hash;

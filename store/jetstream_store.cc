@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "store/coding.h"
 #include "store/envelope_codec.h"
 #include "store/merkle.h"
+#include "store/nats_client.h"
 
 namespace otinish::store {
 
@@ -26,34 +26,6 @@ constexpr std::string_view kMsgId = "Nats-Msg-Id";
 // How many messages' outcomes a node remembers for its appenders to collect (an appender collects its own right
 // after its message is applied; the bound only keeps other nodes' messages from piling up).
 constexpr std::size_t kRememberedOutcomes = 65'536;
-
-Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what) {
-  std::string msg = what + ": " + natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last && *last) msg += std::string(" (") + last + ")";
-  if (jerr != 0) msg += " [JetStream error " + std::to_string(static_cast<int>(jerr)) + "]";
-  switch (s) {
-    case NATS_TIMEOUT:
-    case NATS_NO_RESPONDERS:
-    case NATS_NO_SERVER:
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_STALE_CONNECTION:
-      return Status::Unavailable(msg);
-    default:
-      return Status::IOError(msg);
-  }
-}
-
-std::vector<std::string> split_urls(const std::string& urls) {
-  std::vector<std::string> out;
-  std::stringstream in(urls);
-  for (std::string u; std::getline(in, u, ',');) {
-    u.erase(0, u.find_first_not_of(' '));
-    u.erase(u.find_last_not_of(' ') + 1);
-    if (!u.empty()) out.push_back(u);
-  }
-  return out;
-}
 
 bool plain_subject_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -219,9 +191,9 @@ class JetStreamStore final : public EventStore {
 
   const JetStreamOptions options_;
   const Clock& clock_;
-  natsOptions* nats_options_ = nullptr;
-  natsConnection* nc_ = nullptr;
-  jsCtx* js_ = nullptr;
+  std::unique_ptr<NatsClient> client_;
+  natsConnection* nc_ = nullptr;  // client_'s
+  jsCtx* js_ = nullptr;           // client_'s
   natsSubscription* sub_ = nullptr;
   std::thread follower_;
   std::atomic<bool> stopping_{false};
@@ -246,9 +218,6 @@ JetStreamStore::~JetStreamStore() {
   stopping_.store(true);
   if (follower_.joinable()) follower_.join();
   if (sub_) natsSubscription_Destroy(sub_);
-  if (js_) jsCtx_Destroy(js_);
-  if (nc_) natsConnection_Destroy(nc_);
-  if (nats_options_) natsOptions_Destroy(nats_options_);
 }
 
 // Finds (or creates) the stream and starts following it. kUnavailable while the cluster cannot answer yet.
@@ -301,33 +270,15 @@ Status JetStreamStore::attach(jsOptions& jo) {
 }
 
 Status JetStreamStore::open() {
-  const std::vector<std::string> urls = split_urls(options_.urls);
-  if (urls.empty()) return Status::InvalidArgument("no NATS server URL in '" + options_.urls + "'");
   if (options_.replicas < 1 || options_.replicas > 5) {
     return Status::InvalidArgument("replicas must be 1 to 5, not " + std::to_string(options_.replicas));
   }
-  std::vector<const char*> servers;
-  for (const auto& u : urls) servers.push_back(u.c_str());
-  natsStatus s = natsOptions_Create(&nats_options_);
-  if (s == NATS_OK) s = natsOptions_SetServers(nats_options_, servers.data(), static_cast<int>(servers.size()));
-  if (s == NATS_OK) s = natsOptions_SetTimeout(nats_options_, options_.timeout.count());
-  // Reconnect forever, quickly: a server that dies is replaced by another of the cluster.
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_options_, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_options_, 100);
-  // A server that hangs (a stopped process, a frozen machine) keeps its TCP connection open: without pings
-  // the client would wait on it for NATS's default two minutes. With these it moves to another server after
-  // about three seconds.
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_options_, 1000);
-  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_options_, 2);
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(nats_options_, false, nullptr, nullptr);
-  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "setting up the NATS client");
-  s = natsConnection_Connect(&nc_, nats_options_);
-  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "connecting to NATS at " + options_.urls);
+  OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout));
+  nc_ = client_->conn;
+  js_ = client_->js;
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = options_.timeout.count();
-  s = natsConnection_JetStream(&js_, nc_, &jo);
-  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "opening JetStream at " + options_.urls);
 
   // While the cluster elects a leader (a server just came back, or the client reached one still catching up),
   // its answers time out: try again for a while before giving up.

@@ -11,6 +11,7 @@
 #include "api/http/publications.h"
 #include "engine/engine.h"
 #include "engine/privacy/erasure.h"
+#include "engine/privacy/jetstream_keys.h"
 #include "engine/privacy/key_store.h"
 #include "engine/privacy/retention.h"
 #include "engine/privacy/sealer.h"
@@ -124,11 +125,29 @@ Result<std::string> backup_target(const std::string& root, const std::string& to
 
 }  // namespace
 
-// Opens DIR/keys with the KEK (or checks that plain was asked for), and finishes erasures a crash interrupted.
+// Opens the key store with the KEK (or checks that plain was asked for), and finishes erasures a crash
+// interrupted. The key store is DIR/keys, or, when the log is on a JetStream cluster, a bucket on that cluster
+// (`<stream>_KEYS`) which every node of the deployment shares.
 static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   const PersonalDataOptions& pd = o.personal_data;
-  const std::string keys_dir = o.data_dir + "/keys";
-  const bool have_keys = std::filesystem::exists(keys_dir + "/CURRENT");
+  const bool shared = !o.store_urls.empty();
+  engine::privacy::JetStreamKeyOptions jk;
+  jk.urls = o.store_urls;
+  jk.bucket = o.jetstream.stream + "_KEYS";
+  jk.replicas = o.jetstream.replicas;
+  jk.timeout = o.jetstream.timeout;
+  jk.create_if_missing = false;
+  std::unique_ptr<engine::privacy::KeyRecords> shared_records;
+  if (shared && (pd.kek || pd.plain)) {
+    auto r = engine::privacy::open_jetstream_key_records(jk);
+    if (r.ok()) {
+      shared_records = std::move(r).value();
+    } else if (r.status().code() != StatusCode::kNotFound) {
+      return r.status();
+    }
+  }
+  const std::string keys_dir = shared ? "the JetStream bucket " + jk.bucket : o.data_dir + "/keys";
+  const bool have_keys = shared ? shared_records != nullptr : std::filesystem::exists(keys_dir + "/CURRENT");
   if (!pd.kek) {
     if (pd.plain && have_keys) {
       return Status::FailedPrecondition(
@@ -146,7 +165,14 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
         " events: if it was lost, restore it from its backup (sealed applicants cannot be opened without it); if "
         "this log never sealed applicants, start once with --new-key-store");
   }
-  auto keys = engine::privacy::KeyStore::open(keys_dir, *pd.kek, {.file_system = o.store.file_system});
+  if (shared && !shared_records) {
+    jk.create_if_missing = true;
+    auto r = engine::privacy::open_jetstream_key_records(jk);
+    if (!r.ok()) return r.status();
+    shared_records = std::move(r).value();
+  }
+  auto keys = shared ? engine::privacy::KeyStore::open(std::move(shared_records), *pd.kek)
+                     : engine::privacy::KeyStore::open(keys_dir, *pd.kek, {.file_system = o.store.file_system});
   if (!keys.ok()) return keys.status();
   parts.keys = std::move(keys).value();
   parts.sealer = std::make_unique<engine::privacy::AeadApplicantSealer>(*parts.keys);

@@ -1,5 +1,6 @@
 #include "engine/privacy/key_store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <sodium.h>
 
@@ -23,6 +24,7 @@
 
 #include "common/hash.h"
 #include "engine/privacy/aead.h"
+#include "engine/privacy/key_records.h"
 #include "store/disk_space.h"
 #include "store/info_log.h"
 #include "store/table_options.h"
@@ -99,6 +101,122 @@ std::string new_applicant_id() {
 
 std::string_view without(std::string_view k, std::string_view prefix) { return k.substr(prefix.size()); }
 
+// The records in a RocksDB directory of their own: one node's key store.
+class RocksKeyRecords final : public KeyRecords {
+ public:
+  static Result<std::unique_ptr<RocksKeyRecords>> open(const std::string& path, const KeyStoreOptions& options) {
+    auto r = std::unique_ptr<RocksKeyRecords>(new RocksKeyRecords());
+    r->path_ = path;
+    r->where_ = "the key store at " + path;
+    r->options_ = options;
+    r->space_ = std::make_unique<store::DiskSpaceGuard>(path, "the key store", options.min_free_disk_mb << 20);
+    rocksdb::Options o;
+    o.create_if_missing = options.create_if_missing;
+    o.paranoid_checks = true;
+    o.info_log = store::open_info_log(path);
+    if (options.file_system) {
+      r->env_ = rocksdb::NewCompositeEnv(options.file_system);
+      o.env = r->env_.get();
+    }
+    // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so
+    // that purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
+    o.write_buffer_size = 16 << 20;  // with max_write_buffer_number 2: at most 32 MiB of memtables
+    o.max_write_buffer_number = 2;
+    o.WAL_ttl_seconds = 0;
+    o.WAL_size_limit_MB = 0;
+    o.recycle_log_file_num = 0;
+    o.keep_log_file_num = 2;
+    // Stored as written: nothing is gained compressing random key bytes, and a byte search of the directory (the
+    // tests', an auditor's) then sees exactly what is on disk.
+    o.compression = rocksdb::kNoCompression;
+    o.bottommost_compression = rocksdb::kNoCompression;
+    // Point reads of one applicant's key: a Bloom filter; indexes and filters within a 16 MiB block cache, so
+    // that a million applicants do not hold their table files' indexes in memory beside it.
+    o.table_factory.reset(
+        rocksdb::NewBlockBasedTableFactory(store::bounded_table_options(store::new_block_cache(16), /*bloom=*/true)));
+    rocksdb::DB* raw = nullptr;
+    OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::DB::Open(o, path, &raw), "opening the key store at " + path));
+    r->db_.reset(raw);
+    return r;
+  }
+
+  const std::string& where() const noexcept override { return where_; }
+
+  Result<std::optional<std::string>> get(std::string_view k) override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), k, &v);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    OTINISH_RETURN_IF_ERROR(from_rocks(s, "reading the key store at " + path_));
+    return std::optional<std::string>(std::move(v));
+  }
+
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      visit(std::string_view(it->key().data(), it->key().size()), std::string_view(it->value().data(), it->value().size()));
+    }
+    return from_rocks(it->status(), "reading the key store at " + path_);
+  }
+
+  // One atomic write; RocksDB groups concurrent synced writes into one fsync. A kCreate is checked under
+  // create_mu_: this process is the directory's only writer (RocksDB's lock file), so nothing else can write
+  // the key between the check and the write.
+  Status write(const std::vector<Op>& ops, bool durable) override {
+    OTINISH_RETURN_IF_ERROR(space_->check());
+    const bool creates = std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.kind == Op::Kind::kCreate; });
+    std::unique_lock<std::mutex> lock(create_mu_, std::defer_lock);
+    if (creates) lock.lock();
+    rocksdb::WriteBatch b;
+    for (const Op& op : ops) {
+      switch (op.kind) {
+        case Op::Kind::kCreate: {
+          OTINISH_ASSIGN_OR_RETURN(auto existing, get(op.key));
+          if (existing) return Status::AlreadyExists(op.key + " exists in the key store at " + path_);
+          b.Put(op.key, op.value);
+          break;
+        }
+        case Op::Kind::kPut: b.Put(op.key, op.value); break;
+        case Op::Kind::kDelete: b.Delete(op.key); break;
+      }
+    }
+    rocksdb::WriteOptions w;
+    w.sync = durable && options_.sync;
+    return from_rocks(db_->Write(w, &b), "writing to the key store at " + path_);
+  }
+
+  // Syncs every WAL file written so far (RocksDB tracks which are not yet synced).
+  Status sync() override { return from_rocks(db_->SyncWAL(), "syncing new applicant keys in " + path_); }
+
+  Status purge() override {
+    rocksdb::FlushOptions f;
+    f.wait = true;
+    OTINISH_RETURN_IF_ERROR(from_rocks(db_->Flush(f), "flushing the key store at " + path_));
+    rocksdb::CompactRangeOptions c;
+    // Rewrite even the bottom level: that is where a deleted key's older version and its tombstone meet and
+    // both disappear.
+    c.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    c.exclusive_manual_compaction = true;
+    // Obsolete WAL and SST files are deleted by the flush and the compaction themselves (no archive is kept).
+    return from_rocks(db_->CompactRange(c, nullptr, nullptr), "compacting the key store at " + path_);
+  }
+
+  Status checkpoint_to(const std::string& dir) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "copying the key store to " + dir));
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    return from_rocks(checkpoint->CreateCheckpoint(dir, 0), "copying the key store to " + dir);
+  }
+
+ private:
+  RocksKeyRecords() = default;
+  std::string path_, where_;
+  KeyStoreOptions options_;
+  std::unique_ptr<rocksdb::Env> env_;  // over options.file_system, when one is given; outlives db_
+  std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<store::DiskSpaceGuard> space_;
+  std::mutex create_mu_;
+};
+
 }  // namespace
 
 std::string_view to_string(ApplicantKeyState s) noexcept {
@@ -112,14 +230,13 @@ std::string_view to_string(ApplicantKeyState s) noexcept {
 }
 
 struct KeyStore::Impl {
-  std::string path;
+  std::string path;  // the RocksDB directory; empty over other records
   KeyStoreOptions options;
   KeyEncryptionKey kek;
   std::string kek_id;
   SecretKey index_key;
-  std::unique_ptr<rocksdb::Env> env;  // over options.file_system, when one is given; outlives db
-  std::unique_ptr<rocksdb::DB> db;
-  std::unique_ptr<store::DiskSpaceGuard> space;
+  std::unique_ptr<KeyRecords> records;
+  const std::string& where() const { return records->where(); }
 
   std::shared_mutex mu;
   std::unordered_map<std::string, SecretKey> keys;         // GUARDED_BY(mu): applicant -> data key (cache)
@@ -136,6 +253,12 @@ struct KeyStore::Impl {
     if (identities.size() >= kCachedApplicants) identities.clear();
     identities[hash] = id;
   }
+  // An applicant whose erasure began, here or (shared records) on another node: its key is never used again.
+  void close(const std::string& id) {
+    std::unique_lock lock(mu);
+    closed.insert(id);
+    keys.erase(id);  // SecretKey wipes itself
+  }
   // New applicants of one identity are made under that identity's stripe, so two concurrent first appeals
   // of one person share a key; different people's creations run (and sync) concurrently.
   std::array<std::mutex, 64> stripes;
@@ -143,13 +266,11 @@ struct KeyStore::Impl {
   std::mutex erasure_gate;
 
   // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
-  // off, and then at least in the OS); RocksDB groups concurrent synced writes into one fsync. A new
-  // applicant's (`sync` false) reaches the OS and is synced by sync().
-  Status write(rocksdb::WriteBatch& b, const std::string& what, bool sync = true) {
-    OTINISH_RETURN_IF_ERROR(space->check());
-    rocksdb::WriteOptions w;
-    w.sync = sync && options.sync;
-    return from_rocks(db->Write(w, &b), what);
+  // off, and then at least in the OS). A new applicant's (`durable` false) is made durable by sync().
+  Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return records->write(ops, durable); }
+  Result<std::optional<std::string>> get(std::string_view k) const { return records->get(k); }
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) const {
+    return records->scan(prefix, visit);
   }
 
   // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
@@ -166,9 +287,8 @@ struct KeyStore::Impl {
     std::lock_guard lock(sync_mu);
     if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
     const std::uint64_t covered = written.load(std::memory_order_acquire);
-    // Syncs every WAL file written so far (RocksDB tracks which are not yet synced), so it covers each write
-    // counted in `covered`, which all returned before this call began.
-    OTINISH_RETURN_IF_ERROR(from_rocks(db->SyncWAL(), "syncing new applicant keys in " + path));
+    // Covers each write counted in `covered`, which all returned before this call began.
+    OTINISH_RETURN_IF_ERROR(records->sync());
     synced.store(covered, std::memory_order_release);
     return Status::Ok();
   }
@@ -201,7 +321,8 @@ struct KeyStore::Impl {
       stopping = true;
     }
     async_cv.notify_all();
-    if (syncer.joinable()) syncer.join();  // before the database closes: it answers who still waits
+    if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
+    records.reset();                       // stops the records' watchers before the caches they update go
   }
 
   std::string identity_hash(std::string_view identity) const {
@@ -211,37 +332,90 @@ struct KeyStore::Impl {
     return to_hex(out);
   }
 
-  Result<std::optional<std::string>> get(std::string_view k) const {
-    std::string v;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), k, &v);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    OTINISH_RETURN_IF_ERROR(from_rocks(s, "reading the key store at " + path));
-    return std::optional<std::string>(std::move(v));
-  }
-
-  // Every key with `prefix`, in order.
-  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) const {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      visit(std::string_view(it->key().data(), it->key().size()), std::string_view(it->value().data(), it->value().size()));
-    }
-    return from_rocks(it->status(), "reading the key store at " + path);
-  }
-
-  Result<ApplicantKey> create(const std::optional<std::string>& hash) {
+  // A new applicant for `hash`. The key goes first: over JetStream's one-by-one writes, a stop after it leaves
+  // an unused key and nothing that names it. The identity then points to it, created only if no other node
+  // (shared records) made this person meanwhile (kAlreadyExists: look again), or replacing an erased
+  // applicant (`replace`).
+  Result<ApplicantKey> create(const std::string& hash, bool replace) {
+    using Op = KeyRecords::Op;
     ApplicantKey out{new_applicant_id(), SecretKey::random(), true};
-    rocksdb::WriteBatch b;
-    b.Put(key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key));
-    if (hash) {
-      b.Put(key(kIdentityPrefix, *hash), out.applicant_id);
-      b.Put(key(kReversePrefix, out.applicant_id), *hash);
+    std::vector<Op> ops = {
+        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key)},
+        {replace ? Op::Kind::kPut : Op::Kind::kCreate, key(kIdentityPrefix, hash), out.applicant_id},
+        {Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash}};
+    Status st = write(ops, /*durable=*/false);
+    if (st.code() == StatusCode::kAlreadyExists) {
+      // Another node made this person first: drop the unused key.
+      write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();
+      return st;
     }
-    OTINISH_RETURN_IF_ERROR(write(b, "writing a new applicant key to " + path, /*sync=*/false));
+    OTINISH_RETURN_IF_ERROR(st);
     written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
     remember_key(out.applicant_id, out.key);
-    if (hash) remember_identity(*hash, out.applicant_id);
+    remember_identity(hash, out.applicant_id);
     return out;
+  }
+
+  // A new store: the KEK's verifier, the identity-hashing key and the format marker, each created only if
+  // missing (another node may be creating the same shared store; a stop between them is finished by the next
+  // open). Then checks the KEK and reads the identity-hashing key.
+  Status initialise() {
+    using Op = KeyRecords::Op;
+    OTINISH_ASSIGN_OR_RETURN(auto format, get(kFormatKey));
+    if (format && *format != kFormat) return unknown_format(*format);
+    if (!format) {
+      for (auto [name, make] : {std::pair<std::string_view, int>{kVerifierKey, 0}, {kIndexKeyKey, 1}}) {
+        OTINISH_ASSIGN_OR_RETURN(auto have, get(name));
+        if (have) continue;
+        const std::string value = make == 0 ? kek_id + wrap(kek.key, kVerifierName, kVerifierText)
+                                            : wrap_key(kek.key, kIndexKeyName, SecretKey::random());
+        Status st = write({{Op::Kind::kCreate, std::string(name), value}});
+        if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+      }
+    }
+    OTINISH_ASSIGN_OR_RETURN(auto verifier, get(kVerifierKey));
+    if (!verifier || verifier->size() < 16) return Status::Corruption(where() + ": the key store's KEK record is missing");
+    const std::string stored_id = verifier->substr(0, 16);
+    if (stored_id != kek_id) {
+      return Status::FailedPrecondition("the key-encryption key from " + kek.source + " (key id " + kek_id +
+                                        ") is not the one " + where() + " was written with (key id " + stored_id +
+                                        "); give that key, or the new one if it was rotated");
+    }
+    std::string text;
+    if (!unwrap(kek.key, kVerifierName, std::string_view(*verifier).substr(16), text) || text != kVerifierText) {
+      return Status::Corruption(where() + ": the key store's KEK record does not open with key id " + kek_id +
+                                " (damaged or altered)");
+    }
+    OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
+    if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
+    OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
+    if (!format) OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(kFormat)}}));
+    // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase.
+    for (std::string_view prefix : {kErasingPrefix, kErasedPrefix}) {
+      auto closing = [this, prefix](std::string_view k, std::string_view) { close(std::string(without(k, prefix))); };
+      if (records->shared()) {
+        OTINISH_RETURN_IF_ERROR(records->watch(prefix, closing));
+      } else {
+        OTINISH_RETURN_IF_ERROR(scan(prefix, closing));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status unknown_format(const std::string& format) const {
+    // A later format is a newer otinish's: say so, as the log does (data is never downgraded).
+    // (from_chars, not stoull: a marker of more digits than fit must be refused, not throw.)
+    constexpr std::string_view kFamily = "otinish-keys-";
+    std::uint64_t n = 0;
+    const char* digits = format.data() + kFamily.size();
+    const char* end = format.data() + format.size();
+    if (format.starts_with(kFamily) && std::from_chars(digits, end, n).ptr == end && digits != end && n > 1) {
+      return Status::InvalidArgument(where() + " holds key store format '" + format + "', written by a newer "
+                                     "otinish; this build reads otinish-keys-1. Run the newer otinish; data is "
+                                     "never downgraded");
+    }
+    return Status::InvalidArgument(where() + " holds key store format '" + format + "', which this build does not read");
   }
 };
 
@@ -249,11 +423,11 @@ KeyStore::KeyStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KeyStore::~KeyStore() = default;
 
 const std::string& KeyStore::path() const noexcept { return impl_->path; }
+const std::string& KeyStore::where() const noexcept { return impl_->where(); }
 std::string KeyStore::kek_id() const { return impl_->kek_id; }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const KeyEncryptionKey& kek,
                                                  const KeyStoreOptions& options) {
-  if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
   const bool exists = std::filesystem::exists(std::filesystem::path(path) / "CURRENT");
   if (!exists && !options.create_if_missing) return Status::NotFound("no key store at " + path);
   if (!exists) {
@@ -261,87 +435,21 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const 
     std::filesystem::create_directories(path, ec);
     if (ec) return Status::IOError("cannot create the key store directory " + path + ": " + ec.message());
   }
+  OTINISH_ASSIGN_OR_RETURN(auto records, RocksKeyRecords::open(path, options));
+  auto store = open(std::move(records), kek, options);
+  if (store.ok()) (*store)->impl_->path = path;
+  return store;
+}
+
+Result<std::unique_ptr<KeyStore>> KeyStore::open(std::unique_ptr<KeyRecords> records, const KeyEncryptionKey& kek,
+                                                 const KeyStoreOptions& options) {
+  if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
   auto impl = std::make_unique<Impl>();
-  impl->path = path;
   impl->options = options;
   impl->kek = kek;
   impl->kek_id = kek.id();
-  impl->space = std::make_unique<store::DiskSpaceGuard>(path, "the key store", options.min_free_disk_mb << 20);
-  rocksdb::Options o;
-  o.create_if_missing = options.create_if_missing;
-  o.paranoid_checks = true;
-  o.info_log = store::open_info_log(path);
-  if (options.file_system) {
-    impl->env = rocksdb::NewCompositeEnv(options.file_system);
-    o.env = impl->env.get();
-  }
-  // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so that
-  // purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
-  o.write_buffer_size = 16 << 20;  // with max_write_buffer_number 2: at most 32 MiB of memtables
-  o.max_write_buffer_number = 2;
-  o.WAL_ttl_seconds = 0;
-  o.WAL_size_limit_MB = 0;
-  o.recycle_log_file_num = 0;
-  o.keep_log_file_num = 2;
-  // Stored as written: nothing is gained compressing random key bytes, and a byte search of the directory (the
-  // tests', an auditor's) then sees exactly what is on disk.
-  o.compression = rocksdb::kNoCompression;
-  o.bottommost_compression = rocksdb::kNoCompression;
-  // Point reads of one applicant's key: a Bloom filter; indexes and filters within a 16 MiB block cache, so
-  // that a million applicants do not hold their table files' indexes in memory beside it.
-  o.table_factory.reset(
-      rocksdb::NewBlockBasedTableFactory(store::bounded_table_options(store::new_block_cache(16), /*bloom=*/true)));
-  rocksdb::DB* raw = nullptr;
-  OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::DB::Open(o, path, &raw), "opening the key store at " + path));
-  impl->db.reset(raw);
-
-  OTINISH_ASSIGN_OR_RETURN(auto format, impl->get(kFormatKey));
-  OTINISH_ASSIGN_OR_RETURN(auto verifier, impl->get(kVerifierKey));
-  if (!format) {
-    // A new store: its format, the KEK's verifier and the identity-hashing key, in one synced write.
-    rocksdb::WriteBatch b;
-    b.Put(kFormatKey, kFormat);
-    b.Put(kVerifierKey, impl->kek_id + wrap(kek.key, kVerifierName, kVerifierText));
-    impl->index_key = SecretKey::random();
-    b.Put(kIndexKeyKey, wrap_key(kek.key, kIndexKeyName, impl->index_key));
-    OTINISH_RETURN_IF_ERROR(impl->write(b, "creating the key store at " + path));
-  } else {
-    if (*format != kFormat) {
-      // A later format is a newer otinish's: say so, as the log does (data is never downgraded).
-      // (from_chars, not stoull: a marker of more digits than fit must be refused, not throw.)
-      constexpr std::string_view kFamily = "otinish-keys-";
-      std::uint64_t n = 0;
-      const char* digits = format->data() + kFamily.size();
-      const char* end = format->data() + format->size();
-      if (format->starts_with(kFamily) && std::from_chars(digits, end, n).ptr == end && digits != end && n > 1) {
-        return Status::InvalidArgument(path + " holds key store format '" + *format + "', written by a newer "
-                                       "otinish; this build reads otinish-keys-1. Run the newer otinish; data is "
-                                       "never downgraded");
-      }
-      return Status::InvalidArgument(path + " holds key store format '" + *format + "', which this build does not read");
-    }
-    if (!verifier || verifier->size() < 16) return Status::Corruption(path + ": the key store's KEK record is missing");
-    const std::string stored_id = verifier->substr(0, 16);
-    if (stored_id != impl->kek_id) {
-      return Status::FailedPrecondition("the key-encryption key from " + kek.source + " (key id " + impl->kek_id +
-                                        ") is not the one the key store " + path + " was written with (key id " +
-                                        stored_id + "); give that key, or the new one if it was rotated");
-    }
-    std::string text;
-    if (!unwrap(kek.key, kVerifierName, std::string_view(*verifier).substr(16), text) || text != kVerifierText) {
-      return Status::Corruption(path + ": the key store's KEK record does not open with key id " + impl->kek_id +
-                                " (damaged or altered)");
-    }
-    OTINISH_ASSIGN_OR_RETURN(auto wrapped, impl->get(kIndexKeyKey));
-    if (!wrapped) return Status::Corruption(path + ": the key store's identity-hashing key is missing");
-    OTINISH_ASSIGN_OR_RETURN(impl->index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
-    OTINISH_RETURN_IF_ERROR(impl->scan(kErasingPrefix, [&](std::string_view k, std::string_view) {
-      impl->closed.emplace(without(k, kErasingPrefix));
-    }));
-    OTINISH_RETURN_IF_ERROR(impl->scan(kErasedPrefix, [&](std::string_view k, std::string_view) {
-      impl->closed.emplace(without(k, kErasedPrefix));
-    }));
-  }
+  impl->records = std::move(records);
+  OTINISH_RETURN_IF_ERROR(impl->initialise());
   auto store = std::unique_ptr<KeyStore>(new KeyStore(std::move(impl)));
   OTINISH_ASSIGN_OR_RETURN(auto pending_purge, store->impl_->get(kPurgePendingKey));
   if (pending_purge) OTINISH_RETURN_IF_ERROR(store->purge());
@@ -352,25 +460,30 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
   Impl& m = *impl_;
   const std::string hash = m.identity_hash(identity);
   std::lock_guard stripe(m.stripes[std::hash<std::string>()(hash) % m.stripes.size()]);
-  std::optional<std::string> applicant;
-  {
-    std::shared_lock lock(m.mu);
-    if (auto it = m.identities.find(hash); it != m.identities.end()) applicant = it->second;
-  }
-  if (!applicant) {
-    OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash)));
-    if (applicant) {
-      std::unique_lock lock(m.mu);
-      m.remember_identity(hash, *applicant);
+  // Twice at most: over shared records another node may make this person between the read and the create.
+  for (int attempt = 0;; ++attempt) {
+    std::optional<std::string> applicant;
+    if (attempt == 0) {
+      std::shared_lock lock(m.mu);
+      if (auto it = m.identities.find(hash); it != m.identities.end()) applicant = it->second;
     }
+    if (!applicant) {
+      OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash)));
+      if (applicant) {
+        std::unique_lock lock(m.mu);
+        m.remember_identity(hash, *applicant);
+      }
+    }
+    bool replace = false;
+    if (applicant) {
+      auto k = data_key(*applicant);
+      if (k.ok()) return ApplicantKey{*applicant, std::move(k).value(), false};
+      if (k.status().code() != StatusCode::kNotFound) return k.status();
+      replace = true;  // erased meanwhile: the person starts afresh
+    }
+    auto made = m.create(hash, replace);
+    if (made.ok() || made.status().code() != StatusCode::kAlreadyExists || attempt > 0) return made;
   }
-  if (!applicant) return m.create(hash);
-  auto k = data_key(*applicant);
-  if (!k.ok()) {
-    if (k.status().code() != StatusCode::kNotFound) return k.status();
-    return m.create(hash);  // erased meanwhile: the person starts afresh
-  }
-  return ApplicantKey{*applicant, std::move(k).value(), false};
 }
 
 Status KeyStore::sync() { return impl_->sync(); }
@@ -397,7 +510,7 @@ Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
     if (auto it = m.keys.find(id); it != m.keys.end()) return it->second;
   }
   OTINISH_ASSIGN_OR_RETURN(auto wrapped, m.get(key(kKeyPrefix, id)));
-  if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + m.path);
+  if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + m.where());
   OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(m.kek.key, id, *wrapped));
   std::unique_lock lock(m.mu);
   if (m.closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
@@ -421,49 +534,52 @@ Result<std::optional<std::string>> KeyStore::find(std::string_view identity) {
   return impl_->get(key(kIdentityPrefix, impl_->identity_hash(identity)));
 }
 
+// The erasing marks go before the identities are dropped: a stop in between leaves applicants that are
+// closed (never handed out) and still findable by identity, which key_for then replaces by a new applicant.
 Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::string_view request) {
+  using Op = KeyRecords::Op;
   Impl& m = *impl_;
-  rocksdb::WriteBatch b;
+  std::vector<Op> marks, unlinks;
   std::vector<std::string> hashes;
   for (const std::string& id : applicant_ids) {
     const ApplicantKeyState s = state(id);
-    if (s == ApplicantKeyState::kUnknown) return Status::NotFound("no applicant " + id + " in " + m.path);
+    if (s == ApplicantKeyState::kUnknown) return Status::NotFound("no applicant " + id + " in " + m.where());
     if (s == ApplicantKeyState::kErased) continue;
-    b.Put(key(kErasingPrefix, id), request);
+    marks.push_back({Op::Kind::kPut, key(kErasingPrefix, id), std::string(request)});
     OTINISH_ASSIGN_OR_RETURN(auto hash, m.get(key(kReversePrefix, id)));
     // The identity may already belong to a newer applicant (the person came back after this erasure began).
     if (hash) {
       OTINISH_ASSIGN_OR_RETURN(auto owner, m.get(key(kIdentityPrefix, *hash)));
       if (owner && *owner == id) {
-        b.Delete(key(kIdentityPrefix, *hash));
+        unlinks.push_back({Op::Kind::kDelete, key(kIdentityPrefix, *hash), {}});
         hashes.push_back(*hash);
       }
     }
   }
-  OTINISH_RETURN_IF_ERROR(m.write(b, "beginning an erasure in " + m.path));
+  marks.insert(marks.end(), unlinks.begin(), unlinks.end());
+  OTINISH_RETURN_IF_ERROR(m.write(marks));
+  for (const std::string& id : applicant_ids) m.close(id);
   std::unique_lock lock(m.mu);
-  for (const std::string& id : applicant_ids) {
-    m.closed.insert(id);
-    m.keys.erase(id);  // SecretKey wipes itself
-  }
   for (const std::string& h : hashes) m.identities.erase(h);
   return Status::Ok();
 }
 
+// The erased mark goes first and the erasing mark last: a stop in between leaves an applicant that reads as
+// erased and is still pending (pending_erasures), so the next start deletes what is left.
 Status KeyStore::finish_erasure(std::span<const std::string> applicant_ids) {
+  using Op = KeyRecords::Op;
   Impl& m = *impl_;
   std::lock_guard gate(m.erasure_gate);
-  rocksdb::WriteBatch b;
+  std::vector<Op> ops;
   for (const std::string& id : applicant_ids) {
-    b.Delete(key(kKeyPrefix, id));
-    b.Delete(key(kReversePrefix, id));
-    b.Delete(key(kErasingPrefix, id));
-    b.Put(key(kErasedPrefix, id), "");
+    ops.push_back({Op::Kind::kPut, key(kErasedPrefix, id), ""});
+    ops.push_back({Op::Kind::kDelete, key(kKeyPrefix, id), {}});
+    ops.push_back({Op::Kind::kDelete, key(kReversePrefix, id), {}});
+    ops.push_back({Op::Kind::kDelete, key(kErasingPrefix, id), {}});
   }
-  b.Put(kPurgePendingKey, "");
-  OTINISH_RETURN_IF_ERROR(m.write(b, "finishing an erasure in " + m.path));
-  std::unique_lock lock(m.mu);
-  for (const std::string& id : applicant_ids) m.closed.insert(id);
+  ops.push_back({Op::Kind::kPut, std::string(kPurgePendingKey), ""});
+  OTINISH_RETURN_IF_ERROR(m.write(ops));
+  for (const std::string& id : applicant_ids) m.close(id);
   return Status::Ok();
 }
 
@@ -477,19 +593,8 @@ Result<std::vector<std::pair<std::string, std::string>>> KeyStore::pending_erasu
 
 Status KeyStore::purge() {
   Impl& m = *impl_;
-  rocksdb::FlushOptions f;
-  f.wait = true;
-  OTINISH_RETURN_IF_ERROR(from_rocks(m.db->Flush(f), "flushing the key store at " + m.path));
-  rocksdb::CompactRangeOptions c;
-  // Rewrite even the bottom level: that is where a deleted key's older version and its tombstone meet and
-  // both disappear.
-  c.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  c.exclusive_manual_compaction = true;
-  OTINISH_RETURN_IF_ERROR(from_rocks(m.db->CompactRange(c, nullptr, nullptr), "compacting the key store at " + m.path));
-  // Obsolete WAL and SST files are deleted by the flush and the compaction themselves (no archive is kept).
-  rocksdb::WriteBatch done;
-  done.Delete(kPurgePendingKey);
-  return m.write(done, "finishing a purge of the key store at " + m.path);
+  OTINISH_RETURN_IF_ERROR(m.records->purge());
+  return m.write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}});
 }
 
 std::unique_lock<std::mutex> KeyStore::hold_erasures() { return std::unique_lock(impl_->erasure_gate); }
@@ -499,10 +604,7 @@ Status KeyStore::checkpoint_to(const std::string& dir) {
   if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the key store goes into a new directory");
   OTINISH_ASSIGN_OR_RETURN(auto pending_purge, m.get(kPurgePendingKey));
   if (pending_purge) OTINISH_RETURN_IF_ERROR(purge());
-  rocksdb::Checkpoint* raw = nullptr;
-  OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::Checkpoint::Create(m.db.get(), &raw), "copying the key store to " + dir));
-  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  return from_rocks(checkpoint->CreateCheckpoint(dir, 0), "copying the key store to " + dir);
+  return m.records->checkpoint_to(dir);
 }
 
 Result<KeyStoreStats> KeyStore::stats() {
@@ -515,12 +617,14 @@ Result<KeyStoreStats> KeyStore::stats() {
 }
 
 Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, const KeyEncryptionKey& to) {
+  using Op = KeyRecords::Op;
   if (from.id() == to.id()) {
     return Status::InvalidArgument("the new key-encryption key (" + to.source + ") is the same key as the old one");
   }
   OTINISH_ASSIGN_OR_RETURN(auto store, open(path, from, {.create_if_missing = false}));
   Impl& m = *store->impl_;
-  rocksdb::WriteBatch b;
+  // One atomic write (the records are RocksDB's): a crash leaves the old KEK or the new one working.
+  std::vector<Op> ops;
   Status bad;
   OTINISH_RETURN_IF_ERROR(m.scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {
     if (!bad.ok()) return;
@@ -530,13 +634,13 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
       bad = dk.status();
       return;
     }
-    b.Put(k, wrap_key(to.key, id, *dk));
+    ops.push_back({Op::Kind::kPut, std::string(k), wrap_key(to.key, id, *dk)});
   }));
   OTINISH_RETURN_IF_ERROR(bad);
-  b.Put(kIndexKeyKey, wrap_key(to.key, kIndexKeyName, m.index_key));
-  b.Put(kVerifierKey, to.id() + wrap(to.key, kVerifierName, kVerifierText));
-  b.Put(kPurgePendingKey, "");
-  OTINISH_RETURN_IF_ERROR(m.write(b, "rewrapping the key store at " + path));
+  ops.push_back({Op::Kind::kPut, std::string(kIndexKeyKey), wrap_key(to.key, kIndexKeyName, m.index_key)});
+  ops.push_back({Op::Kind::kPut, std::string(kVerifierKey), to.id() + wrap(to.key, kVerifierName, kVerifierText)});
+  ops.push_back({Op::Kind::kPut, std::string(kPurgePendingKey), ""});
+  OTINISH_RETURN_IF_ERROR(m.write(ops));
   return store->purge();
 }
 

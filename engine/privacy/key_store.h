@@ -1,6 +1,7 @@
-// engine/privacy/key_store.h: the applicants' data keys, wrapped by the key-encryption key, in a RocksDB of
-// their own (`DIR/keys`), apart from the log so that a key can be physically destroyed while the log keeps
-// every event and its hash chain.
+// engine/privacy/key_store.h: the applicants' data keys, wrapped by the key-encryption key, apart from the log
+// so that a key can be physically destroyed while the log keeps every event and its hash chain: in a RocksDB
+// of their own (`DIR/keys`) on one node, or in a JetStream bucket that several engine nodes on one NATS
+// cluster share (engine/privacy/jetstream_keys.h; the records' two kinds in engine/privacy/key_records.h).
 //
 // What it holds (layout in docs/privacy.md):
 //   - one data key per applicant, wrapped (XChaCha20-Poly1305 under the KEK, bound to the applicant's id);
@@ -48,6 +49,8 @@ class FileSystem;
 
 namespace otinish::engine::privacy {
 
+class KeyRecords;
+
 struct KeyStoreOptions {
   // Create the key store if `path` holds none.
   bool create_if_missing = true;
@@ -90,6 +93,10 @@ class KeyStore {
   // Errors: kFailedPrecondition (another KEK: the message names both ids and kek.source), kNotFound (no key
   // store and create_if_missing off), kIOError (cannot open, locked by another process), kCorruption.
   static Result<std::unique_ptr<KeyStore>> open(const std::string& path, const KeyEncryptionKey& kek,
+                                                const KeyStoreOptions& options = {});
+  // The same over other records (engine/privacy/jetstream_keys.h opens JetStream's); a new store is created in
+  // empty records. Of `options`, only `sync` applies.
+  static Result<std::unique_ptr<KeyStore>> open(std::unique_ptr<KeyRecords> records, const KeyEncryptionKey& kek,
                                                 const KeyStoreOptions& options = {});
   ~KeyStore();
 
@@ -136,7 +143,9 @@ class KeyStore {
   Status checkpoint_to(const std::string& dir);
 
   Result<KeyStoreStats> stats();
+  // The RocksDB directory (empty over other records), and what to call the store in messages.
   const std::string& path() const noexcept;
+  const std::string& where() const noexcept;
   // The id of the KEK the store is written with.
   std::string kek_id() const;
 

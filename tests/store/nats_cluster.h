@@ -22,6 +22,8 @@ class Cluster {
   const std::string& urls() const { return urls_; }
   bool ok() const { return !urls_.empty(); }
   const std::string& error() const { return error_; }
+  // The cluster's directory: server N keeps its JetStream files in dir()/nN (scripts/nats-cluster.sh).
+  std::string dir() const { return dir_.sub("cluster"); }
   // scripts/nats-cluster.sh's server commands: "kill 2", "stopsig 1", "cont 1", "restart 2".
   bool signal(const std::string& what) {
     return std::system((script_ + " " + what.substr(0, what.find(' ')) + " " + dir_.sub("cluster") + " " +

@@ -1,0 +1,70 @@
+#include "store/nats_client.h"
+
+#include <sstream>
+
+namespace otinish::store {
+
+NatsClient::~NatsClient() {
+  if (js) jsCtx_Destroy(js);
+  if (conn) natsConnection_Destroy(conn);
+  if (options) natsOptions_Destroy(options);
+}
+
+Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what) {
+  std::string msg = what + ": " + natsStatus_GetText(s);
+  if (const char* last = nats_GetLastError(nullptr); last && *last) msg += std::string(" (") + last + ")";
+  if (jerr != 0) msg += " [JetStream error " + std::to_string(static_cast<int>(jerr)) + "]";
+  switch (s) {
+    case NATS_TIMEOUT:
+    case NATS_NO_RESPONDERS:
+    case NATS_NO_SERVER:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_STALE_CONNECTION:
+      return Status::Unavailable(msg);
+    default:
+      return Status::IOError(msg);
+  }
+}
+
+std::vector<std::string> split_urls(const std::string& urls) {
+  std::vector<std::string> out;
+  std::stringstream in(urls);
+  for (std::string u; std::getline(in, u, ',');) {
+    u.erase(0, u.find_first_not_of(' '));
+    u.erase(u.find_last_not_of(' ') + 1);
+    if (!u.empty()) out.push_back(u);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout) {
+  const std::vector<std::string> list = split_urls(urls);
+  if (list.empty()) return Status::InvalidArgument("no NATS server URL in '" + urls + "'");
+  std::vector<const char*> servers;
+  for (const auto& u : list) servers.push_back(u.c_str());
+  auto c = std::make_unique<NatsClient>();
+  natsStatus s = natsOptions_Create(&c->options);
+  if (s == NATS_OK) s = natsOptions_SetServers(c->options, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetTimeout(c->options, timeout.count());
+  // Reconnect forever, quickly: a server that dies is replaced by another of the cluster.
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(c->options, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(c->options, 100);
+  // A server that hangs (a stopped process, a frozen machine) keeps its TCP connection open: without pings
+  // the client would wait on it for NATS's default two minutes. With these it moves to another server after
+  // about three seconds.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(c->options, 1000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(c->options, 2);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(c->options, false, nullptr, nullptr);
+  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "setting up the NATS client");
+  s = natsConnection_Connect(&c->conn, c->options);
+  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "connecting to NATS at " + urls);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = timeout.count();
+  s = natsConnection_JetStream(&c->js, c->conn, &jo);
+  if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "opening JetStream at " + urls);
+  return c;
+}
+
+}  // namespace otinish::store

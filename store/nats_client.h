@@ -1,0 +1,39 @@
+// store/nats_client.h: a connection to a NATS cluster with JetStream, set up the way otinish's stores on it
+// want one (the log, store/jetstream_store.h; the applicants' keys, engine/privacy/jetstream_keys.h): any
+// of the servers, reconnecting forever, and noticing a hung server within about three seconds.
+// For those stores' code; an integrator opens the stores, not this.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace otinish::store {
+
+struct NatsClient {
+  natsOptions* options = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  NatsClient() = default;
+  NatsClient(const NatsClient&) = delete;
+  NatsClient& operator=(const NatsClient&) = delete;
+  ~NatsClient();
+};
+
+// Connects to any of `urls` ("nats://a:4222,nats://b:4222"); JetStream requests wait up to `timeout`.
+// Errors: kInvalidArgument (no URL), kUnavailable (no server answers), kIOError.
+Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout);
+
+// A Status for a failed NATS call, saying `what` was being done: kUnavailable for the errors a retry may cure
+// (timeouts, no responders, a lost connection), kIOError for the rest.
+Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what);
+
+// "a, b,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_urls(const std::string& urls);
+
+}  // namespace otinish::store

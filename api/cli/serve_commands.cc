@@ -206,7 +206,8 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                   "examples/config/otinish.yaml lists every key)");
   cmd->add_option("--data", args->data, "Data directory: DIR/log, DIR/views, DIR/sla, DIR/tokens.jsonl")->capture_default_str();
   cmd->add_option("--store", args->store,
-                  "The log on a NATS JetStream cluster instead of DIR/log: nats://HOST:PORT,nats://HOST:PORT,... "
+                  "The log on a NATS JetStream cluster instead of DIR/log, and the applicants' keys in a bucket "
+                  "there instead of DIR/keys (shared by every node): nats://HOST:PORT,nats://HOST:PORT,... "
                   "(docs/jetstream.md)");
   cmd->add_option("--store-replicas", args->store_replicas,
                   "Copies the JetStream cluster keeps of the log (1 on a single server)")->capture_default_str();

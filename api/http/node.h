@@ -41,8 +41,8 @@ namespace otinish::api {
 
 // How the applicants' personal data is kept (engine/privacy/privacy.h).
 struct PersonalDataOptions {
-  // The key-encryption key. Set: applicants are sealed with their own data keys, kept in DIR/keys and wrapped
-  // by it (it must be the key DIR/keys was written with).
+  // The key-encryption key. Set: applicants are sealed with their own data keys, kept in DIR/keys (or the
+  // cluster's bucket: `store_urls`) and wrapped by it (it must be the key they were written with).
   std::optional<engine::privacy::KeyEncryptionKey> kek;
   // No KEK and this set: applicants are stored in plain text (scheme 0). For tests only; open() refuses a node
   // with neither, so a forgotten key never silently means plain text.
@@ -84,7 +84,9 @@ struct NodeOptions {
   store::StoreOptions store;
   // Where the log is kept: empty, the embedded RocksDB log in DIR/log (with `store`); or the servers of a NATS
   // JetStream cluster, "nats://10.0.0.1:4222,nats://10.0.0.2:4222,..." (store/jetstream_store.h, with
-  // `jetstream`; docs/jetstream.md). The rest of the data directory stays on this node.
+  // `jetstream`; docs/jetstream.md). The applicants' keys then go to a bucket on that cluster,
+  // `<jetstream.stream>_KEYS`, which every node of the deployment shares (engine/privacy/jetstream_keys.h).
+  // The rest of the data directory stays on this node.
   std::string store_urls;
   store::JetStreamOptions jetstream;
   PersonalDataOptions personal_data;

@@ -20,14 +20,19 @@ echo "== durable appends ($(date -u +%F), $(nproc) cores): RocksDB beside JetStr
 OTINISH_SOURCE_DIR=$root "$build/bench/store/otinish_jetstream_bench" --urls "$urls" --cluster "$cluster" --seconds "$secs"
 sleep 3  # the killed leader is back and caught up
 
-# HTTP registrations, 32 connections, the same server on both logs (plain personal data: no key store).
+# HTTP registrations, 32 connections, the same server on both logs: with plain personal data (no key store), and
+# sealed (each new applicant's key written to DIR/keys, or to the cluster's bucket beside the JetStream log).
 bin="$build/api/otinish"
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-register() {  # LABEL [serve flags]
-  local label=$1; shift
+kek=$(mktemp -u /tmp/otinish-js-kek.XXXX)
+"$bin" keys generate --out "$kek" >/dev/null
+trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; bash "$root/scripts/nats-cluster.sh" stop "$cluster"; rm -rf "$cluster" $data "$kek"' EXIT
+register() {  # LABEL plain|sealed [serve flags]
+  local label=$1 personal=(--plain-personal-data); shift
+  [ "$1" = sealed ] && personal=(--kek "file:$kek"); shift
   data=$(mktemp -d /tmp/otinish-js-serve.XXXX)
   export OTINISH_TOKEN=$("$bin" token create --data "$data" --role operator --label bench 2>/dev/null)
-  "$bin" serve --data "$data" --listen 127.0.0.1:18123 --no-access-log --plain-personal-data "$@" >"$data/out" 2>"$data/err" &
+  "$bin" serve --data "$data" --listen 127.0.0.1:18123 --no-access-log "${personal[@]}" "$@" >"$data/out" 2>"$data/err" &
   server=$!
   for _ in $(seq 100); do grep -q listening "$data/out" 2>/dev/null && break; sleep 0.1; done
   echo -n "HTTP registrations, $label, wrk -c32 -d${secs}s: "
@@ -36,5 +41,8 @@ register() {  # LABEL [serve flags]
   kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=""
   rm -rf "$data"; data=""
 }
-register "RocksDB log"
-register "JetStream log" --store "$urls"
+register "RocksDB log, plain" plain
+register "JetStream log, plain" plain --store "$urls"
+register "RocksDB log, sealed (DIR/keys)" sealed
+# (The same OTINISH stream as the plain run: --new-key-store lets the bucket begin beside its events.)
+register "JetStream log, sealed (keys in the cluster's bucket)" sealed --store "$urls" --new-key-store

@@ -235,7 +235,10 @@ class JetStreamKeyRecords final : public KeyRecords {
       cfg.MaxMsgsPerSubject = 1;
       cfg.Discard = js_DiscardNew;
       cfg.AllowRollup = true;
-      cfg.AllowDirect = true;
+      // No direct gets: any replica answers those, a follower that has not applied the latest write too, so a
+      // node could miss a key another node just made (or still see one just erased). Without them a read goes
+      // to the stream's leader, which answers after every acknowledged write.
+      cfg.AllowDirect = false;
       cfg.DenyDelete = false;
       cfg.DenyPurge = false;
       cfg.Duplicates = 2LL * 60 * 1000 * 1000 * 1000;
@@ -247,10 +250,16 @@ class JetStreamKeyRecords final : public KeyRecords {
       return from_nats(s, jerr, "looking up " + where_);
     }
     const bool erasable = si->Config && !si->Config->DenyDelete;
+    const bool direct = si->Config && si->Config->AllowDirect;
     jsStreamInfo_Destroy(si);
     if (!erasable) {
       return Status::FailedPrecondition(where_ + " denies deleting messages, so an erased applicant's key could not "
                                         "be destroyed: it was not made by otinish (make it with deny_delete off)");
+    }
+    if (direct) {
+      return Status::FailedPrecondition(where_ + " allows direct gets, which any replica answers, perhaps before it "
+                                        "has a write another node just made: it was not made by otinish (make it "
+                                        "with allow_direct off)");
     }
     s = js_KeyValue(&kv_, client_->js, options_.bucket.c_str());
     if (s != NATS_OK) return from_nats(s, kNoJsError, "opening " + where_);

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${OTINISH_BUILD_DIR:-$root/build}
 targets=${OTINISH_FUZZ_TARGETS:-rules calendar envelope import_line http_body http_request}
 
-OTINISH_BUILD_DIR=$build OTINISH_TARGETS=otinish_libfuzzer bash "$root/scripts/build.sh"
+OTINISH_BUILD_DIR=$build OTINISH_TARGETS=otinish_libfuzzer bash "$root/scripts/build.sh" -DOTINISH_FUZZ_QUICK=OFF
 bin_dir=$build/tests/fuzz/libfuzzer
 out=$build/fuzz-runs/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"

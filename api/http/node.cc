@@ -146,12 +146,14 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
       return r.status();
     }
   }
-  const std::string keys_dir = shared ? "the JetStream bucket " + jk.bucket : o.data_dir + "/keys";
+  const std::string keys_dir = o.data_dir + "/keys";
+  // For messages: "the key store DIR/keys", "the key store in the JetStream bucket OTINISH_KEYS".
+  const std::string key_store = shared ? "the key store in the JetStream bucket " + jk.bucket : "the key store " + keys_dir;
   const bool have_keys = shared ? shared_records != nullptr : std::filesystem::exists(keys_dir + "/CURRENT");
   if (!pd.kek) {
     if (pd.plain && have_keys) {
       return Status::FailedPrecondition(
-          keys_dir + " holds applicants' keys: this data directory seals personal data, so plain text is refused "
+          key_store + " holds applicants' keys: this deployment seals personal data, so plain text is refused "
           "(it would write new applicants unsealed beside sealed ones); give the key-encryption key (--kek)");
     }
     if (pd.plain) return Status::Ok();
@@ -161,7 +163,7 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   }
   if (!have_keys && parts.store->head_position() > 0 && !pd.create_key_store) {
     return Status::FailedPrecondition(
-        "the key store " + keys_dir + " is missing but the log holds " + std::to_string(parts.store->head_position()) +
+        key_store + " is missing but the log holds " + std::to_string(parts.store->head_position()) +
         " events: if it was lost, restore it from its backup (sealed applicants cannot be opened without it); if "
         "this log never sealed applicants, start once with --new-key-store");
   }

@@ -108,6 +108,46 @@ TEST(TwoNodesOnJetStream, NumbersStayDenseEachNodeSeesEveryAppealAndEachSlaFactI
   EXPECT_EQ(b.node().store().head_hash(), a.node().store().head_hash());
 }
 
+// A node on the cluster keeps the refusals DIR/keys has: plain text beside the cluster's keys, and a log with
+// events whose key bucket is missing (a lost bucket must not be replaced by an empty one without a word).
+TEST(TwoNodesOnJetStream, ANodeRefusesPlainTextBesideTheBucketAndALogWithoutItsBucket) {
+  store::testing::Cluster& cluster = store::testing::Cluster::get();
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  TestNodeSetup s;
+  s.store_urls = cluster.urls();
+  s.jetstream.stream = "REFUSE" + std::to_string(getpid());
+  s.jetstream.subject_prefix = "refuse" + std::to_string(getpid());
+  { TestNode sealed(testing::make_temp_dir(), {}, s); }  // makes the log and its bucket
+
+  NodeOptions o;
+  o.data_dir = testing::make_temp_dir();
+  o.store_urls = s.store_urls;
+  o.jetstream = s.jetstream;
+  o.personal_data.plain = true;
+  auto plain = Node::open(o);
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.status().message().find("plain text is refused"), std::string::npos) << plain.status().ToString();
+  EXPECT_NE(plain.status().message().find("bucket REFUSE"), std::string::npos) << plain.status().ToString();
+
+  // Another deployment's stream with events and no bucket: a sealed node refuses until told --new-key-store.
+  TestNodeSetup p = s;
+  p.plain_personal_data = true;
+  p.jetstream.stream = "NOKEYS" + std::to_string(getpid());
+  p.jetstream.subject_prefix = "nokeys" + std::to_string(getpid());
+  {
+    TestNode plain_node(testing::make_temp_dir(), {}, p);
+    plain_node.register_appeal();
+  }
+  o.jetstream = p.jetstream;
+  o.personal_data.plain = false;
+  o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+  auto missing = Node::open(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find("is missing but the log holds"), std::string::npos)
+      << missing.status().ToString();
+}
+
 // The number (1..3) of the server leading `stream` now, as scripts/nats-cluster.sh names them; 0 if unknown.
 int stream_leader(const std::string& urls, const std::string& stream) {
   store::JetStreamOptions o;

@@ -27,10 +27,6 @@ constexpr std::string_view kMsgId = "Nats-Msg-Id";
 // after its message is applied; the bound only keeps other nodes' messages from piling up).
 constexpr std::size_t kRememberedOutcomes = 65'536;
 
-bool plain_subject_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
 Result<std::string> stream_of_subject(std::string_view prefix, std::string_view subject) {
   if (subject.size() <= prefix.size() + 1 || !subject.starts_with(prefix) || subject[prefix.size()] != '.') {
     return Status::Corruption("subject '" + std::string(subject) + "' is not under " + std::string(prefix));
@@ -270,9 +266,7 @@ Status JetStreamStore::attach(jsOptions& jo) {
 }
 
 Status JetStreamStore::open() {
-  if (options_.replicas < 1 || options_.replicas > 5) {
-    return Status::InvalidArgument("replicas must be 1 to 5, not " + std::to_string(options_.replicas));
-  }
+  OTINISH_RETURN_IF_ERROR(check_replicas(options_.replicas));
   OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout));
   nc_ = client_->conn;
   js_ = client_->js;
@@ -280,19 +274,14 @@ Status JetStreamStore::open() {
   jsOptions_Init(&jo);
   jo.Wait = options_.timeout.count();
 
-  // While the cluster elects a leader (a server just came back, or the client reached one still catching up),
-  // its answers time out: try again for a while before giving up.
-  const auto deadline = std::chrono::steady_clock::now() + 3 * options_.timeout;
-  for (;;) {
+  OTINISH_RETURN_IF_ERROR(retry_while_unavailable(options_.timeout, [&] {
     Status st = attach(jo);
-    if (st.ok()) break;
-    if (sub_) {
+    if (!st.ok() && sub_) {  // a follower half set up by the failed attempt
       natsSubscription_Destroy(sub_);
       sub_ = nullptr;
     }
-    if (st.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() > deadline) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+    return st;
+  }));
   natsSubscription_SetPendingLimits(sub_, -1, -1);
   follower_ = std::thread([this] { follow(); });
   return catch_up();
@@ -652,7 +641,7 @@ std::string jetstream_subject(std::string_view prefix, std::string_view stream) 
   std::string out(prefix);
   out.push_back('.');
   for (unsigned char c : stream) {
-    if (plain_subject_byte(c)) {
+    if (plain_name_byte(c)) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('~');

@@ -1,6 +1,7 @@
 #include "store/nats_client.h"
 
 #include <sstream>
+#include <thread>
 
 namespace otinish::store {
 
@@ -36,6 +37,24 @@ std::vector<std::string> split_urls(const std::string& urls) {
     if (!u.empty()) out.push_back(u);
   }
   return out;
+}
+
+Status check_replicas(int replicas) {
+  if (replicas >= 1 && replicas <= 5) return Status::Ok();
+  return Status::InvalidArgument("replicas must be 1 to 5, not " + std::to_string(replicas));
+}
+
+Status retry_while_unavailable(std::chrono::milliseconds timeout, const std::function<Status()>& attempt) {
+  const auto deadline = std::chrono::steady_clock::now() + 3 * timeout;
+  for (;;) {
+    Status st = attempt();
+    if (st.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() > deadline) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+bool plain_name_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout) {

@@ -7,6 +7,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,5 +36,16 @@ Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what);
 
 // "a, b,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_urls(const std::string& urls);
+
+// kInvalidArgument unless 1 <= replicas <= 5 (how many copies JetStream can keep of a stream).
+Status check_replicas(int replicas);
+
+// Calls `attempt` until it returns anything but kUnavailable, or until three `timeout`s have passed (then its
+// last answer). While the cluster elects a stream's leader (a server just came back, or the client reached one
+// still catching up), its answers time out; a store opening then tries again for a while before giving up.
+Status retry_while_unavailable(std::chrono::milliseconds timeout, const std::function<Status()>& attempt);
+
+// A byte NATS takes as it is in a subject token and in a stream or bucket name: [A-Za-z0-9_-].
+bool plain_name_byte(unsigned char c);
 
 }  // namespace otinish::store

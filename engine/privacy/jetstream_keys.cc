@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -36,11 +37,7 @@ std::string store_key(std::string_view k) {
 }
 
 bool valid_bucket(const std::string& b) {
-  if (b.empty() || b.size() > 64) return false;
-  for (unsigned char c : b) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
-  }
-  return true;
+  return !b.empty() && b.size() <= 64 && std::all_of(b.begin(), b.end(), [](unsigned char c) { return store::plain_name_byte(c); });
 }
 
 class JetStreamKeyRecords final : public KeyRecords {
@@ -58,17 +55,9 @@ class JetStreamKeyRecords final : public KeyRecords {
     if (!valid_bucket(options_.bucket)) {
       return Status::InvalidArgument("the key bucket name '" + options_.bucket + "' must be 1 to 64 letters, digits, '_' or '-'");
     }
-    if (options_.replicas < 1 || options_.replicas > 5) {
-      return Status::InvalidArgument("replicas must be 1 to 5, not " + std::to_string(options_.replicas));
-    }
+    OTINISH_RETURN_IF_ERROR(store::check_replicas(options_.replicas));
     OTINISH_ASSIGN_OR_RETURN(client_, store::connect_nats(options_.urls, options_.timeout));
-    // While the cluster elects a leader its answers time out: try again for a while.
-    const auto deadline = std::chrono::steady_clock::now() + 3 * options_.timeout;
-    for (;;) {
-      Status st = attach();
-      if (st.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() > deadline) return st;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
+    return store::retry_while_unavailable(options_.timeout, [this] { return attach(); });
   }
 
   const std::string& where() const noexcept override { return where_; }

@@ -23,10 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-engine::privacy::KeyEncryptionKey test_kek() {
-  return *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
-}
-
 std::string read_all(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -74,7 +70,7 @@ TEST(BackupTest, ABackupUnderLoadHoldsEveryAppealAcknowledgedBeforeItAndRestores
     EXPECT_FALSE(fs::exists(backup_dir + "/views")) << "the views are rebuilt, not backed up";
     ASSERT_GT(acknowledged_before.size(), 5u) << "the load did not run before the backup";
   }
-  const auto kek = test_kek();
+  const auto kek = test_node_kek();
   auto restored = restore_backup(backup_dir, root + "/restored", &kek);
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   EXPECT_TRUE(restored->key_store);

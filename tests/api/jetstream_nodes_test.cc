@@ -140,7 +140,7 @@ TEST(TwoNodesOnJetStream, ANodeRefusesPlainTextBesideTheBucketAndALogWithoutItsB
   }
   o.jetstream = p.jetstream;
   o.personal_data.plain = false;
-  o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+  o.personal_data.kek = testing::test_node_kek();
   auto missing = Node::open(o);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);

@@ -119,7 +119,7 @@ TEST(ProofApi, AServerRefusesALogOlderThanItsCheckpoints) {
   NodeOptions o;
   o.data_dir = dir;
   o.server.listen_host = "127.0.0.1";
-  o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+  o.personal_data.kek = test_node_kek();
   auto opened = Node::open(o);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kFailedPrecondition);

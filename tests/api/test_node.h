@@ -76,6 +76,11 @@ inline engine::proof::NoteSigner test_checkpoint_signer() {
       "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz");
 }
 
+// The key-encryption key a sealed TestNode is given: a fixed test key, never a real one.
+inline engine::privacy::KeyEncryptionKey test_node_kek() {
+  return *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+}
+
 class TestNode {
  public:
   explicit TestNode(std::string dir = make_temp_dir(), ServerOptions server = {}, TestNodeSetup setup = {})
@@ -181,7 +186,7 @@ class TestNode {
     if (setup_.plain_personal_data) {
       o.personal_data.plain = true;
     } else {
-      o.personal_data.kek = *engine::privacy::kek_from_hex(std::string(64, '7'), "test key-encryption key");
+      o.personal_data.kek = test_node_kek();
     }
     o.personal_data.access.flush_every = std::chrono::milliseconds(5);
     o.store.file_system = setup_.file_system;

@@ -22,14 +22,9 @@
 #include "engine/privacy/sealer.h"
 #include "store/rocks_store.h"
 #include "tests/engine/test_city.h"
+#include "tests/engine/test_kek.h"
 
 namespace otinish::engine::testing {
-
-inline privacy::KeyEncryptionKey test_kek(char fill = 'a') {
-  auto k = privacy::kek_from_hex(std::string(64, fill), "test key " + std::string(1, fill));
-  EXPECT_TRUE(k.ok());
-  return *k;
-}
 
 // The files under `dir` (recursively) that contain `needle`, as paths relative to `dir`.
 inline std::vector<std::string> files_containing(const std::string& dir, std::string_view needle) {

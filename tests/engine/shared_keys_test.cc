@@ -15,6 +15,7 @@
 #include "engine/privacy/jetstream_keys.h"
 #include "engine/privacy/key_records.h"
 #include "engine/privacy/key_store.h"
+#include "tests/engine/test_kek.h"
 #include "tests/store/nats_cluster.h"
 
 namespace otinish::engine::privacy {
@@ -24,10 +25,10 @@ namespace fs = std::filesystem;
 using store::testing::Cluster;
 using store::testing::TempDir;
 using Op = KeyRecords::Op;
+using engine::testing::test_kek;
 
 bool same(const SecretKey& x, const SecretKey& y) { return std::equal(x.data(), x.data() + SecretKey::kSize, y.data()); }
 
-KeyEncryptionKey test_kek(char c = '7') { return *kek_from_hex(std::string(64, c), "test key-encryption key"); }
 
 std::string unique_bucket() {
   static int n = 0;
@@ -43,7 +44,7 @@ JetStreamKeyOptions bucket_options(const std::string& bucket) {
 }
 
 // One node's key store on the bucket (its own connection to the cluster).
-std::unique_ptr<KeyStore> open_node(const std::string& bucket, char kek = '7') {
+std::unique_ptr<KeyStore> open_node(const std::string& bucket, char kek = 'a') {
   auto ks = open_jetstream_key_store(bucket_options(bucket), test_kek(kek));
   EXPECT_TRUE(ks.ok()) << ks.status().ToString();
   return ks.ok() ? std::move(ks).value() : nullptr;
@@ -101,7 +102,7 @@ TEST_F(SharedKeys, TwoNodesGiveOnePersonOneKeyAndOpenEachOthersApplicants) {
   auto wrong = open_jetstream_key_store(bucket_options(bucket), test_kek('b'));
   ASSERT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status().ToString();
   EXPECT_NE(wrong.status().message().find(test_kek('b').id()), std::string::npos) << wrong.status().message();
-  EXPECT_NE(wrong.status().message().find(test_kek('7').id()), std::string::npos) << wrong.status().message();
+  EXPECT_NE(wrong.status().message().find(test_kek().id()), std::string::npos) << wrong.status().message();
 }
 
 // The first appeals of the same people arrive at both nodes at once: each person still gets one applicant
@@ -231,7 +232,7 @@ class BothRecords : public ::testing::TestWithParam<Kind> {
       where_ = dir_.sub("keys");
     }
   }
-  Result<std::unique_ptr<KeyStore>> open(char kek = '7') { return GetParam().open(where_, kek); }
+  Result<std::unique_ptr<KeyStore>> open(char kek = 'a') { return GetParam().open(where_, kek); }
   TempDir dir_;
   std::string where_;
 };

@@ -44,7 +44,8 @@ class KeyRecords {
   // Applies `ops`. RocksDB: atomically. JetStream: in order, each acknowledged by a quorum before the next, so
   // a stopped process can leave a prefix of them applied (the KeyStore orders its ops so that such a prefix is
   // harmless or repaired at the next start). `durable` false: the write may wait for sync() to be durable
-  // (RocksDB: it reaches the OS; JetStream acknowledges every write from a quorum anyway).
+  // (RocksDB: it waits in the WAL's buffer, and a killed process loses it; JetStream acknowledges every write
+  // from a quorum anyway).
   // Errors: kAlreadyExists (a kCreate met a value), kUnavailable (no room on the disk, no quorum), kIOError.
   virtual Status write(const std::vector<Op>& ops, bool durable) = 0;
   // Makes every write so far durable.

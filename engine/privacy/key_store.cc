@@ -18,7 +18,9 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
@@ -63,16 +65,16 @@ std::string key(std::string_view prefix, std::string_view a, std::string_view b 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
 
 // nonce || XChaCha20-Poly1305(kek, plain, ad = name), a random nonce: the name binds a wrapped key to its place.
-std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain) {
-  return aead_seal(kek, random_nonce(), associated(name), plain);
+std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain, const AeadNonce& nonce = random_nonce()) {
+  return aead_seal(kek, nonce, associated(name), plain);
 }
 
 bool unwrap(const SecretKey& kek, std::string_view name, std::string_view wrapped, std::string& plain) {
   return aead_open(kek, wrapped, associated(name), plain);
 }
 
-std::string wrap_key(const SecretKey& kek, std::string_view name, const SecretKey& k) {
-  return wrap(kek, name, std::string_view(reinterpret_cast<const char*>(k.data()), SecretKey::kSize));
+std::string wrap_key(const SecretKey& kek, std::string_view name, const SecretKey& k, const AeadNonce& nonce = random_nonce()) {
+  return wrap(kek, name, std::string_view(reinterpret_cast<const char*>(k.data()), SecretKey::kSize), nonce);
 }
 
 Result<SecretKey> unwrap_key(const SecretKey& kek, std::string_view name, std::string_view wrapped) {
@@ -93,11 +95,22 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(std::string(what) + ": " + s.ToString());
 }
 
-std::string new_applicant_id() {
-  std::array<std::uint8_t, 8> r{};
-  randombytes_buf(r.data(), r.size());
-  return "ap-" + to_hex(r);
-}
+// What a new applicant needs at random: its id, its data key and the nonce that wraps the key, drawn from the
+// OS in one call (each getrandom is a system call, the largest part of a new applicant's cost after the write).
+struct NewApplicantRandom {
+  std::array<std::uint8_t, 8 + SecretKey::kSize + kAeadNonceBytes> bytes;
+  NewApplicantRandom() { randombytes_buf(bytes.data(), bytes.size()); }
+  ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
+  NewApplicantRandom(const NewApplicantRandom&) = delete;
+  NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
+  std::string applicant_id() const { return "ap-" + to_hex(std::span(bytes).first<8>()); }
+  SecretKey key() const { return SecretKey(bytes.data() + 8); }
+  AeadNonce nonce() const {
+    AeadNonce n;
+    std::copy_n(bytes.data() + 8 + SecretKey::kSize, n.size(), n.begin());
+    return n;
+  }
+};
 
 std::string_view without(std::string_view k, std::string_view prefix) { return k.substr(prefix.size()); }
 
@@ -126,6 +139,24 @@ class RocksKeyRecords final : public KeyRecords {
     o.WAL_size_limit_MB = 0;
     o.recycle_log_file_num = 0;
     o.keep_log_file_num = 2;
+    // A new applicant's records wait in the WAL's buffer until sync() writes them with the others made
+    // meanwhile (one write and one fsync for all of them, on the key store's sync thread): a system call per
+    // applicant on the registration's thread cost as much as the rest of its key. Nothing names a key before
+    // sync() returns (the engine appends the appeal after it), so a process killed before then loses only keys
+    // nobody was given. Every other write is flushed (and synced) before it returns.
+    o.manual_wal_flush = true;
+    // A new applicant is first looked up and missed: a Bloom filter over the memtable's keys answers that
+    // without walking the skip list.
+    o.memtable_whole_key_filtering = true;
+    o.memtable_prefix_bloom_size_ratio = 0.05;
+    // Keys are random (applicant ids, identity hashes), so a skip list's insert misses the cache on most of its
+    // levels: three of them were most of a new applicant's cost. A hash table of short lists instead, keyed by
+    // the first 9 bytes ("k/ap-" and 4 hex digits, "i/" and 7): about one key per bucket. The price is paid by
+    // what iterates in order (scan(), a flush), which sorts a copy of the memtable: rare, and bounded by its
+    // 16 MiB. The capped (not fixed) prefix takes the short "m/..." keys too.
+    o.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(9));
+    o.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(/*bucket_count=*/1 << 17));
+    o.allow_concurrent_memtable_write = false;  // only the skip list allows it
     // Stored as written: nothing is gained compressing random key bytes, and a byte search of the directory (the
     // tests', an auditor's) then sees exactly what is on disk.
     o.compression = rocksdb::kNoCompression;
@@ -151,7 +182,9 @@ class RocksKeyRecords final : public KeyRecords {
   }
 
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    rocksdb::ReadOptions r;
+    r.total_order_seek = true;  // the scanned prefix is shorter than the memtable's hash prefix
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(r));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       visit(std::string_view(it->key().data(), it->key().size()), std::string_view(it->value().data(), it->value().size()));
     }
@@ -179,13 +212,14 @@ class RocksKeyRecords final : public KeyRecords {
         case Op::Kind::kDelete: b.Delete(op.key); break;
       }
     }
-    rocksdb::WriteOptions w;
-    w.sync = durable && options_.sync;
-    return from_rocks(db_->Write(w, &b), "writing to the key store at " + path_);
+    OTINISH_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &b), "writing to the key store at " + path_));
+    if (!durable) return Status::Ok();
+    return from_rocks(db_->FlushWAL(options_.sync), "writing to the key store at " + path_);
   }
 
-  // Syncs every WAL file written so far (RocksDB tracks which are not yet synced).
-  Status sync() override { return from_rocks(db_->SyncWAL(), "syncing new applicant keys in " + path_); }
+  // Writes the WAL's buffer to the OS, and syncs every WAL file written so far unless KeyStoreOptions::sync
+  // is off (RocksDB tracks which are not yet synced).
+  Status sync() override { return from_rocks(db_->FlushWAL(options_.sync), "syncing new applicant keys in " + path_); }
 
   Status purge() override {
     rocksdb::FlushOptions f;
@@ -209,6 +243,14 @@ class RocksKeyRecords final : public KeyRecords {
 
  private:
   RocksKeyRecords() = default;
+
+ public:
+  // What a new applicant's write left in the WAL's buffer reaches the OS before the store closes.
+  ~RocksKeyRecords() override {
+    if (db_) db_->FlushWAL(/*sync=*/false).PermitUncheckedError();
+  }
+
+ private:
   std::string path_, where_;
   KeyStoreOptions options_;
   std::unique_ptr<rocksdb::Env> env_;  // over options.file_system, when one is given; outlives db_
@@ -281,7 +323,6 @@ struct KeyStore::Impl {
   std::mutex sync_mu;  // one fsync at a time; the callers queued behind it are usually covered by it
 
   Status sync() {
-    if (!options.sync) return Status::Ok();
     const std::uint64_t target = written.load(std::memory_order_acquire);
     if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
     std::lock_guard lock(sync_mu);
@@ -338,10 +379,14 @@ struct KeyStore::Impl {
   // applicant (`replace`).
   Result<ApplicantKey> create(const std::string& hash, bool replace) {
     using Op = KeyRecords::Op;
-    ApplicantKey out{new_applicant_id(), SecretKey::random(), true};
+    const NewApplicantRandom random;
+    ApplicantKey out{random.applicant_id(), random.key(), true};
+    // Over records only this process writes, the identity's stripe (held by key_for, which just read the
+    // identity absent) already makes this the only creator: a plain put, without create's read.
+    const bool create_if_absent = !replace && records->shared();
     std::vector<Op> ops = {
-        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key)},
-        {replace ? Op::Kind::kPut : Op::Kind::kCreate, key(kIdentityPrefix, hash), out.applicant_id},
+        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key, random.nonce())},
+        {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id},
         {Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash}};
     Status st = write(ops, /*durable=*/false);
     if (st.code() == StatusCode::kAlreadyExists) {
@@ -490,9 +535,9 @@ Status KeyStore::sync() { return impl_->sync(); }
 
 void KeyStore::sync_async(std::function<void(Status)> done) {
   Impl& m = *impl_;
-  if (!m.options.sync || m.synced.load(std::memory_order_acquire) >= m.written.load(std::memory_order_acquire)) {
-    return done(Status::Ok());
-  }
+  if (m.synced.load(std::memory_order_acquire) >= m.written.load(std::memory_order_acquire)) return done(Status::Ok());
+  // Without fsyncs, sync() only hands the WAL's buffer to the OS: not worth a thread's round trip.
+  if (!m.options.sync) return done(m.sync());
   {
     std::lock_guard lock(m.async_mu);
     if (!m.syncer.joinable()) m.syncer = std::thread([&m] { m.sync_loop(); });

@@ -13,10 +13,11 @@
 // An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
 //
 // Guarantees:
-//   - A new applicant's key is written (to the OS: a killed process loses nothing) before key_for() returns,
-//     and synced by sync() or sync_async(), which the engine calls before it appends the appeal that names
-//     the key: an appeal in the log never refers to a key a power loss could take. Concurrent new applicants
-//     share one fsync, and a registration's thread need not wait for it (sync_async).
+//   - A new applicant's key is written and synced by sync() or sync_async(), which the engine calls before it
+//     appends the appeal that names the key: an appeal in the log never refers to a key a power loss (or a
+//     killed process) could take. Until then it waits in the key store's buffer with the other new applicants'
+//     (a process killed meanwhile loses only keys nothing names yet), so that concurrent new applicants share
+//     one write and one fsync, and a registration's thread need not wait for it (sync_async).
 //   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
 //     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
 //     the erased mark are deleted). purge() then flushes and compacts so that the wrapped key is gone from the
@@ -101,7 +102,7 @@ class KeyStore {
   ~KeyStore();
 
   // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
-  // creates both the first time (written, not yet synced: call sync() or sync_async() before anything that
+  // creates both the first time (buffered, not yet durable: call sync() or sync_async() before anything that
   // names the key is made durable). An applicant whose erasure began is never returned: the same identity then
   // gets a new applicant. Errors: kIOError.
   Result<ApplicantKey> key_for(std::string_view identity);

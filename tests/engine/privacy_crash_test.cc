@@ -1,9 +1,11 @@
-// Crash safety of erasure and key rotation: a child process erases applicants one request at a time (or
-// rotates the key-encryption key) and reports each finished operation through a pipe; the parent kills it with
+// Crash safety of sealed registrations, erasure and key rotation: a child process registers new applicants,
+// erases applicants one request at a time, or rotates the key-encryption key, and reports each finished
+// operation through a pipe; the parent kills it with
 // SIGKILL at a random moment (or right after a random number of its reports), reopens the log and the key store
 // as a restarting server does (finishing interrupted erasures), and checks that every applicant is either
 // wholly erased (key gone, ApplicantErased in each of its appeals, once) or wholly intact (key opens its
-// appeals, no ApplicantErased), that every reported erasure is whole, that the key store opens with exactly one
+// appeals, no ApplicantErased), that every reported erasure is whole, that every registered appeal in the log
+// (acknowledged or not) opens with its applicant's key, that the key store opens with exactly one
 // of the two keys after a rotation, and that the log verifies. Each test runs 10 rounds; OTINISH_CRASH_ROUNDS=N
 // runs more (outside CI). The child is this same binary re-executed with --crash-child (a fork alone would
 // inherit RocksDB's threads).
@@ -17,6 +19,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <map>
 #include <optional>
 #include <random>
@@ -80,7 +84,52 @@ void report(int fd, const std::string& what) {
   if (write(fd, &d, sizeof d) != sizeof d) _exit(5);
 }
 
+// New applicants from four threads until killed, syncs on as a server runs: two threads wait for each
+// registration (the key store's sync()), two hand it on (register_appeal_async, the key store's sync thread).
+// Each acknowledged appeal is reported. A new applicant's key waits in the key store's buffer until that sync,
+// so a kill between the sealing and the sync must lose nothing the log names.
+[[noreturn]] void register_until_killed(const std::string& dir, int fd) {
+  auto store = store::open_rocks_store(dir + "/log");
+  auto keys = store.ok() ? KeyStore::open(dir + "/keys", kek_a()) : Result<std::unique_ptr<KeyStore>>(store.status());
+  if (!keys.ok()) _exit(3);
+  AeadApplicantSealer sealer(**keys);
+  InMemoryTopicCatalogue topics(testing::test_topics());
+  Engine engine(**store, SystemClock::instance(), &topics, sealer);
+  std::mutex report_mu;
+  auto acknowledged = [&](const Result<CommandResult>& r) {
+    if (!r.ok()) _exit(4);
+    std::lock_guard lock(report_mu);
+    report(fd, r->appeal_id);
+  };
+  report(fd, "ready");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0;; ++i) {
+        const std::string n = std::to_string(t) + "-" + std::to_string(i);
+        RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken",
+                         .location = {"Abay", "Tauke khan"}, .text = "stuck",
+                         .applicant = {"Person " + n, "+7 702 " + std::to_string(t * 1000000 + i), "Abay 1"}};
+        const CommandMeta meta{"reg-" + n, {}, ""};
+        if (t < 2) {
+          acknowledged(engine.register_appeal(r, meta));
+        } else {
+          std::promise<void> answered;
+          engine.register_appeal_async(r, meta, [&](Result<CommandResult> res) {
+            acknowledged(res);
+            answered.set_value();
+          });
+          answered.get_future().wait();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  _exit(0);
+}
+
 [[noreturn]] void child(const std::string& dir, int fd, const std::string& mode) {
+  if (mode == "register") register_until_killed(dir, fd);
   if (mode == "rotate") {
     report(fd, "ready");
     Status st = KeyStore::rotate(dir + "/keys", kek_a(), kek_b());
@@ -227,6 +276,46 @@ TEST(PrivacyCrashTest, AKilledErasureIsWholeOrAbsentAfterTheRestart) {
   fs::remove_all(base);
   EXPECT_GT(erased_total, 0u) << "no erasure happened in any round: the test proved nothing";
   EXPECT_GT(intact_total, 0u) << "every erasure finished before the kill in every round: kill sooner";
+}
+
+TEST(PrivacyCrashTest, EveryRegisteredAppealOpensAfterAKill) {
+  const std::string base = testing::make_temp_dir();
+  std::mt19937 rng(std::random_device{}());
+  std::size_t appended_total = 0;
+  for (int r = 0; r < rounds(); ++r) {
+    const std::string dir = base + "/round";
+    fs::remove_all(dir);
+    // Odd rounds kill right after a random number of acknowledgements, even rounds at a random moment.
+    const auto after = r % 2 ? std::optional<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 300)(rng))
+                             : std::nullopt;
+    Round round = kill_child(dir, "register", 400, rng, after);
+    ASSERT_TRUE(round.ready);
+    auto store = store::open_rocks_store(dir + "/log");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto keys = KeyStore::open(dir + "/keys", kek_a(), {.create_if_missing = false});
+    ASSERT_TRUE(keys.ok()) << "round " << r << ": " << keys.status().ToString();
+    AeadApplicantSealer sealer(**keys);
+    Engine engine(**store, SystemClock::instance(), nullptr, sealer);
+    std::set<std::string> in_log;
+    ASSERT_TRUE((*store)->scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
+      if (e.type == "AppealRegistered") in_log.insert(e.stream.substr(std::string_view("appeal-").size()));
+      return true;
+    }).ok());
+    for (const std::string& id : round.reported) {
+      ASSERT_TRUE(in_log.contains(id)) << "round " << r << ": acknowledged appeal " << id << " is not in the log";
+    }
+    for (const std::string& id : in_log) {
+      auto state = engine.load(id);
+      ASSERT_TRUE(state.ok()) << id << ": " << state.status().ToString();
+      auto opened = engine.applicant(*state);
+      ASSERT_TRUE(opened.ok()) << "round " << r << ": appeal " << id << " names a key the kill took: "
+                               << opened.status().ToString();
+      EXPECT_TRUE(opened->name.starts_with("Person ")) << id;
+    }
+    appended_total += in_log.size();
+  }
+  fs::remove_all(base);
+  EXPECT_GT(appended_total, 0u) << "no round registered anything before the kill";
 }
 
 TEST(PrivacyCrashTest, AKilledRotationLeavesExactlyOneKeyWorking) {

@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 #include <utility>
+#include <variant>
 
 namespace otinish::engine {
 namespace {
@@ -286,15 +287,18 @@ Status Engine::propagate_resolution(const AppealState& parent, const CommandMeta
   return Status::Ok();
 }
 
-std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& id, const Command& command,
-                                                               const CommandMeta& meta, AppealState& state) {
-  std::lock_guard lock(stripe(id.stream()));
+namespace {
+CommandResult applied_result(const AppealState& state, const AppliedCommand& a) {
+  return CommandResult{state.id, state.stage, a.version, a.decision_version, 0, true};
+}
+}  // namespace
+
+Result<Engine::Decided> Engine::decide_locked(const AppealId& id, const Command& command, const CommandMeta& meta,
+                                              AppealState& state) {
   OTINISH_ASSIGN_OR_RETURN(state, load(id.to_string()));
-  auto applied = [&](const AppliedCommand& a) { return CommandResult{state.id, state.stage, a.version,
-                                                                     a.decision_version, 0, true}; };
   if (auto it = state.applied_commands.find(meta.command_id);
       !meta.command_id.empty() && it != state.applied_commands.end()) {
-    return applied(it->second);
+    return Decided(applied_result(state, it->second));
   }
   if (meta.expected_version && *meta.expected_version != state.decision_version) {
     return Status::Conflict("appeal " + state.id + " is at version " + std::to_string(state.decision_version) +
@@ -314,9 +318,12 @@ std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& i
   if (const auto* merge = std::get_if<MergeInto>(&command)) {
     OTINISH_RETURN_IF_ERROR(check_merge_parent(state, merge->parent));
   }
-  // Appended at exactly the stream version loaded: anything written since, even an SLA fact that leaves the
-  // decision version alone, makes the store refuse, and the command is decided again on what is there now.
-  auto result = append_events(state, id.stream(), events, meta);
+  return Decided(std::move(events));
+}
+
+std::optional<Result<CommandResult>> Engine::after_append(const AppealId& id, const CommandMeta& meta,
+                                                          const std::vector<AppealEvent>& events, AppealState& state,
+                                                          Result<CommandResult> result) const {
   if (!result.ok() && result.status().code() == StatusCode::kConflict) return std::nullopt;
   OTINISH_RETURN_IF_ERROR(result.status());
   if (result->duplicate) {
@@ -327,7 +334,7 @@ std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& i
       return Status::Internal("appeal " + state.id + ": the store deduplicated command " + meta.command_id +
                               " but its events are not in the stream");
     }
-    return applied(it->second);
+    return applied_result(state, it->second);
   }
   for (const auto& e : events) {
     store::RecordedEvent own;  // fold our own events to know the state the follow-ups act on
@@ -336,6 +343,18 @@ std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& i
     evolve_decoded(state, own, e);
   }
   return result;
+}
+
+std::optional<Result<CommandResult>> Engine::decide_and_append(const AppealId& id, const Command& command,
+                                                               const CommandMeta& meta, AppealState& state) {
+  std::lock_guard lock(stripe(id.stream()));
+  auto decided = decide_locked(id, command, meta, state);
+  if (!decided.ok()) return Result<CommandResult>(decided.status());
+  if (auto* answer = std::get_if<CommandResult>(&*decided)) return Result<CommandResult>(std::move(*answer));
+  const auto& events = std::get<std::vector<AppealEvent>>(*decided);
+  // Appended at exactly the stream version loaded: anything written since, even an SLA fact that leaves the
+  // decision version alone, makes the store refuse, and the command is decided again on what is there now.
+  return after_append(id, meta, events, state, append_events(state, id.stream(), events, meta));
 }
 
 Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta) {
@@ -359,6 +378,88 @@ Result<CommandResult> Engine::execute(std::string_view appeal_id, const Command&
   }
   return Status::Conflict("appeal " + std::string(appeal_id) + ": the stream kept changing; gave up after " +
                           std::to_string(options_.max_conflict_retries) + " retries; re-send the command");
+}
+
+void Engine::execute_async(std::string_view appeal_id, const Command& command, const CommandMeta& meta,
+                           CommandCallback done) {
+  auto parsed = AppealId::parse(appeal_id);
+  if (!parsed.ok()) return done(parsed.status());
+  const AppealId id = *parsed;
+  auto waiting = [this, id, command, meta, done] { done(execute(id.to_string(), command, meta)); };
+  // A merge then writes its parent's stream: the whole command runs the waiting way, off the caller's thread.
+  if (std::holds_alternative<MergeInto>(command)) return run_later(std::move(waiting));
+  auto state = std::make_shared<AppealState>();
+  std::unique_lock lock(stripe(id.stream()));
+  auto decided = decide_locked(id, command, meta, *state);
+  if (!decided.ok()) {
+    lock.unlock();
+    return done(decided.status());
+  }
+  if (auto* answer = std::get_if<CommandResult>(&*decided)) {
+    lock.unlock();
+    // A re-sent resolution completes what its first attempt began among the children: execute() does that.
+    if (std::holds_alternative<Resolve>(command)) return run_later(std::move(waiting));
+    return done(std::move(*answer));
+  }
+  auto events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(*decided)));
+  const std::string stream = id.stream();
+  const std::uint64_t loaded_version = state->version;
+  // The append joins the store's order before the stripe is released, and is answered once durable. Another
+  // command on this appeal meanwhile loads the synced state, which lacks this one's events: its append then
+  // conflicts, and it is decided again below once this one is synced.
+  store_.append_async(
+      stream, store::ExpectedVersion::exact(loaded_version), encode_for_append(*events, stream, meta),
+      {.idempotency_key = idempotency_key(meta, stream)},
+      [this, id, command, meta, done, state, events, waiting](Result<store::AppendResult> appended) {
+        // On the store's completion thread (or, refused, on the caller's): nothing here may wait.
+        auto finished = after_append(id, meta, *events, *state,
+                                     appended.ok() ? Result<CommandResult>(command_result(*state, *events, *appended))
+                                                   : Result<CommandResult>(appended.status()));
+        if (!finished) return run_later(waiting);  // the stream moved: decide again on fresh state
+        if (finished->ok() && std::holds_alternative<Resolve>(command) && resolved_or_later(state->stage) &&
+            !state->children.empty()) {
+          return run_later([this, state, meta, done, result = *finished] {
+            const Status children = propagate_resolution(*state, meta);
+            done(children.ok() ? result : Result<CommandResult>(children));
+          });
+        }
+        done(std::move(*finished));
+      });
+}
+
+void Engine::run_later(std::function<void()> work) {
+  std::unique_lock lock(later_mu_);
+  if (stopping_) {  // the engine is going: whatever still arrives (it should not) is done here
+    lock.unlock();
+    return work();
+  }
+  if (later_threads_.empty()) {
+    for (int i = 0; i < kLaterThreads; ++i) {
+      later_threads_.emplace_back([this] {
+        std::unique_lock l(later_mu_);
+        for (;;) {
+          later_cv_.wait(l, [this] { return stopping_ || !later_.empty(); });
+          if (later_.empty()) return;  // stopping, and nothing left to do
+          auto next = std::move(later_.front());
+          later_.pop_front();
+          l.unlock();
+          next();
+          l.lock();
+        }
+      });
+    }
+  }
+  later_.push_back(std::move(work));
+  later_cv_.notify_one();
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(later_mu_);
+    stopping_ = true;
+  }
+  later_cv_.notify_all();
+  for (auto& t : later_threads_) t.join();
 }
 
 std::mutex& Engine::stripe(std::string_view stream) {

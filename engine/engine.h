@@ -10,9 +10,10 @@
 //   if (r.status().code() == StatusCode::kFailedPrecondition) { /* message names stage and allowed commands */ }
 //
 // Guarantees:
-//   - Writers of one appeal in this process are serialised (striped locks), so they never conflict. A conflict
-//     with another writer (another process, or the SLA service appending to the appeal's stream in between) is
-//     retried on fresh state with a randomised backoff, at most EngineOptions::max_conflict_retries times, then
+//   - Waiting writers of one appeal in this process are serialised (striped locks), so they never conflict with
+//     each other. A conflict with another writer (another process, the SLA service appending to the appeal's
+//     stream in between, or an execute_async of this process whose append was not yet synced: loads read
+//     synced events only) is retried on fresh state with a randomised backoff, at most EngineOptions::max_conflict_retries times, then
 //     returned as kConflict. A command with an expected (decision) version is retried too, and its version is
 //     checked again on the fresh state: it goes through past SLA timing facts and is refused past a command.
 //   - A command id makes a retried command harmless: a command whose events are already in the stream returns
@@ -30,6 +31,8 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,7 +40,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "common/status.h"
@@ -88,6 +93,8 @@ class Engine {
   Engine(store::EventStore& store, const Clock& clock, const TopicCatalogue* catalogue,
          const ApplicantSealer& sealer = PlainApplicantSealer::instance(), EngineOptions options = {});
 
+  // Waits for the work execute_async handed to the engine's threads.
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -109,6 +116,16 @@ class Engine {
   // Errors: kNotFound (no such appeal, or a merge's parent), those of decide(), kConflict after the retries,
   // the store's errors.
   Result<CommandResult> execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta);
+
+  // execute() without waiting for an fsync: the load and the decision run on this thread under the appeal's
+  // lock, the append is handed to the store (EventStore::append_async), and `done` gets what execute() would
+  // have returned: on this thread before the call returns (a refusal, a re-sent command's first outcome), or
+  // on the store's completion thread once the events are durable. What must wait runs on the engine's own
+  // threads instead, and `done` is called there: a command decided again after a conflict (another command on
+  // the same appeal appended since the load, not yet synced then), a merge (it writes the parent's stream
+  // too), and a resolution reaching a mass incident's children. `done` must be short and must not throw.
+  void execute_async(std::string_view appeal_id, const Command& command, const CommandMeta& meta,
+                     CommandCallback done);
 
   // The appeal's state now. Errors: kNotFound; kCorruption if the stream does not fold.
   Result<AppealState> load(std::string_view appeal_id) const;
@@ -150,6 +167,18 @@ class Engine {
   // process, or the SLA service, wrote it): the caller decides again on fresh state.
   std::optional<Result<CommandResult>> decide_and_append(const AppealId& id, const Command& command,
                                                          const CommandMeta& meta, AppealState& state);
+  // decide_and_append's two halves. Under the stripe: load into `state`, answer a re-sent command (its first
+  // outcome), check meta.expected_version, decide: the events to append, or the answer.
+  using Decided = std::variant<std::vector<AppealEvent>, CommandResult>;
+  Result<Decided> decide_locked(const AppealId& id, const Command& command, const CommandMeta& meta,
+                                AppealState& state);
+  // Given the append's outcome: nullopt for a conflict (decide again), the first outcome when the store
+  // deduplicated the command, else `result` with `state` advanced past `events`.
+  std::optional<Result<CommandResult>> after_append(const AppealId& id, const CommandMeta& meta,
+                                                    const std::vector<AppealEvent>& events, AppealState& state,
+                                                    Result<CommandResult> result) const;
+  // Runs `work` on one of the engine's threads (started on first need): execute_async's waiting part.
+  void run_later(std::function<void()> work);
   // Writers of one stream in this process take its stripe, so they never conflict with each other; a kConflict
   // then means another process wrote the stream. Never held across calls that take another stripe.
   std::mutex& stripe(std::string_view stream);
@@ -161,6 +190,13 @@ class Engine {
   const EngineOptions options_;
 
   std::array<std::mutex, 256> stripes_;
+
+  static constexpr int kLaterThreads = 2;
+  std::mutex later_mu_;
+  std::condition_variable later_cv_;
+  std::deque<std::function<void()>> later_;  // guarded by later_mu_
+  bool stopping_ = false;                    // guarded by later_mu_
+  std::vector<std::thread> later_threads_;   // guarded by later_mu_ (started once)
 
   // Folded states of long streams, kept so that a load reads only the events after them. A mass incident's
   // parent gains an event per merged child, and every merge loads it (twice): read whole, 2,000 merges were

@@ -684,18 +684,25 @@ HttpResponse ApiService::run_command(Call& c) {
     }
     if (options_.intake_gate) options_.intake_gate();
     const auto started = SteadyClock::now();
-    auto r = engine_.execute(id, *cmd, {.command_id = *command_id, .actor = actor_of(c.who),
-                                        .correlation_id = c.q.request_id, .expected_version = expected_version});
-    metrics_.observe_command(name, since(started));
-    if (!r.ok()) {
-      HttpResponse res = status_problem(r.status());
-      if (r.status().current_version()) res.set_header("ETag", etag_of(*r.status().current_version()));
-      return res;
-    }
-    if (!r->duplicate) metrics_.add_appended(r->version > s.version ? r->version - s.version : 0);
-    HttpResponse res = json_response(200, command_result_json(*r));
-    res.set_header("ETag", etag_of(r->decision_version));
-    return res;
+    // Answered from the command's completion, once durable: no worker thread waits for the fsync.
+    auto later = LaterResponse::make();
+    engine_.execute_async(
+        id, *cmd,
+        {.command_id = *command_id, .actor = actor_of(c.who), .correlation_id = c.q.request_id,
+         .expected_version = expected_version},
+        [this, later, started, name = std::string(name), loaded = s.version](Result<engine::CommandResult> r) {
+          metrics_.observe_command(name, since(started));
+          if (!r.ok()) {
+            HttpResponse res = status_problem(r.status());
+            if (r.status().current_version()) res.set_header("ETag", etag_of(*r.status().current_version()));
+            return later->complete(std::move(res));
+          }
+          if (!r->duplicate) metrics_.add_appended(r->version > loaded ? r->version - loaded : 0);
+          HttpResponse res = json_response(200, command_result_json(*r));
+          res.set_header("ETag", etag_of(r->decision_version));
+          later->complete(std::move(res));
+        });
+    return LaterResponse::response(std::move(later));
   });
 }
 

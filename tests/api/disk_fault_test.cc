@@ -130,6 +130,42 @@ TEST_F(DiskFaultTest, ASlowFsyncHoldsNoWorkerThread) {
   for (const std::string& id : ids) EXPECT_EQ(listed.count(id), 1u) << id;
 }
 
+// The same for commands on appeals: with ONE worker and a 200 ms fsync, eight desks sending a command each to
+// its own appeal at once share the fsyncs; each is answered 200 and is in the log after a restart.
+TEST_F(DiskFaultTest, ASlowFsyncHoldsNoWorkerThreadForCommands) {
+  TestNodeSetup s = setup();
+  s.worker_threads = 1;
+  TestNode node(testing::make_temp_dir(), {}, s);
+  constexpr int kDesks = 8;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kDesks; ++i) ids.push_back(node.register_appeal());
+  fs->set_sync_delay(std::chrono::milliseconds(200));
+  const store::CommitStats before = node.node().store().commit_stats();
+  std::vector<ClientResponse> answers(kDesks);
+  std::vector<std::thread> desks;
+  for (int i = 0; i < kDesks; ++i) {
+    desks.emplace_back([&, i] {
+      answers[i] = node.as(Role::kOperator, "POST", "/v1/appeals/" + ids[i] + "/send_for_review", "",
+                           {{"Idempotency-Key", "review-" + std::to_string(i)}, {"If-Match", "\"1\""}});
+    });
+  }
+  for (auto& d : desks) d.join();
+  const store::CommitStats after = node.node().store().commit_stats();
+  fs->set_sync_delay(std::chrono::microseconds(0));
+  for (const ClientResponse& r : answers) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(TestNode::json(r).at("stage").as_string(), "under_review") << r.body;
+  }
+  EXPECT_LT(after.syncs - before.syncs, std::uint64_t{kDesks})
+      << "each command had an fsync of its own: the one worker waited for each";
+  node.restart();
+  for (const std::string& id : ids) {
+    ClientResponse r = node.as(Role::kAuditor, "GET", "/v1/appeals/" + id);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(TestNode::json(r).at("stage").as_string(), "under_review") << id;
+  }
+}
+
 // The same for eight new applicants: each one's key is written when it is sealed and synced before its appeal
 // is appended, and the worker must not wait for that fsync either. Waiting, the one worker would make the eight
 // keys durable one at a time: eight fsyncs of the key store.

@@ -1,6 +1,7 @@
 // The command handler on the real RocksDB store: numbering, idempotency, conflicts, errors, replay as of a time.
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -134,6 +135,100 @@ TEST(CommandHandler, AsynchronousRegistrationAnswersWhatTheWaitingOneWould) {
     EXPECT_EQ(got.back().status().code(), StatusCode::kInvalidArgument) << got.back().status().ToString();
   }
   EXPECT_EQ(city.reg(Category::kComplaint, "lifts.broken"), "SHY-2026-0000042");
+}
+
+// execute_async answers what execute would: the same versions and stages along a lifecycle, a re-sent
+// command's first outcome, a stale expected version and a refusal; many commands on one appeal at once, each
+// appended once (the later ones conflict with the earlier ones' unsynced appends and are decided again); a
+// merge and a mass incident's resolution reaching its children.
+TEST(CommandHandler, AsynchronousCommandsAnswerWhatTheWaitingOnesWould) {
+  TestCity city;
+  auto async = [&](const std::string& id, const Command& c, const CommandMeta& m) {
+    std::promise<Result<CommandResult>> answer;
+    auto got = answer.get_future();
+    city.engine().execute_async(id, c, m, [&](Result<CommandResult> r) { answer.set_value(std::move(r)); });
+    EXPECT_EQ(got.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    return got.get();
+  };
+  const std::string waited = city.reg(Category::kComplaint, "lifts.broken");
+  const std::string handed = city.reg(Category::kComplaint, "lifts.broken");
+  const std::vector<Command> steps = {SendForReview{}, Assign{}, Accept{}, Comment{"the lift is on floor 4"},
+                                      StartWork{}, Resolve{Outcome::kDone, "repaired"}};
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    auto w = city.engine().execute(waited, steps[i], city.meta());
+    const CommandMeta m = city.meta();
+    auto h = async(handed, steps[i], m);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE(h.ok()) << "step " << i << ": " << h.status().ToString();
+    EXPECT_EQ(h->stage, w->stage) << "step " << i;
+    EXPECT_EQ(h->version, w->version) << "step " << i;
+    EXPECT_EQ(h->decision_version, w->decision_version) << "step " << i;
+    EXPECT_FALSE(h->duplicate);
+    EXPECT_EQ(city.engine().load(handed)->version, h->version) << "durable and visible once answered";
+    // Re-sent: the first outcome, nothing written.
+    auto again = async(handed, steps[i], m);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->duplicate);
+    EXPECT_EQ(again->version, h->version);
+  }
+  CommandMeta stale = city.meta();
+  stale.expected_version = 1;
+  auto conflict = async(handed, Comment{"late"}, stale);
+  EXPECT_EQ(conflict.status().code(), StatusCode::kConflict) << conflict.status().ToString();
+  EXPECT_EQ(conflict.status().current_version(), city.engine().load(handed)->decision_version);
+  EXPECT_EQ(async(handed, Accept{}, city.meta()).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(async("SHY-2026-0999999", Comment{"x"}, city.meta()).status().code(), StatusCode::kNotFound);
+
+  // 40 comments on one appeal at once, from four threads that do not wait for their answers.
+  const std::string busy = city.reg(Category::kComplaint, "lifts.broken");
+  const std::uint64_t start = city.engine().load(busy)->version;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<CommandResult>> got;
+  std::vector<std::thread> desks;
+  for (int t = 0; t < 4; ++t) {
+    desks.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        city.engine().execute_async(busy, Comment{"note " + std::to_string(t) + "/" + std::to_string(i)},
+                                    {"c" + std::to_string(t) + "-" + std::to_string(i), {}, ""},
+                                    [&](Result<CommandResult> r) {
+                                      std::lock_guard lock(mu);
+                                      got.push_back(std::move(r));
+                                      cv.notify_all();
+                                    });
+      }
+    });
+  }
+  for (auto& d : desks) d.join();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return got.size() == 40; })) << got.size();
+    std::set<std::uint64_t> versions;
+    for (const auto& r : got) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      versions.insert(r->version);
+    }
+    EXPECT_EQ(versions.size(), 40u) << "two comments answered with one version";
+  }
+  EXPECT_EQ(city.engine().load(busy)->version, start + 40);
+
+  // A mass incident: children merged, then the parent's resolution reaches them.
+  const std::string parent = city.reg(Category::kIncident, "roads.manhole_open");
+  ASSERT_TRUE(async(parent, Assign{}, city.meta("inspector")).ok());
+  std::vector<std::string> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(city.reg(Category::kIncident, "roads.manhole_open", "+7 701 300 000" + std::to_string(i)));
+    auto merged = async(children.back(), MergeInto{parent, "same manhole"}, city.meta("inspector"));
+    ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  }
+  EXPECT_EQ(city.engine().load(parent)->children.size(), 3u);
+  ASSERT_TRUE(async(parent, Accept{}, city.meta("agency")).ok());
+  ASSERT_TRUE(async(parent, StartWork{}, city.meta("agency")).ok());
+  auto resolved = async(parent, Resolve{Outcome::kDone, "the manhole is covered"}, city.meta("agency"));
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  for (const std::string& child : children) {
+    EXPECT_EQ(city.engine().load(child)->stage, Stage::kResolved) << child;
+  }
 }
 
 TEST(CommandHandler, RetriedCommandIsHarmless) {

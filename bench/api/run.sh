@@ -9,7 +9,8 @@
 #     store alone appending the same two events per appeal at the same concurrency (otinish_store_bench
 #     --events-per-call 2; goal >= 0.5);
 #   - the registrations' p99 at this many connections (goal < 10 ms);
-# and with the city's SLA rules: the SLA service's lag during the run, how long after it the lag is back to 0,
+# the same for commands on the appeals registered (a comment each, bench/api/post_command.lua); and with the
+# city's SLA rules: the SLA service's lag during the run, how long after it the lag is back to 0,
 # and the server's resident memory. Not a test: figures, no assertions.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +53,13 @@ run_ours() {
   ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$ours" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+  if [ "${with_commands:-0}" = 1 ]; then
+    # Commands on the appeals just registered: a comment each, durable before its 200.
+    echo "== commands: POST /v1/appeals/{id}/comment on the first 1,000 appeals, wrk -t2 -c$conns -d${secs}s"
+    commands=$(BENCH_YEAR=$(date -u -d '+5 hours' +%Y) BENCH_APPEALS=1000 \
+      wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_command.lua" "http://127.0.0.1:$port")
+    echo "$commands" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|otinish commands"
+  fi
   if [ "${with_invalid:-0}" = 1 ]; then
     echo "== the HTTP layer alone: POST /v1/appeals refused by validation (422), wrk -t2 -c$conns -d${secs}s"
     invalid=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_invalid.lua" "http://127.0.0.1:$port")
@@ -76,7 +84,7 @@ run_ours() {
   rm -rf "$data" "$data.kek"; data=""
 }
 
-with_invalid=1 run_ours "engine and views, no SLA rules"
+with_invalid=1 with_commands=1 run_ours "engine and views, no SLA rules"
 ours_plain=$(echo "$ours" | awk '/Requests\/sec/ {print $2}')
 p99_plain=$(echo "$ours" | awk '$1=="99%" {print $2}')
 invalid_rps=$(echo "$invalid" | awk '/Requests\/sec/ {print $2}')
@@ -106,5 +114,6 @@ echo "== the three ratios (one run)"
 [ -n "$b" ] && awk -v a="$invalid_rps" -v b="$b" 'BEGIN { printf "1. the HTTP layer alone: refused registrations %.0f/s / nginx %.0f/s = %.3f (goal >= 0.5)\n", a, b, a / b }'
 awk -v a="$ours_plain" -v s="$store_appends" 'BEGIN { printf "2. durable registrations %.0f/s / the store alone %.0f appends/s of 2 events = %.3f (goal >= 0.5)\n", a, s, a / s }'
 echo "3. registrations' p99 at $conns connections (no SLA rules): $p99_plain (goal < 10 ms)"
+echo "(commands on appeals, a comment each: $(echo "$commands" | awk '/Requests\/sec/ {printf "%.0f/s", $2}'), p99 $(echo "$commands" | awk '$1=="99%" {print $2}'))"
 [ -n "$b" ] && awk -v a="$ours_plain" -v c="$ours_sla" -v b="$b" 'BEGIN { printf "(registrations against nginx: %.3f without SLA rules, %.3f with them)\n", a / b, c / b }'
 exit 0

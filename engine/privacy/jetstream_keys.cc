@@ -128,6 +128,7 @@ class JetStreamKeyRecords final : public KeyRecords {
 
   // Each write above returned once a quorum of the cluster stored it.
   Status sync() override { return Status::Ok(); }
+  bool durable_on_write() const noexcept override { return true; }  // each write is acknowledged by a quorum
   // Deleted values were erased as they were deleted.
   Status purge() override { return Status::Ok(); }
   Status checkpoint_to(const std::string&) override {

@@ -50,6 +50,9 @@ class KeyRecords {
   virtual Status write(const std::vector<Op>& ops, bool durable) = 0;
   // Makes every write so far durable.
   virtual Status sync() = 0;
+  // True when every write is durable once write() returns, `durable` or not (JetStream's quorum): then a new
+  // applicant's key needs no sync() at all, and the KeyStore skips it.
+  virtual bool durable_on_write() const noexcept { return false; }
   // Physically destroys deleted and overwritten values still in files (RocksDB: flush and compaction).
   // JetStream erases each one as it is deleted or overwritten, so there is nothing left to do.
   virtual Status purge() = 0;

@@ -395,7 +395,7 @@ struct KeyStore::Impl {
       return st;
     }
     OTINISH_RETURN_IF_ERROR(st);
-    written.fetch_add(1, std::memory_order_acq_rel);
+    if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
     remember_key(out.applicant_id, out.key);
     remember_identity(hash, out.applicant_id);

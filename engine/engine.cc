@@ -384,55 +384,121 @@ void Engine::execute_async(std::string_view appeal_id, const Command& command, c
                            CommandCallback done) {
   auto parsed = AppealId::parse(appeal_id);
   if (!parsed.ok()) return done(parsed.status());
-  const AppealId id = *parsed;
-  auto waiting = [this, id, command, meta, done] { done(execute(id.to_string(), command, meta)); };
-  // A merge then writes its parent's stream: the whole command runs the waiting way, off the caller's thread.
-  if (std::holds_alternative<MergeInto>(command)) return run_later(std::move(waiting));
+  auto c = std::make_shared<AsyncCommand>(AsyncCommand{*parsed, command, meta, std::move(done)});
+  {
+    std::lock_guard lock(queues_mu_);
+    ++in_flight_;
+    auto [queue, first] = queues_.try_emplace(c->id.stream());
+    if (!first) {
+      // An earlier command on this appeal is not answered yet: this one is decided on what that one leaves.
+      queue->second.push_back(std::move(c));
+      return;
+    }
+  }
+  start(std::move(c), 0);
+}
+
+// The command's appeal stream is this engine's to append to (queues_ holds it) until finish().
+void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
+  // A merge writes its parent's stream too: the waiting way, on the engine's threads.
+  if (std::holds_alternative<MergeInto>(c->command)) {
+    return run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
+  }
   auto state = std::make_shared<AppealState>();
-  std::unique_lock lock(stripe(id.stream()));
-  auto decided = decide_locked(id, command, meta, *state);
+  std::unique_lock lock(stripe(c->id.stream()));
+  auto decided = decide_locked(c->id, c->command, c->meta, *state);
   if (!decided.ok()) {
     lock.unlock();
-    return done(decided.status());
+    return finish(c, decided.status());
   }
   if (auto* answer = std::get_if<CommandResult>(&*decided)) {
     lock.unlock();
     // A re-sent resolution completes what its first attempt began among the children: execute() does that.
-    if (std::holds_alternative<Resolve>(command)) return run_later(std::move(waiting));
-    return done(std::move(*answer));
+    if (std::holds_alternative<Resolve>(c->command)) {
+      return run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
+    }
+    return finish(c, std::move(*answer));
   }
   auto events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(*decided)));
-  const std::string stream = id.stream();
-  const std::uint64_t loaded_version = state->version;
-  // The append joins the store's order before the stripe is released, and is answered once durable. Another
-  // command on this appeal meanwhile loads the synced state, which lacks this one's events: its append then
-  // conflicts, and it is decided again below once this one is synced.
-  store_.append_async(
-      stream, store::ExpectedVersion::exact(loaded_version), encode_for_append(*events, stream, meta),
-      {.idempotency_key = idempotency_key(meta, stream)},
-      [this, id, command, meta, done, state, events, waiting](Result<store::AppendResult> appended) {
-        // On the store's completion thread (or, refused, on the caller's): nothing here may wait.
-        auto finished = after_append(id, meta, *events, *state,
-                                     appended.ok() ? Result<CommandResult>(command_result(*state, *events, *appended))
-                                                   : Result<CommandResult>(appended.status()));
-        if (!finished) return run_later(waiting);  // the stream moved: decide again on fresh state
-        if (finished->ok() && std::holds_alternative<Resolve>(command) && resolved_or_later(state->stage) &&
-            !state->children.empty()) {
-          return run_later([this, state, meta, done, result = *finished] {
-            const Status children = propagate_resolution(*state, meta);
-            done(children.ok() ? result : Result<CommandResult>(children));
-          });
-        }
-        done(std::move(*finished));
-      });
+  const std::string stream = c->id.stream();
+  // The store may answer on this thread before append_async returns (a refusal; a store without a completion
+  // thread of its own), while the stripe is held: that answer is kept and handled once the stripe is released.
+  struct Early {
+    std::mutex mu;
+    bool returned = false;                                 // guarded by mu
+    std::optional<Result<store::AppendResult>> answer;  // guarded by mu
+  };
+  auto early = std::make_shared<Early>();
+  store_.append_async(stream, store::ExpectedVersion::exact(state->version), encode_for_append(*events, stream, c->meta),
+                      {.idempotency_key = idempotency_key(c->meta, stream)},
+                      [this, c, state, events, attempt, early](Result<store::AppendResult> appended) {
+                        {
+                          std::lock_guard l(early->mu);
+                          if (!early->returned) {
+                            early->answer.emplace(std::move(appended));
+                            return;
+                          }
+                        }
+                        appended_async(c, *state, *events, attempt, std::move(appended));
+                      });
+  lock.unlock();
+  std::optional<Result<store::AppendResult>> answered;
+  {
+    std::lock_guard l(early->mu);
+    early->returned = true;
+    answered = std::move(early->answer);
+  }
+  if (answered) appended_async(c, *state, *events, attempt, std::move(*answered));
+}
+
+// On the store's completion thread (or the caller's): nothing here waits for a disk.
+void Engine::appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState& state,
+                            const std::vector<AppealEvent>& events, int attempt, Result<store::AppendResult> appended) {
+  auto finished = after_append(c->id, c->meta, events, state,
+                               appended.ok() ? Result<CommandResult>(command_result(state, events, *appended))
+                                             : Result<CommandResult>(appended.status()));
+  if (!finished) {
+    // Another writer (the SLA service, another process) appended since the load: decide again on fresh state.
+    if (attempt >= options_.max_conflict_retries) {
+      return finish(c, Status::Conflict("appeal " + c->id.to_string() + ": the stream kept changing; gave up after " +
+                                        std::to_string(options_.max_conflict_retries) + " retries; re-send the command"));
+    }
+    return run_later([this, c, attempt] {
+      backoff(attempt);
+      start(c, attempt + 1);
+    });
+  }
+  if (finished->ok() && std::holds_alternative<Resolve>(c->command) && resolved_or_later(state.stage) &&
+      !state.children.empty()) {
+    return run_later([this, c, parent = state, result = *finished] {
+      const Status children = propagate_resolution(parent, c->meta);
+      finish(c, children.ok() ? result : Result<CommandResult>(children));
+    });
+  }
+  finish(c, std::move(*finished));
+}
+
+void Engine::finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result) {
+  c->done(std::move(result));
+  std::shared_ptr<AsyncCommand> next;
+  {
+    std::lock_guard lock(queues_mu_);
+    auto queue = queues_.find(c->id.stream());
+    if (queue->second.empty()) {
+      queues_.erase(queue);
+    } else {
+      next = std::move(queue->second.front());
+      queue->second.pop_front();
+    }
+    if (--in_flight_ == 0) idle_cv_.notify_all();  // after this, `this` may be gone unless `next` holds it
+  }
+  // The next command on this appeal is decided now that this one is durable, on the engine's threads: never on
+  // the store's completion thread, whose other completions would wait behind it.
+  if (next) run_later([this, next] { start(next, 0); });
 }
 
 void Engine::run_later(std::function<void()> work) {
-  std::unique_lock lock(later_mu_);
-  if (stopping_) {  // the engine is going: whatever still arrives (it should not) is done here
-    lock.unlock();
-    return work();
-  }
+  std::lock_guard lock(later_mu_);
   if (later_threads_.empty()) {
     for (int i = 0; i < kLaterThreads; ++i) {
       later_threads_.emplace_back([this] {
@@ -454,6 +520,11 @@ void Engine::run_later(std::function<void()> work) {
 }
 
 Engine::~Engine() {
+  {
+    // Every execute_async is answered first (its completion and its follow-ups use this engine).
+    std::unique_lock lock(queues_mu_);
+    idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  }
   {
     std::lock_guard lock(later_mu_);
     stopping_ = true;

@@ -11,10 +11,10 @@
 //
 // Guarantees:
 //   - Waiting writers of one appeal in this process are serialised (striped locks), so they never conflict with
-//     each other. A conflict with another writer (another process, the SLA service appending to the appeal's
-//     stream in between, or an execute_async of this process whose append was not yet synced: loads read
-//     synced events only) is retried on fresh state with a randomised backoff, at most EngineOptions::max_conflict_retries times, then
-//     returned as kConflict. A command with an expected (decision) version is retried too, and its version is
+//     each other, nor do execute_async's (queued per appeal). A conflict with another writer (another process,
+//     the SLA service appending to the appeal's stream in between, a waiting execute on an appeal while an
+//     execute_async's append is not yet synced: loads read synced events only) is retried on fresh state with
+//     a randomised backoff, at most EngineOptions::max_conflict_retries times, then returned as kConflict. A command with an expected (decision) version is retried too, and its version is
 //     checked again on the fresh state: it goes through past SLA timing facts and is refused past a command.
 //   - A command id makes a retried command harmless: a command whose events are already in the stream returns
 //     the first outcome with `duplicate = true` and writes nothing. Commands that touch several streams (merge,
@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -93,7 +94,7 @@ class Engine {
   Engine(store::EventStore& store, const Clock& clock, const TopicCatalogue* catalogue,
          const ApplicantSealer& sealer = PlainApplicantSealer::instance(), EngineOptions options = {});
 
-  // Waits for the work execute_async handed to the engine's threads.
+  // Waits until every execute_async is answered.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -117,13 +118,18 @@ class Engine {
   // the store's errors.
   Result<CommandResult> execute(std::string_view appeal_id, const Command& command, const CommandMeta& meta);
 
-  // execute() without waiting for an fsync: the load and the decision run on this thread under the appeal's
-  // lock, the append is handed to the store (EventStore::append_async), and `done` gets what execute() would
-  // have returned: on this thread before the call returns (a refusal, a re-sent command's first outcome), or
-  // on the store's completion thread once the events are durable. What must wait runs on the engine's own
-  // threads instead, and `done` is called there: a command decided again after a conflict (another command on
-  // the same appeal appended since the load, not yet synced then), a merge (it writes the parent's stream
-  // too), and a resolution reaching a mass incident's children. `done` must be short and must not throw.
+  // execute() without waiting for an fsync: `done` gets what execute() would have returned, and no thread of
+  // the caller's waits for a disk. The load and the decision run on this thread under the appeal's lock, the
+  // append is handed to the store (EventStore::append_async), and `done` is called once the events are
+  // durable, on the store's completion thread; or on this thread before the call returns (a refusal, a
+  // re-sent command's first outcome). Commands on one appeal are taken in order: one that arrives while an
+  // earlier execute_async on the same appeal is unanswered waits for it (no thread waits) and is decided, on
+  // the engine's own threads, on what it left; so they never conflict with each other. The engine's threads
+  // also run what must wait: a merge (it writes the parent's stream too), a mass incident's resolution
+  // reaching its children, a command decided again after another writer's conflict; `done` is then called
+  // there. On a store without a completion thread of its own (JetStream's append_async waits for the cluster)
+  // the caller's thread waits for the append. `done` must be short and must not throw; it must not destroy
+  // the engine.
   void execute_async(std::string_view appeal_id, const Command& command, const CommandMeta& meta,
                      CommandCallback done);
 
@@ -177,7 +183,20 @@ class Engine {
   std::optional<Result<CommandResult>> after_append(const AppealId& id, const CommandMeta& meta,
                                                     const std::vector<AppealEvent>& events, AppealState& state,
                                                     Result<CommandResult> result) const;
-  // Runs `work` on one of the engine's threads (started on first need): execute_async's waiting part.
+  // execute_async's steps: one command's decision and append (its appeal's queue entry held), the append's
+  // answer, and the answer's delivery (which starts the next command queued on the same appeal).
+  struct AsyncCommand {
+    AppealId id;
+    Command command;
+    CommandMeta meta;
+    CommandCallback done;
+  };
+  void start(std::shared_ptr<AsyncCommand> c, int attempt);
+  void appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState& state,
+                      const std::vector<AppealEvent>& events, int attempt, Result<store::AppendResult> appended);
+  void finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result);
+  // Runs `work` on one of the engine's threads (started on first need): execute_async's steps that must not
+  // run on the store's completion thread.
   void run_later(std::function<void()> work);
   // Writers of one stream in this process take its stripe, so they never conflict with each other; a kConflict
   // then means another process wrote the stream. Never held across calls that take another stripe.
@@ -191,7 +210,16 @@ class Engine {
 
   std::array<std::mutex, 256> stripes_;
 
-  static constexpr int kLaterThreads = 2;
+  // execute_async's commands per appeal stream: an entry exists while one is being decided, appended or
+  // followed up; the commands that arrive meanwhile wait in it, in order, and are decided on what the one
+  // before them left (so this engine's commands never conflict with each other). in_flight_ counts the calls
+  // not yet answered: the destructor waits for none.
+  std::mutex queues_mu_;
+  std::unordered_map<std::string, std::deque<std::shared_ptr<AsyncCommand>>> queues_;  // guarded by queues_mu_
+  std::size_t in_flight_ = 0;                                                           // guarded by queues_mu_
+  std::condition_variable idle_cv_;
+
+  static constexpr int kLaterThreads = 4;
   std::mutex later_mu_;
   std::condition_variable later_cv_;
   std::deque<std::function<void()>> later_;  // guarded by later_mu_

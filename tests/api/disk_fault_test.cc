@@ -3,6 +3,8 @@
 // store recovered registers the appeal exactly once; a restart finds everything acknowledged.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -164,6 +166,49 @@ TEST_F(DiskFaultTest, ASlowFsyncHoldsNoWorkerThreadForCommands) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(TestNode::json(r).at("stage").as_string(), "under_review") << id;
   }
+}
+
+// Eight desks commenting on ONE appeal at once, with one worker and a 200 ms fsync: the comments are taken in
+// turn (each decided on what the one before left, so none is refused as a conflict), and meanwhile the worker
+// is free: a command on another appeal, sent after them, is answered before they are all done. A worker that
+// waited for each comment's fsync would answer it after all eight.
+TEST_F(DiskFaultTest, CommandsOnOneAppealTakeTurnsWithoutHoldingTheWorker) {
+  TestNodeSetup s = setup();
+  s.worker_threads = 1;
+  TestNode node(testing::make_temp_dir(), {}, s);
+  const std::string busy = node.register_appeal();
+  const std::string other = node.register_appeal();
+  fs->set_sync_delay(std::chrono::milliseconds(200));
+  constexpr int kDesks = 8;
+  std::vector<ClientResponse> answers(kDesks);
+  std::vector<std::thread> desks;
+  std::atomic<int> commented{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kDesks; ++i) {
+    desks.emplace_back([&, i] {
+      answers[i] = node.as(Role::kOperator, "POST", "/v1/appeals/" + busy + "/comment",
+                           R"({"text":"desk )" + std::to_string(i) + R"( called back"})",
+                           {{"Idempotency-Key", "note-" + std::to_string(i)}, {"If-Match", "*"}});
+      commented.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the eight are in
+  ClientResponse review = node.as(Role::kOperator, "POST", "/v1/appeals/" + other + "/send_for_review", "",
+                                  {{"Idempotency-Key", "review-other"}, {"If-Match", "*"}});
+  const int commented_before_review = commented.load();
+  for (auto& d : desks) d.join();
+  const auto all_took = std::chrono::steady_clock::now() - t0;
+  fs->set_sync_delay(std::chrono::microseconds(0));
+  ASSERT_EQ(review.status, 200) << review.body;
+  std::set<std::int64_t> versions;
+  for (const ClientResponse& r : answers) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    versions.insert(TestNode::json(r).at("stream_version").as_int64());
+  }
+  EXPECT_EQ(versions.size(), std::size_t{kDesks});
+  EXPECT_GE(all_took, std::chrono::milliseconds(200 * kDesks)) << "the comments did not take turns";
+  EXPECT_LT(commented_before_review, kDesks)
+      << "the other appeal's command waited for every comment: the one worker was held";
 }
 
 // The same for eight new applicants: each one's key is written when it is sealed and synced before its appeal

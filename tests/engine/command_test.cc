@@ -1,7 +1,10 @@
 // The command handler on the real RocksDB store: numbering, idempotency, conflicts, errors, replay as of a time.
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
+#include <tuple>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -143,11 +146,11 @@ TEST(CommandHandler, AsynchronousRegistrationAnswersWhatTheWaitingOneWould) {
 // merge and a mass incident's resolution reaching its children.
 TEST(CommandHandler, AsynchronousCommandsAnswerWhatTheWaitingOnesWould) {
   TestCity city;
-  auto async = [&](const std::string& id, const Command& c, const CommandMeta& m) {
-    std::promise<Result<CommandResult>> answer;
-    auto got = answer.get_future();
-    city.engine().execute_async(id, c, m, [&](Result<CommandResult> r) { answer.set_value(std::move(r)); });
-    EXPECT_EQ(got.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto async = [&](const std::string& id, const Command& c, const CommandMeta& m) -> Result<CommandResult> {
+    auto answer = std::make_shared<std::promise<Result<CommandResult>>>();
+    auto got = answer->get_future();
+    city.engine().execute_async(id, c, m, [answer](Result<CommandResult> r) { answer->set_value(std::move(r)); });
+    if (got.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return Status::Internal("no answer in 20 s");
     return got.get();
   };
   const std::string waited = city.reg(Category::kComplaint, "lifts.broken");
@@ -179,38 +182,84 @@ TEST(CommandHandler, AsynchronousCommandsAnswerWhatTheWaitingOnesWould) {
   EXPECT_EQ(async(handed, Accept{}, city.meta()).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(async("SHY-2026-0999999", Comment{"x"}, city.meta()).status().code(), StatusCode::kNotFound);
 
-  // 40 comments on one appeal at once, from four threads that do not wait for their answers.
+  // Answers collected from callbacks that may outlive a failed assertion: shared, not on the stack.
+  struct Answers : std::enable_shared_from_this<Answers> {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Result<CommandResult>> got;
+    Engine::CommandCallback add() {
+      return [self = shared_from_this()](Result<CommandResult> r) {
+        std::lock_guard lock(self->mu);
+        self->got.push_back(std::move(r));
+        self->cv.notify_all();
+      };
+    }
+    bool wait_for(std::size_t n) {
+      std::unique_lock lock(mu);
+      return cv.wait_for(lock, std::chrono::seconds(30), [&] { return got.size() >= n; });
+    }
+  };
+
+  // 40 comments on one appeal at once, from four threads that do not wait for their answers: taken in turn,
+  // each appended once.
   const std::string busy = city.reg(Category::kComplaint, "lifts.broken");
   const std::uint64_t start = city.engine().load(busy)->version;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Result<CommandResult>> got;
+  auto comments = std::make_shared<Answers>();
   std::vector<std::thread> desks;
   for (int t = 0; t < 4; ++t) {
     desks.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
         city.engine().execute_async(busy, Comment{"note " + std::to_string(t) + "/" + std::to_string(i)},
-                                    {"c" + std::to_string(t) + "-" + std::to_string(i), {}, ""},
-                                    [&](Result<CommandResult> r) {
-                                      std::lock_guard lock(mu);
-                                      got.push_back(std::move(r));
-                                      cv.notify_all();
-                                    });
+                                    {"c" + std::to_string(t) + "-" + std::to_string(i), {}, ""}, comments->add());
       }
     });
   }
   for (auto& d : desks) d.join();
+  ASSERT_TRUE(comments->wait_for(40)) << comments->got.size();
   {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return got.size() == 40; })) << got.size();
+    std::lock_guard lock(comments->mu);
     std::set<std::uint64_t> versions;
-    for (const auto& r : got) {
+    for (const auto& r : comments->got) {
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       versions.insert(r->version);
     }
     EXPECT_EQ(versions.size(), 40u) << "two comments answered with one version";
   }
   EXPECT_EQ(city.engine().load(busy)->version, start + 40);
+
+  // Sent one after the other without waiting, the second decided on what the first left: start_work is
+  // allowed only once the appeal is accepted.
+  const std::string quick = city.reg(Category::kComplaint, "lifts.broken");
+  ASSERT_TRUE(async(quick, SendForReview{}, city.meta()).ok());
+  ASSERT_TRUE(async(quick, Assign{}, city.meta("inspector")).ok());
+  auto in_turn = std::make_shared<Answers>();
+  city.engine().execute_async(quick, Accept{}, city.meta("agency"), in_turn->add());
+  city.engine().execute_async(quick, StartWork{}, city.meta("agency"), in_turn->add());
+  ASSERT_TRUE(in_turn->wait_for(2));
+  {
+    std::lock_guard lock(in_turn->mu);
+    ASSERT_TRUE(in_turn->got[0].ok()) << in_turn->got[0].status().ToString();
+    ASSERT_TRUE(in_turn->got[1].ok()) << in_turn->got[1].status().ToString();
+    EXPECT_EQ(in_turn->got[1]->stage, Stage::kInProgress);
+  }
+
+  // Two desks with the same If-Match at once: one goes through, the other is told the version now.
+  const std::uint64_t seen = city.engine().load(quick)->decision_version;
+  auto racing = std::make_shared<Answers>();
+  for (int i = 0; i < 2; ++i) {
+    CommandMeta m = city.meta("agency");
+    m.expected_version = seen;
+    city.engine().execute_async(quick, Comment{"desk " + std::to_string(i)}, m, racing->add());
+  }
+  ASSERT_TRUE(racing->wait_for(2));
+  {
+    std::lock_guard lock(racing->mu);
+    const auto& [a, b] = std::tie(racing->got[0], racing->got[1]);
+    ASSERT_NE(a.ok(), b.ok()) << a.status().ToString() << " / " << b.status().ToString();
+    const auto& refused = a.ok() ? b : a;
+    EXPECT_EQ(refused.status().code(), StatusCode::kConflict) << refused.status().ToString();
+    EXPECT_EQ(refused.status().current_version(), (a.ok() ? a : b)->decision_version);
+  }
 
   // A mass incident: children merged, then the parent's resolution reaches them.
   const std::string parent = city.reg(Category::kIncident, "roads.manhole_open");
@@ -229,6 +278,26 @@ TEST(CommandHandler, AsynchronousCommandsAnswerWhatTheWaitingOnesWould) {
   for (const std::string& child : children) {
     EXPECT_EQ(city.engine().load(child)->stage, Stage::kResolved) << child;
   }
+}
+
+// An engine destroyed while its execute_async commands are in flight answers every one of them first.
+TEST(CommandHandler, AnEngineAnswersEveryAsynchronousCommandBeforeItGoes) {
+  TestCity city;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(city.reg(Category::kComplaint, "lifts.broken"));
+  auto answered = std::make_shared<std::atomic<int>>(0);
+  {
+    Engine engine(city.store(), city.clock(), &city.catalogue());
+    for (int i = 0; i < 20; ++i) {
+      engine.execute_async(ids[i % ids.size()], Comment{"note " + std::to_string(i)},
+                           {"gone-" + std::to_string(i), {}, ""}, [answered](Result<CommandResult> r) {
+                             EXPECT_TRUE(r.ok()) << r.status().ToString();
+                             answered->fetch_add(1);
+                           });
+    }
+  }
+  EXPECT_EQ(answered->load(), 20);
+  for (const std::string& id : ids) EXPECT_EQ(city.engine().load(id)->version, 1u + 5u) << id;
 }
 
 TEST(CommandHandler, RetriedCommandIsHarmless) {

@@ -570,7 +570,8 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   s.workers.join();  // handlers already running finish (their appends are acknowledged or refused)
   {
     // ... and so do the answers they left for later: the store gives each one once its append is durable or
-    // refused, so this waits about one fsync (the store is closed only after the server).
+    // refused, usually within an fsync; commands queued behind others on one appeal, and a merge or a mass
+    // incident's resolution on the engine's threads, take longer (the store is closed only after the server).
     std::unique_lock lock(s.later_mu);
     s.later_cv.wait(lock, [&s] { return s.later_answers == 0; });
   }

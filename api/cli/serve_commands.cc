@@ -213,7 +213,7 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                   "Copies the JetStream cluster keeps of the log (1 on a single server)")->capture_default_str();
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   cmd->add_option("--io-threads", args->io_threads, "Threads for sockets")->capture_default_str();
-  cmd->add_option("--workers", args->workers, "Threads running requests (a command waits there for its fsync; a registration does not)")->capture_default_str();
+  cmd->add_option("--workers", args->workers, "Threads running requests (none waits there for an fsync: registrations and commands are answered from their completion)")->capture_default_str();
   cmd->add_option("--max-connections", args->max_connections, "Connections at once (503 above)")->capture_default_str();
   cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")->capture_default_str();
   cmd->add_option("--grace-ms", args->grace_ms, "On SIGTERM: time for in-flight requests")->capture_default_str();

@@ -401,9 +401,7 @@ void Engine::execute_async(std::string_view appeal_id, const Command& command, c
 // The command's appeal stream is this engine's to append to (queues_ holds it) until finish().
 void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
   // A merge writes its parent's stream too: the waiting way, on the engine's threads.
-  if (std::holds_alternative<MergeInto>(c->command)) {
-    return run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
-  }
+  if (std::holds_alternative<MergeInto>(c->command)) return run_waiting(c);
   auto state = std::make_shared<AppealState>();
   std::unique_lock lock(stripe(c->id.stream()));
   auto decided = decide_locked(c->id, c->command, c->meta, *state);
@@ -414,9 +412,7 @@ void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
   if (auto* answer = std::get_if<CommandResult>(&*decided)) {
     lock.unlock();
     // A re-sent resolution completes what its first attempt began among the children: execute() does that.
-    if (std::holds_alternative<Resolve>(c->command)) {
-      return run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
-    }
+    if (std::holds_alternative<Resolve>(c->command)) return run_waiting(c);
     return finish(c, std::move(*answer));
   }
   auto events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(*decided)));
@@ -476,6 +472,10 @@ void Engine::appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState&
     });
   }
   finish(c, std::move(*finished));
+}
+
+void Engine::run_waiting(std::shared_ptr<AsyncCommand> c) {
+  run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
 }
 
 void Engine::finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result) {

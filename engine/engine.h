@@ -195,6 +195,8 @@ class Engine {
   void appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState& state,
                       const std::vector<AppealEvent>& events, int attempt, Result<store::AppendResult> appended);
   void finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result);
+  // The whole command the waiting way (execute()), on the engine's threads, then finish().
+  void run_waiting(std::shared_ptr<AsyncCommand> c);
   // Runs `work` on one of the engine's threads (started on first need): execute_async's steps that must not
   // run on the store's completion thread.
   void run_later(std::function<void()> work);

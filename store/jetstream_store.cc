@@ -26,6 +26,11 @@ constexpr std::string_view kMsgId = "Nats-Msg-Id";
 // How many messages' outcomes a node remembers for its appenders to collect (an appender collects its own right
 // after its message is applied; the bound only keeps other nodes' messages from piling up).
 constexpr std::size_t kRememberedOutcomes = 65'536;
+// The follower's consumer sends a heartbeat this often when idle; the client library recreates the consumer
+// (on the stream's current leader) when two go missing. With NATS's 5 s default, a follower on a server that hung
+// for 10 s stays there until it comes back, still believing it leads the stream, and takes from it messages it
+// then drops.
+constexpr std::int64_t kFollowerHeartbeatNs = 1'000'000'000;
 
 Result<std::string> stream_of_subject(std::string_view prefix, std::string_view subject) {
   if (subject.size() <= prefix.size() + 1 || !subject.starts_with(prefix) || subject[prefix.size()] != '.') {
@@ -182,8 +187,21 @@ class JetStreamStore final : public EventStore {
   Status wait_applied(std::uint64_t seq) const;
   // Waits until this node applied everything the stream held when the call began.
   Status catch_up() const;
+  // After the connection came back: whether the stream still holds, at the last sequence this node applied, the
+  // message it applied there. If every server was killed at once, JetStream may have lost its last acknowledged
+  // messages (nats-server writes replicated messages to its files in the background) and then give their
+  // sequences to new ones; a node that went on would fork the log. kCorruption then; kUnavailable while the
+  // cluster cannot answer.
+  Status check_stream_kept_applied() const;
+  // The follower's side of that check: until it passes, appends are refused with kUnavailable and reads wait.
+  // Checks (asking again while the cluster cannot answer); false, with the follower's error set, if the stream
+  // went back.
+  bool verify_stream();
+  void mark_stream_unchecked();
+  // The error that stops this node when the stream went back behind what it applied.
+  Status stream_went_back(std::uint64_t applied, const std::string& what) const;
   Result<AppendResult> outcome_for(std::uint64_t seq, const std::string& key, const Hash256& digest,
-                                   bool duplicate_ack) const;
+                                   bool duplicate_ack);
 
   const JetStreamOptions options_;
   const Clock& clock_;
@@ -193,6 +211,9 @@ class JetStreamStore final : public EventStore {
   natsSubscription* sub_ = nullptr;
   std::thread follower_;
   std::atomic<bool> stopping_{false};
+  // Set when the connection came back or the follower had to subscribe again: before applying anything more, the
+  // follower checks that the stream still holds what this node applied.
+  std::atomic<bool> verify_stream_{false};
 
   mutable std::mutex mu_;
   mutable std::condition_variable applied_cv_;
@@ -201,6 +222,8 @@ class JetStreamStore final : public EventStore {
   std::unordered_map<std::string, KeyEntry> keys_;        // guarded by mu_
   std::map<std::uint64_t, Result<AppendResult>> outcomes_;  // guarded by mu_: recent messages' outcomes
   std::uint64_t applied_seq_ = 0;                         // guarded by mu_
+  std::string applied_body_;                              // guarded by mu_: the message at applied_seq_
+  bool stream_checked_ = true;                            // guarded by mu_: false from a reconnection to its check
   Hash256 head_hash_{};                                   // guarded by mu_
   Timestamp last_time_{};                                 // guarded by mu_
   Status follower_status_;                                // guarded by mu_
@@ -214,6 +237,7 @@ JetStreamStore::~JetStreamStore() {
   stopping_.store(true);
   if (follower_.joinable()) follower_.join();
   if (sub_) natsSubscription_Destroy(sub_);
+  client_.reset();  // before the members its reconnection callback sets
 }
 
 // Finds (or creates) the stream and starts following it. kUnavailable while the cluster cannot answer yet.
@@ -258,6 +282,7 @@ Status JetStreamStore::attach(jsOptions& jo) {
   jsSubOptions_Init(&so);
   so.Stream = options_.stream.c_str();
   so.Ordered = true;
+  so.Config.Heartbeat = kFollowerHeartbeatNs;
   so.Config.DeliverPolicy = js_DeliverAll;
   jerr = static_cast<jsErrCode>(0);
   s = js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr);
@@ -267,7 +292,10 @@ Status JetStreamStore::attach(jsOptions& jo) {
 
 Status JetStreamStore::open() {
   OTINISH_RETURN_IF_ERROR(check_replicas(options_.replicas));
-  OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout));
+  OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout, [this] {
+                             mark_stream_unchecked();
+                             verify_stream_.store(true);
+                           }));
   nc_ = client_->conn;
   js_ = client_->js;
   jsOptions jo;
@@ -288,8 +316,10 @@ Status JetStreamStore::open() {
 }
 
 void JetStreamStore::follow() {
-  const std::string prefix = options_.subject_prefix;
+  std::uint64_t consumer_seq = 0;  // the last delivery's sequence in the current consumer
   while (!stopping_.load()) {
+    // After a reconnection, nothing more is applied until the stream is known to still hold what was applied.
+    if (verify_stream_.exchange(false) && !verify_stream()) return;
     natsMsg* msg = nullptr;
     natsStatus s = natsSubscription_NextMsg(&msg, sub_, 100);
     if (s == NATS_TIMEOUT || s == NATS_SLOW_CONSUMER) continue;  // the ordered consumer goes on from where it was
@@ -298,13 +328,39 @@ void JetStreamStore::follow() {
       // from the next message this node needs, until the cluster answers. Appends and reads wait meanwhile
       // (and time out with kUnavailable); nothing is skipped or applied twice.
       resubscribe();
+      consumer_seq = 0;
       continue;
     }
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
       const std::uint64_t seq = meta->Sequence.Stream;
+      const std::uint64_t delivery = meta->Sequence.Consumer;
       jsMsgMetaData_Destroy(meta);
-      std::lock_guard lock(mu_);
+      // The client library recreated the ordered consumer on its own (it missed heartbeats or a message): its
+      // deliveries count from 1 again. The stream may be another one since; check before applying.
+      if (delivery <= consumer_seq) {
+        mark_stream_unchecked();
+        if (!verify_stream()) {
+          natsMsg_Destroy(msg);
+          return;
+        }
+      }
+      consumer_seq = delivery;
+      std::unique_lock lock(mu_);
+      if (!follower_status_.ok()) {  // an append found the stream went back: apply nothing more
+        natsMsg_Destroy(msg);
+        return;
+      }
+      if (seq > applied_seq_ + 1) {
+        // A message is missing (the stream's sequences have no holes: nothing is ever deleted from it). The
+        // client library's consumer skipped it while it was recreated; applying this one would give every later
+        // event the wrong position and version on this node alone. Follow again from the missing one.
+        lock.unlock();
+        natsMsg_Destroy(msg);
+        resubscribe();
+        consumer_seq = 0;
+        continue;
+      }
       if (seq > applied_seq_) {
         Status st = apply(seq, natsMsg_GetSubject(msg),
                           std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
@@ -319,6 +375,26 @@ void JetStreamStore::follow() {
       applied_cv_.notify_all();
     }
     natsMsg_Destroy(msg);
+  }
+}
+
+void JetStreamStore::mark_stream_unchecked() {
+  std::lock_guard lock(mu_);
+  stream_checked_ = false;
+}
+
+bool JetStreamStore::verify_stream() {
+  for (;;) {
+    Status kept = check_stream_kept_applied();
+    if (kept.code() == StatusCode::kUnavailable && !stopping_.load()) {  // the cluster is still coming back
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    if (!kept.ok() && follower_status_.ok()) follower_status_ = kept;
+    stream_checked_ = kept.ok();
+    applied_cv_.notify_all();
+    return kept.ok();
   }
 }
 
@@ -340,12 +416,15 @@ void JetStreamStore::resubscribe() {
     jsSubOptions_Init(&so);
     so.Stream = options_.stream.c_str();
     so.Ordered = true;
+    so.Config.Heartbeat = kFollowerHeartbeatNs;
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = next;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     const std::string subjects = options_.subject_prefix + ".>";
     if (js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr) == NATS_OK) {
       natsSubscription_SetPendingLimits(sub_, -1, -1);
+      mark_stream_unchecked();  // the consumer was gone: the stream may have been lost or replaced too
+      verify_stream_.store(true);
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -398,15 +477,21 @@ Status JetStreamStore::apply(std::uint64_t seq, std::string_view subject, std::s
   outcomes_.insert_or_assign(seq, std::move(outcome));
   while (outcomes_.size() > kRememberedOutcomes) outcomes_.erase(outcomes_.begin());
   applied_seq_ = seq;
+  applied_body_.assign(body);
   return Status::Ok();
 }
 
 Status JetStreamStore::wait_applied(std::uint64_t seq) const {
   std::unique_lock lock(mu_);
   const bool done = applied_cv_.wait_for(lock, options_.timeout, [&] {
-    return applied_seq_ >= seq || !follower_status_.ok();
+    return (applied_seq_ >= seq && stream_checked_) || !follower_status_.ok();
   });
   if (!follower_status_.ok()) return follower_status_;
+  if (!done && !stream_checked_) {
+    return Status::Unavailable("this node is still checking that the JetStream stream " + options_.stream +
+                               " holds what it applied, after its connection came back (" +
+                               std::to_string(options_.timeout.count()) + " ms)");
+  }
   if (!done) {
     return Status::Unavailable("this node has applied the JetStream stream " + options_.stream + " up to message " +
                                std::to_string(applied_seq_) + ", not yet " + std::to_string(seq) + ", after " +
@@ -425,12 +510,58 @@ Status JetStreamStore::catch_up() const {
   return wait_applied(last);
 }
 
+Status JetStreamStore::stream_went_back(std::uint64_t applied, const std::string& what) const {
+  return Status::Corruption("the JetStream stream " + options_.stream + " no longer holds the messages this node "
+                            "applied up to message " + std::to_string(applied) + " (" + what + "): the cluster "
+                            "lost acknowledged appends, as when all its servers are killed at once. This node stops "
+                            "rather than fork the log; see docs/jetstream.md, \"What an acknowledgement means\"");
+}
+
+Status JetStreamStore::check_stream_kept_applied() const {
+  std::uint64_t applied = 0;
+  std::string body;
+  {
+    std::lock_guard lock(mu_);
+    applied = applied_seq_;
+    body = applied_body_;
+  }
+  if (applied == 0) return Status::Ok();
+  natsMsg* msg = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout.count();
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), applied, &jo, &jerr);
+  if (jerr == JSStreamNotFoundErr) return stream_went_back(applied, "the stream is gone");
+  if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+    return stream_went_back(applied, "message " + std::to_string(applied) + " is gone");
+  }
+  if (s != NATS_OK) {
+    Status st = from_nats(s, jerr, "reading message " + std::to_string(applied) + " of the JetStream stream " +
+                                       options_.stream);
+    return st.code() == StatusCode::kIOError ? Status::Unavailable(st.message()) : st;
+  }
+  const bool same = std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))) == body;
+  natsMsg_Destroy(msg);
+  if (!same) return stream_went_back(applied, "message " + std::to_string(applied) + " is another one now");
+  return Status::Ok();
+}
+
 Result<AppendResult> JetStreamStore::outcome_for(std::uint64_t seq, const std::string& key, const Hash256& digest,
-                                                 bool duplicate_ack) const {
+                                                 bool duplicate_ack) {
   std::lock_guard lock(mu_);
   if (!key.empty()) {
     auto it = keys_.find(key);
-    if (it == keys_.end()) return Status::Internal("applied message " + std::to_string(seq) + " left no key entry");
+    if (it == keys_.end()) {
+      // The cluster acknowledged this append as message `seq`, and what this node applied as `seq` is another
+      // message: one the cluster no longer holds.
+      if (follower_status_.ok()) {
+        follower_status_ = stream_went_back(seq, "its message " + std::to_string(seq) + " is not the one the "
+                                                 "cluster acknowledged to this node's append");
+      }
+      applied_cv_.notify_all();
+      return follower_status_;
+    }
     if (it->second.digest != digest) {
       return Status::AlreadyExists("idempotency key '" + key + "' was used for a different append");
     }
@@ -457,9 +588,17 @@ Result<AppendResult> JetStreamStore::append(std::string_view stream, ExpectedVer
   // stream (the first message with a key wins). An expected version that differs from this node's view is
   // checked again after catching up (the caller may have read the stream through another node).
   std::uint64_t last_seq = 0;
+  std::uint64_t applied_before = 0;  // what this node had applied before publishing
   for (bool caught_up = false;; caught_up = true) {
     if (caught_up) OTINISH_RETURN_IF_ERROR(catch_up());
     std::lock_guard lock(mu_);
+    // A node whose follower stopped answers nothing from its view (it may hold messages the cluster lost).
+    if (!follower_status_.ok()) return follower_status_;
+    if (!stream_checked_) {
+      return Status::Unavailable("this node is checking that the JetStream stream " + options_.stream +
+                                 " still holds what it applied, after its connection came back; retry");
+    }
+    applied_before = applied_seq_;
     if (!key.empty()) {
       if (auto it = keys_.find(key); it != keys_.end()) {
         if (it->second.digest != digest) {
@@ -522,6 +661,16 @@ Result<AppendResult> JetStreamStore::append(std::string_view stream, ExpectedVer
   const std::uint64_t seq = ack->Sequence;
   const bool duplicate = ack->Duplicate;
   jsPubAck_Destroy(ack);
+  if (!duplicate && seq <= applied_before) {
+    // A new message always follows every message stored before it was published: the stream went back (the
+    // follower may not have noticed yet, if the reconnection's check is still to come).
+    std::lock_guard lock(mu_);
+    if (follower_status_.ok()) {
+      follower_status_ = stream_went_back(applied_before, "a new append was given message " + std::to_string(seq));
+    }
+    applied_cv_.notify_all();
+    return follower_status_;
+  }
   OTINISH_RETURN_IF_ERROR(wait_applied(seq));
   return outcome_for(seq, key, digest, duplicate);
 }

@@ -57,7 +57,8 @@ bool plain_name_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout,
+                                                 std::function<void()> on_reconnected) {
   const std::vector<std::string> list = split_urls(urls);
   if (list.empty()) return Status::InvalidArgument("no NATS server URL in '" + urls + "'");
   std::vector<const char*> servers;
@@ -75,6 +76,11 @@ Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::c
   if (s == NATS_OK) s = natsOptions_SetPingInterval(c->options, 1000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(c->options, 2);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(c->options, false, nullptr, nullptr);
+  if (s == NATS_OK && on_reconnected) {
+    c->on_reconnected = std::move(on_reconnected);
+    s = natsOptions_SetReconnectedCB(
+        c->options, [](natsConnection*, void* client) { static_cast<NatsClient*>(client)->on_reconnected(); }, c.get());
+  }
   if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "setting up the NATS client");
   s = natsConnection_Connect(&c->conn, c->options);
   if (s != NATS_OK) return from_nats(s, static_cast<jsErrCode>(0), "connecting to NATS at " + urls);

@@ -20,6 +20,8 @@ struct NatsClient {
   natsOptions* options = nullptr;
   natsConnection* conn = nullptr;
   jsCtx* js = nullptr;
+  // Called (on the NATS library's thread) each time the connection comes back after it was lost.
+  std::function<void()> on_reconnected;
   NatsClient() = default;
   NatsClient(const NatsClient&) = delete;
   NatsClient& operator=(const NatsClient&) = delete;
@@ -27,8 +29,10 @@ struct NatsClient {
 };
 
 // Connects to any of `urls` ("nats://a:4222,nats://b:4222"); JetStream requests wait up to `timeout`.
-// Errors: kInvalidArgument (no URL), kUnavailable (no server answers), kIOError.
-Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout);
+// `on_reconnected`, if given, is called each time the connection comes back (every server may have restarted
+// meanwhile). Errors: kInvalidArgument (no URL), kUnavailable (no server answers), kIOError.
+Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::chrono::milliseconds timeout,
+                                                 std::function<void()> on_reconnected = {});
 
 // A Status for a failed NATS call, saying `what` was being done: kUnavailable for the errors a retry may cure
 // (timeouts, no responders, a lost connection), kIOError for the rest.

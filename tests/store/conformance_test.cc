@@ -15,6 +15,7 @@
 
 #include "store/jetstream_store.h"
 #include "store/merkle.h"
+#include "store/nats_client.h"
 #include "store/rocks_store.h"
 #include "tests/store/nats_cluster.h"
 #include "tests/store/store_test_util.h"
@@ -351,6 +352,56 @@ TEST(JetStreamFaults, AKilledServerLosesNoAcknowledgedAppend) {
   EXPECT_GT(acknowledged.size(), 20u);
   std::printf("acknowledged %zu appends across the kill; %d attempts failed and were re-sent\n", acknowledged.size(),
               failed.load());
+  auto report = verify_chain(*fresh);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->to_string();
+}
+
+// The stream loses what a node applied (here deleted and created again by another node, as JetStream may lose
+// its last acknowledged messages when all its servers are killed at once) and goes on with other messages at
+// those sequences. The node does not fork the log: it applies none of them, and refuses appends and reads with
+// kCorruption, saying what happened; a node that starts afterwards follows the stream as it now is.
+TEST(JetStreamFaults, ANodeWhoseAppliedMessagesTheStreamLostStopsInsteadOfForkingTheLog) {
+  const std::string log = unique_name("B");
+  // A timeout long enough for the client library to notice that its consumer is gone (missed heartbeats).
+  auto a = open_jetstream(log, std::chrono::seconds(120), std::chrono::seconds(30));
+  ASSERT_TRUE(a) << Cluster::get().error();
+  for (int i = 0; i < 5; ++i) {
+    const EventData e = make_event("A", "before " + std::to_string(i));
+    ASSERT_TRUE(a->append("s", ExpectedVersion::any(), {&e, 1}).ok());
+  }
+  const Hash256 head_before = a->head_hash();
+  {
+    auto admin = connect_nats(Cluster::get().urls(), std::chrono::seconds(5));
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_DeleteStream((*admin)->js, ("T" + log).c_str(), nullptr, &jerr), NATS_OK) << jerr;
+  }
+  auto b = open_jetstream(log);
+  ASSERT_TRUE(b);
+  for (int i = 0; i < 8; ++i) {
+    const EventData e = make_event("A", "after " + std::to_string(i));
+    ASSERT_TRUE(b->append("s", ExpectedVersion::any(), {&e, 1}).ok());
+  }
+  // Node a notices, whether its follower does first or its next append does (this one may be in the stream:
+  // it can be published before node a knows).
+  const EventData e = make_event("A", "from a");
+  Result<AppendResult> r = a->append("s", ExpectedVersion::any(), {&e, 1}, {.idempotency_key = "a-1"});
+  ASSERT_FALSE(r.ok()) << "appended at position " << r->first_position;
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no longer holds the messages this node applied up to message 5"),
+            std::string::npos)
+      << r.status().ToString();
+  auto read = a->read_stream("s", 1, Direction::kForward, 100);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(a->head_position(), 5u) << "node a applied messages of the new stream after its own";
+  EXPECT_EQ(a->head_hash(), head_before);
+  // A node started now follows the stream as it is, as the node that wrote to it does.
+  auto fresh = open_jetstream(log);
+  ASSERT_TRUE(fresh);
+  EXPECT_GE(fresh->head_position(), 8u);
+  EXPECT_EQ(fresh->head_hash(), b->head_hash());
   auto report = verify_chain(*fresh);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok) << report->to_string();

@@ -5,7 +5,8 @@
 #                                                   routes use BASE_PORT+8000.. (both below Linux's ephemeral ports); waits until JetStream answers
 #   scripts/nats-cluster.sh stop DIR                 stops the three servers (SIGTERM, then SIGKILL after 10 s)
 #   scripts/nats-cluster.sh urls DIR                 prints the client URLs, comma-separated
-#   scripts/nats-cluster.sh kill|term|stopsig|cont|restart DIR N   signals server N (1..3) / restarts it
+#   scripts/nats-cluster.sh kill|term|stopsig|cont|restart DIR N   signals server N (1..3) / restarts it;
+#                                                   term waits (up to 30 s) until the server has shut down
 # Installs nats-server with apt when it is missing.
 set -euo pipefail
 cmd=${1:?usage: nats-cluster.sh start|stop|urls|kill|term|stopsig|cont|restart DIR [BASE_PORT|N]}
@@ -17,6 +18,9 @@ fi
 
 base() { cat "$dir/base_port"; }
 urls() { local b; b=$(base); echo "nats://127.0.0.1:$b,nats://127.0.0.1:$((b + 1)),nats://127.0.0.1:$((b + 2))"; }
+
+# Whether process PID runs (an exited server its parent has not reaped yet does not).
+alive() { local st; st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]; }
 
 start_one() {
   local n=$1
@@ -76,7 +80,12 @@ CONF
   kill|term|stopsig|cont)
     n=${3:?server number 1..3}
     sig=$(case "$cmd" in kill) echo KILL ;; term) echo TERM ;; stopsig) echo STOP ;; cont) echo CONT ;; esac)
-    kill "-$sig" "$(cat "$dir/n$n.pid")"
+    pid=$(cat "$dir/n$n.pid")
+    kill "-$sig" "$pid"
+    if [ "$cmd" = term ]; then
+      for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+      ! alive "$pid" || { echo "nats-cluster.sh: server $n still running 30 s after SIGTERM" >&2; exit 1; }
+    fi
     ;;
   restart)
     n=${3:?server number 1..3}

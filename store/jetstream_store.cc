@@ -187,10 +187,10 @@ class JetStreamStore final : public EventStore {
   Status wait_applied(std::uint64_t seq) const;
   // Waits until this node applied everything the stream held when the call began.
   Status catch_up() const;
-  // After the connection came back: whether the stream still holds, at the last sequence this node applied, the
-  // message it applied there. If every server was killed at once, JetStream may have lost its last acknowledged
-  // messages (nats-server writes replicated messages to its files in the background) and then give their
-  // sequences to new ones; a node that went on would fork the log. kCorruption then; kUnavailable while the
+  // After the connection came back or the consumer was recreated: whether the stream still holds, at the last
+  // sequence this node applied, the message it applied there. nats-server 2.9 was seen to take back messages it
+  // had delivered (all servers stopped together; a leader change under load) and to give their sequences to new
+  // ones; a node that went on would fork the log (docs/jetstream.md). kCorruption then; kUnavailable while the
   // cluster cannot answer.
   Status check_stream_kept_applied() const;
   // The follower's side of that check: until it passes, appends are refused with kUnavailable and reads wait.
@@ -350,16 +350,6 @@ void JetStreamStore::follow() {
       if (!follower_status_.ok()) {  // an append found the stream went back: apply nothing more
         natsMsg_Destroy(msg);
         return;
-      }
-      if (seq > applied_seq_ + 1) {
-        // A message is missing (the stream's sequences have no holes: nothing is ever deleted from it). The
-        // client library's consumer skipped it while it was recreated; applying this one would give every later
-        // event the wrong position and version on this node alone. Follow again from the missing one.
-        lock.unlock();
-        natsMsg_Destroy(msg);
-        resubscribe();
-        consumer_seq = 0;
-        continue;
       }
       if (seq > applied_seq_) {
         Status st = apply(seq, natsMsg_GetSubject(msg),

@@ -241,9 +241,10 @@ int server_leading_nothing(const std::string& urls, const std::vector<std::strin
 
 // Four desks register without pause on two nodes, each request re-sent with its Idempotency-Key until it is
 // answered 201, while one server is killed (SIGKILL, then restarted), hangs longer than an election (SIGSTOP for
-// 10 s, then SIGCONT), and is restarted (SIGTERM, then started). Every appeal answered 201 is in the log once,
-// under a number; numbers stay dense; both nodes list them all, and hold the log a node started afterwards reads
-// from the cluster. The longest time without any 201 in each phase is printed: how long writes stopped.
+// 10 s, then SIGCONT), and is restarted (SIGTERM, then started). In the cluster's log, read by a node started
+// afterwards: the chain verifies, every appeal answered 201 is in it once, under a number, and numbers stay
+// dense; both nodes read the appeals and open their applicants. The longest time without any 201 in each phase
+// is printed (how long writes stopped), and how many nodes' views differ from the cluster's log.
 //
 // With `leader_faults`, the server is the log stream's leader, and the last phase restarts all three in turn,
 // each handing its streams' leadership over first. nats-server 2.9.10 (Debian bookworm's) then sometimes takes

@@ -47,6 +47,7 @@ TEST(TwoNodesOnJetStream, NumbersStayDenseEachNodeSeesEveryAppealAndEachSlaFactI
   s.jetstream.subject_prefix = "two" + std::to_string(getpid());
   TestNode a(testing::make_temp_dir(), {}, s);
   TestNode b(testing::make_temp_dir(), {}, s);  // started second: finds the rules and calendars in force
+  ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "a node did not start";
 
   constexpr int kPerDesk = 8;
   std::mutex mu;
@@ -262,6 +263,7 @@ void desks_through_faults(bool leader_faults) {
   s.jetstream.timeout = std::chrono::seconds(3);
   TestNode a(testing::make_temp_dir(), {}, s);
   TestNode b(testing::make_temp_dir(), {}, s);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "a node did not start";
 
   // `stop`: no new appeals (each desk still sees its current one answered); `give_up`: not even that (the test
   // is ending early).

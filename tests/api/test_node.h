@@ -90,6 +90,9 @@ class TestNode {
     server.worker_threads = setup.worker_threads;
     server_options_ = server;
     open();
+    // A node that did not open has failed the test already (open() asserts); a test checks HasFatalFailure()
+    // before using it.
+    if (!node_) return;
     for (Role r : kAllRoles) {
       auto c = node_->tokens().create(r, r == Role::kAgency ? kAgency : "", "test");
       EXPECT_TRUE(c.ok()) << c.status().ToString();

@@ -198,6 +198,18 @@ class JetStreamStore final : public EventStore {
   // went back.
   bool verify_stream();
   void mark_stream_unchecked();
+  // Asks the follower for that check (from the client's reconnection callback or after a resubscription).
+  void request_stream_check() {
+    mark_stream_unchecked();
+    verify_stream_.store(true);
+  }
+  // Stops this node for `why` (the first reason wins), wakes whoever waits on it, and returns the reason kept.
+  // REQUIRES: mu_ held.
+  Status stop_following(Status why) {
+    if (follower_status_.ok()) follower_status_ = std::move(why);
+    applied_cv_.notify_all();
+    return follower_status_;
+  }
   // The error that stops this node when the stream went back behind what it applied.
   Status stream_went_back(std::uint64_t applied, const std::string& what) const;
   Result<AppendResult> outcome_for(std::uint64_t seq, const std::string& key, const Hash256& digest,
@@ -292,10 +304,7 @@ Status JetStreamStore::attach(jsOptions& jo) {
 
 Status JetStreamStore::open() {
   OTINISH_RETURN_IF_ERROR(check_replicas(options_.replicas));
-  OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout, [this] {
-                             mark_stream_unchecked();
-                             verify_stream_.store(true);
-                           }));
+  OTINISH_ASSIGN_OR_RETURN(client_, connect_nats(options_.urls, options_.timeout, [this] { request_stream_check(); }));
   nc_ = client_->conn;
   js_ = client_->js;
   jsOptions jo;
@@ -381,10 +390,13 @@ bool JetStreamStore::verify_stream() {
       continue;
     }
     std::lock_guard lock(mu_);
-    if (!kept.ok() && follower_status_.ok()) follower_status_ = kept;
     stream_checked_ = kept.ok();
+    if (!kept.ok()) {
+      static_cast<void>(stop_following(std::move(kept)));  // the node stops: its follower returns
+      return false;
+    }
     applied_cv_.notify_all();
-    return kept.ok();
+    return true;
   }
 }
 
@@ -413,8 +425,7 @@ void JetStreamStore::resubscribe() {
     const std::string subjects = options_.subject_prefix + ".>";
     if (js_SubscribeSync(&sub_, js_, subjects.c_str(), &jo, &so, &jerr) == NATS_OK) {
       natsSubscription_SetPendingLimits(sub_, -1, -1);
-      mark_stream_unchecked();  // the consumer was gone: the stream may have been lost or replaced too
-      verify_stream_.store(true);
+      request_stream_check();  // the consumer was gone: the stream may have been lost or replaced too
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -545,12 +556,8 @@ Result<AppendResult> JetStreamStore::outcome_for(std::uint64_t seq, const std::s
     if (it == keys_.end()) {
       // The cluster acknowledged this append as message `seq`, and what this node applied as `seq` is another
       // message: one the cluster no longer holds.
-      if (follower_status_.ok()) {
-        follower_status_ = stream_went_back(seq, "its message " + std::to_string(seq) + " is not the one the "
-                                                 "cluster acknowledged to this node's append");
-      }
-      applied_cv_.notify_all();
-      return follower_status_;
+      return stop_following(stream_went_back(seq, "its message " + std::to_string(seq) + " is not the one the "
+                                                      "cluster acknowledged to this node's append"));
     }
     if (it->second.digest != digest) {
       return Status::AlreadyExists("idempotency key '" + key + "' was used for a different append");
@@ -655,11 +662,7 @@ Result<AppendResult> JetStreamStore::append(std::string_view stream, ExpectedVer
     // A new message always follows every message stored before it was published: the stream went back (the
     // follower may not have noticed yet, if the reconnection's check is still to come).
     std::lock_guard lock(mu_);
-    if (follower_status_.ok()) {
-      follower_status_ = stream_went_back(applied_before, "a new append was given message " + std::to_string(seq));
-    }
-    applied_cv_.notify_all();
-    return follower_status_;
+    return stop_following(stream_went_back(applied_before, "a new append was given message " + std::to_string(seq)));
   }
   OTINISH_RETURN_IF_ERROR(wait_applied(seq));
   return outcome_for(seq, key, digest, duplicate);

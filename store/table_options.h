@@ -1,6 +1,6 @@
 // store/table_options.h (internal): the table options of every RocksDB database otinish opens (the log, the
-// views, the SLA timer index, the key store), so that their memory stays within the block cache however much
-// data is on disk.
+// views, the SLA timer index; the key store keeps its small filters whole, engine/privacy/key_store.cc), so
+// that their memory stays within the block cache however much data is on disk.
 //
 // By default RocksDB keeps each table file's whole index and Bloom filter in memory for as long as the file is
 // open, beside the block cache: memory that grows with the data (about 170 bytes a registration, measured).

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <pthread.h>
 #include <sodium.h>
+
+#include <cstring>
 
 #include <array>
 #include <atomic>
@@ -16,6 +19,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/memtablerep.h>
@@ -95,11 +99,42 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(std::string(what) + ": " + s.ToString());
 }
 
-// What a new applicant needs at random: its id, its data key and the nonce that wraps the key, drawn from the
-// OS in one call (each getrandom is a system call, the largest part of a new applicant's cost after the write).
+// Bumped in a child after fork(): a child must not hand out the random bytes its parent's pools still hold.
+std::atomic<std::uint64_t> fork_generation{0};
+
+// The OS's random bytes (libsodium's randombytes, getrandom on Linux), drawn 4 KiB at a time per thread: a
+// getrandom is a system call, which cost as much as the rest of a new applicant's crypto, and one draw now
+// serves 56 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
+// what was used; a forked child starts its pools over.
+void draw_random(std::uint8_t* out, std::size_t n) {
+  struct Pool {
+    std::array<std::uint8_t, 4096> bytes{};
+    std::size_t used = sizeof bytes;
+    std::uint64_t generation = 0;
+    ~Pool() { sodium_memzero(bytes.data(), bytes.size()); }
+  };
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    return true;
+  }();
+  (void)registered;
+  thread_local Pool pool;
+  const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (n > pool.bytes.size()) return randombytes_buf(out, n);
+  if (pool.generation != generation || pool.bytes.size() - pool.used < n) {
+    randombytes_buf(pool.bytes.data(), pool.bytes.size());
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out, pool.bytes.data() + pool.used, n);
+  sodium_memzero(pool.bytes.data() + pool.used, n);
+  pool.used += n;
+}
+
+// What a new applicant needs at random: its id, its data key and the nonce that wraps the key.
 struct NewApplicantRandom {
   std::array<std::uint8_t, 8 + SecretKey::kSize + kAeadNonceBytes> bytes;
-  NewApplicantRandom() { randombytes_buf(bytes.data(), bytes.size()); }
+  NewApplicantRandom() { draw_random(bytes.data(), bytes.size()); }
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
@@ -161,10 +196,16 @@ class RocksKeyRecords final : public KeyRecords {
     // tests', an auditor's) then sees exactly what is on disk.
     o.compression = rocksdb::kNoCompression;
     o.bottommost_compression = rocksdb::kNoCompression;
-    // Point reads of one applicant's key: a Bloom filter; indexes and filters within a 16 MiB block cache, so
-    // that a million applicants do not hold their table files' indexes in memory beside it.
-    o.table_factory.reset(
-        rocksdb::NewBlockBasedTableFactory(store::bounded_table_options(store::new_block_cache(16), /*bloom=*/true)));
+    // Point reads of one applicant's key, and a new applicant's lookup that misses: a Bloom filter. Unlike the
+    // other databases' (store/table_options.h), the key store's indexes and filters are whole and held by the
+    // table readers, outside the 16 MiB block cache: the partitioned ones cost a cache lookup per table file
+    // on every new applicant, and these are small (about 6 MB per million applicants: 10 bits a record, three
+    // records an applicant, and an index entry per 4 KiB block).
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = store::new_block_cache(16);
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.cache_index_and_filter_blocks = false;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     rocksdb::DB* raw = nullptr;
     OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::DB::Open(o, path, &raw), "opening the key store at " + path));
     r->db_.reset(raw);
@@ -287,6 +328,12 @@ struct KeyStore::Impl {
   // The two caches hold the applicants seen lately, about 300 bytes each; past kCachedApplicants a cache starts
   // over (a key is then read and unwrapped from the store again: a point read and an AEAD open).
   static constexpr std::size_t kCachedApplicants = 100'000;
+  // Their bucket arrays (under 1 MiB each) are made once: growing a map rehashes every entry it holds, which
+  // showed in a new applicant's cost. clear() keeps them.
+  Impl() {
+    keys.reserve(kCachedApplicants);
+    identities.reserve(kCachedApplicants);
+  }
   void remember_key(const std::string& id, const SecretKey& k) {  // REQUIRES: mu held exclusively
     if (keys.size() >= kCachedApplicants) keys.clear();
     keys.emplace(id, k);
@@ -307,11 +354,68 @@ struct KeyStore::Impl {
   // Held by finish_erasure, and by a backup between its copies of the log and of the key store.
   std::mutex erasure_gate;
 
+  // New applicants' records not yet handed to the records (a RocksDB key store's only: over JetStream each
+  // write is acknowledged by a quorum anyway). Nothing may name a new key before sync() made it durable, so
+  // its records need not be written before then either: they wait here, the registration's thread does no
+  // write at all, and sync() (usually on the key store's sync thread) writes every applicant made meanwhile in
+  // one batch. Reads look here first; every other write takes them along in its own batch, and a scan writes
+  // them first. A record leaves `pending_values` only once the records hold it, so a reader finds it in one
+  // place or the other.
+  std::mutex pending_mu;
+  std::vector<KeyRecords::Op> pending;                          // GUARDED_BY(pending_mu): in the order made
+  std::unordered_map<std::string, std::string> pending_values;  // GUARDED_BY(pending_mu): key -> value
+
+  void defer(std::vector<KeyRecords::Op> ops) {
+    std::lock_guard lock(pending_mu);
+    for (KeyRecords::Op& op : ops) {
+      pending_values[op.key] = op.value;
+      pending.push_back(std::move(op));
+    }
+  }
+
+  // Writes `ops` after every pending new applicant's records, in one batch (atomic over RocksDB).
+  // `durable` as KeyRecords::write. On failure the pending records stay pending, for the next write or sync.
+  Status write_with_pending(std::vector<KeyRecords::Op> ops, bool durable) {
+    std::vector<KeyRecords::Op> taken;
+    {
+      std::lock_guard lock(pending_mu);
+      taken.swap(pending);
+    }
+    if (taken.empty()) return records->write(ops, durable);
+    const std::size_t n = taken.size();
+    taken.insert(taken.end(), std::make_move_iterator(ops.begin()), std::make_move_iterator(ops.end()));
+    const Status st = records->write(taken, durable);
+    std::lock_guard lock(pending_mu);
+    if (!st.ok()) {
+      // Back in front of whatever was made meanwhile, in their order.
+      pending.insert(pending.begin(), std::make_move_iterator(taken.begin()),
+                     std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(n)));
+      return st;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      // Unless made again meanwhile (an erased person's identity, linked anew): that one is still pending.
+      auto it = pending_values.find(taken[i].key);
+      if (it != pending_values.end() && it->second == taken[i].value) pending_values.erase(it);
+    }
+    return st;
+  }
+
   // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
-  // off, and then at least in the OS). A new applicant's (`durable` false) is made durable by sync().
-  Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return records->write(ops, durable); }
-  Result<std::optional<std::string>> get(std::string_view k) const { return records->get(k); }
-  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) const {
+  // off, and then at least in the OS). A new applicant's is deferred (above) and made durable by sync().
+  Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return write_with_pending(ops, durable); }
+  Result<std::optional<std::string>> get(std::string_view k) {
+    {
+      std::lock_guard lock(pending_mu);
+      if (!pending_values.empty()) {
+        if (auto it = pending_values.find(std::string(k)); it != pending_values.end()) {
+          return std::optional<std::string>(it->second);
+        }
+      }
+    }
+    return records->get(k);
+  }
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
+    OTINISH_RETURN_IF_ERROR(write_with_pending({}, /*durable=*/false));
     return records->scan(prefix, visit);
   }
 
@@ -328,7 +432,9 @@ struct KeyStore::Impl {
     std::lock_guard lock(sync_mu);
     if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
     const std::uint64_t covered = written.load(std::memory_order_acquire);
-    // Covers each write counted in `covered`, which all returned before this call began.
+    // Covers each new applicant counted in `covered`: each was deferred before it was counted, so it is
+    // written now if no other write took it along already.
+    OTINISH_RETURN_IF_ERROR(write_with_pending({}, /*durable=*/false));
     OTINISH_RETURN_IF_ERROR(records->sync());
     synced.store(covered, std::memory_order_release);
     return Status::Ok();
@@ -363,6 +469,8 @@ struct KeyStore::Impl {
     }
     async_cv.notify_all();
     if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
+    // Keys nothing names yet: written (not synced) all the same, as they were made.
+    if (records) write_with_pending({}, /*durable=*/false).IgnoreError();
     records.reset();                       // stops the records' watchers before the caches they update go
   }
 
@@ -388,14 +496,19 @@ struct KeyStore::Impl {
         {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key, random.nonce())},
         {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id},
         {Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash}};
-    Status st = write(ops, /*durable=*/false);
-    if (st.code() == StatusCode::kAlreadyExists) {
-      // Another node made this person first: drop the unused key.
-      write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();
-      return st;
+    if (records->durable_on_write()) {
+      Status st = write(ops, /*durable=*/false);
+      if (st.code() == StatusCode::kAlreadyExists) {
+        // Another node made this person first: drop the unused key.
+        write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();
+        return st;
+      }
+      OTINISH_RETURN_IF_ERROR(st);
+    } else {
+      // Counted after it is deferred: a sync() that counts it writes it.
+      defer(std::move(ops));
+      written.fetch_add(1, std::memory_order_acq_rel);
     }
-    OTINISH_RETURN_IF_ERROR(st);
-    if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
     remember_key(out.applicant_id, out.key);
     remember_identity(hash, out.applicant_id);
@@ -649,6 +762,7 @@ Status KeyStore::checkpoint_to(const std::string& dir) {
   if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the key store goes into a new directory");
   OTINISH_ASSIGN_OR_RETURN(auto pending_purge, m.get(kPurgePendingKey));
   if (pending_purge) OTINISH_RETURN_IF_ERROR(purge());
+  OTINISH_RETURN_IF_ERROR(m.write_with_pending({}, /*durable=*/false));  // the copy holds every key made so far
   return m.records->checkpoint_to(dir);
 }
 

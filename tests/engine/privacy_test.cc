@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "engine/privacy/access_log.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
+#include "engine/privacy/key_records.h"
 #include "engine/privacy/privacy_events.h"
 #include "engine/privacy/redact.h"
 #include "engine/privacy/retention.h"
@@ -734,6 +736,119 @@ TEST(KeyStore, NewKeysAreDurableOnceASyncAnswersAndWaitersShareIt) {
   ASSERT_TRUE(ks.ok()) << ks.status().ToString();
   for (const std::string& id : made) EXPECT_EQ((*ks)->state(id), ApplicantKeyState::kActive) << id;
   std::filesystem::remove_all(dir);
+}
+
+// Records in memory, as a RocksDB key store's (written once sync() is asked, not durable on write), that
+// count their writes and can be made to refuse them.
+class MemoryRecords final : public KeyRecords {
+ public:
+  struct State {
+    std::mutex mu;
+    std::map<std::string, std::string> records;
+    std::vector<std::size_t> writes;  // how many ops each write held
+    bool refuse = false;
+    bool has(const std::string& k) {
+      std::lock_guard lock(mu);
+      return records.contains(k);
+    }
+  };
+  explicit MemoryRecords(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  const std::string& where() const noexcept override { return where_; }
+  Result<std::optional<std::string>> get(std::string_view k) override {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->records.find(std::string(k));
+    return it == state_->records.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+  }
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
+    std::lock_guard lock(state_->mu);
+    for (auto it = state_->records.lower_bound(std::string(prefix)); it != state_->records.end() && it->first.starts_with(prefix); ++it) {
+      visit(it->first, it->second);
+    }
+    return Status::Ok();
+  }
+  Status write(const std::vector<Op>& ops, bool) override {
+    std::lock_guard lock(state_->mu);
+    if (state_->refuse) return Status::Unavailable("the test's records refuse writes");
+    for (const Op& op : ops) {
+      if (op.kind == Op::Kind::kCreate && state_->records.contains(op.key)) return Status::AlreadyExists(op.key);
+      if (op.kind == Op::Kind::kDelete) {
+        state_->records.erase(op.key);
+      } else {
+        state_->records[op.key] = op.value;
+      }
+    }
+    state_->writes.push_back(ops.size());
+    return Status::Ok();
+  }
+  Status sync() override { return Status::Ok(); }
+  Status purge() override { return Status::Ok(); }
+  Status checkpoint_to(const std::string&) override { return Status::FailedPrecondition("not here"); }
+
+ private:
+  std::shared_ptr<State> state_;
+  std::string where_ = "the test's records";
+};
+
+// A new applicant's records are not written when its key is made but by the next sync() (one write for every
+// applicant made meanwhile) or the next other write, whichever comes first; until then the key store answers
+// from them all the same. A write that fails leaves them for the next one, so a retried sync still writes them.
+TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
+  auto state = std::make_shared<MemoryRecords::State>();
+  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  const std::size_t opened_writes = state->writes.size();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto k = (*ks)->key_for("phone:770155500" + std::to_string(i));
+    ASSERT_TRUE(k.ok() && k->created);
+    ids.push_back(k->applicant_id);
+  }
+  EXPECT_EQ(state->writes.size(), opened_writes) << "a new applicant's key was written before a sync asked for it";
+  EXPECT_FALSE(state->has("k/" + ids[0]));
+  // Found before they are written: by identity, by id, in the counts.
+  EXPECT_EQ(*(*ks)->find("phone:7701555001"), std::optional<std::string>(ids[1]));
+  EXPECT_EQ((*ks)->state(ids[2]), ApplicantKeyState::kActive);
+  auto again = (*ks)->key_for("phone:7701555000");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->applicant_id, ids[0]);
+
+  ASSERT_TRUE((*ks)->sync().ok());
+  ASSERT_EQ(state->writes.size(), opened_writes + 1) << "one write for the three applicants";
+  EXPECT_EQ(state->writes.back(), 9u) << "three records each";
+  for (const std::string& id : ids) EXPECT_TRUE(state->has("k/" + id)) << id;
+
+  // A write that fails keeps them for the next: the sync that failed, retried, writes them.
+  auto late = (*ks)->key_for("phone:7701555009");
+  ASSERT_TRUE(late.ok());
+  state->refuse = true;
+  EXPECT_EQ((*ks)->sync().code(), StatusCode::kUnavailable);
+  state->refuse = false;
+  EXPECT_FALSE(state->has("k/" + late->applicant_id));
+  ASSERT_TRUE((*ks)->sync().ok());
+  EXPECT_TRUE(state->has("k/" + late->applicant_id)) << "a failed sync's retry did not write the key";
+
+  // An erasure of an applicant not written yet takes its records along, in the same write.
+  auto fresh = (*ks)->key_for("phone:7701555010");
+  ASSERT_TRUE(fresh.ok());
+  const std::size_t before = state->writes.size();
+  const std::string erase[] = {fresh->applicant_id};
+  ASSERT_TRUE((*ks)->begin_erasure(erase, "test").ok());
+  ASSERT_EQ(state->writes.size(), before + 1);
+  EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
+  EXPECT_TRUE(state->has("e/" + fresh->applicant_id));
+  ASSERT_TRUE((*ks)->finish_erasure(erase).ok());
+  EXPECT_EQ((*ks)->state(fresh->applicant_id), ApplicantKeyState::kErased);
+  auto stats = (*ks)->stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->applicants, 4u);
+  EXPECT_EQ(stats->erased, 1u);
+
+  // Made and never synced: written when the store closes, as RocksDB's WAL buffer would reach the OS.
+  auto unsynced = (*ks)->key_for("phone:7701555011");
+  ASSERT_TRUE(unsynced.ok());
+  ks->reset();
+  EXPECT_TRUE(state->has("k/" + unsynced->applicant_id));
 }
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {

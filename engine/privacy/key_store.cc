@@ -41,12 +41,14 @@ namespace {
 
 // Keys of the store's one column family. Every value is either empty or wrapped (wrap() below).
 constexpr std::string_view kFormatKey = "m/format";
-constexpr std::string_view kFormat = "otinish-keys-1";
+constexpr std::string_view kFormat = "otinish-keys-2";
+// Format 1 kept an identity's hash in a record of its own (r/ below); it is read as well, and marked 2 on open.
+constexpr std::string_view kFormat1 = "otinish-keys-1";
 constexpr std::string_view kVerifierKey = "m/kek";      // "<kek id>" then the wrapped verifier
 constexpr std::string_view kIndexKeyKey = "m/index-key";  // the wrapped identity-hashing key
-constexpr std::string_view kKeyPrefix = "k/";       // k/<applicant> -> wrapped data key
+constexpr std::string_view kKeyPrefix = "k/";       // k/<applicant> -> wrapped data key, then its identity's hash
 constexpr std::string_view kIdentityPrefix = "i/";  // i/<keyed hash hex> -> applicant
-constexpr std::string_view kReversePrefix = "r/";   // r/<applicant> -> keyed hash hex (to drop i/ on erasure)
+constexpr std::string_view kReversePrefix = "r/";   // format 1 only: r/<applicant> -> keyed hash hex
 constexpr std::string_view kErasingPrefix = "e/";   // e/<applicant> -> "" while erasure runs
 constexpr std::string_view kErasedPrefix = "x/";    // x/<applicant> -> "" once erased
 constexpr std::string_view kVerifierName = "verifier";
@@ -65,6 +67,13 @@ std::string key(std::string_view prefix, std::string_view a, std::string_view b 
   }
   return k;
 }
+
+// A k/ value: the wrapped data key (a fixed length), then the keyed hash of the identity it was made for, so
+// that an erasure can unlink the identity without a record of its own (a new applicant's third record was a
+// third of its key store cost). Format 1 values hold the wrapped key alone.
+constexpr std::size_t kWrappedKeyBytes = kAeadNonceBytes + SecretKey::kSize + kAeadTagBytes;
+std::string_view wrapped_of(std::string_view v) { return v.substr(0, kWrappedKeyBytes); }
+std::string_view identity_hash_of(std::string_view v) { return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : ""; }
 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
 
@@ -199,7 +208,7 @@ class RocksKeyRecords final : public KeyRecords {
     // Point reads of one applicant's key, and a new applicant's lookup that misses: a Bloom filter. Unlike the
     // other databases' (store/table_options.h), the key store's indexes and filters are whole and held by the
     // table readers, outside the 16 MiB block cache: the partitioned ones cost a cache lookup per table file
-    // on every new applicant, and these are small (about 6 MB per million applicants: 10 bits a record, three
+    // on every new applicant, and these are small (about 4 MB per million applicants: 10 bits a record, two
     // records an applicant, and an index entry per 4 KiB block).
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = store::new_block_cache(16);
@@ -493,9 +502,8 @@ struct KeyStore::Impl {
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
     std::vector<Op> ops = {
-        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key, random.nonce())},
-        {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id},
-        {Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash}};
+        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key, random.nonce()) + hash},
+        {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id}};
     if (records->durable_on_write()) {
       Status st = write(ops, /*durable=*/false);
       if (st.code() == StatusCode::kAlreadyExists) {
@@ -521,7 +529,7 @@ struct KeyStore::Impl {
   Status initialise() {
     using Op = KeyRecords::Op;
     OTINISH_ASSIGN_OR_RETURN(auto format, get(kFormatKey));
-    if (format && *format != kFormat) return unknown_format(*format);
+    if (format && *format != kFormat && *format != kFormat1) return unknown_format(*format);
     if (!format) {
       for (auto [name, make] : {std::pair<std::string_view, int>{kVerifierKey, 0}, {kIndexKeyKey, 1}}) {
         OTINISH_ASSIGN_OR_RETURN(auto have, get(name));
@@ -548,7 +556,8 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
     if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
-    if (!format) OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(kFormat)}}));
+    // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses it).
+    if (format != kFormat) OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(kFormat)}}));
     // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase.
     for (std::string_view prefix : {kErasingPrefix, kErasedPrefix}) {
       auto closing = [this, prefix](std::string_view k, std::string_view) { close(std::string(without(k, prefix))); };
@@ -570,7 +579,7 @@ struct KeyStore::Impl {
     const char* end = format.data() + format.size();
     if (format.starts_with(kFamily) && std::from_chars(digits, end, n).ptr == end && digits != end && n > 1) {
       return Status::InvalidArgument(where() + " holds key store format '" + format + "', written by a newer "
-                                     "otinish; this build reads otinish-keys-1. Run the newer otinish; data is "
+                                     "otinish; this build reads otinish-keys-2 and 1. Run the newer otinish; data is "
                                      "never downgraded");
     }
     return Status::InvalidArgument(where() + " holds key store format '" + format + "', which this build does not read");
@@ -669,7 +678,7 @@ Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
   }
   OTINISH_ASSIGN_OR_RETURN(auto wrapped, m.get(key(kKeyPrefix, id)));
   if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + m.where());
-  OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(m.kek.key, id, *wrapped));
+  OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(m.kek.key, id, wrapped_of(*wrapped)));
   std::unique_lock lock(m.mu);
   if (m.closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
   m.remember_key(id, k);
@@ -704,7 +713,13 @@ Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::
     if (s == ApplicantKeyState::kUnknown) return Status::NotFound("no applicant " + id + " in " + m.where());
     if (s == ApplicantKeyState::kErased) continue;
     marks.push_back({Op::Kind::kPut, key(kErasingPrefix, id), std::string(request)});
-    OTINISH_ASSIGN_OR_RETURN(auto hash, m.get(key(kReversePrefix, id)));
+    OTINISH_ASSIGN_OR_RETURN(auto wrapped, m.get(key(kKeyPrefix, id)));
+    std::optional<std::string> hash;
+    if (wrapped && !identity_hash_of(*wrapped).empty()) {
+      hash = std::string(identity_hash_of(*wrapped));
+    } else {
+      OTINISH_ASSIGN_OR_RETURN(hash, m.get(key(kReversePrefix, id)));  // format 1
+    }
     // The identity may already belong to a newer applicant (the person came back after this erasure began).
     if (hash) {
       OTINISH_ASSIGN_OR_RETURN(auto owner, m.get(key(kIdentityPrefix, *hash)));
@@ -732,7 +747,7 @@ Status KeyStore::finish_erasure(std::span<const std::string> applicant_ids) {
   for (const std::string& id : applicant_ids) {
     ops.push_back({Op::Kind::kPut, key(kErasedPrefix, id), ""});
     ops.push_back({Op::Kind::kDelete, key(kKeyPrefix, id), {}});
-    ops.push_back({Op::Kind::kDelete, key(kReversePrefix, id), {}});
+    ops.push_back({Op::Kind::kDelete, key(kReversePrefix, id), {}});  // format 1's
     ops.push_back({Op::Kind::kDelete, key(kErasingPrefix, id), {}});
   }
   ops.push_back({Op::Kind::kPut, std::string(kPurgePendingKey), ""});
@@ -788,12 +803,12 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
   OTINISH_RETURN_IF_ERROR(m.scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {
     if (!bad.ok()) return;
     const std::string_view id = without(k, kKeyPrefix);
-    auto dk = unwrap_key(from.key, id, v);
+    auto dk = unwrap_key(from.key, id, wrapped_of(v));
     if (!dk.ok()) {
       bad = dk.status();
       return;
     }
-    ops.push_back({Op::Kind::kPut, std::string(k), wrap_key(to.key, id, *dk)});
+    ops.push_back({Op::Kind::kPut, std::string(k), wrap_key(to.key, id, *dk) + std::string(identity_hash_of(v))});
   }));
   OTINISH_RETURN_IF_ERROR(bad);
   ops.push_back({Op::Kind::kPut, std::string(kIndexKeyKey), wrap_key(to.key, kIndexKeyName, m.index_key)});

@@ -120,7 +120,7 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
     std::unique_ptr<rocksdb::DB> db(raw);
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m/format", value).ok());
   };
-  set_format("otinish-keys-2");
+  set_format("otinish-keys-3");
   auto newer = KeyStore::open(dir + "/keys", test_kek('a'));
   ASSERT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(newer.status().message().find("written by a newer otinish"), std::string::npos) << newer.status().ToString();
@@ -130,8 +130,63 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
     ASSERT_EQ(other.status().code(), StatusCode::kInvalidArgument) << marker;
     EXPECT_EQ(other.status().message().find("newer"), std::string::npos) << other.status().ToString();
   }
-  set_format("otinish-keys-1");
-  EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok());
+  for (const char* readable : {"otinish-keys-1", "otinish-keys-2"}) {
+    set_format(readable);
+    EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()) << readable;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Format 1 kept an identity's hash in a record of its own (r/<applicant>), format 2 after the wrapped key. A
+// format 1 store opens, is marked 2, and its applicants open, are found, rotate and are erased whole.
+TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
+  const std::string dir = testing::make_temp_dir();
+  std::string id;
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
+    ASSERT_TRUE(ks.ok());
+    auto k = (*ks)->key_for("phone:77015550001");
+    ASSERT_TRUE(k.ok());
+    id = k->applicant_id;
+    ASSERT_TRUE((*ks)->sync().ok());
+  }
+  constexpr std::size_t kWrapped = 24 + 32 + 16;
+  auto with_db = [&](auto f) {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir + "/keys", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    f(*db);
+  };
+  std::string hash;
+  with_db([&](rocksdb::DB& db) {  // rewritten as format 1 wrote it
+    std::string v;
+    ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), "k/" + id, &v).ok());
+    ASSERT_EQ(v.size(), kWrapped + 32) << "format 2: the wrapped key, then the identity's hash";
+    hash = v.substr(kWrapped);
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "k/" + id, v.substr(0, kWrapped)).ok());
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "r/" + id, hash).ok());
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "m/format", "otinish-keys-1").ok());
+  });
+  ASSERT_TRUE(KeyStore::rotate(dir + "/keys", test_kek('a'), test_kek('b')).ok());
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek('b'));
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    EXPECT_TRUE((*ks)->data_key(id).ok());
+    EXPECT_EQ(*(*ks)->find("phone:77015550001"), std::optional<std::string>(id));
+    const std::string ids[] = {id};
+    ASSERT_TRUE((*ks)->begin_erasure(ids, "test").ok());
+    EXPECT_EQ(*(*ks)->find("phone:77015550001"), std::nullopt) << "the format 1 identity was not unlinked";
+    ASSERT_TRUE((*ks)->finish_erasure(ids).ok());
+    ASSERT_TRUE((*ks)->purge().ok());
+  }
+  with_db([&](rocksdb::DB& db) {
+    std::string v;
+    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "m/format", &v).ok());
+    EXPECT_EQ(v, "otinish-keys-2");
+    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "r/" + id, &v).IsNotFound());
+    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "k/" + id, &v).IsNotFound());
+    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "i/" + hash, &v).IsNotFound());
+  });
   std::filesystem::remove_all(dir);
 }
 
@@ -815,7 +870,7 @@ TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
 
   ASSERT_TRUE((*ks)->sync().ok());
   ASSERT_EQ(state->writes.size(), opened_writes + 1) << "one write for the three applicants";
-  EXPECT_EQ(state->writes.back(), 9u) << "three records each";
+  EXPECT_EQ(state->writes.back(), 6u) << "two records each: the key (with its identity's hash) and the identity";
   for (const std::string& id : ids) EXPECT_TRUE(state->has("k/" + id)) << id;
 
   // A write that fails keeps them for the next: the sync that failed, retried, writes them.

@@ -373,6 +373,7 @@ struct KeyStore::Impl {
   std::mutex pending_mu;
   std::vector<KeyRecords::Op> pending;                          // GUARDED_BY(pending_mu): in the order made
   std::unordered_map<std::string, std::string> pending_values;  // GUARDED_BY(pending_mu): key -> value
+  std::mutex write_mu;  // held by write_with_pending from taking the queue to its write's end
 
   void defer(std::vector<KeyRecords::Op> ops) {
     std::lock_guard lock(pending_mu);
@@ -385,6 +386,10 @@ struct KeyStore::Impl {
   // Writes `ops` after every pending new applicant's records, in one batch (atomic over RocksDB).
   // `durable` as KeyRecords::write. On failure the pending records stay pending, for the next write or sync.
   Status write_with_pending(std::vector<KeyRecords::Op> ops, bool durable) {
+    if (records->durable_on_write()) return records->write(ops, durable);  // nothing is ever deferred
+    // One such write at a time: a sync() must not find the queue empty and sync while another write still
+    // carries the keys it took from it (or puts them back, failing) and answer for keys not written yet.
+    std::lock_guard writing(write_mu);
     std::vector<KeyRecords::Op> taken;
     {
       std::lock_guard lock(pending_mu);

@@ -802,6 +802,7 @@ class MemoryRecords final : public KeyRecords {
     std::map<std::string, std::string> records;
     std::vector<std::size_t> writes;  // how many ops each write held
     bool refuse = false;
+    std::function<void()> before_write;  // called (without the lock) as a write begins, when set
     bool has(const std::string& k) {
       std::lock_guard lock(mu);
       return records.contains(k);
@@ -822,6 +823,7 @@ class MemoryRecords final : public KeyRecords {
     return Status::Ok();
   }
   Status write(const std::vector<Op>& ops, bool) override {
+    if (state_->before_write) state_->before_write();
     std::lock_guard lock(state_->mu);
     if (state_->refuse) return Status::Unavailable("the test's records refuse writes");
     for (const Op& op : ops) {
@@ -904,6 +906,42 @@ TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
   ASSERT_TRUE(unsynced.ok());
   ks->reset();
   EXPECT_TRUE(state->has("k/" + unsynced->applicant_id));
+}
+
+// A sync() that comes while another write carries the queued keys (an erasure took them along) waits for that
+// write: it never answers for a key that is not written yet.
+TEST(KeyStore, ASyncWaitsForTheWriteThatCarriesItsKeys) {
+  auto state = std::make_shared<MemoryRecords::State>();
+  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  auto old = (*ks)->key_for("phone:7701555100");
+  ASSERT_TRUE(old.ok());
+  ASSERT_TRUE((*ks)->sync().ok());
+  auto fresh = (*ks)->key_for("phone:7701555101");
+  ASSERT_TRUE(fresh.ok());
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  state->before_write = [&] {  // holds the first write only
+    if (!first.exchange(false)) return;
+    entered.set_value();
+    released.wait();
+  };
+  const std::string ids[] = {old->applicant_id};
+  std::thread erasing([&] { EXPECT_TRUE((*ks)->begin_erasure(ids, "test").ok()); });
+  entered.get_future().wait();  // the erasure's write holds the new key, and is held
+  std::atomic<bool> synced{false};
+  std::thread syncing([&] {
+    EXPECT_TRUE((*ks)->sync().ok());
+    synced = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(synced.load()) << "sync answered while the write carrying its key had not happened";
+  release.set_value();
+  erasing.join();
+  syncing.join();
+  EXPECT_TRUE(synced.load());
+  EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
 }
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {

@@ -113,7 +113,7 @@ std::atomic<std::uint64_t> fork_generation{0};
 
 // The OS's random bytes (libsodium's randombytes, getrandom on Linux), drawn 4 KiB at a time per thread: a
 // getrandom is a system call, which cost as much as the rest of a new applicant's crypto, and one draw now
-// serves 56 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
+// serves 64 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
 // what was used; a forked child starts its pools over.
 void draw_random(std::uint8_t* out, std::size_t n) {
   struct Pool {
@@ -183,11 +183,10 @@ class RocksKeyRecords final : public KeyRecords {
     o.WAL_size_limit_MB = 0;
     o.recycle_log_file_num = 0;
     o.keep_log_file_num = 2;
-    // A new applicant's records wait in the WAL's buffer until sync() writes them with the others made
-    // meanwhile (one write and one fsync for all of them, on the key store's sync thread): a system call per
-    // applicant on the registration's thread cost as much as the rest of its key. Nothing names a key before
-    // sync() returns (the engine appends the appeal after it), so a process killed before then loses only keys
-    // nobody was given. Every other write is flushed (and synced) before it returns.
+    // New applicants' records are written by sync() (KeyStore::Impl queues them until then) without a WAL
+    // flush, then the one flush and fsync covers them all, on the key store's sync thread. Nothing names a key
+    // before sync() returns (the engine appends the appeal after it), so a process killed before then loses
+    // only keys nobody was given. Every other write is flushed (and synced) before it returns.
     o.manual_wal_flush = true;
     // A new applicant is first looked up and missed: a Bloom filter over the memtable's keys answers that
     // without walking the skip list.
@@ -367,8 +366,7 @@ struct KeyStore::Impl {
   // write is acknowledged by a quorum anyway). Nothing may name a new key before sync() made it durable, so
   // its records need not be written before then either: they wait here, the registration's thread does no
   // write at all, and sync() (usually on the key store's sync thread) writes every applicant made meanwhile in
-  // one batch. Reads look here first; every other write takes them along in its own batch, and a scan writes
-  // them first. A record leaves `pending_values` only once the records hold it, so a reader finds it in one
+  // one batch. Reads look here first; every other write, and a scan, writes them first. A record leaves `pending_values` only once the records hold it, so a reader finds it in one
   // place or the other.
   std::mutex pending_mu;
   std::vector<KeyRecords::Op> pending;                          // GUARDED_BY(pending_mu): in the order made
@@ -383,10 +381,14 @@ struct KeyStore::Impl {
     }
   }
 
-  // Writes `ops` after every pending new applicant's records, in one batch (atomic over RocksDB).
-  // `durable` as KeyRecords::write. On failure the pending records stay pending, for the next write or sync.
-  Status write_with_pending(std::vector<KeyRecords::Op> ops, bool durable) {
-    if (records->durable_on_write()) return records->write(ops, durable);  // nothing is ever deferred
+  // Writes every queued new applicant's records, then `ops` (`durable` as KeyRecords::write). The queued
+  // records go in a write of their own, without a WAL flush: a failure there applied nothing (RocksDB's
+  // Write), so they are queued again for the next write or sync; once written they are never queued again,
+  // whatever becomes of `ops` (a failed flush of an applied batch must not bring back records an erasure
+  // in `ops` deleted). Nothing to write is no write at all (it would be refused on a full disk, and reads
+  // must go on there).
+  Status write_with_pending(const std::vector<KeyRecords::Op>& ops, bool durable) {
+    if (records->durable_on_write()) return records->write(ops, durable);  // nothing is ever queued
     // One such write at a time: a sync() must not find the queue empty and sync while another write still
     // carries the keys it took from it (or puts them back, failing) and answer for keys not written yet.
     std::lock_guard writing(write_mu);
@@ -395,23 +397,22 @@ struct KeyStore::Impl {
       std::lock_guard lock(pending_mu);
       taken.swap(pending);
     }
-    if (taken.empty()) return records->write(ops, durable);
-    const std::size_t n = taken.size();
-    taken.insert(taken.end(), std::make_move_iterator(ops.begin()), std::make_move_iterator(ops.end()));
-    const Status st = records->write(taken, durable);
-    std::lock_guard lock(pending_mu);
-    if (!st.ok()) {
-      // Back in front of whatever was made meanwhile, in their order.
-      pending.insert(pending.begin(), std::make_move_iterator(taken.begin()),
-                     std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(n)));
-      return st;
+    if (!taken.empty()) {
+      const Status st = records->write(taken, /*durable=*/false);
+      std::lock_guard lock(pending_mu);
+      if (!st.ok()) {
+        // Back in front of whatever was made meanwhile, in their order.
+        pending.insert(pending.begin(), std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end()));
+        return st;
+      }
+      for (const KeyRecords::Op& op : taken) {
+        // Unless made again meanwhile (an erased person's identity, linked anew): that one is still queued.
+        auto it = pending_values.find(op.key);
+        if (it != pending_values.end() && it->second == op.value) pending_values.erase(it);
+      }
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      // Unless made again meanwhile (an erased person's identity, linked anew): that one is still pending.
-      auto it = pending_values.find(taken[i].key);
-      if (it != pending_values.end() && it->second == taken[i].value) pending_values.erase(it);
-    }
-    return st;
+    if (ops.empty()) return Status::Ok();
+    return records->write(ops, durable);
   }
 
   // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
@@ -434,8 +435,9 @@ struct KeyStore::Impl {
   }
 
   // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
-  // `written` grows after a new applicant's write returns and before anyone can be handed its key (key_for
-  // holds the identity's stripe until then), so whoever seals with a key and then calls sync() is covered.
+  // `written` grows once a new applicant's records are queued (or, over records durable on write, written)
+  // and before anyone can be handed its key (key_for holds the identity's stripe until then), so whoever seals
+  // with a key and then calls sync() is covered.
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> synced{0};
   std::mutex sync_mu;  // one fsync at a time; the callers queued behind it are usually covered by it
@@ -506,9 +508,14 @@ struct KeyStore::Impl {
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
+    // Shared records keep format 1's layout (the hash in an r/ record): nodes of an older build may be running
+    // on the same bucket, and would neither open a longer k/ value nor find the identity to unlink on erasure.
+    const bool format1 = records->shared();
     std::vector<Op> ops = {
-        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), wrap_key(kek.key, out.applicant_id, out.key, random.nonce()) + hash},
+        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id),
+         wrap_key(kek.key, out.applicant_id, out.key, random.nonce()) + (format1 ? std::string() : hash)},
         {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id}};
+    if (format1) ops.push_back({Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash});
     if (records->durable_on_write()) {
       Status st = write(ops, /*durable=*/false);
       if (st.code() == StatusCode::kAlreadyExists) {
@@ -561,8 +568,12 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
     if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
-    // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses it).
-    if (format != kFormat) OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(kFormat)}}));
+    // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses
+    // it). Shared records stay format 1 (see create()).
+    const std::string_view mine = records->shared() ? kFormat1 : kFormat;
+    if (format != mine && !(records->shared() && format == kFormat)) {
+      OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(mine)}}));
+    }
     // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase.
     for (std::string_view prefix : {kErasingPrefix, kErasedPrefix}) {
       auto closing = [this, prefix](std::string_view k, std::string_view) { close(std::string(without(k, prefix))); };

@@ -141,13 +141,15 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
 // format 1 store opens, is marked 2, and its applicants open, are found, rotate and are erased whole.
 TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
   const std::string dir = testing::make_temp_dir();
-  std::string id;
+  std::string id, id2;  // written as format 1, as format 2
   {
     auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
     ASSERT_TRUE(ks.ok());
     auto k = (*ks)->key_for("phone:77015550001");
-    ASSERT_TRUE(k.ok());
+    auto k2 = (*ks)->key_for("phone:77015550002");
+    ASSERT_TRUE(k.ok() && k2.ok());
     id = k->applicant_id;
+    id2 = k2->applicant_id;
     ASSERT_TRUE((*ks)->sync().ok());
   }
   constexpr std::size_t kWrapped = 24 + 32 + 16;
@@ -172,10 +174,12 @@ TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
     auto ks = KeyStore::open(dir + "/keys", test_kek('b'));
     ASSERT_TRUE(ks.ok()) << ks.status().ToString();
     EXPECT_TRUE((*ks)->data_key(id).ok());
+    EXPECT_TRUE((*ks)->data_key(id2).ok());
     EXPECT_EQ(*(*ks)->find("phone:77015550001"), std::optional<std::string>(id));
-    const std::string ids[] = {id};
+    const std::string ids[] = {id, id2};
     ASSERT_TRUE((*ks)->begin_erasure(ids, "test").ok());
     EXPECT_EQ(*(*ks)->find("phone:77015550001"), std::nullopt) << "the format 1 identity was not unlinked";
+    EXPECT_EQ(*(*ks)->find("phone:77015550002"), std::nullopt) << "the rotated format 2 identity was not unlinked";
     ASSERT_TRUE((*ks)->finish_erasure(ids).ok());
     ASSERT_TRUE((*ks)->purge().ok());
   }
@@ -885,13 +889,13 @@ TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
   ASSERT_TRUE((*ks)->sync().ok());
   EXPECT_TRUE(state->has("k/" + late->applicant_id)) << "a failed sync's retry did not write the key";
 
-  // An erasure of an applicant not written yet takes its records along, in the same write.
+  // An erasure of an applicant not written yet writes its records first.
   auto fresh = (*ks)->key_for("phone:7701555010");
   ASSERT_TRUE(fresh.ok());
   const std::size_t before = state->writes.size();
   const std::string erase[] = {fresh->applicant_id};
   ASSERT_TRUE((*ks)->begin_erasure(erase, "test").ok());
-  ASSERT_EQ(state->writes.size(), before + 1);
+  ASSERT_EQ(state->writes.size(), before + 2) << "the queued records, then the erasure's";
   EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
   EXPECT_TRUE(state->has("e/" + fresh->applicant_id));
   ASSERT_TRUE((*ks)->finish_erasure(erase).ok());
@@ -900,6 +904,24 @@ TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->applicants, 4u);
   EXPECT_EQ(stats->erased, 1u);
+
+  // A scan writes the queue first: the counts include a key made just now.
+  auto counted = (*ks)->key_for("phone:7701555012");
+  ASSERT_TRUE(counted.ok());
+  stats = (*ks)->stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->applicants, 5u);
+  EXPECT_TRUE(state->has("k/" + counted->applicant_id));
+
+  // Nothing to write is no write: a sync or a scan with nothing queued writes nothing (a full disk refuses
+  // writes, and reads must go on there).
+  const std::size_t quiet = state->writes.size();
+  state->refuse = true;
+  EXPECT_TRUE((*ks)->sync().ok());
+  EXPECT_TRUE((*ks)->stats().ok());
+  EXPECT_TRUE((*ks)->pending_erasures().ok());
+  state->refuse = false;
+  EXPECT_EQ(state->writes.size(), quiet);
 
   // Made and never synced: written when the store closes, as RocksDB's WAL buffer would reach the OS.
   auto unsynced = (*ks)->key_for("phone:7701555011");
@@ -937,6 +959,10 @@ TEST(KeyStore, ASyncWaitsForTheWriteThatCarriesItsKeys) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(synced.load()) << "sync answered while the write carrying its key had not happened";
+  // Meanwhile the key is still found: it leaves the queue only once written.
+  EXPECT_FALSE(state->has("k/" + fresh->applicant_id));
+  EXPECT_EQ(*(*ks)->find("phone:7701555101"), std::optional<std::string>(fresh->applicant_id));
+  EXPECT_EQ((*ks)->state(fresh->applicant_id), ApplicantKeyState::kActive);
   release.set_value();
   erasing.join();
   syncing.join();

@@ -207,8 +207,8 @@ class RocksKeyRecords final : public KeyRecords {
     // Point reads of one applicant's key, and a new applicant's lookup that misses: a Bloom filter. Unlike the
     // other databases' (store/table_options.h), the key store's indexes and filters are whole and held by the
     // table readers, outside the 16 MiB block cache: the partitioned ones cost a cache lookup per table file
-    // on every new applicant, and these are small (about 4 MB per million applicants: 10 bits a record, two
-    // records an applicant, and an index entry per 4 KiB block).
+    // on every new applicant, and these are small (under 8 MB per million applicants: 10 bits for each of
+    // two records an applicant and for each key's 9-byte prefix, and an index entry per 4 KiB block).
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = store::new_block_cache(16);
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));

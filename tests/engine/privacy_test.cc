@@ -9,6 +9,9 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 #include <rocksdb/db.h>
@@ -968,6 +971,39 @@ TEST(KeyStore, ASyncWaitsForTheWriteThatCarriesItsKeys) {
   syncing.join();
   EXPECT_TRUE(synced.load());
   EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
+}
+
+// New applicants' random bytes come from a pool per thread: a forked child must not draw what its parent
+// draws next (the same applicant id and the same data key in two processes).
+TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
+  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(std::make_shared<MemoryRecords::State>()), test_kek());
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  ASSERT_TRUE((*ks)->key_for("phone:7701555200").ok());  // the pool is filled, and most of it unused
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    auto k = (*ks)->key_for("phone:7701555201");
+    const std::string out = k.ok() ? k->applicant_id + raw(k->key) : std::string("failed");
+    const bool written = write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    _exit(written ? 0 : 1);
+  }
+  close(fds[1]);
+  auto mine = (*ks)->key_for("phone:7701555201");
+  ASSERT_TRUE(mine.ok());
+  std::string theirs(256, '\0');
+  const ssize_t n = read(fds[0], theirs.data(), theirs.size());
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(n, 0);
+  theirs.resize(static_cast<std::size_t>(n));
+  ASSERT_NE(theirs, "failed");
+  EXPECT_NE(theirs.substr(0, mine->applicant_id.size()), mine->applicant_id) << "the child drew the parent's next id";
+  EXPECT_NE(theirs.substr(mine->applicant_id.size()), raw(mine->key)) << "the child drew the parent's next key";
 }
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {

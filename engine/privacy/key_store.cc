@@ -5,11 +5,10 @@
 #include <pthread.h>
 #include <sodium.h>
 
-#include <cstring>
-
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
@@ -73,7 +72,9 @@ std::string key(std::string_view prefix, std::string_view a, std::string_view b 
 // third of its key store cost). Format 1 values hold the wrapped key alone.
 constexpr std::size_t kWrappedKeyBytes = kAeadNonceBytes + SecretKey::kSize + kAeadTagBytes;
 std::string_view wrapped_of(std::string_view v) { return v.substr(0, kWrappedKeyBytes); }
-std::string_view identity_hash_of(std::string_view v) { return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : ""; }
+std::string_view identity_hash_of(std::string_view v) {
+  return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : std::string_view();
+}
 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
 
@@ -366,8 +367,8 @@ struct KeyStore::Impl {
   // write is acknowledged by a quorum anyway). Nothing may name a new key before sync() made it durable, so
   // its records need not be written before then either: they wait here, the registration's thread does no
   // write at all, and sync() (usually on the key store's sync thread) writes every applicant made meanwhile in
-  // one batch. Reads look here first; every other write, and a scan, writes them first. A record leaves `pending_values` only once the records hold it, so a reader finds it in one
-  // place or the other.
+  // one batch. Reads look here first; every other write, and a scan, writes them first. A record leaves
+  // `pending_values` only once the records hold it, so a reader finds it in one place or the other.
   std::mutex pending_mu;
   std::vector<KeyRecords::Op> pending;                          // GUARDED_BY(pending_mu): in the order made
   std::unordered_map<std::string, std::string> pending_values;  // GUARDED_BY(pending_mu): key -> value
@@ -435,8 +436,8 @@ struct KeyStore::Impl {
   }
 
   // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
-  // `written` grows once a new applicant's records are queued (or, over records durable on write, written)
-  // and before anyone can be handed its key (key_for holds the identity's stripe until then), so whoever seals
+  // `written` grows once a new applicant's records are queued (records durable on write need no sync) and
+  // before anyone can be handed its key (key_for holds the identity's stripe until then), so whoever seals
   // with a key and then calls sync() is covered.
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> synced{0};

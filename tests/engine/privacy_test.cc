@@ -824,7 +824,8 @@ class MemoryRecords final : public KeyRecords {
   }
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
     std::lock_guard lock(state_->mu);
-    for (auto it = state_->records.lower_bound(std::string(prefix)); it != state_->records.end() && it->first.starts_with(prefix); ++it) {
+    auto& records = state_->records;
+    for (auto it = records.lower_bound(std::string(prefix)); it != records.end() && it->first.starts_with(prefix); ++it) {
       visit(it->first, it->second);
     }
     return Status::Ok();

@@ -416,6 +416,9 @@ struct KeyStore::Impl {
     return records->write(ops, durable);
   }
 
+  // The queued records alone (before a sync, a scan, a copy, and at close).
+  Status write_queued() { return write_with_pending({}, /*durable=*/false); }
+
   // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
   // off, and then at least in the OS). A new applicant's is deferred (above) and made durable by sync().
   Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return write_with_pending(ops, durable); }
@@ -431,7 +434,7 @@ struct KeyStore::Impl {
     return records->get(k);
   }
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
-    OTINISH_RETURN_IF_ERROR(write_with_pending({}, /*durable=*/false));
+    OTINISH_RETURN_IF_ERROR(write_queued());
     return records->scan(prefix, visit);
   }
 
@@ -451,7 +454,7 @@ struct KeyStore::Impl {
     const std::uint64_t covered = written.load(std::memory_order_acquire);
     // Covers each new applicant counted in `covered`: each was deferred before it was counted, so it is
     // written now if no other write took it along already.
-    OTINISH_RETURN_IF_ERROR(write_with_pending({}, /*durable=*/false));
+    OTINISH_RETURN_IF_ERROR(write_queued());
     OTINISH_RETURN_IF_ERROR(records->sync());
     synced.store(covered, std::memory_order_release);
     return Status::Ok();
@@ -487,7 +490,7 @@ struct KeyStore::Impl {
     async_cv.notify_all();
     if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
     // Keys nothing names yet: written (not synced) all the same, as they were made.
-    if (records) write_with_pending({}, /*durable=*/false).IgnoreError();
+    if (records) write_queued().IgnoreError();
     records.reset();                       // stops the records' watchers before the caches they update go
   }
 
@@ -571,8 +574,8 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
     // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses
     // it). Shared records stay format 1 (see create()).
-    const std::string_view mine = records->shared() ? kFormat1 : kFormat;
-    if (format != mine && !(records->shared() && format == kFormat)) {
+    if (!format || (*format == kFormat1 && !records->shared())) {
+      const std::string_view mine = records->shared() ? kFormat1 : kFormat;
       OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(mine)}}));
     }
     // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase.
@@ -794,7 +797,7 @@ Status KeyStore::checkpoint_to(const std::string& dir) {
   if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the key store goes into a new directory");
   OTINISH_ASSIGN_OR_RETURN(auto pending_purge, m.get(kPurgePendingKey));
   if (pending_purge) OTINISH_RETURN_IF_ERROR(purge());
-  OTINISH_RETURN_IF_ERROR(m.write_with_pending({}, /*durable=*/false));  // the copy holds every key made so far
+  OTINISH_RETURN_IF_ERROR(m.write_queued());  // the copy holds every key made so far
   return m.records->checkpoint_to(dir);
 }
 

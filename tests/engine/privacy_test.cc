@@ -155,7 +155,7 @@ TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
     id2 = k2->applicant_id;
     ASSERT_TRUE((*ks)->sync().ok());
   }
-  constexpr std::size_t kWrapped = 24 + 32 + 16;
+  using testing::kWrappedKeyBytes;
   auto with_db = [&](auto f) {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir + "/keys", &raw).ok());
@@ -166,9 +166,9 @@ TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
   with_db([&](rocksdb::DB& db) {  // rewritten as format 1 wrote it
     std::string v;
     ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), "k/" + id, &v).ok());
-    ASSERT_EQ(v.size(), kWrapped + 32) << "format 2: the wrapped key, then the identity's hash";
-    hash = v.substr(kWrapped);
-    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "k/" + id, v.substr(0, kWrapped)).ok());
+    ASSERT_EQ(v.size(), kWrappedKeyBytes + 32) << "format 2: the wrapped key, then the identity's hash";
+    hash = v.substr(kWrappedKeyBytes);
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "k/" + id, v.substr(0, kWrappedKeyBytes)).ok());
     ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "r/" + id, hash).ok());
     ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "m/format", "otinish-keys-1").ok());
   });

@@ -19,6 +19,7 @@
 
 #include "engine/engine.h"
 #include "tests/engine/forwarding_store.h"
+#include "engine/privacy/aead.h"
 #include "engine/privacy/key_store.h"
 #include "engine/privacy/sealer.h"
 #include "store/rocks_store.h"
@@ -44,6 +45,10 @@ inline std::vector<std::string> files_containing(const std::string& dir, std::st
 
 // Each applicant's wrapped key as stored in the key store at `keys_dir` (opened read-only: the store must be
 // closed), to search the files for later.
+// A data key wrapped by the KEK, as the key store's k/ records begin: nonce, key, tag.
+inline constexpr std::size_t kWrappedKeyBytes =
+    privacy::kAeadNonceBytes + privacy::SecretKey::kSize + privacy::kAeadTagBytes;
+
 inline std::map<std::string, std::string> wrapped_keys(const std::string& keys_dir,
                                                        const std::vector<std::string>& applicants) {
   rocksdb::DB* raw = nullptr;
@@ -55,7 +60,7 @@ inline std::map<std::string, std::string> wrapped_keys(const std::string& keys_d
       EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + id, &out[id]).ok()) << id;
       // The wrapped key alone (nonce, key, tag), without the identity's hash that follows it: a copy of the
       // key anywhere is what must not survive an erasure.
-      out[id].resize(std::min<std::size_t>(out[id].size(), 24 + 32 + 16));
+      out[id].resize(std::min(out[id].size(), kWrappedKeyBytes));
     }
   }
   return out;

@@ -436,6 +436,7 @@ void SlaService::stop() {
   if (timer_thread_.joinable()) timer_thread_.join();
   if (subscription_) subscription_->stop();
   subscription_.reset();
+  release_intake();  // nothing will move the lag now; intake goes on (refused a wait, not a request)
   // Events still queued for a worker are left: they stay after the checkpoint and are handled after a restart.
   workers_stopping_ = true;
   for (auto& w : workers_) {
@@ -465,9 +466,63 @@ bool SlaService::wait_for(std::uint64_t position, std::chrono::milliseconds time
   return poll_until([&] { return safe_checkpoint() >= position; }, timeout, std::chrono::microseconds(100));
 }
 
+bool SlaService::lag_at_most(std::uint64_t max_lag) const {
+  return store_.head_position() <= safe_checkpoint() + max_lag;
+}
+
 bool SlaService::wait_for_lag_below(std::uint64_t max_lag, std::chrono::milliseconds timeout) const {
-  return poll_until([&] { return store_.head_position() <= safe_checkpoint() + max_lag; }, timeout,
-                    std::chrono::milliseconds(1));
+  // Nobody in line and the service close enough: the usual case, and no lock.
+  if (intake_waiting_.load(std::memory_order_acquire) == 0 && lag_at_most(max_lag)) return true;
+  if (!status().ok()) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  IntakeWaiter me;
+  me.max_lag = max_lag;
+  std::unique_lock lock(intake_mu_);
+  const std::uint64_t released = intake_released_;
+  intake_line_.push_back(&me);
+  intake_waiting_.fetch_add(1, std::memory_order_acq_rel);
+  for (;;) {
+    admit_intake_locked();
+    if (me.admitted || intake_released_ != released) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    const bool front = intake_line_.front() == &me;
+    me.cv.wait_until(lock, front ? std::min(deadline, now + kIntakeRecheck) : deadline);
+    if (me.admitted || intake_released_ != released) break;
+    if (intake_line_.front() == &me && !status().ok()) break;  // the front looks; the others follow it out
+  }
+  if (!me.admitted) {
+    const bool front = intake_line_.front() == &me;
+    intake_line_.erase(std::find(intake_line_.begin(), intake_line_.end(), &me));
+    if (front && !intake_line_.empty()) intake_line_.front()->cv.notify_one();  // the next one looks now
+  }
+  intake_waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  admit_intake_locked();  // the next in line, if the lag still allows: a caught-up service empties the line
+  return me.admitted;
+}
+
+void SlaService::admit_intake_locked() const {
+  if (intake_line_.empty()) return;
+  IntakeWaiter* front = intake_line_.front();
+  if (!lag_at_most(front->max_lag)) return;
+  front->admitted = true;
+  intake_line_.pop_front();
+  front->cv.notify_one();
+  // The new front takes over the looking (kIntakeRecheck); it is let through by the one admitted now if the
+  // lag still allows when that one wakes.
+  if (!intake_line_.empty()) intake_line_.front()->cv.notify_one();
+}
+
+void SlaService::intake_progress() const {
+  if (intake_waiting_.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard lock(intake_mu_);
+  admit_intake_locked();
+}
+
+void SlaService::release_intake() const {
+  std::lock_guard lock(intake_mu_);
+  ++intake_released_;
+  for (IntakeWaiter* w : intake_line_) w->cv.notify_one();
 }
 
 std::uint64_t SlaService::safe_checkpoint() const {
@@ -492,6 +547,7 @@ void SlaService::finish(std::uint64_t position) {
     in_flight_.erase(position);
   }
   progress_cv_.notify_all();
+  intake_progress();
 }
 
 Status SlaService::drain_workers() {
@@ -527,6 +583,7 @@ void SlaService::worker_loop(std::size_t index) {
       }
       worker_failed_ = true;
       progress_cv_.notify_all();
+      release_intake();
       for (auto& other : workers_) {
         { std::lock_guard lock(other->mu); }
         other->cv.notify_all();
@@ -747,6 +804,7 @@ Status SlaService::skip(std::uint64_t position) {
     std::lock_guard lock(progress_mu_);
     dispatched_ = position;
   }
+  intake_progress();
   if (++since_checkpoint_write_ < kCheckpointEvery) return Status::Ok();
   since_checkpoint_write_ = 0;
   const std::uint64_t checkpoint = safe_checkpoint();
@@ -817,6 +875,7 @@ Status SlaService::handle(const store::RecordedEvent& e) {
       std::lock_guard lock(progress_mu_);
       dispatched_ = e.position;
     }
+    intake_progress();
     return index_->apply({}, safe_checkpoint());
   }
   return skip(e.position);

@@ -57,6 +57,7 @@ struct ServeArgs {
   int grace_ms = 10'000;
   bool no_access_log = false;
   std::uint64_t max_sla_lag = api::NodeOptions{}.max_sla_lag;
+  int sla_workers = api::NodeOptions{}.sla_workers;
   bool no_views = false;
   std::string catalogue;
   std::vector<std::string> calendars;
@@ -113,6 +114,7 @@ void serve(const ServeArgs& a, Context& ctx) {
   o.server.max_body_bytes = a.max_body_bytes;
   o.service.access_log = !a.no_access_log;
   o.max_sla_lag = a.max_sla_lag;
+  o.sla_workers = a.sla_workers;
   o.views = !a.no_views;
   o.catalogue_dir = a.catalogue;
   o.calendar_files = a.calendars;
@@ -221,6 +223,11 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-sla-lag", args->max_sla_lag,
                   "Registrations and commands wait (up to 5 s) while the SLA service is more than this many log "
                   "events behind; 0: never")
+      ->capture_default_str();
+  cmd->add_option("--sla-workers", args->sla_workers,
+                  "Threads that decide appeals' deadlines; each decision waits for its append, so several share "
+                  "the log's group commit")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--max-auth-failures", args->max_auth_failures,
                   "Invalid tokens one address may present per window before it is refused (429); 0: no limit")

@@ -39,6 +39,9 @@ void add_sla_metrics(Metrics& m, const engine::SlaService& sla, const store::Eve
                 const std::uint64_t head = store.head_position(), cp = sla.processed_position();
                 return static_cast<double>(head > cp ? head - cp : 0);
               });
+  m.add_gauge("otinish_sla_intake_waiting",
+              "Registrations and commands waiting for the SLA service to catch up (--max-sla-lag).",
+              [&sla] { return static_cast<double>(sla.intake_waiting()); });
   m.add_gauge("otinish_sla_timers_pending", "Open appeals with an SLA timer due (the timer index).",
               [&sla] { return static_cast<double>(sla.index().timer_count()); });
   m.add_gauge("otinish_sla_open_appeals", "Appeals the SLA service still follows.",
@@ -237,7 +240,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   }
   parts->registry = std::make_unique<engine::RuleRegistry>(*parts->store);
   auto sla = engine::SlaService::open(*parts->store, *parts->registry, *o.clock,
-                                      {.index_path = o.data_dir + "/sla", .lateness_samples = kLatenessSamples});
+                                      {.index_path = o.data_dir + "/sla", .lateness_samples = kLatenessSamples,
+                                       .workers = o.sla_workers});
   if (!sla.ok()) return sla.status();
   parts->sla = std::move(sla).value();
   const engine::ApplicantSealer* sealer = parts->sealer ? static_cast<const engine::ApplicantSealer*>(parts->sealer.get())

@@ -104,6 +104,8 @@ struct NodeOptions {
   // behind (otinish_sla_lag_events; 20,000 is well under a second of its work): under a burst the desks slow
   // down instead of deadlines firing late. 0: never wait.
   std::uint64_t max_sla_lag = 20'000;
+  // Threads of the SLA service that decide appeals (engine::SlaServiceOptions::workers).
+  int sla_workers = engine::SlaServiceOptions{}.workers;
   // Where POST /v1/backups may write backups (each into a new directory inside it; api/http/backup.h). Empty:
   // backups over HTTP are off (409 backups-off); Node::backup still works.
   std::string backup_dir;

@@ -774,6 +774,7 @@ TEST_F(ResourcesTest, MetricsCountRequestsAndAppends) {
   EXPECT_NE(r.body.find("otinish_sse_clients 0"), std::string::npos);
   EXPECT_NE(r.body.find("otinish_sla_timers_pending"), std::string::npos);
   EXPECT_NE(r.body.find("otinish_sla_lag_events"), std::string::npos);
+  EXPECT_NE(r.body.find("otinish_sla_intake_waiting 0\n"), std::string::npos);  // nobody held back now
   EXPECT_NE(r.body.find("# TYPE otinish_sla_events_appended_total counter"), std::string::npos);
   EXPECT_NE(r.body.find("otinish_sla_firing_lateness_seconds{quantile=\"0.99\"}"), std::string::npos);
 }

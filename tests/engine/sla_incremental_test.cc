@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
 
 #include "tests/engine/forwarding_store.h"
 #include "tests/engine/sla_test_city.h"
@@ -179,6 +183,95 @@ TEST(SlaIncremental, IntakeWaitsWhileTheServiceIsBehindAndGoesOnOnceItCaughtUp) 
   ASSERT_TRUE((*svc)->start().ok());
   ASSERT_TRUE((*svc)->wait_for(city.store().head_position(), std::chrono::seconds(10)));
   EXPECT_TRUE((*svc)->wait_for_lag_below(0, std::chrono::seconds(10)));
+}
+
+// Waits (bounded) until `n` callers stand in the service's intake line.
+bool line_reaches(const SlaService& s, std::size_t n) {
+  for (int i = 0; i < 5000; ++i) {
+    if (s.intake_waiting() == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// A service that has not started: everything the city registered is its lag.
+std::unique_ptr<SlaService> behind_by_five(SlaCity& city, const std::string& index) {
+  city.settle();
+  city.stop_service();
+  for (int i = 0; i < 5; ++i) city.reg(Category::kComplaint, "lifts.broken");
+  SlaServiceOptions o;
+  o.index_path = city.dir() + "/" + index;
+  o.timer_thread = false;
+  auto svc = SlaService::open(city.store(), city.registry(), city.clock(), o);
+  EXPECT_TRUE(svc.ok()) << svc.status().ToString();
+  return svc.ok() ? std::move(svc).value() : nullptr;
+}
+
+TEST(SlaIncremental, IntakeGoesOnInTheOrderItCameAndNobodyOvertakes) {
+  using std::chrono::milliseconds;
+  SlaCity city;
+  auto svc = behind_by_five(city, "sla-line");
+  ASSERT_NE(svc, nullptr);
+  SlaService& s = *svc;
+  const std::uint64_t head = city.store().head_position();
+  // The first caller needs the service to have caught up completely.
+  auto first = std::async(std::launch::async, [&] { return s.wait_for_lag_below(0, milliseconds(20000)); });
+  ASSERT_TRUE(line_reaches(s, 1));
+  // The next would be content with today's lag, yet waits its turn behind the first, and so do six more.
+  std::atomic<int> through{0};
+  std::vector<std::future<bool>> next;
+  for (int i = 0; i < 7; ++i) {
+    next.push_back(std::async(std::launch::async, [&] {
+      const bool ok = s.wait_for_lag_below(head, milliseconds(20000));
+      ++through;
+      return ok;
+    }));
+    ASSERT_TRUE(line_reaches(s, static_cast<std::size_t>(i) + 2));
+  }
+  // One more that arrives now and gives up soon: it stood in line too, instead of passing the others.
+  EXPECT_FALSE(s.wait_for_lag_below(head, milliseconds(30)));
+  EXPECT_EQ(through.load(), 0);
+  EXPECT_EQ(s.intake_waiting(), 8u);
+  // Once the service caught up, the whole line goes on.
+  ASSERT_TRUE(s.start().ok());
+  EXPECT_TRUE(first.get());
+  for (auto& f : next) EXPECT_TRUE(f.get());
+  EXPECT_EQ(s.intake_waiting(), 0u);
+}
+
+TEST(SlaIncremental, AnIntakeCallerThatGivesUpLetsTheNextGoOn) {
+  using std::chrono::milliseconds;
+  SlaCity city;
+  auto svc = behind_by_five(city, "sla-give-up");
+  ASSERT_NE(svc, nullptr);
+  SlaService& s = *svc;
+  auto first = std::async(std::launch::async, [&] { return s.wait_for_lag_below(0, milliseconds(300)); });
+  ASSERT_TRUE(line_reaches(s, 1));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto second = std::async(std::launch::async,
+                           [&] { return s.wait_for_lag_below(city.store().head_position(), milliseconds(20000)); });
+  EXPECT_FALSE(first.get());  // the service never started: the first gave up after its 300 ms
+  EXPECT_TRUE(second.get());  // and the second, whose own limit held all along, went on at once
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(10000));
+  EXPECT_EQ(s.intake_waiting(), 0u);
+}
+
+TEST(SlaIncremental, StoppingTheServiceSendsItsIntakeLineOnRefused) {
+  using std::chrono::milliseconds;
+  SlaCity city;
+  auto svc = behind_by_five(city, "sla-stop");
+  ASSERT_NE(svc, nullptr);
+  SlaService& s = *svc;
+  std::vector<std::future<bool>> line;
+  for (int i = 0; i < 3; ++i) {
+    line.push_back(std::async(std::launch::async, [&] { return s.wait_for_lag_below(0, milliseconds(20000)); }));
+    ASSERT_TRUE(line_reaches(s, static_cast<std::size_t>(i) + 1));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  s.stop();  // nothing will move the lag any more
+  for (auto& f : line) EXPECT_FALSE(f.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(10000));
+  EXPECT_EQ(s.intake_waiting(), 0u);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 //   otinish_sla_bench [--timers 1000000] [--lateness-appeals 600] [--lateness-seconds 60]
 //                     [--decide-appeals 200000] [--whatif-appeals 200000] [--whatif-writers 32]
 //                     [--whatif-baseline 1] [--whatif-log /tmp/year] [--burst-seconds 30] [--burst-writers 16]
-//                     [--burst-max-lag 20000] [--mass-children 2000] [--only 123456] [--dir /tmp/x]
+//                     [--burst-max-lag 20000] [--sla-workers 32] [--mass-children 2000] [--only 123456] [--dir /tmp/x]
 //
 //   otinish_sla_bench --only 4 --whatif-appeals 2000000     # the goal: a Shymkent year (16 M events: ~8 min
 //                                                           # to write on 2 busy cores, 1.6 GB of disk in --dir,
@@ -683,7 +683,7 @@ RegisterAppeal bench_registration(std::uint64_t n) {
   return r;
 }
 
-void bench_burst(const std::string& dir, int seconds, int writers, std::uint64_t max_lag) {
+void bench_burst(const std::string& dir, int seconds, int writers, std::uint64_t max_lag, int sla_workers) {
   const Clock& clock = SystemClock::instance();
   auto store = store::open_rocks_store(dir + "/burst-log", {}, clock);
   die(store.status(), "open store");
@@ -692,6 +692,7 @@ void bench_burst(const std::string& dir, int seconds, int writers, std::uint64_t
   Engine eng(**store, clock, &bench_catalogue());
   SlaServiceOptions o;
   o.index_path = dir + "/burst-sla";
+  o.workers = sla_workers;
   auto svc = SlaService::open(**store, reg, clock, o);
   die(svc.status(), "open service");
   die((*svc)->start(), "start");
@@ -813,6 +814,7 @@ int main(int argc, char** argv) {
   int timers = 1'000'000, lat_appeals = 600, lat_seconds = 60, decide = 200'000, whatif = 200'000, writers = 32;
   int burst_seconds = 30, burst_writers = 16, mass_children = 2000;
   std::uint64_t burst_max_lag = 20'000;
+  int sla_workers = SlaServiceOptions{}.workers;
   bool baseline = true;
   std::string dir, only, whatif_log;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -829,6 +831,7 @@ int main(int argc, char** argv) {
     else if (k == "--burst-writers") burst_writers = std::max(1, std::atoi(argv[i + 1]));
     else if (k == "--mass-children") mass_children = std::atoi(argv[i + 1]);
     else if (k == "--burst-max-lag") burst_max_lag = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (k == "--sla-workers") sla_workers = std::atoi(argv[i + 1]);
     else if (k == "--only") only = argv[i + 1];
     else if (k == "--dir") dir = argv[i + 1];
     else {
@@ -858,7 +861,7 @@ int main(int argc, char** argv) {
   }
   if (burst_seconds > 0 && run('5')) {
     std::printf("\n5. a registration burst at the engine's maximum rate (city.yaml, real clock, synced log)\n");
-    bench_burst(dir, burst_seconds, burst_writers, burst_max_lag);
+    bench_burst(dir, burst_seconds, burst_writers, burst_max_lag, sla_workers);
   }
   if (mass_children > 0 && run('6')) {
     std::printf("\n6. a mass incident: children merged into one parent (city.yaml)\n");

@@ -170,6 +170,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
     server_.connections.fetch_add(1, std::memory_order_acq_rel);
+    // Once per connection, not per request (a getpeername system call each time).
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   ~Session() {
     if (streaming_) server_.streams.fetch_sub(1, std::memory_order_acq_rel);
@@ -317,9 +321,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kBusy;
     keep_alive_ = msg.keep_alive();
     auto req = std::make_shared<HttpRequest>();
-    beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) req->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    req->remote = remote_;
     if (auto bad = to_http_request(std::move(msg), req.get(), [this] { return server_.request_ids.next(); })) {
       return refuse(*bad);
     }
@@ -465,6 +467,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   SteadyClock::time_point started_ = SteadyClock::now();
   Phase phase_ = Phase::kIdle;
+  std::string remote_;  // the peer's address:port, for handlers (HttpRequest::remote); empty if unknown
   bool keep_alive_ = true;
   // Streaming state (strand only, except backlog_).
   bool streaming_ = false;

@@ -2,12 +2,12 @@
 
 #include <sodium.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <cstdlib>
+
+#include "common/fork.h"
 
 namespace otinish::store {
 
@@ -19,7 +19,7 @@ namespace {
 class IdStream {
  public:
   void fill(std::uint8_t* out, std::size_t n) {
-    if (pid_ != ::getpid()) rekey();
+    if (!keyed_ || generation_ != fork_generation()) rekey();
     if (used_ + n > block_.size()) refill();
     std::memcpy(out, block_.data() + used_, n);
     used_ += n;
@@ -31,7 +31,8 @@ class IdStream {
     if (!sodium_ready) std::abort();  // no CSPRNG: nothing safe can be done
     randombytes_buf(key_.data(), key_.size());
     nonce_ = 0;
-    pid_ = ::getpid();
+    keyed_ = true;
+    generation_ = fork_generation();
     used_ = block_.size();
   }
   void refill() {
@@ -46,7 +47,8 @@ class IdStream {
   std::array<std::uint8_t, 512> block_{};
   std::size_t used_ = 0;
   std::uint64_t nonce_ = 0;
-  pid_t pid_ = 0;  // 0: not keyed yet
+  bool keyed_ = false;
+  std::uint64_t generation_ = 0;  // fork_generation() when keyed
 };
 
 }  // namespace

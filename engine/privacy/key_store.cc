@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <pthread.h>
 #include <sodium.h>
 
 #include <array>
@@ -27,6 +26,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/fork.h"
 #include "common/hash.h"
 #include "engine/privacy/aead.h"
 #include "engine/privacy/key_records.h"
@@ -109,9 +109,6 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(std::string(what) + ": " + s.ToString());
 }
 
-// Bumped in a child after fork(): a child must not hand out the random bytes its parent's pools still hold.
-std::atomic<std::uint64_t> fork_generation{0};
-
 // The OS's random bytes (libsodium's randombytes, getrandom on Linux), drawn 4 KiB at a time per thread: a
 // getrandom is a system call, which cost as much as the rest of a new applicant's crypto, and one draw now
 // serves 64 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
@@ -123,13 +120,8 @@ void draw_random(std::uint8_t* out, std::size_t n) {
     std::uint64_t generation = 0;
     ~Pool() { sodium_memzero(bytes.data(), bytes.size()); }
   };
-  static const bool registered = [] {
-    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
-    return true;
-  }();
-  (void)registered;
   thread_local Pool pool;
-  const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  const std::uint64_t generation = fork_generation();
   if (n > pool.bytes.size()) return randombytes_buf(out, n);
   if (pool.generation != generation || pool.bytes.size() - pool.used < n) {
     randombytes_buf(pool.bytes.data(), pool.bytes.size());

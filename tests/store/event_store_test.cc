@@ -373,7 +373,9 @@ TEST_F(EventStoreTest, RandomEventIdsAreDistinctAcrossThreadsAndForks) {
     }
   }
   EXPECT_EQ(seen.size(), 8000u);
-  // A forked child keys its own stream: its next ids are not the ones its parent is about to make.
+  // A forked child keys its own stream: its next ids are not the ones its parent is about to make. This thread's
+  // stream is keyed before the fork, so that the child inherits it.
+  EXPECT_FALSE(EventId::random().is_nil());
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   const pid_t child = ::fork();

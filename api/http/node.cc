@@ -269,8 +269,9 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& o) {
   ApiService* svc = parts->service.get();
   parts->server = std::make_unique<HttpServer>(
       o.server, [svc](const HttpRequest& q) { return svc->serve(q); },
-      [svc](const RequestRecord& r) { svc->observe(r); });
+      [svc](const RequestRecord& r) { svc->observe(r); }, &ApiService::answers_inline);
   HttpServer* srv = parts->server.get();
+  svc->set_offload([srv](std::function<void()> work) { srv->offload(std::move(work)); });
   svc->metrics().add_gauge("otinish_http_connections", "Open HTTP connections.",
                            [srv] { return static_cast<double>(srv->open_connections()); });
   svc->metrics().add_gauge("otinish_sse_clients", "Open Server-Sent Event streams.",

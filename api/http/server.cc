@@ -115,11 +115,15 @@ class RequestIds {
 
 class Session;
 
+// Set on a worker thread by every job it runs: offload() from a worker runs its work at once.
+thread_local bool t_on_worker = false;
+
 struct HttpServer::Impl {
-  Impl(ServerOptions o, Handler h, RequestObserver obs)
+  Impl(ServerOptions o, Handler h, RequestObserver obs, InlineRequests inl)
       : options(std::move(o)),
         handler(std::move(h)),
         observer(std::move(obs)),
+        inline_requests(std::move(inl)),
         workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
         acceptor(ioc) {}
 
@@ -143,6 +147,7 @@ struct HttpServer::Impl {
   const ServerOptions options;
   const Handler handler;
   const RequestObserver observer;
+  const InlineRequests inline_requests;
   RequestIds request_ids;
 
   // Declared before the io_context: sessions destroyed with its pending handlers still unregister here.
@@ -326,7 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return refuse(*bad);
     }
 
-    asio::post(server_.workers, [self = shared_from_this(), req, started = started_] {
+    auto handle = [self = shared_from_this(), req, started = started_] {
       HttpResponse r;
       try {
         r = self->server_.handler(*req);
@@ -336,7 +341,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (!r.later) {
         self->report_request(req.get(), started, r);
-        asio::post(self->executor(), [self, req, r = std::move(r)]() mutable {
+        // On the connection's own strand (a request handled inline) this writes at once; from a worker, it queues.
+        asio::dispatch(self->executor(), [self, req, r = std::move(r)]() mutable {
           self->write_response(std::move(r), req.get());
         });
         return;
@@ -355,6 +361,11 @@ class Session : public std::enable_shared_from_this<Session> {
         });
         self->server_.later_answered();
       });
+    };
+    if (server_.inline_requests && server_.inline_requests(*req)) return handle();
+    asio::post(server_.workers, [handle = std::move(handle)] {
+      t_on_worker = true;
+      handle();
     });
   }
 
@@ -509,8 +520,18 @@ void HttpServer::Impl::accept() {
   });
 }
 
-HttpServer::HttpServer(ServerOptions options, Handler handler, RequestObserver observer)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer))) {}
+HttpServer::HttpServer(ServerOptions options, Handler handler, RequestObserver observer,
+                       InlineRequests inline_requests)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer),
+                                   std::move(inline_requests))) {}
+
+void HttpServer::offload(std::function<void()> work) {
+  if (t_on_worker) return work();
+  asio::post(impl_->workers, [work = std::move(work)] {
+    t_on_worker = true;
+    work();
+  });
+}
 
 HttpServer::~HttpServer() { shutdown(std::chrono::seconds(10)); }
 

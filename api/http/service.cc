@@ -296,6 +296,12 @@ void ApiService::add_routes() {
 
 HttpResponse ApiService::serve(const HttpRequest& request) { return router_.route(request); }
 
+bool ApiService::answers_inline(const HttpRequest& request) {
+  return request.method == "POST" && request.path == "/v1/appeals";
+}
+
+void ApiService::set_offload(std::function<void(std::function<void()>)> offload) { offload_ = std::move(offload); }
+
 HttpResponse ApiService::handle(const HttpRequest& request) {
   HttpResponse r = serve(request);
   if (!r.later) return r;
@@ -535,18 +541,31 @@ HttpResponse ApiService::register_from_body(Call& c, const json::object& body, R
   if (auto bad = check_topic(body)) return *bad;
   auto cmd = register_from_json(body);
   if (!cmd.ok()) return status_problem(cmd.status());
-  if (options_.intake_gate) options_.intake_gate();
   // Answered from the registration's completion, once it is durable: no worker thread waits for the fsync.
   auto later = LaterResponse::make();
-  const auto started = SteadyClock::now();
-  engine_.register_appeal_async(
-      *cmd, {.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who), .correlation_id = c.q.request_id},
-      [this, later, started, respond = std::move(respond)](Result<engine::CommandResult> r) {
+  engine::CommandMeta meta{.command_id = command_id_for(c.who, c.q), .actor = actor_of(c.who),
+                           .correlation_id = c.q.request_id};
+  // The SLA intake wait and the engine may block: on a worker (this request may be on an I/O thread).
+  auto work = [this, later, cmd = std::move(cmd).value(), meta = std::move(meta), respond = std::move(respond)] {
+    try {
+      if (options_.intake_gate) options_.intake_gate();
+      const auto started = SteadyClock::now();
+      engine_.register_appeal_async(cmd, meta, [this, later, started, respond](Result<engine::CommandResult> r) {
         metrics_.observe_command("register", since(started));
         if (!r.ok()) return later->complete(status_problem(r.status()));
         if (!r->duplicate) metrics_.add_appended(1);
         later->complete(respond(*r));
       });
+    } catch (const std::exception& e) {
+      later->complete(problem_response(Problem{.status = 500, .type = "internal", .title = "Internal error",
+                                               .detail = std::string("the registration failed: ") + e.what()}));
+    }
+  };
+  if (offload_) {
+    offload_(std::move(work));
+  } else {
+    work();
+  }
   return LaterResponse::response(std::move(later));
 }
 

@@ -151,6 +151,15 @@ class ApiService {
   HttpResponse serve(const HttpRequest& request);
   // serve(), waiting for a later answer: the whole response (for callers without a server: tests, fuzzers).
   HttpResponse handle(const HttpRequest& request);
+  // The requests serve() answers without blocking, which a server may run on its I/O threads
+  // (HttpServer's InlineRequests): registrations, POST /v1/appeals. Their authentication, parsing and checks
+  // run there, so that a refusal costs no hand-off; what may block (the SLA intake wait, the engine) goes to
+  // the offload function.
+  static bool answers_inline(const HttpRequest& request);
+  // Where serve() sends the work of an inline request that may block (HttpServer::offload); `offload` runs
+  // what it is given on a thread that may block, and must not drop it. Unset: that work runs on the calling
+  // thread. Set before serving.
+  void set_offload(std::function<void(std::function<void()>)> offload);
   void observe(const RequestRecord& record);
   Metrics& metrics() noexcept { return metrics_; }
   const Router& router() const noexcept { return router_; }
@@ -218,6 +227,7 @@ class ApiService {
   // registration is durable (from the store's completion: no worker waits for the fsync): `respond` makes the
   // answer from the engine's result, on that thread; a refusal is the problem to answer. Both registration
   // resources (theirs and Open311's) call it inside idempotent().
+  std::function<void(std::function<void()>)> offload_;  // set_offload; empty: run at once
   using RegisteredResponder = std::function<HttpResponse(const engine::CommandResult&)>;
   HttpResponse register_from_body(Call& c, const boost::json::object& body, RegisteredResponder respond);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);

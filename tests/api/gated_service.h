@@ -124,11 +124,17 @@ class GatedService {
   }
 
   GatedViews& views() { return *views_; }
+  ApiService& service() { return *service_; }
   store::EventStore& store() { return *store_; }
 
-  // A request as the server would hand it over (path and query already split).
+  // A request as the server would hand it over (path and query already split), answered whole.
   HttpResponse call(std::string method, std::string path, const std::string& token, std::string body = {},
                     HeaderMap headers = {}, HeaderMap query = {}) {
+    return service_->handle(request(std::move(method), std::move(path), token, std::move(body), std::move(headers),
+                                    std::move(query)));
+  }
+  static HttpRequest request(std::string method, std::string path, const std::string& token, std::string body = {},
+                             HeaderMap headers = {}, HeaderMap query = {}) {
     HttpRequest q;
     q.method = std::move(method);
     q.path = std::move(path);
@@ -139,7 +145,7 @@ class GatedService {
     q.body = std::move(body);
     q.remote = "127.0.0.1:40000";
     q.request_id = "test";
-    return service_->handle(q);
+    return q;
   }
   // Registers an appeal as the operator; returns its id.
   std::string register_appeal(const HeaderMap& headers = {}) {

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/api/gated_service.h"
 #include "tests/api/test_node.h"
@@ -30,6 +32,52 @@ std::string problem_type(std::string_view body) {
   boost::json::value v = boost::json::parse(body, ec);
   if (ec || !v.is_object() || !v.as_object().contains("type")) return "";
   return std::string(v.at("type").as_string());
+}
+
+// --- registrations, whose checks run on the server's I/O thread -------------------------------------------
+
+// A registration is answered in two parts (ApiService::answers_inline): its authentication, parsing and checks
+// where the server calls it, and what may block (the SLA intake wait, the engine) on a worker, through the
+// offload function. A refusal needs no worker; an accepted registration writes nothing until its worker part
+// runs, and a retry under the same key meanwhile is told the first is in progress.
+TEST(InlineRegistrationTest, ARefusalNeedsNoWorkerAndAnAcceptedRegistrationIsWrittenByItsWorkerPart) {
+  GatedService svc;
+  std::vector<std::function<void()>> offloaded;
+  svc.service().set_offload([&](std::function<void()> work) { offloaded.push_back(std::move(work)); });
+  EXPECT_TRUE(ApiService::answers_inline(GatedService::request("POST", "/v1/appeals", svc.op())));
+  EXPECT_FALSE(ApiService::answers_inline(GatedService::request("GET", "/v1/appeals", svc.op())));
+  EXPECT_FALSE(ApiService::answers_inline(GatedService::request("POST", "/v1/appeals/SHY-2026-0000001/comment", svc.op())));
+
+  const std::string valid =
+      R"({"centre":"SHY","category":"complaint","topic":"lifts.stuck","channel":"phone",)"
+      R"("location":{"district":"Abay","street":"Tauke khan"},"text":"the lift is stuck"})";
+  HttpResponse refused = svc.service().serve(GatedService::request("POST", "/v1/appeals", svc.op(), "{\"centre\":"));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.later, nullptr);
+  HttpResponse no_token = svc.service().serve(GatedService::request("POST", "/v1/appeals", "otn_wrong", valid));
+  EXPECT_EQ(no_token.status, 401) << no_token.body;
+  EXPECT_TRUE(offloaded.empty());
+
+  const std::uint64_t head = svc.store().head_position();
+  HttpResponse promised =
+      svc.service().serve(GatedService::request("POST", "/v1/appeals", svc.op(), valid, {{"idempotency-key", "reg-1"}}));
+  ASSERT_NE(promised.later, nullptr);
+  ASSERT_EQ(offloaded.size(), 1u);
+  EXPECT_EQ(svc.store().head_position(), head);  // nothing written before the worker part
+  HttpResponse retry =
+      svc.service().serve(GatedService::request("POST", "/v1/appeals", svc.op(), valid, {{"idempotency-key", "reg-1"}}));
+  EXPECT_EQ(retry.status, 409) << retry.body;
+  EXPECT_EQ(problem_type(retry.body), "urn:otinish:problem:request-in-progress") << retry.body;
+  EXPECT_EQ(offloaded.size(), 1u);
+
+  offloaded.front()();  // the worker's part
+  HttpResponse answer = promised.later->wait();
+  EXPECT_EQ(answer.status, 201) << answer.body;
+  EXPECT_GT(svc.store().head_position(), head);
+  HttpResponse replay =
+      svc.service().serve(GatedService::request("POST", "/v1/appeals", svc.op(), valid, {{"idempotency-key", "reg-1"}}));
+  EXPECT_EQ(replay.status, 201) << replay.body;
+  EXPECT_EQ(header(replay, "Idempotent-Replayed"), "true");
 }
 
 // --- with a rebuild the test holds ------------------------------------------------------------------------

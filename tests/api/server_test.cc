@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <thread>
 #include <variant>
 
@@ -90,6 +91,61 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::atomic<int> handled_{0};
 };
+
+// Requests the server is told answer without blocking (InlineRequests) are handled on the I/O thread: answered
+// while every worker is busy. What such a handler offloads waits for a worker.
+TEST(ServerInline, InlineRequestsAreAnsweredWhileEveryWorkerIsBusyAndOffloadedWorkWaitsForOne) {
+  std::atomic<bool> slow_started{false}, release{false}, offloaded_ran{false};
+  HttpServer* server = nullptr;
+  Handler h = [&](const HttpRequest& q) {
+    HttpResponse r;
+    if (q.path == "/slow") {
+      slow_started = true;
+      while (!release) std::this_thread::sleep_for(1ms);
+      r.body = "slow";
+    } else if (q.path == "/offload") {
+      auto later = LaterResponse::make();
+      server->offload([later, &offloaded_ran] {
+        offloaded_ran = true;
+        HttpResponse a;
+        a.body = "offloaded";
+        later->complete(std::move(a));
+      });
+      return LaterResponse::response(std::move(later));
+    } else {
+      r.body = "fast";
+    }
+    return r;
+  };
+  ServerOptions o;
+  o.listen_port = 0;
+  o.worker_threads = 1;
+  HttpServer s(o, h, {}, [](const HttpRequest& q) { return q.path != "/slow"; });
+  server = &s;
+  ASSERT_TRUE(s.start().ok());
+  const std::uint16_t port = s.port();
+  auto get = [port](std::string path) {
+    return std::async(std::launch::async, [port, path] {
+      HttpClient c("127.0.0.1", port);
+      auto r = c.request("GET", path);
+      return r.ok() ? r->body : r.status().ToString();
+    });
+  };
+  auto slow = get("/slow");  // takes the one worker
+  for (int i = 0; i < 5000 && !slow_started; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(slow_started.load());
+  auto fast = get("/fast");
+  ASSERT_EQ(fast.wait_for(5s), std::future_status::ready);  // not behind the busy worker
+  EXPECT_EQ(fast.get(), "fast");
+  auto offloaded = get("/offload");
+  EXPECT_EQ(offloaded.wait_for(200ms), std::future_status::timeout);  // its work waits for the worker
+  EXPECT_FALSE(offloaded_ran.load());
+  release = true;
+  EXPECT_EQ(slow.get(), "slow");
+  EXPECT_EQ(offloaded.get(), "offloaded");
+  EXPECT_TRUE(offloaded_ran.load());
+  s.shutdown(2s);
+}
 
 TEST_F(ServerTest, ServesManyRequestsOnOneKeptAliveConnection) {
   start();

@@ -15,6 +15,16 @@ Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what) {
   std::string msg = what + ": " + natsStatus_GetText(s);
   if (const char* last = nats_GetLastError(nullptr); last && *last) msg += std::string(" (") + last + ")";
   if (jerr != 0) msg += " [JetStream error " + std::to_string(static_cast<int>(jerr)) + "]";
+  switch (jerr) {
+    // What the cluster answers while it elects a leader or recovers after servers restarted: a retry cures it.
+    case JSClusterNotAvailErr:   // "JetStream system temporarily unavailable"
+    case JSClusterNotLeaderErr:  // "JetStream cluster can not handle request"
+    case JSStreamOfflineErr:
+    case JSConsumerOfflineErr:
+      return Status::Unavailable(msg);
+    default:
+      break;
+  }
   switch (s) {
     case NATS_TIMEOUT:
     case NATS_NO_RESPONDERS:

@@ -35,7 +35,8 @@ Result<std::unique_ptr<NatsClient>> connect_nats(const std::string& urls, std::c
                                                  std::function<void()> on_reconnected = {});
 
 // A Status for a failed NATS call, saying `what` was being done: kUnavailable for the errors a retry may cure
-// (timeouts, no responders, a lost connection), kIOError for the rest.
+// (timeouts, no responders, a lost connection, and the cluster's own "temporarily unavailable", "not leader",
+// "stream offline" and "consumer offline" while it elects a leader or recovers), kIOError for the rest.
 Status from_nats(natsStatus s, jsErrCode jerr, const std::string& what);
 
 // "a, b,c" -> {"a", "b", "c"}.

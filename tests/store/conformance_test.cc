@@ -203,6 +203,20 @@ INSTANTIATE_TEST_SUITE_P(
 // Two nodes append to the same streams with expected versions, as two engine nodes would for one appeal: every
 // version is won exactly once (no lost update), the losers get kConflict, and both nodes derive the same log:
 // the same positions and the same hash chain.
+// A cluster electing a leader or recovering after its servers restarted answers "temporarily unavailable": a
+// node opening then retries within its timeout (kUnavailable) instead of failing at once (kIOError).
+TEST(JetStreamErrors, TheClustersPassingRefusalsAreUnavailableTheOthersAnIOError) {
+  for (jsErrCode passing : {JSClusterNotAvailErr, JSClusterNotLeaderErr, JSStreamOfflineErr, JSConsumerOfflineErr}) {
+    const Status s = from_nats(NATS_ERR, passing, "following the JetStream stream X");
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+    EXPECT_NE(s.message().find("[JetStream error " + std::to_string(static_cast<int>(passing)) + "]"),
+              std::string::npos);
+  }
+  EXPECT_EQ(from_nats(NATS_ERR, JSStreamNotFoundErr, "looking up").code(), StatusCode::kIOError);
+  EXPECT_EQ(from_nats(NATS_ERR, static_cast<jsErrCode>(0), "looking up").code(), StatusCode::kIOError);
+  EXPECT_EQ(from_nats(NATS_TIMEOUT, static_cast<jsErrCode>(0), "appending").code(), StatusCode::kUnavailable);
+}
+
 TEST(JetStreamTwoNodes, ExpectedVersionsResolveConcurrentAppendsAndBothNodesDeriveOneChain) {
   const std::string log = unique_name("N");
   auto a = open_jetstream(log);

@@ -116,8 +116,8 @@ struct SlaServiceOptions {
   // Threads that decide the appeals the log's events concern, each its own share of appeals (an appeal's events
   // are decided in log order on one of them). Several decisions then wait for their appends at once and share a
   // group commit, instead of one thread waiting for each append in turn. 0: decide on the subscription's thread.
-  // A decision is tens of microseconds of CPU but about a millisecond of waiting (its append, then a turn on a
-  // busy CPU), so it takes many: on two cores under HTTP registrations with the city's rules, 4 workers kept
+  // A decision costs a fraction of a millisecond of CPU but waits about a millisecond (its append, then a turn
+  // on a busy CPU), so it takes many: on two cores under HTTP registrations with the city's rules, 4 workers kept
   // the lag at the server's 20,000-event limit (registrations' p99 ~570 ms, waiting for it), 32 kept it
   // under 2,000 (p99 ~50 ms) for ~13% fewer registrations a second.
   int workers = 32;

@@ -138,6 +138,13 @@ struct HttpServer::Impl {
     std::lock_guard lock(later_mu);
     if (--later_answers == 0) later_cv.notify_all();
   }
+  // Queues `work` for a worker thread, which it marks as one (offload() from there runs at once).
+  void to_worker(std::function<void()> work) {
+    asio::post(workers, [work = std::move(work)] {
+      t_on_worker = true;
+      work();
+    });
+  }
   void register_session(Session* s, const std::shared_ptr<Session>& sp);
   void unregister_session(Session* s);
   void report(const RequestRecord& r) const {
@@ -363,10 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
       });
     };
     if (server_.inline_requests && server_.inline_requests(*req)) return handle();
-    asio::post(server_.workers, [handle = std::move(handle)] {
-      t_on_worker = true;
-      handle();
-    });
+    server_.to_worker(std::move(handle));
   }
 
   void report_request(const HttpRequest* req, SteadyClock::time_point started, const HttpResponse& r) {
@@ -527,10 +531,7 @@ HttpServer::HttpServer(ServerOptions options, Handler handler, RequestObserver o
 
 void HttpServer::offload(std::function<void()> work) {
   if (t_on_worker) return work();
-  asio::post(impl_->workers, [work = std::move(work)] {
-    t_on_worker = true;
-    work();
-  });
+  impl_->to_worker(std::move(work));
 }
 
 HttpServer::~HttpServer() { shutdown(std::chrono::seconds(10)); }

@@ -227,7 +227,6 @@ class ApiService {
   // registration is durable (from the store's completion: no worker waits for the fsync): `respond` makes the
   // answer from the engine's result, on that thread; a refusal is the problem to answer. Both registration
   // resources (theirs and Open311's) call it inside idempotent().
-  std::function<void(std::function<void()>)> offload_;  // set_offload; empty: run at once
   using RegisteredResponder = std::function<HttpResponse(const engine::CommandResult&)>;
   HttpResponse register_from_body(Call& c, const boost::json::object& body, RegisteredResponder respond);
   HttpResponse idempotent(Call& c, const std::function<HttpResponse()>& run);
@@ -255,6 +254,7 @@ class ApiService {
   Router router_;
   Metrics metrics_;
   std::unique_ptr<IdempotencyCache> idempotency_;
+  std::function<void(std::function<void()>)> offload_;  // set_offload; empty: run at once
   AuthThrottle auth_throttle_;
   std::mutex log_mu_;      // guards writes to *log_
   std::mutex publish_mu_;  // serialises If-Match checks and publications of rules and calendars

@@ -127,7 +127,7 @@ void backup_offline(const BackupArgs& a, Context& ctx) {
   }
   std::optional<privacy::KeyEncryptionKey> kek;
   std::unique_ptr<privacy::KeyStore> keys;
-  if (std::filesystem::exists(keys_dir(a.data) + "/CURRENT")) {
+  if (privacy::KeyStore::exists(keys_dir(a.data))) {
     kek = kek_from_option(a.kek, a.data, ctx, "backup");
     if (!kek) return;
     auto opened = privacy::KeyStore::open(keys_dir(a.data), *kek, {.create_if_missing = false});
@@ -150,7 +150,7 @@ void backup_offline(const BackupArgs& a, Context& ctx) {
 
 void restore(const BackupArgs& a, Context& ctx) {
   std::optional<privacy::KeyEncryptionKey> kek;
-  if (!a.kek.empty() || std::filesystem::exists(a.from + "/keys/CURRENT")) {
+  if (!a.kek.empty() || privacy::KeyStore::exists(a.from + "/keys")) {
     kek = kek_from_option(a.kek, a.data, ctx, "restore");
     if (!kek) return;
   }

@@ -3,8 +3,8 @@
 //   DIR/log/           the event log (RocksDB; store/rocks_store.h)
 //   DIR/views/         the projections (RocksDB; engine/projection.h), rebuilt from the log when lost
 //   DIR/sla/           the SLA timer index (RocksDB; engine/timer_index.h), rebuilt from the log when lost
-//   DIR/keys/          the applicants' data keys, wrapped by the key-encryption key (RocksDB;
-//                      engine/privacy/key_store.h); the key-encryption key itself is never in DIR
+//   DIR/keys/          the applicants' data keys, wrapped by the key-encryption key (a key log;
+//                      engine/privacy/key_log.h, key_store.h); the key-encryption key itself is never in DIR
 //   DIR/tokens.jsonl   API tokens, hashed (api/http/auth.h)
 //   DIR/checkpoints/   the signed checkpoints of the log, one file per tree size (engine/proof/checkpoint.h);
 //                      the signing key itself is never in DIR

@@ -152,7 +152,7 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   const std::string keys_dir = o.data_dir + "/keys";
   // For messages: "the key store DIR/keys", "the key store in the JetStream bucket OTINISH_KEYS".
   const std::string key_store = shared ? "the key store in the JetStream bucket " + jk.bucket : "the key store " + keys_dir;
-  const bool have_keys = shared ? shared_records != nullptr : std::filesystem::exists(keys_dir + "/CURRENT");
+  const bool have_keys = shared ? shared_records != nullptr : engine::privacy::KeyStore::exists(keys_dir);
   if (!pd.kek) {
     if (pd.plain && have_keys) {
       return Status::FailedPrecondition(

@@ -15,24 +15,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <rocksdb/db.h>
-#include <rocksdb/env.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/file_system.h>
-#include <rocksdb/iterator.h>
-#include <rocksdb/memtablerep.h>
-#include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
-#include <rocksdb/utilities/checkpoint.h>
-#include <rocksdb/write_batch.h>
 
 #include "common/fork.h"
 #include "common/hash.h"
 #include "engine/privacy/aead.h"
+#include "engine/privacy/key_log.h"
 #include "engine/privacy/key_records.h"
-#include "store/disk_space.h"
-#include "store/info_log.h"
-#include "store/table_options.h"
 
 namespace otinish::engine::privacy {
 
@@ -103,12 +91,6 @@ Result<SecretKey> unwrap_key(const SecretKey& kek, std::string_view name, std::s
   return k;
 }
 
-Status from_rocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::Ok();
-  if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
-  return Status::IOError(std::string(what) + ": " + s.ToString());
-}
-
 // The OS's random bytes (libsodium's randombytes, getrandom on Linux), drawn 4 KiB at a time per thread: a
 // getrandom is a system call, which cost as much as the rest of a new applicant's crypto, and one draw now
 // serves 64 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
@@ -151,156 +133,6 @@ struct NewApplicantRandom {
 
 std::string_view without(std::string_view k, std::string_view prefix) { return k.substr(prefix.size()); }
 
-// The records in a RocksDB directory of their own: one node's key store.
-class RocksKeyRecords final : public KeyRecords {
- public:
-  static Result<std::unique_ptr<RocksKeyRecords>> open(const std::string& path, const KeyStoreOptions& options) {
-    auto r = std::unique_ptr<RocksKeyRecords>(new RocksKeyRecords());
-    r->path_ = path;
-    r->where_ = "the key store at " + path;
-    r->options_ = options;
-    r->space_ = std::make_unique<store::DiskSpaceGuard>(path, "the key store", options.min_free_disk_mb << 20);
-    rocksdb::Options o;
-    o.create_if_missing = options.create_if_missing;
-    o.paranoid_checks = true;
-    o.info_log = store::open_info_log(path);
-    if (options.file_system) {
-      r->env_ = rocksdb::NewCompositeEnv(options.file_system);
-      o.env = r->env_.get();
-    }
-    // Keys are small and few (a city: tens of thousands a year); keep the store small and its files few, so
-    // that purge() has little to rewrite. No WAL archive or recycling: an obsolete WAL must be deleted, not kept.
-    o.write_buffer_size = 16 << 20;  // with max_write_buffer_number 2: at most 32 MiB of memtables
-    o.max_write_buffer_number = 2;
-    o.WAL_ttl_seconds = 0;
-    o.WAL_size_limit_MB = 0;
-    o.recycle_log_file_num = 0;
-    o.keep_log_file_num = 2;
-    // New applicants' records are written by sync() (KeyStore::Impl queues them until then) without a WAL
-    // flush, then the one flush and fsync covers them all, on the key store's sync thread. Nothing names a key
-    // before sync() returns (the engine appends the appeal after it), so a process killed before then loses
-    // only keys nobody was given. Every other write is flushed (and synced) before it returns.
-    o.manual_wal_flush = true;
-    // A new applicant is first looked up and missed: a Bloom filter over the memtable's keys answers that
-    // without walking the skip list.
-    o.memtable_whole_key_filtering = true;
-    o.memtable_prefix_bloom_size_ratio = 0.05;
-    // Keys are random (applicant ids, identity hashes), so a skip list's insert misses the cache on most of its
-    // levels: three of them were most of a new applicant's cost. A hash table of short lists instead, keyed by
-    // the first 9 bytes ("k/ap-" and 4 hex digits, "i/" and 7): about one key per bucket. The price is paid by
-    // what iterates in order (scan(), a flush), which sorts a copy of the memtable: rare, and bounded by its
-    // 16 MiB. The capped (not fixed) prefix takes the short "m/..." keys too.
-    o.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(9));
-    o.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(/*bucket_count=*/1 << 17));
-    o.allow_concurrent_memtable_write = false;  // only the skip list allows it
-    // Stored as written: nothing is gained compressing random key bytes, and a byte search of the directory (the
-    // tests', an auditor's) then sees exactly what is on disk.
-    o.compression = rocksdb::kNoCompression;
-    o.bottommost_compression = rocksdb::kNoCompression;
-    // Point reads of one applicant's key, and a new applicant's lookup that misses: a Bloom filter. Unlike the
-    // other databases' (store/table_options.h), the key store's indexes and filters are whole and held by the
-    // table readers, outside the 16 MiB block cache: the partitioned ones cost a cache lookup per table file
-    // on every new applicant, and these are small (under 8 MB per million applicants: 10 bits for each of
-    // two records an applicant and for each key's 9-byte prefix, and an index entry per 4 KiB block).
-    rocksdb::BlockBasedTableOptions t;
-    t.block_cache = store::new_block_cache(16);
-    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    t.cache_index_and_filter_blocks = false;
-    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    rocksdb::DB* raw = nullptr;
-    OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::DB::Open(o, path, &raw), "opening the key store at " + path));
-    r->db_.reset(raw);
-    return r;
-  }
-
-  const std::string& where() const noexcept override { return where_; }
-
-  Result<std::optional<std::string>> get(std::string_view k) override {
-    std::string v;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), k, &v);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    OTINISH_RETURN_IF_ERROR(from_rocks(s, "reading the key store at " + path_));
-    return std::optional<std::string>(std::move(v));
-  }
-
-  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
-    rocksdb::ReadOptions r;
-    r.total_order_seek = true;  // the scanned prefix is shorter than the memtable's hash prefix
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(r));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      visit(std::string_view(it->key().data(), it->key().size()), std::string_view(it->value().data(), it->value().size()));
-    }
-    return from_rocks(it->status(), "reading the key store at " + path_);
-  }
-
-  // One atomic write; RocksDB groups concurrent synced writes into one fsync. A kCreate is checked under
-  // create_mu_: this process is the directory's only writer (RocksDB's lock file), so nothing else can write
-  // the key between the check and the write.
-  Status write(const std::vector<Op>& ops, bool durable) override {
-    OTINISH_RETURN_IF_ERROR(space_->check());
-    const bool creates = std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.kind == Op::Kind::kCreate; });
-    std::unique_lock<std::mutex> lock(create_mu_, std::defer_lock);
-    if (creates) lock.lock();
-    rocksdb::WriteBatch b;
-    for (const Op& op : ops) {
-      switch (op.kind) {
-        case Op::Kind::kCreate: {
-          OTINISH_ASSIGN_OR_RETURN(auto existing, get(op.key));
-          if (existing) return Status::AlreadyExists(op.key + " exists in the key store at " + path_);
-          b.Put(op.key, op.value);
-          break;
-        }
-        case Op::Kind::kPut: b.Put(op.key, op.value); break;
-        case Op::Kind::kDelete: b.Delete(op.key); break;
-      }
-    }
-    OTINISH_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &b), "writing to the key store at " + path_));
-    if (!durable) return Status::Ok();
-    return from_rocks(db_->FlushWAL(options_.sync), "writing to the key store at " + path_);
-  }
-
-  // Writes the WAL's buffer to the OS, and syncs every WAL file written so far unless KeyStoreOptions::sync
-  // is off (RocksDB tracks which are not yet synced).
-  Status sync() override { return from_rocks(db_->FlushWAL(options_.sync), "syncing new applicant keys in " + path_); }
-
-  Status purge() override {
-    rocksdb::FlushOptions f;
-    f.wait = true;
-    OTINISH_RETURN_IF_ERROR(from_rocks(db_->Flush(f), "flushing the key store at " + path_));
-    rocksdb::CompactRangeOptions c;
-    // Rewrite even the bottom level: that is where a deleted key's older version and its tombstone meet and
-    // both disappear.
-    c.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    c.exclusive_manual_compaction = true;
-    // Obsolete WAL and SST files are deleted by the flush and the compaction themselves (no archive is kept).
-    return from_rocks(db_->CompactRange(c, nullptr, nullptr), "compacting the key store at " + path_);
-  }
-
-  Status checkpoint_to(const std::string& dir) override {
-    rocksdb::Checkpoint* raw = nullptr;
-    OTINISH_RETURN_IF_ERROR(from_rocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "copying the key store to " + dir));
-    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-    return from_rocks(checkpoint->CreateCheckpoint(dir, 0), "copying the key store to " + dir);
-  }
-
- private:
-  RocksKeyRecords() = default;
-
- public:
-  // What a new applicant's write left in the WAL's buffer reaches the OS before the store closes.
-  ~RocksKeyRecords() override {
-    if (db_) db_->FlushWAL(/*sync=*/false).PermitUncheckedError();
-  }
-
- private:
-  std::string path_, where_;
-  KeyStoreOptions options_;
-  std::unique_ptr<rocksdb::Env> env_;  // over options.file_system, when one is given; outlives db_
-  std::unique_ptr<rocksdb::DB> db_;
-  std::unique_ptr<store::DiskSpaceGuard> space_;
-  std::mutex create_mu_;
-};
-
 }  // namespace
 
 std::string_view to_string(ApplicantKeyState s) noexcept {
@@ -314,7 +146,7 @@ std::string_view to_string(ApplicantKeyState s) noexcept {
 }
 
 struct KeyStore::Impl {
-  std::string path;  // the RocksDB directory; empty over other records
+  std::string path;  // the key log's directory; empty over other records
   KeyStoreOptions options;
   KeyEncryptionKey kek;
   std::string kek_id;
@@ -355,83 +187,18 @@ struct KeyStore::Impl {
   // Held by finish_erasure, and by a backup between its copies of the log and of the key store.
   std::mutex erasure_gate;
 
-  // New applicants' records not yet handed to the records (a RocksDB key store's only: over JetStream each
-  // write is acknowledged by a quorum anyway). Nothing may name a new key before sync() made it durable, so
-  // its records need not be written before then either: they wait here, the registration's thread does no
-  // write at all, and sync() (usually on the key store's sync thread) writes every applicant made meanwhile in
-  // one batch. Reads look here first; every other write, and a scan, writes them first. A record leaves
-  // `pending_values` only once the records hold it, so a reader finds it in one place or the other.
-  std::mutex pending_mu;
-  std::vector<KeyRecords::Op> pending;                          // GUARDED_BY(pending_mu): in the order made
-  std::unordered_map<std::string, std::string> pending_values;  // GUARDED_BY(pending_mu): key -> value
-  std::mutex write_mu;  // held by write_with_pending from taking the queue to its write's end
-
-  void defer(std::vector<KeyRecords::Op> ops) {
-    std::lock_guard lock(pending_mu);
-    for (KeyRecords::Op& op : ops) {
-      pending_values[op.key] = op.value;
-      pending.push_back(std::move(op));
-    }
-  }
-
-  // Writes every queued new applicant's records, then `ops` (`durable` as KeyRecords::write). The queued
-  // records go in a write of their own, without a WAL flush: a failure there applied nothing (RocksDB's
-  // Write), so they are queued again for the next write or sync; once written they are never queued again,
-  // whatever becomes of `ops` (a failed flush of an applied batch must not bring back records an erasure
-  // in `ops` deleted). Nothing to write is no write at all (it would be refused on a full disk, and reads
-  // must go on there).
-  Status write_with_pending(const std::vector<KeyRecords::Op>& ops, bool durable) {
-    if (records->durable_on_write()) return records->write(ops, durable);  // nothing is ever queued
-    // One such write at a time: a sync() must not find the queue empty and sync while another write still
-    // carries the keys it took from it (or puts them back, failing) and answer for keys not written yet.
-    std::lock_guard writing(write_mu);
-    std::vector<KeyRecords::Op> taken;
-    {
-      std::lock_guard lock(pending_mu);
-      taken.swap(pending);
-    }
-    if (!taken.empty()) {
-      const Status st = records->write(taken, /*durable=*/false);
-      std::lock_guard lock(pending_mu);
-      if (!st.ok()) {
-        // Back in front of whatever was made meanwhile, in their order.
-        pending.insert(pending.begin(), std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end()));
-        return st;
-      }
-      for (const KeyRecords::Op& op : taken) {
-        // Unless made again meanwhile (an erased person's identity, linked anew): that one is still queued.
-        auto it = pending_values.find(op.key);
-        if (it != pending_values.end() && it->second == op.value) pending_values.erase(it);
-      }
-    }
-    if (ops.empty()) return Status::Ok();
-    return records->write(ops, durable);
-  }
-
-  // The queued records alone (before a sync, a scan, a copy, and at close).
-  Status write_queued() { return write_with_pending({}, /*durable=*/false); }
-
   // Every write but a new applicant's is durable before it returns (synced unless KeyStoreOptions::sync is
-  // off, and then at least in the OS). A new applicant's is deferred (above) and made durable by sync().
-  Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return write_with_pending(ops, durable); }
-  Result<std::optional<std::string>> get(std::string_view k) {
-    {
-      std::lock_guard lock(pending_mu);
-      if (!pending_values.empty()) {
-        if (auto it = pending_values.find(std::string(k)); it != pending_values.end()) {
-          return std::optional<std::string>(it->second);
-        }
-      }
-    }
-    return records->get(k);
-  }
+  // off, and then at least in the OS). A new applicant's goes into the key log's buffer (`durable` false: no
+  // write of a file on the registration's thread) and is made durable by sync(), usually on the key store's
+  // sync thread, one write and one fsync for every applicant made meanwhile.
+  Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return records->write(ops, durable); }
+  Result<std::optional<std::string>> get(std::string_view k) { return records->get(k); }
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
-    OTINISH_RETURN_IF_ERROR(write_queued());
     return records->scan(prefix, visit);
   }
 
   // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
-  // `written` grows once a new applicant's records are queued (records durable on write need no sync) and
+  // `written` grows once a new applicant's records are written (records durable on write need no sync) and
   // before anyone can be handed its key (key_for holds the identity's stripe until then), so whoever seals
   // with a key and then calls sync() is covered.
   std::atomic<std::uint64_t> written{0};
@@ -444,9 +211,7 @@ struct KeyStore::Impl {
     std::lock_guard lock(sync_mu);
     if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
     const std::uint64_t covered = written.load(std::memory_order_acquire);
-    // Covers each new applicant counted in `covered`: each was deferred before it was counted, so it is
-    // written now if no other write took it along already.
-    OTINISH_RETURN_IF_ERROR(write_queued());
+    // Covers each new applicant counted in `covered`: each was in the records' buffer before it was counted.
     OTINISH_RETURN_IF_ERROR(records->sync());
     synced.store(covered, std::memory_order_release);
     return Status::Ok();
@@ -481,15 +246,25 @@ struct KeyStore::Impl {
     }
     async_cv.notify_all();
     if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
-    // Keys nothing names yet: written (not synced) all the same, as they were made.
-    if (records) write_queued().IgnoreError();
+    // (The records write keys nothing names yet as they close, not synced, as RocksDB's WAL buffer was.)
     records.reset();                       // stops the records' watchers before the caches they update go
+    sodium_memzero(&index_state, sizeof index_state);
   }
 
+  // The keyed BLAKE2b state once the identity-hashing key is absorbed (keyed BLAKE2b hashes the key as a
+  // block of its own): each identity's hash starts from a copy, one compression instead of two. The same
+  // hashes as crypto_generichash(16 bytes, identity, index_key).
+  crypto_generichash_state index_state;
+  void start_index_state() {
+    crypto_generichash_init(&index_state, index_key.data(), SecretKey::kSize, kIdentityHashBytes);
+  }
+  static constexpr std::size_t kIdentityHashBytes = 16;
   std::string identity_hash(std::string_view identity) const {
-    std::array<std::uint8_t, 16> out{};
-    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(identity.data()),
-                       identity.size(), index_key.data(), SecretKey::kSize);
+    std::array<std::uint8_t, kIdentityHashBytes> out{};
+    crypto_generichash_state h = index_state;
+    crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(identity.data()), identity.size());
+    crypto_generichash_final(&h, out.data(), out.size());
+    sodium_memzero(&h, sizeof h);
     return to_hex(out);
   }
 
@@ -512,19 +287,16 @@ struct KeyStore::Impl {
          wrap_key(kek.key, out.applicant_id, out.key, random.nonce()) + (format1 ? std::string() : hash)},
         {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id}};
     if (format1) ops.push_back({Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash});
-    if (records->durable_on_write()) {
-      Status st = write(ops, /*durable=*/false);
-      if (st.code() == StatusCode::kAlreadyExists) {
-        // Another node made this person first: drop the unused key.
-        write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();
-        return st;
-      }
-      OTINISH_RETURN_IF_ERROR(st);
-    } else {
-      // Counted after it is deferred: a sync() that counts it writes it.
-      defer(std::move(ops));
-      written.fetch_add(1, std::memory_order_acq_rel);
+    // Not durable yet (a key log's buffer): sync() makes it so before anything names the key.
+    Status st = write(ops, /*durable=*/false);
+    if (st.code() == StatusCode::kAlreadyExists) {
+      // Another node made this person first: drop the unused key.
+      write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();
+      return st;
     }
+    OTINISH_RETURN_IF_ERROR(st);
+    // Counted once written: a sync() that counts it covers it.
+    if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
     remember_key(out.applicant_id, out.key);
     remember_identity(hash, out.applicant_id);
@@ -564,6 +336,7 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
     if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
+    start_index_state();
     // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses
     // it). Shared records stay format 1 (see create()).
     if (!format || (*format == kFormat1 && !records->shared())) {
@@ -607,18 +380,13 @@ std::string KeyStore::kek_id() const { return impl_->kek_id; }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const KeyEncryptionKey& kek,
                                                  const KeyStoreOptions& options) {
-  const bool exists = std::filesystem::exists(std::filesystem::path(path) / "CURRENT");
-  if (!exists && !options.create_if_missing) return Status::NotFound("no key store at " + path);
-  if (!exists) {
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return Status::IOError("cannot create the key store directory " + path + ": " + ec.message());
-  }
-  OTINISH_ASSIGN_OR_RETURN(auto records, RocksKeyRecords::open(path, options));
+  OTINISH_ASSIGN_OR_RETURN(auto records, open_key_log(path, options));
   auto store = open(std::move(records), kek, options);
   if (store.ok()) (*store)->impl_->path = path;
   return store;
 }
+
+bool KeyStore::exists(const std::string& path) { return key_store_exists(path); }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(std::unique_ptr<KeyRecords> records, const KeyEncryptionKey& kek,
                                                  const KeyStoreOptions& options) {
@@ -789,7 +557,6 @@ Status KeyStore::checkpoint_to(const std::string& dir) {
   if (std::filesystem::exists(dir)) return Status::AlreadyExists(dir + " exists: a copy of the key store goes into a new directory");
   OTINISH_ASSIGN_OR_RETURN(auto pending_purge, m.get(kPurgePendingKey));
   if (pending_purge) OTINISH_RETURN_IF_ERROR(purge());
-  OTINISH_RETURN_IF_ERROR(m.write_queued());  // the copy holds every key made so far
   return m.records->checkpoint_to(dir);
 }
 
@@ -809,7 +576,7 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
   }
   OTINISH_ASSIGN_OR_RETURN(auto store, open(path, from, {.create_if_missing = false}));
   Impl& m = *store->impl_;
-  // One atomic write (the records are RocksDB's): a crash leaves the old KEK or the new one working.
+  // One atomic write (a key log's frame): a crash leaves the old KEK or the new one working.
   std::vector<Op> ops;
   Status bad;
   OTINISH_RETURN_IF_ERROR(m.scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {

@@ -1,6 +1,6 @@
 // engine/privacy/key_store.h: the applicants' data keys, wrapped by the key-encryption key, apart from the log
-// so that a key can be physically destroyed while the log keeps every event and its hash chain: in a RocksDB
-// of their own (`DIR/keys`) on one node, or in a JetStream bucket that several engine nodes on one NATS
+// so that a key can be physically destroyed while the log keeps every event and its hash chain: in a key log
+// of their own (`DIR/keys`, engine/privacy/key_log.h) on one node, or in a JetStream bucket that several engine nodes on one NATS
 // cluster share (engine/privacy/jetstream_keys.h; the records' two kinds in engine/privacy/key_records.h).
 //
 // What it holds (layout in docs/privacy.md):
@@ -20,8 +20,8 @@
 //     one write and one fsync, and a registration's thread need not wait for it (sync_async).
 //   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
 //     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
-//     the erased mark are deleted). purge() then flushes and compacts so that the wrapped key is gone from the
-//     live files, the WAL and the SST files (obsolete files are deleted by RocksDB as it goes).
+//     the erased mark are deleted). purge() then writes the key log anew without them and deletes the old file,
+//     so that the wrapped key is in no file of the directory (engine/privacy/key_log.h).
 //   - rotate() rewraps every key under a new KEK in one atomic, synced write: a crash leaves either the old
 //     or the new KEK working, never a mix, and purge() removes the copies wrapped by the old one.
 //   - open() with a KEK other than the one the store was written with fails with kFailedPrecondition naming
@@ -99,6 +99,8 @@ class KeyStore {
   // empty records. Of `options`, only `sync` applies.
   static Result<std::unique_ptr<KeyStore>> open(std::unique_ptr<KeyRecords> records, const KeyEncryptionKey& kek,
                                                 const KeyStoreOptions& options = {});
+  // True when `path` holds a key store (of this build's format or an earlier one open() converts).
+  static bool exists(const std::string& path);
   ~KeyStore();
 
   // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
@@ -138,13 +140,13 @@ class KeyStore {
   // and then the key store under it, so that a key missing from the backup's key store was destroyed only
   // after ApplicantErased events the backup's log holds (an erasure's events come before its keys go).
   std::unique_lock<std::mutex> hold_erasures();
-  // Writes a consistent copy of the key store into the new directory `dir` (a RocksDB checkpoint), purging
+  // Writes a consistent copy of the key store into the new directory `dir` (a copy of the key log), purging
   // first when a purge is pending, so that no key destroyed before the call is in the copy.
   // Errors: kAlreadyExists (`dir` exists), kIOError.
   Status checkpoint_to(const std::string& dir);
 
   Result<KeyStoreStats> stats();
-  // The RocksDB directory (empty over other records), and what to call the store in messages.
+  // The key log's directory (empty over other records), and what to call the store in messages.
   const std::string& path() const noexcept;
   const std::string& where() const noexcept;
   // The id of the KEK the store is written with.

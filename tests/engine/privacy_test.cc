@@ -113,20 +113,34 @@ TEST(KeyStore, RefusesAnotherKekNamingItsSourceAndBothIds) {
   std::filesystem::remove_all(dir);
 }
 
+// The records of the (closed) key store in `dir`, as they are: for the tests that write what an older or a
+// newer otinish would have.
+void with_records(const std::string& dir, const std::function<void(KeyRecords&)>& f) {
+  auto records = open_key_log(dir, {.create_if_missing = false});
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  f(**records);
+}
+std::optional<std::string> record(KeyRecords& r, const std::string& key) {
+  auto v = r.get(key);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  return v.ok() ? *v : std::nullopt;
+}
+void put(KeyRecords& r, const std::string& key, const std::string& value) {
+  ASSERT_TRUE(r.write({{KeyRecords::Op::Kind::kPut, key, value}}, /*durable=*/true).ok());
+}
+
 // A key store written by a newer otinish is refused by name, and left as it was.
 TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
   const std::string dir = testing::make_temp_dir();
   { ASSERT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()); }
   auto set_format = [&](const std::string& value) {
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir + "/keys", &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m/format", value).ok());
+    with_records(dir + "/keys", [&](KeyRecords& r) { put(r, "m/format", value); });
   };
   set_format("otinish-keys-3");
   auto newer = KeyStore::open(dir + "/keys", test_kek('a'));
   ASSERT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(newer.status().message().find("written by a newer otinish"), std::string::npos) << newer.status().ToString();
+  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-3"); });
   for (const char* marker : {"something-else", "otinish-keys-", "otinish-keys-2x", "otinish-keys-99999999999999999999999"}) {
     set_format(marker);
     auto other = KeyStore::open(dir + "/keys", test_kek('a'));  // refused with a message, never a throw
@@ -140,13 +154,30 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
   std::filesystem::remove_all(dir);
 }
 
-// Format 1 kept an identity's hash in a record of its own (r/<applicant>), format 2 after the wrapped key. A
-// format 1 store opens, is marked 2, and its applicants open, are found, rotate and are erased whole.
-TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
+// Every live record of the key store in `keys` copied into a new RocksDB directory `to`, as an earlier
+// otinish kept its key store; `edit` changes them first.
+void as_earlier_rocksdb(const std::string& keys, const std::string& to,
+                        const std::function<void(std::map<std::string, std::string>&)>& edit = {}) {
+  std::map<std::string, std::string> records;
+  ASSERT_TRUE(read_key_log(keys, [&](std::string_view k, std::string_view v) { records.emplace(k, v); }).ok());
+  if (edit) edit(records);
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(o, to, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (const auto& [k, v] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+}
+
+// An earlier otinish kept the key store in a RocksDB: open() converts it into a key log and deletes the
+// RocksDB's files. Format 1 kept an identity's hash in a record of its own (r/<applicant>), format 2 after the
+// wrapped key. A format 1 store opens, is marked 2, and its applicants open, are found, rotate and are erased
+// whole.
+TEST(KeyStore, AnEarlierRocksdbStoreOfFormatOneIsConvertedReadAndItsApplicantsAreErasedWhole) {
   const std::string dir = testing::make_temp_dir();
   std::string id, id2;  // written as format 1, as format 2
   {
-    auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
+    auto ks = KeyStore::open(dir + "/new", test_kek('a'));
     ASSERT_TRUE(ks.ok());
     auto k = (*ks)->key_for("phone:77015550001");
     auto k2 = (*ks)->key_for("phone:77015550002");
@@ -156,23 +187,25 @@ TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
     ASSERT_TRUE((*ks)->sync().ok());
   }
   using testing::kWrappedKeyBytes;
-  auto with_db = [&](auto f) {
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir + "/keys", &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    f(*db);
-  };
-  std::string hash;
-  with_db([&](rocksdb::DB& db) {  // rewritten as format 1 wrote it
-    std::string v;
-    ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), "k/" + id, &v).ok());
+  std::string hash, wrapped;
+  as_earlier_rocksdb(dir + "/new", dir + "/keys", [&](std::map<std::string, std::string>& records) {
+    // Rewritten as format 1 wrote it.
+    std::string& v = records.at("k/" + id);
     ASSERT_EQ(v.size(), kWrappedKeyBytes + 32) << "format 2: the wrapped key, then the identity's hash";
     hash = v.substr(kWrappedKeyBytes);
-    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "k/" + id, v.substr(0, kWrappedKeyBytes)).ok());
-    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "r/" + id, hash).ok());
-    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), "m/format", "otinish-keys-1").ok());
+    v.resize(kWrappedKeyBytes);
+    wrapped = v;
+    records["r/" + id] = hash;
+    records["m/format"] = "otinish-keys-1";
   });
+  ASSERT_TRUE(KeyStore::exists(dir + "/keys"));
+  ASSERT_TRUE(std::filesystem::exists(dir + "/keys/CURRENT"));
   ASSERT_TRUE(KeyStore::rotate(dir + "/keys", test_kek('a'), test_kek('b')).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/keys/CURRENT"));
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/keys")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.ends_with(".klog") || name == "klog.lock") << "a RocksDB file left after the conversion: " << name;
+  }
   {
     auto ks = KeyStore::open(dir + "/keys", test_kek('b'));
     ASSERT_TRUE(ks.ok()) << ks.status().ToString();
@@ -186,14 +219,55 @@ TEST(KeyStore, AFormatOneStoreIsReadAndItsApplicantsAreErasedWhole) {
     ASSERT_TRUE((*ks)->finish_erasure(ids).ok());
     ASSERT_TRUE((*ks)->purge().ok());
   }
-  with_db([&](rocksdb::DB& db) {
-    std::string v;
-    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "m/format", &v).ok());
-    EXPECT_EQ(v, "otinish-keys-2");
-    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "r/" + id, &v).IsNotFound());
-    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "k/" + id, &v).IsNotFound());
-    EXPECT_TRUE(db.Get(rocksdb::ReadOptions(), "i/" + hash, &v).IsNotFound());
+  with_records(dir + "/keys", [&](KeyRecords& r) {
+    EXPECT_EQ(record(r, "m/format"), "otinish-keys-2");
+    EXPECT_EQ(record(r, "r/" + id), std::nullopt);
+    EXPECT_EQ(record(r, "k/" + id), std::nullopt);
+    EXPECT_EQ(record(r, "i/" + hash), std::nullopt);
   });
+  EXPECT_EQ(testing::files_containing(dir + "/keys", wrapped), std::vector<std::string>());
+  std::filesystem::remove_all(dir);
+}
+
+// A conversion stopped after its key log was written and before the RocksDB's CURRENT was deleted starts over
+// from the RocksDB (which still counts); one stopped after CURRENT went finishes deleting the RocksDB's files.
+TEST(KeyStore, AnInterruptedConversionStartsOverOrFinishes) {
+  const std::string dir = testing::make_temp_dir();
+  std::string id;
+  {
+    auto ks = KeyStore::open(dir + "/new", test_kek('a'));
+    ASSERT_TRUE(ks.ok());
+    auto k = (*ks)->key_for("phone:77015550001");
+    ASSERT_TRUE(k.ok() && (*ks)->sync().ok());
+    id = k->applicant_id;
+  }
+  as_earlier_rocksdb(dir + "/new", dir + "/keys");
+  // A key log the interrupted conversion left, holding something the RocksDB does not: it must not count.
+  with_records(dir + "/new", [&](KeyRecords& r) { put(r, "k/ap-from-the-stale-log", "x"); });
+  std::filesystem::copy_file(dir + "/new/keys-00000001.klog", dir + "/keys/keys-00000001.klog",
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    EXPECT_TRUE((*ks)->data_key(id).ok());
+    EXPECT_EQ((*ks)->state("ap-from-the-stale-log"), ApplicantKeyState::kUnknown);
+  }
+  // Stopped after CURRENT went: an SST file of the RocksDB is still there.
+  std::filesystem::remove_all(dir + "/keys");
+  as_earlier_rocksdb(dir + "/new", dir + "/keys");
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  }
+  std::ofstream(dir + "/keys/000009.sst") << "left over";
+  std::ofstream(dir + "/keys/MANIFEST-000005") << "left over";
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek('a'));
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    EXPECT_TRUE((*ks)->data_key(id).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/keys/000009.sst"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/keys/MANIFEST-000005"));
   std::filesystem::remove_all(dir);
 }
 
@@ -808,6 +882,8 @@ class MemoryRecords final : public KeyRecords {
     std::mutex mu;
     std::map<std::string, std::string> records;
     std::vector<std::size_t> writes;  // how many ops each write held
+    std::vector<bool> durable;        // and whether it was asked to be durable
+    int syncs = 0;
     bool refuse = false;
     std::function<void()> before_write;  // called (without the lock) as a write begins, when set
     bool has(const std::string& k) {
@@ -830,7 +906,7 @@ class MemoryRecords final : public KeyRecords {
     }
     return Status::Ok();
   }
-  Status write(const std::vector<Op>& ops, bool) override {
+  Status write(const std::vector<Op>& ops, bool durable) override {
     if (state_->before_write) state_->before_write();
     std::lock_guard lock(state_->mu);
     if (state_->refuse) return Status::Unavailable("the test's records refuse writes");
@@ -843,9 +919,14 @@ class MemoryRecords final : public KeyRecords {
       }
     }
     state_->writes.push_back(ops.size());
+    state_->durable.push_back(durable);
     return Status::Ok();
   }
-  Status sync() override { return Status::Ok(); }
+  Status sync() override {
+    std::lock_guard lock(state_->mu);
+    ++state_->syncs;
+    return Status::Ok();
+  }
   Status purge() override { return Status::Ok(); }
   Status checkpoint_to(const std::string&) override { return Status::FailedPrecondition("not here"); }
 
@@ -854,10 +935,10 @@ class MemoryRecords final : public KeyRecords {
   std::string where_ = "the test's records";
 };
 
-// A new applicant's records are not written when its key is made but by the next sync() (one write for every
-// applicant made meanwhile) or the next other write, whichever comes first; until then the key store answers
-// from them all the same. A write that fails leaves them for the next one, so a retried sync still writes them.
-TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
+// A new applicant is one write of its two records, not durable (a key log's buffer), and sync() makes every
+// such write durable with one call of the records' sync; with nothing new, sync() calls nothing. Records that
+// refuse writes (a full disk) refuse the new applicant at once, and reads go on.
+TEST(KeyStore, ANewApplicantIsOneWriteMadeDurableBySync) {
   auto state = std::make_shared<MemoryRecords::State>();
   auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());
   ASSERT_TRUE(ks.ok()) << ks.status().ToString();
@@ -868,110 +949,243 @@ TEST(KeyStore, NewApplicantsAreWrittenTogetherBySyncAndFoundBeforeIt) {
     ASSERT_TRUE(k.ok() && k->created);
     ids.push_back(k->applicant_id);
   }
-  EXPECT_EQ(state->writes.size(), opened_writes) << "a new applicant's key was written before a sync asked for it";
-  EXPECT_FALSE(state->has("k/" + ids[0]));
-  // Found before they are written: by identity, by id, in the counts.
+  ASSERT_EQ(state->writes.size(), opened_writes + 3);
+  for (std::size_t i = opened_writes; i < state->writes.size(); ++i) {
+    EXPECT_EQ(state->writes[i], 2u) << "two records: the key (with its identity's hash) and the identity";
+    EXPECT_FALSE(state->durable[i]) << "a new applicant's write was made durable on the registration's thread";
+  }
+  EXPECT_EQ(state->syncs, 0);
   EXPECT_EQ(*(*ks)->find("phone:7701555001"), std::optional<std::string>(ids[1]));
-  EXPECT_EQ((*ks)->state(ids[2]), ApplicantKeyState::kActive);
   auto again = (*ks)->key_for("phone:7701555000");
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->created);
   EXPECT_EQ(again->applicant_id, ids[0]);
-
   ASSERT_TRUE((*ks)->sync().ok());
-  ASSERT_EQ(state->writes.size(), opened_writes + 1) << "one write for the three applicants";
-  EXPECT_EQ(state->writes.back(), 6u) << "two records each: the key (with its identity's hash) and the identity";
-  for (const std::string& id : ids) EXPECT_TRUE(state->has("k/" + id)) << id;
-
-  // A write that fails keeps them for the next: the sync that failed, retried, writes them.
-  auto late = (*ks)->key_for("phone:7701555009");
-  ASSERT_TRUE(late.ok());
-  state->refuse = true;
-  EXPECT_EQ((*ks)->sync().code(), StatusCode::kUnavailable);
-  state->refuse = false;
-  EXPECT_FALSE(state->has("k/" + late->applicant_id));
+  EXPECT_EQ(state->syncs, 1) << "one sync for the three applicants";
   ASSERT_TRUE((*ks)->sync().ok());
-  EXPECT_TRUE(state->has("k/" + late->applicant_id)) << "a failed sync's retry did not write the key";
+  EXPECT_EQ(state->syncs, 1) << "nothing new, and synced again";
 
-  // An erasure of an applicant not written yet writes its records first.
-  auto fresh = (*ks)->key_for("phone:7701555010");
-  ASSERT_TRUE(fresh.ok());
-  const std::size_t before = state->writes.size();
-  const std::string erase[] = {fresh->applicant_id};
-  ASSERT_TRUE((*ks)->begin_erasure(erase, "test").ok());
-  ASSERT_EQ(state->writes.size(), before + 2) << "the queued records, then the erasure's";
-  EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
-  EXPECT_TRUE(state->has("e/" + fresh->applicant_id));
-  ASSERT_TRUE((*ks)->finish_erasure(erase).ok());
-  EXPECT_EQ((*ks)->state(fresh->applicant_id), ApplicantKeyState::kErased);
-  auto stats = (*ks)->stats();
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->applicants, 4u);
-  EXPECT_EQ(stats->erased, 1u);
-
-  // A scan writes the queue first: the counts include a key made just now.
-  auto counted = (*ks)->key_for("phone:7701555012");
-  ASSERT_TRUE(counted.ok());
-  stats = (*ks)->stats();
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->applicants, 5u);
-  EXPECT_TRUE(state->has("k/" + counted->applicant_id));
-
-  // Nothing to write is no write: a sync or a scan with nothing queued writes nothing (a full disk refuses
-  // writes, and reads must go on there).
-  const std::size_t quiet = state->writes.size();
   state->refuse = true;
-  EXPECT_TRUE((*ks)->sync().ok());
+  EXPECT_EQ((*ks)->key_for("phone:7701555009").status().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE((*ks)->sync().ok()) << "nothing new to sync";
+  EXPECT_TRUE((*ks)->data_key(ids[2]).ok());
   EXPECT_TRUE((*ks)->stats().ok());
-  EXPECT_TRUE((*ks)->pending_erasures().ok());
   state->refuse = false;
-  EXPECT_EQ(state->writes.size(), quiet);
-
-  // Made and never synced: written when the store closes, as RocksDB's WAL buffer would reach the OS.
-  auto unsynced = (*ks)->key_for("phone:7701555011");
-  ASSERT_TRUE(unsynced.ok());
-  ks->reset();
-  EXPECT_TRUE(state->has("k/" + unsynced->applicant_id));
+  auto late = (*ks)->key_for("phone:7701555009");
+  ASSERT_TRUE(late.ok() && late->created);
+  ASSERT_TRUE((*ks)->sync().ok());
+  EXPECT_EQ(state->syncs, 2);
 }
 
-// A sync() that comes while another write carries the queued keys (an erasure took them along) waits for that
-// write: it never answers for a key that is not written yet.
-TEST(KeyStore, ASyncWaitsForTheWriteThatCarriesItsKeys) {
-  auto state = std::make_shared<MemoryRecords::State>();
-  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());
-  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
-  auto old = (*ks)->key_for("phone:7701555100");
-  ASSERT_TRUE(old.ok());
-  ASSERT_TRUE((*ks)->sync().ok());
-  auto fresh = (*ks)->key_for("phone:7701555101");
-  ASSERT_TRUE(fresh.ok());
-  std::promise<void> entered, release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> first{true};
-  state->before_write = [&] {  // holds the first write only
-    if (!first.exchange(false)) return;
-    entered.set_value();
-    released.wait();
+// ---- the key log ---------------------------------------------------------------------------------------------
+
+std::uintmax_t klog_size(const std::string& dir) {
+  std::uintmax_t size = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".klog") size += e.file_size();
+  }
+  return size;
+}
+std::vector<std::string> klog_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name != "klog.lock") out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+using KOp = KeyRecords::Op;
+
+// Writes that are not durable are read at once and reach the file with the next sync: one append and one
+// fsync for all of them. An append the disk refuses (full) leaves them for the next sync, and nothing of them
+// is half in the file.
+TEST(KeyLog, BufferedWritesAreReadAtOnceAndOneSyncWritesThemAll) {
+  const std::string dir = testing::make_temp_dir();
+  auto fs = std::make_shared<store::testing::FaultFs>();
+  {
+    auto r = open_key_log(dir + "/keys", {.file_system = fs});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    KeyRecords& log = **r;
+    const std::uintmax_t empty = klog_size(dir + "/keys");
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(log.write({{KOp::Kind::kPut, "k/ap-" + std::to_string(i), "wrapped " + std::to_string(i)},
+                             {KOp::Kind::kPut, "i/" + std::to_string(i), "ap-" + std::to_string(i)}}, false).ok());
+    }
+    EXPECT_EQ(*log.get("k/ap-1"), std::optional<std::string>("wrapped 1"));
+    int scanned = 0;
+    ASSERT_TRUE(log.scan("k/", [&](std::string_view, std::string_view) { ++scanned; }).ok());
+    EXPECT_EQ(scanned, 3);
+    EXPECT_EQ(klog_size(dir + "/keys"), empty) << "a write that was not asked to be durable reached the file";
+    const std::uint64_t syncs = fs->syncs();
+    ASSERT_TRUE(log.sync().ok());
+    EXPECT_EQ(fs->syncs(), syncs + 1);
+    EXPECT_GT(klog_size(dir + "/keys"), empty);
+
+    fs->set_no_space(true);
+    ASSERT_TRUE(log.write({{KOp::Kind::kPut, "k/ap-full", "made while the disk was full"}}, false).ok());
+    const std::uintmax_t before = klog_size(dir + "/keys");
+    const Status full = log.sync();
+    EXPECT_EQ(full.code(), StatusCode::kUnavailable) << full.ToString();
+    EXPECT_EQ(klog_size(dir + "/keys"), before);
+    EXPECT_EQ(*log.get("k/ap-full"), std::optional<std::string>("made while the disk was full"));
+    fs->set_no_space(false);
+    ASSERT_TRUE(log.sync().ok());
+    fs->power_cut();
+  }
+  fs->drop_unsynced();
+  auto r = open_key_log(dir + "/keys", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*(*r)->get("k/ap-full"), std::optional<std::string>("made while the disk was full"));
+  EXPECT_EQ(*(*r)->get("i/2"), std::optional<std::string>("ap-2"));
+  std::filesystem::remove_all(dir);
+}
+
+// What a crash leaves of a write that was not synced (a frame cut short, or whole but with bytes that never
+// reached the disk) is dropped at the next open, which writes the file anew; a damaged frame with whole frames
+// after it is not a crash's work, and is refused.
+TEST(KeyLog, ATornFrameAtTheEndIsDroppedADamagedOneBeforeTheEndIsRefused) {
+  const std::string dir = testing::make_temp_dir() + "/keys";
+  {
+    auto r = open_key_log(dir, {});
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/first", "one"}}, true).ok());
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/second", "two"}}, true).ok());
+  }
+  const std::string file = dir + "/" + klog_files(dir).at(0);
+  std::string whole;
+  {
+    std::ifstream in(file, std::ios::binary);
+    whole.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto rewrite = [&](const std::string& bytes) {
+    for (const std::string& f : klog_files(dir)) std::filesystem::remove(dir + "/" + f);
+    std::ofstream(file, std::ios::binary) << bytes;
   };
-  const std::string ids[] = {old->applicant_id};
-  std::thread erasing([&] { EXPECT_TRUE((*ks)->begin_erasure(ids, "test").ok()); });
-  entered.get_future().wait();  // the erasure's write holds the new key, and is held
-  std::atomic<bool> synced{false};
-  std::thread syncing([&] {
-    EXPECT_TRUE((*ks)->sync().ok());
-    synced = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(synced.load()) << "sync answered while the write carrying its key had not happened";
-  // Meanwhile the key is still found: it leaves the queue only once written.
-  EXPECT_FALSE(state->has("k/" + fresh->applicant_id));
-  EXPECT_EQ(*(*ks)->find("phone:7701555101"), std::optional<std::string>(fresh->applicant_id));
-  EXPECT_EQ((*ks)->state(fresh->applicant_id), ApplicantKeyState::kActive);
-  release.set_value();
-  erasing.join();
-  syncing.join();
-  EXPECT_TRUE(synced.load());
-  EXPECT_TRUE(state->has("k/" + fresh->applicant_id));
+  const std::size_t last_frame = whole.rfind("k/second") - 2 /* kind, key length */ - 12 /* frame head */;
+  for (std::size_t cut : {whole.size() - 1, last_frame + 5, last_frame + 13}) {
+    rewrite(whole.substr(0, cut));
+    auto r = open_key_log(dir, {});
+    ASSERT_TRUE(r.ok()) << cut << ": " << r.status().ToString();
+    EXPECT_EQ(*(*r)->get("k/first"), std::optional<std::string>("one")) << cut;
+    EXPECT_EQ(*(*r)->get("k/second"), std::nullopt) << cut;
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/third", "three"}}, true).ok());
+    r->reset();
+    auto again = open_key_log(dir, {});
+    ASSERT_TRUE(again.ok()) << cut << ": the torn frame was not dropped: " << again.status().ToString();
+    EXPECT_EQ(*(*again)->get("k/third"), std::optional<std::string>("three")) << cut;
+  }
+  std::string garbled = whole;
+  garbled[garbled.size() - 1] ^= 0x55;  // the last frame's value: whole, but not what was written
+  rewrite(garbled);
+  {
+    auto r = open_key_log(dir, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*(*r)->get("k/second"), std::nullopt);
+  }
+  garbled = whole;
+  garbled[last_frame - 1] ^= 0x55;  // the first frame's value, with the second frame whole after it
+  rewrite(garbled);
+  auto damaged = open_key_log(dir, {});
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption) << damaged.status().ToString();
+  std::filesystem::remove_all(dir);
+}
+
+// A purge writes the live records into the next generation's file and deletes the old one: a deleted value is
+// in no file. A purge a crash interrupted (the old generation still there, or the new one unfinished) is
+// finished at the next open, and a second open of a directory in use is refused.
+TEST(KeyLog, APurgeLeavesNoDeletedValueInAnyFileAndAnInterruptedOneIsFinished) {
+  const std::string dir = testing::make_temp_dir() + "/keys";
+  const std::string secret = "wrapped-key-that-an-erasure-destroys";
+  {
+    auto r = open_key_log(dir, {});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(open_key_log(dir, {}).status().code(), StatusCode::kIOError) << "a second open of a directory in use";
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/kept", "kept"}, {KOp::Kind::kPut, "k/gone", secret}}, true).ok());
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kDelete, "k/gone", {}}}, true).ok());
+    EXPECT_EQ(testing::files_containing(dir, secret).size(), 1u);
+    ASSERT_TRUE((*r)->purge().ok());
+    EXPECT_EQ(testing::files_containing(dir, secret), std::vector<std::string>());
+    EXPECT_EQ(klog_files(dir), std::vector<std::string>{"keys-00000002.klog"});
+    EXPECT_EQ(*(*r)->get("k/kept"), std::optional<std::string>("kept"));
+    EXPECT_EQ(*(*r)->get("k/gone"), std::nullopt);
+    ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/after", "after"}}, true).ok());
+  }
+  // Stopped before deleting the old file, or before renaming the new one into place.
+  std::ofstream(dir + "/keys-00000001.klog", std::ios::binary) << "otinish-keylog1\n" << secret;
+  std::ofstream(dir + "/keys-00000003.klog.tmp", std::ios::binary) << "otinish-keylog1\n" << secret;
+  auto r = open_key_log(dir, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(klog_files(dir), std::vector<std::string>{"keys-00000002.klog"});
+  EXPECT_EQ(*(*r)->get("k/after"), std::optional<std::string>("after"));
+  EXPECT_EQ(testing::files_containing(dir, secret), std::vector<std::string>());
+  std::filesystem::remove_all(dir);
+}
+
+// The key log against a map, over random writes (puts, deletes, creates, in atomic groups, durable or not),
+// syncs, purges and reopenings: every read answers what the map holds.
+RC_GTEST_PROP(KeyLog, ReadsAnswerWhatWasWrittenThroughPurgesAndReopenings, ()) {
+  const std::string dir = testing::make_temp_dir() + "/keys";
+  std::map<std::string, std::string> model;
+  auto r = open_key_log(dir, {.sync = false});
+  RC_ASSERT(r.ok());
+  const auto keys = *rc::gen::container<std::vector<std::string>>(
+      *rc::gen::inRange(1, 12), rc::gen::map(rc::gen::inRange(0, 40), [](int i) { return "k/" + std::to_string(i); }));
+  const int steps = *rc::gen::inRange(1, 60);
+  for (int step = 0; step < steps; ++step) {
+    const int what = *rc::gen::inRange(0, 10);
+    if (what == 0) {
+      RC_ASSERT((*r)->purge().ok());
+    } else if (what == 1) {
+      r->reset();  // closing writes the buffer to the OS
+      r = open_key_log(dir, {.sync = false});
+      RC_ASSERT(r.ok());
+    } else if (what == 2) {
+      RC_ASSERT((*r)->sync().ok());
+    } else {
+      std::vector<KOp> ops;
+      std::map<std::string, std::string> after = model;
+      bool refused = false;
+      const int n = *rc::gen::inRange(1, 4);
+      for (int i = 0; i < n; ++i) {
+        const std::string key = *rc::gen::elementOf(keys);
+        const int kind = *rc::gen::inRange(0, 3);
+        const std::string value = *rc::gen::string<std::string>();
+        if (kind == 0) {
+          ops.push_back({KOp::Kind::kPut, key, value});
+          after[key] = value;
+        } else if (kind == 1) {
+          ops.push_back({KOp::Kind::kDelete, key, {}});
+          after.erase(key);
+        } else {
+          ops.push_back({KOp::Kind::kCreate, key, value});
+          if (model.contains(key)) refused = true;
+          after[key] = value;
+        }
+      }
+      const Status st = (*r)->write(ops, *rc::gen::arbitrary<bool>());
+      if (refused) {
+        RC_ASSERT(st.code() == StatusCode::kAlreadyExists);
+      } else {
+        RC_ASSERT(st.ok());
+        model = after;
+      }
+    }
+    for (const std::string& key : keys) {
+      auto got = (*r)->get(key);
+      RC_ASSERT(got.ok());
+      const auto it = model.find(key);
+      RC_ASSERT(*got == (it == model.end() ? std::nullopt : std::optional<std::string>(it->second)));
+    }
+    std::map<std::string, std::string> scanned;
+    RC_ASSERT((*r)->scan("k/", [&](std::string_view k, std::string_view v) { scanned.emplace(k, v); }).ok());
+    RC_ASSERT(scanned == model);
+  }
+  r->reset();
+  std::map<std::string, std::string> on_disk;
+  RC_ASSERT(read_key_log(dir, [&](std::string_view k, std::string_view v) { on_disk.emplace(k, v); }).ok());
+  RC_ASSERT(on_disk == model);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
 
 // New applicants' random bytes come from a pool per thread: a forked child must not draw what its parent

@@ -15,11 +15,10 @@
 
 #include <gtest/gtest.h>
 
-#include <rocksdb/db.h>
-
 #include "engine/engine.h"
 #include "tests/engine/forwarding_store.h"
 #include "engine/privacy/aead.h"
+#include "engine/privacy/key_log.h"
 #include "engine/privacy/key_store.h"
 #include "engine/privacy/sealer.h"
 #include "store/rocks_store.h"
@@ -43,7 +42,7 @@ inline std::vector<std::string> files_containing(const std::string& dir, std::st
   return found;
 }
 
-// Each applicant's wrapped key as stored in the key store at `keys_dir` (opened read-only: the store must be
+// Each applicant's wrapped key as stored in the key log at `keys_dir` (read from its file: the store must be
 // closed), to search the files for later.
 // A data key wrapped by the KEK, as the key store's k/ records begin: nonce, key, tag.
 inline constexpr std::size_t kWrappedKeyBytes =
@@ -51,17 +50,18 @@ inline constexpr std::size_t kWrappedKeyBytes =
 
 inline std::map<std::string, std::string> wrapped_keys(const std::string& keys_dir,
                                                        const std::vector<std::string>& applicants) {
-  rocksdb::DB* raw = nullptr;
-  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), keys_dir, &raw).ok()) << keys_dir;
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, std::string> all;
+  const Status read = privacy::read_key_log(keys_dir, [&](std::string_view k, std::string_view v) { all.emplace(k, v); });
+  EXPECT_TRUE(read.ok()) << keys_dir << ": " << read.ToString();
   std::map<std::string, std::string> out;
   for (const std::string& id : applicants) {
-    if (db) {
-      EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + id, &out[id]).ok()) << id;
-      // The wrapped key alone (nonce, key, tag), without the identity's hash that follows it: a copy of the
-      // key anywhere is what must not survive an erasure.
-      out[id].resize(std::min(out[id].size(), kWrappedKeyBytes));
-    }
+    auto it = all.find("k/" + id);
+    EXPECT_TRUE(it != all.end()) << id;
+    if (it == all.end()) continue;
+    // The wrapped key alone (nonce, key, tag), without the identity's hash that follows it: a copy of the
+    // key anywhere is what must not survive an erasure.
+    out[id] = it->second.substr(0, kWrappedKeyBytes);
+    EXPECT_EQ(out[id].size(), kWrappedKeyBytes) << id;
   }
   return out;
 }

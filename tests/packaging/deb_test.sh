@@ -84,7 +84,7 @@ python3 -c "import urllib.request,sys; r=urllib.request.urlopen('http://127.0.0.
   || fail "/healthz did not answer 200"
 for _ in $(seq 100); do [ "$(grep -c WATCHDOG=1 "$work/notify.log")" -ge 2 ] && break; sleep 0.1; done
 [ "$(grep -c WATCHDOG=1 "$work/notify.log")" -ge 2 ] || fail "fewer than two watchdog pings in 10 s"
-[ -f "$state/keys/CURRENT" ] || fail "the applicants' key store was not made in $state (the kek credential unused?)"
+ls "$state"/keys/keys-*.klog >/dev/null 2>&1 || fail "the applicants' key store was not made in $state (the kek credential unused?)"
 [ -z "$(find "$state" ! -user otinish)" ] || fail "files in $state not owned by otinish"
 kill -TERM "$server_pid"
 code=0

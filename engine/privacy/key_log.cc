@@ -1,0 +1,841 @@
+#include "engine/privacy/key_log.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <optional>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+
+#include "store/disk_space.h"
+
+namespace otinish::engine::privacy {
+
+namespace {
+
+constexpr std::string_view kHeader = "otinish-keylog1\n";  // 16 bytes
+constexpr std::size_t kFrameHead = 12;                   // u32 length, 8-byte hash
+constexpr std::uint32_t kMaxFrame = 1u << 30;
+// A purge writes the live records in frames of about this size (a reader holds one frame at a time).
+constexpr std::size_t kPurgeFrame = 1 << 20;
+constexpr std::uint8_t kOpPut = 1;
+constexpr std::uint8_t kOpDelete = 2;
+constexpr std::string_view kLockName = "klog.lock";
+constexpr std::string_view kSuffix = ".klog";
+
+std::string file_name(std::uint64_t generation) {
+  char name[40];
+  std::snprintf(name, sizeof name, "keys-%08llu.klog", static_cast<unsigned long long>(generation));
+  return name;
+}
+
+// The generation of "keys-<n>.klog"; false for any other name (a ".tmp" one included).
+bool generation_of(std::string_view name, std::uint64_t& generation) {
+  if (!name.starts_with("keys-") || !name.ends_with(kSuffix)) return false;
+  const std::string_view digits = name.substr(5, name.size() - 5 - kSuffix.size());
+  if (digits.empty() || digits.size() > 18) return false;
+  generation = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    generation = generation * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return true;
+}
+
+// The files an earlier otinish's RocksDB key store kept (CURRENT goes first, on its own).
+bool rocksdb_file(std::string_view name) {
+  return name == "IDENTITY" || name == "LOCK" || name == "LOG" || name.starts_with("LOG.old.") ||
+         name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || name.ends_with(".sst") ||
+         name.ends_with(".dbtmp") || (name.ends_with(".log") && !name.ends_with(kSuffix));
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint32_t get_u32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+bool get_varint(std::string_view& in, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// A checksum against torn and damaged writes, not a MAC (nothing secret is in the file unwrapped): SipHash-2-4
+// under a fixed key, a quarter of BLAKE2b's cost on the short frames a new applicant writes.
+std::array<char, 8> payload_hash(std::string_view payload) {
+  static constexpr unsigned char kChecksumKey[crypto_shorthash_KEYBYTES] = {'o', 't', 'i', 'n', 'i', 's', 'h', '-',
+                                                                            'k', 'e', 'y', 'l', 'o', 'g', '-', '1'};
+  std::array<char, 8> h{};
+  crypto_shorthash(reinterpret_cast<unsigned char*>(h.data()), reinterpret_cast<const unsigned char*>(payload.data()),
+                   payload.size(), kChecksumKey);
+  return h;
+}
+
+struct LogOp {
+  std::uint8_t kind = 0;
+  std::string_view key, value;
+};
+
+// One op at the start of `in`, which it passes; false when `in` ends first or the kind is unknown.
+bool parse_op(std::string_view& in, LogOp& op) {
+  if (in.empty()) return false;
+  op.kind = static_cast<std::uint8_t>(in.front());
+  if (op.kind != kOpPut && op.kind != kOpDelete) return false;
+  std::string_view rest = in.substr(1);
+  std::uint64_t n = 0;
+  if (!get_varint(rest, n) || n > rest.size()) return false;
+  op.key = rest.substr(0, n);
+  rest.remove_prefix(n);
+  op.value = {};
+  if (op.kind == kOpPut) {
+    if (!get_varint(rest, n) || n > rest.size()) return false;
+    op.value = rest.substr(0, n);
+    rest.remove_prefix(n);
+  }
+  in = rest;
+  return true;
+}
+
+void encode_op(std::string& out, std::uint8_t kind, std::string_view key, std::string_view value) {
+  out.push_back(static_cast<char>(kind));
+  put_varint(out, key.size());
+  out += key;
+  if (kind == kOpPut) {
+    put_varint(out, value.size());
+    out += value;
+  }
+}
+
+// The frame around `payload`.
+std::string frame_of(std::string_view payload) {
+  std::string f;
+  f.reserve(kFrameHead + payload.size());
+  put_u32(f, static_cast<std::uint32_t>(payload.size()));
+  const auto h = payload_hash(payload);
+  f.append(h.data(), h.size());
+  f += payload;
+  return f;
+}
+
+// Calls visit(where the op starts, op) for each op of the whole frames in `bytes` (which start at `base`).
+template <typename Visit>
+void for_each_op_in_memory(std::string_view bytes, std::uint64_t base, Visit&& visit) {
+  std::size_t pos = 0;
+  while (pos + kFrameHead <= bytes.size()) {
+    const std::uint32_t len = get_u32(bytes.data() + pos);
+    std::string_view payload = bytes.substr(pos + kFrameHead, len);
+    const std::size_t payload_start = pos + kFrameHead;
+    LogOp op;
+    while (!payload.empty()) {
+      const std::uint64_t at = base + payload_start + (len - payload.size());
+      if (!parse_op(payload, op)) break;
+      visit(at, op);
+    }
+    pos += kFrameHead + len;
+  }
+}
+
+Status from_io(const rocksdb::IOStatus& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNoSpace()) return Status::Unavailable(what + ": no space left on the device: " + s.ToString());
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+// Reads the frames of a key log file from its header on, in chunks.
+class FrameReader {
+ public:
+  FrameReader(rocksdb::FSRandomAccessFile& file, std::uint64_t end, std::string where)
+      : file_(file), end_(end), where_(std::move(where)) {}
+
+  // Checks the header. Errors: kCorruption.
+  Status start() {
+    std::string_view h;
+    OTINISH_RETURN_IF_ERROR(bytes(0, kHeader.size(), h));
+    if (h.size() != kHeader.size() || h != kHeader) return Status::Corruption(where_ + " is not an otinish key log");
+    pos_ = kHeader.size();
+    return Status::Ok();
+  }
+
+  // The next whole frame's payload and where it starts; false at the end, or at a frame cut short or failing
+  // its hash at the end (torn()). Errors: kCorruption (a damaged frame before the end), kIOError.
+  Result<bool> next(std::string_view& payload, std::uint64_t& payload_at) {
+    if (pos_ >= end_) return false;
+    std::string_view head;
+    if (end_ - pos_ < kFrameHead) return torn_here();
+    OTINISH_RETURN_IF_ERROR(bytes(pos_, kFrameHead, head));
+    const std::uint32_t len = get_u32(head.data());
+    if (len == 0 || len > kMaxFrame || pos_ + kFrameHead + len > end_) return torn_here();
+    std::string_view frame;
+    OTINISH_RETURN_IF_ERROR(bytes(pos_, kFrameHead + len, frame));
+    payload = frame.substr(kFrameHead);
+    const auto h = payload_hash(payload);
+    if (std::memcmp(h.data(), frame.data() + 4, h.size()) != 0) {
+      if (pos_ + kFrameHead + len == end_) return torn_here();
+      return Status::Corruption(where_ + ": the frame at byte " + std::to_string(pos_) +
+                                " fails its hash and is not the last (the file was damaged)");
+    }
+    payload_at = pos_ + kFrameHead;
+    pos_ += kFrameHead + len;
+    return true;
+  }
+
+  // Where the whole frames end (all of the file unless torn()).
+  std::uint64_t good_end() const { return pos_; }
+  bool torn() const { return torn_; }
+
+ private:
+  Result<bool> torn_here() {
+    torn_ = true;
+    return false;
+  }
+  // The file's bytes [at, at + n), through a chunk of at least 1 MiB.
+  Status bytes(std::uint64_t at, std::size_t n, std::string_view& out) {
+    if (at < chunk_at_ || at + n > chunk_at_ + chunk_.size()) {
+      const std::size_t want = std::max<std::size_t>(n, std::min<std::uint64_t>(1 << 20, end_ - at));
+      chunk_.resize(want);
+      rocksdb::Slice got;
+      OTINISH_RETURN_IF_ERROR(from_io(file_.Read(at, want, rocksdb::IOOptions(), &got, chunk_.data(), nullptr),
+                                      "reading " + where_));
+      if (got.data() != chunk_.data()) std::memmove(chunk_.data(), got.data(), got.size());
+      chunk_.resize(got.size());
+      chunk_at_ = at;
+      if (chunk_.size() < n) return Status::IOError("reading " + where_ + ": the file is shorter than it was");
+    }
+    out = std::string_view(chunk_).substr(at - chunk_at_, n);
+    return Status::Ok();
+  }
+
+  rocksdb::FSRandomAccessFile& file_;
+  std::uint64_t end_;
+  std::string where_;
+  std::uint64_t pos_ = 0;
+  bool torn_ = false;
+  std::string chunk_;
+  std::uint64_t chunk_at_ = 0;
+};
+
+// From a key's 64-bit hash to where its latest op is: open addressing, linear probing. Two keys of one hash
+// share it by taking two slots; `key_at` (where -> that op's key) tells them apart. Never shrinks; a purge
+// builds a new one.
+class Index {
+ public:
+  static std::uint64_t hash(std::string_view key) {
+    const std::uint64_t h = std::hash<std::string_view>()(key);
+    return h == 0 ? 1 : h;
+  }
+
+  // Where `key`'s latest op is, if anywhere.
+  template <typename KeyAt>
+  Result<std::optional<std::uint64_t>> find(std::string_view key, std::uint64_t h, KeyAt&& key_at) const {
+    if (slots_.empty()) return std::optional<std::uint64_t>();
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.h == 0) return std::optional<std::uint64_t>();
+      if (s.h != h) continue;
+      OTINISH_ASSIGN_OR_RETURN(bool same, key_at(s.at, key));
+      if (same) return std::optional<std::uint64_t>(s.at);
+    }
+  }
+
+  // Points `key` to `at`.
+  template <typename KeyAt>
+  Status set(std::string_view key, std::uint64_t h, std::uint64_t at, KeyAt&& key_at) {
+    grow_if_needed();
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.h == 0) {
+        s = {h, at};
+        ++used_;
+        return Status::Ok();
+      }
+      if (s.h != h) continue;
+      OTINISH_ASSIGN_OR_RETURN(bool same, key_at(s.at, key));
+      if (same) {
+        s.at = at;
+        return Status::Ok();
+      }
+    }
+  }
+
+  // True when the op at `at` is the latest of its key (whose hash is `h`): no key comparison needed.
+  bool latest(std::uint64_t h, std::uint64_t at) const {
+    if (slots_.empty()) return false;
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.h == 0) return false;
+      if (s.h == h && s.at == at) return true;
+    }
+  }
+
+  std::size_t size() const { return used_; }
+
+ private:
+  struct Slot {
+    std::uint64_t h = 0;  // 0: empty
+    std::uint64_t at = 0;
+  };
+  void grow_if_needed() {
+    if (!slots_.empty() && (used_ + 1) * 10 <= slots_.size() * 7) return;
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(1024, old.size() * 2), Slot{});
+    mask_ = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.h == 0) continue;
+      std::size_t i = s.h & mask_;
+      while (slots_[i].h != 0) i = (i + 1) & mask_;
+      slots_[i] = s;
+    }
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t used_ = 0;
+};
+
+class KeyLog final : public KeyRecords {
+ public:
+  static Result<std::unique_ptr<KeyLog>> open(const std::string& dir, const KeyStoreOptions& options);
+  ~KeyLog() override;
+
+  const std::string& where() const noexcept override { return where_; }
+  Result<std::optional<std::string>> get(std::string_view key) override;
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override;
+  Status write(const std::vector<KeyRecords::Op>& ops, bool durable) override;
+  Status sync() override {
+    std::lock_guard f(flush_mu_);
+    return flush_locked(options_.sync);
+  }
+  Status purge() override;
+  Status checkpoint_to(const std::string& dir) override;
+
+ private:
+  KeyLog() = default;
+  std::string file_path(std::uint64_t generation) const { return dir_ + "/" + file_name(generation); }
+
+  // Where the stream of ops ends: the file, then what is being written, then the buffer.
+  std::uint64_t end() const { return file_size_ + inflight_.size() + buffer_.size(); }  // REQUIRES: mu_
+  // The op at `at`, its bytes in `scratch` when read from the file. REQUIRES: mu_ (either way).
+  Status op_at(std::uint64_t at, std::string& scratch, LogOp& op) const;
+  auto key_at() const {
+    return [this](std::uint64_t at, std::string_view key) -> Result<bool> {
+      std::string scratch;
+      LogOp op;
+      OTINISH_RETURN_IF_ERROR(op_at(at, scratch, op));
+      return op.key == key;
+    };
+  }
+  // Calls visit(at, op) for every op in the stream, the file's included. REQUIRES: mu_ (either way).
+  template <typename Visit>
+  Status for_each_op(Visit&& visit) const;
+
+  // Writes the buffer to the file, and syncs the file when `fsync` (then nothing written before is unsynced).
+  Status flush_locked(bool fsync);  // REQUIRES: flush_mu_
+  // Writes the live records (the buffer's included) into the next generation's file and makes it the store's.
+  // REQUIRES: flush_mu_.
+  Status compact_locked();
+  Status open_files(std::uint64_t generation, std::uint64_t size);  // the reader and the appending writer
+  Status sync_dir();
+  // A new file `generation` holding the header and `body` (frames), synced, renamed into place, the directory
+  // synced.
+  Status write_generation(std::uint64_t generation, const std::function<Status(rocksdb::FSWritableFile&, std::uint64_t&)>& body);
+  Status replay();
+  Status convert_rocksdb();
+
+  std::string dir_, where_;
+  KeyStoreOptions options_;
+  std::shared_ptr<rocksdb::FileSystem> fs_;
+  rocksdb::FileLock* lock_ = nullptr;
+  std::unique_ptr<store::DiskSpaceGuard> space_;
+
+  std::mutex flush_mu_;                        // one writer of the file at a time (flush, purge, copy)
+  mutable std::shared_mutex mu_;               // everything below
+  std::uint64_t generation_ = 0;
+  std::unique_ptr<rocksdb::FSRandomAccessFile> reader_;
+  std::unique_ptr<rocksdb::FSWritableFile> writer_;
+  std::uint64_t file_size_ = 0;    // bytes in the file, whole frames
+  std::uint64_t synced_size_ = 0;  // of which synced
+  std::string inflight_;           // being appended by flush_locked (outside mu_)
+  std::string buffer_;             // frames not yet handed to the file
+  Index index_;
+  Status failed_;                  // a write whose outcome is unknown: every later write is refused
+};
+
+KeyLog::~KeyLog() {
+  {
+    std::lock_guard f(flush_mu_);
+    flush_locked(/*fsync=*/false).IgnoreError();  // to the OS, as RocksDB's WAL buffer was at close
+  }
+  if (writer_) writer_->Close(rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+  if (lock_) fs_->UnlockFile(lock_, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+}
+
+Status KeyLog::op_at(std::uint64_t at, std::string& scratch, LogOp& op) const {
+  std::string_view bytes;
+  if (at >= file_size_ + inflight_.size()) {
+    bytes = std::string_view(buffer_).substr(at - file_size_ - inflight_.size());
+  } else if (at >= file_size_) {
+    bytes = std::string_view(inflight_).substr(at - file_size_);
+  } else {
+    // Values are short (a wrapped key and a hash, an applicant id, an erasure's request): one read usually.
+    for (std::size_t want : {std::size_t{512}, std::size_t{1} << 20}) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(want, file_size_ - at));
+      scratch.resize(n);
+      rocksdb::Slice got;
+      OTINISH_RETURN_IF_ERROR(from_io(reader_->Read(at, n, rocksdb::IOOptions(), &got, scratch.data(), nullptr),
+                                      "reading " + where_));
+      bytes = std::string_view(got.data(), got.size());
+      std::string_view probe = bytes;
+      if (parse_op(probe, op)) return Status::Ok();
+    }
+    return Status::Corruption(where_ + ": no record at byte " + std::to_string(at));
+  }
+  if (!parse_op(bytes, op)) return Status::Corruption(where_ + ": no record at byte " + std::to_string(at));
+  return Status::Ok();
+}
+
+template <typename Visit>
+Status KeyLog::for_each_op(Visit&& visit) const {
+  FrameReader frames(*reader_, file_size_, where_);
+  OTINISH_RETURN_IF_ERROR(frames.start());
+  std::string_view payload;
+  std::uint64_t payload_at = 0;
+  for (;;) {
+    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
+    if (!more) break;
+    const std::size_t len = payload.size();
+    LogOp op;
+    while (!payload.empty()) {
+      const std::uint64_t at = payload_at + (len - payload.size());
+      if (!parse_op(payload, op)) return Status::Corruption(where_ + ": a damaged record at byte " + std::to_string(at));
+      visit(at, op);
+    }
+  }
+  if (frames.torn()) return Status::Corruption(where_ + ": the file ends inside a frame it had whole");
+  for_each_op_in_memory(inflight_, file_size_, visit);
+  for_each_op_in_memory(buffer_, file_size_ + inflight_.size(), visit);
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> KeyLog::get(std::string_view key) {
+  std::shared_lock lock(mu_);
+  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), key_at()));
+  if (!at) return std::optional<std::string>();
+  std::string scratch;
+  LogOp op;
+  OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, op));
+  if (op.kind == kOpDelete) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(op.value));
+}
+
+Status KeyLog::scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
+  std::vector<std::pair<std::string, std::string>> found;
+  {
+    std::shared_lock lock(mu_);
+    OTINISH_RETURN_IF_ERROR(for_each_op([&](std::uint64_t at, const LogOp& op) {
+      if (op.kind == kOpPut && op.key.starts_with(prefix) && index_.latest(Index::hash(op.key), at)) {
+        found.emplace_back(op.key, op.value);
+      }
+    }));
+  }
+  std::sort(found.begin(), found.end());
+  for (const auto& [k, v] : found) visit(k, v);
+  return Status::Ok();
+}
+
+Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
+  if (ops.empty()) return Status::Ok();
+  OTINISH_RETURN_IF_ERROR(space_->check());
+  std::string payload;
+  std::vector<std::size_t> offsets;
+  offsets.reserve(ops.size());
+  for (const KeyRecords::Op& op : ops) {
+    offsets.push_back(payload.size());
+    encode_op(payload, op.kind == KeyRecords::Op::Kind::kDelete ? kOpDelete : kOpPut, op.key, op.value);
+  }
+  if (payload.size() > kMaxFrame) return Status::InvalidArgument("a write of " + std::to_string(payload.size()) + " bytes to " + where_);
+  const std::string frame = frame_of(payload);
+  {
+    std::unique_lock lock(mu_);
+    OTINISH_RETURN_IF_ERROR(failed_);
+    for (const KeyRecords::Op& op : ops) {
+      if (op.kind != KeyRecords::Op::Kind::kCreate) continue;
+      OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(op.key, Index::hash(op.key), key_at()));
+      if (!at) continue;
+      std::string scratch;
+      LogOp existing;
+      OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, existing));
+      if (existing.kind == kOpPut) return Status::AlreadyExists(op.key + " exists in " + where_);
+    }
+    const std::uint64_t base = end() + kFrameHead;
+    buffer_ += frame;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at());
+      if (!st.ok()) {
+        // The frame is in the buffer and will be written; an index that lost track of it must not be used.
+        failed_ = st;
+        return st;
+      }
+    }
+  }
+  if (!durable) return Status::Ok();
+  std::lock_guard f(flush_mu_);
+  return flush_locked(options_.sync);
+}
+
+Status KeyLog::flush_locked(bool fsync) {
+  {
+    std::unique_lock lock(mu_);
+    OTINISH_RETURN_IF_ERROR(failed_);
+    if (buffer_.empty() && (!fsync || synced_size_ == file_size_)) return Status::Ok();
+    inflight_.swap(buffer_);
+  }
+  rocksdb::IOStatus s;
+  if (!inflight_.empty()) s = writer_->Append(inflight_, rocksdb::IOOptions(), nullptr);
+  if (s.ok()) s = writer_->Flush(rocksdb::IOOptions(), nullptr);
+  const bool appended = s.ok();
+  if (appended && fsync) s = writer_->Sync(rocksdb::IOOptions(), nullptr);
+  std::unique_lock lock(mu_);
+  if (appended) {
+    file_size_ += inflight_.size();
+    inflight_.clear();
+  }
+  if (s.ok()) {
+    if (fsync) synced_size_ = file_size_;
+    return Status::Ok();
+  }
+  const Status failed = from_io(s, "writing " + where_);
+  if (appended) {
+    // Written but not known durable (a failed fsync may have dropped the pages it failed to write): nothing
+    // written later can be trusted to be durable either until the store is opened again.
+    failed_ = failed;
+    return failed;
+  }
+  // The append failed (a full disk): cut the file back to its whole frames, and the frames go back in front of
+  // the buffer for the next write to retry. If it cannot be cut back, the file's end is unknown.
+  if (writer_->Truncate(file_size_, rocksdb::IOOptions(), nullptr).ok()) {
+    buffer_.insert(0, inflight_);
+    inflight_.clear();
+  } else {
+    failed_ = failed;
+  }
+  return failed;
+}
+
+Status KeyLog::sync_dir() {
+  std::unique_ptr<rocksdb::FSDirectory> d;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewDirectory(dir_, rocksdb::IOOptions(), &d, nullptr), "opening " + dir_));
+  return from_io(d->FsyncWithDirOptions(rocksdb::IOOptions(), nullptr, rocksdb::DirFsyncOptions()), "syncing " + dir_);
+}
+
+Status KeyLog::write_generation(std::uint64_t generation,
+                                const std::function<Status(rocksdb::FSWritableFile&, std::uint64_t&)>& body) {
+  const std::string final_path = file_path(generation);
+  const std::string tmp = final_path + ".tmp";
+  std::unique_ptr<rocksdb::FSWritableFile> out;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewWritableFile(tmp, rocksdb::FileOptions(), &out, nullptr), "creating " + tmp));
+  std::uint64_t size = kHeader.size();
+  Status st = from_io(out->Append(rocksdb::Slice(kHeader.data(), kHeader.size()), rocksdb::IOOptions(), nullptr), "writing " + tmp);
+  if (st.ok()) st = body(*out, size);
+  if (st.ok()) st = from_io(out->Flush(rocksdb::IOOptions(), nullptr), "writing " + tmp);
+  if (st.ok()) st = from_io(out->Sync(rocksdb::IOOptions(), nullptr), "syncing " + tmp);
+  if (st.ok()) st = from_io(out->Close(rocksdb::IOOptions(), nullptr), "closing " + tmp);
+  if (!st.ok()) {
+    out.reset();
+    fs_->DeleteFile(tmp, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+    return st;
+  }
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->RenameFile(tmp, final_path, rocksdb::IOOptions(), nullptr), "renaming " + tmp));
+  return sync_dir();
+}
+
+Status KeyLog::open_files(std::uint64_t generation, std::uint64_t size) {
+  const std::string path = file_path(generation);
+  std::unique_ptr<rocksdb::FSRandomAccessFile> reader;
+  std::unique_ptr<rocksdb::FSWritableFile> writer;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewRandomAccessFile(path, rocksdb::FileOptions(), &reader, nullptr), "opening " + path));
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->ReopenWritableFile(path, rocksdb::FileOptions(), &writer, nullptr), "opening " + path));
+  if (writer_) writer_->Close(rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+  reader_ = std::move(reader);
+  writer_ = std::move(writer);
+  generation_ = generation;
+  file_size_ = synced_size_ = size;
+  return Status::Ok();
+}
+
+Status KeyLog::compact_locked() {
+  std::unique_lock lock(mu_);
+  OTINISH_RETURN_IF_ERROR(failed_);
+  const std::uint64_t next = generation_ + 1;
+  Index fresh;
+  OTINISH_RETURN_IF_ERROR(write_generation(next, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
+    std::string payload;
+    std::vector<std::pair<std::uint64_t, std::size_t>> placed;  // (hash, offset in payload)
+    Status st;
+    auto emit = [&]() {
+      if (payload.empty() || !st.ok()) return;
+      const std::string frame = frame_of(payload);
+      st = from_io(out.Append(frame, rocksdb::IOOptions(), nullptr), "writing " + where_);
+      for (const auto& [h, off] : placed) {
+        // Keys are unique in a compacted file, so the hash alone places them (no comparison needed).
+        if (st.ok()) st = fresh.set({}, h, size + kFrameHead + off, [](std::uint64_t, std::string_view) -> Result<bool> { return false; });
+      }
+      size += frame.size();
+      payload.clear();
+      placed.clear();
+    };
+    OTINISH_RETURN_IF_ERROR(for_each_op([&](std::uint64_t at, const LogOp& op) {
+      const std::uint64_t h = Index::hash(op.key);
+      if (op.kind != kOpPut || !index_.latest(h, at)) return;
+      placed.emplace_back(h, payload.size());
+      encode_op(payload, kOpPut, op.key, op.value);
+      if (payload.size() >= kPurgeFrame) emit();
+    }));
+    emit();
+    return st;
+  }));
+  const std::uint64_t old = generation_;
+  std::uint64_t size = 0;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->GetFileSize(file_path(next), rocksdb::IOOptions(), &size, nullptr), "reading " + where_));
+  const Status opened = open_files(next, size);
+  if (!opened.ok()) {
+    failed_ = opened;
+    return opened;
+  }
+  index_ = std::move(fresh);
+  // What the buffer held is in the new file (its latest values; what it deleted is not there at all).
+  sodium_memzero(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  fs_->DeleteFile(file_path(old), rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+  return sync_dir();
+}
+
+Status KeyLog::purge() {
+  std::lock_guard f(flush_mu_);
+  OTINISH_RETURN_IF_ERROR(flush_locked(/*fsync=*/true));
+  return compact_locked();
+}
+
+Status KeyLog::checkpoint_to(const std::string& dir) {
+  std::lock_guard f(flush_mu_);
+  OTINISH_RETURN_IF_ERROR(flush_locked(options_.sync));
+  std::shared_lock lock(mu_);
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->CreateDir(dir, rocksdb::IOOptions(), nullptr), "creating " + dir));
+  const std::string to = dir + "/" + file_name(generation_);
+  std::unique_ptr<rocksdb::FSWritableFile> out;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewWritableFile(to, rocksdb::FileOptions(), &out, nullptr), "creating " + to));
+  std::string scratch(1 << 20, '\0');
+  for (std::uint64_t at = 0; at < file_size_;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(scratch.size(), file_size_ - at));
+    rocksdb::Slice got;
+    OTINISH_RETURN_IF_ERROR(from_io(reader_->Read(at, n, rocksdb::IOOptions(), &got, scratch.data(), nullptr), "reading " + where_));
+    if (got.size() != n) return Status::IOError("reading " + where_ + ": the file is shorter than it was");
+    OTINISH_RETURN_IF_ERROR(from_io(out->Append(got, rocksdb::IOOptions(), nullptr), "writing " + to));
+    at += n;
+  }
+  OTINISH_RETURN_IF_ERROR(from_io(out->Sync(rocksdb::IOOptions(), nullptr), "syncing " + to));
+  OTINISH_RETURN_IF_ERROR(from_io(out->Close(rocksdb::IOOptions(), nullptr), "closing " + to));
+  std::unique_ptr<rocksdb::FSDirectory> d;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewDirectory(dir, rocksdb::IOOptions(), &d, nullptr), "opening " + dir));
+  return from_io(d->FsyncWithDirOptions(rocksdb::IOOptions(), nullptr, rocksdb::DirFsyncOptions()), "syncing " + dir);
+}
+
+// Builds the index from the file, whose whole frames end at file_size_ (a torn frame after them is set aside
+// by open(), which then writes the file anew).
+Status KeyLog::replay() {
+  FrameReader frames(*reader_, file_size_, where_);
+  OTINISH_RETURN_IF_ERROR(frames.start());
+  std::string_view payload;
+  std::uint64_t payload_at = 0;
+  for (;;) {
+    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
+    if (!more) break;
+    const std::size_t len = payload.size();
+    LogOp op;
+    while (!payload.empty()) {
+      const std::uint64_t at = payload_at + (len - payload.size());
+      if (!parse_op(payload, op)) return Status::Corruption(where_ + ": a damaged record at byte " + std::to_string(at));
+      // The keys compared here are read back from the file: only when two keys share a 64-bit hash, or a key
+      // is written again (an erasure's deletes).
+      OTINISH_RETURN_IF_ERROR(index_.set(op.key, Index::hash(op.key), at, key_at()));
+    }
+  }
+  if (frames.torn()) file_size_ = synced_size_ = frames.good_end();
+  return Status::Ok();
+}
+
+// An earlier otinish's RocksDB key store in dir_: its records into generation 1's file, then its files go.
+Status KeyLog::convert_rocksdb() {
+  // An interrupted conversion's output is made again from the RocksDB, which counts until CURRENT goes.
+  std::vector<std::string> children;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->GetChildren(dir_, rocksdb::IOOptions(), &children, nullptr), "listing " + dir_));
+  for (const std::string& c : children) {
+    std::uint64_t gen = 0;
+    if (generation_of(c, gen) || c.ends_with(".klog.tmp")) {
+      OTINISH_RETURN_IF_ERROR(from_io(fs_->DeleteFile(dir_ + "/" + c, rocksdb::IOOptions(), nullptr), "deleting " + c));
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    rocksdb::Options o;
+    std::unique_ptr<rocksdb::Env> env;
+    if (options_.file_system) {
+      env = rocksdb::NewCompositeEnv(options_.file_system);
+      o.env = env.get();
+    }
+    o.info_log_level = rocksdb::InfoLogLevel::HEADER_LEVEL;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(o, dir_, &raw);
+    if (!s.ok()) return Status::IOError("opening the RocksDB key store at " + dir_ + " to convert it: " + s.ToString());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::ReadOptions r;
+    r.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(r));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) records.emplace_back(it->key().ToString(), it->value().ToString());
+    if (!it->status().ok()) return Status::IOError("reading the RocksDB key store at " + dir_ + ": " + it->status().ToString());
+  }
+  OTINISH_RETURN_IF_ERROR(write_generation(1, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
+    std::string payload;
+    for (const auto& [k, v] : records) encode_op(payload, kOpPut, k, v);
+    if (payload.empty()) return Status::Ok();
+    const std::string frame = frame_of(payload);
+    size += frame.size();
+    return from_io(out.Append(frame, rocksdb::IOOptions(), nullptr), "writing " + where_);
+  }));
+  for (auto& [k, v] : records) sodium_memzero(v.data(), v.size());
+  // CURRENT first: from then on the key log is the store.
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->DeleteFile(dir_ + "/CURRENT", rocksdb::IOOptions(), nullptr), "deleting " + dir_ + "/CURRENT"));
+  return sync_dir();
+}
+
+Result<std::unique_ptr<KeyLog>> KeyLog::open(const std::string& dir, const KeyStoreOptions& options) {
+  auto log = std::unique_ptr<KeyLog>(new KeyLog());
+  log->dir_ = dir;
+  log->where_ = "the key store at " + dir;
+  log->options_ = options;
+  log->fs_ = options.file_system ? options.file_system : rocksdb::FileSystem::Default();
+  rocksdb::FileSystem& fs = *log->fs_;
+  const rocksdb::IOOptions io;
+  if (!key_store_exists(dir)) {
+    if (!options.create_if_missing) return Status::NotFound("no key store at " + dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create the key store directory " + dir + ": " + ec.message());
+  }
+  OTINISH_RETURN_IF_ERROR(from_io(fs.LockFile(dir + "/" + std::string(kLockName), io, &log->lock_, nullptr),
+                                  "locking " + log->where_ + " (is another otinish using it?)"));
+  log->space_ = std::make_unique<store::DiskSpaceGuard>(dir, "the key store", options.min_free_disk_mb << 20);
+  if (fs.FileExists(dir + "/CURRENT", io, nullptr).ok()) OTINISH_RETURN_IF_ERROR(log->convert_rocksdb());
+
+  // The newest generation counts; older ones (a purge stopped before deleting them), unfinished ones and an
+  // earlier RocksDB's files (a conversion stopped after CURRENT went) are deleted.
+  std::vector<std::string> children;
+  OTINISH_RETURN_IF_ERROR(from_io(fs.GetChildren(dir, io, &children, nullptr), "listing " + dir));
+  std::uint64_t newest = 0;
+  for (const std::string& c : children) {
+    std::uint64_t g = 0;
+    if (generation_of(c, g)) newest = std::max(newest, g);
+  }
+  bool removed = false;
+  for (const std::string& c : children) {
+    std::uint64_t g = 0;
+    const bool stale = (generation_of(c, g) && g != newest) || c.ends_with(".klog.tmp") || rocksdb_file(c);
+    if (!stale) continue;
+    OTINISH_RETURN_IF_ERROR(from_io(fs.DeleteFile(dir + "/" + c, io, nullptr), "deleting " + dir + "/" + c));
+    removed = true;
+  }
+  if (removed) OTINISH_RETURN_IF_ERROR(log->sync_dir());
+  if (newest == 0) {
+    newest = 1;
+    OTINISH_RETURN_IF_ERROR(log->write_generation(newest, [](rocksdb::FSWritableFile&, std::uint64_t&) { return Status::Ok(); }));
+  }
+  std::uint64_t size = 0;
+  OTINISH_RETURN_IF_ERROR(from_io(fs.GetFileSize(log->file_path(newest), io, &size, nullptr), "reading " + log->where_));
+  OTINISH_RETURN_IF_ERROR(log->open_files(newest, size));
+  OTINISH_RETURN_IF_ERROR(log->replay());
+  if (log->file_size_ != size) {
+    // A frame a crash cut short: the store goes on in a file written anew without it.
+    std::lock_guard f(log->flush_mu_);
+    OTINISH_RETURN_IF_ERROR(log->compact_locked());
+  }
+  return log;
+}
+
+}  // namespace
+
+bool key_store_exists(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) return true;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::uint64_t g = 0;
+    if (generation_of(e.path().filename().string(), g)) return true;
+  }
+  return false;
+}
+
+Result<std::unique_ptr<KeyRecords>> open_key_log(const std::string& dir, const KeyStoreOptions& options) {
+  OTINISH_ASSIGN_OR_RETURN(auto log, KeyLog::open(dir, options));
+  return std::unique_ptr<KeyRecords>(std::move(log));
+}
+
+Status read_key_log(const std::string& dir, const std::function<void(std::string_view, std::string_view)>& visit) {
+  std::uint64_t newest = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::uint64_t g = 0;
+    if (generation_of(e.path().filename().string(), g)) newest = std::max(newest, g);
+  }
+  if (newest == 0) return Status::NotFound("no key log in " + dir);
+  const std::string path = dir + "/" + file_name(newest);
+  auto fs = rocksdb::FileSystem::Default();
+  std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+  OTINISH_RETURN_IF_ERROR(from_io(fs->NewRandomAccessFile(path, rocksdb::FileOptions(), &file, nullptr), "opening " + path));
+  std::uint64_t size = 0;
+  OTINISH_RETURN_IF_ERROR(from_io(fs->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr), "reading " + path));
+  FrameReader frames(*file, size, path);
+  OTINISH_RETURN_IF_ERROR(frames.start());
+  std::map<std::string, std::optional<std::string>> latest;
+  std::string_view payload;
+  std::uint64_t payload_at = 0;
+  for (;;) {
+    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
+    if (!more) break;
+    LogOp op;
+    while (!payload.empty()) {
+      if (!parse_op(payload, op)) return Status::Corruption(path + ": a damaged record");
+      latest[std::string(op.key)] = op.kind == kOpPut ? std::optional<std::string>(std::string(op.value)) : std::nullopt;
+    }
+  }
+  for (const auto& [k, v] : latest) {
+    if (v) visit(k, *v);
+  }
+  return Status::Ok();
+}
+
+}  // namespace otinish::engine::privacy

@@ -420,9 +420,13 @@ Status SlaService::start() {
   worker_failed_ = false;
   for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
   for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->thread = std::thread([this, i] { worker_loop(i); });
-  subscription_ = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) {
+  auto subscription = store_.subscribe(index_->checkpoint(), [this](const store::RecordedEvent& e) {
     return until_stored([&] { return handle(e); });
   });
+  {
+    std::lock_guard lock(subscription_mu_);
+    subscription_ = std::move(subscription);
+  }
   if (options_.timer_thread) timer_thread_ = std::thread([this] { timer_loop(); });
   return Status::Ok();
 }
@@ -434,8 +438,14 @@ void SlaService::stop() {
   }
   timer_cv_.notify_all();
   if (timer_thread_.joinable()) timer_thread_.join();
-  if (subscription_) subscription_->stop();
-  subscription_.reset();
+  // Taken out under the lock (status() reads it from other threads), stopped outside it.
+  std::unique_ptr<store::Subscription> subscription;
+  {
+    std::lock_guard lock(subscription_mu_);
+    subscription = std::move(subscription_);
+  }
+  if (subscription) subscription->stop();
+  subscription.reset();
   release_intake();  // nothing will move the lag now; intake goes on (refused a wait, not a request)
   // Events still queued for a worker are left: they stay after the checkpoint and are handled after a restart.
   workers_stopping_ = true;
@@ -606,7 +616,10 @@ void SlaService::wait_readable(const std::string& stream, std::optional<std::uin
 }
 
 Status SlaService::status() const {
-  if (subscription_) OTINISH_RETURN_IF_ERROR(subscription_->status());
+  {
+    std::lock_guard lock(subscription_mu_);
+    if (subscription_) OTINISH_RETURN_IF_ERROR(subscription_->status());
+  }
   std::lock_guard lock(progress_mu_);
   return worker_error_;
 }

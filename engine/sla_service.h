@@ -270,6 +270,7 @@ class SlaService {
     std::unordered_map<std::string, Kept> views;
   };
   std::array<ViewCache, 64> views_;
+  mutable std::mutex subscription_mu_;                 // guards the pointer below (status() reads it anywhere)
   std::unique_ptr<store::Subscription> subscription_;  // set by start(), reset by stop()
   std::thread timer_thread_;
   std::mutex timer_mu_;

@@ -68,9 +68,9 @@ double thread_cpu_seconds() { return cpu_seconds(CLOCK_THREAD_CPUTIME_ID); }
 // The seal calls alone, on one thread. New applicants two ways, each into a key store of its own: one at a
 // time, each key made durable before the next (make_durable: as a lone registration, here a write without
 // fsync), and in batches of kBatch, as concurrent registrations share the key store's sync. Each one's share:
-// its seal call on the registration's thread, the batch's write on the key store's sync thread, and later the
-// flush and compaction of what was written (RocksDB's threads, forced at the end by a purge), all measured as
-// CPU time. Returns the seal call's cost for a returning applicant, in microseconds.
+// its seal call on the registration's thread (the records into the key log's buffer), the batch's write on the
+// key store's sync thread, and a purge at the end (the key log written anew: what an erasure costs every record,
+// counted here once for each), all measured as CPU time. Returns the seal call's cost for a returning applicant, in microseconds.
 double seal_calls(const std::string& dir, int n) {
   constexpr int kBatch = 32;
   n = std::max(kBatch, n / kBatch * kBatch);
@@ -141,7 +141,7 @@ double median(std::vector<double> v) {
 // with the plain sealer and one with the AEAD sealer, each on a store (and key store) of its own, take turns in
 // blocks of `block` registrations; each block's process CPU time and wall time per registration is taken, and
 // the figure is the median of the blocks' differences. Taking turns this finely cancels what drifts on a shared
-// machine (the page cache, the other tenants, RocksDB's memtable growing): one pass of each, or even the best of
+// machine (the page cache, the other tenants, the log's memtable growing): one pass of each, or even the best of
 // three, moved by +-10 us here, more than the cost measured.
 // With `returning`, every applicant registered once before (not timed), so that their key exists: the common
 // case of a city where people call again. Without, every registration is a new person whose key is made.
@@ -228,7 +228,7 @@ std::uintmax_t dir_bytes(const std::string& dir, int* files) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     bytes += e.file_size();
-    *files += e.path().extension() == ".sst";
+    *files += e.path().extension() == ".klog";
   }
   return bytes;
 }
@@ -274,7 +274,7 @@ void erase_many(const std::string& dir, int n) {
   const auto after = dir_bytes(dir + "/keys", &files_after);
   std::printf("| retention run: %llu applicants erased (%llu ApplicantErased events), syncs on | %.1f s (goal < 60 s) |\n",
               static_cast<unsigned long long>(run->erased), static_cast<unsigned long long>(run->appeals), seconds);
-  std::printf("| key store before: %.1f MB in %d SST files; after: %.1f MB in %d SST files, %llu live keys, %llu erased marks |\n",
+  std::printf("| key store before: %.1f MB in %d key log files; after: %.1f MB in %d key log files, %llu live keys, %llu erased marks |\n",
               before / 1e6, files_before, after / 1e6, files_after,
               static_cast<unsigned long long>(stats.ok() ? stats->applicants : 0),
               static_cast<unsigned long long>(stats.ok() ? stats->erased : 0));

@@ -17,13 +17,20 @@ AeadNonce random_nonce() {
   return n;
 }
 
-std::string aead_seal(const SecretKey& key, const AeadNonce& nonce, std::string_view ad, std::string_view plain) {
-  std::string out(kAeadNonceBytes + plain.size() + kAeadTagBytes, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
+void aead_seal_into(std::string& out, const SecretKey& key, const AeadNonce& nonce, std::string_view ad,
+                    std::string_view plain) {
+  const std::size_t at = out.size();
+  out.resize(at + kAeadNonceBytes + plain.size() + kAeadTagBytes);
+  auto* o = reinterpret_cast<unsigned char*>(out.data() + at);
   std::copy(nonce.begin(), nonce.end(), o);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(o + kAeadNonceBytes, &written, bytes(plain), plain.size(), bytes(ad),
                                              ad.size(), nullptr, o, key.data());
+}
+
+std::string aead_seal(const SecretKey& key, const AeadNonce& nonce, std::string_view ad, std::string_view plain) {
+  std::string out;
+  aead_seal_into(out, key, nonce, ad, plain);
   return out;
 }
 

@@ -23,6 +23,9 @@ using AeadNonce = std::array<std::uint8_t, kAeadNonceBytes>;
 AeadNonce random_nonce();
 // nonce || XChaCha20-Poly1305(key, plain, associated data `ad`).
 std::string aead_seal(const SecretKey& key, const AeadNonce& nonce, std::string_view ad, std::string_view plain);
+// The same, appended to `out` (which the caller may have reserved room in for what follows).
+void aead_seal_into(std::string& out, const SecretKey& key, const AeadNonce& nonce, std::string_view ad,
+                    std::string_view plain);
 // Opens aead_seal's output into `plain`. False (and `plain` wiped) when it is too short, altered, sealed under
 // another key or with other associated data.
 bool aead_open(const SecretKey& key, std::string_view sealed, std::string_view ad, std::string& plain);

@@ -134,14 +134,22 @@ void encode_op(std::string& out, std::uint8_t kind, std::string_view key, std::s
   }
 }
 
+// Fills in the head of `frame` (kFrameHead bytes, then the payload): the payload's length and checksum.
+void set_frame_head(std::string& frame) {
+  const std::string_view payload = std::string_view(frame).substr(kFrameHead);
+  std::string head;
+  put_u32(head, static_cast<std::uint32_t>(payload.size()));
+  const auto h = payload_hash(payload);
+  head.append(h.data(), h.size());
+  frame.replace(0, kFrameHead, head);
+}
+
 // The frame around `payload`.
 std::string frame_of(std::string_view payload) {
-  std::string f;
+  std::string f(kFrameHead, '\0');
   f.reserve(kFrameHead + payload.size());
-  put_u32(f, static_cast<std::uint32_t>(payload.size()));
-  const auto h = payload_hash(payload);
-  f.append(h.data(), h.size());
   f += payload;
+  set_frame_head(f);
   return f;
 }
 
@@ -297,15 +305,14 @@ class Index {
 
   std::size_t size() const { return used_; }
 
- private:
-  struct Slot {
-    std::uint64_t h = 0;  // 0: empty
-    std::uint64_t at = 0;
-  };
-  void grow_if_needed() {
-    if (!slots_.empty() && (used_ + 1) * 10 <= slots_.size() * 7) return;
+  // Room for `n` keys without growing (a purge knows how many it will place). At least 64 Ki slots (1 MiB):
+  // growing a table in small steps cost a new applicant page faults and rehashing.
+  void reserve(std::size_t n) {
+    std::size_t slots = 1 << 16;
+    while (n * 10 > slots * 7) slots *= 2;
+    if (slots <= slots_.size()) return;
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(std::max<std::size_t>(1024, old.size() * 2), Slot{});
+    slots_.assign(slots, Slot{});
     mask_ = slots_.size() - 1;
     for (const Slot& s : old) {
       if (s.h == 0) continue;
@@ -313,6 +320,16 @@ class Index {
       while (slots_[i].h != 0) i = (i + 1) & mask_;
       slots_[i] = s;
     }
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t h = 0;  // 0: empty
+    std::uint64_t at = 0;
+  };
+  void grow_if_needed() {
+    if (!slots_.empty() && (used_ + 1) * 10 <= slots_.size() * 7) return;
+    reserve(std::max<std::size_t>(used_ + 1, slots_.size()));  // doubles
   }
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
@@ -472,15 +489,23 @@ Status KeyLog::scan(std::string_view prefix, const std::function<void(std::strin
 Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
   if (ops.empty()) return Status::Ok();
   OTINISH_RETURN_IF_ERROR(space_->check());
-  std::string payload;
-  std::vector<std::size_t> offsets;
-  offsets.reserve(ops.size());
-  for (const KeyRecords::Op& op : ops) {
-    offsets.push_back(payload.size());
-    encode_op(payload, op.kind == KeyRecords::Op::Kind::kDelete ? kOpDelete : kOpPut, op.key, op.value);
+  // The frame is built in one string, its head filled in once the payload is known; each op's offset in it is
+  // where the index will point.
+  std::string frame(kFrameHead, '\0');
+  std::size_t bytes = kFrameHead;
+  for (const KeyRecords::Op& op : ops) bytes += 1 + 10 + op.key.size() + 10 + op.value.size();
+  frame.reserve(bytes);
+  std::array<std::size_t, 8> inline_offsets;
+  std::vector<std::size_t> more_offsets;
+  if (ops.size() > inline_offsets.size()) more_offsets.resize(ops.size());
+  std::size_t* offsets = ops.size() > inline_offsets.size() ? more_offsets.data() : inline_offsets.data();
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    offsets[i] = frame.size();
+    encode_op(frame, ops[i].kind == KeyRecords::Op::Kind::kDelete ? kOpDelete : kOpPut, ops[i].key, ops[i].value);
   }
-  if (payload.size() > kMaxFrame) return Status::InvalidArgument("a write of " + std::to_string(payload.size()) + " bytes to " + where_);
-  const std::string frame = frame_of(payload);
+  const std::size_t payload_size = frame.size() - kFrameHead;
+  if (payload_size > kMaxFrame) return Status::InvalidArgument("a write of " + std::to_string(payload_size) + " bytes to " + where_);
+  set_frame_head(frame);
   {
     std::unique_lock lock(mu_);
     OTINISH_RETURN_IF_ERROR(failed_);
@@ -493,7 +518,7 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
       OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, existing));
       if (existing.kind == kOpPut) return Status::AlreadyExists(op.key + " exists in " + where_);
     }
-    const std::uint64_t base = end() + kFrameHead;
+    const std::uint64_t base = end();
     buffer_ += frame;
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at());
@@ -594,6 +619,7 @@ Status KeyLog::compact_locked() {
   OTINISH_RETURN_IF_ERROR(failed_);
   const std::uint64_t next = generation_ + 1;
   Index fresh;
+  fresh.reserve(index_.size());
   OTINISH_RETURN_IF_ERROR(write_generation(next, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
     std::string payload;
     std::vector<std::pair<std::uint64_t, std::size_t>> placed;  // (hash, offset in payload)
@@ -778,6 +804,7 @@ Result<std::unique_ptr<KeyLog>> KeyLog::open(const std::string& dir, const KeySt
   std::uint64_t size = 0;
   OTINISH_RETURN_IF_ERROR(from_io(fs.GetFileSize(log->file_path(newest), io, &size, nullptr), "reading " + log->where_));
   OTINISH_RETURN_IF_ERROR(log->open_files(newest, size));
+  log->index_.reserve(size / 64);  // a record is 60 bytes or more (an identity link), most are longer
   OTINISH_RETURN_IF_ERROR(log->replay());
   if (log->file_size_ != size) {
     // A frame a crash cut short: the store goes on in a file written anew without it.

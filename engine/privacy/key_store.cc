@@ -64,11 +64,24 @@ std::string_view identity_hash_of(std::string_view v) {
   return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : std::string_view();
 }
 
-std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
+constexpr std::string_view kWrapLabel = "otinish wrapped key v1\x1f";
+std::string associated(std::string_view name) { return std::string(kWrapLabel) + std::string(name); }
 
-// nonce || XChaCha20-Poly1305(kek, plain, ad = name), a random nonce: the name binds a wrapped key to its place.
+// nonce || XChaCha20-Poly1305(kek, plain, ad = name) appended to `out`, a random nonce unless given: the name
+// binds a wrapped key to its place. The associated data is built on the stack when it is short (an applicant's).
+void wrap_into(std::string& out, const SecretKey& kek, std::string_view name, std::string_view plain,
+               const AeadNonce& nonce = random_nonce()) {
+  std::array<char, 96> ad;
+  if (kWrapLabel.size() + name.size() > ad.size()) return aead_seal_into(out, kek, nonce, associated(name), plain);
+  std::copy(kWrapLabel.begin(), kWrapLabel.end(), ad.begin());
+  std::copy(name.begin(), name.end(), ad.begin() + kWrapLabel.size());
+  aead_seal_into(out, kek, nonce, std::string_view(ad.data(), kWrapLabel.size() + name.size()), plain);
+}
+
 std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain, const AeadNonce& nonce = random_nonce()) {
-  return aead_seal(kek, nonce, associated(name), plain);
+  std::string out;
+  wrap_into(out, kek, name, plain, nonce);
+  return out;
 }
 
 bool unwrap(const SecretKey& kek, std::string_view name, std::string_view wrapped, std::string& plain) {
@@ -91,10 +104,12 @@ Result<SecretKey> unwrap_key(const SecretKey& kek, std::string_view name, std::s
   return k;
 }
 
-// The OS's random bytes (libsodium's randombytes, getrandom on Linux), drawn 4 KiB at a time per thread: a
-// getrandom is a system call, which cost as much as the rest of a new applicant's crypto, and one draw now
-// serves 64 new applicants. Bytes are wiped from the pool as they are handed out, so the pool never holds
-// what was used; a forked child starts its pools over.
+// Random bytes for new applicants, 4 KiB at a time per thread: each pool is ChaCha20's keystream
+// (randombytes_buf_deterministic) under a fresh 32-byte seed from the OS (libsodium's randombytes, getrandom
+// on Linux), the seed wiped once used. A getrandom is a system call and the kernel's generator is slow on this
+// kind of VM: drawing the whole 4 KiB from it cost a tenth of a new applicant's sealing; a seed a pool costs
+// 32 bytes of it. Bytes are wiped from the pool as they are handed out, so the pool never holds what was used;
+// a forked child starts its pools over.
 void draw_random(std::uint8_t* out, std::size_t n) {
   struct Pool {
     std::array<std::uint8_t, 4096> bytes{};
@@ -106,7 +121,10 @@ void draw_random(std::uint8_t* out, std::size_t n) {
   const std::uint64_t generation = fork_generation();
   if (n > pool.bytes.size()) return randombytes_buf(out, n);
   if (pool.generation != generation || pool.bytes.size() - pool.used < n) {
-    randombytes_buf(pool.bytes.data(), pool.bytes.size());
+    std::array<std::uint8_t, randombytes_SEEDBYTES> seed;
+    randombytes_buf(seed.data(), seed.size());
+    randombytes_buf_deterministic(pool.bytes.data(), pool.bytes.size(), seed.data());
+    sodium_memzero(seed.data(), seed.size());
     pool.used = 0;
     pool.generation = generation;
   }
@@ -122,7 +140,16 @@ struct NewApplicantRandom {
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
-  std::string applicant_id() const { return "ap-" + to_hex(std::span(bytes).first<8>()); }
+  std::string applicant_id() const {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id = "ap-";
+    id.reserve(3 + 16);
+    for (std::size_t i = 0; i < 8; ++i) {
+      id += kHex[bytes[i] >> 4];
+      id += kHex[bytes[i] & 15];
+    }
+    return id;
+  }
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
   AeadNonce nonce() const {
     AeadNonce n;
@@ -132,6 +159,18 @@ struct NewApplicantRandom {
 };
 
 std::string_view without(std::string_view k, std::string_view prefix) { return k.substr(prefix.size()); }
+
+}  // namespace
+
+SecretKey nonce_subkey(const SecretKey& data_key) {
+  static constexpr std::string_view kNonceLabel = "otinish applicant nonce key v1";
+  SecretKey out;
+  crypto_generichash(out.data(), SecretKey::kSize, reinterpret_cast<const unsigned char*>(kNonceLabel.data()),
+                     kNonceLabel.size(), data_key.data(), SecretKey::kSize);
+  return out;
+}
+
+namespace {
 
 }  // namespace
 
@@ -155,7 +194,12 @@ struct KeyStore::Impl {
   const std::string& where() const { return records->where(); }
 
   std::shared_mutex mu;
-  std::unordered_map<std::string, SecretKey> keys;         // GUARDED_BY(mu): applicant -> data key (cache)
+  // A cached data key, with its nonce subkey (derived once: a keyed BLAKE2b a seal would otherwise repeat).
+  struct CachedKey {
+    SecretKey key;
+    SecretKey nonce_key;
+  };
+  std::unordered_map<std::string, CachedKey> keys;          // GUARDED_BY(mu): applicant -> data key (cache)
   std::unordered_map<std::string, std::string> identities;  // GUARDED_BY(mu): keyed hash -> applicant (cache)
   std::unordered_set<std::string> closed;                   // GUARDED_BY(mu): erasing or erased applicants
   // The two caches hold the applicants seen lately, about 300 bytes each; past kCachedApplicants a cache starts
@@ -167,9 +211,28 @@ struct KeyStore::Impl {
     keys.reserve(kCachedApplicants);
     identities.reserve(kCachedApplicants);
   }
-  void remember_key(const std::string& id, const SecretKey& k) {  // REQUIRES: mu held exclusively
+  void remember_key(const std::string& id, const CachedKey& k) {  // REQUIRES: mu held exclusively
     if (keys.size() >= kCachedApplicants) keys.clear();
     keys.emplace(id, k);
+  }
+  static CachedKey cached(const SecretKey& k) { return {k, nonce_subkey(k)}; }
+
+  // The data key of `id` with its nonce subkey: cached, else read and unwrapped (kNotFound: unknown, erasing or
+  // erased).
+  Result<CachedKey> load(const std::string& id) {
+    {
+      std::shared_lock lock(mu);
+      if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
+      if (auto it = keys.find(id); it != keys.end()) return it->second;
+    }
+    OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(key(kKeyPrefix, id)));
+    if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + where());
+    OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(kek.key, id, wrapped_of(*wrapped)));
+    const CachedKey c = cached(k);
+    std::unique_lock lock(mu);
+    if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
+    remember_key(id, c);
+    return c;
   }
   void remember_identity(const std::string& hash, const std::string& id) {  // REQUIRES: mu held exclusively
     if (identities.size() >= kCachedApplicants) identities.clear();
@@ -275,17 +338,24 @@ struct KeyStore::Impl {
   Result<ApplicantKey> create(const std::string& hash, bool replace) {
     using Op = KeyRecords::Op;
     const NewApplicantRandom random;
-    ApplicantKey out{random.applicant_id(), random.key(), true};
+    ApplicantKey out{random.applicant_id(), random.key(), {}, true};
+    const CachedKey made = cached(out.key);
+    out.nonce_key = made.nonce_key;
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
     // Shared records keep format 1's layout (the hash in an r/ record): nodes of an older build may be running
     // on the same bucket, and would neither open a longer k/ value nor find the identity to unlink on erasure.
     const bool format1 = records->shared();
-    std::vector<Op> ops = {
-        {Op::Kind::kPut, key(kKeyPrefix, out.applicant_id),
-         wrap_key(kek.key, out.applicant_id, out.key, random.nonce()) + (format1 ? std::string() : hash)},
-        {create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id}};
+    std::string wrapped;
+    wrapped.reserve(kWrappedKeyBytes + hash.size());
+    wrap_into(wrapped, kek.key, out.applicant_id,
+              std::string_view(reinterpret_cast<const char*>(out.key.data()), SecretKey::kSize), random.nonce());
+    if (!format1) wrapped += hash;
+    std::vector<Op> ops;
+    ops.reserve(3);
+    ops.push_back({Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), std::move(wrapped)});
+    ops.push_back({create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id});
     if (format1) ops.push_back({Op::Kind::kPut, key(kReversePrefix, out.applicant_id), hash});
     // Not durable yet (a key log's buffer): sync() makes it so before anything names the key.
     Status st = write(ops, /*durable=*/false);
@@ -298,7 +368,7 @@ struct KeyStore::Impl {
     // Counted once written: a sync() that counts it covers it.
     if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
     std::unique_lock lock(mu);
-    remember_key(out.applicant_id, out.key);
+    remember_key(out.applicant_id, made);
     remember_identity(hash, out.applicant_id);
     return out;
   }
@@ -423,8 +493,8 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
     }
     bool replace = false;
     if (applicant) {
-      auto k = data_key(*applicant);
-      if (k.ok()) return ApplicantKey{*applicant, std::move(k).value(), false};
+      auto k = m.load(*applicant);
+      if (k.ok()) return ApplicantKey{*applicant, k->key, k->nonce_key, false};
       if (k.status().code() != StatusCode::kNotFound) return k.status();
       replace = true;  // erased meanwhile: the person starts afresh
     }
@@ -449,20 +519,8 @@ void KeyStore::sync_async(std::function<void(Status)> done) {
 }
 
 Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {
-  Impl& m = *impl_;
-  const std::string id(applicant_id);
-  {
-    std::shared_lock lock(m.mu);
-    if (m.closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
-    if (auto it = m.keys.find(id); it != m.keys.end()) return it->second;
-  }
-  OTINISH_ASSIGN_OR_RETURN(auto wrapped, m.get(key(kKeyPrefix, id)));
-  if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + m.where());
-  OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(m.kek.key, id, wrapped_of(*wrapped)));
-  std::unique_lock lock(m.mu);
-  if (m.closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
-  m.remember_key(id, k);
-  return k;
+  OTINISH_ASSIGN_OR_RETURN(Impl::CachedKey k, impl_->load(std::string(applicant_id)));
+  return k.key;
 }
 
 ApplicantKeyState KeyStore::state(std::string_view applicant_id) {

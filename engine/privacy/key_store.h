@@ -79,8 +79,14 @@ std::string_view to_string(ApplicantKeyState s) noexcept;
 struct ApplicantKey {
   std::string applicant_id;
   SecretKey key;
+  SecretKey nonce_key;   // nonce_subkey(key), kept with the cached key so that a seal need not derive it
   bool created = false;  // this call made the applicant
 };
+
+// The data key's subkey for a sealer's synthetic nonces (engine/privacy/sealer.h): BLAKE2b-256 keyed with the
+// data key over the label "otinish applicant nonce key v1". A subkey, not the data key itself: one key, one
+// primitive.
+SecretKey nonce_subkey(const SecretKey& data_key);
 
 struct KeyStoreStats {
   std::uint64_t applicants = 0;  // with a live key

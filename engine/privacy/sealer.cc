@@ -27,24 +27,21 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   std::string plain = to_bytes(a);
   SealedApplicant s;
   s.scheme = kAeadScheme;
-  s.key_id = key.applicant_id;
+  s.key_id = std::move(key.applicant_id);
   const std::string ad = associated(s.key_id, appeal_id);
   // A synthetic nonce (a keyed hash of what is sealed and where), not a random one: sealing the same applicant
   // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
   // idempotency compares events) instead of a "different request". A nonce repeats only with the same
   // associated data and plaintext, which reveals nothing but that equality.
-  // The nonce is keyed with a subkey of the data key, not the data key itself: one key, one primitive.
-  unsigned char nonce_key[crypto_generichash_KEYBYTES];
-  static constexpr std::string_view kNonceLabel = "otinish applicant nonce key v1";
-  crypto_generichash(nonce_key, sizeof nonce_key, reinterpret_cast<const unsigned char*>(kNonceLabel.data()),
-                     kNonceLabel.size(), key.key.data(), SecretKey::kSize);
+  // The nonce is keyed with a subkey of the data key, not the data key itself: one key, one primitive
+  // (key_store.h nonce_subkey; the key store derives it once per cached key).
   AeadNonce nonce;
   crypto_generichash_state h;
-  crypto_generichash_init(&h, nonce_key, sizeof nonce_key, nonce.size());
+  crypto_generichash_init(&h, key.nonce_key.data(), SecretKey::kSize, nonce.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
   crypto_generichash_final(&h, nonce.data(), nonce.size());
-  sodium_memzero(nonce_key, sizeof nonce_key);
+  sodium_memzero(&h, sizeof h);
   s.bytes = aead_seal(key.key, nonce, ad, plain);
   sodium_memzero(plain.data(), plain.size());
   return s;

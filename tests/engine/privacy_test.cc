@@ -15,6 +15,10 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 
 #include "common/hash.h"
 #include "engine/privacy/access_log.h"
@@ -161,12 +165,31 @@ void as_earlier_rocksdb(const std::string& keys, const std::string& to,
   std::map<std::string, std::string> records;
   ASSERT_TRUE(read_key_log(keys, [&](std::string_view k, std::string_view v) { records.emplace(k, v); }).ok());
   if (edit) edit(records);
+  // The options the earlier key store was opened with: a hash-table memtable over a 9-byte prefix, Bloom
+  // filters, no compression. Half the records are flushed into a table file, the rest stay in the WAL.
   rocksdb::Options o;
   o.create_if_missing = true;
+  o.manual_wal_flush = true;
+  o.memtable_whole_key_filtering = true;
+  o.memtable_prefix_bloom_size_ratio = 0.05;
+  o.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(9));
+  o.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 17));
+  o.allow_concurrent_memtable_write = false;
+  o.compression = rocksdb::kNoCompression;
+  rocksdb::BlockBasedTableOptions t;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, to, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  for (const auto& [k, v] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+  std::size_t i = 0;
+  for (const auto& [k, v] : records) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+    if (++i == records.size() / 2) {
+      ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+    }
+  }
+  ASSERT_TRUE(db->FlushWAL(/*sync=*/true).ok());
 }
 
 // An earlier otinish kept the key store in a RocksDB: open() converts it into a key log and deletes the

@@ -57,7 +57,7 @@ bool generation_of(std::string_view name, std::uint64_t& generation) {
 
 // The files an earlier otinish's RocksDB key store kept (CURRENT goes first, on its own).
 bool rocksdb_file(std::string_view name) {
-  return name == "IDENTITY" || name == "LOCK" || name == "LOG" || name.starts_with("LOG.old.") ||
+  return name == "IDENTITY" || name == "LOCK" || name == "LOG" || name.starts_with("LOG.old") ||
          name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-") || name.ends_with(".sst") ||
          name.ends_with(".dbtmp") || (name.ends_with(".log") && !name.ends_with(kSuffix));
 }
@@ -192,26 +192,30 @@ class FrameReader {
     return Status::Ok();
   }
 
-  // The next whole frame's payload and where it starts; false at the end, or at a frame cut short or failing
-  // its hash at the end (torn()). Errors: kCorruption (a damaged frame before the end), kIOError.
+  // The next whole frame's payload and where it starts; false at the end, or where what follows is what a
+  // crash leaves of a write that was not synced (torn()). Errors: kCorruption (a damaged frame with a whole
+  // frame after it), kIOError.
   Result<bool> next(std::string_view& payload, std::uint64_t& payload_at) {
     if (pos_ >= end_) return false;
-    std::string_view head;
-    if (end_ - pos_ < kFrameHead) return torn_here();
-    OTINISH_RETURN_IF_ERROR(bytes(pos_, kFrameHead, head));
-    const std::uint32_t len = get_u32(head.data());
-    if (len == 0 || len > kMaxFrame || pos_ + kFrameHead + len > end_) return torn_here();
-    std::string_view frame;
-    OTINISH_RETURN_IF_ERROR(bytes(pos_, kFrameHead + len, frame));
-    payload = frame.substr(kFrameHead);
-    const auto h = payload_hash(payload);
-    if (std::memcmp(h.data(), frame.data() + 4, h.size()) != 0) {
-      if (pos_ + kFrameHead + len == end_) return torn_here();
-      return Status::Corruption(where_ + ": the frame at byte " + std::to_string(pos_) +
-                                " fails its hash and is not the last (the file was damaged)");
+    OTINISH_ASSIGN_OR_RETURN(bool whole, frame_at(pos_, payload));
+    if (!whole) {
+      // Each sync writes one frame and waits for it, so a crash leaves at most the last frame unfinished (cut
+      // short, or whole but with blocks that never reached the disk). A whole frame anywhere after this one
+      // means the file was damaged, not torn.
+      for (std::uint64_t q = pos_ + 1; q + kFrameHead < end_; ++q) {
+        std::string_view later;
+        OTINISH_ASSIGN_OR_RETURN(bool found, frame_at(q, later));
+        if (found) {
+          return Status::Corruption(where_ + ": the frame at byte " + std::to_string(pos_) +
+                                    " is damaged and a whole frame follows it at byte " + std::to_string(q) +
+                                    " (the file was damaged, not cut short by a crash)");
+        }
+      }
+      torn_ = true;
+      return false;
     }
     payload_at = pos_ + kFrameHead;
-    pos_ += kFrameHead + len;
+    pos_ += kFrameHead + payload.size();
     return true;
   }
 
@@ -220,9 +224,18 @@ class FrameReader {
   bool torn() const { return torn_; }
 
  private:
-  Result<bool> torn_here() {
-    torn_ = true;
-    return false;
+  // True (and its payload) when a whole frame, passing its checksum, starts at `at`.
+  Result<bool> frame_at(std::uint64_t at, std::string_view& payload) {
+    if (end_ - at < kFrameHead) return false;
+    std::string_view head;
+    OTINISH_RETURN_IF_ERROR(bytes(at, kFrameHead, head));
+    const std::uint32_t len = get_u32(head.data());
+    if (len == 0 || len > kMaxFrame || at + kFrameHead + len > end_) return false;
+    std::string_view frame;
+    OTINISH_RETURN_IF_ERROR(bytes(at, kFrameHead + len, frame));
+    payload = frame.substr(kFrameHead);
+    const auto h = payload_hash(payload);
+    return std::memcmp(h.data(), frame.data() + 4, h.size()) == 0;
   }
   // The file's bytes [at, at + n), through a chunk of at least 1 MiB.
   Status bytes(std::uint64_t at, std::size_t n, std::string_view& out) {
@@ -381,7 +394,11 @@ class KeyLog final : public KeyRecords {
   Status sync_dir();
   // A new file `generation` holding the header and `body` (frames), synced, renamed into place, the directory
   // synced.
-  Status write_generation(std::uint64_t generation, const std::function<Status(rocksdb::FSWritableFile&, std::uint64_t&)>& body);
+  // `renamed` (when given) says whether the rename happened, whatever is returned.
+  Status write_generation(std::uint64_t generation, bool* renamed,
+                          const std::function<Status(rocksdb::FSWritableFile&, std::uint64_t&)>& body);
+  // Finishes the buffer's open frame (its checksum). REQUIRES: mu_ held exclusively.
+  void close_frame_locked();
   Status replay();
   Status convert_rocksdb();
 
@@ -399,7 +416,8 @@ class KeyLog final : public KeyRecords {
   std::uint64_t file_size_ = 0;    // bytes in the file, whole frames
   std::uint64_t synced_size_ = 0;  // of which synced
   std::string inflight_;           // being appended by flush_locked (outside mu_)
-  std::string buffer_;             // frames not yet handed to the file
+  std::string buffer_;             // frames not yet handed to the file: one, usually (see flush_locked)
+  std::size_t open_frame_ = std::string::npos;  // where the frame writes still join starts in buffer_
   Index index_;
   Status failed_;                  // a write whose outcome is unknown: every later write is refused
 };
@@ -489,23 +507,20 @@ Status KeyLog::scan(std::string_view prefix, const std::function<void(std::strin
 Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
   if (ops.empty()) return Status::Ok();
   OTINISH_RETURN_IF_ERROR(space_->check());
-  // The frame is built in one string, its head filled in once the payload is known; each op's offset in it is
-  // where the index will point.
-  std::string frame(kFrameHead, '\0');
-  std::size_t bytes = kFrameHead;
+  // The ops, encoded; each one's offset in them is where the index will point once they are in the buffer.
+  std::string encoded;
+  std::size_t bytes = 0;
   for (const KeyRecords::Op& op : ops) bytes += 1 + 10 + op.key.size() + 10 + op.value.size();
-  frame.reserve(bytes);
+  encoded.reserve(bytes);
   std::array<std::size_t, 8> inline_offsets;
   std::vector<std::size_t> more_offsets;
   if (ops.size() > inline_offsets.size()) more_offsets.resize(ops.size());
   std::size_t* offsets = ops.size() > inline_offsets.size() ? more_offsets.data() : inline_offsets.data();
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    offsets[i] = frame.size();
-    encode_op(frame, ops[i].kind == KeyRecords::Op::Kind::kDelete ? kOpDelete : kOpPut, ops[i].key, ops[i].value);
+    offsets[i] = encoded.size();
+    encode_op(encoded, ops[i].kind == KeyRecords::Op::Kind::kDelete ? kOpDelete : kOpPut, ops[i].key, ops[i].value);
   }
-  const std::size_t payload_size = frame.size() - kFrameHead;
-  if (payload_size > kMaxFrame) return Status::InvalidArgument("a write of " + std::to_string(payload_size) + " bytes to " + where_);
-  set_frame_head(frame);
+  if (encoded.size() > kMaxFrame) return Status::InvalidArgument("a write of " + std::to_string(encoded.size()) + " bytes to " + where_);
   {
     std::unique_lock lock(mu_);
     OTINISH_RETURN_IF_ERROR(failed_);
@@ -518,12 +533,23 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
       OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, existing));
       if (existing.kind == kOpPut) return Status::AlreadyExists(op.key + " exists in " + where_);
     }
+    // The buffer is one frame (see flush_locked): the ops join it, and its head's length follows.
+    if (open_frame_ != std::string::npos && buffer_.size() - open_frame_ - kFrameHead + encoded.size() > kMaxFrame) {
+      close_frame_locked();
+    }
+    if (open_frame_ == std::string::npos) {
+      open_frame_ = buffer_.size();
+      buffer_.append(kFrameHead, '\0');
+    }
     const std::uint64_t base = end();
-    buffer_ += frame;
+    buffer_ += encoded;
+    std::string length;
+    put_u32(length, static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead));
+    buffer_.replace(open_frame_, 4, length);
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at());
       if (!st.ok()) {
-        // The frame is in the buffer and will be written; an index that lost track of it must not be used.
+        // The ops are in the buffer; an index that lost track of them must not be used.
         failed_ = st;
         return st;
       }
@@ -531,7 +557,23 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
   }
   if (!durable) return Status::Ok();
   std::lock_guard f(flush_mu_);
-  return flush_locked(options_.sync);
+  const Status st = flush_locked(options_.sync);
+  if (!st.ok()) {
+    // The caller is told the write failed: it must never reach the file later (a rotation's new verifier
+    // written as the store closes would lock out the key it reported still in use). Nothing more is written
+    // until the store is opened again.
+    std::unique_lock lock(mu_);
+    if (failed_.ok()) failed_ = st;
+  }
+  return st;
+}
+
+void KeyLog::close_frame_locked() {
+  if (open_frame_ == std::string::npos) return;
+  const std::string_view payload = std::string_view(buffer_).substr(open_frame_ + kFrameHead);
+  const auto h = payload_hash(payload);
+  std::memcpy(buffer_.data() + open_frame_ + 4, h.data(), h.size());
+  open_frame_ = std::string::npos;
 }
 
 Status KeyLog::flush_locked(bool fsync) {
@@ -539,6 +581,7 @@ Status KeyLog::flush_locked(bool fsync) {
     std::unique_lock lock(mu_);
     OTINISH_RETURN_IF_ERROR(failed_);
     if (buffer_.empty() && (!fsync || synced_size_ == file_size_)) return Status::Ok();
+    close_frame_locked();
     inflight_.swap(buffer_);
   }
   rocksdb::IOStatus s;
@@ -565,7 +608,8 @@ Status KeyLog::flush_locked(bool fsync) {
   // The append failed (a full disk): cut the file back to its whole frames, and the frames go back in front of
   // the buffer for the next write to retry. If it cannot be cut back, the file's end is unknown.
   if (writer_->Truncate(file_size_, rocksdb::IOOptions(), nullptr).ok()) {
-    buffer_.insert(0, inflight_);
+    buffer_.insert(0, inflight_);  // a frame of its own: the ops after it keep their places
+    if (open_frame_ != std::string::npos) open_frame_ += inflight_.size();
     inflight_.clear();
   } else {
     failed_ = failed;
@@ -579,8 +623,9 @@ Status KeyLog::sync_dir() {
   return from_io(d->FsyncWithDirOptions(rocksdb::IOOptions(), nullptr, rocksdb::DirFsyncOptions()), "syncing " + dir_);
 }
 
-Status KeyLog::write_generation(std::uint64_t generation,
+Status KeyLog::write_generation(std::uint64_t generation, bool* renamed,
                                 const std::function<Status(rocksdb::FSWritableFile&, std::uint64_t&)>& body) {
+  if (renamed) *renamed = false;
   const std::string final_path = file_path(generation);
   const std::string tmp = final_path + ".tmp";
   std::unique_ptr<rocksdb::FSWritableFile> out;
@@ -597,6 +642,7 @@ Status KeyLog::write_generation(std::uint64_t generation,
     return st;
   }
   OTINISH_RETURN_IF_ERROR(from_io(fs_->RenameFile(tmp, final_path, rocksdb::IOOptions(), nullptr), "renaming " + tmp));
+  if (renamed) *renamed = true;
   return sync_dir();
 }
 
@@ -620,7 +666,8 @@ Status KeyLog::compact_locked() {
   const std::uint64_t next = generation_ + 1;
   Index fresh;
   fresh.reserve(index_.size());
-  OTINISH_RETURN_IF_ERROR(write_generation(next, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
+  bool renamed = false;
+  const Status renamed_ok = write_generation(next, &renamed, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
     std::string payload;
     std::vector<std::pair<std::uint64_t, std::size_t>> placed;  // (hash, offset in payload)
     Status st;
@@ -645,11 +692,15 @@ Status KeyLog::compact_locked() {
     }));
     emit();
     return st;
-  }));
+  });
+  if (!renamed) return renamed_ok;  // nothing changed: the old file is still the store's
   const std::uint64_t old = generation_;
+  // Once the new file is renamed into place, the next open takes it: whatever fails from here on, nothing may be
+  // written to the old file again.
+  Status opened = renamed_ok;
   std::uint64_t size = 0;
-  OTINISH_RETURN_IF_ERROR(from_io(fs_->GetFileSize(file_path(next), rocksdb::IOOptions(), &size, nullptr), "reading " + where_));
-  const Status opened = open_files(next, size);
+  if (opened.ok()) opened = from_io(fs_->GetFileSize(file_path(next), rocksdb::IOOptions(), &size, nullptr), "reading " + where_);
+  if (opened.ok()) opened = open_files(next, size);
   if (!opened.ok()) {
     failed_ = opened;
     return opened;
@@ -658,7 +709,10 @@ Status KeyLog::compact_locked() {
   // What the buffer held is in the new file (its latest values; what it deleted is not there at all).
   sodium_memzero(buffer_.data(), buffer_.size());
   buffer_.clear();
-  fs_->DeleteFile(file_path(old), rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+  open_frame_ = std::string::npos;
+  // A purge is done only once the old file is gone (the caller keeps its purge-pending mark otherwise, and the
+  // next open deletes the older generation).
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->DeleteFile(file_path(old), rocksdb::IOOptions(), nullptr), "deleting " + file_path(old)));
   return sync_dir();
 }
 
@@ -746,7 +800,7 @@ Status KeyLog::convert_rocksdb() {
     for (it->SeekToFirst(); it->Valid(); it->Next()) records.emplace_back(it->key().ToString(), it->value().ToString());
     if (!it->status().ok()) return Status::IOError("reading the RocksDB key store at " + dir_ + ": " + it->status().ToString());
   }
-  OTINISH_RETURN_IF_ERROR(write_generation(1, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
+  OTINISH_RETURN_IF_ERROR(write_generation(1, nullptr, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
     std::string payload;
     for (const auto& [k, v] : records) encode_op(payload, kOpPut, k, v);
     if (payload.empty()) return Status::Ok();
@@ -799,7 +853,7 @@ Result<std::unique_ptr<KeyLog>> KeyLog::open(const std::string& dir, const KeySt
   if (removed) OTINISH_RETURN_IF_ERROR(log->sync_dir());
   if (newest == 0) {
     newest = 1;
-    OTINISH_RETURN_IF_ERROR(log->write_generation(newest, [](rocksdb::FSWritableFile&, std::uint64_t&) { return Status::Ok(); }));
+    OTINISH_RETURN_IF_ERROR(log->write_generation(newest, nullptr, [](rocksdb::FSWritableFile&, std::uint64_t&) { return Status::Ok(); }));
   }
   std::uint64_t size = 0;
   OTINISH_RETURN_IF_ERROR(from_io(fs.GetFileSize(log->file_path(newest), io, &size, nullptr), "reading " + log->where_));

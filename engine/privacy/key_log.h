@@ -7,13 +7,17 @@
 // applicant's records are appended to a buffer, and the next sync writes the buffer with one write and one
 // fsync; nothing is sorted or rewritten until an erasure asks for it (purge()).
 //
-// The file: a 16-byte header ("otinish-keylog1\n"), then frames, each one atomic write of KeyRecords::write():
+// The file: a 16-byte header ("otinish-keylog1\n"), then frames, each what one sync (or durable write) wrote:
+// every write made since the previous one, the ops of each write side by side:
 //   u32 length of the payload (little-endian, > 0), its SipHash-2-4 under the key "otinish-keylog-1" (a
 //   checksum), the payload: its ops,
 //   each a kind byte (1 put, 2 delete), the key's length (varint), the key, and for a put the value's length
 //   (varint) and the value.
-// A frame cut short or failing its hash at the end of the file is what a crash leaves of a write that was not
-// synced: open() drops it (writing the file anew without it). One that fails in the middle is kCorruption.
+// A frame is whole or dropped, so each write is atomic. A crash leaves at most the last frame unfinished (each
+// sync writes one frame and waits for it): cut short, or whole but failing its checksum. open() drops it,
+// writing the file anew without it; a damaged frame with a whole frame after it is kCorruption (refused, the
+// file left as it is). A write made durable that failed (a full disk, a failed fsync) is never written later:
+// the store then refuses every write until it is opened again.
 //
 // In memory: an open-addressing table from a 64-bit hash of each key to where its latest op is in the file
 // (or in the buffer not yet written): 16 bytes a slot, under 40 bytes a record; values are read from the file

@@ -1,6 +1,6 @@
 // engine/privacy/key_records.h: where a KeyStore (engine/privacy/key_store.h) keeps its records, a small map
 // of byte strings ("k/<applicant>" -> wrapped key, ...). Two kinds:
-//   - a RocksDB directory of its own (`DIR/keys`), for one node: KeyStore::open(path, ...) makes it;
+//   - a key log of its own (`DIR/keys`, engine/privacy/key_log.h), for one node: KeyStore::open(path, ...) makes it;
 //   - a JetStream key-value bucket on the NATS cluster that holds the log (engine/privacy/jetstream_keys.h),
 //     for several engine nodes that must open each other's applicants.
 // The KeyStore's logic (wrapping, the identity index, erasure) is the same over both; what differs is said
@@ -41,10 +41,10 @@ class KeyRecords {
   // Every key starting with `prefix` (which ends with '/'), with its value.
   virtual Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) = 0;
 
-  // Applies `ops`. RocksDB: atomically. JetStream: in order, each acknowledged by a quorum before the next, so
+  // Applies `ops`. A key log: atomically. JetStream: in order, each acknowledged by a quorum before the next, so
   // a stopped process can leave a prefix of them applied (the KeyStore orders its ops so that such a prefix is
   // harmless or repaired at the next start). `durable` false: the write may wait for sync() to be durable
-  // (RocksDB: it waits in the WAL's buffer, and a killed process loses it; JetStream acknowledges every write
+  // (a key log: it waits in the buffer, and a killed process loses it; JetStream acknowledges every write
   // from a quorum anyway).
   // Errors: kAlreadyExists (a kCreate met a value), kUnavailable (no room on the disk, no quorum), kIOError.
   virtual Status write(const std::vector<Op>& ops, bool durable) = 0;
@@ -53,10 +53,10 @@ class KeyRecords {
   // True when every write is durable once write() returns, `durable` or not (JetStream's quorum): then a new
   // applicant's key needs no sync() at all, and the KeyStore skips it.
   virtual bool durable_on_write() const noexcept { return false; }
-  // Physically destroys deleted and overwritten values still in files (RocksDB: flush and compaction).
+  // Physically destroys deleted and overwritten values still in files (a key log: written anew without them).
   // JetStream erases each one as it is deleted or overwritten, so there is nothing left to do.
   virtual Status purge() = 0;
-  // A consistent copy into the new directory `dir` (RocksDB checkpoint). Errors: kFailedPrecondition (JetStream:
+  // A consistent copy into the new directory `dir` (a key log: its file). Errors: kFailedPrecondition (JetStream:
   // the cluster's own stream backup copies the bucket), kAlreadyExists, kIOError.
   virtual Status checkpoint_to(const std::string& dir) = 0;
 

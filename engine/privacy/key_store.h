@@ -112,12 +112,13 @@ class KeyStore {
   // The applicant `identity` (already normalised by the caller, never empty) belongs to, and its data key;
   // creates both the first time (buffered, not yet durable: call sync() or sync_async() before anything that
   // names the key is made durable). An applicant whose erasure began is never returned: the same identity then
-  // gets a new applicant. Errors: kIOError.
+  // gets a new applicant. Errors: kUnavailable (the disk is nearly full: nothing written), kIOError.
   Result<ApplicantKey> key_for(std::string_view identity);
 
-  // Makes every key key_for() created before the call durable: one fsync of the key store's WAL, shared by
-  // whoever calls meanwhile; nothing when nothing new was written (or KeyStoreOptions::sync is off).
-  // Errors: kIOError (the fsync failed: the keys are not known to be durable; a later call retries).
+  // Makes every key key_for() created before the call durable: one write and one fsync of the key log, shared
+  // by whoever calls meanwhile; nothing when nothing new was written (or KeyStoreOptions::sync is off).
+  // Errors: kUnavailable (no space: nothing was written, a later call retries), kIOError (the fsync failed:
+  // the keys are not known to be durable, and the key store refuses writes until it is opened again).
   Status sync();
   // sync() without blocking: `done` is called once, with sync()'s result, on this thread when nothing is left
   // to sync, else on the key store's sync thread (started on first need) after the fsync that covers the

@@ -1043,7 +1043,15 @@ TEST(KeyLog, BufferedWritesAreReadAtOnceAndOneSyncWritesThemAll) {
     const std::uint64_t syncs = fs->syncs();
     ASSERT_TRUE(log.sync().ok());
     EXPECT_EQ(fs->syncs(), syncs + 1);
-    EXPECT_GT(klog_size(dir + "/keys"), empty);
+    // One frame for the three writes: its head's length covers all that the sync added.
+    {
+      std::ifstream in(dir + "/keys/" + klog_files(dir + "/keys").at(0), std::ios::binary);
+      std::string bytes(std::istreambuf_iterator<char>(in), {});
+      ASSERT_GT(bytes.size(), empty + 12);
+      const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + empty);
+      const std::uint32_t length = p[0] | p[1] << 8 | p[2] << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+      EXPECT_EQ(empty + 12 + length, bytes.size()) << "the sync wrote more than one frame";
+    }
 
     fs->set_no_space(true);
     ASSERT_TRUE(log.write({{KOp::Kind::kPut, "k/ap-full", "made while the disk was full"}}, false).ok());
@@ -1057,10 +1065,22 @@ TEST(KeyLog, BufferedWritesAreReadAtOnceAndOneSyncWritesThemAll) {
     fs->power_cut();
   }
   fs->drop_unsynced();
+  {
+    auto r = open_key_log(dir + "/keys", {.file_system = fs});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*(*r)->get("k/ap-full"), std::optional<std::string>("made while the disk was full"));
+    EXPECT_EQ(*(*r)->get("i/2"), std::optional<std::string>("ap-2"));
+    // A durable write the disk refuses is reported failed and never written afterwards, not even as the store
+    // closes; the store refuses writes until it is opened again.
+    fs->set_no_space(true);
+    EXPECT_FALSE((*r)->write({{KOp::Kind::kPut, "m/kek", "a rotation's new verifier"}}, true).ok());
+    fs->set_no_space(false);
+    EXPECT_FALSE((*r)->write({{KOp::Kind::kPut, "k/ap-later", "x"}}, true).ok());
+  }
   auto r = open_key_log(dir + "/keys", {});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*(*r)->get("m/kek"), std::nullopt) << "a write reported failed reached the file";
   EXPECT_EQ(*(*r)->get("k/ap-full"), std::optional<std::string>("made while the disk was full"));
-  EXPECT_EQ(*(*r)->get("i/2"), std::optional<std::string>("ap-2"));
   std::filesystem::remove_all(dir);
 }
 
@@ -1111,6 +1131,19 @@ TEST(KeyLog, ATornFrameAtTheEndIsDroppedADamagedOneBeforeTheEndIsRefused) {
   rewrite(garbled);
   auto damaged = open_key_log(dir, {});
   EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption) << damaged.status().ToString();
+  // The first frame's length zeroed, or made longer than the file: damaged too, not a tail a crash cut short.
+  const std::size_t first_frame = 16;
+  for (const char* length : {"\0\0\0\0", "\xff\xff\0\0"}) {
+    garbled = whole;
+    garbled.replace(first_frame, 4, std::string(length, 4));
+    rewrite(garbled);
+    auto bad_length = open_key_log(dir, {});
+    EXPECT_EQ(bad_length.status().code(), StatusCode::kCorruption) << bad_length.status().ToString();
+    std::string after;
+    std::ifstream in(file, std::ios::binary);
+    after.assign(std::istreambuf_iterator<char>(in), {});
+    EXPECT_EQ(after, garbled) << "a damaged file was rewritten";
+  }
   std::filesystem::remove_all(dir);
 }
 

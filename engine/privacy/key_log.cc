@@ -263,6 +263,26 @@ class FrameReader {
   std::uint64_t chunk_at_ = 0;
 };
 
+// Calls visit(where the op starts, op), which returns a Status, for each op of the whole frames `frames` reads
+// (from the file's header on); stops at the first error.
+template <typename Visit>
+Status for_each_op_in_file(FrameReader& frames, const std::string& where, Visit&& visit) {
+  OTINISH_RETURN_IF_ERROR(frames.start());
+  std::string_view payload;
+  std::uint64_t payload_at = 0;
+  for (;;) {
+    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
+    if (!more) return Status::Ok();
+    const std::size_t len = payload.size();
+    LogOp op;
+    while (!payload.empty()) {
+      const std::uint64_t at = payload_at + (len - payload.size());
+      if (!parse_op(payload, op)) return Status::Corruption(where + ": a damaged record at byte " + std::to_string(at));
+      OTINISH_RETURN_IF_ERROR(visit(at, op));
+    }
+  }
+}
+
 // From a key's 64-bit hash to where its latest op is: open addressing, linear probing. Two keys of one hash
 // share it by taking two slots; `key_at` (where -> that op's key) tells them apart. Never shrinks; a purge
 // builds a new one.
@@ -458,20 +478,10 @@ Status KeyLog::op_at(std::uint64_t at, std::string& scratch, LogOp& op) const {
 template <typename Visit>
 Status KeyLog::for_each_op(Visit&& visit) const {
   FrameReader frames(*reader_, file_size_, where_);
-  OTINISH_RETURN_IF_ERROR(frames.start());
-  std::string_view payload;
-  std::uint64_t payload_at = 0;
-  for (;;) {
-    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
-    if (!more) break;
-    const std::size_t len = payload.size();
-    LogOp op;
-    while (!payload.empty()) {
-      const std::uint64_t at = payload_at + (len - payload.size());
-      if (!parse_op(payload, op)) return Status::Corruption(where_ + ": a damaged record at byte " + std::to_string(at));
-      visit(at, op);
-    }
-  }
+  OTINISH_RETURN_IF_ERROR(for_each_op_in_file(frames, where_, [&](std::uint64_t at, const LogOp& op) {
+    visit(at, op);
+    return Status::Ok();
+  }));
   if (frames.torn()) return Status::Corruption(where_ + ": the file ends inside a frame it had whole");
   for_each_op_in_memory(inflight_, file_size_, visit);
   for_each_op_in_memory(buffer_, file_size_ + inflight_.size(), visit);
@@ -750,22 +760,11 @@ Status KeyLog::checkpoint_to(const std::string& dir) {
 // by open(), which then writes the file anew).
 Status KeyLog::replay() {
   FrameReader frames(*reader_, file_size_, where_);
-  OTINISH_RETURN_IF_ERROR(frames.start());
-  std::string_view payload;
-  std::uint64_t payload_at = 0;
-  for (;;) {
-    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
-    if (!more) break;
-    const std::size_t len = payload.size();
-    LogOp op;
-    while (!payload.empty()) {
-      const std::uint64_t at = payload_at + (len - payload.size());
-      if (!parse_op(payload, op)) return Status::Corruption(where_ + ": a damaged record at byte " + std::to_string(at));
-      // The keys compared here are read back from the file: only when two keys share a 64-bit hash, or a key
-      // is written again (an erasure's deletes).
-      OTINISH_RETURN_IF_ERROR(index_.set(op.key, Index::hash(op.key), at, key_at()));
-    }
-  }
+  OTINISH_RETURN_IF_ERROR(for_each_op_in_file(frames, where_, [&](std::uint64_t at, const LogOp& op) {
+    // The keys compared here are read back from the file: only when two keys share a 64-bit hash, or a key
+    // is written again (an erasure's deletes).
+    return index_.set(op.key, Index::hash(op.key), at, key_at());
+  }));
   if (frames.torn()) file_size_ = synced_size_ = frames.good_end();
   return Status::Ok();
 }
@@ -900,19 +899,11 @@ Status read_key_log(const std::string& dir, const std::function<void(std::string
   std::uint64_t size = 0;
   OTINISH_RETURN_IF_ERROR(from_io(fs->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr), "reading " + path));
   FrameReader frames(*file, size, path);
-  OTINISH_RETURN_IF_ERROR(frames.start());
   std::map<std::string, std::optional<std::string>> latest;
-  std::string_view payload;
-  std::uint64_t payload_at = 0;
-  for (;;) {
-    OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
-    if (!more) break;
-    LogOp op;
-    while (!payload.empty()) {
-      if (!parse_op(payload, op)) return Status::Corruption(path + ": a damaged record");
-      latest[std::string(op.key)] = op.kind == kOpPut ? std::optional<std::string>(std::string(op.value)) : std::nullopt;
-    }
-  }
+  OTINISH_RETURN_IF_ERROR(for_each_op_in_file(frames, path, [&](std::uint64_t, const LogOp& op) {
+    latest[std::string(op.key)] = op.kind == kOpPut ? std::optional<std::string>(std::string(op.value)) : std::nullopt;
+    return Status::Ok();
+  }));
   for (const auto& [k, v] : latest) {
     if (v) visit(k, *v);
   }

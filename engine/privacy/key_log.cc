@@ -134,14 +134,15 @@ void encode_op(std::string& out, std::uint8_t kind, std::string_view key, std::s
   }
 }
 
-// Fills in the head of `frame` (kFrameHead bytes, then the payload): the payload's length and checksum.
-void set_frame_head(std::string& frame) {
-  const std::string_view payload = std::string_view(frame).substr(kFrameHead);
+// Fills in the head of the frame at `at` in `bytes` (kFrameHead bytes, then the payload to the end): the
+// payload's length and checksum.
+void set_frame_head(std::string& bytes, std::size_t at = 0) {
+  const std::string_view payload = std::string_view(bytes).substr(at + kFrameHead);
   std::string head;
   put_u32(head, static_cast<std::uint32_t>(payload.size()));
   const auto h = payload_hash(payload);
   head.append(h.data(), h.size());
-  frame.replace(0, kFrameHead, head);
+  bytes.replace(at, kFrameHead, head);
 }
 
 // The frame around `payload`.
@@ -580,9 +581,7 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
 
 void KeyLog::close_frame_locked() {
   if (open_frame_ == std::string::npos) return;
-  const std::string_view payload = std::string_view(buffer_).substr(open_frame_ + kFrameHead);
-  const auto h = payload_hash(payload);
-  std::memcpy(buffer_.data() + open_frame_ + 4, h.data(), h.size());
+  set_frame_head(buffer_, open_frame_);  // the open frame runs to the buffer's end
   open_frame_ = std::string::npos;
 }
 
@@ -869,14 +868,24 @@ Result<std::unique_ptr<KeyLog>> KeyLog::open(const std::string& dir, const KeySt
 
 }  // namespace
 
-bool key_store_exists(const std::string& dir) {
+namespace {
+
+// The newest key log generation in `dir`; 0 when there is none.
+std::uint64_t newest_generation(const std::string& dir) {
+  std::uint64_t newest = 0;
   std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) return true;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     std::uint64_t g = 0;
-    if (generation_of(e.path().filename().string(), g)) return true;
+    if (generation_of(e.path().filename().string(), g)) newest = std::max(newest, g);
   }
-  return false;
+  return newest;
+}
+
+}  // namespace
+
+bool key_store_exists(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec) || newest_generation(dir) != 0;
 }
 
 Result<std::unique_ptr<KeyRecords>> open_key_log(const std::string& dir, const KeyStoreOptions& options) {
@@ -885,12 +894,7 @@ Result<std::unique_ptr<KeyRecords>> open_key_log(const std::string& dir, const K
 }
 
 Status read_key_log(const std::string& dir, const std::function<void(std::string_view, std::string_view)>& visit) {
-  std::uint64_t newest = 0;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    std::uint64_t g = 0;
-    if (generation_of(e.path().filename().string(), g)) newest = std::max(newest, g);
-  }
+  const std::uint64_t newest = newest_generation(dir);
   if (newest == 0) return Status::NotFound("no key log in " + dir);
   const std::string path = dir + "/" + file_name(newest);
   auto fs = rocksdb::FileSystem::Default();

@@ -64,18 +64,13 @@ std::string_view identity_hash_of(std::string_view v) {
   return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : std::string_view();
 }
 
-constexpr std::string_view kWrapLabel = "otinish wrapped key v1\x1f";
-std::string associated(std::string_view name) { return std::string(kWrapLabel) + std::string(name); }
+std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
 
 // nonce || XChaCha20-Poly1305(kek, plain, ad = name) appended to `out`, a random nonce unless given: the name
-// binds a wrapped key to its place. The associated data is built on the stack when it is short (an applicant's).
+// binds a wrapped key to its place.
 void wrap_into(std::string& out, const SecretKey& kek, std::string_view name, std::string_view plain,
                const AeadNonce& nonce = random_nonce()) {
-  std::array<char, 96> ad;
-  if (kWrapLabel.size() + name.size() > ad.size()) return aead_seal_into(out, kek, nonce, associated(name), plain);
-  std::copy(kWrapLabel.begin(), kWrapLabel.end(), ad.begin());
-  std::copy(name.begin(), name.end(), ad.begin() + kWrapLabel.size());
-  aead_seal_into(out, kek, nonce, std::string_view(ad.data(), kWrapLabel.size() + name.size()), plain);
+  aead_seal_into(out, kek, nonce, associated(name), plain);
 }
 
 std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain, const AeadNonce& nonce = random_nonce()) {
@@ -140,16 +135,7 @@ struct NewApplicantRandom {
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
-  std::string applicant_id() const {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string id = "ap-";
-    id.reserve(3 + 16);
-    for (std::size_t i = 0; i < 8; ++i) {
-      id += kHex[bytes[i] >> 4];
-      id += kHex[bytes[i] & 15];
-    }
-    return id;
-  }
+  std::string applicant_id() const { return "ap-" + to_hex(std::span(bytes).first<8>()); }
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
   AeadNonce nonce() const {
     AeadNonce n;

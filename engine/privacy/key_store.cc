@@ -38,6 +38,7 @@ constexpr std::string_view kIdentityPrefix = "i/";  // i/<keyed hash hex> -> app
 constexpr std::string_view kReversePrefix = "r/";   // format 1 only: r/<applicant> -> keyed hash hex
 constexpr std::string_view kErasingPrefix = "e/";   // e/<applicant> -> "" while erasure runs
 constexpr std::string_view kErasedPrefix = "x/";    // x/<applicant> -> "" once erased
+constexpr std::string_view kIdPrefix = "ap-";        // an applicant id: "ap-" and 16 hex characters
 constexpr std::string_view kVerifierName = "verifier";
 constexpr std::string_view kIndexKeyName = "index-key";
 constexpr std::string_view kVerifierText = "otinish key store v1";
@@ -135,7 +136,12 @@ struct NewApplicantRandom {
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
-  std::string applicant_id() const { return "ap-" + to_hex(std::span(bytes).first<8>()); }
+  std::string applicant_id() const { return std::string(kIdPrefix) + to_hex(std::span(bytes).first<8>()); }
+  std::uint64_t number() const {  // id_number(applicant_id())
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < 8; ++i) n = n << 8 | bytes[i];
+    return n;
+  }
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
   AeadNonce nonce() const {
     AeadNonce n;
@@ -146,7 +152,89 @@ struct NewApplicantRandom {
 
 std::string_view without(std::string_view k, std::string_view prefix) { return k.substr(prefix.size()); }
 
+// An applicant id as a number, for the caches: "ap-" and 16 hex characters are 8 bytes (NewApplicantRandom).
+// Nothing for an id of another form (none is made, but one read from a damaged store is not cached).
+std::optional<std::uint64_t> id_number(std::string_view id) {
+  std::array<std::uint8_t, 8> b;
+  if (!id.starts_with(kIdPrefix) || !from_hex(id.substr(kIdPrefix.size()), b)) return std::nullopt;
+  std::uint64_t n = 0;
+  for (std::uint8_t x : b) n = n << 8 | x;
+  return n;
+}
+std::string id_text(std::uint64_t n) {
+  std::array<std::uint8_t, 8> b;
+  for (int i = 7; i >= 0; --i, n >>= 8) b[i] = static_cast<std::uint8_t>(n);
+  return std::string(kIdPrefix) + to_hex(b);
+}
+
 }  // namespace
+
+// (Outside the anonymous namespace: KeyStore::Impl, which has linkage, holds two.)
+// A cache of fixed size, made once: `Sets` sets of four entries, an entry's set chosen by its key's hash (the
+// keys here are random or keyed hashes, so their low bits spread well). A full set drops its entries in turn.
+// No allocation once made, and nothing to rehash: the std::unordered_map of strings it replaced cost a new
+// applicant two allocations and most of a microsecond. Values are wiped when dropped and when the cache goes
+// (they are data keys). Not thread-safe: the key store's `mu` guards it (find under a shared lock).
+template <typename Key, typename Value>
+class SetCache {
+ public:
+  explicit SetCache(std::size_t sets) : count_(sets), sets_(new Set[sets]), values_(new Value[sets * kWays]) {}
+  ~SetCache() { clear(); }
+  SetCache(const SetCache&) = delete;
+  SetCache& operator=(const SetCache&) = delete;
+
+  const Value* find(const Key& k, std::uint64_t hash) const {
+    const std::size_t at = hash % count_;
+    const int i = sets_[at].find(k);
+    return i < 0 ? nullptr : &values_[at * kWays + i];
+  }
+  void put(const Key& k, std::uint64_t hash, const Value& v) {
+    const std::size_t at = hash % count_;
+    Set& set = sets_[at];
+    int i = set.find(k);
+    for (int j = 0; j < int(kWays) && i < 0; ++j) {
+      if (!(set.used & 1u << j)) i = j;
+    }
+    if (i < 0) i = set.next++ % kWays;
+    set.keys[i] = k;
+    set.used |= 1u << i;
+    values_[at * kWays + i] = v;
+  }
+  void erase(const Key& k, std::uint64_t hash) {
+    const std::size_t at = hash % count_;
+    if (const int i = sets_[at].find(k); i >= 0) drop(at, i);
+  }
+  void clear() {
+    for (std::size_t at = 0; at < count_; ++at) {
+      for (std::size_t i = 0; i < kWays; ++i) {
+        if (sets_[at].used & 1u << i) drop(at, i);
+      }
+    }
+  }
+
+ private:
+  static constexpr std::size_t kWays = 4;
+  // A set's keys apart from the values, so that a look-up reads one or two cache lines, not the four values.
+  struct Set {
+    std::array<Key, kWays> keys{};
+    std::uint8_t used = 0;  // a bit an entry
+    std::uint8_t next = 0;  // the entry a full set drops next
+    int find(const Key& k) const {
+      for (std::size_t i = 0; i < kWays; ++i) {
+        if ((used & 1u << i) && keys[i] == k) return int(i);
+      }
+      return -1;
+    }
+  };
+  void drop(std::size_t at, std::size_t i) {
+    sets_[at].used &= ~(1u << i);
+    sodium_memzero(&values_[at * kWays + i], sizeof(Value));
+  }
+  std::size_t count_;
+  std::unique_ptr<Set[]> sets_;
+  std::unique_ptr<Value[]> values_;
+};
+
 
 SecretKey nonce_subkey(const SecretKey& data_key) {
   static constexpr std::string_view kNonceLabel = "otinish applicant nonce key v1";
@@ -155,10 +243,6 @@ SecretKey nonce_subkey(const SecretKey& data_key) {
                      kNonceLabel.size(), data_key.data(), SecretKey::kSize);
   return out;
 }
-
-namespace {
-
-}  // namespace
 
 std::string_view to_string(ApplicantKeyState s) noexcept {
   switch (s) {
@@ -185,31 +269,34 @@ struct KeyStore::Impl {
     SecretKey key;
     SecretKey nonce_key;
   };
-  std::unordered_map<std::string, CachedKey> keys;          // GUARDED_BY(mu): applicant -> data key (cache)
-  std::unordered_map<std::string, std::string> identities;  // GUARDED_BY(mu): keyed hash -> applicant (cache)
-  std::unordered_set<std::string> closed;                   // GUARDED_BY(mu): erasing or erased applicants
-  // The two caches hold the applicants seen lately, about 300 bytes each; past kCachedApplicants a cache starts
-  // over (a key is then read and unwrapped from the store again: a point read and an AEAD open).
-  static constexpr std::size_t kCachedApplicants = 100'000;
-  // Their bucket arrays (under 1 MiB each) are made once: growing a map rehashes every entry it holds, which
-  // showed in a new applicant's cost. clear() keeps them.
-  Impl() {
-    keys.reserve(kCachedApplicants);
-    identities.reserve(kCachedApplicants);
+  // The identity's keyed hash, the identity index's key (hex in the store's records).
+  static constexpr std::size_t kIdentityHashBytes = 16;
+  using IdentityHash = std::array<std::uint8_t, kIdentityHashBytes>;
+  static std::uint64_t spread(const IdentityHash& h) {  // a keyed hash's bytes are already uniform
+    std::uint64_t n;
+    std::memcpy(&n, h.data(), sizeof n);
+    return n;
   }
-  void remember_key(const std::string& id, const CachedKey& k) {  // REQUIRES: mu held exclusively
-    if (keys.size() >= kCachedApplicants) keys.clear();
-    keys.emplace(id, k);
-  }
+  // The applicants seen lately: their data keys by applicant id, and which applicant an identity hash names.
+  // Fixed at kCachedSets * 4 entries each (about 10 and 3 MiB, filled as applicants come); an applicant dropped
+  // from them is read and unwrapped from the store again when next needed (a read and an AEAD open).
+  static constexpr std::size_t kCachedSets = 1 << 15;
+  SetCache<std::uint64_t, CachedKey> keys{kCachedSets};         // GUARDED_BY(mu)
+  SetCache<IdentityHash, std::uint64_t> identities{kCachedSets};  // GUARDED_BY(mu)
+  std::unordered_set<std::string> closed;                       // GUARDED_BY(mu): erasing or erased applicants
+  static std::uint64_t spread(std::uint64_t id) { return id; }  // random
   static CachedKey cached(const SecretKey& k) { return {k, nonce_subkey(k)}; }
 
   // The data key of `id` with its nonce subkey: cached, else read and unwrapped (kNotFound: unknown, erasing or
   // erased).
-  Result<CachedKey> load(const std::string& id) {
+  Result<CachedKey> load(const std::string& id) { return load(id, id_number(id)); }
+  Result<CachedKey> load(const std::string& id, std::optional<std::uint64_t> n) {  // n: id_number(id)
     {
       std::shared_lock lock(mu);
-      if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
-      if (auto it = keys.find(id); it != keys.end()) return it->second;
+      if (!closed.empty() && closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
+      if (n) {
+        if (const CachedKey* k = keys.find(*n, spread(*n))) return *k;
+      }
     }
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(key(kKeyPrefix, id)));
     if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + where());
@@ -217,18 +304,14 @@ struct KeyStore::Impl {
     const CachedKey c = cached(k);
     std::unique_lock lock(mu);
     if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
-    remember_key(id, c);
+    if (n) keys.put(*n, spread(*n), c);
     return c;
-  }
-  void remember_identity(const std::string& hash, const std::string& id) {  // REQUIRES: mu held exclusively
-    if (identities.size() >= kCachedApplicants) identities.clear();
-    identities[hash] = id;
   }
   // An applicant whose erasure began, here or (shared records) on another node: its key is never used again.
   void close(const std::string& id) {
     std::unique_lock lock(mu);
     closed.insert(id);
-    keys.erase(id);  // SecretKey wipes itself
+    if (auto n = id_number(id)) keys.erase(*n, spread(*n));  // wiped
   }
   // New applicants of one identity are made under that identity's stripe, so two concurrent first appeals
   // of one person share a key; different people's creations run (and sync) concurrently.
@@ -297,31 +380,22 @@ struct KeyStore::Impl {
     if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
     // (The records write keys nothing names yet as they close, not synced, as RocksDB's WAL buffer was.)
     records.reset();                       // stops the records' watchers before the caches they update go
-    sodium_memzero(&index_state, sizeof index_state);
   }
 
-  // The keyed BLAKE2b state once the identity-hashing key is absorbed (keyed BLAKE2b hashes the key as a
-  // block of its own): each identity's hash starts from a copy, one compression instead of two. The same
-  // hashes as crypto_generichash(16 bytes, identity, index_key).
-  crypto_generichash_state index_state;
-  void start_index_state() {
-    crypto_generichash_init(&index_state, index_key.data(), SecretKey::kSize, kIdentityHashBytes);
-  }
-  static constexpr std::size_t kIdentityHashBytes = 16;
-  std::string identity_hash(std::string_view identity) const {
-    std::array<std::uint8_t, kIdentityHashBytes> out{};
-    crypto_generichash_state h = index_state;
-    crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(identity.data()), identity.size());
-    crypto_generichash_final(&h, out.data(), out.size());
-    sodium_memzero(&h, sizeof h);
-    return to_hex(out);
+  // The identity's keyed hash: BLAKE2b-128 keyed with the identity-hashing key. (Starting from a state that
+  // had absorbed the key saved nothing: libsodium compresses the key's block only with the first data.)
+  IdentityHash identity_hash(std::string_view identity) const {
+    IdentityHash out{};
+    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(identity.data()),
+                       identity.size(), index_key.data(), SecretKey::kSize);
+    return out;
   }
 
   // A new applicant for `hash`. The key goes first: over JetStream's one-by-one writes, a stop after it leaves
   // an unused key and nothing that names it. The identity then points to it, created only if no other node
   // (shared records) made this person meanwhile (kAlreadyExists: look again), or replacing an erased
   // applicant (`replace`).
-  Result<ApplicantKey> create(const std::string& hash, bool replace) {
+  Result<ApplicantKey> create(const IdentityHash& identity, const std::string& hash, bool replace) {
     using Op = KeyRecords::Op;
     const NewApplicantRandom random;
     ApplicantKey out{random.applicant_id(), random.key(), {}, true};
@@ -353,9 +427,10 @@ struct KeyStore::Impl {
     OTINISH_RETURN_IF_ERROR(st);
     // Counted once written: a sync() that counts it covers it.
     if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
+    const std::uint64_t n = random.number();
     std::unique_lock lock(mu);
-    remember_key(out.applicant_id, made);
-    remember_identity(hash, out.applicant_id);
+    keys.put(n, spread(n), made);
+    identities.put(identity, spread(identity), n);
     return out;
   }
 
@@ -392,7 +467,6 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
     if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
-    start_index_state();
     // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses
     // it). Shared records stay format 1 (see create()).
     if (!format || (*format == kFormat1 && !records->shared())) {
@@ -461,30 +535,35 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(std::unique_ptr<KeyRecords> rec
 
 Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
   Impl& m = *impl_;
-  const std::string hash = m.identity_hash(identity);
-  std::lock_guard stripe(m.stripes[std::hash<std::string>()(hash) % m.stripes.size()]);
+  const Impl::IdentityHash hash = m.identity_hash(identity);
+  const std::string hash_hex = to_hex(hash);
+  std::lock_guard stripe(m.stripes[Impl::spread(hash) % m.stripes.size()]);
   // Twice at most: over shared records another node may make this person between the read and the create.
   for (int attempt = 0;; ++attempt) {
     std::optional<std::string> applicant;
+    std::optional<std::uint64_t> number;
     if (attempt == 0) {
       std::shared_lock lock(m.mu);
-      if (auto it = m.identities.find(hash); it != m.identities.end()) applicant = it->second;
+      if (const std::uint64_t* n = m.identities.find(hash, Impl::spread(hash))) number = *n;
     }
-    if (!applicant) {
-      OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash)));
+    if (number) {
+      applicant = id_text(*number);
+    } else {
+      OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash_hex)));
       if (applicant) {
+        number = id_number(*applicant);
         std::unique_lock lock(m.mu);
-        m.remember_identity(hash, *applicant);
+        if (number) m.identities.put(hash, Impl::spread(hash), *number);
       }
     }
     bool replace = false;
     if (applicant) {
-      auto k = m.load(*applicant);
+      auto k = m.load(*applicant, number);
       if (k.ok()) return ApplicantKey{*applicant, k->key, k->nonce_key, false};
       if (k.status().code() != StatusCode::kNotFound) return k.status();
       replace = true;  // erased meanwhile: the person starts afresh
     }
-    auto made = m.create(hash, replace);
+    auto made = m.create(hash, hash_hex, replace);
     if (made.ok() || made.status().code() != StatusCode::kAlreadyExists || attempt > 0) return made;
   }
 }
@@ -522,7 +601,7 @@ ApplicantKeyState KeyStore::state(std::string_view applicant_id) {
 }
 
 Result<std::optional<std::string>> KeyStore::find(std::string_view identity) {
-  return impl_->get(key(kIdentityPrefix, impl_->identity_hash(identity)));
+  return impl_->get(key(kIdentityPrefix, to_hex(impl_->identity_hash(identity))));
 }
 
 // The erasing marks go before the identities are dropped: a stop in between leaves applicants that are
@@ -557,7 +636,10 @@ Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::
   OTINISH_RETURN_IF_ERROR(m.write(marks));
   for (const std::string& id : applicant_ids) m.close(id);
   std::unique_lock lock(m.mu);
-  for (const std::string& h : hashes) m.identities.erase(h);
+  for (const std::string& hex : hashes) {
+    Impl::IdentityHash h;
+    if (from_hex(hex, h)) m.identities.erase(h, Impl::spread(h));
+  }
   return Status::Ok();
 }
 

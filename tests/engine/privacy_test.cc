@@ -321,6 +321,47 @@ TEST(KeyStore, OnePersonOneKeyAcrossAppealsAndRestarts) {
   std::filesystem::remove_all(dir);
 }
 
+// Enough people that the key store's caches (sets of four entries, chosen by a hash) hold several in one set and
+// drop some: every identity must still find its own applicant and key, cached or read back from the store, and
+// an erased applicant's key must not be handed out from a cache.
+TEST(KeyStore, AmongManyApplicantsEachIdentityFindsItsOwnKeyCachedOrNot) {
+  const std::string dir = testing::make_temp_dir();
+  constexpr int kPeople = 20'000;
+  auto identity = [](int i) { return "phone:7701" + std::to_string(5'000'000 + i); };
+  std::vector<std::pair<std::string, std::string>> made;  // applicant, key
+  auto ks = KeyStore::open(dir + "/keys", test_kek(), {.sync = false});
+  ASSERT_TRUE(ks.ok());
+  for (int i = 0; i < kPeople; ++i) {
+    auto k = (*ks)->key_for(identity(i));
+    ASSERT_TRUE(k.ok() && k->created);
+    made.emplace_back(k->applicant_id, raw(k->key));
+  }
+  const std::string erased[] = {made[7].first, made[kPeople - 1].first};
+  ASSERT_TRUE((*ks)->begin_erasure(erased, "test").ok());
+  ASSERT_TRUE((*ks)->finish_erasure(erased).ok());
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kPeople; ++i) {
+      const bool gone = i == 7 || i == kPeople - 1;
+      EXPECT_EQ((*ks)->data_key(made[i].first).ok(), !gone) << i;
+      if (gone) continue;
+      auto k = (*ks)->key_for(identity(i));
+      ASSERT_TRUE(k.ok());
+      ASSERT_FALSE(k->created) << i;
+      ASSERT_EQ(k->applicant_id, made[i].first) << i;
+      ASSERT_EQ(raw(k->key), made[i].second) << i;
+      ASSERT_EQ(raw(*(*ks)->data_key(made[i].first)), made[i].second) << i;
+    }
+    ks->reset();  // closed, and read back: the caches start empty
+    ks = KeyStore::open(dir + "/keys", test_kek(), {.sync = false});
+    ASSERT_TRUE(ks.ok());
+  }
+  auto back = (*ks)->key_for(identity(7));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->created);
+  EXPECT_NE(back->applicant_id, made[7].first);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Identity, PhoneMessengerIdOrWhatTheDeskEntered) {
   EXPECT_EQ(applicant_identity({"A", "8 (701) 555-12-34", "x"}), "phone:77015551234");
   EXPECT_EQ(applicant_identity({"A", "+7 701 555 1234", "y"}), "phone:77015551234");

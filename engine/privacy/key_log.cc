@@ -33,6 +33,13 @@ constexpr std::uint32_t kMaxFrame = 1u << 30;
 constexpr std::size_t kPurgeFrame = 1 << 20;
 constexpr std::uint8_t kOpPut = 1;
 constexpr std::uint8_t kOpDelete = 2;
+// An op a purge overwrote in place: its kind byte with this bit set, its key and value bytes zero, its lengths
+// kept (so the frame still parses). parse_op() reports it as kOpHole.
+constexpr std::uint8_t kHoleBit = 0x80;
+constexpr std::uint8_t kOpHole = 3;
+// What a purge is about to overwrite, written and synced before it does (see KeyLog::purge()).
+constexpr std::string_view kIntentName = "scrub.intent";
+constexpr std::string_view kIntentHeader = "otinish-scrub01\n";  // 16 bytes
 constexpr std::string_view kLockName = "klog.lock";
 constexpr std::string_view kSuffix = ".klog";
 
@@ -104,18 +111,21 @@ struct LogOp {
   std::string_view key, value;
 };
 
-// One op at the start of `in`, which it passes; false when `in` ends first or the kind is unknown.
+// One op at the start of `in`, which it passes; false when `in` ends first or the kind is unknown. A hole is
+// kOpHole, its key and value the zeros that replaced them.
 bool parse_op(std::string_view& in, LogOp& op) {
   if (in.empty()) return false;
-  op.kind = static_cast<std::uint8_t>(in.front());
-  if (op.kind != kOpPut && op.kind != kOpDelete) return false;
+  const auto byte = static_cast<std::uint8_t>(in.front());
+  const std::uint8_t layout = byte & ~kHoleBit;
+  if (layout != kOpPut && layout != kOpDelete) return false;
+  op.kind = byte & kHoleBit ? kOpHole : layout;
   std::string_view rest = in.substr(1);
   std::uint64_t n = 0;
   if (!get_varint(rest, n) || n > rest.size()) return false;
   op.key = rest.substr(0, n);
   rest.remove_prefix(n);
   op.value = {};
-  if (op.kind == kOpPut) {
+  if (layout == kOpPut) {
     if (!get_varint(rest, n) || n > rest.size()) return false;
     op.value = rest.substr(0, n);
     rest.remove_prefix(n);
@@ -132,6 +142,20 @@ void encode_op(std::string& out, std::uint8_t kind, std::string_view key, std::s
     put_varint(out, value.size());
     out += value;
   }
+}
+
+// Makes the op at `at` in `bytes` a hole (kind bit set, key and value zeroed, lengths kept). False when no op
+// parses there. A hole made again is the same hole.
+bool make_hole(std::string& bytes, std::size_t at) {
+  if (at >= bytes.size()) return false;
+  std::string_view rest = std::string_view(bytes).substr(at);
+  LogOp op;
+  if (!parse_op(rest, op)) return false;
+  bytes[at] = static_cast<char>(static_cast<std::uint8_t>(bytes[at]) | kHoleBit);
+  for (std::string_view part : {op.key, op.value}) {
+    if (!part.empty()) std::memset(bytes.data() + (part.data() - bytes.data()), 0, part.size());
+  }
+  return true;
 }
 
 // Fills in the head of the frame at `at` in `bytes` (kFrameHead bytes, then the payload to the end): the
@@ -266,14 +290,16 @@ class FrameReader {
 
 // Calls visit(where the op starts, op), which returns a Status, for each op of the whole frames `frames` reads
 // (from the file's header on); stops at the first error.
-template <typename Visit>
-Status for_each_op_in_file(FrameReader& frames, const std::string& where, Visit&& visit) {
+template <typename Visit, typename VisitFrame = void (*)(std::uint64_t)>
+Status for_each_op_in_file(FrameReader& frames, const std::string& where, Visit&& visit,
+                           VisitFrame&& visit_frame = [](std::uint64_t) {}) {
   OTINISH_RETURN_IF_ERROR(frames.start());
   std::string_view payload;
   std::uint64_t payload_at = 0;
   for (;;) {
     OTINISH_ASSIGN_OR_RETURN(bool more, frames.next(payload, payload_at));
     if (!more) return Status::Ok();
+    visit_frame(payload_at - kFrameHead);
     const std::size_t len = payload.size();
     LogOp op;
     while (!payload.empty()) {
@@ -307,9 +333,10 @@ class Index {
     }
   }
 
-  // Points `key` to `at`.
+  // Points `key` to `at`; where it pointed before goes into `replaced` (when given), if anywhere.
   template <typename KeyAt>
-  Status set(std::string_view key, std::uint64_t h, std::uint64_t at, KeyAt&& key_at) {
+  Status set(std::string_view key, std::uint64_t h, std::uint64_t at, KeyAt&& key_at,
+             std::optional<std::uint64_t>* replaced = nullptr) {
     grow_if_needed();
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -321,10 +348,32 @@ class Index {
       if (s.h != h) continue;
       OTINISH_ASSIGN_OR_RETURN(bool same, key_at(s.at, key));
       if (same) {
+        if (replaced) *replaced = s.at;
         s.at = at;
         return Status::Ok();
       }
     }
+  }
+
+  // Forgets the key whose latest op is `at` (hash `h`), if it is. Linear probing's deletion: the entries after
+  // it that probed past its slot move back, so that every entry stays reachable from its home slot.
+  void erase(std::uint64_t h, std::uint64_t at) {
+    if (slots_.empty()) return;
+    std::size_t i = h & mask_;
+    for (;; i = (i + 1) & mask_) {
+      if (slots_[i].h == 0) return;
+      if (slots_[i].h == h && slots_[i].at == at) break;
+    }
+    for (std::size_t j = (i + 1) & mask_; slots_[j].h != 0; j = (j + 1) & mask_) {
+      const std::size_t home = slots_[j].h & mask_;
+      // Slot j's entry may fill the hole at i unless its home lies cyclically in (i, j].
+      const bool home_after_hole = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+      if (home_after_hole) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot{};
+    --used_;
   }
 
   // True when the op at `at` is the latest of its key (whose hash is `h`): no key comparison needed.
@@ -411,6 +460,17 @@ class KeyLog final : public KeyRecords {
   // Writes the live records (the buffer's included) into the next generation's file and makes it the store's.
   // REQUIRES: flush_mu_.
   Status compact_locked();
+  // Overwrites in place every op no read can reach any more (dead_, and tombstones_ once what they deleted is
+  // overwritten with them): see purge(). REQUIRES: flush_mu_ and mu_ held exclusively, the buffer written.
+  Status scrub_locked();
+  // Finishes a scrub a crash interrupted, from its intent file, before the file is read. REQUIRES: the files open.
+  Status finish_scrub();
+  // Overwrites the frames an intent names, as it says, and syncs the file. Errors: kCorruption (a frame that
+  // does not become what the intent recorded: damaged some other way), kIOError.
+  Status apply_intent(std::string_view payload);
+  // The file's bytes [at, at + n) into `out`. Errors: kCorruption (the file ends first), kIOError.
+  Status read_at(std::uint64_t at, std::size_t n, std::string& out) const;
+  std::string intent_path() const { return dir_ + "/" + std::string(kIntentName); }
   Status open_files(std::uint64_t generation, std::uint64_t size);  // the reader and the appending writer
   Status sync_dir();
   // A new file `generation` holding the header and `body` (frames), synced, renamed into place, the directory
@@ -441,6 +501,11 @@ class KeyLog final : public KeyRecords {
   std::size_t open_frame_ = std::string::npos;  // where the frame writes still join starts in buffer_
   Index index_;
   Status failed_;                  // a write whose outcome is unknown: every later write is refused
+  // What purge() needs to find the ops to overwrite without reading the whole file:
+  std::vector<std::uint64_t> frames_;      // where each frame in the file starts, in order
+  std::vector<std::uint64_t> dead_;        // ops a later op of their key replaced (in the file or not yet)
+  std::vector<std::uint64_t> tombstones_;  // deletes, latest or not
+  std::uint64_t holes_ = 0;                // holes in the file: a purge's garbage, dropped by a compaction
 };
 
 KeyLog::~KeyLog() {
@@ -558,12 +623,15 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
     put_u32(length, static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead));
     buffer_.replace(open_frame_, 4, length);
     for (std::size_t i = 0; i < ops.size(); ++i) {
-      const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at());
+      std::optional<std::uint64_t> replaced;
+      const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at(), &replaced);
       if (!st.ok()) {
         // The ops are in the buffer; an index that lost track of them must not be used.
         failed_ = st;
         return st;
       }
+      if (replaced) dead_.push_back(*replaced);
+      if (ops[i].kind == KeyRecords::Op::Kind::kDelete) tombstones_.push_back(base + offsets[i]);
     }
   }
   if (!durable) return Status::Ok();
@@ -600,6 +668,9 @@ Status KeyLog::flush_locked(bool fsync) {
   if (appended && fsync) s = writer_->Sync(rocksdb::IOOptions(), nullptr);
   std::unique_lock lock(mu_);
   if (appended) {
+    for (std::size_t pos = 0; pos + kFrameHead <= inflight_.size(); pos += kFrameHead + get_u32(inflight_.data() + pos)) {
+      frames_.push_back(file_size_ + pos);
+    }
     file_size_ += inflight_.size();
     inflight_.clear();
   }
@@ -675,6 +746,7 @@ Status KeyLog::compact_locked() {
   const std::uint64_t next = generation_ + 1;
   Index fresh;
   fresh.reserve(index_.size());
+  std::vector<std::uint64_t> fresh_frames;
   bool renamed = false;
   const Status renamed_ok = write_generation(next, &renamed, [&](rocksdb::FSWritableFile& out, std::uint64_t& size) -> Status {
     std::string payload;
@@ -684,6 +756,7 @@ Status KeyLog::compact_locked() {
       if (payload.empty() || !st.ok()) return;
       const std::string frame = frame_of(payload);
       st = from_io(out.Append(frame, rocksdb::IOOptions(), nullptr), "writing " + where_);
+      fresh_frames.push_back(size);
       for (const auto& [h, off] : placed) {
         // Keys are unique in a compacted file, so the hash alone places them (no comparison needed).
         if (st.ok()) st = fresh.set({}, h, size + kFrameHead + off, [](std::uint64_t, std::string_view) -> Result<bool> { return false; });
@@ -715,6 +788,10 @@ Status KeyLog::compact_locked() {
     return opened;
   }
   index_ = std::move(fresh);
+  frames_ = std::move(fresh_frames);
+  dead_.clear();
+  tombstones_.clear();
+  holes_ = 0;
   // What the buffer held is in the new file (its latest values; what it deleted is not there at all).
   sodium_memzero(buffer_.data(), buffer_.size());
   buffer_.clear();
@@ -725,10 +802,171 @@ Status KeyLog::compact_locked() {
   return sync_dir();
 }
 
+// A purge overwrites what no read can reach any more where it lies (scrub_locked): the ops an erasure deleted
+// or replaced, and its deletes with them, each turned into a hole of zeros. Its cost follows what was erased,
+// not the store's size: an erasure of one applicant in a store of a million rewrites a few frames, not the
+// file. Once the garbage (holes, and what this purge would hole) outnumbers the live records, the file is
+// written anew instead (compact_locked), so that the holes take at most about as much room as the records.
 Status KeyLog::purge() {
   std::lock_guard f(flush_mu_);
   OTINISH_RETURN_IF_ERROR(flush_locked(/*fsync=*/true));
+  {
+    std::unique_lock lock(mu_);
+    OTINISH_RETURN_IF_ERROR(failed_);
+    if (dead_.empty() && tombstones_.empty()) return Status::Ok();
+    if (holes_ + dead_.size() + tombstones_.size() < index_.size()) return scrub_locked();
+  }
   return compact_locked();
+}
+
+// Every dead op and every delete becomes a hole in one step that a crash cannot split: the frames' new bytes
+// are recorded first in an intent file (written, synced), then written over the old ones and synced, then
+// the intent goes. A crash in between leaves the intent, and open() finishes it (finish_scrub) before it reads
+// the file. The deletes go with what they deleted (every older op of a deleted key is dead, so a hole too):
+// nothing a delete hid can come back, and no key of an erased record is left in the file.
+Status KeyLog::scrub_locked() {
+  std::vector<std::uint64_t> targets = dead_;
+  targets.insert(targets.end(), tombstones_.begin(), tombstones_.end());
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  // The intent: this generation, then each frame to overwrite: where it starts, its payload's length, its new
+  // checksum, and where its ops to hole start (from the frame's start).
+  std::string intent, body;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> forget;  // (hash, at): deletes leaving the index
+  std::uint64_t frames = 0, holed = 0;
+  std::string frame;
+  std::vector<std::uint64_t> offsets;
+  auto finish_frame = [&](std::uint64_t frame_at) {
+    if (offsets.empty()) return;
+    set_frame_head(frame);
+    put_varint(body, frame_at);
+    put_varint(body, frame.size() - kFrameHead);
+    body.append(frame.data() + 4, 8);
+    put_varint(body, offsets.size());
+    for (std::uint64_t off : offsets) put_varint(body, off);
+    ++frames;
+    offsets.clear();
+  };
+  std::uint64_t current = UINT64_MAX;
+  for (std::uint64_t at : targets) {
+    auto it = std::upper_bound(frames_.begin(), frames_.end(), at);
+    if (at >= file_size_ || it == frames_.begin()) {
+      return Status::Internal(where_ + ": a record to purge at byte " + std::to_string(at) + " is in no frame of the file");
+    }
+    const std::uint64_t frame_at = *(it - 1);
+    if (frame_at != current) {
+      finish_frame(current);
+      current = frame_at;
+      std::string head;
+      OTINISH_RETURN_IF_ERROR(read_at(frame_at, kFrameHead, head));
+      frame.clear();
+      OTINISH_RETURN_IF_ERROR(read_at(frame_at, kFrameHead + get_u32(head.data()), frame));
+    }
+    std::string_view rest = std::string_view(frame).substr(std::min<std::uint64_t>(at - frame_at, frame.size()));
+    LogOp op;
+    if (!parse_op(rest, op)) return Status::Corruption(where_ + ": no record at byte " + std::to_string(at));
+    if (op.kind == kOpDelete && index_.latest(Index::hash(op.key), at)) forget.emplace_back(Index::hash(op.key), at);
+    make_hole(frame, at - frame_at);
+    offsets.push_back(at - frame_at);
+    ++holed;
+  }
+  finish_frame(current);
+  put_varint(intent, generation_);
+  put_varint(intent, frames);
+  intent += body;
+  // The intent, durable before any byte of the file changes.
+  {
+    std::unique_ptr<rocksdb::FSWritableFile> out;
+    const std::string path = intent_path();
+    OTINISH_RETURN_IF_ERROR(from_io(fs_->NewWritableFile(path, rocksdb::FileOptions(), &out, nullptr), "creating " + path));
+    const std::string bytes = std::string(kIntentHeader) + frame_of(intent);
+    Status st = from_io(out->Append(bytes, rocksdb::IOOptions(), nullptr), "writing " + path);
+    if (st.ok()) st = from_io(out->Sync(rocksdb::IOOptions(), nullptr), "syncing " + path);
+    if (st.ok()) st = from_io(out->Close(rocksdb::IOOptions(), nullptr), "closing " + path);
+    if (st.ok()) st = sync_dir();
+    if (!st.ok()) {
+      out.reset();
+      fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+      return st;
+    }
+  }
+  // From here on a failure leaves the file between two states only the intent can finish: nothing more is
+  // written until the store is opened again (which finishes it).
+  Status st = apply_intent(intent);
+  if (st.ok()) st = from_io(fs_->DeleteFile(intent_path(), rocksdb::IOOptions(), nullptr), "deleting " + intent_path());
+  if (st.ok()) st = sync_dir();
+  if (!st.ok()) {
+    failed_ = st;
+    return st;
+  }
+  for (const auto& [h, at] : forget) index_.erase(h, at);
+  holes_ += holed;
+  dead_.clear();
+  tombstones_.clear();
+  return Status::Ok();
+}
+
+Status KeyLog::read_at(std::uint64_t at, std::size_t n, std::string& out) const {
+  out.resize(n);
+  rocksdb::Slice got;
+  OTINISH_RETURN_IF_ERROR(from_io(reader_->Read(at, n, rocksdb::IOOptions(), &got, out.data(), nullptr), "reading " + where_));
+  if (got.size() != n) return Status::Corruption(where_ + ": the file ends inside the frame at byte " + std::to_string(at));
+  if (got.data() != out.data()) std::memmove(out.data(), got.data(), n);
+  return Status::Ok();
+}
+
+Status KeyLog::apply_intent(std::string_view payload) {
+  const Status bad = Status::Corruption(where_ + ": the intent of an interrupted purge (" + intent_path() + ") is damaged");
+  std::uint64_t generation = 0, count = 0;
+  if (!get_varint(payload, generation) || !get_varint(payload, count)) return bad;
+  if (generation != generation_) return Status::Ok();  // an older file's, which a compaction replaced since
+  std::unique_ptr<rocksdb::FSRandomRWFile> file;
+  const std::string path = file_path(generation_);
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewRandomRWFile(path, rocksdb::FileOptions(), &file, nullptr), "opening " + path));
+  std::string frame;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t at = 0, len = 0, ops = 0;
+    if (!get_varint(payload, at) || !get_varint(payload, len) || payload.size() < 8) return bad;
+    const std::string_view checksum = payload.substr(0, 8);
+    payload.remove_prefix(8);
+    if (!get_varint(payload, ops) || at > file_size_ || len > file_size_ - at || kFrameHead > file_size_ - at - len) return bad;
+    OTINISH_RETURN_IF_ERROR(read_at(at, kFrameHead + len, frame));
+    for (std::uint64_t k = 0; k < ops; ++k) {
+      std::uint64_t off = 0;
+      if (!get_varint(payload, off) || off < kFrameHead || !make_hole(frame, off)) return bad;
+    }
+    // Old bytes, new ones or a mix of the two (a write the crash cut): holed, they are the new frame, or the
+    // frame was damaged some other way.
+    set_frame_head(frame);
+    if (std::memcmp(frame.data() + 4, checksum.data(), checksum.size()) != 0) {
+      return Status::Corruption(where_ + ": the frame at byte " + std::to_string(at) + " does not become what the "
+                                "interrupted purge recorded in " + intent_path() + " (damaged otherwise)");
+    }
+    OTINISH_RETURN_IF_ERROR(from_io(file->Write(at, frame, rocksdb::IOOptions(), nullptr), "writing " + path));
+  }
+  OTINISH_RETURN_IF_ERROR(from_io(file->Sync(rocksdb::IOOptions(), nullptr), "syncing " + path));
+  return from_io(file->Close(rocksdb::IOOptions(), nullptr), "closing " + path);
+}
+
+Status KeyLog::finish_scrub() {
+  const std::string path = intent_path();
+  if (!fs_->FileExists(path, rocksdb::IOOptions(), nullptr).ok()) return Status::Ok();
+  std::uint64_t size = 0;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr), "reading " + path));
+  std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewRandomAccessFile(path, rocksdb::FileOptions(), &file, nullptr), "opening " + path));
+  std::string bytes(size, '\0');
+  rocksdb::Slice got;
+  OTINISH_RETURN_IF_ERROR(from_io(file->Read(0, size, rocksdb::IOOptions(), &got, bytes.data(), nullptr), "reading " + path));
+  bytes.assign(got.data(), got.size());
+  // An intent cut short or failing its checksum was never synced, so no byte of the file was changed for it.
+  const std::string_view rest = std::string_view(bytes).substr(std::min(bytes.size(), kIntentHeader.size()));
+  const bool whole = bytes.starts_with(kIntentHeader) && rest.size() >= kFrameHead &&
+                     get_u32(rest.data()) == rest.size() - kFrameHead &&
+                     std::memcmp(payload_hash(rest.substr(kFrameHead)).data(), rest.data() + 4, 8) == 0;
+  if (whole) OTINISH_RETURN_IF_ERROR(apply_intent(rest.substr(kFrameHead)));
+  OTINISH_RETURN_IF_ERROR(from_io(fs_->DeleteFile(path, rocksdb::IOOptions(), nullptr), "deleting " + path));
+  return sync_dir();
 }
 
 Status KeyLog::checkpoint_to(const std::string& dir) {
@@ -759,11 +997,23 @@ Status KeyLog::checkpoint_to(const std::string& dir) {
 // by open(), which then writes the file anew).
 Status KeyLog::replay() {
   FrameReader frames(*reader_, file_size_, where_);
-  OTINISH_RETURN_IF_ERROR(for_each_op_in_file(frames, where_, [&](std::uint64_t at, const LogOp& op) {
-    // The keys compared here are read back from the file: only when two keys share a 64-bit hash, or a key
-    // is written again (an erasure's deletes).
-    return index_.set(op.key, Index::hash(op.key), at, key_at());
-  }));
+  frames_.clear();
+  OTINISH_RETURN_IF_ERROR(for_each_op_in_file(
+      frames, where_,
+      [&](std::uint64_t at, const LogOp& op) {
+        if (op.kind == kOpHole) {
+          ++holes_;
+          return Status::Ok();
+        }
+        if (op.kind == kOpDelete) tombstones_.push_back(at);
+        // The keys compared here are read back from the file: only when two keys share a 64-bit hash, or a key
+        // is written again (an erasure's deletes).
+        std::optional<std::uint64_t> replaced;
+        OTINISH_RETURN_IF_ERROR(index_.set(op.key, Index::hash(op.key), at, key_at(), &replaced));
+        if (replaced) dead_.push_back(*replaced);
+        return Status::Ok();
+      },
+      [&](std::uint64_t frame_at) { frames_.push_back(frame_at); }));
   if (frames.torn()) file_size_ = synced_size_ = frames.good_end();
   return Status::Ok();
 }
@@ -856,6 +1106,7 @@ Result<std::unique_ptr<KeyLog>> KeyLog::open(const std::string& dir, const KeySt
   std::uint64_t size = 0;
   OTINISH_RETURN_IF_ERROR(from_io(fs.GetFileSize(log->file_path(newest), io, &size, nullptr), "reading " + log->where_));
   OTINISH_RETURN_IF_ERROR(log->open_files(newest, size));
+  OTINISH_RETURN_IF_ERROR(log->finish_scrub());
   log->index_.reserve(size / 64);  // a record is 60 bytes or more (an identity link), most are longer
   OTINISH_RETURN_IF_ERROR(log->replay());
   if (log->file_size_ != size) {
@@ -905,6 +1156,7 @@ Status read_key_log(const std::string& dir, const std::function<void(std::string
   FrameReader frames(*file, size, path);
   std::map<std::string, std::optional<std::string>> latest;
   OTINISH_RETURN_IF_ERROR(for_each_op_in_file(frames, path, [&](std::uint64_t, const LogOp& op) {
+    if (op.kind == kOpHole) return Status::Ok();
     latest[std::string(op.key)] = op.kind == kOpPut ? std::optional<std::string>(std::string(op.value)) : std::nullopt;
     return Status::Ok();
   }));

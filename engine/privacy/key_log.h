@@ -12,7 +12,8 @@
 //   u32 length of the payload (little-endian, > 0), its SipHash-2-4 under the key "otinish-keylog-1" (a
 //   checksum), the payload: its ops,
 //   each a kind byte (1 put, 2 delete), the key's length (varint), the key, and for a put the value's length
-//   (varint) and the value.
+//   (varint) and the value. A kind byte with its top bit set (0x81, 0x82) is a hole: an op a purge overwrote,
+//   its key and value bytes zero, its lengths kept so that the frame still parses.
 // A frame is whole or dropped, so each write is atomic. A crash leaves at most the last frame unfinished (each
 // sync writes one frame and waits for it): cut short, or whole but failing its checksum. open() drops it,
 // writing the file anew without it; a damaged frame with a whole frame after it is kCorruption (refused, the
@@ -21,13 +22,20 @@
 //
 // In memory: an open-addressing table from a 64-bit hash of each key to where its latest op is in the file
 // (or in the buffer not yet written): 16 bytes a slot, under 40 bytes a record; values are read from the file
-// when asked for (the KeyStore caches the keys it unwrapped).
+// when asked for (the KeyStore caches the keys it unwrapped). Also where each frame starts and which ops no
+// read reaches any more (8 bytes each).
 //
-// purge() writes the live records into the next generation's file (written, synced, renamed into place, the
-// directory synced), then deletes the old file: a deleted value is then in no file of the directory. open()
-// finishes an interrupted purge (a newer generation wins; older files and unfinished ".tmp" ones are deleted).
-// It holds every other write and read of the store while it runs (a copy of the live records: about 0.1 s per
-// 100,000 applicants on a slow disk).
+// purge() overwrites in place every op a later op of its key replaced, and every delete together with what it
+// deleted, turning each into a hole: a deleted value, or a deleted key, is then in no file of the directory,
+// and the cost follows what was erased, not the store's size. It is atomic across a crash: the frames' new
+// bytes (their holes and checksums) are first written to an intent file, `scrub.intent` (synced, the directory
+// synced), then over the frames, then the file is synced and the intent deleted; open() finishes an intent it
+// finds (one cut short was never synced, so nothing was overwritten for it, and it is dropped; a frame that the
+// intent does not turn into what it recorded was damaged otherwise: kCorruption). Once the holes and what is to
+// be holed outnumber the live records, purge() instead writes the live records into the next generation's file
+// (written, synced, renamed into place, the directory synced) and deletes the old file; open() finishes an
+// interrupted one (a newer generation wins; older files and unfinished ".tmp" ones are deleted). Either holds
+// every other write and read of the store while it runs.
 //
 // A directory holding a RocksDB key store (an earlier otinish's) is converted on open: its records are copied
 // into generation 1's file, then the RocksDB files are deleted (CURRENT first: until then the RocksDB is what

@@ -56,13 +56,22 @@ std::string key(std::string_view prefix, std::string_view a, std::string_view b 
   return k;
 }
 
-// A k/ value: the wrapped data key (a fixed length), then the keyed hash of the identity it was made for, so
-// that an erasure can unlink the identity without a record of its own (a new applicant's third record was a
-// third of its key store cost). Format 1 values hold the wrapped key alone.
+// A k/ value: the wrapped key material, then the keyed hash of the identity it was made for (32 hex
+// characters), so that an erasure can unlink the identity without a record of its own (a new applicant's third
+// record was a third of its key store cost). Format 1 values, and every value of shared records, hold the
+// wrapped material alone. The material is the data key and then its nonce key (random: see create()), or, for
+// keys made before December 2026 and in shared records, the data key alone (its nonce key then derived,
+// nonce_subkey). So a value is 72 bytes (a key alone, no hash), 104 (a key alone, then the hash) or 136 (a key
+// and its nonce key, then the hash); a key and its nonce key without the hash is never written.
 constexpr std::size_t kWrappedKeyBytes = kAeadNonceBytes + SecretKey::kSize + kAeadTagBytes;
-std::string_view wrapped_of(std::string_view v) { return v.substr(0, kWrappedKeyBytes); }
+constexpr std::size_t kWrappedPairBytes = kWrappedKeyBytes + SecretKey::kSize;
+constexpr std::size_t kIdentityHexBytes = 32;
+std::size_t wrapped_size(std::string_view v) {
+  return v.size() == kWrappedPairBytes + kIdentityHexBytes ? kWrappedPairBytes : kWrappedKeyBytes;
+}
+std::string_view wrapped_of(std::string_view v) { return v.substr(0, wrapped_size(v)); }
 std::string_view identity_hash_of(std::string_view v) {
-  return v.size() > kWrappedKeyBytes ? v.substr(kWrappedKeyBytes) : std::string_view();
+  return v.size() > wrapped_size(v) ? v.substr(wrapped_size(v)) : std::string_view();
 }
 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
@@ -88,13 +97,21 @@ std::string wrap_key(const SecretKey& kek, std::string_view name, const SecretKe
   return wrap(kek, name, std::string_view(reinterpret_cast<const char*>(k.data()), SecretKey::kSize), nonce);
 }
 
-Result<SecretKey> unwrap_key(const SecretKey& kek, std::string_view name, std::string_view wrapped) {
-  std::string plain;
-  if (!unwrap(kek, name, wrapped, plain) || plain.size() != SecretKey::kSize) {
+// The plain key material of `wrapped` into `plain`: one key, or (`pair_allowed`) one or two.
+Status unwrap_material(const SecretKey& kek, std::string_view name, std::string_view wrapped, std::string& plain,
+                       bool pair_allowed) {
+  if (!unwrap(kek, name, wrapped, plain) ||
+      (plain.size() != SecretKey::kSize && !(pair_allowed && plain.size() == 2 * SecretKey::kSize))) {
     sodium_memzero(plain.data(), plain.size());
     return Status::Corruption("the wrapped key '" + std::string(name) +
                               "' does not open with the key store's key-encryption key (damaged or altered)");
   }
+  return Status::Ok();
+}
+
+Result<SecretKey> unwrap_key(const SecretKey& kek, std::string_view name, std::string_view wrapped) {
+  std::string plain;
+  OTINISH_RETURN_IF_ERROR(unwrap_material(kek, name, wrapped, plain, /*pair_allowed=*/false));
   SecretKey k(reinterpret_cast<const std::uint8_t*>(plain.data()));
   sodium_memzero(plain.data(), plain.size());
   return k;
@@ -129,9 +146,9 @@ void draw_random(std::uint8_t* out, std::size_t n) {
   pool.used += n;
 }
 
-// What a new applicant needs at random: its id, its data key and the nonce that wraps the key.
+// What a new applicant needs at random: its id, its data key, its nonce key and the nonce that wraps them.
 struct NewApplicantRandom {
-  std::array<std::uint8_t, 8 + SecretKey::kSize + kAeadNonceBytes> bytes;
+  std::array<std::uint8_t, 8 + 2 * SecretKey::kSize + kAeadNonceBytes> bytes;
   NewApplicantRandom() { draw_random(bytes.data(), bytes.size()); }
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
@@ -143,9 +160,13 @@ struct NewApplicantRandom {
     return n;
   }
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
+  SecretKey nonce_key() const { return SecretKey(bytes.data() + 8 + SecretKey::kSize); }
+  std::string_view material() const {  // the data key, then the nonce key
+    return {reinterpret_cast<const char*>(bytes.data() + 8), 2 * SecretKey::kSize};
+  }
   AeadNonce nonce() const {
     AeadNonce n;
-    std::copy_n(bytes.data() + 8 + SecretKey::kSize, n.size(), n.begin());
+    std::copy_n(bytes.data() + 8 + 2 * SecretKey::kSize, n.size(), n.begin());
     return n;
   }
 };
@@ -300,8 +321,12 @@ struct KeyStore::Impl {
     }
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(key(kKeyPrefix, id)));
     if (!wrapped) return Status::NotFound("applicant " + id + " has no key in " + where());
-    OTINISH_ASSIGN_OR_RETURN(SecretKey k, unwrap_key(kek.key, id, wrapped_of(*wrapped)));
-    const CachedKey c = cached(k);
+    std::string plain;
+    OTINISH_RETURN_IF_ERROR(unwrap_material(kek.key, id, wrapped_of(*wrapped), plain, /*pair_allowed=*/true));
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(plain.data());
+    const CachedKey c = plain.size() == 2 * SecretKey::kSize ? CachedKey{SecretKey(bytes), SecretKey(bytes + SecretKey::kSize)}
+                                                             : cached(SecretKey(bytes));
+    sodium_memzero(plain.data(), plain.size());
     std::unique_lock lock(mu);
     if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
     if (n) keys.put(*n, spread(*n), c);
@@ -398,19 +423,22 @@ struct KeyStore::Impl {
   Result<ApplicantKey> create(const IdentityHash& identity, const std::string& hash, bool replace) {
     using Op = KeyRecords::Op;
     const NewApplicantRandom random;
-    ApplicantKey out{random.applicant_id(), random.key(), {}, true};
-    const CachedKey made = cached(out.key);
-    out.nonce_key = made.nonce_key;
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
-    // Shared records keep format 1's layout (the hash in an r/ record): nodes of an older build may be running
-    // on the same bucket, and would neither open a longer k/ value nor find the identity to unlink on erasure.
+    // Shared records keep format 1's layout (the hash in an r/ record, the data key alone): nodes of an older
+    // build may be running on the same bucket, and would neither open a longer k/ value nor find the identity
+    // to unlink on erasure.
     const bool format1 = records->shared();
+    // The nonce key is drawn with the data key and wrapped with it (one AEAD either way: the pair is one
+    // ChaCha20 block), not derived from it: a derivation is a keyed BLAKE2b, a tenth of a new applicant's cost.
+    // Shared records hold the data key alone, and derive the nonce key as the older nodes do.
+    const CachedKey made = format1 ? cached(random.key()) : CachedKey{random.key(), random.nonce_key()};
+    ApplicantKey out{random.applicant_id(), made.key, made.nonce_key, true};
     std::string wrapped;
-    wrapped.reserve(kWrappedKeyBytes + hash.size());
+    wrapped.reserve(kWrappedPairBytes + hash.size());
     wrap_into(wrapped, kek.key, out.applicant_id,
-              std::string_view(reinterpret_cast<const char*>(out.key.data()), SecretKey::kSize), random.nonce());
+              format1 ? random.material().substr(0, SecretKey::kSize) : random.material(), random.nonce());
     if (!format1) wrapped += hash;
     std::vector<Op> ops;
     ops.reserve(3);
@@ -708,12 +736,11 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
   OTINISH_RETURN_IF_ERROR(m.scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {
     if (!bad.ok()) return;
     const std::string_view id = without(k, kKeyPrefix);
-    auto dk = unwrap_key(from.key, id, wrapped_of(v));
-    if (!dk.ok()) {
-      bad = dk.status();
-      return;
-    }
-    ops.push_back({Op::Kind::kPut, std::string(k), wrap_key(to.key, id, *dk) + std::string(identity_hash_of(v))});
+    std::string plain;  // the data key, and its nonce key if it was drawn with it: rewrapped as they are
+    bad = unwrap_material(from.key, id, wrapped_of(v), plain, /*pair_allowed=*/true);
+    if (!bad.ok()) return;
+    ops.push_back({Op::Kind::kPut, std::string(k), wrap(to.key, id, plain) + std::string(identity_hash_of(v))});
+    sodium_memzero(plain.data(), plain.size());
   }));
   OTINISH_RETURN_IF_ERROR(bad);
   ops.push_back({Op::Kind::kPut, std::string(kIndexKeyKey), wrap_key(to.key, kIndexKeyName, m.index_key)});

@@ -4,7 +4,8 @@
 // cluster share (engine/privacy/jetstream_keys.h; the records' two kinds in engine/privacy/key_records.h).
 //
 // What it holds (layout in docs/privacy.md):
-//   - one data key per applicant, wrapped (XChaCha20-Poly1305 under the KEK, bound to the applicant's id);
+//   - one data key per applicant and its nonce key, wrapped together (XChaCha20-Poly1305 under the KEK, bound
+//     to the applicant's id);
 //   - the identity index: a keyed BLAKE2b of the applicant's identity (the phone, a messenger id, or what the
 //     desk entered) -> the applicant's id, so that one person's appeals share one key; the hashing key is
 //     itself wrapped by the KEK, so the index cannot be searched for a phone without it;
@@ -79,13 +80,15 @@ std::string_view to_string(ApplicantKeyState s) noexcept;
 struct ApplicantKey {
   std::string applicant_id;
   SecretKey key;
-  SecretKey nonce_key;   // nonce_subkey(key), kept with the cached key so that a seal need not derive it
+  // The key of a sealer's synthetic nonces (engine/privacy/sealer.h): drawn at random with the data key and
+  // wrapped with it; for a key made before December 2026, or over shared records, nonce_subkey(key).
+  SecretKey nonce_key;
   bool created = false;  // this call made the applicant
 };
 
-// The data key's subkey for a sealer's synthetic nonces (engine/privacy/sealer.h): BLAKE2b-256 keyed with the
-// data key over the label "otinish applicant nonce key v1". A subkey, not the data key itself: one key, one
-// primitive.
+// The nonce key of a data key stored alone (made before December 2026, or over shared records): BLAKE2b-256
+// keyed with the data key over the label "otinish applicant nonce key v1". A key of its own, not the data key
+// itself: one key, one primitive.
 SecretKey nonce_subkey(const SecretKey& data_key);
 
 struct KeyStoreStats {

@@ -33,8 +33,8 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
   // idempotency compares events) instead of a "different request". A nonce repeats only with the same
   // associated data and plaintext, which reveals nothing but that equality.
-  // The nonce is keyed with a subkey of the data key, not the data key itself: one key, one primitive
-  // (key_store.h nonce_subkey; the key store derives it once per cached key).
+  // The nonce is keyed with the applicant's nonce key, not the data key itself: one key, one primitive
+  // (key_store.h ApplicantKey::nonce_key).
   AeadNonce nonce;
   crypto_generichash_state h;
   crypto_generichash_init(&h, key.nonce_key.data(), SecretKey::kSize, nonce.size());

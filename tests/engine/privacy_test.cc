@@ -22,6 +22,7 @@
 
 #include "common/hash.h"
 #include "engine/privacy/access_log.h"
+#include "engine/privacy/aead.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/key_records.h"
@@ -210,14 +211,26 @@ TEST(KeyStore, AnEarlierRocksdbStoreOfFormatOneIsConvertedReadAndItsApplicantsAr
     ASSERT_TRUE((*ks)->sync().ok());
   }
   using testing::kWrappedKeyBytes;
-  std::string hash, wrapped;
+  std::string hash, wrapped, id2_wrapped;
   as_earlier_rocksdb(dir + "/new", dir + "/keys", [&](std::map<std::string, std::string>& records) {
-    // Rewritten as format 1 wrote it.
-    std::string& v = records.at("k/" + id);
-    ASSERT_EQ(v.size(), kWrappedKeyBytes + 32) << "format 2: the wrapped key, then the identity's hash";
-    hash = v.substr(kWrappedKeyBytes);
-    v.resize(kWrappedKeyBytes);
-    wrapped = v;
+    // Rewritten as format 1 wrote it: the data key alone, wrapped, and the identity's hash apart. (Keys are
+    // made now with their nonce key beside them, 32 bytes more inside the wrap.)
+    for (const std::string& who : {id, id2}) {
+      std::string& v = records.at("k/" + who);
+      ASSERT_EQ(v.size(), kWrappedKeyBytes + 32 + 32) << "the wrapped key and nonce key, then the identity's hash";
+      const std::string ad = "otinish wrapped key v1\x1f" + who;
+      std::string plain;
+      ASSERT_TRUE(aead_open(test_kek('a').key, std::string_view(v).substr(0, kWrappedKeyBytes + 32), ad, plain));
+      const std::string rest = v.substr(kWrappedKeyBytes + 32);
+      v = aead_seal(test_kek('a').key, random_nonce(), ad, plain.substr(0, SecretKey::kSize));
+      if (who == id) {
+        hash = rest;
+        wrapped = v;
+      } else {
+        v += rest;  // format 2 of the builds before: the data key alone, then the hash
+        id2_wrapped = v.substr(0, kWrappedKeyBytes);
+      }
+    }
     records["r/" + id] = hash;
     records["m/format"] = "otinish-keys-1";
   });
@@ -249,6 +262,7 @@ TEST(KeyStore, AnEarlierRocksdbStoreOfFormatOneIsConvertedReadAndItsApplicantsAr
     EXPECT_EQ(record(r, "i/" + hash), std::nullopt);
   });
   EXPECT_EQ(testing::files_containing(dir + "/keys", wrapped), std::vector<std::string>());
+  EXPECT_EQ(testing::files_containing(dir + "/keys", id2_wrapped), std::vector<std::string>());
   std::filesystem::remove_all(dir);
 }
 
@@ -296,7 +310,7 @@ TEST(KeyStore, AnInterruptedConversionStartsOverOrFinishes) {
 
 TEST(KeyStore, OnePersonOneKeyAcrossAppealsAndRestarts) {
   const std::string dir = testing::make_temp_dir();
-  std::string first;
+  std::string first, first_key, first_nonce_key;
   {
     auto ks = KeyStore::open(dir + "/keys", test_kek());
     ASSERT_TRUE(ks.ok());
@@ -310,13 +324,22 @@ TEST(KeyStore, OnePersonOneKeyAcrossAppealsAndRestarts) {
     EXPECT_NE(a->applicant_id, c->applicant_id);
     EXPECT_EQ(raw(a->key), raw(b->key));
     EXPECT_TRUE(a->applicant_id.starts_with("ap-"));
+    EXPECT_EQ(raw(a->nonce_key), raw(b->nonce_key));
+    EXPECT_NE(raw(a->nonce_key), raw(a->key));
+    EXPECT_NE(raw(a->nonce_key), raw(c->nonce_key));
     first = a->applicant_id;
+    first_key = raw(a->key);
+    first_nonce_key = raw(a->nonce_key);
   }
   auto ks = KeyStore::open(dir + "/keys", test_kek());
   ASSERT_TRUE(ks.ok());
   auto again = (*ks)->key_for("phone:77015551234");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->applicant_id, first);
+  // Read back from the file: the same data key and the same nonce key (a retried registration seals the same
+  // bytes after a restart).
+  EXPECT_EQ(raw(again->key), first_key);
+  EXPECT_EQ(raw(again->nonce_key), first_nonce_key);
   EXPECT_EQ((*ks)->find("phone:77015551234")->value_or(""), first);
   std::filesystem::remove_all(dir);
 }

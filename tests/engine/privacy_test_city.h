@@ -58,10 +58,10 @@ inline std::map<std::string, std::string> wrapped_keys(const std::string& keys_d
     auto it = all.find("k/" + id);
     EXPECT_TRUE(it != all.end()) << id;
     if (it == all.end()) continue;
-    // The wrapped key alone (nonce, key, tag), without the identity's hash that follows it: a copy of the
-    // key anywhere is what must not survive an erasure.
-    out[id] = it->second.substr(0, kWrappedKeyBytes);
-    EXPECT_EQ(out[id].size(), kWrappedKeyBytes) << id;
+    // The wrapped key material alone (nonce, the data key and its nonce key, tag), without the identity's
+    // hash that follows it: a copy of the key anywhere is what must not survive an erasure.
+    out[id] = it->second.substr(0, kWrappedKeyBytes + privacy::SecretKey::kSize);
+    EXPECT_EQ(it->second.size(), kWrappedKeyBytes + privacy::SecretKey::kSize + 32) << id;
   }
   return out;
 }

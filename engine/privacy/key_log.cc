@@ -433,6 +433,7 @@ class KeyLog final : public KeyRecords {
     return flush_locked(options_.sync);
   }
   Status purge() override;
+  Status compact() override;
   Status checkpoint_to(const std::string& dir) override;
 
  private:
@@ -815,6 +816,17 @@ Status KeyLog::purge() {
     OTINISH_RETURN_IF_ERROR(failed_);
     if (dead_.empty() && tombstones_.empty()) return Status::Ok();
     if (holes_ + dead_.size() + tombstones_.size() < index_.size()) return scrub_locked();
+  }
+  return compact_locked();
+}
+
+Status KeyLog::compact() {
+  OTINISH_RETURN_IF_ERROR(purge());
+  std::lock_guard f(flush_mu_);
+  {
+    std::shared_lock lock(mu_);
+    OTINISH_RETURN_IF_ERROR(failed_);
+    if (holes_ == 0 || holes_ * 8 < index_.size()) return Status::Ok();
   }
   return compact_locked();
 }

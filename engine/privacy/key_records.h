@@ -56,6 +56,10 @@ class KeyRecords {
   // Physically destroys deleted and overwritten values still in files (a key log: written anew without them).
   // JetStream erases each one as it is deleted or overwritten, so there is nothing left to do.
   virtual Status purge() = 0;
+  // purge(), and then the records written anew without the room what was purged still takes (a key log: its
+  // holes, once they are an eighth of its records or more), so that a large erasure (a retention run) leaves
+  // the store compacted. Records that keep nothing of what was purged need nothing more.
+  virtual Status compact() { return purge(); }
   // A consistent copy into the new directory `dir` (a key log: its file). Errors: kFailedPrecondition (JetStream:
   // the cluster's own stream backup copies the bucket), kAlreadyExists, kIOError.
   virtual Status checkpoint_to(const std::string& dir) = 0;

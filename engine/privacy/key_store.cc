@@ -704,6 +704,12 @@ Status KeyStore::purge() {
   return m.write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}});
 }
 
+Status KeyStore::compact() {
+  Impl& m = *impl_;
+  OTINISH_RETURN_IF_ERROR(m.records->compact());
+  return m.write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}});
+}
+
 std::unique_lock<std::mutex> KeyStore::hold_erasures() { return std::unique_lock(impl_->erasure_gate); }
 
 Status KeyStore::checkpoint_to(const std::string& dir) {

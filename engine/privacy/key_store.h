@@ -143,8 +143,12 @@ class KeyStore {
   Status finish_erasure(std::span<const std::string> applicant_ids);
   // Applicants whose erasure began and did not finish (a crash in between), with their requests: finish them.
   Result<std::vector<std::pair<std::string, std::string>>> pending_erasures();
-  // Flushes and compacts the whole store, so that deleted and rewrapped keys are physically gone.
+  // Overwrites deleted and rewrapped keys where they lie in the key log, so that they are physically gone (the
+  // cost follows what was deleted: engine/privacy/key_log.h).
   Status purge();
+  // purge(), then the key log written anew without the holes purges left once they are an eighth of its
+  // records or more: for the end of a large erasure (a retention run), a copy of the live records.
+  Status compact();
 
   // Backups. While the returned lock lives, no erasure finishes (finish_erasure waits): a backup copies the log
   // and then the key store under it, so that a key missing from the backup's key store was destroyed only

@@ -1287,15 +1287,31 @@ TEST(KeyLog, APurgeOverwritesOnlyWhatWasErasedWhereItLies) {
     EXPECT_EQ(*(*r)->get("k/live-999"), std::optional<std::string>("value-999"));
     ASSERT_TRUE((*r)->purge().ok());  // nothing left to purge: nothing written
     EXPECT_EQ(file_bytes(file), after);
+    ASSERT_TRUE((*r)->compact().ok());  // four holes among a thousand records: not worth a copy
+    EXPECT_EQ(file_bytes(file), after);
     ASSERT_TRUE((*r)->write({{KOp::Kind::kPut, "k/gone", "a new one"}}, true).ok());
   }
-  auto r = open_key_log(dir, {});
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(*(*r)->get("k/gone"), std::optional<std::string>("a new one"));
-  EXPECT_EQ(*(*r)->get("i/gone-identity"), std::nullopt);
-  int live = 0;
-  ASSERT_TRUE((*r)->scan("k/live-", [&](std::string_view, std::string_view) { ++live; }).ok());
-  EXPECT_EQ(live, 1000);
+  {
+    auto r = open_key_log(dir, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*(*r)->get("k/gone"), std::optional<std::string>("a new one"));
+    EXPECT_EQ(*(*r)->get("i/gone-identity"), std::nullopt);
+    int live = 0;
+    ASSERT_TRUE((*r)->scan("k/live-", [&](std::string_view, std::string_view) { ++live; }).ok());
+    EXPECT_EQ(live, 1000);
+    // A large erasure: its holes are a fifth of the records, and compact() writes the file anew without them.
+    std::vector<KOp> deletes;
+    for (int i = 0; i < 200; ++i) deletes.push_back({KOp::Kind::kDelete, "k/live-" + std::to_string(i), {}});
+    ASSERT_TRUE((*r)->write(deletes, true).ok());
+    ASSERT_TRUE((*r)->purge().ok());
+    EXPECT_EQ(klog_files(dir), std::vector<std::string>{"keys-00000001.klog"});
+    const std::uintmax_t holed = std::filesystem::file_size(file);
+    ASSERT_TRUE((*r)->compact().ok());
+    EXPECT_EQ(klog_files(dir), std::vector<std::string>{"keys-00000002.klog"});
+    EXPECT_LT(std::filesystem::file_size(dir + "/keys-00000002.klog"), holed * 85 / 100);
+    EXPECT_EQ(*(*r)->get("k/live-199"), std::nullopt);
+    EXPECT_EQ(*(*r)->get("k/live-200"), std::optional<std::string>("value-200"));
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -30,7 +30,7 @@ constexpr std::string_view kHeader = "otinish-keylog1\n";  // 16 bytes
 constexpr std::size_t kFrameHead = 12;                   // u32 length, 8-byte hash
 constexpr std::uint32_t kMaxFrame = 1u << 30;
 // A purge writes the live records in frames of about this size (a reader holds one frame at a time).
-constexpr std::size_t kPurgeFrame = 1 << 20;
+constexpr std::size_t kPurgeFrame = 1 << 16;
 constexpr std::uint8_t kOpPut = 1;
 constexpr std::uint8_t kOpDelete = 2;
 // An op a purge overwrote in place: its kind byte with this bit set, its key and value bytes zero, its lengths
@@ -144,18 +144,19 @@ void encode_op(std::string& out, std::uint8_t kind, std::string_view key, std::s
   }
 }
 
-// Makes the op at `at` in `bytes` a hole (kind bit set, key and value zeroed, lengths kept). False when no op
-// parses there. A hole made again is the same hole.
-bool make_hole(std::string& bytes, std::size_t at) {
-  if (at >= bytes.size()) return false;
+// Makes the op at `at` in `bytes` a hole (kind bit set, key and value zeroed, lengths kept) and returns its
+// length; 0 when no op parses there. A hole made again is the same hole.
+std::size_t make_hole(std::string& bytes, std::size_t at) {
+  if (at >= bytes.size()) return 0;
   std::string_view rest = std::string_view(bytes).substr(at);
+  const std::size_t before = rest.size();
   LogOp op;
-  if (!parse_op(rest, op)) return false;
+  if (!parse_op(rest, op)) return 0;
   bytes[at] = static_cast<char>(static_cast<std::uint8_t>(bytes[at]) | kHoleBit);
   for (std::string_view part : {op.key, op.value}) {
     if (!part.empty()) std::memset(bytes.data() + (part.data() - bytes.data()), 0, part.size());
   }
-  return true;
+  return before - rest.size();
 }
 
 // Fills in the head of the frame at `at` in `bytes` (kFrameHead bytes, then the payload to the end): the
@@ -878,7 +879,7 @@ Status KeyLog::scrub_locked() {
     LogOp op;
     if (!parse_op(rest, op)) return Status::Corruption(where_ + ": no record at byte " + std::to_string(at));
     if (op.kind == kOpDelete && index_.latest(Index::hash(op.key), at)) forget.emplace_back(Index::hash(op.key), at);
-    make_hole(frame, at - frame_at);
+    make_hole(frame, at - frame_at);  // parsed just above
     offsets.push_back(at - frame_at);
     ++holed;
   }
@@ -943,9 +944,13 @@ Status KeyLog::apply_intent(std::string_view payload) {
     payload.remove_prefix(8);
     if (!get_varint(payload, ops) || at > file_size_ || len > file_size_ - at || kFrameHead > file_size_ - at - len) return bad;
     OTINISH_RETURN_IF_ERROR(read_at(at, kFrameHead + len, frame));
+    std::vector<std::pair<std::uint64_t, std::size_t>> holes;  // where in the frame, how long
     for (std::uint64_t k = 0; k < ops; ++k) {
       std::uint64_t off = 0;
-      if (!get_varint(payload, off) || off < kFrameHead || !make_hole(frame, off)) return bad;
+      if (!get_varint(payload, off) || off < kFrameHead) return bad;
+      const std::size_t n = make_hole(frame, off);
+      if (n == 0) return bad;
+      holes.emplace_back(off, n);
     }
     // Old bytes, new ones or a mix of the two (a write the crash cut): holed, they are the new frame, or the
     // frame was damaged some other way.
@@ -954,7 +959,13 @@ Status KeyLog::apply_intent(std::string_view payload) {
       return Status::Corruption(where_ + ": the frame at byte " + std::to_string(at) + " does not become what the "
                                 "interrupted purge recorded in " + intent_path() + " (damaged otherwise)");
     }
-    OTINISH_RETURN_IF_ERROR(from_io(file->Write(at, frame, rocksdb::IOOptions(), nullptr), "writing " + path));
+    // Only what changed: the head (its checksum) and the holes. A frame a compaction wrote is 64 KiB; an
+    // erasure's purge writes its few hundred bytes.
+    holes.emplace_back(0, kFrameHead);
+    for (const auto& [off, n] : holes) {
+      const rocksdb::Slice bytes(frame.data() + off, n);
+      OTINISH_RETURN_IF_ERROR(from_io(file->Write(at + off, bytes, rocksdb::IOOptions(), nullptr), "writing " + path));
+    }
   }
   OTINISH_RETURN_IF_ERROR(from_io(file->Sync(rocksdb::IOOptions(), nullptr), "syncing " + path));
   return from_io(file->Close(rocksdb::IOOptions(), nullptr), "closing " + path);

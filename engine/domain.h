@@ -107,11 +107,15 @@ class ApplicantSealer {
   // synced, so that a registration's thread never waits for that fsync). The engine calls one of these two
   // before it appends a sealed applicant, so that no event in the log names a key a power loss could take:
   //   - make_durable() blocks until everything sealed so far is durable;
-  //   - make_durable_async() calls `done` exactly once with what make_durable() would return: on this thread
-  //     when nothing waits to be synced, else on a thread of the sealer's once a (shared) sync has run.
+  //   - make_durable_async() calls `done` exactly once when what `sealed` needs (its key) is durable, with the
+  //     sync's outcome: on this thread when it already is (a returning applicant's key, usually: it does not
+  //     wait for other people's new keys), else on a thread of the sealer's once a (shared) sync has run.
   // The default: nothing to make durable.
   virtual Status make_durable() const { return Status::Ok(); }
-  virtual void make_durable_async(std::function<void(Status)> done) const { done(make_durable()); }
+  virtual void make_durable_async(const SealedApplicant& sealed, std::function<void(Status)> done) const {
+    (void)sealed;
+    done(make_durable());
+  }
 };
 
 // Scheme 0, no encryption. Thread-safe (stateless). Only for tests and deployments that explicitly opt out of

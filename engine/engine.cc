@@ -176,7 +176,11 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
   // Two steps, neither waiting on this thread: the sealer makes a new applicant's key durable (at once when
   // there is none), then the registration is appended. The key must be durable before the appeal that names it.
   auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));
-  sealer_.make_durable_async([this, pending, meta](Status keys) {
+  SealedApplicant sealed;  // the applicant the registration names, whose key must be durable
+  for (const AppealEvent& e : pending->first.events) {
+    if (const auto* r = std::get_if<AppealRegistered>(&e.body)) sealed = r->applicant;
+  }
+  sealer_.make_durable_async(sealed, [this, pending, meta](Status keys) {
     auto& [reg, done] = *pending;
     if (!keys.ok()) return done(keys);
     const std::string stream = reg.id.stream();

@@ -246,11 +246,12 @@ SealingCost sealing_cost(const std::string& dir, int n, bool returning, const Ap
 // What sealing adds to a registration as the server registers under load: registrations handed to
 // Engine::register_appeal_async from one thread, `in_flight` at a time, with every sync on (the log's fsync
 // group commit, and the key store's: one write and one fsync on its own thread for the new applicants made
-// meanwhile). Every registration a new applicant, or (`returning`) one registered before (not timed). As
+// meanwhile). `new_percent` of the registrations are new applicants, the rest people registered before (not
+// timed): 0, 100, and 20 (a city's mix: "most" appeals repeat earlier ones). As
 // sealing_cost(): two engines side by side, blocks taken in turns, the median of the blocks' differences in the
 // process's CPU per registration (all threads: the registering one, the store's, the key store's sync thread,
 // the kernel's work for them).
-SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight, bool returning) {
+SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight, int new_percent) {
   std::filesystem::remove_all(dir);
   auto plain_store = std::move(store::open_rocks_store(dir + "/plain")).value();
   auto sealed_store = std::move(store::open_rocks_store(dir + "/log")).value();
@@ -259,8 +260,9 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
   auto cat = catalogue();
   Engine plain(*plain_store, SystemClock::instance(), &cat, PlainApplicantSealer::instance());
   Engine sealed(*sealed_store, SystemClock::instance(), &cat, aead);
-  const int first = returning ? 30'000'000 : 20'000'000;
-  if (returning) {
+  const int first = 30'000'000;
+  auto is_new = [&](int i) { return i % 100 < new_percent; };
+  if (new_percent < 100) {
     for (int i = 0; i < n; ++i) {
       if (!plain.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok() ||
           !sealed.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok()) {
@@ -283,7 +285,7 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
         cv.wait(lock, [&] { return pending < in_flight; });
         ++pending;
       }
-      eng.register_appeal_async(gratitude(first + i), {"load" + std::to_string(i), {}, ""},
+      eng.register_appeal_async(gratitude((is_new(i) ? 40'000'000 : first) + i), {"load" + std::to_string(i), {}, ""},
                                 [&](Result<CommandResult> r) {
                                   std::lock_guard lock(mu);
                                   failed |= !r.ok();
@@ -407,10 +409,11 @@ int main(int argc, char** argv) {
   std::printf("| sealing adds per registration, new applicant (its key written; with syncs on, one more fsync on "
               "the key store's thread, shared by concurrent registrations): CPU (wall) | %.1f us (%.1f us) |\n",
               fresh.added_cpu_us, fresh.added_wall_us);
-  for (bool again : {true, false}) {
+  for (int new_percent : {0, 20, 100}) {
     for (int in_flight : {8, 32}) {
-      const SealingCost load = sealing_cost_under_load(dir, regs, in_flight, again);
-      const char* who = again ? "returning" : "new";
+      const SealingCost load = sealing_cost_under_load(dir, regs, in_flight, new_percent);
+      const std::string who_text = new_percent == 0 ? "returning" : new_percent == 100 ? "new" : "20% new, 80% returning";
+      const char* who = who_text.c_str();
       std::printf("| registrations under load (%d in flight, asynchronous, syncs on), %s applicants: plain / AEAD "
                   "sealer, CPU of the process per registration | %.1f / %.1f us |\n",
                   in_flight, who, load.plain_cpu_us, load.sealed_cpu_us);

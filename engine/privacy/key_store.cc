@@ -289,6 +289,10 @@ struct KeyStore::Impl {
   struct CachedKey {
     SecretKey key;
     SecretKey nonce_key;
+    // The count of new keys written (`written` below) that covers this one: it is durable once `synced`
+    // reaches it. A key read back from the store takes the count at that moment (its id reached the reader
+    // only after its key was written and counted: key_for's stripe, or the seal's result).
+    std::uint64_t written_at = 0;
   };
   // The identity's keyed hash, the identity index's key (hex in the store's records).
   static constexpr std::size_t kIdentityHashBytes = 16;
@@ -306,7 +310,7 @@ struct KeyStore::Impl {
   SetCache<IdentityHash, std::uint64_t> identities{kCachedSets};  // GUARDED_BY(mu)
   std::unordered_set<std::string> closed;                       // GUARDED_BY(mu): erasing or erased applicants
   static std::uint64_t spread(std::uint64_t id) { return id; }  // random
-  static CachedKey cached(const SecretKey& k) { return {k, nonce_subkey(k)}; }
+  static CachedKey cached(const SecretKey& k) { return {k, nonce_subkey(k), 0}; }
 
   // The data key of `id` with its nonce subkey: cached, else read and unwrapped (kNotFound: unknown, erasing or
   // erased).
@@ -324,9 +328,10 @@ struct KeyStore::Impl {
     std::string plain;
     OTINISH_RETURN_IF_ERROR(unwrap_material(kek.key, id, wrapped_of(*wrapped), plain, /*pair_allowed=*/true));
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(plain.data());
-    const CachedKey c = plain.size() == 2 * SecretKey::kSize ? CachedKey{SecretKey(bytes), SecretKey(bytes + SecretKey::kSize)}
-                                                             : cached(SecretKey(bytes));
+    CachedKey c = plain.size() == 2 * SecretKey::kSize ? CachedKey{SecretKey(bytes), SecretKey(bytes + SecretKey::kSize), 0}
+                                                       : cached(SecretKey(bytes));
     sodium_memzero(plain.data(), plain.size());
+    c.written_at = written.load(std::memory_order_acquire);
     std::unique_lock lock(mu);
     if (closed.contains(id)) return Status::NotFound("applicant " + id + " was erased");
     if (n) keys.put(*n, spread(*n), c);
@@ -433,7 +438,7 @@ struct KeyStore::Impl {
     // The nonce key is drawn with the data key and wrapped with it (one AEAD either way: the pair is one
     // ChaCha20 block), not derived from it: a derivation is a keyed BLAKE2b, a tenth of a new applicant's cost.
     // Shared records hold the data key alone, and derive the nonce key as the older nodes do.
-    const CachedKey made = format1 ? cached(random.key()) : CachedKey{random.key(), random.nonce_key()};
+    CachedKey made = format1 ? cached(random.key()) : CachedKey{random.key(), random.nonce_key(), 0};
     ApplicantKey out{random.applicant_id(), made.key, made.nonce_key, true};
     std::string wrapped;
     wrapped.reserve(kWrappedPairBytes + hash.size());
@@ -454,7 +459,7 @@ struct KeyStore::Impl {
     }
     OTINISH_RETURN_IF_ERROR(st);
     // Counted once written: a sync() that counts it covers it.
-    if (!records->durable_on_write()) written.fetch_add(1, std::memory_order_acq_rel);
+    if (!records->durable_on_write()) made.written_at = written.fetch_add(1, std::memory_order_acq_rel) + 1;
     const std::uint64_t n = random.number();
     std::unique_lock lock(mu);
     keys.put(n, spread(n), made);
@@ -609,6 +614,17 @@ void KeyStore::sync_async(std::function<void(Status)> done) {
     m.waiting.push_back(std::move(done));
   }
   m.async_cv.notify_one();
+}
+
+void KeyStore::sync_async(std::string_view applicant_id, std::function<void(Status)> done) {
+  Impl& m = *impl_;
+  std::uint64_t needed = m.written.load(std::memory_order_acquire);  // unknown key: every key written so far
+  if (const std::optional<std::uint64_t> n = id_number(applicant_id)) {
+    std::shared_lock lock(m.mu);
+    if (const Impl::CachedKey* k = m.keys.find(*n, Impl::spread(*n))) needed = k->written_at;
+  }
+  if (m.synced.load(std::memory_order_acquire) >= needed) return done(Status::Ok());
+  sync_async(std::move(done));
 }
 
 Result<SecretKey> KeyStore::data_key(std::string_view applicant_id) {

@@ -127,6 +127,10 @@ class KeyStore {
   // to sync, else on the key store's sync thread (started on first need) after the fsync that covers the
   // call. `done` must be short: the next fsync waits for it.
   void sync_async(std::function<void(Status)> done);
+  // sync_async() for the key of `applicant_id` alone: `done` is called at once, on this thread, when that key
+  // is already durable (made and synced earlier, or read back from the store), so that a returning applicant
+  // does not wait for the sync of other people's new keys; else as sync_async(done).
+  void sync_async(std::string_view applicant_id, std::function<void(Status)> done);
 
   // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
   Result<SecretKey> data_key(std::string_view applicant_id);

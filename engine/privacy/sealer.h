@@ -34,7 +34,9 @@ class AeadApplicantSealer final : public ApplicantSealer {
   Result<Applicant> open(const SealedApplicant& s, std::string_view appeal_id) const override;
   // The key store's sync() and sync_async(): a new applicant's key is synced before its appeal is appended.
   Status make_durable() const override { return keys_.sync(); }
-  void make_durable_async(std::function<void(Status)> done) const override { keys_.sync_async(std::move(done)); }
+  void make_durable_async(const SealedApplicant& sealed, std::function<void(Status)> done) const override {
+    keys_.sync_async(sealed.key_id, std::move(done));
+  }
 
  private:
   KeyStore& keys_;

@@ -1025,6 +1025,48 @@ class MemoryRecords final : public KeyRecords {
 // A new applicant is one write of its two records, not durable (a key log's buffer), and sync() makes every
 // such write durable with one call of the records' sync; with nothing new, sync() calls nothing. Records that
 // refuse writes (a full disk) refuse the new applicant at once, and reads go on.
+// A returning applicant's registration does not wait for other people's new keys to be synced: its own key is
+// durable already, and sync_async for it answers at once, on the caller's thread. A new key answers only once a
+// sync covers it, on the key store's sync thread; a key read back after a restart is durable.
+TEST(KeyStore, AKeyAlreadyDurableDoesNotWaitForOtherPeoplesNewKeys) {
+  const std::string dir = testing::make_temp_dir();
+  std::string known, fresh;
+  // The thread `done` ran on, and its status, once it has run.
+  auto answered_on = [](KeyStore& ks, const std::string& id) {
+    auto got = std::make_shared<std::promise<std::pair<std::thread::id, Status>>>();
+    auto answer = got->get_future();
+    ks.sync_async(id, [got](Status st) { got->set_value({std::this_thread::get_id(), st}); });
+    return answer.get();
+  };
+  {
+    auto ks = KeyStore::open(dir + "/keys", test_kek());
+    ASSERT_TRUE(ks.ok());
+    known = (*ks)->key_for("phone:77015550101")->applicant_id;
+    ASSERT_TRUE((*ks)->sync().ok());
+    fresh = (*ks)->key_for("phone:77015550102")->applicant_id;  // made, not yet synced
+    auto [thread, st] = answered_on(**ks, known);
+    EXPECT_TRUE(st.ok());
+    EXPECT_EQ(thread, std::this_thread::get_id()) << "a durable key waited for someone else's sync";
+    std::tie(thread, st) = answered_on(**ks, fresh);
+    EXPECT_TRUE(st.ok());
+    EXPECT_NE(thread, std::this_thread::get_id()) << "a new key was answered before a sync covered it";
+    std::tie(thread, st) = answered_on(**ks, fresh);
+    EXPECT_EQ(thread, std::this_thread::get_id()) << "synced now";
+    // An id the store has not cached (or does not know) waits for every key written so far.
+    ASSERT_TRUE((*ks)->key_for("phone:77015550103").ok());
+    std::tie(thread, st) = answered_on(**ks, "ap-0000000000000000");
+    EXPECT_NE(thread, std::this_thread::get_id());
+  }
+  auto ks = KeyStore::open(dir + "/keys", test_kek());
+  ASSERT_TRUE(ks.ok());
+  ASSERT_TRUE((*ks)->key_for("phone:77015550101").ok());  // read back from the file
+  ASSERT_TRUE((*ks)->key_for("phone:77015550104").ok());  // someone new, not yet synced
+  auto [thread, st] = answered_on(**ks, known);
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(thread, std::this_thread::get_id());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(KeyStore, ANewApplicantIsOneWriteMadeDurableBySync) {
   auto state = std::make_shared<MemoryRecords::State>();
   auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());

@@ -192,39 +192,14 @@ struct SealingCost {
   double plain_wall_us = 0, sealed_wall_us = 0, added_wall_us = 0;
 };
 
-SealingCost sealing_cost(const std::string& dir, int n, bool returning, const ApplicantSealer* control = nullptr) {
-  std::filesystem::remove_all(dir);
-  auto plain_store = std::move(store::open_rocks_store(dir + "/plain", {.sync_writes = false})).value();
-  auto sealed_store = std::move(store::open_rocks_store(dir + "/log", {.sync_writes = false})).value();
-  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
-  privacy::AeadApplicantSealer aead(*keys);
-  auto cat = catalogue();
-  Engine plain(*plain_store, SystemClock::instance(), &cat, PlainApplicantSealer::instance());
-  Engine sealed(*sealed_store, SystemClock::instance(), &cat, control ? *control : static_cast<const ApplicantSealer&>(aead));
-  // People numbered apart per run, so that "new" really is new to the key store.
-  const int first = returning ? 0 : 10'000'000;
-  if (returning) {
-    for (int i = 0; i < n; ++i) {
-      if (!plain.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok() ||
-          !sealed.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok()) {
-        std::abort();
-      }
-    }
-  }
-  constexpr int block = 250;
+// Blocks of `block` registrations from 0 to `n` on the plain and the sealed engine in turns: run(engine, from,
+// &cpu, &wall) registers [from, from + block) and gives its CPU and wall time per registration. Which engine
+// goes first alternates, so neither always runs on a warmer cache. The medians of the blocks.
+template <typename Run>
+SealingCost alternate(Engine& plain, Engine& sealed, int n, int block, Run&& run) {
   std::vector<double> plain_cpu, sealed_cpu, added_cpu, plain_wall, sealed_wall, added_wall;
-  auto run = [&](Engine& eng, int from, double* cpu, double* wall) {
-    const double c = cpu_seconds();
-    const auto t = Steady::now();
-    for (int i = from; i < from + block && i < n; ++i) {
-      if (!eng.register_appeal(gratitude(first + i), {"r" + std::to_string(i), {}, ""}).ok()) std::abort();
-    }
-    *cpu = (cpu_seconds() - c) / block * 1e6;
-    *wall = since(t) / block * 1e6;
-  };
   for (int from = 0; from + block <= n; from += block) {
     double pc, pw, sc, sw;
-    // Which engine goes first alternates, so neither always runs on a warmer cache.
     if ((from / block) % 2 == 0) {
       run(plain, from, &pc, &pw);
       run(sealed, from, &sc, &sw);
@@ -241,6 +216,41 @@ SealingCost sealing_cost(const std::string& dir, int n, bool returning, const Ap
   }
   return {median(plain_cpu), median(sealed_cpu), median(added_cpu),
           median(plain_wall), median(sealed_wall), median(added_wall)};
+}
+
+// People first + 0 .. first + n - 1 registered once on both engines (not timed), so that they come back.
+void register_once(Engine& plain, Engine& sealed, int first, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (!plain.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok() ||
+        !sealed.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok()) {
+      std::abort();
+    }
+  }
+}
+
+SealingCost sealing_cost(const std::string& dir, int n, bool returning, const ApplicantSealer* control = nullptr) {
+  std::filesystem::remove_all(dir);
+  auto plain_store = std::move(store::open_rocks_store(dir + "/plain", {.sync_writes = false})).value();
+  auto sealed_store = std::move(store::open_rocks_store(dir + "/log", {.sync_writes = false})).value();
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
+  privacy::AeadApplicantSealer aead(*keys);
+  auto cat = catalogue();
+  Engine plain(*plain_store, SystemClock::instance(), &cat, PlainApplicantSealer::instance());
+  Engine sealed(*sealed_store, SystemClock::instance(), &cat, control ? *control : static_cast<const ApplicantSealer&>(aead));
+  // People numbered apart per run, so that "new" really is new to the key store.
+  const int first = returning ? 0 : 10'000'000;
+  if (returning) register_once(plain, sealed, first, n);
+  constexpr int block = 250;
+  auto run = [&](Engine& eng, int from, double* cpu, double* wall) {
+    const double c = cpu_seconds();
+    const auto t = Steady::now();
+    for (int i = from; i < from + block && i < n; ++i) {
+      if (!eng.register_appeal(gratitude(first + i), {"r" + std::to_string(i), {}, ""}).ok()) std::abort();
+    }
+    *cpu = (cpu_seconds() - c) / block * 1e6;
+    *wall = since(t) / block * 1e6;
+  };
+  return alternate(plain, sealed, n, block, run);
 }
 
 // What sealing adds to a registration as the server registers under load: registrations handed to
@@ -262,16 +272,8 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
   Engine sealed(*sealed_store, SystemClock::instance(), &cat, aead);
   const int first = 30'000'000;
   auto is_new = [&](int i) { return i % 100 < new_percent; };
-  if (new_percent < 100) {
-    for (int i = 0; i < n; ++i) {
-      if (!plain.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok() ||
-          !sealed.register_appeal(gratitude(first + i), {"first" + std::to_string(i), {}, ""}).ok()) {
-        std::abort();
-      }
-    }
-  }
+  if (new_percent < 100) register_once(plain, sealed, first, n);
   constexpr int block = 500;
-  std::vector<double> plain_cpu, sealed_cpu, added_cpu, plain_wall, sealed_wall, added_wall;
   std::mutex mu;
   std::condition_variable cv;
   int pending = 0;
@@ -299,24 +301,7 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
     *cpu = (cpu_seconds() - c) / block * 1e6;
     *wall = since(t) / block * 1e6;
   };
-  for (int from = 0; from + block <= n; from += block) {
-    double pc, pw, sc, sw;
-    if ((from / block) % 2 == 0) {
-      run(plain, from, &pc, &pw);
-      run(sealed, from, &sc, &sw);
-    } else {
-      run(sealed, from, &sc, &sw);
-      run(plain, from, &pc, &pw);
-    }
-    plain_cpu.push_back(pc);
-    sealed_cpu.push_back(sc);
-    added_cpu.push_back(sc - pc);
-    plain_wall.push_back(pw);
-    sealed_wall.push_back(sw);
-    added_wall.push_back(sw - pw);
-  }
-  return {median(plain_cpu), median(sealed_cpu), median(added_cpu),
-          median(plain_wall), median(sealed_wall), median(added_wall)};
+  return alternate(plain, sealed, n, block, run);
 }
 
 std::uintmax_t dir_bytes(const std::string& dir, int* files) {

@@ -462,6 +462,9 @@ class KeyLog final : public KeyRecords {
   // Writes the live records (the buffer's included) into the next generation's file and makes it the store's.
   // REQUIRES: flush_mu_.
   Status compact_locked();
+  // purge() (in place, or written anew once the garbage outnumbers the live records) or, with `compact`,
+  // compact() (written anew already once the garbage is an eighth of them). REQUIRES: flush_mu_ not held.
+  Status purge_or_compact(bool compact);
   // Overwrites in place every op no read can reach any more (dead_, and tombstones_ once what they deleted is
   // overwritten with them): see purge(). REQUIRES: flush_mu_ and mu_ held exclusively, the buffer written.
   Status scrub_locked();
@@ -809,25 +812,21 @@ Status KeyLog::compact_locked() {
 // not the store's size: an erasure of one applicant in a store of a million rewrites a few frames, not the
 // file. Once the garbage (holes, and what this purge would hole) outnumbers the live records, the file is
 // written anew instead (compact_locked), so that the holes take at most about as much room as the records.
-Status KeyLog::purge() {
+Status KeyLog::purge() { return purge_or_compact(/*compact=*/false); }
+Status KeyLog::compact() { return purge_or_compact(/*compact=*/true); }
+
+// One decision for both, so that compact() never holes in place what it then writes anew.
+Status KeyLog::purge_or_compact(bool compact) {
   std::lock_guard f(flush_mu_);
   OTINISH_RETURN_IF_ERROR(flush_locked(/*fsync=*/true));
   {
     std::unique_lock lock(mu_);
     OTINISH_RETURN_IF_ERROR(failed_);
-    if (dead_.empty() && tombstones_.empty()) return Status::Ok();
-    if (holes_ + dead_.size() + tombstones_.size() < index_.size()) return scrub_locked();
-  }
-  return compact_locked();
-}
-
-Status KeyLog::compact() {
-  OTINISH_RETURN_IF_ERROR(purge());
-  std::lock_guard f(flush_mu_);
-  {
-    std::shared_lock lock(mu_);
-    OTINISH_RETURN_IF_ERROR(failed_);
-    if (holes_ == 0 || holes_ * 8 < index_.size()) return Status::Ok();
+    const bool pending = !dead_.empty() || !tombstones_.empty();
+    const std::uint64_t garbage = holes_ + dead_.size() + tombstones_.size();
+    // Written anew once the garbage outnumbers the live records, or, asked to compact, is an eighth of them.
+    const bool anew = garbage > 0 && (compact ? garbage * 8 >= index_.size() : pending && garbage >= index_.size());
+    if (!anew) return pending ? scrub_locked() : Status::Ok();
   }
   return compact_locked();
 }

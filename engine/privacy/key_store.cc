@@ -146,6 +146,13 @@ void draw_random(std::uint8_t* out, std::size_t n) {
   pool.used += n;
 }
 
+// An applicant id's 8 bytes as a number (big-endian: the order of its hex characters), for the caches.
+std::uint64_t id_number_of(std::span<const std::uint8_t, 8> b) {
+  std::uint64_t n = 0;
+  for (std::uint8_t x : b) n = n << 8 | x;
+  return n;
+}
+
 // What a new applicant needs at random: its id, its data key, its nonce key and the nonce that wraps them.
 struct NewApplicantRandom {
   std::array<std::uint8_t, 8 + 2 * SecretKey::kSize + kAeadNonceBytes> bytes;
@@ -154,11 +161,7 @@ struct NewApplicantRandom {
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
   std::string applicant_id() const { return std::string(kIdPrefix) + to_hex(std::span(bytes).first<8>()); }
-  std::uint64_t number() const {  // id_number(applicant_id())
-    std::uint64_t n = 0;
-    for (std::size_t i = 0; i < 8; ++i) n = n << 8 | bytes[i];
-    return n;
-  }
+  std::uint64_t number() const { return id_number_of(std::span(bytes).first<8>()); }  // id_number(applicant_id())
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
   SecretKey nonce_key() const { return SecretKey(bytes.data() + 8 + SecretKey::kSize); }
   std::string_view material() const {  // the data key, then the nonce key
@@ -178,9 +181,7 @@ std::string_view without(std::string_view k, std::string_view prefix) { return k
 std::optional<std::uint64_t> id_number(std::string_view id) {
   std::array<std::uint8_t, 8> b;
   if (!id.starts_with(kIdPrefix) || !from_hex(id.substr(kIdPrefix.size()), b)) return std::nullopt;
-  std::uint64_t n = 0;
-  for (std::uint8_t x : b) n = n << 8 | x;
-  return n;
+  return id_number_of(b);
 }
 std::string id_text(std::uint64_t n) {
   std::array<std::uint8_t, 8> b;
@@ -191,7 +192,7 @@ std::string id_text(std::uint64_t n) {
 }  // namespace
 
 // (Outside the anonymous namespace: KeyStore::Impl, which has linkage, holds two.)
-// A cache of fixed size, made once: `Sets` sets of four entries, an entry's set chosen by its key's hash (the
+// A cache of fixed size, made once: `sets` sets of four entries, an entry's set chosen by its key's hash (the
 // keys here are random or keyed hashes, so their low bits spread well). A full set drops its entries in turn.
 // No allocation once made, and nothing to rehash: the std::unordered_map of strings it replaced cost a new
 // applicant two allocations and most of a microsecond. Values are wiped when dropped and when the cache goes
@@ -355,6 +356,8 @@ struct KeyStore::Impl {
   // sync thread, one write and one fsync for every applicant made meanwhile.
   Status write(const std::vector<KeyRecords::Op>& ops, bool durable = true) { return records->write(ops, durable); }
   Result<std::optional<std::string>> get(std::string_view k) { return records->get(k); }
+  // After a purge: the purge-pending mark goes (a crash before this purges again at the next open).
+  Status purged() { return write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}}); }
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
     return records->scan(prefix, visit);
   }
@@ -569,7 +572,11 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(std::unique_ptr<KeyRecords> rec
 Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
   Impl& m = *impl_;
   const Impl::IdentityHash hash = m.identity_hash(identity);
-  const std::string hash_hex = to_hex(hash);
+  std::string hash_hex;  // the records' spelling of it, made only when the cache does not answer
+  auto hex = [&]() -> const std::string& {
+    if (hash_hex.empty()) hash_hex = to_hex(hash);
+    return hash_hex;
+  };
   std::lock_guard stripe(m.stripes[Impl::spread(hash) % m.stripes.size()]);
   // Twice at most: over shared records another node may make this person between the read and the create.
   for (int attempt = 0;; ++attempt) {
@@ -582,7 +589,7 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
     if (number) {
       applicant = id_text(*number);
     } else {
-      OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hash_hex)));
+      OTINISH_ASSIGN_OR_RETURN(applicant, m.get(key(kIdentityPrefix, hex())));
       if (applicant) {
         number = id_number(*applicant);
         std::unique_lock lock(m.mu);
@@ -596,7 +603,7 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
       if (k.status().code() != StatusCode::kNotFound) return k.status();
       replace = true;  // erased meanwhile: the person starts afresh
     }
-    auto made = m.create(hash, hash_hex, replace);
+    auto made = m.create(hash, hex(), replace);
     if (made.ok() || made.status().code() != StatusCode::kAlreadyExists || attempt > 0) return made;
   }
 }
@@ -715,15 +722,13 @@ Result<std::vector<std::pair<std::string, std::string>>> KeyStore::pending_erasu
 }
 
 Status KeyStore::purge() {
-  Impl& m = *impl_;
-  OTINISH_RETURN_IF_ERROR(m.records->purge());
-  return m.write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}});
+  OTINISH_RETURN_IF_ERROR(impl_->records->purge());
+  return impl_->purged();
 }
 
 Status KeyStore::compact() {
-  Impl& m = *impl_;
-  OTINISH_RETURN_IF_ERROR(m.records->compact());
-  return m.write({{KeyRecords::Op::Kind::kDelete, std::string(kPurgePendingKey), {}}});
+  OTINISH_RETURN_IF_ERROR(impl_->records->compact());
+  return impl_->purged();
 }
 
 std::unique_lock<std::mutex> KeyStore::hold_erasures() { return std::unique_lock(impl_->erasure_gate); }

@@ -975,12 +975,16 @@ Status KeyLog::finish_scrub() {
   if (!fs_->FileExists(path, rocksdb::IOOptions(), nullptr).ok()) return Status::Ok();
   std::uint64_t size = 0;
   OTINISH_RETURN_IF_ERROR(from_io(fs_->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr), "reading " + path));
-  std::unique_ptr<rocksdb::FSRandomAccessFile> file;
-  OTINISH_RETURN_IF_ERROR(from_io(fs_->NewRandomAccessFile(path, rocksdb::FileOptions(), &file, nullptr), "opening " + path));
-  std::string bytes(size, '\0');
-  rocksdb::Slice got;
-  OTINISH_RETURN_IF_ERROR(from_io(file->Read(0, size, rocksdb::IOOptions(), &got, bytes.data(), nullptr), "reading " + path));
-  bytes.assign(got.data(), got.size());
+  std::string bytes;
+  // (An empty intent, a process killed as it created the file, is not read: a read of nothing is an error.)
+  if (size > 0) {
+    std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+    OTINISH_RETURN_IF_ERROR(from_io(fs_->NewRandomAccessFile(path, rocksdb::FileOptions(), &file, nullptr), "opening " + path));
+    bytes.resize(size);
+    rocksdb::Slice got;
+    OTINISH_RETURN_IF_ERROR(from_io(file->Read(0, size, rocksdb::IOOptions(), &got, bytes.data(), nullptr), "reading " + path));
+    bytes.assign(got.data(), got.size());
+  }
   // An intent cut short or failing its checksum was never synced, so no byte of the file was changed for it.
   const std::string_view rest = std::string_view(bytes).substr(std::min(bytes.size(), kIntentHeader.size()));
   const bool whole = bytes.starts_with(kIntentHeader) && rest.size() >= kFrameHead &&

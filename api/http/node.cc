@@ -86,6 +86,8 @@ struct Node::Parts {
   std::unique_ptr<engine::privacy::RetentionService> retention;
   std::unique_ptr<engine::proof::CheckpointDirectory> checkpoints;
   std::unique_ptr<engine::proof::CheckpointService> checkpointer;
+  Status relink_error;           // restoring identity links a crash took failed at open (said at start)
+  std::size_t relinked = 0;      // identity links a crash took, restored at open
   Status pending_erasure_error;  // finishing interrupted erasures failed at open (said at start)
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<ApiService> service;
@@ -177,10 +179,20 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
     shared_records = std::move(r).value();
   }
   auto keys = shared ? engine::privacy::KeyStore::open(std::move(shared_records), *pd.kek)
-                     : engine::privacy::KeyStore::open(keys_dir, *pd.kek, {.file_system = o.store.file_system});
+                     : engine::privacy::KeyStore::open(keys_dir, *pd.kek,
+                                                       {.file_system = o.store.file_system,
+                                                        .log_position = [log = parts.store.get()] {
+                                                          return log->head_position();
+                                                        }});
   if (!keys.ok()) return keys.status();
   parts.keys = std::move(keys).value();
   parts.sealer = std::make_unique<engine::privacy::AeadApplicantSealer>(*parts.keys);
+  // Identity links a crash took are restored before anyone registers: else a returning person would be given a
+  // new key. Like an interrupted erasure, one that cannot be must not keep the server down (the next start
+  // tries again; meanwhile the person's next appeal gets a key of its own).
+  auto relinked = engine::privacy::restore_identity_links(*parts.keys, *parts.store);
+  if (!relinked.ok()) parts.relink_error = relinked.status();
+  if (relinked.ok()) parts.relinked = *relinked;
   // An erasure a crash interrupted is finished now; one that cannot be (the log refusing) must not keep the
   // server down: it stays pending, its key is never handed out, and the next start tries again.
   auto finished = engine::privacy::finish_interrupted_erasures(*parts.keys, *parts.store);
@@ -310,6 +322,13 @@ Status Node::start() {
       parts_->service->log_line("warning", "provisional calendar year ahead",
                                 boost::json::serialize(boost::json::object{{"reason", reason}}));
     }
+  }
+  if (!parts_->relink_error.ok()) {
+    parts_->service->log_line("error", "identity links lost in a crash could not be restored from the log",
+                              boost::json::serialize(boost::json::object{{"error", parts_->relink_error.ToString()}}));
+  } else if (parts_->relinked > 0) {
+    parts_->service->log_line("info", "identity links lost in a crash restored from the log",
+                              boost::json::serialize(boost::json::object{{"applicants", parts_->relinked}}));
   }
   if (!parts_->pending_erasure_error.ok()) {
     parts_->service->log_line("error", "an interrupted erasure could not be finished; it stays pending",

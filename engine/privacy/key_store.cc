@@ -6,7 +6,10 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <map>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -28,14 +31,18 @@ namespace {
 
 // Keys of the store's one column family. Every value is either empty or wrapped (wrap() below).
 constexpr std::string_view kFormatKey = "m/format";
-constexpr std::string_view kFormat = "otinish-keys-2";
-// Format 1 kept an identity's hash in a record of its own (r/ below); it is read as well, and marked 2 on open.
+constexpr std::string_view kFormat = "otinish-keys-3";
+// Format 1 kept an identity's hash in a record of its own (r/ below), format 2 never made keys ahead (v/ below);
+// both are read as well, and marked 3 on open. (An older build must refuse format 3: it would take a key made
+// ahead's placeholder for its identity's hash, and an erasure would leave the identity linked.)
 constexpr std::string_view kFormat1 = "otinish-keys-1";
+constexpr std::string_view kFormat2 = "otinish-keys-2";
 constexpr std::string_view kVerifierKey = "m/kek";      // "<kek id>" then the wrapped verifier
 constexpr std::string_view kIndexKeyKey = "m/index-key";  // the wrapped identity-hashing key
 constexpr std::string_view kKeyPrefix = "k/";       // k/<applicant> -> wrapped data key, then its identity's hash
 constexpr std::string_view kIdentityPrefix = "i/";  // i/<keyed hash hex> -> applicant
-constexpr std::string_view kReversePrefix = "r/";   // format 1 only: r/<applicant> -> keyed hash hex
+constexpr std::string_view kReversePrefix = "r/";   // r/<applicant> -> keyed hash hex (see kNoIdentityHash)
+constexpr std::string_view kBatchPrefix = "v/";     // v/<first applicant> -> a batch of keys made ahead (Reserve)
 constexpr std::string_view kErasingPrefix = "e/";   // e/<applicant> -> "" while erasure runs
 constexpr std::string_view kErasedPrefix = "x/";    // x/<applicant> -> "" once erased
 constexpr std::string_view kIdPrefix = "ap-";        // an applicant id: "ap-" and 16 hex characters
@@ -70,8 +77,12 @@ std::size_t wrapped_size(std::string_view v) {
   return v.size() == kWrappedPairBytes + kIdentityHexBytes ? kWrappedPairBytes : kWrappedKeyBytes;
 }
 std::string_view wrapped_of(std::string_view v) { return v.substr(0, wrapped_size(v)); }
+// A key made ahead (KeyStore::Impl's reserve) is written before anyone it will belong to is known: its k/ value
+// ends with this in place of the hash, and the identity's hash is given, once known, by an r/ record.
+constexpr std::string_view kNoIdentityHash = "00000000000000000000000000000000";
 std::string_view identity_hash_of(std::string_view v) {
-  return v.size() > wrapped_size(v) ? v.substr(wrapped_size(v)) : std::string_view();
+  const std::string_view h = v.size() > wrapped_size(v) ? v.substr(wrapped_size(v)) : std::string_view();
+  return h == kNoIdentityHash ? std::string_view() : h;
 }
 
 std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
@@ -365,40 +376,214 @@ struct KeyStore::Impl {
   // New applicants written, and how many of them an fsync covered: sync() has work only while they differ.
   // `written` grows once a new applicant's records are written (records durable on write need no sync) and
   // before anyone can be handed its key (key_for holds the identity's stripe until then), so whoever seals
-  // with a key and then calls sync() is covered.
+  // with a key and then calls sync() is covered. Keys made ahead (below) are durable before they are handed
+  // out, and are not counted.
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> synced{0};
+  // The identities linked to keys made ahead, and how many of those links an fsync covered: no caller waits
+  // for them (see the reserve), the sync thread makes them durable within kLinkFlush.
+  std::atomic<std::uint64_t> links_written{0};
+  std::atomic<std::uint64_t> links_synced{0};
   std::mutex sync_mu;  // one fsync at a time; the callers queued behind it are usually covered by it
 
-  Status sync() {
+  // Makes the new applicants written so far durable, with `links` the links to keys made ahead as well, and
+  // with `everything` whatever was written (a batch of keys made ahead).
+  Status sync(bool links = false, bool everything = false) {
     const std::uint64_t target = written.load(std::memory_order_acquire);
-    if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
+    const std::uint64_t links_target = links ? links_written.load(std::memory_order_acquire) : 0;
+    auto covered_already = [&] {
+      return !everything && synced.load(std::memory_order_acquire) >= target &&
+             links_synced.load(std::memory_order_acquire) >= links_target;
+    };
+    if (covered_already()) return Status::Ok();
     std::lock_guard lock(sync_mu);
-    if (synced.load(std::memory_order_acquire) >= target) return Status::Ok();
+    if (covered_already()) return Status::Ok();
     const std::uint64_t covered = written.load(std::memory_order_acquire);
-    // Covers each new applicant counted in `covered`: each was in the records' buffer before it was counted.
+    const std::uint64_t links_covered = links_written.load(std::memory_order_acquire);
+    // Covers each write counted in `covered`: each was in the records' buffer before it was counted.
     OTINISH_RETURN_IF_ERROR(records->sync());
     synced.store(covered, std::memory_order_release);
+    links_synced.store(links_covered, std::memory_order_release);
     return Status::Ok();
   }
 
-  // sync_async's callers, served by one thread started on first need: each round takes every waiting caller,
-  // runs one sync() for all of them, and answers them.
+  // The reserve: keys made ahead, over a key log of this process's own (not over shared records, whose
+  // writes are durable as they return). A new applicant's key must be durable before the appeal that names it
+  // is appended; made at registration, that cost an fsync of the key log for every few new applicants and the
+  // registration's wait for it, four fifths of sealing a new applicant under load. So the sync thread makes
+  // keys ahead, a batch at a time, written and synced together with a batch record (v/<first id> -> the log's
+  // position then, and the batch's ids), and a new applicant takes the next key: what it writes then, its
+  // identity's link to the key (i/ and r/), waits in the buffer for the sync thread (within kLinkFlush, or
+  // with the next batch). The batch record is deleted once every key of it is linked (after the links in the
+  // buffer, so it never reaches the disk before them), and at a clean close with the keys nobody took.
+  // A process killed meanwhile may lose links of applicants whose appeals the log holds: the next open finds the
+  // batch records' keys that have no r/ (unlinked()), never hands them out again (only a batch this process
+  // made is), and restore_identity_links() (engine/privacy/sealer.h) links them again from the log.
+  struct Reserved {
+    std::uint64_t number;  // the applicant id's
+    CachedKey key;
+    std::uint64_t batch;
+  };
+  struct Batch {
+    std::string record;  // its v/ key
+    std::size_t size = 0, linked = 0;
+  };
+  // A process that registers a few applicants makes few keys: batches double from kFirstBatch up to
+  // KeyStoreOptions::keys_ahead.
+  static constexpr std::size_t kFirstBatch = 64;
+  static constexpr std::chrono::milliseconds kLinkFlush{200};
+  std::mutex reserve_mu;
+  std::deque<Reserved> reserve;             // GUARDED_BY(reserve_mu)
+  std::map<std::uint64_t, Batch> batches;   // GUARDED_BY(reserve_mu): this process's, with a record in the store
+  std::uint64_t batches_made = 0;           // GUARDED_BY(reserve_mu)
+  std::size_t next_batch = 0;               // GUARDED_BY(reserve_mu) (set at open)
+  bool refill_asked = false;                // GUARDED_BY(reserve_mu)
+  bool uses_reserve() const {
+    return options.keys_ahead > 0 && !records->shared() && !records->durable_on_write();
+  }
+
+  // What an earlier process that stopped without closing left unlinked (KeyStore::unlinked), and the batch
+  // records that name them.
+  std::vector<UnlinkedKey> left_unlinked;   // GUARDED_BY(mu)
+  std::vector<std::string> left_batches;    // GUARDED_BY(mu)
+
+  // The next key made ahead, if any, asking the sync thread for more as the reserve runs low.
+  std::optional<Reserved> take_reserved() {
+    std::optional<Reserved> out;
+    bool ask = false;
+    {
+      std::lock_guard lock(reserve_mu);
+      if (!reserve.empty()) {
+        out.emplace(reserve.front());
+        sodium_memzero(&reserve.front().key, sizeof(CachedKey));
+        reserve.pop_front();
+      }
+      if (reserve.size() < next_batch / 2 && !refill_asked) ask = refill_asked = true;
+    }
+    if (ask) {
+      {
+        std::lock_guard lock(async_mu);
+        if (stopping) return out;
+        start_syncer_locked();
+        refill_wanted = true;
+      }
+      async_cv.notify_one();
+    }
+    return out;
+  }
+
+  // Counts a key taken from batch `b` as linked (or abandoned: its link could not be written, and nothing
+  // names it); the batch's record goes once all are.
+  void linked(std::uint64_t b) {
+    std::string done;
+    {
+      std::lock_guard lock(reserve_mu);
+      auto it = batches.find(b);
+      if (it == batches.end() || ++it->second.linked < it->second.size) return;
+      done = it->second.record;
+    }
+    // After the links in the buffer. Should it fail, the record stays and a clean close deletes it.
+    if (write({{KeyRecords::Op::Kind::kDelete, done, {}}}, /*durable=*/false).ok()) {
+      std::lock_guard lock(reserve_mu);
+      batches.erase(b);
+    }
+  }
+
+  // Makes a batch of keys ahead: written and synced (with whatever else waits in the buffer) before any of
+  // them joins the reserve.
+  Status refill() {
+    using Op = KeyRecords::Op;
+    std::size_t n;
+    std::uint64_t b;
+    {
+      std::lock_guard lock(reserve_mu);
+      n = next_batch;
+      b = batches_made++;
+    }
+    std::vector<Reserved> made;
+    made.reserve(n);
+    std::vector<Op> ops;
+    ops.reserve(n + 1);
+    std::string record = std::to_string(options.log_position ? options.log_position() : 0);
+    record.reserve(record.size() + n * 20);
+    for (std::size_t i = 0; i < n; ++i) {
+      const NewApplicantRandom random;
+      const std::string id = random.applicant_id();
+      std::string wrapped;
+      wrapped.reserve(kWrappedPairBytes + kNoIdentityHash.size());
+      wrap_into(wrapped, kek.key, id, random.material(), random.nonce());
+      wrapped += kNoIdentityHash;
+      ops.push_back({Op::Kind::kPut, key(kKeyPrefix, id), std::move(wrapped)});
+      record += ' ';
+      record += id;
+      made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
+    }
+    Batch batch{key(kBatchPrefix, id_text(made.front().number)), n, 0};
+    ops.push_back({Op::Kind::kPut, batch.record, std::move(record)});
+    Status st = write(ops, /*durable=*/false);
+    if (st.ok()) st = sync(/*links=*/true, /*everything=*/true);
+    std::lock_guard lock(reserve_mu);
+    refill_asked = false;
+    if (st.ok()) {
+      batches.emplace(b, std::move(batch));
+      reserve.insert(reserve.end(), made.begin(), made.end());
+      next_batch = std::min(options.keys_ahead, 2 * n);
+    }
+    for (Reserved& r : made) sodium_memzero(&r.key, sizeof(CachedKey));
+    return st;
+  }
+
+  // At a clean close: the keys nobody took and the batch records go (after the links, all synced), so that
+  // the next open finds nothing unlinked.
+  void release_reserve() {
+    using Op = KeyRecords::Op;
+    std::vector<Op> ops;
+    {
+      std::lock_guard lock(reserve_mu);
+      for (Reserved& r : reserve) {
+        ops.push_back({Op::Kind::kDelete, key(kKeyPrefix, id_text(r.number)), {}});
+        sodium_memzero(&r.key, sizeof(CachedKey));
+      }
+      reserve.clear();
+      for (const auto& [b, batch] : batches) ops.push_back({Op::Kind::kDelete, batch.record, {}});
+      batches.clear();
+    }
+    if (!ops.empty()) write(ops, /*durable=*/false).IgnoreError();
+    sync(/*links=*/true, /*everything=*/!ops.empty()).IgnoreError();
+  }
+
+  // sync_async's callers, and the reserve, served by one thread started on first need: each round takes every
+  // waiting caller, makes a batch of keys if the reserve asked, runs one sync() for all of them (the batch's
+  // covers them), answers them, and syncs the links to keys made ahead at least every kLinkFlush.
   std::mutex async_mu;
   std::condition_variable async_cv;
   std::vector<std::function<void(Status)>> waiting;  // GUARDED_BY(async_mu)
+  bool refill_wanted = false;                         // GUARDED_BY(async_mu)
   bool stopping = false;                              // GUARDED_BY(async_mu)
   std::thread syncer;                                 // GUARDED_BY(async_mu) (started once)
+
+  void start_syncer_locked() {  // REQUIRES: async_mu
+    if (!syncer.joinable()) syncer = std::thread([this] { sync_loop(); });
+  }
 
   void sync_loop() {
     std::unique_lock lock(async_mu);
     for (;;) {
-      async_cv.wait(lock, [&] { return stopping || !waiting.empty(); });
-      if (waiting.empty()) return;  // stopping, and everyone answered
+      auto busy = [&] { return stopping || refill_wanted || !waiting.empty(); };
+      if (links_synced.load(std::memory_order_acquire) < links_written.load(std::memory_order_acquire)) {
+        async_cv.wait_for(lock, kLinkFlush, busy);
+      } else {
+        async_cv.wait(lock, busy);
+      }
+      if (stopping && waiting.empty()) return;  // everyone answered (the close syncs the links)
       std::vector<std::function<void(Status)>> round = std::move(waiting);
       waiting.clear();
+      const bool make_batch = refill_wanted && !stopping;
+      refill_wanted = false;
       lock.unlock();
-      const Status s = sync();
+      // A batch that cannot be written (a full disk) leaves new applicants to make their keys as they come.
+      if (make_batch) refill().IgnoreError();
+      const Status s = sync(/*links=*/true);
       for (auto& done : round) done(s);
       lock.lock();
     }
@@ -411,7 +596,7 @@ struct KeyStore::Impl {
     }
     async_cv.notify_all();
     if (syncer.joinable()) syncer.join();  // before the records close: it answers who still waits
-    // (The records write keys nothing names yet as they close, not synced, as RocksDB's WAL buffer was.)
+    if (records && uses_reserve()) release_reserve();
     records.reset();                       // stops the records' watchers before the caches they update go
   }
 
@@ -424,12 +609,38 @@ struct KeyStore::Impl {
     return out;
   }
 
+  // A new applicant for `hash` with a key made ahead: only its links are written, to wait in the buffer (the key
+  // is durable already, and a lost link is restored from the log: see the reserve).
+  Result<ApplicantKey> link(const IdentityHash& identity, const std::string& hash, Reserved& r) {
+    const std::string id = id_text(r.number);
+    const Status st = write(link_ops(hash, id), /*durable=*/false);
+    if (st.ok()) links_written.fetch_add(1, std::memory_order_acq_rel);
+    linked(r.batch);
+    ApplicantKey out{id, r.key.key, r.key.nonce_key, true};
+    const CachedKey made = r.key;
+    sodium_memzero(&r.key, sizeof(CachedKey));
+    OTINISH_RETURN_IF_ERROR(st);
+    std::unique_lock lock(mu);
+    keys.put(r.number, spread(r.number), made);
+    identities.put(identity, spread(identity), r.number);
+    return out;
+  }
+  // An identity's link to a key made ahead: the index's record, and the reverse one erasure reads (the key's own
+  // record, written before the identity was known, holds kNoIdentityHash).
+  static std::vector<KeyRecords::Op> link_ops(const std::string& hash, const std::string& id) {
+    using Op = KeyRecords::Op;
+    return {{Op::Kind::kPut, key(kIdentityPrefix, hash), id}, {Op::Kind::kPut, key(kReversePrefix, id), hash}};
+  }
+
   // A new applicant for `hash`. The key goes first: over JetStream's one-by-one writes, a stop after it leaves
   // an unused key and nothing that names it. The identity then points to it, created only if no other node
   // (shared records) made this person meanwhile (kAlreadyExists: look again), or replacing an erased
   // applicant (`replace`).
   Result<ApplicantKey> create(const IdentityHash& identity, const std::string& hash, bool replace) {
     using Op = KeyRecords::Op;
+    if (uses_reserve()) {
+      if (std::optional<Reserved> r = take_reserved()) return link(identity, hash, *r);
+    }
     const NewApplicantRandom random;
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
@@ -476,7 +687,7 @@ struct KeyStore::Impl {
   Status initialise() {
     using Op = KeyRecords::Op;
     OTINISH_ASSIGN_OR_RETURN(auto format, get(kFormatKey));
-    if (format && *format != kFormat && *format != kFormat1) return unknown_format(*format);
+    if (format && *format != kFormat && *format != kFormat2 && *format != kFormat1) return unknown_format(*format);
     if (!format) {
       for (auto [name, make] : {std::pair<std::string_view, int>{kVerifierKey, 0}, {kIndexKeyKey, 1}}) {
         OTINISH_ASSIGN_OR_RETURN(auto have, get(name));
@@ -503,9 +714,9 @@ struct KeyStore::Impl {
     OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(kIndexKeyKey));
     if (!wrapped) return Status::Corruption(where() + ": the key store's identity-hashing key is missing");
     OTINISH_ASSIGN_OR_RETURN(index_key, unwrap_key(kek.key, kIndexKeyName, *wrapped));
-    // A new store, or format 1 read from now on as 2 (its r/ records stay readable; an older otinish refuses
+    // A new store, or format 1 or 2 read from now on as 3 (its records stay readable; an older otinish refuses
     // it). Shared records stay format 1 (see create()).
-    if (!format || (*format == kFormat1 && !records->shared())) {
+    if (!format || (*format != kFormat && !records->shared())) {
       const std::string_view mine = records->shared() ? kFormat1 : kFormat;
       OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(mine)}}));
     }
@@ -516,6 +727,34 @@ struct KeyStore::Impl {
         OTINISH_RETURN_IF_ERROR(records->watch(prefix, closing));
       } else {
         OTINISH_RETURN_IF_ERROR(scan(prefix, closing));
+      }
+    }
+    return find_unlinked();
+  }
+
+  // The batch records an earlier process left (it stopped without closing), and the keys of them no identity
+  // links to: see the reserve. A key erased since, or linked, is not unlinked.
+  Status find_unlinked() {
+    std::vector<std::pair<std::string, std::string>> found;
+    OTINISH_RETURN_IF_ERROR(scan(kBatchPrefix, [&](std::string_view k, std::string_view v) { found.emplace_back(k, v); }));
+    for (const auto& [record, value] : found) {
+      left_batches.push_back(record);
+      std::string_view rest = value;
+      const std::size_t space = rest.find(' ');
+      std::uint64_t position = 0;
+      const std::string_view digits = rest.substr(0, space);
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), position).ptr != digits.data() + digits.size()) {
+        return Status::Corruption(where() + ": the record " + record + " of keys made ahead is malformed");
+      }
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+      while (!rest.empty()) {
+        const std::size_t end = std::min(rest.find(' '), rest.size());
+        const std::string id(rest.substr(0, end));
+        rest.remove_prefix(std::min(end + 1, rest.size()));
+        if (closed.contains(id)) continue;
+        OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(key(kKeyPrefix, id)));
+        OTINISH_ASSIGN_OR_RETURN(auto reverse, get(key(kReversePrefix, id)));
+        if (wrapped && !reverse) left_unlinked.push_back({id, position});
       }
     }
     return Status::Ok();
@@ -559,6 +798,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(std::unique_ptr<KeyRecords> rec
   if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->next_batch = std::min(Impl::kFirstBatch, options.keys_ahead);
   impl->kek = kek;
   impl->kek_id = kek.id();
   impl->records = std::move(records);
@@ -617,7 +857,7 @@ void KeyStore::sync_async(std::function<void(Status)> done) {
   if (!m.options.sync) return done(m.sync());
   {
     std::lock_guard lock(m.async_mu);
-    if (!m.syncer.joinable()) m.syncer = std::thread([&m] { m.sync_loop(); });
+    m.start_syncer_locked();
     m.waiting.push_back(std::move(done));
   }
   m.async_cv.notify_one();
@@ -653,6 +893,58 @@ ApplicantKeyState KeyStore::state(std::string_view applicant_id) {
 
 Result<std::optional<std::string>> KeyStore::find(std::string_view identity) {
   return impl_->get(key(kIdentityPrefix, to_hex(impl_->identity_hash(identity))));
+}
+
+Status KeyStore::make_keys_ahead() {
+  Impl& m = *impl_;
+  if (!m.uses_reserve()) return Status::Ok();
+  {
+    std::lock_guard lock(m.reserve_mu);
+    if (m.reserve.size() >= m.next_batch / 2 && !m.reserve.empty()) return Status::Ok();
+    m.refill_asked = true;  // the sync thread need not make one too
+  }
+  return m.refill();
+}
+
+std::vector<UnlinkedKey> KeyStore::unlinked() {
+  std::shared_lock lock(impl_->mu);
+  return impl_->left_unlinked;
+}
+
+Result<bool> KeyStore::relink(std::string_view identity, std::string_view applicant_id) {
+  Impl& m = *impl_;
+  const std::optional<std::uint64_t> number = id_number(applicant_id);
+  if (!number) return Status::InvalidArgument("'" + std::string(applicant_id) + "' is not an applicant id");
+  const Impl::IdentityHash hash = m.identity_hash(identity);
+  const std::string hex = to_hex(hash);
+  std::lock_guard stripe(m.stripes[Impl::spread(hash) % m.stripes.size()]);
+  OTINISH_ASSIGN_OR_RETURN(auto owner, m.get(key(kIdentityPrefix, hex)));
+  if (owner && *owner == applicant_id) return false;
+  // The person may have come back after the stop and been given a new key before the log was read: theirs
+  // stays (the earlier appeals still open with the key their event names).
+  if (owner && state(*owner) == ApplicantKeyState::kActive) return false;
+  if (state(applicant_id) != ApplicantKeyState::kActive) return false;
+  OTINISH_RETURN_IF_ERROR(m.write(Impl::link_ops(hex, std::string(applicant_id)), /*durable=*/false));
+  m.links_written.fetch_add(1, std::memory_order_acq_rel);
+  std::unique_lock lock(m.mu);
+  m.identities.put(hash, Impl::spread(hash), *number);
+  return true;
+}
+
+Status KeyStore::settle_unlinked() {
+  using Op = KeyRecords::Op;
+  Impl& m = *impl_;
+  std::vector<Op> ops;
+  {
+    std::shared_lock lock(m.mu);
+    for (const std::string& record : m.left_batches) ops.push_back({Op::Kind::kDelete, record, {}});
+  }
+  // Durable, and after the links relink() wrote: none is lost with the records that led to it.
+  OTINISH_RETURN_IF_ERROR(ops.empty() ? m.sync(/*links=*/true) : m.write(ops));
+  std::unique_lock lock(m.mu);
+  m.left_batches.clear();
+  m.left_unlinked.clear();
+  return Status::Ok();
 }
 
 // The erasing marks go before the identities are dropped: a stop in between leaves applicants that are
@@ -747,6 +1039,8 @@ Result<KeyStoreStats> KeyStore::stats() {
   OTINISH_RETURN_IF_ERROR(impl_->scan(kErasingPrefix, [&](std::string_view, std::string_view) { ++s.erasing; }));
   OTINISH_RETURN_IF_ERROR(impl_->scan(kErasedPrefix, [&](std::string_view, std::string_view) { ++s.erased; }));
   s.applicants -= std::min(s.applicants, s.erasing);
+  std::lock_guard lock(impl_->reserve_mu);
+  s.applicants -= std::min<std::uint64_t>(s.applicants, impl_->reserve.size());  // made ahead, nobody's yet
   return s;
 }
 
@@ -766,7 +1060,7 @@ Status KeyStore::rotate(const std::string& path, const KeyEncryptionKey& from, c
     std::string plain;  // the data key, and its nonce key if it was drawn with it: rewrapped as they are
     bad = unwrap_material(from.key, id, wrapped_of(v), plain, /*pair_allowed=*/true);
     if (!bad.ok()) return;
-    ops.push_back({Op::Kind::kPut, std::string(k), wrap(to.key, id, plain) + std::string(identity_hash_of(v))});
+    ops.push_back({Op::Kind::kPut, std::string(k), wrap(to.key, id, plain) + std::string(v.substr(wrapped_size(v)))});
     sodium_memzero(plain.data(), plain.size());
   }));
   OTINISH_RETURN_IF_ERROR(bad);

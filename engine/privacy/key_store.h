@@ -14,11 +14,16 @@
 // An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
 //
 // Guarantees:
-//   - A new applicant's key is written and synced by sync() or sync_async(), which the engine calls before it
-//     appends the appeal that names the key: an appeal in the log never refers to a key a power loss (or a
-//     killed process) could take. Until then it waits in the key store's buffer with the other new applicants'
-//     (a process killed meanwhile loses only keys nothing names yet), so that concurrent new applicants share
-//     one write and one fsync, and a registration's thread need not wait for it (sync_async).
+//   - An appeal in the log never refers to a key a power loss (or a killed process) could take. Over a key log
+//     the key store's thread makes keys ahead, in batches each written and synced before any of its keys is
+//     handed out, so a new applicant takes a key that is durable already and writes only its identity's link,
+//     which waits in the buffer (synced within 200 ms). A link a crash takes is restored from the log at the
+//     next start (unlinked(), restore_identity_links()); its key is never handed to anyone else.
+//   - When no key made ahead is left (and over shared records), a new applicant's key is made as it comes and
+//     written and synced by sync() or sync_async(), which the engine calls before it appends the appeal that
+//     names the key. Until then it waits in the key store's buffer with the other new applicants' (a process
+//     killed meanwhile loses only keys nothing names yet), so that concurrent new applicants share one write
+//     and one fsync, and a registration's thread need not wait for it (sync_async).
 //   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
 //     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
 //     the erased mark are deleted). purge() then writes the key log anew without them and deletes the old file,
@@ -67,6 +72,18 @@ struct KeyStoreOptions {
   // The file system under the key store (RocksDB's; null: the default). As store::StoreOptions::file_system:
   // for the tests that fail, slow down or cut the power of the data directory's disk.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // How many keys the key store makes ahead at most (in one batch; the first batches are smaller) over a key
+  // log, so that a new applicant waits for no fsync (see Guarantees). 0: none, each key made as it comes.
+  std::size_t keys_ahead = 1024;
+  // The log's head position now (store::EventStore::head_position). Kept with each batch of keys made ahead,
+  // so that restore_identity_links() reads the log only from there after a crash; null: from its start.
+  std::function<std::uint64_t()> log_position;
+};
+
+// A key made ahead by a process that stopped without closing the store (KeyStore::unlinked).
+struct UnlinkedKey {
+  std::string applicant_id;
+  std::uint64_t after_position = 0;  // the log's head when it was made: an appeal naming it comes after
 };
 
 enum class ApplicantKeyState : std::uint8_t {
@@ -131,6 +148,25 @@ class KeyStore {
   // is already durable (made and synced earlier, or read back from the store), so that a returning applicant
   // does not wait for the sync of other people's new keys; else as sync_async(done).
   void sync_async(std::string_view applicant_id, std::function<void(Status)> done);
+
+  // Makes a batch of keys ahead now (synced), unless half a batch or more is left: at start, so that the first
+  // new applicants need not make their own keys. Nothing over shared records, or with keys_ahead 0.
+  // Errors: kUnavailable (no space), kIOError.
+  Status make_keys_ahead();
+
+  // Keys made ahead (see Guarantees) by a process that stopped without closing the store (killed, or the power
+  // failed) that no identity links to: each was taken by a new applicant whose link had not reached the disk,
+  // or by nobody. Their appeals open; the person's next appeal would not find them. Never handed out again.
+  // restore_identity_links() (engine/privacy/sealer.h) reads their appeals in the log and relinks them.
+  std::vector<UnlinkedKey> unlinked();
+  // Links `identity` to `applicant_id` again, unless the identity belongs to another live applicant already
+  // (the person came back after the stop) or the applicant is not active; says whether it linked.
+  // Errors: kInvalidArgument (not an applicant id), kUnavailable, kIOError.
+  Result<bool> relink(std::string_view identity, std::string_view applicant_id);
+  // Once the log was read: forgets unlinked() (synced, after the links relink() wrote). The keys no appeal
+  // named stay, as applicants nobody can find: a key opens nothing by itself, and a log read from the wrong
+  // place must not cost an appeal its applicant.
+  Status settle_unlinked();
 
   // The data key of `applicant_id`. Errors: kNotFound (unknown, erasing or erased: the message says which).
   Result<SecretKey> data_key(std::string_view applicant_id);

@@ -2,6 +2,10 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <unordered_set>
+
+#include "engine/events.h"
 #include "engine/privacy/aead.h"
 #include "engine/serialization.h"
 
@@ -19,11 +23,15 @@ std::string associated(std::string_view key_id, std::string_view appeal_id) {
 
 }  // namespace
 
-Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::string_view appeal_id) const {
+std::string sealing_identity(const Applicant& a, std::string_view appeal_id) {
   std::string identity = applicant_identity(a);
   // An anonymous applicant is known by its appeal: a key of its own, found again when the registration is retried.
   if (identity.empty()) identity = "appeal:" + std::string(appeal_id);
-  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key, keys_.key_for(identity));
+  return identity;
+}
+
+Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::string_view appeal_id) const {
+  OTINISH_ASSIGN_OR_RETURN(ApplicantKey key, keys_.key_for(sealing_identity(a, appeal_id)));
   std::string plain = to_bytes(a);
   SealedApplicant s;
   s.scheme = kAeadScheme;
@@ -64,6 +72,52 @@ Result<Applicant> AeadApplicantSealer::open(const SealedApplicant& s, std::strin
   sodium_memzero(plain.data(), plain.size());
   OTINISH_RETURN_IF_ERROR(st);
   return a;
+}
+
+Result<std::size_t> restore_identity_links(KeyStore& keys, const store::EventStore& log) {
+  const std::vector<UnlinkedKey> unlinked = keys.unlinked();
+  if (unlinked.empty()) return 0;
+  std::unordered_set<std::string> ids;
+  std::uint64_t from = UINT64_MAX;
+  for (const UnlinkedKey& u : unlinked) {
+    ids.insert(u.applicant_id);
+    from = std::min(from, u.after_position + 1);
+  }
+  const AeadApplicantSealer sealer(keys);
+  std::size_t relinked = 0;
+  Status bad;
+  OTINISH_RETURN_IF_ERROR(log.scan(from, UINT64_MAX, [&](const store::RecordedEvent& e) {
+                               if (e.stream_version != 1 || e.type != "AppealRegistered" ||
+                                   !e.stream.starts_with(kAppealStreamPrefix)) {
+                                 return true;
+                               }
+                               auto ev = decode_event(e.type, e.schema_version, e.payload);
+                               const auto* reg = ev.ok() ? std::get_if<AppealRegistered>(&ev->body) : nullptr;
+                               if (!reg) {
+                                 bad = ev.ok() ? Status::Corruption(e.stream + " does not begin with AppealRegistered")
+                                               : ev.status();
+                                 return false;
+                               }
+                               if (reg->applicant.scheme != kAeadScheme || !ids.contains(reg->applicant.key_id)) return true;
+                               const std::string_view appeal = std::string_view(e.stream).substr(kAppealStreamPrefix.size());
+                               auto applicant = sealer.open(reg->applicant, appeal);
+                               // Erased since (an erasure needs no link): nothing to restore.
+                               if (!applicant.ok() && applicant.status().code() == StatusCode::kNotFound) return true;
+                               if (!applicant.ok()) {
+                                 bad = applicant.status();
+                                 return false;
+                               }
+                               auto done = keys.relink(sealing_identity(*applicant, appeal), reg->applicant.key_id);
+                               if (!done.ok()) {
+                                 bad = done.status();
+                                 return false;
+                               }
+                               relinked += *done;
+                               return true;
+                             }).status());
+  OTINISH_RETURN_IF_ERROR(bad);
+  OTINISH_RETURN_IF_ERROR(keys.settle_unlinked());
+  return relinked;
 }
 
 }  // namespace otinish::engine::privacy

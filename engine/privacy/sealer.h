@@ -18,6 +18,7 @@
 
 #include "engine/domain.h"
 #include "engine/privacy/key_store.h"
+#include "store/event_store.h"
 
 namespace otinish::engine::privacy {
 
@@ -41,5 +42,16 @@ class AeadApplicantSealer final : public ApplicantSealer {
  private:
   KeyStore& keys_;
 };
+
+// The identity a sealer finds an applicant's key by: applicant_identity(a), or "appeal:<id>" for an applicant
+// without any.
+std::string sealing_identity(const Applicant& a, std::string_view appeal_id);
+
+// After a process stopped without closing the key store: relinks each key it made ahead and may have handed out
+// unlinked (KeyStore::unlinked) to the identity of the appeals that name it, read in the log from where the key
+// was made, then settles them (KeyStore::settle_unlinked). Run it at start, before registrations, with the log
+// the key store serves (the server and the demo do). Returns how many it relinked.
+// Errors: the key store's and the log's (nothing is settled then: the next start tries again).
+Result<std::size_t> restore_identity_links(KeyStore& keys, const store::EventStore& log);
 
 }  // namespace otinish::engine::privacy

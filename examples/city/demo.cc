@@ -156,8 +156,10 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
   auto kek = std::filesystem::exists(kek_file) ? engine::privacy::load_kek("file:" + kek_file, options.data_dir)
                                                : engine::privacy::generate_kek_file(kek_file, options.data_dir);
   if (!kek.ok()) return kek.status();
-  OTINISH_ASSIGN_OR_RETURN(auto keys, engine::privacy::KeyStore::open(options.data_dir + "/keys", *kek,
-                                                                      {.sync = false}));
+  OTINISH_ASSIGN_OR_RETURN(auto keys, engine::privacy::KeyStore::open(
+                                          options.data_dir + "/keys", *kek,
+                                          {.sync = false, .log_position = [&store] { return store.head_position(); }}));
+  OTINISH_RETURN_IF_ERROR(engine::privacy::restore_identity_links(*keys, store).status());
   engine::privacy::AeadApplicantSealer sealer(*keys);
   out << "  applicants sealed with their own keys in " << options.data_dir << "/keys, wrapped by key " << kek->id()
       << " from " << kek_file << "\n";

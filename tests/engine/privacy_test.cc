@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -141,20 +142,21 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
   auto set_format = [&](const std::string& value) {
     with_records(dir + "/keys", [&](KeyRecords& r) { put(r, "m/format", value); });
   };
-  set_format("otinish-keys-3");
+  set_format("otinish-keys-4");
   auto newer = KeyStore::open(dir + "/keys", test_kek('a'));
   ASSERT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(newer.status().message().find("written by a newer otinish"), std::string::npos) << newer.status().ToString();
-  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-3"); });
+  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-4"); });
   for (const char* marker : {"something-else", "otinish-keys-", "otinish-keys-2x", "otinish-keys-99999999999999999999999"}) {
     set_format(marker);
     auto other = KeyStore::open(dir + "/keys", test_kek('a'));  // refused with a message, never a throw
     ASSERT_EQ(other.status().code(), StatusCode::kInvalidArgument) << marker;
     EXPECT_EQ(other.status().message().find("newer"), std::string::npos) << other.status().ToString();
   }
-  for (const char* readable : {"otinish-keys-1", "otinish-keys-2"}) {
+  for (const char* readable : {"otinish-keys-1", "otinish-keys-2", "otinish-keys-3"}) {
     set_format(readable);
     EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()) << readable;
+    with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-3"); });
   }
   std::filesystem::remove_all(dir);
 }
@@ -256,7 +258,7 @@ TEST(KeyStore, AnEarlierRocksdbStoreOfFormatOneIsConvertedReadAndItsApplicantsAr
     ASSERT_TRUE((*ks)->purge().ok());
   }
   with_records(dir + "/keys", [&](KeyRecords& r) {
-    EXPECT_EQ(record(r, "m/format"), "otinish-keys-2");
+    EXPECT_EQ(record(r, "m/format"), "otinish-keys-3");
     EXPECT_EQ(record(r, "r/" + id), std::nullopt);
     EXPECT_EQ(record(r, "k/" + id), std::nullopt);
     EXPECT_EQ(record(r, "i/" + hash), std::nullopt);
@@ -1027,7 +1029,8 @@ class MemoryRecords final : public KeyRecords {
 // refuse writes (a full disk) refuse the new applicant at once, and reads go on.
 // A returning applicant's registration does not wait for other people's new keys to be synced: its own key is
 // durable already, and sync_async for it answers at once, on the caller's thread. A new key answers only once a
-// sync covers it, on the key store's sync thread; a key read back after a restart is durable.
+// sync covers it, on the key store's sync thread; a key read back after a restart is durable. (Keys made as
+// they come, as when no key made ahead is left.)
 TEST(KeyStore, AKeyAlreadyDurableDoesNotWaitForOtherPeoplesNewKeys) {
   const std::string dir = testing::make_temp_dir();
   std::string known, fresh;
@@ -1039,7 +1042,7 @@ TEST(KeyStore, AKeyAlreadyDurableDoesNotWaitForOtherPeoplesNewKeys) {
     return answer.get();
   };
   {
-    auto ks = KeyStore::open(dir + "/keys", test_kek());
+    auto ks = KeyStore::open(dir + "/keys", test_kek(), {.keys_ahead = 0});
     ASSERT_TRUE(ks.ok());
     known = (*ks)->key_for("phone:77015550101")->applicant_id;
     ASSERT_TRUE((*ks)->sync().ok());
@@ -1057,7 +1060,7 @@ TEST(KeyStore, AKeyAlreadyDurableDoesNotWaitForOtherPeoplesNewKeys) {
     std::tie(thread, st) = answered_on(**ks, "ap-0000000000000000");
     EXPECT_NE(thread, std::this_thread::get_id());
   }
-  auto ks = KeyStore::open(dir + "/keys", test_kek());
+  auto ks = KeyStore::open(dir + "/keys", test_kek(), {.keys_ahead = 0});
   ASSERT_TRUE(ks.ok());
   ASSERT_TRUE((*ks)->key_for("phone:77015550101").ok());  // read back from the file
   ASSERT_TRUE((*ks)->key_for("phone:77015550104").ok());  // someone new, not yet synced
@@ -1069,7 +1072,7 @@ TEST(KeyStore, AKeyAlreadyDurableDoesNotWaitForOtherPeoplesNewKeys) {
 
 TEST(KeyStore, ANewApplicantIsOneWriteMadeDurableBySync) {
   auto state = std::make_shared<MemoryRecords::State>();
-  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek());
+  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek(), {.keys_ahead = 0});
   ASSERT_TRUE(ks.ok()) << ks.status().ToString();
   const std::size_t opened_writes = state->writes.size();
   std::vector<std::string> ids;
@@ -1104,6 +1107,139 @@ TEST(KeyStore, ANewApplicantIsOneWriteMadeDurableBySync) {
   ASSERT_TRUE(late.ok() && late->created);
   ASSERT_TRUE((*ks)->sync().ok());
   EXPECT_EQ(state->syncs, 2);
+}
+
+// Keys made ahead: a batch is one write, synced, of its keys and its record; a new applicant then takes one and
+// writes only its identity's link (the index's record and the reverse one), not durable, with no sync at all,
+// and its sync_async answers at once on the caller's thread. A returning applicant finds the key; the key
+// store counts only applicants, not the keys still waiting; a clean close deletes those and the batch record.
+TEST(KeyStore, ANewApplicantTakesAKeyMadeAheadAndWritesOnlyItsLink) {
+  auto state = std::make_shared<MemoryRecords::State>();
+  {
+    auto ks = KeyStore::open(std::make_unique<MemoryRecords>(state), test_kek(), {.keys_ahead = 64});
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    const std::size_t opened_writes = state->writes.size();
+    ASSERT_TRUE((*ks)->make_keys_ahead().ok());
+    ASSERT_EQ(state->writes.size(), opened_writes + 1);
+    EXPECT_EQ(state->writes.back(), 65u) << "64 keys and the batch's record";
+    EXPECT_EQ(state->syncs, 1) << "a batch is durable before any of its keys is handed out";
+    ASSERT_TRUE((*ks)->make_keys_ahead().ok());
+    EXPECT_EQ(state->writes.size(), opened_writes + 1) << "a full reserve makes no batch";
+
+    auto k = (*ks)->key_for("phone:77015550301");
+    ASSERT_TRUE(k.ok() && k->created);
+    ASSERT_EQ(state->writes.size(), opened_writes + 2);
+    EXPECT_EQ(state->writes.back(), 2u) << "the identity's link and its reverse";
+    EXPECT_FALSE(state->durable.back());
+    EXPECT_EQ(state->syncs, 1);
+    EXPECT_TRUE(state->has("k/" + k->applicant_id)) << "the key was one of the batch's";
+    EXPECT_TRUE(state->has("r/" + k->applicant_id));
+    std::thread::id answered;
+    (*ks)->sync_async(k->applicant_id, [&](Status st) {
+      EXPECT_TRUE(st.ok());
+      answered = std::this_thread::get_id();
+    });
+    EXPECT_EQ(answered, std::this_thread::get_id()) << "a key made ahead waited for a sync";
+    EXPECT_EQ(state->syncs, 1);
+    auto again = (*ks)->key_for("phone:77015550301");
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->created);
+    EXPECT_EQ(again->applicant_id, k->applicant_id);
+    EXPECT_EQ(raw(again->key), raw(k->key));
+    EXPECT_EQ(*(*ks)->find("phone:77015550301"), std::optional<std::string>(k->applicant_id));
+    auto stats = (*ks)->stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->applicants, 1u) << "keys nobody took yet are no applicants";
+    EXPECT_TRUE((*ks)->unlinked().empty()) << "this process's own keys are never unlinked";
+  }
+  std::lock_guard lock(state->mu);
+  std::size_t keys = 0, batches = 0;
+  for (const auto& [k, v] : state->records) {
+    keys += k.starts_with("k/");
+    batches += k.starts_with("v/");
+  }
+  EXPECT_EQ(keys, 1u) << "a clean close deletes the keys nobody took";
+  EXPECT_EQ(batches, 0u);
+}
+
+// A power cut takes the identity links of new applicants that took keys made ahead (they wait in the buffer),
+// never their keys (synced with their batch) nor their acknowledged appeals. At the next start the keys of the
+// batch are unlinked, none is handed out again, and restore_identity_links() links each person back to the key
+// the log says their appeals are sealed with: the returning person finds it, an erasure unlinks it.
+TEST(KeyStore, AnIdentityLinkAPowerCutTookIsRestoredFromTheLogAndItsKeyIsNeverGivenAgain) {
+  auto fs = std::make_shared<store::testing::FaultFs>();
+  SealedCity city(test_kek(), fs, /*keys_ahead=*/64);
+  std::map<std::string, std::string> applicant_of_appeal;
+  std::vector<std::string> appeals;
+  for (int i = 0; i < 5; ++i) appeals.push_back(city.reg(person(i)));
+  appeals.push_back(city.reg(person(0)));  // a returning person: the same key
+  for (const std::string& a : appeals) applicant_of_appeal[a] = city.applicant_id(a);
+  EXPECT_EQ(applicant_of_appeal[appeals[0]], applicant_of_appeal[appeals[5]]);
+  fs->power_cut();
+  city.close();
+  fs->drop_unsynced();
+  std::set<std::string> batch;
+  ASSERT_TRUE(read_key_log(city.dir() + "/keys", [&](std::string_view k, std::string_view v) {
+                if (!k.starts_with("v/")) return;
+                std::istringstream ids{std::string(v)};
+                std::string id;
+                ids >> id;  // the log's position
+                while (ids >> id) batch.insert(id);
+              }).ok());
+  ASSERT_EQ(batch.size(), 64u) << "the batch's record was synced with it";
+  for (const auto& [appeal, id] : applicant_of_appeal) EXPECT_TRUE(batch.contains(id)) << id;
+
+  city.open();
+  EXPECT_EQ(city.restored(), 5u) << "the five people's links came back from the log";
+  EXPECT_TRUE(city.keys().unlinked().empty());
+  for (int i = 0; i < 5; ++i) {
+    const std::string identity = sealing_identity(person(i), appeals[i]);
+    EXPECT_EQ(*city.keys().find(identity), std::optional<std::string>(applicant_of_appeal[appeals[i]])) << i;
+    auto state = city.engine().load(appeals[i]);
+    ASSERT_TRUE(state.ok());
+    auto opened = city.engine().applicant(*state);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_EQ(opened->name, person(i).name);
+  }
+  const std::string again = city.reg(person(3));
+  EXPECT_EQ(city.applicant_id(again), applicant_of_appeal[appeals[3]]) << "the returning person got a new key";
+  for (int i = 100; i < 200; ++i) {
+    EXPECT_FALSE(batch.contains(city.applicant_id(city.reg(person(i))))) << "a key of the cut's batch was given again";
+  }
+  const std::string erased[] = {applicant_of_appeal[appeals[1]]};
+  ASSERT_TRUE(erase_applicants(city.keys(), city.store(), {{erased[0]}, "request of the applicant", "", {"dpo", "privacy_officer", ""}}).ok());
+  EXPECT_EQ(*city.keys().find(sealing_identity(person(1), appeals[1])), std::nullopt) << "the restored link outlived the erasure";
+
+  // Restored links are durable: a second cut after the restart takes none of them.
+  fs->power_cut();
+  city.close();
+  fs->drop_unsynced();
+  city.open();
+  EXPECT_EQ(*city.keys().find(sealing_identity(person(2), appeals[2])), std::optional<std::string>(applicant_of_appeal[appeals[2]]));
+}
+
+// A clean close deletes the keys made ahead that nobody took and the batch records, after making the links
+// durable: the next open has nothing unlinked and nothing to restore.
+TEST(KeyStore, ACleanCloseLeavesNoKeyMadeAheadAndNothingUnlinked) {
+  SealedCity city(test_kek(), nullptr, /*keys_ahead=*/64);
+  std::vector<std::string> appeals;
+  for (int i = 0; i < 3; ++i) appeals.push_back(city.reg(person(i)));
+  city.close();
+  std::size_t keys = 0, batches = 0, links = 0;
+  ASSERT_TRUE(read_key_log(city.dir() + "/keys", [&](std::string_view k, std::string_view) {
+                keys += k.starts_with("k/");
+                batches += k.starts_with("v/");
+                links += k.starts_with("i/");
+              }).ok());
+  EXPECT_EQ(keys, 3u);
+  EXPECT_EQ(batches, 0u);
+  EXPECT_EQ(links, 3u);
+  city.open();
+  EXPECT_EQ(city.restored(), 0u);
+  EXPECT_TRUE(city.keys().unlinked().empty());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(*city.keys().find(sealing_identity(person(i), appeals[i])), std::optional<std::string>(city.applicant_id(appeals[i])));
+  }
 }
 
 // ---- the key log ---------------------------------------------------------------------------------------------

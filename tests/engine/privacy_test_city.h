@@ -70,8 +70,12 @@ class SealedCity {
  public:
   // `fs`: the file system under the log and the key store (the default one when null), for the tests that
   // cut the power.
-  explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek(), std::shared_ptr<rocksdb::FileSystem> fs = nullptr)
-      : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)), fs_(std::move(fs)) {
+  // `keys_ahead`: as privacy::KeyStoreOptions (the first batch, made at open as the server does, is 64 keys at
+  // most; with 64, no other batch is made before 32 are taken, and no link is synced before the close).
+  explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek(), std::shared_ptr<rocksdb::FileSystem> fs = nullptr,
+                      std::size_t keys_ahead = 1024)
+      : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)), fs_(std::move(fs)),
+        keys_ahead_(keys_ahead) {
     open();
   }
   ~SealedCity() {
@@ -83,9 +87,16 @@ class SealedCity {
     auto s = store::open_rocks_store(dir_ + "/log", {.file_system = fs_}, clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
-    auto k = privacy::KeyStore::open(dir_ + "/keys", kek_, {.file_system = fs_});
+    auto k = privacy::KeyStore::open(
+        dir_ + "/keys", kek_,
+        {.file_system = fs_, .keys_ahead = keys_ahead_, .log_position = [log = store_.get()] { return log->head_position(); }});
     ASSERT_TRUE(k.ok()) << k.status().ToString();
     keys_ = std::move(k).value();
+    // As the server starts: the links a crash took are restored, and keys are made ahead.
+    auto restored = privacy::restore_identity_links(*keys_, *store_);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    restored_ = *restored;
+    ASSERT_TRUE(keys_->make_keys_ahead().ok());
     sealer_ = std::make_unique<privacy::AeadApplicantSealer>(*keys_);
     engine_ = std::make_unique<Engine>(*store_, clock_, &catalogue_, *sealer_);
   }
@@ -124,6 +135,7 @@ class SealedCity {
   privacy::KeyStore& keys() { return *keys_; }
   const std::string& dir() const { return dir_; }
   ManualClock& clock() { return clock_; }
+  std::size_t restored() const { return restored_; }  // identity links the last open() restored
 
  private:
   std::string dir_;
@@ -136,6 +148,8 @@ class SealedCity {
   std::unique_ptr<privacy::AeadApplicantSealer> sealer_;
   std::unique_ptr<Engine> engine_;
   std::atomic<int> next_{0};
+  std::size_t keys_ahead_;
+  std::size_t restored_ = 0;
 };
 
 }  // namespace otinish::engine::testing

@@ -193,6 +193,8 @@ static Status open_personal_data(Node::Parts& parts, const NodeOptions& o) {
   auto relinked = engine::privacy::restore_identity_links(*parts.keys, *parts.store);
   if (!relinked.ok()) parts.relink_error = relinked.status();
   if (relinked.ok()) parts.relinked = *relinked;
+  // The first new applicants need not make their own keys (a batch that cannot be made now is made later).
+  parts.keys->make_keys_ahead().IgnoreError();
   // An erasure a crash interrupted is finished now; one that cannot be (the log refusing) must not keep the
   // server down: it stays pending, its key is never handed out, and the next start tries again.
   auto finished = engine::privacy::finish_interrupted_erasures(*parts.keys, *parts.store);

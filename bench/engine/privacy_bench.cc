@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,9 @@ double thread_cpu_seconds() { return cpu_seconds(CLOCK_THREAD_CPUTIME_ID); }
 // fsync) in that key store, and again once it holds ten times as many applicants: a purge overwrites what was
 // erased where it lies, so the cost should not grow with the store. Returns the seal call's cost for a
 // returning applicant, in microseconds.
-double seal_calls(const std::string& dir, int n) {
+// `keys_ahead`: as privacy::KeyStoreOptions (0: each key made as it comes, as before December 2026).
+double seal_calls(const std::string& dir, int n, std::size_t keys_ahead) {
+  const char* how = keys_ahead ? "keys made ahead" : "keys made as they come";
   constexpr int kBatch = 32;
   n = std::max(kBatch, n / kBatch * kBatch);
   std::filesystem::remove_all(dir);
@@ -88,7 +91,8 @@ double seal_calls(const std::string& dir, int n) {
   const double plain_us = since(t) / n * 1e6;
   double one_us = 0, one_cpu_us = 0;
   {
-    auto keys = std::move(privacy::KeyStore::open(dir + "/one", kek(), {.sync = false})).value();
+    auto keys = std::move(privacy::KeyStore::open(dir + "/one", kek(), {.sync = false, .keys_ahead = keys_ahead})).value();
+    if (!keys->make_keys_ahead().ok()) std::abort();
     privacy::AeadApplicantSealer aead(*keys);
     t = Steady::now();
     const double cpu = cpu_seconds();
@@ -99,7 +103,8 @@ double seal_calls(const std::string& dir, int n) {
     one_us = since(t) / n * 1e6;
     one_cpu_us = (cpu_seconds() - cpu) / n * 1e6;
   }
-  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false})).value();
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.sync = false, .keys_ahead = keys_ahead})).value();
+  if (!keys->make_keys_ahead().ok()) std::abort();
   privacy::AeadApplicantSealer aead(*keys);
   double seal_cpu = 0, write_cpu = 0;
   double cpu = cpu_seconds();
@@ -138,13 +143,13 @@ double seal_calls(const std::string& dir, int n) {
   const auto [erase_large_ms, erase_large_wall] = erasure_ms(n);
   std::printf("| seal: plain (cereal bytes) | %.2f us |\n", plain_us);
   std::printf("| seal: AEAD, a returning applicant (key cached) | %.2f us |\n", returning_us);
-  std::printf("| seal: AEAD, a new applicant one at a time (key made, wrapped; written by make_durable, no fsync): "
-              "wall (process CPU) | %.2f us (%.2f us) |\n", one_us, one_cpu_us);
+  std::printf("| seal: AEAD, a new applicant one at a time, %s (written by make_durable or the key store's "
+              "thread, no fsync): wall (process CPU) | %.2f us (%.2f us) |\n", how, one_us, one_cpu_us);
   // In all: the process's CPU during the batches (the two threads', and whatever else ran meanwhile).
-  std::printf("| seal: AEAD, %d new applicants in batches of %d, CPU each: the seal call (registration's thread), "
-              "the batch's write (key store's sync thread), the process's other threads meanwhile; in all | "
+  std::printf("| seal: AEAD, %d new applicants in batches of %d, %s, CPU each: the seal call (registration's "
+              "thread), make_durable (the same), the process's other threads meanwhile (the key store's); in all | "
               "%.2f, %.2f, %.2f; %.2f us in all (goal <= 5 us) |\n",
-              n, kBatch, seal_cpu / n * 1e6, write_cpu / n * 1e6,
+              n, kBatch, how, seal_cpu / n * 1e6, write_cpu / n * 1e6,
               std::max(0.0, batched_cpu - seal_cpu - write_cpu) / n * 1e6, batched_cpu / n * 1e6);
   std::printf("| one erasure (both steps and the purge; no fsync but the directory's), CPU (wall): in a key store "
               "of %d applicants / of %d | %.2f ms (%.2f) / %.2f ms (%.2f) |\n",
@@ -190,7 +195,26 @@ class SpinningPlainSealer final : public ApplicantSealer {
 struct SealingCost {
   double plain_cpu_us = 0, sealed_cpu_us = 0, added_cpu_us = 0;
   double plain_wall_us = 0, sealed_wall_us = 0, added_wall_us = 0;
+  // Under load only: the registering thread's CPU the sealed engine adds (median of the blocks' differences),
+  // and the key store's own thread's CPU per sealed registration (over the whole run).
+  double added_thread_us = 0, keys_thread_us = 0;
 };
+
+// The CPU time, in seconds, the threads of this process named `name` have run (their schedstat: nanoseconds).
+double named_threads_cpu_seconds(std::string_view name) {
+  double total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string n;
+    std::getline(comm, n);
+    if (n != name) continue;
+    std::ifstream stat(task.path() / "schedstat");
+    unsigned long long ns = 0;
+    stat >> ns;
+    total += ns / 1e9;
+  }
+  return total;
+}
 
 // Blocks of `block` registrations from 0 to `n` on the plain and the sealed engine in turns: run(engine, from,
 // &cpu, &wall) registers [from, from + block) and gives its CPU and wall time per registration. Which engine
@@ -255,17 +279,20 @@ SealingCost sealing_cost(const std::string& dir, int n, bool returning, const Ap
 
 // What sealing adds to a registration as the server registers under load: registrations handed to
 // Engine::register_appeal_async from one thread, `in_flight` at a time, with every sync on (the log's fsync
-// group commit, and the key store's: one write and one fsync on its own thread for the new applicants made
-// meanwhile). `new_percent` of the registrations are new applicants, the rest people registered before (not
-// timed): 0, 100, and 20 (a city's mix: "most" appeals repeat earlier ones). As
+// group commit, and the key store's on its own thread: a batch of keys made ahead, one write and one fsync,
+// and the links new applicants wrote meanwhile; with `keys_ahead` 0, as before December 2026, the keys of the
+// new applicants made meanwhile). `new_percent` of the registrations are new applicants, the rest people
+// registered before (not timed): 0, 100, and 20 (a city's mix: "most" appeals repeat earlier ones). As
 // sealing_cost(): two engines side by side, blocks taken in turns, the median of the blocks' differences in the
 // process's CPU per registration (all threads: the registering one, the store's, the key store's sync thread,
 // the kernel's work for them).
-SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight, int new_percent) {
+SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight, int new_percent,
+                                    std::size_t keys_ahead = privacy::KeyStoreOptions{}.keys_ahead) {
   std::filesystem::remove_all(dir);
   auto plain_store = std::move(store::open_rocks_store(dir + "/plain")).value();
   auto sealed_store = std::move(store::open_rocks_store(dir + "/log")).value();
-  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek())).value();
+  auto keys = std::move(privacy::KeyStore::open(dir + "/keys", kek(), {.keys_ahead = keys_ahead})).value();
+  if (!keys->make_keys_ahead().ok()) std::abort();  // as the server starts
   privacy::AeadApplicantSealer aead(*keys);
   auto cat = catalogue();
   Engine plain(*plain_store, SystemClock::instance(), &cat, PlainApplicantSealer::instance());
@@ -278,8 +305,11 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
   std::condition_variable cv;
   int pending = 0;
   bool failed = false;
+  std::vector<double> thread_cpu[2];  // the registering thread's CPU per registration, each block: plain, sealed
+  const double keys_thread = named_threads_cpu_seconds("otinish-keys");
   auto run = [&](Engine& eng, int from, double* cpu, double* wall) {
     const double c = cpu_seconds();
+    const double tc = thread_cpu_seconds();
     const auto t = Steady::now();
     for (int i = from; i < from + block && i < n; ++i) {
       {
@@ -295,13 +325,22 @@ SealingCost sealing_cost_under_load(const std::string& dir, int n, int in_flight
                                   cv.notify_all();
                                 });
     }
+    const double registering = thread_cpu_seconds() - tc;
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return pending == 0; });
     if (failed) std::abort();
     *cpu = (cpu_seconds() - c) / block * 1e6;
     *wall = since(t) / block * 1e6;
+    thread_cpu[&eng == &sealed].push_back(registering / block * 1e6);
   };
-  return alternate(plain, sealed, n, block, run);
+  SealingCost cost = alternate(plain, sealed, n, block, run);
+  std::vector<double> added;
+  for (std::size_t i = 0; i < thread_cpu[0].size() && i < thread_cpu[1].size(); ++i) {
+    added.push_back(thread_cpu[1][i] - thread_cpu[0][i]);
+  }
+  cost.added_thread_us = median(added);
+  cost.keys_thread_us = (named_threads_cpu_seconds("otinish-keys") - keys_thread) / (n / block * block) * 1e6;
+  return cost;
 }
 
 std::uintmax_t dir_bytes(const std::string& dir, int* files) {
@@ -377,8 +416,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
   }
   std::printf("| what | figure |\n|---|---|\n");
-  const double seal_us = seal_calls(dir, regs);
-  if (seal_only) return 0;
+  // Keys made ahead (the default) and as they come, alternately: the machine's speed drifts between runs.
+  const double seal_us = seal_calls(dir, regs, privacy::KeyStoreOptions{}.keys_ahead);
+  seal_calls(dir, regs, 0);
+  if (seal_only) {
+    seal_calls(dir, regs, privacy::KeyStoreOptions{}.keys_ahead);
+    seal_calls(dir, regs, 0);
+    return 0;
+  }
   const SealingCost returning = sealing_cost(dir, regs, true);
   const SealingCost fresh = sealing_cost(dir, regs, false);
   std::printf("| registration, one thread, no fsync, returning applicants: plain / AEAD sealer (CPU, median of "
@@ -394,16 +439,24 @@ int main(int argc, char** argv) {
   std::printf("| sealing adds per registration, new applicant (its key written; with syncs on, one more fsync on "
               "the key store's thread, shared by concurrent registrations): CPU (wall) | %.1f us (%.1f us) |\n",
               fresh.added_cpu_us, fresh.added_wall_us);
-  for (int new_percent : {0, 20, 100}) {
+  for (int new_percent : {0, 20, 100, -100}) {  // -100: new applicants, their keys made as they come
     for (int in_flight : {8, 32}) {
-      const SealingCost load = sealing_cost_under_load(dir, regs, in_flight, new_percent);
-      const std::string who_text = new_percent == 0 ? "returning" : new_percent == 100 ? "new" : "20% new, 80% returning";
+      const SealingCost load = new_percent >= 0 ? sealing_cost_under_load(dir, regs, in_flight, new_percent)
+                                                : sealing_cost_under_load(dir, regs, in_flight, 100, /*keys_ahead=*/0);
+      const std::string who_text = new_percent == 0     ? "returning"
+                                   : new_percent == 100 ? "new (keys made ahead)"
+                                   : new_percent == 20  ? "20% new, 80% returning"
+                                                        : "new, keys made as they come (no keys ahead, as before)";
       const char* who = who_text.c_str();
       std::printf("| registrations under load (%d in flight, asynchronous, syncs on), %s applicants: plain / AEAD "
                   "sealer, CPU of the process per registration | %.1f / %.1f us |\n",
                   in_flight, who, load.plain_cpu_us, load.sealed_cpu_us);
-      std::printf("| sealing adds per registration under load (%d in flight), %s applicant: CPU (wall) | %.1f us "
-                  "(%.1f us) (goal <= 5 us) |\n", in_flight, who, load.added_cpu_us, load.added_wall_us);
+      std::printf("| sealing adds per registration under load (%d in flight), %s applicant: the process's CPU "
+                  "(wall), noisy (RocksDB's background work, group commit) | %.1f us (%.1f us) |\n",
+                  in_flight, who, load.added_cpu_us, load.added_wall_us);
+      std::printf("| sealing's own CPU per registration under load (%d in flight), %s applicant: the registering "
+                  "thread's added + the key store's thread = in all | %.1f + %.1f = %.1f us (goal <= 5 us) |\n",
+                  in_flight, who, load.added_thread_us, load.keys_thread_us, load.added_thread_us + load.keys_thread_us);
     }
   }
   if (erase > 0) erase_many(dir, erase);

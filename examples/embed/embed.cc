@@ -85,8 +85,15 @@ int main(int argc, char** argv) {
   auto kek = std::filesystem::exists(kek_file) ? engine::privacy::load_kek("file:" + kek_file, data)
                                                : engine::privacy::generate_kek_file(kek_file, data);
   if (!kek.ok()) return fail(kek.status());
-  auto keys = engine::privacy::KeyStore::open(data + "/keys", *kek);
+  //    Keys are made ahead in synced batches, so a new applicant waits for no fsync; the links a crash may take
+  //    are restored from the log before anyone registers (the key store records the log's position with each
+  //    batch, so only the log since then is read).
+  auto keys = engine::privacy::KeyStore::open(data + "/keys", *kek,
+                                              {.log_position = [&store] { return store.head_position(); }});
   if (!keys.ok()) return fail(keys.status());
+  if (auto restored = engine::privacy::restore_identity_links(**keys, store); !restored.ok()) {
+    return fail(restored.status());
+  }
   engine::privacy::AeadApplicantSealer sealer(**keys);
 
   // 5. The engine, and one appeal's life.

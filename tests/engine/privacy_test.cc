@@ -874,10 +874,13 @@ Applicant person(int i) {
 // A power cut keeps of each file only what was last synced (the log's and the key store's alike). Every appeal
 // acknowledged before it must still open with its applicant's key: a new applicant's key is written unsynced
 // when it is made, and must be synced before the appeal that names it is appended, on both registration
-// paths. (Appended first, the log's fsync would keep appeals whose keys the cut took.)
-TEST(KeyStore, APowerCutKeepsTheKeyOfEveryAcknowledgedAppeal) {
+// paths. (Appended first, the log's fsync would keep appeals whose keys the cut took.) Both ways a new
+// applicant gets a key: made ahead (synced with its batch), and made as it comes (no keys made ahead).
+class KeyStorePowerCut : public ::testing::TestWithParam<std::size_t> {};
+INSTANTIATE_TEST_SUITE_P(KeysAhead, KeyStorePowerCut, ::testing::Values(1024, 0));
+TEST_P(KeyStorePowerCut, APowerCutKeepsTheKeyOfEveryAcknowledgedAppeal) {
   auto fs = std::make_shared<store::testing::FaultFs>();
-  SealedCity city(test_kek(), fs);
+  SealedCity city(test_kek(), fs, /*keys_ahead=*/GetParam());
   std::vector<std::string> acknowledged;
   for (int i = 0; i < 4; ++i) acknowledged.push_back(city.reg(person(i)));
   std::mutex mu;

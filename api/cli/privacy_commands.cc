@@ -14,6 +14,7 @@
 #include "engine/privacy/kek.h"
 #include "engine/privacy/key_store.h"
 #include "engine/privacy/redact.h"
+#include "engine/privacy/sealer.h"
 #include "engine/projection.h"
 #include "engine/views.h"
 #include "store/rocks_store.h"
@@ -69,6 +70,16 @@ std::unique_ptr<store::EventStore> open_log(const Args& a, Context& ctx, std::st
   return std::move(store).value();
 }
 
+// Identity links a crash took, restored from the log as the server restores them at start: else the person
+// is not found by phone although their appeals are in the log.
+bool restore_links(privacy::KeyStore& keys, const store::EventStore& log, Context& ctx, std::string_view command) {
+  auto restored = privacy::restore_identity_links(keys, log);
+  if (restored.ok()) return true;
+  ctx.err << "otinish " << command << ": restoring identity links lost in a crash: " << restored.status().ToString() << "\n";
+  ctx.exit_code = 1;
+  return false;
+}
+
 void keys_generate(const Args& a, Context& ctx) {
   auto kek = privacy::generate_kek_file(a.out, a.data);
   if (!kek.ok()) {
@@ -122,6 +133,7 @@ void applicant_erase(const Args& a, Context& ctx) {
     ctx.exit_code = 1;
     return;
   }
+  if (!restore_links(*keys, *log, ctx, "applicant erase")) return;
   std::string id = a.applicant;
   if (id.empty()) {
     auto of = privacy::applicant_of(*log, a.appeal);
@@ -156,6 +168,8 @@ void applicant_erase(const Args& a, Context& ctx) {
 void applicant_find(const Args& a, Context& ctx) {
   auto keys = open_keys(a, ctx, "applicant find");
   if (!keys) return;
+  auto log = open_log(a, ctx, "applicant find");
+  if (!log || !restore_links(*keys, *log, ctx, "applicant find")) return;
   const std::string identity = engine::applicant_identity({"", a.phone, ""});
   if (identity.empty()) {
     ctx.err << "otinish applicant find: --phone is empty\n";
@@ -174,11 +188,9 @@ void applicant_find(const Args& a, Context& ctx) {
     return;
   }
   ctx.out << "applicant " << **found << ", appeals:";
-  if (auto log = open_log(a, ctx, "applicant find")) {
-    auto appeals = privacy::appeals_of(*log, {**found});
-    if (appeals.ok()) {
-      for (const std::string& appeal : (*appeals)[**found]) ctx.out << " " << appeal;
-    }
+  auto appeals = privacy::appeals_of(*log, {**found});
+  if (appeals.ok()) {
+    for (const std::string& appeal : (*appeals)[**found]) ctx.out << " " << appeal;
   }
   ctx.out << "\n";
 }

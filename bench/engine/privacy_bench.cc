@@ -405,10 +405,12 @@ void erase_many(const std::string& dir, int n) {
 
 int main(int argc, char** argv) {
   int regs = 20000, erase = 100000;
-  bool seal_only = false;  // only the seal calls: for a profiler
+  bool seal_only = false;        // only the seal calls: for a profiler
+  bool under_load_only = false;  // only new applicants under load
   std::string dir = "/tmp/otinish-privacy-bench";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--seal-only")) seal_only = true;
+    if (!std::strcmp(argv[i], "--under-load-only")) under_load_only = true;
   }
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--registrations")) regs = std::atoi(argv[i + 1]);
@@ -416,6 +418,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
   }
   std::printf("| what | figure |\n|---|---|\n");
+  if (under_load_only) {  // the lines under load alone: for a profiler
+    for (int in_flight : {8, 32}) {
+      const SealingCost load = sealing_cost_under_load(dir, regs, in_flight, 100);
+      std::printf("| new applicants, %d in flight: sealing's own CPU | %.1f + %.1f us |\n", in_flight,
+                  load.added_thread_us, load.keys_thread_us);
+    }
+    return 0;
+  }
   // Keys made ahead (the default) and as they come, alternately: the machine's speed drifts between runs.
   const double seal_us = seal_calls(dir, regs, privacy::KeyStoreOptions{}.keys_ahead);
   seal_calls(dir, regs, 0);

@@ -382,7 +382,7 @@ struct KeyStore::Impl {
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> synced{0};
   // The identities linked to keys made ahead, and how many of those links an fsync covered: no caller waits
-  // for them (see the reserve), the sync thread makes them durable within kLinkFlush.
+  // for them (see the reserve), the sync thread makes them durable within KeyStoreOptions::link_sync_within.
   std::atomic<std::uint64_t> links_written{0};
   std::atomic<std::uint64_t> links_synced{0};
   std::mutex sync_mu;  // one fsync at a time; the callers queued behind it are usually covered by it
@@ -414,7 +414,7 @@ struct KeyStore::Impl {
   // registration's wait for it, four fifths of sealing a new applicant under load. So the sync thread makes
   // keys ahead, a batch at a time, written and synced together with a batch record (v/<first id> -> the log's
   // position then, and the batch's ids), and a new applicant takes the next key: what it writes then, its
-  // identity's link to the key (i/ and r/), waits in the buffer for the sync thread (within kLinkFlush, or
+  // identity's link to the key (i/ and r/), waits in the buffer for the sync thread (within link_sync_within, or
   // with the next batch). The batch record is deleted once every key of it is linked (after the links in the
   // buffer, so it never reaches the disk before them), and at a clean close with the keys nobody took.
   // A process killed meanwhile may lose links of applicants whose appeals the log holds: the next open finds the
@@ -432,7 +432,6 @@ struct KeyStore::Impl {
   // A process that registers a few applicants makes few keys: batches double from kFirstBatch up to
   // KeyStoreOptions::keys_ahead.
   static constexpr std::size_t kFirstBatch = 64;
-  static constexpr std::chrono::milliseconds kLinkFlush{200};
   std::mutex reserve_mu;
   std::deque<Reserved> reserve;             // GUARDED_BY(reserve_mu)
   std::map<std::uint64_t, Batch> batches;   // GUARDED_BY(reserve_mu): this process's, with a record in the store
@@ -445,8 +444,12 @@ struct KeyStore::Impl {
 
   // What an earlier process that stopped without closing left unlinked (KeyStore::unlinked), and the batch
   // records that name them.
-  std::vector<UnlinkedKey> left_unlinked;   // GUARDED_BY(mu)
-  std::vector<std::string> left_batches;    // GUARDED_BY(mu)
+  std::vector<UnlinkedKey> left_unlinked;           // GUARDED_BY(mu)
+  std::unordered_set<std::string> left_to_link;     // GUARDED_BY(mu): of them, the ones relink() may still link
+  std::vector<std::string> left_batches;            // GUARDED_BY(mu)
+  // Held by relink() and by begin_erasure(): an erasure that read no link while relink() was writing one would
+  // leave the identity linked to the erased applicant.
+  std::mutex relink_gate;
 
   // The next key made ahead, if any, asking the sync thread for more as the reserve runs low.
   std::optional<Reserved> take_reserved() {
@@ -459,7 +462,7 @@ struct KeyStore::Impl {
         sodium_memzero(&reserve.front().key, sizeof(CachedKey));
         reserve.pop_front();
       }
-      if (reserve.size() < next_batch / 2 && !refill_asked) ask = refill_asked = true;
+      if (reserve.size() * 2 < next_batch && !refill_asked) ask = refill_asked = true;
     }
     if (ask) {
       {
@@ -555,11 +558,14 @@ struct KeyStore::Impl {
 
   // sync_async's callers, and the reserve, served by one thread started on first need: each round takes every
   // waiting caller, makes a batch of keys if the reserve asked, runs one sync() for all of them (the batch's
-  // covers them), answers them, and syncs the links to keys made ahead at least every kLinkFlush.
+  // covers them), answers them; woken by a link written to a key made ahead, it lets others join it for up to
+  // KeyStoreOptions::link_sync_within, then syncs them all.
   std::mutex async_mu;
   std::condition_variable async_cv;
   std::vector<std::function<void(Status)>> waiting;  // GUARDED_BY(async_mu)
   bool refill_wanted = false;                         // GUARDED_BY(async_mu)
+  bool links_wanted = false;                          // GUARDED_BY(async_mu)
+  std::atomic<bool> links_flagged{false};             // a link waits for the sync thread, which was told
   bool stopping = false;                              // GUARDED_BY(async_mu)
   std::thread syncer;                                 // GUARDED_BY(async_mu) (started once)
 
@@ -573,16 +579,16 @@ struct KeyStore::Impl {
     std::unique_lock lock(async_mu);
     for (;;) {
       auto busy = [&] { return stopping || refill_wanted || !waiting.empty(); };
-      if (links_synced.load(std::memory_order_acquire) < links_written.load(std::memory_order_acquire)) {
-        async_cv.wait_for(lock, kLinkFlush, busy);
-      } else {
-        async_cv.wait(lock, busy);
-      }
+      async_cv.wait(lock, [&] { return busy() || links_wanted; });
+      // Only links: others may join them until a batch, a waiter or the deadline comes.
+      if (!busy()) async_cv.wait_for(lock, options.link_sync_within, busy);
       if (stopping && waiting.empty()) return;  // everyone answered (the close syncs the links)
       std::vector<std::function<void(Status)>> round = std::move(waiting);
       waiting.clear();
       const bool make_batch = refill_wanted && !stopping;
-      refill_wanted = false;
+      refill_wanted = links_wanted = false;
+      // Before the sync counts the links: one written after this flags itself again.
+      links_flagged.store(false, std::memory_order_release);
       lock.unlock();
       // A batch that cannot be written (a full disk) leaves new applicants to make their keys as they come.
       if (make_batch) refill().IgnoreError();
@@ -590,6 +596,19 @@ struct KeyStore::Impl {
       for (auto& done : round) done(s);
       lock.lock();
     }
+  }
+
+  // Counts a link to a key made ahead written, and tells the sync thread of the first since its last round.
+  void link_written() {
+    links_written.fetch_add(1, std::memory_order_acq_rel);
+    if (links_flagged.exchange(true, std::memory_order_acq_rel)) return;
+    {
+      std::lock_guard lock(async_mu);
+      if (stopping) return;  // the close syncs it
+      start_syncer_locked();
+      links_wanted = true;
+    }
+    async_cv.notify_one();
   }
 
   ~Impl() {
@@ -617,7 +636,7 @@ struct KeyStore::Impl {
   Result<ApplicantKey> link(const IdentityHash& identity, const std::string& hash, Reserved& r) {
     const std::string id = id_text(r.number);
     const Status st = write(link_ops(hash, id), /*durable=*/false);
-    if (st.ok()) links_written.fetch_add(1, std::memory_order_acq_rel);
+    if (st.ok()) link_written();
     linked(r.batch);
     ApplicantKey out{id, r.key.key, r.key.nonce_key, true};
     const CachedKey made = r.key;
@@ -757,7 +776,10 @@ struct KeyStore::Impl {
         if (closed.contains(id)) continue;
         OTINISH_ASSIGN_OR_RETURN(auto wrapped, get(key(kKeyPrefix, id)));
         OTINISH_ASSIGN_OR_RETURN(auto reverse, get(key(kReversePrefix, id)));
-        if (wrapped && !reverse) left_unlinked.push_back({id, position});
+        if (wrapped && !reverse) {
+          left_unlinked.push_back({id, position});
+          left_to_link.insert(id);
+        }
       }
     }
     return Status::Ok();
@@ -772,7 +794,7 @@ struct KeyStore::Impl {
     const char* end = format.data() + format.size();
     if (format.starts_with(kFamily) && std::from_chars(digits, end, n).ptr == end && digits != end && n > 1) {
       return Status::InvalidArgument(where() + " holds key store format '" + format + "', written by a newer "
-                                     "otinish; this build reads otinish-keys-2 and 1. Run the newer otinish; data is "
+                                     "otinish; this build reads otinish-keys-3, 2 and 1. Run the newer otinish; data is "
                                      "never downgraded");
     }
     return Status::InvalidArgument(where() + " holds key store format '" + format + "', which this build does not read");
@@ -920,16 +942,21 @@ Result<bool> KeyStore::relink(std::string_view identity, std::string_view applic
   if (!number) return Status::InvalidArgument("'" + std::string(applicant_id) + "' is not an applicant id");
   const Impl::IdentityHash hash = m.identity_hash(identity);
   const std::string hex = to_hex(hash);
+  std::lock_guard gate(m.relink_gate);
   std::lock_guard stripe(m.stripes[Impl::spread(hash) % m.stripes.size()]);
+  {
+    std::shared_lock lock(m.mu);
+    if (!m.left_to_link.contains(std::string(applicant_id))) return false;  // not left unlinked, or linked since
+  }
   OTINISH_ASSIGN_OR_RETURN(auto owner, m.get(key(kIdentityPrefix, hex)));
-  if (owner && *owner == applicant_id) return false;
   // The person may have come back after the stop and been given a new key before the log was read: theirs
   // stays (the earlier appeals still open with the key their event names).
   if (owner && state(*owner) == ApplicantKeyState::kActive) return false;
   if (state(applicant_id) != ApplicantKeyState::kActive) return false;
   OTINISH_RETURN_IF_ERROR(m.write(Impl::link_ops(hex, std::string(applicant_id)), /*durable=*/false));
-  m.links_written.fetch_add(1, std::memory_order_acq_rel);
+  m.link_written();
   std::unique_lock lock(m.mu);
+  m.left_to_link.erase(std::string(applicant_id));
   m.identities.put(hash, Impl::spread(hash), *number);
   return true;
 }
@@ -947,6 +974,7 @@ Status KeyStore::settle_unlinked() {
   std::unique_lock lock(m.mu);
   m.left_batches.clear();
   m.left_unlinked.clear();
+  m.left_to_link.clear();
   return Status::Ok();
 }
 
@@ -955,6 +983,7 @@ Status KeyStore::settle_unlinked() {
 Status KeyStore::begin_erasure(std::span<const std::string> applicant_ids, std::string_view request) {
   using Op = KeyRecords::Op;
   Impl& m = *impl_;
+  std::lock_guard gate(m.relink_gate);
   std::vector<Op> marks, unlinks;
   std::vector<std::string> hashes;
   for (const std::string& id : applicant_ids) {
@@ -1038,12 +1067,23 @@ Status KeyStore::checkpoint_to(const std::string& dir) {
 
 Result<KeyStoreStats> KeyStore::stats() {
   KeyStoreStats s;
-  OTINISH_RETURN_IF_ERROR(impl_->scan(kKeyPrefix, [&](std::string_view, std::string_view) { ++s.applicants; }));
+  // An applicant is a key someone was given: its record names its identity's hash, or (a key made ahead, or of
+  // format 1) an r/ record does. Keys made ahead that nobody took, or whose link a crash took and the log did
+  // not give back, are nobody's.
+  std::unordered_set<std::string> without_hash;
+  OTINISH_RETURN_IF_ERROR(impl_->scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {
+    if (identity_hash_of(v).empty()) {
+      without_hash.emplace(without(k, kKeyPrefix));
+    } else {
+      ++s.applicants;
+    }
+  }));
+  OTINISH_RETURN_IF_ERROR(impl_->scan(kReversePrefix, [&](std::string_view k, std::string_view) {
+    s.applicants += without_hash.contains(std::string(without(k, kReversePrefix)));
+  }));
   OTINISH_RETURN_IF_ERROR(impl_->scan(kErasingPrefix, [&](std::string_view, std::string_view) { ++s.erasing; }));
   OTINISH_RETURN_IF_ERROR(impl_->scan(kErasedPrefix, [&](std::string_view, std::string_view) { ++s.erased; }));
   s.applicants -= std::min(s.applicants, s.erasing);
-  std::lock_guard lock(impl_->reserve_mu);
-  s.applicants -= std::min<std::uint64_t>(s.applicants, impl_->reserve.size());  // made ahead, nobody's yet
   return s;
 }
 

@@ -17,7 +17,7 @@
 //   - An appeal in the log never refers to a key a power loss (or a killed process) could take. Over a key log
 //     the key store's thread makes keys ahead, in batches each written and synced before any of its keys is
 //     handed out, so a new applicant takes a key that is durable already and writes only its identity's link,
-//     which waits in the buffer (synced within 200 ms). A link a crash takes is restored from the log at the
+//     which waits in the buffer (synced within KeyStoreOptions::link_sync_within). A link a crash takes is restored from the log at the
 //     next start (unlinked(), restore_identity_links()); its key is never handed to anyone else.
 //   - When no key made ahead is left (and over shared records), a new applicant's key is made as it comes and
 //     written and synced by sync() or sync_async(), which the engine calls before it appends the appeal that
@@ -36,6 +36,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,6 +76,10 @@ struct KeyStoreOptions {
   // How many keys the key store makes ahead at most (in one batch; the first batches are smaller) over a key
   // log, so that a new applicant waits for no fsync (see Guarantees). 0: none, each key made as it comes.
   std::size_t keys_ahead = 1024;
+  // How long the link of a new applicant to a key made ahead may wait in the buffer before the key store's
+  // thread syncs it (with every link written meanwhile). A link a crash takes is restored from the log at the
+  // next start, so this bounds only how much there is to restore.
+  std::chrono::milliseconds link_sync_within{200};
   // The log's head position now (store::EventStore::head_position). Kept with each batch of keys made ahead,
   // so that restore_identity_links() reads the log only from there after a crash; null: from its start.
   std::function<std::uint64_t()> log_position;
@@ -159,8 +164,9 @@ class KeyStore {
   // or by nobody. Their appeals open; the person's next appeal would not find them. Never handed out again.
   // restore_identity_links() (engine/privacy/sealer.h) reads their appeals in the log and relinks them.
   std::vector<UnlinkedKey> unlinked();
-  // Links `identity` to `applicant_id` again, unless the identity belongs to another live applicant already
-  // (the person came back after the stop) or the applicant is not active; says whether it linked.
+  // Links `identity` to `applicant_id`, one of unlinked() not linked since, unless the identity belongs to
+  // another live applicant already (the person came back after the stop) or the applicant's erasure began; says
+  // whether it linked. An erasure's first step waits for it.
   // Errors: kInvalidArgument (not an applicant id), kUnavailable, kIOError.
   Result<bool> relink(std::string_view identity, std::string_view applicant_id);
   // Once the log was read: forgets unlinked() (synced, after the links relink() wrote). The keys no appeal

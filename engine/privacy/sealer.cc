@@ -76,7 +76,11 @@ Result<Applicant> AeadApplicantSealer::open(const SealedApplicant& s, std::strin
 
 Result<std::size_t> restore_identity_links(KeyStore& keys, const store::EventStore& log) {
   const std::vector<UnlinkedKey> unlinked = keys.unlinked();
-  if (unlinked.empty()) return 0;
+  // Batch records whose keys were all linked (or erased) before the stop only need forgetting.
+  if (unlinked.empty()) {
+    OTINISH_RETURN_IF_ERROR(keys.settle_unlinked());
+    return std::size_t{0};
+  }
   std::unordered_set<std::string> ids;
   std::uint64_t from = UINT64_MAX;
   for (const UnlinkedKey& u : unlinked) {

@@ -70,12 +70,14 @@ class SealedCity {
  public:
   // `fs`: the file system under the log and the key store (the default one when null), for the tests that
   // cut the power.
-  // `keys_ahead`: as privacy::KeyStoreOptions (the first batch, made at open as the server does, is 64 keys at
-  // most; with 64, no other batch is made before 32 are taken, and no link is synced before the close).
+  // `keys_ahead`, `link_sync_within`: as privacy::KeyStoreOptions (the first batch, made at open as the server
+  // does, is 64 keys at most; with 64, no other batch is made before 32 are taken; with a long link_sync_within
+  // as well, no link is synced before the close).
   explicit SealedCity(privacy::KeyEncryptionKey kek = test_kek(), std::shared_ptr<rocksdb::FileSystem> fs = nullptr,
-                      std::size_t keys_ahead = 1024)
+                      std::size_t keys_ahead = 1024,
+                      std::chrono::milliseconds link_sync_within = privacy::KeyStoreOptions{}.link_sync_within)
       : dir_(make_temp_dir()), clock_(t0()), catalogue_(test_topics()), kek_(std::move(kek)), fs_(std::move(fs)),
-        keys_ahead_(keys_ahead) {
+        keys_ahead_(keys_ahead), link_sync_within_(link_sync_within) {
     open();
   }
   ~SealedCity() {
@@ -89,7 +91,10 @@ class SealedCity {
     store_ = std::move(s).value();
     auto k = privacy::KeyStore::open(
         dir_ + "/keys", kek_,
-        {.file_system = fs_, .keys_ahead = keys_ahead_, .log_position = [log = store_.get()] { return log->head_position(); }});
+        {.file_system = fs_,
+         .keys_ahead = keys_ahead_,
+         .link_sync_within = link_sync_within_,
+         .log_position = [log = store_.get()] { return log->head_position(); }});
     ASSERT_TRUE(k.ok()) << k.status().ToString();
     keys_ = std::move(k).value();
     // As the server starts: the links a crash took are restored, and keys are made ahead.
@@ -149,6 +154,7 @@ class SealedCity {
   std::unique_ptr<Engine> engine_;
   std::atomic<int> next_{0};
   std::size_t keys_ahead_;
+  std::chrono::milliseconds link_sync_within_;
   std::size_t restored_ = 0;
 };
 

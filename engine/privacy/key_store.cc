@@ -438,6 +438,9 @@ struct KeyStore::Impl {
   std::uint64_t batches_made = 0;           // GUARDED_BY(reserve_mu)
   std::size_t next_batch = 0;               // GUARDED_BY(reserve_mu) (set at open)
   bool refill_asked = false;                // GUARDED_BY(reserve_mu)
+  // The process the reserve was made in (fork_generation): a forked child's copy of it is its parent's, whose
+  // keys the parent hands out too, so the child drops it and makes its keys as they come.
+  std::uint64_t reserve_generation = 0;     // GUARDED_BY(reserve_mu)
   bool uses_reserve() const {
     return options.keys_ahead > 0 && !records->shared() && !records->durable_on_write();
   }
@@ -457,6 +460,12 @@ struct KeyStore::Impl {
     bool ask = false;
     {
       std::lock_guard lock(reserve_mu);
+      if (!reserve.empty() && reserve_generation != fork_generation()) {
+        for (Reserved& r : reserve) sodium_memzero(&r.key, sizeof(CachedKey));
+        reserve.clear();
+        batches.clear();
+        return out;
+      }
       if (!reserve.empty()) {
         out.emplace(reserve.front());
         sodium_memzero(&reserve.front().key, sizeof(CachedKey));
@@ -529,6 +538,7 @@ struct KeyStore::Impl {
     std::lock_guard lock(reserve_mu);
     refill_asked = false;
     if (st.ok()) {
+      reserve_generation = fork_generation();
       batches.emplace(b, std::move(batch));
       reserve.insert(reserve.end(), made.begin(), made.end());
       next_batch = std::min(options.keys_ahead, 2 * n);

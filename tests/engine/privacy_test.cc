@@ -1754,6 +1754,7 @@ TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
   auto ks = KeyStore::open(std::make_unique<MemoryRecords>(std::make_shared<MemoryRecords::State>()), test_kek());
   ASSERT_TRUE(ks.ok()) << ks.status().ToString();
   ASSERT_TRUE((*ks)->key_for("phone:7701555200").ok());  // the pool is filled, and most of it unused
+  ASSERT_TRUE((*ks)->make_keys_ahead().ok());              // and keys are made ahead: the parent's, not the child's
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   const pid_t child = fork();

@@ -4,6 +4,9 @@
 #include <rapidcheck.h>
 
 #include <cstdlib>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -196,6 +199,46 @@ TEST(KeyEncryptionKey, ServeRefusesAWrongOrMissingKeyWithExitThreeNamingTheSourc
 }
 
 // ---- the command line ------------------------------------------------------------------------------------------
+
+// A process killed after registering a new person, whose identity's link was still in the key store's buffer:
+// `otinish applicant find` restores the link from the log before it looks, so the officer finds the person
+// (else: "no applicant with that phone", and an erasure by phone would miss their appeals).
+TEST(PrivacyCli, FindsAPersonWhoseLinkAKillTook) {
+  const std::string dir = make_temp_dir();
+  const std::string data = dir + "/data";
+  {
+    TestNode node(data);
+    node.keep_dir();
+    node.register_appeal();
+  }
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // registers one new person and is gone without closing anything, as if killed
+    auto store = store::open_rocks_store(data + "/log");
+    if (!store.ok()) _exit(3);
+    auto keys = engine::privacy::KeyStore::open(
+        data + "/keys", test_node_kek(),
+        // One batch of 64 (no other before 32 are taken) and no link synced before a close: the kill takes it.
+        {.keys_ahead = 64,
+         .link_sync_within = std::chrono::hours(1),
+         .log_position = [&] { return (*store)->head_position(); }});
+    if (!keys.ok() || !(*keys)->make_keys_ahead().ok()) _exit(4);
+    engine::privacy::AeadApplicantSealer sealer(**keys);
+    engine::Engine engine(**store, SystemClock::instance(), nullptr, sealer);
+    auto reg = engine.register_appeal(engine::testing::SealedCity::registration({"Late Caller", "8 701 999 00 11", "Abay 2"}),
+                                      {"late-1", {"operator:test", "operator", ""}, ""});
+    _exit(reg.ok() ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  std::ofstream(dir + "/node.kek") << std::string(64, '7') << "\n";
+  CliResult found = run_cli({"applicant", "find", "--data", data, "--kek", "file:" + dir + "/node.kek", "--phone",
+                             "8 701 999 00 11"});
+  ASSERT_EQ(found.exit_code, 0) << found.err << found.out;
+  EXPECT_NE(found.out.find("SHY-"), std::string::npos) << "the person's appeal: " << found.out;
+  std::filesystem::remove_all(dir);
+}
 
 TEST(PrivacyCli, RotateFindEraseAndAccessOnAStoppedServersData) {
   const std::string dir = make_temp_dir();

@@ -9,6 +9,7 @@
 //   - the identity index: a keyed BLAKE2b of the applicant's identity (the phone, a messenger id, or what the
 //     desk entered) -> the applicant's id, so that one person's appeals share one key; the hashing key is
 //     itself wrapped by the KEK, so the index cannot be searched for a phone without it;
+//   - the batches of keys made ahead that are not all linked yet (see Guarantees);
 //   - which applicants were erased. Which appeals an applicant has is not kept here: the log says it (each
 //     AppealRegistered names its sealed applicant's id), so sealing a returning applicant writes nothing.
 // An applicant id is random ("ap-" and 16 hex characters): it says nothing about the person.
@@ -17,8 +18,9 @@
 //   - An appeal in the log never refers to a key a power loss (or a killed process) could take. Over a key log
 //     the key store's thread makes keys ahead, in batches each written and synced before any of its keys is
 //     handed out, so a new applicant takes a key that is durable already and writes only its identity's link,
-//     which waits in the buffer (synced within KeyStoreOptions::link_sync_within). A link a crash takes is restored from the log at the
-//     next start (unlinked(), restore_identity_links()); its key is never handed to anyone else.
+//     which waits in the buffer (synced within KeyStoreOptions::link_sync_within). A link a crash takes is
+//     restored from the log at the next start (unlinked(), restore_identity_links()); its key is never handed
+//     to anyone else, nor is a key made ahead in a parent process handed out by a forked child.
 //   - When no key made ahead is left (and over shared records), a new applicant's key is made as it comes and
 //     written and synced by sync() or sync_async(), which the engine calls before it appends the appeal that
 //     names the key. Until then it waits in the key store's buffer with the other new applicants' (a process
@@ -26,8 +28,8 @@
 //     and one fsync, and a registration's thread need not wait for it (sync_async).
 //   - Erasure is two synced steps: begin_erasure() (after it, the key is never handed out again and the
 //     identity no longer finds the applicant), finish_erasure() (the key and every trace of the applicant but
-//     the erased mark are deleted). purge() then writes the key log anew without them and deletes the old file,
-//     so that the wrapped key is in no file of the directory (engine/privacy/key_log.h).
+//     the erased mark are deleted). purge() then overwrites them where they lie in the key log (or writes it
+//     anew), so that the wrapped key is in no file of the directory (engine/privacy/key_log.h).
 //   - rotate() rewraps every key under a new KEK in one atomic, synced write: a crash leaves either the old
 //     or the new KEK working, never a mix, and purge() removes the copies wrapped by the old one.
 //   - open() with a KEK other than the one the store was written with fails with kFailedPrecondition naming

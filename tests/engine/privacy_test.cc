@@ -1277,6 +1277,61 @@ TEST(KeyStore, ALinkIsSyncedWithinItsDeadlineWhenNothingElseIsWritten) {
   EXPECT_EQ(*city.keys().find(sealing_identity(person(7), appeal)), std::optional<std::string>(id));
 }
 
+// The key store over random histories: people register (new and returning), are erased, the power is cut or the
+// server restarts cleanly, with keys made ahead or not and links synced at once or only with the batches. After
+// every step each acknowledged appeal whose person was not erased since opens; all the appeals a person made since
+// their last erasure are sealed with one key, which their identity finds; and no key is two people's.
+RC_GTEST_PROP(KeyStore, EachPersonFindsTheOneKeyTheirAppealsAreSealedWithThroughCutsAndRestarts, ()) {
+  const std::size_t keys_ahead = *rc::gen::element<std::size_t>(64, 0);
+  const auto link_sync = *rc::gen::element(std::chrono::milliseconds(1), std::chrono::milliseconds(3'600'000));
+  const auto steps = *rc::gen::container<std::vector<std::pair<int, int>>>(
+      *rc::gen::inRange(1, 25), rc::gen::pair(rc::gen::inRange(0, 10), rc::gen::inRange(0, 6)));
+  auto fs = std::make_shared<store::testing::FaultFs>();
+  SealedCity city(test_kek(), fs, keys_ahead, link_sync);
+  // Per person: the appeals acknowledged since their last erasure; erased appeals only need to stay erased.
+  std::map<int, std::vector<std::string>> current;
+  std::map<std::string, int> person_of_key;
+  auto check = [&] {
+    for (const auto& [who, appeals] : current) {
+      if (appeals.empty()) continue;
+      std::optional<std::string> key;
+      for (const std::string& appeal : appeals) {
+        auto state = city.engine().load(appeal);
+        RC_ASSERT(state.ok());
+        auto opened = city.engine().applicant(*state);
+        RC_ASSERT(opened.ok());
+        if (key) RC_ASSERT(state->applicant.key_id == *key);
+        key = state->applicant.key_id;
+        auto [it, first] = person_of_key.emplace(*key, who);
+        RC_ASSERT(it->second == who);
+      }
+      auto found = city.keys().find(sealing_identity(person(who), appeals.front()));
+      RC_ASSERT(found.ok());
+      RC_ASSERT(*found == key);
+    }
+  };
+  for (const auto& [what, who] : steps) {
+    if (what <= 5) {  // registers (most steps)
+      const std::string appeal = city.reg(person(who));
+      RC_ASSERT(!appeal.empty());
+      current[who].push_back(appeal);
+    } else if (what == 6 && !current[who].empty()) {  // erased on request
+      const std::string id = city.applicant_id(current[who].front());
+      RC_ASSERT(erase_applicants(city.keys(), city.store(), {{id}, "request of the applicant", "", {}}).ok());
+      current[who].clear();
+    } else if (what == 7 || what == 8) {  // the power is cut
+      fs->power_cut();
+      city.close();
+      fs->drop_unsynced();
+      city.open();
+    } else {  // a clean restart
+      city.close();
+      city.open();
+    }
+    check();
+  }
+}
+
 // A clean close deletes the keys made ahead that nobody took and the batch records, after making the links
 // durable: the next open has nothing unlinked and nothing to restore.
 TEST(KeyStore, ACleanCloseLeavesNoKeyMadeAheadAndNothingUnlinked) {

@@ -40,11 +40,37 @@ Status record_erasures(store::EventStore& log, const std::vector<ErasedApplicant
 
 }  // namespace
 
-Result<std::string> applicant_of(const store::RecordedEvent& registered) {
+namespace {
+
+// The sealed applicant an AppealRegistered event names.
+Result<SealedApplicant> sealed_applicant_of(const store::RecordedEvent& registered) {
   OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(registered.type, registered.schema_version, registered.payload));
-  const auto* reg = std::get_if<AppealRegistered>(&ev.body);
+  auto* reg = std::get_if<AppealRegistered>(&ev.body);
   if (!reg) return Status::Corruption(registered.stream + " does not begin with AppealRegistered");
-  return reg->applicant.scheme == 0 ? std::string() : reg->applicant.key_id;
+  return std::move(reg->applicant);
+}
+
+}  // namespace
+
+Result<std::string> applicant_of(const store::RecordedEvent& registered) {
+  OTINISH_ASSIGN_OR_RETURN(SealedApplicant sealed, sealed_applicant_of(registered));
+  return sealed.scheme == 0 ? std::string() : std::move(sealed.key_id);
+}
+
+Status for_each_registration(const store::EventStore& log, std::uint64_t from,
+                             const std::function<Status(std::string_view, const SealedApplicant&)>& visit) {
+  Status bad;
+  OTINISH_RETURN_IF_ERROR(log.scan(from, UINT64_MAX, [&](const store::RecordedEvent& e) {
+                               if (e.stream_version != 1 || e.type != "AppealRegistered" ||
+                                   !e.stream.starts_with(kAppealStreamPrefix)) {
+                                 return true;
+                               }
+                               auto sealed = sealed_applicant_of(e);
+                               bad = sealed.ok() ? visit(std::string_view(e.stream).substr(kAppealStreamPrefix.size()), *sealed)
+                                                 : sealed.status();
+                               return bad.ok();
+                             }).status());
+  return bad;
 }
 
 Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id) {
@@ -58,23 +84,11 @@ Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::
                                                                    const std::vector<std::string>& applicant_ids) {
   std::map<std::string, std::vector<std::string>> out;
   for (const std::string& id : applicant_ids) out[id];
-  Status bad;
-  OTINISH_RETURN_IF_ERROR(log.scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
-                               if (e.stream_version != 1 || e.type != "AppealRegistered" ||
-                                   !e.stream.starts_with(kAppealStreamPrefix)) {
-                                 return true;
-                               }
-                               auto applicant = applicant_of(e);
-                               if (!applicant.ok()) {
-                                 bad = applicant.status();
-                                 return false;
-                               }
-                               if (auto it = out.find(*applicant); it != out.end()) {
-                                 it->second.push_back(e.stream.substr(kAppealStreamPrefix.size()));
-                               }
-                               return true;
-                             }).status());
-  OTINISH_RETURN_IF_ERROR(bad);
+  OTINISH_RETURN_IF_ERROR(for_each_registration(log, 1, [&](std::string_view appeal, const SealedApplicant& sealed) {
+    if (sealed.scheme == 0) return Status::Ok();  // plain: no applicant id
+    if (auto it = out.find(sealed.key_id); it != out.end()) it->second.emplace_back(appeal);
+    return Status::Ok();
+  }));
   for (auto& [id, appeals] : out) std::sort(appeals.begin(), appeals.end());
   return out;
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,6 +63,12 @@ Result<std::size_t> finish_interrupted_erasures(KeyStore& keys, store::EventStor
 Result<std::string> applicant_of(const store::RecordedEvent& registered);
 // The same for an appeal, read from the log. Errors: kNotFound (no such appeal), kCorruption.
 Result<std::string> applicant_of(const store::EventStore& log, std::string_view appeal_id);
+
+// Calls visit(appeal id, its sealed applicant) for every appeal registered in the log at position `from` or
+// later, in the log's order, until visit returns an error, which is returned. Errors: the log's, kCorruption (a
+// registration that does not decode).
+Status for_each_registration(const store::EventStore& log, std::uint64_t from,
+                             const std::function<Status(std::string_view appeal_id, const SealedApplicant&)>& visit);
 
 // The appeals of each of `applicant_ids`, in number order, from one pass over the log.
 Result<std::map<std::string, std::vector<std::string>>> appeals_of(const store::EventStore& log,

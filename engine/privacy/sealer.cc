@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "engine/events.h"
+#include "engine/privacy/erasure.h"
 #include "engine/privacy/aead.h"
 #include "engine/serialization.h"
 
@@ -89,37 +89,16 @@ Result<std::size_t> restore_identity_links(KeyStore& keys, const store::EventSto
   }
   const AeadApplicantSealer sealer(keys);
   std::size_t relinked = 0;
-  Status bad;
-  OTINISH_RETURN_IF_ERROR(log.scan(from, UINT64_MAX, [&](const store::RecordedEvent& e) {
-                               if (e.stream_version != 1 || e.type != "AppealRegistered" ||
-                                   !e.stream.starts_with(kAppealStreamPrefix)) {
-                                 return true;
-                               }
-                               auto ev = decode_event(e.type, e.schema_version, e.payload);
-                               const auto* reg = ev.ok() ? std::get_if<AppealRegistered>(&ev->body) : nullptr;
-                               if (!reg) {
-                                 bad = ev.ok() ? Status::Corruption(e.stream + " does not begin with AppealRegistered")
-                                               : ev.status();
-                                 return false;
-                               }
-                               if (reg->applicant.scheme != kAeadScheme || !ids.contains(reg->applicant.key_id)) return true;
-                               const std::string_view appeal = std::string_view(e.stream).substr(kAppealStreamPrefix.size());
-                               auto applicant = sealer.open(reg->applicant, appeal);
-                               // Erased since (an erasure needs no link): nothing to restore.
-                               if (!applicant.ok() && applicant.status().code() == StatusCode::kNotFound) return true;
-                               if (!applicant.ok()) {
-                                 bad = applicant.status();
-                                 return false;
-                               }
-                               auto done = keys.relink(sealing_identity(*applicant, appeal), reg->applicant.key_id);
-                               if (!done.ok()) {
-                                 bad = done.status();
-                                 return false;
-                               }
-                               relinked += *done;
-                               return true;
-                             }).status());
-  OTINISH_RETURN_IF_ERROR(bad);
+  OTINISH_RETURN_IF_ERROR(for_each_registration(log, from, [&](std::string_view appeal, const SealedApplicant& sealed) {
+    if (sealed.scheme != kAeadScheme || !ids.contains(sealed.key_id)) return Status::Ok();
+    auto applicant = sealer.open(sealed, appeal);
+    // Erased since (an erasure needs no link): nothing to restore.
+    if (!applicant.ok() && applicant.status().code() == StatusCode::kNotFound) return Status::Ok();
+    OTINISH_RETURN_IF_ERROR(applicant.status());
+    OTINISH_ASSIGN_OR_RETURN(bool done, keys.relink(sealing_identity(*applicant, appeal), sealed.key_id));
+    relinked += done;
+    return Status::Ok();
+  }));
   OTINISH_RETURN_IF_ERROR(keys.settle_unlinked());
   return relinked;
 }

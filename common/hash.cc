@@ -41,14 +41,17 @@ Hash256 blake2b_256(std::string_view bytes) noexcept {
   return h.finish();
 }
 
-std::string to_hex(std::span<const std::uint8_t> bytes) {
+void to_hex(std::span<const std::uint8_t> bytes, char* out) noexcept {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
   for (std::uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xF]);
+    *out++ = kDigits[b >> 4];
+    *out++ = kDigits[b & 0xF];
   }
+}
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+  std::string out(bytes.size() * 2, '\0');
+  to_hex(bytes, out.data());
   return out;
 }
 

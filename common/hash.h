@@ -30,6 +30,8 @@ class Blake2b {
 Hash256 blake2b_256(std::string_view bytes) noexcept;
 // Lower-case hexadecimal, 64 characters.
 std::string to_hex(std::span<const std::uint8_t> bytes);
+// The same into `out`, which has room for 2*bytes.size() characters (no allocation, for hot paths).
+void to_hex(std::span<const std::uint8_t> bytes, char* out) noexcept;
 // Returns false if `hex` is not exactly 2*out.size() hexadecimal characters.
 bool from_hex(std::string_view hex, std::span<std::uint8_t> out) noexcept;
 

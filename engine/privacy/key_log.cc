@@ -20,6 +20,7 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 
+#include "common/large_table.h"
 #include "store/disk_space.h"
 
 namespace otinish::engine::privacy {
@@ -395,7 +396,7 @@ class Index {
     std::size_t slots = 1 << 16;
     while (n * 10 > slots * 7) slots *= 2;
     if (slots <= slots_.size()) return;
-    std::vector<Slot> old = std::move(slots_);
+    std::vector<Slot, LargeTableAllocator<Slot>> old = std::move(slots_);
     slots_.assign(slots, Slot{});
     mask_ = slots_.size() - 1;
     for (const Slot& s : old) {
@@ -415,7 +416,7 @@ class Index {
     if (!slots_.empty() && (used_ + 1) * 10 <= slots_.size() * 7) return;
     reserve(std::max<std::size_t>(used_ + 1, slots_.size()));  // doubles
   }
-  std::vector<Slot> slots_;
+  std::vector<Slot, LargeTableAllocator<Slot>> slots_;
   std::size_t mask_ = 0;
   std::size_t used_ = 0;
 };
@@ -624,9 +625,8 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
     }
     const std::uint64_t base = end();
     buffer_ += encoded;
-    std::string length;
-    put_u32(length, static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead));
-    buffer_.replace(open_frame_, 4, length);
+    const auto length = static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead);
+    for (int i = 0; i < 4; ++i) buffer_[open_frame_ + i] = static_cast<char>(length >> (8 * i));  // as put_u32
     for (std::size_t i = 0; i < ops.size(); ++i) {
       std::optional<std::uint64_t> replaced;
       const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at(), &replaced);

@@ -1803,38 +1803,58 @@ RC_GTEST_PROP(KeyLog, ReadsAnswerWhatWasWrittenThroughPurgesAndReopenings, ()) {
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
 
-// New applicants' random bytes come from a pool per thread: a forked child must not draw what its parent
-// draws next (the same applicant id and the same data key in two processes).
+// New applicants' random bytes come from a pool per thread, and keys are made ahead: a forked child must neither
+// draw what its parent draws next nor take a key its parent made ahead (either way the same applicant id and
+// the same data key in two processes). Two key stores: one making keys as they come (the pool), one ahead.
+// Nothing of the key store's runs at the fork: its keys are made ahead on this thread (make_keys_ahead), and
+// its thread, woken by the first link, waits out a link deadline of an hour (a fork while it held a lock would
+// leave the child that lock held for ever).
 TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
-  auto ks = KeyStore::open(std::make_unique<MemoryRecords>(std::make_shared<MemoryRecords::State>()), test_kek());
-  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
-  ASSERT_TRUE((*ks)->key_for("phone:7701555200").ok());  // the pool is filled, and most of it unused
-  ASSERT_TRUE((*ks)->make_keys_ahead().ok());              // and keys are made ahead: the parent's, not the child's
+  auto as_they_come = KeyStore::open(std::make_unique<MemoryRecords>(std::make_shared<MemoryRecords::State>()),
+                                     test_kek(), {.keys_ahead = 0});
+  ASSERT_TRUE(as_they_come.ok()) << as_they_come.status().ToString();
+  auto ahead = KeyStore::open(std::make_unique<MemoryRecords>(std::make_shared<MemoryRecords::State>()), test_kek(),
+                              {.keys_ahead = 64, .link_sync_within = std::chrono::hours(1)});
+  ASSERT_TRUE(ahead.ok()) << ahead.status().ToString();
+  ASSERT_TRUE((*ahead)->make_keys_ahead().ok());                      // the parent's keys, not the child's
+  ASSERT_TRUE((*ahead)->key_for("phone:7701555100").ok());             // one taken: the thread waits for links
+  ASSERT_TRUE((*as_they_come)->key_for("phone:7701555200").ok());      // the pool is filled, most of it unused
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(fds[0]);
-    auto k = (*ks)->key_for("phone:7701555201");
-    const std::string out = k.ok() ? k->applicant_id + raw(k->key) : std::string("failed");
+    std::string out;
+    for (auto* ks : {&*as_they_come, &*ahead}) {
+      auto k = (*ks)->key_for("phone:7701555201");
+      out += k.ok() ? k->applicant_id + raw(k->key) : std::string("failed");
+    }
     const bool written = write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
     _exit(written ? 0 : 1);
   }
   close(fds[1]);
-  auto mine = (*ks)->key_for("phone:7701555201");
-  ASSERT_TRUE(mine.ok());
-  std::string theirs(256, '\0');
-  const ssize_t n = read(fds[0], theirs.data(), theirs.size());
+  auto drawn = (*as_they_come)->key_for("phone:7701555201");
+  auto taken = (*ahead)->key_for("phone:7701555201");
+  ASSERT_TRUE(drawn.ok() && taken.ok());
+  std::string theirs(512, '\0');
+  ssize_t n = 0;
+  for (ssize_t got; (got = read(fds[0], theirs.data() + n, theirs.size() - static_cast<std::size_t>(n))) > 0;) n += got;
   close(fds[0]);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  ASSERT_GT(n, 0);
   theirs.resize(static_cast<std::size_t>(n));
-  ASSERT_NE(theirs, "failed");
-  EXPECT_NE(theirs.substr(0, mine->applicant_id.size()), mine->applicant_id) << "the child drew the parent's next id";
-  EXPECT_NE(theirs.substr(mine->applicant_id.size()), raw(mine->key)) << "the child drew the parent's next key";
+  ASSERT_EQ(theirs.find("failed"), std::string::npos) << theirs;
+  const std::size_t one = drawn->applicant_id.size() + raw(drawn->key).size();
+  ASSERT_EQ(theirs.size(), 2 * one);
+  int i = 0;
+  for (const ApplicantKey* mine : {&*drawn, &*taken}) {
+    const std::string_view their = std::string_view(theirs).substr(i++ * one, one);
+    EXPECT_NE(their.substr(0, mine->applicant_id.size()), mine->applicant_id)
+        << (i == 1 ? "the child drew the parent's next id" : "the child took the parent's key made ahead");
+    EXPECT_NE(their.substr(mine->applicant_id.size()), raw(mine->key)) << "the same data key in both processes";
+  }
 }
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {

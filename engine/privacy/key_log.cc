@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <vector>
 
 #include <rocksdb/db.h>
@@ -429,6 +430,8 @@ class KeyLog final : public KeyRecords {
   const std::string& where() const noexcept override { return where_; }
   Result<std::optional<std::string>> get(std::string_view key) override;
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override;
+  Status scan_unordered(std::span<const std::string_view> prefixes,
+                        const std::function<void(std::string_view, std::string_view)>& visit) override;
   Status write(const std::vector<KeyRecords::Op>& ops, bool durable) override;
   Status sync() override {
     std::lock_guard f(flush_mu_);
@@ -584,6 +587,19 @@ Status KeyLog::scan(std::string_view prefix, const std::function<void(std::strin
   std::sort(found.begin(), found.end());
   for (const auto& [k, v] : found) visit(k, v);
   return Status::Ok();
+}
+
+Status KeyLog::scan_unordered(std::span<const std::string_view> prefixes,
+                              const std::function<void(std::string_view, std::string_view)>& visit) {
+  std::shared_lock lock(mu_);
+  return for_each_op([&](std::uint64_t at, const LogOp& op) {
+    if (op.kind != kOpPut) return;
+    for (std::string_view prefix : prefixes) {
+      if (!op.key.starts_with(prefix)) continue;
+      if (index_.latest(Index::hash(op.key), at)) visit(op.key, op.value);
+      return;
+    }
+  });
 }
 
 Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,17 @@ class KeyRecords {
   virtual const std::string& where() const noexcept = 0;
 
   virtual Result<std::optional<std::string>> get(std::string_view key) = 0;
-  // Every key starting with `prefix` (which ends with '/'), with its value.
+  // Every key starting with `prefix` (which ends with '/'), with its value, in the keys' order.
   virtual Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) = 0;
+  // Every key starting with any of `prefixes` (each ending with '/', none a prefix of another), with its value,
+  // in no particular order: what counts or collects needs no order, and a key log then reads its file once for
+  // all of them, instead of once a prefix and a sort of what each holds (a million applicants' key store: 5 s of
+  // stats() to about 1). `visit` may be called while the records are locked: it must not call back into them.
+  virtual Status scan_unordered(std::span<const std::string_view> prefixes,
+                                const std::function<void(std::string_view, std::string_view)>& visit) {
+    for (std::string_view prefix : prefixes) OTINISH_RETURN_IF_ERROR(scan(prefix, visit));
+    return Status::Ok();
+  }
 
   // Applies `ops`. A key log: atomically. JetStream: in order, each acknowledged by a quorum before the next, so
   // a stopped process can leave a prefix of them applied (the KeyStore orders its ops so that such a prefix is

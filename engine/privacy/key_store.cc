@@ -771,23 +771,35 @@ struct KeyStore::Impl {
       const std::string_view mine = records->shared() ? kFormat1 : kFormat;
       OTINISH_RETURN_IF_ERROR(write({{Op::Kind::kPut, std::string(kFormatKey), std::string(mine)}}));
     }
-    // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase.
-    for (std::string_view prefix : {kErasingPrefix, kErasedPrefix}) {
-      auto closing = [this, prefix](std::string_view k, std::string_view) { close(std::string(without(k, prefix))); };
-      if (records->shared()) {
-        OTINISH_RETURN_IF_ERROR(records->watch(prefix, closing));
-      } else {
-        OTINISH_RETURN_IF_ERROR(scan(prefix, closing));
+    // Erasing and erased applicants: read now, and (shared records) followed as other nodes erase. With the
+    // batch records of keys made ahead, in one pass over a key log.
+    std::vector<std::pair<std::string, std::string>> batches_left;
+    if (records->shared()) {
+      for (std::string_view prefix : {kErasingPrefix, kErasedPrefix}) {
+        OTINISH_RETURN_IF_ERROR(records->watch(prefix, [this, prefix](std::string_view k, std::string_view) {
+          close(std::string(without(k, prefix)));
+        }));
       }
+      OTINISH_RETURN_IF_ERROR(scan(kBatchPrefix, [&](std::string_view k, std::string_view v) { batches_left.emplace_back(k, v); }));
+    } else {
+      std::vector<std::string> closing;
+      const std::string_view prefixes[] = {kErasingPrefix, kErasedPrefix, kBatchPrefix};
+      OTINISH_RETURN_IF_ERROR(records->scan_unordered(prefixes, [&](std::string_view k, std::string_view v) {
+        if (k.starts_with(kBatchPrefix)) {
+          batches_left.emplace_back(k, v);
+        } else {
+          closing.emplace_back(without(k, k.starts_with(kErasingPrefix) ? kErasingPrefix : kErasedPrefix));
+        }
+      }));
+      for (const std::string& id : closing) close(id);  // after the scan: not under the records' lock
+      std::sort(batches_left.begin(), batches_left.end());
     }
-    return find_unlinked();
+    return find_unlinked(batches_left);
   }
 
   // The batch records an earlier process left (it stopped without closing), and the keys of them no identity
   // links to: see the reserve. A key erased since, or linked, is not unlinked.
-  Status find_unlinked() {
-    std::vector<std::pair<std::string, std::string>> found;
-    OTINISH_RETURN_IF_ERROR(scan(kBatchPrefix, [&](std::string_view k, std::string_view v) { found.emplace_back(k, v); }));
+  Status find_unlinked(const std::vector<std::pair<std::string, std::string>>& found) {
     for (const auto& [record, value] : found) {
       left_batches.push_back(record);
       std::string_view rest = value;
@@ -1106,19 +1118,41 @@ Result<KeyStoreStats> KeyStore::stats() {
   // An applicant is a key someone was given: its record names its identity's hash, or (a key made ahead, or of
   // format 1) an r/ record does. Keys made ahead that nobody took, or whose link a crash took and the log did
   // not give back, are nobody's.
-  std::unordered_set<std::string> without_hash;
-  OTINISH_RETURN_IF_ERROR(impl_->scan(kKeyPrefix, [&](std::string_view k, std::string_view v) {
-    if (identity_hash_of(v).empty()) {
-      without_hash.emplace(without(k, kKeyPrefix));
+  // One pass over the records, in no order: the keys without a hash, and the reverse links, meet after it.
+  // (Ids as numbers: a million strings would be a million allocations; one of another form, which no otinish
+  // makes, is counted through its text.)
+  std::unordered_set<std::uint64_t> without_hash;
+  std::vector<std::uint64_t> reversed;
+  std::unordered_set<std::string> odd_without_hash;
+  std::vector<std::string> odd_reversed;
+  const std::string_view prefixes[] = {kKeyPrefix, kReversePrefix, kErasingPrefix, kErasedPrefix};
+  OTINISH_RETURN_IF_ERROR(impl_->records->scan_unordered(prefixes, [&](std::string_view k, std::string_view v) {
+    if (k.starts_with(kKeyPrefix) || k.starts_with(kReversePrefix)) {
+      const bool reverse = k.starts_with(kReversePrefix);
+      if (!reverse && !identity_hash_of(v).empty()) {
+        ++s.applicants;
+        return;
+      }
+      const std::string_view id = without(k, reverse ? kReversePrefix : kKeyPrefix);
+      if (const std::optional<std::uint64_t> n = id_number(id)) {
+        if (reverse) {
+          reversed.push_back(*n);
+        } else {
+          without_hash.insert(*n);
+        }
+      } else if (reverse) {
+        odd_reversed.emplace_back(id);
+      } else {
+        odd_without_hash.emplace(id);
+      }
+    } else if (k.starts_with(kErasingPrefix)) {
+      ++s.erasing;
     } else {
-      ++s.applicants;
+      ++s.erased;
     }
   }));
-  OTINISH_RETURN_IF_ERROR(impl_->scan(kReversePrefix, [&](std::string_view k, std::string_view) {
-    s.applicants += without_hash.contains(std::string(without(k, kReversePrefix)));
-  }));
-  OTINISH_RETURN_IF_ERROR(impl_->scan(kErasingPrefix, [&](std::string_view, std::string_view) { ++s.erasing; }));
-  OTINISH_RETURN_IF_ERROR(impl_->scan(kErasedPrefix, [&](std::string_view, std::string_view) { ++s.erased; }));
+  for (std::uint64_t n : reversed) s.applicants += without_hash.contains(n);
+  for (const std::string& id : odd_reversed) s.applicants += odd_without_hash.contains(id);
   s.applicants -= std::min(s.applicants, s.erasing);
   return s;
 }

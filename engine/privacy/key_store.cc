@@ -466,6 +466,16 @@ struct KeyStore::Impl {
   // leave the identity linked to the erased applicant.
   std::mutex relink_gate;
 
+  // Applicant ids are 64 random bits: two people given one would share a key record, the second replacing the
+  // first's (whose appeals would no longer open). So a new key is created only where no key is (kCreate), and
+  // an id drawn again that is being or was erased (no key record left, but its erasure marks) is never used.
+  // Over shared records (JetStream) a key is still a plain put: there its create could not be told from the
+  // identity's (see create()).
+  bool id_unusable(std::uint64_t n) {
+    std::shared_lock lock(mu);
+    return !closed.empty() && closed.contains(id_text(n));
+  }
+
   // The next key made ahead, if any, asking the sync thread for more as the reserve runs low.
   std::optional<Reserved> take_reserved() {
     std::optional<Reserved> out;
@@ -528,23 +538,34 @@ struct KeyStore::Impl {
     made.reserve(n);
     std::vector<Op> ops;
     ops.reserve(n + 1);
-    std::string record = std::to_string(options.log_position ? options.log_position() : 0);
-    record.reserve(record.size() + n * 20);
-    for (std::size_t i = 0; i < n; ++i) {
-      const NewApplicantRandom random;
-      const std::string id = random.applicant_id();
-      std::string wrapped;
-      wrapped.reserve(kWrappedPairBytes + kNoIdentityHash.size());
-      wrap_into(wrapped, kek.key, id, random.material(), random.nonce());
-      wrapped += kNoIdentityHash;
-      ops.push_back({Op::Kind::kPut, key(kKeyPrefix, id), std::move(wrapped)});
-      record += ' ';
-      record += id;
-      made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
+    Status st;
+    // Twice more at most: a batch whose key meets a key already in the store (kCreate) is drawn anew.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      made.clear();
+      ops.clear();
+      std::string record = std::to_string(options.log_position ? options.log_position() : 0);
+      record.reserve(record.size() + n * 20);
+      std::unordered_set<std::uint64_t> drawn;
+      drawn.reserve(n);
+      for (std::size_t draws = 0; made.size() < n; ++draws) {
+        if (draws > 4 * n + 64) return Status::Internal(where() + ": could not draw unused applicant ids");
+        const NewApplicantRandom random;
+        if (!drawn.insert(random.number()).second || id_unusable(random.number())) continue;
+        const std::string id = random.applicant_id();
+        std::string wrapped;
+        wrapped.reserve(kWrappedPairBytes + kNoIdentityHash.size());
+        wrap_into(wrapped, kek.key, id, random.material(), random.nonce());
+        wrapped += kNoIdentityHash;
+        ops.push_back({Op::Kind::kCreate, key(kKeyPrefix, id), std::move(wrapped)});
+        record += ' ';
+        record += id;
+        made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
+      }
+      ops.push_back({Op::Kind::kPut, key(kBatchPrefix, id_text(made.front().number)), std::move(record)});
+      st = write(ops, /*durable=*/false);  // atomic (the reserve is a key log's only): all of it or nothing
+      if (st.code() != StatusCode::kAlreadyExists) break;
     }
-    Batch batch{key(kBatchPrefix, id_text(made.front().number)), n, 0};
-    ops.push_back({Op::Kind::kPut, batch.record, std::move(record)});
-    Status st = write(ops, /*durable=*/false);
+    Batch batch{ops.back().key, n, 0};
     if (st.ok()) st = sync(/*links=*/true, /*everything=*/true);
     std::lock_guard lock(reserve_mu);
     refill_asked = false;
@@ -688,11 +709,22 @@ struct KeyStore::Impl {
   // (shared records) made this person meanwhile (kAlreadyExists: look again), or replacing an erased
   // applicant (`replace`).
   Result<ApplicantKey> create(const IdentityHash& identity, std::string_view hash, bool replace) {
-    using Op = KeyRecords::Op;
     if (uses_reserve()) {
       if (std::optional<Reserved> r = take_reserved()) return link(identity, hash, *r);
     }
+    // An id drawn that is taken (see id_unusable) is drawn again; never more than a few times but by a broken
+    // random source.
+    for (int attempt = 0;; ++attempt) {
+      auto made = create_once(identity, hash, replace);
+      if (made.ok() || made.status().code() != StatusCode::kResourceExhausted) return made;
+      if (attempt == 63) return Status::Internal(where() + ": could not draw an unused applicant id");
+    }
+  }
+  // create()'s one try: kResourceExhausted when the id drawn is taken (nothing written then).
+  Result<ApplicantKey> create_once(const IdentityHash& identity, std::string_view hash, bool replace) {
+    using Op = KeyRecords::Op;
     const NewApplicantRandom random;
+    if (!records->shared() && id_unusable(random.number())) return Status::ResourceExhausted("applicant id taken");
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
@@ -712,11 +744,16 @@ struct KeyStore::Impl {
     if (!format1) wrapped += hash;
     std::vector<Op> ops;
     ops.reserve(3);
-    ops.push_back({Op::Kind::kPut, key(kKeyPrefix, out.applicant_id), std::move(wrapped)});
+    ops.push_back({records->shared() ? Op::Kind::kPut : Op::Kind::kCreate, key(kKeyPrefix, out.applicant_id),
+                   std::move(wrapped)});
     ops.push_back({create_if_absent ? Op::Kind::kCreate : Op::Kind::kPut, key(kIdentityPrefix, hash), out.applicant_id});
     if (format1) ops.push_back({Op::Kind::kPut, key(kReversePrefix, out.applicant_id), std::string(hash)});
     // Not durable yet (a key log's buffer): sync() makes it so before anything names the key.
     Status st = write(ops, /*durable=*/false);
+    if (st.code() == StatusCode::kAlreadyExists && !records->shared()) {
+      // Only the key is created here (a key log's write is atomic: nothing was written): its id is taken.
+      return Status::ResourceExhausted("applicant id taken");
+    }
     if (st.code() == StatusCode::kAlreadyExists) {
       // Another node made this person first: drop the unused key.
       write({{Op::Kind::kDelete, key(kKeyPrefix, out.applicant_id), {}}}).IgnoreError();

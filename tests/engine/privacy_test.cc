@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 #include <rocksdb/db.h>
@@ -1870,6 +1872,106 @@ TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
         << (i == 1 ? "the child drew the parent's next id" : "the child took the parent's key made ahead");
     EXPECT_NE(their.substr(mine->applicant_id.size()), raw(mine->key)) << "the same data key in both processes";
   }
+}
+
+// Applicant ids are 64 random bits: two people must never be given one (the second key would replace the
+// first's, whose appeals would no longer open). Forced in a child process whose system randomness gives every
+// seed twice, so that every second pool of random bytes repeats the one before: ids drawn twice in one batch of
+// keys made ahead, and ids of keys already in the store, are drawn again, with keys made ahead and as they come.
+namespace repeating_random {
+int seeds = 0, others = 0;
+const char* name() { return "repeating"; }
+std::uint32_t random() { return 4; }
+void buf(void* out, std::size_t n) {
+  // A seed (32 bytes) is given twice in turn: 1, 1, 2, 2, ...; anything else is new each time.
+  const int k = n == 32 ? (++seeds + 1) / 2 : 1000 + ++others;
+  auto* p = static_cast<unsigned char*>(out);
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<unsigned char>(k * 131 + i * 29 + (i >> 8) * 7);
+}
+randombytes_implementation implementation = {&name, &random, nullptr, nullptr, &buf, nullptr};
+}  // namespace repeating_random
+
+// Runs `body` in a child process whose system randomness repeats (repeating_random); its failures, if any.
+std::string in_repeating_child(const std::function<std::string()>& body) {
+  int fds[2];
+  if (pipe(fds) != 0) return "no pipe";
+  const pid_t child = fork();
+  if (child < 0) return "no fork";
+  if (child == 0) {
+    close(fds[0]);
+    randombytes_set_implementation(&repeating_random::implementation);
+    const std::string failure = body();
+    const bool written = write(fds[1], failure.data(), failure.size()) == static_cast<ssize_t>(failure.size());
+    _exit(written && failure.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string failure(4096, '\0');
+  ssize_t n = 0;
+  for (ssize_t got; (got = read(fds[0], failure.data() + n, failure.size() - static_cast<std::size_t>(n))) > 0;) n += got;
+  close(fds[0]);
+  failure.resize(static_cast<std::size_t>(n));
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) return "no child";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return failure.empty() ? "the child failed" : failure;
+  return "";
+}
+
+// Gives `people` new applicants from `first` on, checking that no id is given twice (`given`: id -> data key).
+std::string give(KeyStore& ks, int first, int people, std::map<std::string, std::string>& given) {
+  for (int i = first; i < first + people; ++i) {
+    auto k = ks.key_for("phone:77015" + std::to_string(100000 + i));
+    if (!k.ok()) return k.status().ToString();
+    if (!given.emplace(k->applicant_id, raw(k->key)).second) return "id " + k->applicant_id + " given twice; ";
+  }
+  return "";
+}
+
+TEST(KeyStore, AnApplicantIdDrawnTwiceIsDrawnAgain) {
+  const std::string dir = testing::make_temp_dir();
+  // Keys made ahead (a batch meets its own ids, and the keys already made) and as they come.
+  EXPECT_EQ(in_repeating_child([&] {
+              for (const std::size_t keys_ahead : {std::size_t{64}, std::size_t{0}}) {
+                auto ks = KeyStore::open(dir + "/keys" + std::to_string(keys_ahead), test_kek(),
+                                         {.sync = false, .keys_ahead = keys_ahead});
+                if (!ks.ok()) return ks.status().ToString();
+                if (!(*ks)->make_keys_ahead().ok()) return std::string("no keys made ahead");
+                std::map<std::string, std::string> given;
+                const std::string failure = give(**ks, 0, 150, given);
+                if (!failure.empty()) return failure + " (keys ahead " + std::to_string(keys_ahead) + ")";
+                for (int i = 0; i < 150; ++i) {  // nobody's key was replaced by another's
+                  auto again = (*ks)->key_for("phone:77015" + std::to_string(100000 + i));
+                  if (!again.ok() || !given.contains(again->applicant_id) || given.at(again->applicant_id) != raw(again->key)) {
+                    return std::string("a key replaced");
+                  }
+                }
+              }
+              return std::string();
+            }),
+            "");
+  // An erased applicant's id (its key record deleted, its erasure marks kept) drawn again is not given: its
+  // new owner's key would count as erased. The 85th draw repeats the 43rd (the second seed's pool again).
+  EXPECT_EQ(in_repeating_child([&] {
+              auto ks = KeyStore::open(dir + "/erased", test_kek(), {.sync = false, .keys_ahead = 0});
+              if (!ks.ok()) return ks.status().ToString();
+              std::map<std::string, std::string> given;
+              std::string failure = give(**ks, 0, 43, given);
+              if (!failure.empty()) return failure;
+              auto erased = (*ks)->find("phone:77015" + std::to_string(100000 + 42));
+              if (!erased.ok() || !*erased) return std::string("the 43rd applicant not found");
+              const std::string ids[] = {**erased};
+              if (!(*ks)->begin_erasure(ids, "test").ok() || !(*ks)->finish_erasure(ids).ok() || !(*ks)->purge().ok()) {
+                return std::string("the erasure failed");
+              }
+              given.erase(**erased);
+              failure = give(**ks, 43, 100, given);
+              if (!failure.empty()) return failure;
+              for (const auto& [id, data_key] : given) {
+                if ((*ks)->state(id) != ApplicantKeyState::kActive) return "the new applicant " + id + " counts as erased";
+              }
+              return std::string();
+            }),
+            "");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(KeyStore, AKillBetweenDestroyingAKeyAndPurgingIsPurgedAtTheNextOpen) {

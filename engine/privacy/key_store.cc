@@ -475,6 +475,12 @@ struct KeyStore::Impl {
     std::shared_lock lock(mu);
     return !closed.empty() && closed.contains(id_text(n));
   }
+  template <typename Keys>  // of Reserved
+  bool any_unusable(const Keys& made) {
+    std::shared_lock lock(mu);
+    if (closed.empty()) return false;
+    return std::any_of(made.begin(), made.end(), [&](const auto& r) { return closed.contains(id_text(r.number)); });
+  }
 
   // The next key made ahead, if any, asking the sync thread for more as the reserve runs low.
   std::optional<Reserved> take_reserved() {
@@ -550,7 +556,7 @@ struct KeyStore::Impl {
       for (std::size_t draws = 0; made.size() < n; ++draws) {
         if (draws > 4 * n + 64) return Status::Internal(where() + ": could not draw unused applicant ids");
         const NewApplicantRandom random;
-        if (!drawn.insert(random.number()).second || id_unusable(random.number())) continue;
+        if (!drawn.insert(random.number()).second) continue;
         const std::string id = random.applicant_id();
         std::string wrapped;
         wrapped.reserve(kWrappedPairBytes + kNoIdentityHash.size());
@@ -560,6 +566,11 @@ struct KeyStore::Impl {
         record += ' ';
         record += id;
         made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
+      }
+      // An erased applicant's id drawn again (one lock for the batch, not one a key): the batch is drawn anew.
+      if (any_unusable(made)) {
+        st = Status::AlreadyExists("an erased applicant's id drawn");
+        continue;
       }
       ops.push_back({Op::Kind::kPut, key(kBatchPrefix, id_text(made.front().number)), std::move(record)});
       st = write(ops, /*durable=*/false);  // atomic (the reserve is a key log's only): all of it or nothing

@@ -1880,11 +1880,12 @@ TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
 // keys made ahead, and ids of keys already in the store, are drawn again, with keys made ahead and as they come.
 namespace repeating_random {
 int seeds = 0, others = 0;
+std::vector<int> order;  // the seeds given in turn, when set
 const char* name() { return "repeating"; }
 std::uint32_t random() { return 4; }
 void buf(void* out, std::size_t n) {
-  // A seed (32 bytes) is given twice in turn: 1, 1, 2, 2, ...; anything else is new each time.
-  const int k = n == 32 ? (++seeds + 1) / 2 : 1000 + ++others;
+  // A seed (32 bytes) is `order`'s next, or given twice in turn: 1, 1, 2, 2, ...; anything else is new each time.
+  const int k = n != 32 ? 1000 + ++others : seeds < static_cast<int>(order.size()) ? order[seeds++] : (++seeds + 1) / 2;
   auto* p = static_cast<unsigned char*>(out);
   for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<unsigned char>(k * 131 + i * 29 + (i >> 8) * 7);
 }
@@ -1964,6 +1965,37 @@ TEST(KeyStore, AnApplicantIdDrawnTwiceIsDrawnAgain) {
               }
               given.erase(**erased);
               failure = give(**ks, 43, 100, given);
+              if (!failure.empty()) return failure;
+              for (const auto& [id, data_key] : given) {
+                if ((*ks)->state(id) != ApplicantKeyState::kActive) return "the new applicant " + id + " counts as erased";
+              }
+              return std::string();
+            }),
+            "");
+  // The same in a batch of keys made ahead (made on this thread by make_keys_ahead, so that the seeds come in a
+  // known order: the identity-hashing key's, then the first batch's two pools, then the first pool's again).
+  EXPECT_EQ(in_repeating_child([&] {
+              repeating_random::order = {100, 1, 2, 1};
+              std::map<std::string, std::string> given;
+              {
+                auto ks = KeyStore::open(dir + "/ahead", test_kek(), {.sync = false, .keys_ahead = 64});
+                if (!ks.ok()) return ks.status().ToString();
+                if (!(*ks)->make_keys_ahead().ok()) return std::string("no keys made ahead");
+                // 32 people take the first pool's first 32 keys (no more: the reserve would ask its thread for a
+                // batch), and are erased.
+                std::string failure = give(**ks, 0, 32, given);
+                if (!failure.empty()) return failure;
+                std::vector<std::string> ids;
+                for (const auto& [id, data_key] : given) ids.push_back(id);
+                if (!(*ks)->begin_erasure(ids, "test").ok() || !(*ks)->finish_erasure(ids).ok() || !(*ks)->purge().ok()) {
+                  return std::string("the erasure failed");
+                }
+              }  // the keys nobody took are deleted
+              given.clear();
+              auto ks = KeyStore::open(dir + "/ahead", test_kek(), {.sync = false, .keys_ahead = 64});
+              if (!ks.ok()) return ks.status().ToString();
+              if (!(*ks)->make_keys_ahead().ok()) return std::string("no keys made ahead");  // the first pool again
+              const std::string failure = give(**ks, 100, 32, given);
               if (!failure.empty()) return failure;
               for (const auto& [id, data_key] : given) {
                 if ((*ks)->state(id) != ApplicantKeyState::kActive) return "the new applicant " + id + " counts as erased";

@@ -10,6 +10,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -27,16 +28,12 @@ struct LargeTableAllocator {
 
   T* allocate(std::size_t n) {
     const std::size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) {
-      void* p = std::aligned_alloc(alignof(std::max_align_t) > alignof(T) ? alignof(std::max_align_t) : alignof(T),
-                                   round_up(bytes, alignof(std::max_align_t)));
-      if (!p) throw std::bad_alloc();
-      return static_cast<T*>(p);
-    }
-    const std::size_t rounded = round_up(bytes, kHugePage);
-    void* p = std::aligned_alloc(kHugePage, rounded);
+    // aligned_alloc wants a size that is a multiple of the alignment.
+    const std::size_t align = bytes < kHugePage ? std::max(alignof(std::max_align_t), alignof(T)) : kHugePage;
+    const std::size_t rounded = round_up(bytes, align);
+    void* p = std::aligned_alloc(align, rounded);
     if (!p) throw std::bad_alloc();
-    madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without huge pages the table still works
+    if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without huge pages it still works
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t) noexcept { std::free(p); }

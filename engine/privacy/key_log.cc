@@ -71,8 +71,13 @@ bool rocksdb_file(std::string_view name) {
          name.ends_with(".dbtmp") || (name.ends_with(".log") && !name.ends_with(kSuffix));
 }
 
+// Little-endian, into the 4 bytes at `p` (a frame head written before its length is known).
+void set_u32(char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
 void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  out.append(4, '\0');
+  set_u32(out.data() + out.size() - 4, v);
 }
 std::uint32_t get_u32(const char* p) {
   std::uint32_t v = 0;
@@ -397,7 +402,7 @@ class Index {
     std::size_t slots = 1 << 16;
     while (n * 10 > slots * 7) slots *= 2;
     if (slots <= slots_.size()) return;
-    std::vector<Slot, LargeTableAllocator<Slot>> old = std::move(slots_);
+    auto old = std::move(slots_);
     slots_.assign(slots, Slot{});
     mask_ = slots_.size() - 1;
     for (const Slot& s : old) {
@@ -575,15 +580,11 @@ Result<std::optional<std::string>> KeyLog::get(std::string_view key) {
 }
 
 Status KeyLog::scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) {
+  // Collected under the lock, visited in order outside it.
   std::vector<std::pair<std::string, std::string>> found;
-  {
-    std::shared_lock lock(mu_);
-    OTINISH_RETURN_IF_ERROR(for_each_op([&](std::uint64_t at, const LogOp& op) {
-      if (op.kind == kOpPut && op.key.starts_with(prefix) && index_.latest(Index::hash(op.key), at)) {
-        found.emplace_back(op.key, op.value);
-      }
-    }));
-  }
+  OTINISH_RETURN_IF_ERROR(scan_unordered(std::span(&prefix, 1), [&](std::string_view k, std::string_view v) {
+    found.emplace_back(k, v);
+  }));
   std::sort(found.begin(), found.end());
   for (const auto& [k, v] : found) visit(k, v);
   return Status::Ok();
@@ -641,8 +642,7 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
     }
     const std::uint64_t base = end();
     buffer_ += encoded;
-    const auto length = static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead);
-    for (int i = 0; i < 4; ++i) buffer_[open_frame_ + i] = static_cast<char>(length >> (8 * i));  // as put_u32
+    set_u32(buffer_.data() + open_frame_, static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead));
     for (std::size_t i = 0; i < ops.size(); ++i) {
       std::optional<std::uint64_t> replaced;
       const Status st = index_.set(ops[i].key, Index::hash(ops[i].key), base + offsets[i], key_at(), &replaced);

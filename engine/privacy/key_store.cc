@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -471,15 +472,11 @@ struct KeyStore::Impl {
   // an id drawn again that is being or was erased (no key record left, but its erasure marks) is never used.
   // Over shared records (JetStream) a key is still a plain put: there its create could not be told from the
   // identity's (see create()).
-  bool id_unusable(std::uint64_t n) {
-    std::shared_lock lock(mu);
-    return !closed.empty() && closed.contains(id_text(n));
-  }
-  template <typename Keys>  // of Reserved
-  bool any_unusable(const Keys& made) {
+  // True when any of `ids` (numbers) is an erasing or erased applicant's: one lock for all of them.
+  bool any_closed(std::span<const std::uint64_t> ids) {
     std::shared_lock lock(mu);
     if (closed.empty()) return false;
-    return std::any_of(made.begin(), made.end(), [&](const auto& r) { return closed.contains(id_text(r.number)); });
+    return std::any_of(ids.begin(), ids.end(), [&](std::uint64_t n) { return closed.contains(id_text(n)); });
   }
 
   // The next key made ahead, if any, asking the sync thread for more as the reserve runs low.
@@ -568,7 +565,9 @@ struct KeyStore::Impl {
         made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
       }
       // An erased applicant's id drawn again (one lock for the batch, not one a key): the batch is drawn anew.
-      if (any_unusable(made)) {
+      std::vector<std::uint64_t> ids(made.size());
+      std::transform(made.begin(), made.end(), ids.begin(), [](const Reserved& r) { return r.number; });
+      if (any_closed(ids)) {
         st = Status::AlreadyExists("an erased applicant's id drawn");
         continue;
       }
@@ -723,19 +722,20 @@ struct KeyStore::Impl {
     if (uses_reserve()) {
       if (std::optional<Reserved> r = take_reserved()) return link(identity, hash, *r);
     }
-    // An id drawn that is taken (see id_unusable) is drawn again; never more than a few times but by a broken
-    // random source.
-    for (int attempt = 0;; ++attempt) {
-      auto made = create_once(identity, hash, replace);
-      if (made.ok() || made.status().code() != StatusCode::kResourceExhausted) return made;
-      if (attempt == 63) return Status::Internal(where() + ": could not draw an unused applicant id");
+    // An id drawn that is taken (see any_closed and the key's kCreate below) is drawn again; never more than a
+    // few times but by a broken random source.
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      OTINISH_ASSIGN_OR_RETURN(std::optional<ApplicantKey> made, create_once(identity, hash, replace));
+      if (made) return std::move(*made);
     }
+    return Status::Internal(where() + ": could not draw an unused applicant id");
   }
-  // create()'s one try: kResourceExhausted when the id drawn is taken (nothing written then).
-  Result<ApplicantKey> create_once(const IdentityHash& identity, std::string_view hash, bool replace) {
+  // create()'s one try: nothing when the id drawn is taken (nothing written then).
+  Result<std::optional<ApplicantKey>> create_once(const IdentityHash& identity, std::string_view hash, bool replace) {
     using Op = KeyRecords::Op;
     const NewApplicantRandom random;
-    if (!records->shared() && id_unusable(random.number())) return Status::ResourceExhausted("applicant id taken");
+    const std::uint64_t drawn[] = {random.number()};
+    if (!records->shared() && any_closed(drawn)) return std::optional<ApplicantKey>();
     // Over records only this process writes, the identity's stripe (held by key_for, which just read the
     // identity absent) already makes this the only creator: a plain put, without create's read.
     const bool create_if_absent = !replace && records->shared();
@@ -763,7 +763,7 @@ struct KeyStore::Impl {
     Status st = write(ops, /*durable=*/false);
     if (st.code() == StatusCode::kAlreadyExists && !records->shared()) {
       // Only the key is created here (a key log's write is atomic: nothing was written): its id is taken.
-      return Status::ResourceExhausted("applicant id taken");
+      return std::optional<ApplicantKey>();
     }
     if (st.code() == StatusCode::kAlreadyExists) {
       // Another node made this person first: drop the unused key.
@@ -777,7 +777,7 @@ struct KeyStore::Impl {
     std::unique_lock lock(mu);
     keys.put(n, spread(n), made);
     identities.put(identity, spread(identity), n);
-    return out;
+    return std::optional<ApplicantKey>(std::move(out));
   }
 
   // A new store: the KEK's verifier, the identity-hashing key and the format marker, each created only if

@@ -1820,6 +1820,29 @@ RC_GTEST_PROP(KeyLog, ReadsAnswerWhatWasWrittenThroughPurgesAndReopenings, ()) {
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
 
+// Runs `body` in a forked child and returns what it returned; nothing when the child did not exit cleanly.
+std::optional<std::string> in_child(const std::function<std::string()>& body) {
+  int fds[2];
+  if (pipe(fds) != 0) return std::nullopt;
+  const pid_t child = fork();
+  if (child < 0) return std::nullopt;
+  if (child == 0) {
+    close(fds[0]);
+    const std::string out = body();
+    const bool written = write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    _exit(written ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string out(4096, '\0');
+  ssize_t n = 0;
+  for (ssize_t got; (got = read(fds[0], out.data() + n, out.size() - static_cast<std::size_t>(n))) > 0;) n += got;
+  close(fds[0]);
+  out.resize(static_cast<std::size_t>(n));
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  return out;
+}
+
 // New applicants' random bytes come from a pool per thread, and keys are made ahead: a forked child must neither
 // draw what its parent draws next nor take a key its parent made ahead (either way the same applicant id and
 // the same data key in two processes). Two key stores: one making keys as they come (the pool), one ahead.
@@ -1836,32 +1859,19 @@ TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
   ASSERT_TRUE((*ahead)->make_keys_ahead().ok());                      // the parent's keys, not the child's
   ASSERT_TRUE((*ahead)->key_for("phone:7701555100").ok());             // one taken: the thread waits for links
   ASSERT_TRUE((*as_they_come)->key_for("phone:7701555200").ok());      // the pool is filled, most of it unused
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
+  const std::optional<std::string> child = in_child([&] {
     std::string out;
     for (auto* ks : {&*as_they_come, &*ahead}) {
       auto k = (*ks)->key_for("phone:7701555201");
       out += k.ok() ? k->applicant_id + raw(k->key) : std::string("failed");
     }
-    const bool written = write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
-    _exit(written ? 0 : 1);
-  }
-  close(fds[1]);
+    return out;
+  });
+  ASSERT_TRUE(child.has_value()) << "the child failed";
+  const std::string& theirs = *child;
   auto drawn = (*as_they_come)->key_for("phone:7701555201");
   auto taken = (*ahead)->key_for("phone:7701555201");
   ASSERT_TRUE(drawn.ok() && taken.ok());
-  std::string theirs(512, '\0');
-  ssize_t n = 0;
-  for (ssize_t got; (got = read(fds[0], theirs.data() + n, theirs.size() - static_cast<std::size_t>(n))) > 0;) n += got;
-  close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  theirs.resize(static_cast<std::size_t>(n));
   ASSERT_EQ(theirs.find("failed"), std::string::npos) << theirs;
   const std::size_t one = drawn->applicant_id.size() + raw(drawn->key).size();
   ASSERT_EQ(theirs.size(), 2 * one);
@@ -1894,27 +1904,11 @@ randombytes_implementation implementation = {&name, &random, nullptr, nullptr, &
 
 // Runs `body` in a child process whose system randomness repeats (repeating_random); its failures, if any.
 std::string in_repeating_child(const std::function<std::string()>& body) {
-  int fds[2];
-  if (pipe(fds) != 0) return "no pipe";
-  const pid_t child = fork();
-  if (child < 0) return "no fork";
-  if (child == 0) {
-    close(fds[0]);
+  const std::optional<std::string> failure = in_child([&] {
     randombytes_set_implementation(&repeating_random::implementation);
-    const std::string failure = body();
-    const bool written = write(fds[1], failure.data(), failure.size()) == static_cast<ssize_t>(failure.size());
-    _exit(written && failure.empty() ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string failure(4096, '\0');
-  ssize_t n = 0;
-  for (ssize_t got; (got = read(fds[0], failure.data() + n, failure.size() - static_cast<std::size_t>(n))) > 0;) n += got;
-  close(fds[0]);
-  failure.resize(static_cast<std::size_t>(n));
-  int status = 0;
-  if (waitpid(child, &status, 0) != child) return "no child";
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return failure.empty() ? "the child failed" : failure;
-  return "";
+    return body();
+  });
+  return failure ? *failure : "the child failed";
 }
 
 // Gives `people` new applicants from `first` on, checking that no id is given twice (`given`: id -> data key).

@@ -9,6 +9,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/thread_name.h"
+
 namespace otinish::engine {
 namespace {
 
@@ -506,6 +508,7 @@ void Engine::run_later(std::function<void()> work) {
   if (later_threads_.empty()) {
     for (int i = 0; i < kLaterThreads; ++i) {
       later_threads_.emplace_back([this] {
+        name_this_thread("otinish-later");
         std::unique_lock l(later_mu_);
         for (;;) {
           later_cv_.wait(l, [this] { return stopping_ || !later_.empty(); });

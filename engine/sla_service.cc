@@ -6,6 +6,7 @@
 #include <thread>
 #include <tuple>
 
+#include "common/thread_name.h"
 #include "engine/events.h"
 
 namespace otinish::engine {
@@ -567,6 +568,7 @@ Status SlaService::drain_workers() {
 }
 
 void SlaService::worker_loop(std::size_t index) {
+  name_this_thread("otinish-sla");
   Worker& w = *workers_[index];
   for (;;) {
     store::RecordedEvent e;
@@ -632,6 +634,7 @@ SlaStats SlaService::stats() const {
 }
 
 void SlaService::timer_loop() {
+  name_this_thread("otinish-sla-tmr");
   for (;;) {
     auto fired = fire_due();
     if (!fired.ok()) fired.status().IgnoreError();  // retried on the next poll; the timer stays in the index

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_name.h"
 #include "store/append_rules.h"
 #include "store/coding.h"
 #include "store/envelope_codec.h"
@@ -325,6 +326,7 @@ Status JetStreamStore::open() {
 }
 
 void JetStreamStore::follow() {
+  name_this_thread("otinish-js-head");
   std::uint64_t consumer_seq = 0;  // the last delivery's sequence in the current consumer
   while (!stopping_.load()) {
     // After a reconnection, nothing more is applied until the stream is known to still hold what was applied.
@@ -742,6 +744,7 @@ FollowingSubscription::FollowingSubscription(const JetStreamStore& store, std::u
 }
 
 void FollowingSubscription::run() {
+  name_this_thread("otinish-follow");
   std::vector<RecordedEvent> batch;
   Status end;
   while (!stop_.load()) {

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/thread_name.h"
+
 namespace otinish::store {
 
 namespace {
@@ -157,6 +159,7 @@ void WriteQueue::lead(AppendRequest* own) noexcept {
 }
 
 void WriteQueue::complete_loop() {
+  name_this_thread("otinish-logdone");
   std::vector<AppendRequest*> batch;
   for (;;) {
     {
@@ -190,6 +193,7 @@ void AppendRequest::make_leader() {
 }
 
 void WriteQueue::sync_loop() {
+  name_this_thread("otinish-logsync");
   using Clock = std::chrono::steady_clock;
   std::vector<AppendRequest*> batch;
   std::size_t target = 0;          // waiting appends worth gathering before the next sync (0: none)

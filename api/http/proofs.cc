@@ -8,6 +8,7 @@
 #include "api/http/problem.h"
 #include "api/http/resource_support.h"
 #include "api/http/service.h"
+#include "common/thread_name.h"
 #include "engine/proof/checkpoint.h"
 #include "engine/proof/evidence.h"
 #include "engine/proof/note.h"
@@ -153,6 +154,7 @@ bool LogVerification::start() {
 }
 
 void LogVerification::run() {
+  name_this_thread("otinish-verify");
   store::VerifyOptions options;
   options.indexes = true;
   options.progress = [this](std::uint64_t p) {

@@ -25,6 +25,7 @@
 
 #include "api/http/form.h"
 #include "api/http/problem.h"
+#include "common/thread_name.h"
 #include "common/utf8.h"
 
 namespace otinish::api {
@@ -141,6 +142,7 @@ struct HttpServer::Impl {
   // Queues `work` for a worker thread, which it marks as one (offload() from there runs at once).
   void to_worker(std::function<void()> work) {
     asio::post(workers, [work = std::move(work)] {
+      if (!t_on_worker) name_this_thread("otinish-worker");
       t_on_worker = true;
       work();
     });
@@ -555,7 +557,10 @@ Status HttpServer::start() {
   s.port.store(s.acceptor.local_endpoint().port(), std::memory_order_release);
   s.work.emplace(s.ioc.get_executor());
   s.accept();
-  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.io_threads.emplace_back([&s] {
+      name_this_thread("otinish-io");
+      s.ioc.run();
+    });
   s.started = true;
   return Status::Ok();
 }

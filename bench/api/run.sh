@@ -30,6 +30,28 @@ bin="$build/api/otinish"
 
 port=18109
 data=""
+# The server's threads' CPU times (tid, name, user + system clock ticks), and what each kind of thread (the
+# names otinish gives its threads: otinish-io, otinish-worker, otinish-logsync, ...) spent per request between
+# two such snapshots: where a registration's CPU goes. Threads born meanwhile count from 0.
+cpu_snapshot() {
+  for t in /proc/"$server"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm" 2>/dev/null)" \
+      "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+  done 2>/dev/null
+}
+cpu_per_request() {  # BEFORE AFTER REQUESTS LABEL
+  awk -v n="$3" -v hz="$(getconf CLK_TCK)" -v label="$4" '
+    NR == FNR { before[$1] = $3; next }
+    { spent = $3 - before[$1]; cpu[$2] += spent; threads[$2]++; total += spent }
+    END {
+      if (n <= 0) exit
+      printf "server CPU per %s, by thread: %.0f us in all\n", label, total * 1e6 / hz / n
+      fflush()
+      sort = "sort -k4 -rn"
+      for (k in cpu) if (cpu[k] > 0) printf "  %-16s %3d threads %7.1f us\n", k, threads[k], cpu[k] * 1e6 / hz / n | sort
+      close(sort)
+    }' "$1" "$2"
+}
 server=""
 trap '[ -n "$server" ] && kill -TERM $server 2>/dev/null; wait 2>/dev/null; [ -n "$data" ] && rm -rf "$data"' EXIT
 # run_ours LABEL [serve flags...]: a fresh data directory, serve, wrk; prints wrk's figures and sets $ours.
@@ -50,9 +72,12 @@ run_ours() {
             awk '/^otinish_sla_lag_events / {printf "%d\n", $2}'; }
   (while :; do lag; sleep 0.2; done) >"$data/lag.txt" 2>/dev/null &
   local sampler=$!
+  cpu_snapshot >"$data/cpu0"
   ours=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_appeal.lua" "http://127.0.0.1:$port")
+  cpu_snapshot >"$data/cpu1"
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$ours" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+  cpu_per_request "$data/cpu0" "$data/cpu1" "$(echo "$ours" | awk '/requests in/ {print $1}')" registration
   if [ "${with_commands:-0}" = 1 ]; then
     # Commands on the appeals just registered: a comment each, durable before its 200.
     echo "== commands: POST /v1/appeals/{id}/comment on the first 1,000 appeals, wrk -t2 -c$conns -d${secs}s"
@@ -62,8 +87,11 @@ run_ours() {
   fi
   if [ "${with_invalid:-0}" = 1 ]; then
     echo "== the HTTP layer alone: POST /v1/appeals refused by validation (422), wrk -t2 -c$conns -d${secs}s"
+    cpu_snapshot >"$data/cpu0"
     invalid=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/api/post_invalid.lua" "http://127.0.0.1:$port")
+    cpu_snapshot >"$data/cpu1"
     echo "$invalid" | grep -E "Requests/sec|Latency|50%|99%"
+    cpu_per_request "$data/cpu0" "$data/cpu1" "$(echo "$invalid" | awk '/requests in/ {print $1}')" "refused request"
   fi
   local at_end t0 caught
   at_end=$(lag); t0=$(date +%s.%N); caught=""

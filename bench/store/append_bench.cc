@@ -1,7 +1,7 @@
 // Durable appends from many writers, and reading the whole global log. Prints a table; never a timed test.
 //
 //   otinish_store_bench [--writers 1,8,32] [--seconds 10] [--dir /tmp/x] [--read-events 1000000] [--merkle-rounds 5]
-//                       [--events-per-call 1]
+//                       [--events-per-call 1] [--idempotency-keys 0|1]
 //
 // Each writer appends one ~300-byte event per call (ExpectedVersion::any, a random appeal stream) and waits
 // for the durable acknowledgement, as a call-centre desk would. Latency is measured per call.
@@ -59,6 +59,9 @@ double percentile(std::vector<double>& v, double p) {
 // Events per append call (--events-per-call): 1 by default; 2 is what a registration appends to its new appeal
 // stream (bench/api/run.sh compares HTTP registrations with it).
 int g_events_per_call = 1;
+// --idempotency-keys: every append carries a key of its own, as the engine's commands do (a registration's two
+// appends each have one); the store then looks each key up before it writes.
+bool g_idempotency_keys = false;
 
 Figures run_appends(otinish::store::EventStore& store, int writers, double seconds) {
   std::atomic<bool> stop{false};
@@ -83,7 +86,9 @@ Figures run_appends(otinish::store::EventStore& store, int writers, double secon
         }
         const std::string stream = "appeal-SHY-2026-" + std::to_string(rng() % 200000);
         const auto t0 = Clock::now();
-        auto r = store.append(stream, ExpectedVersion::any(), events);
+        otinish::store::AppendOptions options;
+        if (g_idempotency_keys) options.idempotency_key = "bench-" + std::to_string(w) + "-" + std::to_string(n);
+        auto r = store.append(stream, ExpectedVersion::any(), events, options);
         const auto t1 = Clock::now();
         if (!r.ok()) {
           std::fprintf(stderr, "append failed: %s\n", r.status().ToString().c_str());
@@ -240,6 +245,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--read-events")) read_events = std::strtoull(argv[i + 1], nullptr, 10);
     else if (!std::strcmp(argv[i], "--merkle-rounds")) merkle_rounds = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--events-per-call")) g_events_per_call = std::max(1, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--idempotency-keys")) g_idempotency_keys = std::atoi(argv[i + 1]) != 0;
   }
   std::filesystem::remove_all(dir);
   auto opened = otinish::store::open_rocks_store(dir);

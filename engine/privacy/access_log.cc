@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "common/thread_name.h"
 #include "engine/serialization.h"
 
 namespace otinish::engine::privacy {
@@ -72,6 +73,7 @@ Status AccessRecorder::append(std::vector<Pending>& batch, const std::string& ba
 }
 
 void AccessRecorder::run() {
+  name_this_thread("otinish-audit");
   std::unique_lock lock(mu_);
   auto backoff = options_.flush_every;
   while (true) {

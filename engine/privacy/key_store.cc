@@ -23,6 +23,7 @@
 #include "common/fork.h"
 #include "common/hash.h"
 #include "common/large_table.h"
+#include "common/thread_name.h"
 #include "engine/privacy/aead.h"
 #include "engine/privacy/key_log.h"
 #include "engine/privacy/key_records.h"
@@ -624,8 +625,10 @@ struct KeyStore::Impl {
 
   void start_syncer_locked() {  // REQUIRES: async_mu
     if (syncer.joinable()) return;
-    syncer = std::thread([this] { sync_loop(); });
-    pthread_setname_np(syncer.native_handle(), "otinish-keys");  // as `top -H` and the benchmarks see it
+    syncer = std::thread([this] {
+      name_this_thread("otinish-keys");  // as `top -H` and the benchmarks see it
+      sync_loop();
+    });
   }
 
   void sync_loop() {

@@ -7,6 +7,7 @@
 
 #include <date/date.h>
 
+#include "common/thread_name.h"
 #include "engine/events.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/privacy_events.h"
@@ -224,6 +225,7 @@ void RetentionService::start() {
     stopping_ = false;
   }
   thread_ = std::thread([this] {
+    name_this_thread("otinish-retain");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();

@@ -1,5 +1,7 @@
 #include "engine/proof/checkpoint_service.h"
 
+#include "common/thread_name.h"
+
 namespace otinish::engine::proof {
 
 CheckpointService::CheckpointService(const store::EventStore& store, NoteSigner signer, CheckpointDirectory dir,
@@ -46,6 +48,7 @@ Result<std::uint64_t> CheckpointService::checkpoint_now() {
 }
 
 void CheckpointService::run() {
+  name_this_thread("otinish-checkpt");
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_name.h"
 #include "store/append_rules.h"
 #include "store/coding.h"
 #include "store/disk_space.h"
@@ -1595,6 +1596,7 @@ void RocksSubscription::end_with(Status s) {
 }
 
 void RocksSubscription::run() {
+  name_this_thread("otinish-follow");
   constexpr std::uint64_t kBatch = 4096;
   for (;;) {
     std::uint64_t seen_generation;

@@ -551,8 +551,12 @@ struct KeyStore::Impl {
       record.reserve(record.size() + n * 20);
       std::unordered_set<std::uint64_t> drawn;
       drawn.reserve(n);
+      bool drew_all = true;
       for (std::size_t draws = 0; made.size() < n; ++draws) {
-        if (draws > 4 * n + 64) return Status::Internal(where() + ": could not draw unused applicant ids");
+        if (draws > 4 * n + 64) {
+          drew_all = false;
+          break;
+        }
         const NewApplicantRandom random;
         if (!drawn.insert(random.number()).second) continue;
         const std::string id = random.applicant_id();
@@ -565,6 +569,11 @@ struct KeyStore::Impl {
         record += id;
         made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
       }
+      if (!drew_all) {
+        // Not returned from here: the refill must still be marked done and the keys drawn wiped (below).
+        st = Status::Internal(where() + ": could not draw unused applicant ids");
+        break;
+      }
       // An erased applicant's id drawn again (one lock for the batch, not one a key): the batch is drawn anew.
       std::vector<std::uint64_t> ids(made.size());
       std::transform(made.begin(), made.end(), ids.begin(), [](const Reserved& r) { return r.number; });
@@ -576,13 +585,12 @@ struct KeyStore::Impl {
       st = write(ops, /*durable=*/false);  // atomic (the reserve is a key log's only): all of it or nothing
       if (st.code() != StatusCode::kAlreadyExists) break;
     }
-    Batch batch{ops.back().key, n, 0};
     if (st.ok()) st = sync(/*links=*/true, /*everything=*/true);
     std::lock_guard lock(reserve_mu);
     refill_asked = false;
     if (st.ok()) {
       reserve_generation = fork_generation();
-      batches.emplace(b, std::move(batch));
+      batches.emplace(b, Batch{ops.back().key, n, 0});  // the batch record, written last
       reserve.erase(reserve.begin(), reserve.begin() + static_cast<std::ptrdiff_t>(reserve_head));  // wiped as taken
       reserve_head = 0;
       reserve.insert(reserve.end(), made.begin(), made.end());

@@ -36,21 +36,31 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   SealedApplicant s;
   s.scheme = kAeadScheme;
   s.key_id = std::move(key.applicant_id);
-  const std::string ad = associated(s.key_id, appeal_id);
   // A synthetic nonce (a keyed hash of what is sealed and where), not a random one: sealing the same applicant
   // into the same appeal again gives the same bytes, so a retried registration is the same append (the log's
   // idempotency compares events) instead of a "different request". A nonce repeats only with the same
   // associated data and plaintext, which reveals nothing but that equality.
-  // The nonce is keyed with the applicant's nonce key, not the data key itself: one key, one primitive
-  // (key_store.h ApplicantKey::nonce_key).
-  AeadNonce nonce;
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, key.nonce_key.data(), SecretKey::kSize, nonce.size());
-  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
-  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
-  crypto_generichash_final(&h, nonce.data(), nonce.size());
-  sodium_memzero(&h, sizeof h);
+  // The hash is SipHash-2-4 with its 128-bit output ("a fast short-input PRF", which is all a synthetic nonce
+  // needs: distinct inputs give unrelated outputs to whoever lacks the key), keyed with half of the applicant's
+  // nonce key, not the data key itself (one key, one primitive: key_store.h ApplicantKey::nonce_key), over the
+  // associated data's length, the associated data and the plaintext (the length, so that no other split of the
+  // same bytes gives the same input). Its 16 bytes are the first 16 of the nonce, the 8 after them zero: the
+  // first 16 are what XChaCha20 derives its subkey from. A keyed BLAKE2b did this until December 2026, three
+  // compressions for 0.65 us against SipHash's 0.05: an eighth of sealing a new applicant. Nothing reads the
+  // nonce's derivation back (the nonce is stored in the bytes), so applicants sealed either way open alike; only
+  // a registration retried across that upgrade seals different bytes (a conflict, not a second appeal).
+  const std::string ad = associated(s.key_id, appeal_id);
+  std::string input(8, '\0');
+  for (int i = 0; i < 8; ++i) input[i] = static_cast<char>((std::uint64_t{ad.size()} >> (8 * i)) & 0xff);
+  input.reserve(8 + ad.size() + plain.size());
+  input += ad;
+  input += plain;
+  static_assert(crypto_shorthash_siphashx24_BYTES == 16 && crypto_shorthash_siphashx24_KEYBYTES <= SecretKey::kSize);
+  AeadNonce nonce{};
+  crypto_shorthash_siphashx24(nonce.data(), reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                              key.nonce_key.data());
   s.bytes = aead_seal(key.key, nonce, ad, plain);
+  sodium_memzero(input.data(), input.size());
   sodium_memzero(plain.data(), plain.size());
   return s;
 }

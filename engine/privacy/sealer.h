@@ -4,8 +4,8 @@
 // applicant and its data key the first time, and encrypts the Applicant (cereal bytes) with
 // XChaCha20-Poly1305: bytes = 24-byte nonce || ciphertext || 16-byte tag, associated data = the scheme, the
 // applicant id and the appeal id, so sealed bytes cannot be moved to another appeal or applicant unnoticed. The
-// nonce is synthetic (a BLAKE2b of the associated data and plaintext keyed by the applicant's nonce key,
-// ApplicantKey::nonce_key): sealing is
+// nonce is synthetic (SipHash-2-4-128 of the associated data and plaintext keyed by the applicant's nonce key,
+// ApplicantKey::nonce_key; docs/privacy.md spells it out): sealing is
 // deterministic, so a retried registration writes the same event. An applicant without any identity (no phone,
 // contact, name or address) is keyed by its appeal ("appeal:<id>"): a key of its own.
 // The event then holds only ciphertext; the log's hashes cover it, so the log verifies with or without keys,

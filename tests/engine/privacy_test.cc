@@ -32,6 +32,7 @@
 #include "engine/privacy/privacy_events.h"
 #include "engine/privacy/redact.h"
 #include "engine/privacy/retention.h"
+#include "engine/serialization.h"
 #include "rules/rule_set.h"
 #include "tests/store/fault_fs.h"
 #include "engine/views.h"
@@ -434,6 +435,44 @@ TEST(AeadSealer, AnAnonymousAppealGetsAKeyOfItsOwn) {
   const std::string a = city.reg({"", "", ""});
   const std::string b = city.reg({"", "", ""});
   EXPECT_NE(city.applicant_id(a), city.applicant_id(b));
+}
+
+// The synthetic nonce: the same applicant sealed into the same appeal gives the same bytes (a retried
+// registration is the same append); another appeal, or other data under the same key, another nonce; and the
+// nonce is SipHash-2-4-128 keyed with the first half of the applicant's nonce key over the associated data's
+// length, the associated data and the plaintext, then eight zero bytes (docs/privacy.md spells it out for
+// auditors: a change to it must show here).
+TEST(AeadSealer, TheNonceIsAKeyedHashOfWhatIsSealedAndWhere) {
+  SealedCity city;
+  AeadApplicantSealer sealer(city.keys());
+  const std::string appeal = "SHY-2026-0000001";
+  auto first = sealer.seal(kAigerim, appeal);
+  auto again = sealer.seal(kAigerim, appeal);
+  auto elsewhere = sealer.seal(kAigerim, "SHY-2026-0000002");
+  Applicant renamed = kAigerim;
+  renamed.name = "Aigerim S.";
+  auto other_data = sealer.seal(renamed, appeal);
+  ASSERT_TRUE(first.ok() && again.ok() && elsewhere.ok() && other_data.ok());
+  EXPECT_EQ(first->bytes, again->bytes);
+  ASSERT_EQ(other_data->key_id, first->key_id) << "the same phone: the same applicant";
+  const auto nonce = [](const SealedApplicant& s) { return s.bytes.substr(0, kAeadNonceBytes); };
+  EXPECT_NE(nonce(*elsewhere), nonce(*first));
+  EXPECT_NE(nonce(*other_data), nonce(*first));
+
+  auto key = city.keys().key_for(sealing_identity(kAigerim, appeal));
+  ASSERT_TRUE(key.ok());
+  const std::string ad = "otinish applicant v1\x1f" + first->key_id + "\x1f" + appeal;
+  std::string input;
+  for (int i = 0; i < 8; ++i) input += static_cast<char>((ad.size() >> (8 * i)) & 0xff);
+  input += ad;
+  input += to_bytes(kAigerim);
+  std::string expected(kAeadNonceBytes, '\0');
+  crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(expected.data()),
+                              reinterpret_cast<const unsigned char*>(input.data()), input.size(), key->nonce_key.data());
+  EXPECT_EQ(nonce(*first), expected);
+  std::string opened;
+  ASSERT_TRUE(aead_open(key->key, first->bytes, ad, opened));
+  EXPECT_EQ(opened, to_bytes(kAigerim));
 }
 
 // ---- erasure ---------------------------------------------------------------------------------------------------

@@ -145,11 +145,12 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
   auto set_format = [&](const std::string& value) {
     with_records(dir + "/keys", [&](KeyRecords& r) { put(r, "m/format", value); });
   };
-  set_format("otinish-keys-4");
+  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-4"); });
+  set_format("otinish-keys-5");
   auto newer = KeyStore::open(dir + "/keys", test_kek('a'));
   ASSERT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(newer.status().message().find("written by a newer otinish"), std::string::npos) << newer.status().ToString();
-  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-4"); });
+  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-5"); });
   for (const char* marker : {"something-else", "otinish-keys-", "otinish-keys-2x", "otinish-keys-99999999999999999999999"}) {
     set_format(marker);
     auto other = KeyStore::open(dir + "/keys", test_kek('a'));  // refused with a message, never a throw
@@ -160,6 +161,62 @@ TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
     set_format(readable);
     EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok()) << readable;
     with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-3"); });
+  }
+  set_format("otinish-keys-4");
+  EXPECT_TRUE(KeyStore::open(dir + "/keys", test_kek('a')).ok());
+  with_records(dir + "/keys", [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-4"); });
+  std::filesystem::remove_all(dir);
+}
+
+// A key store as the builds before format 4 made it (identities hashed with BLAKE2b): made now, then marked
+// format 3 before anyone is in it.
+void make_format3_store(const std::string& path) {
+  { ASSERT_TRUE(KeyStore::open(path, test_kek('a')).ok()); }
+  with_records(path, [&](KeyRecords& r) { put(r, "m/format", "otinish-keys-3"); });
+}
+
+// The identity's record is named by a keyed hash of the identity: SipHash-2-4-128 in a store of format 4 (every
+// store made now), BLAKE2b-128 in one of an earlier format, which keeps it for good (its identities cannot be
+// hashed again). Each store finds its people again after reopening.
+TEST(KeyStore, TheIdentitysHashIsTheOneItsStoreWasMadeWith) {
+  const std::string dir = testing::make_temp_dir();
+  const std::string identity = "phone:77015550001";
+  for (const bool format4 : {true, false}) {
+    const std::string path = dir + (format4 ? "/four" : "/three");
+    if (!format4) make_format3_store(path);
+    std::string id;
+    {
+      auto ks = KeyStore::open(path, test_kek('a'));
+      ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+      auto k = (*ks)->key_for(identity);
+      ASSERT_TRUE(k.ok() && (*ks)->sync().ok());
+      id = k->applicant_id;
+    }
+    with_records(path, [&](KeyRecords& r) {
+      EXPECT_EQ(record(r, "m/format"), format4 ? "otinish-keys-4" : "otinish-keys-3");
+      const auto wrapped = record(r, "m/index-key");
+      ASSERT_TRUE(wrapped);
+      std::string index_key;
+      ASSERT_TRUE(aead_open(test_kek('a').key, *wrapped, "otinish wrapped key v1\x1findex-key", index_key));
+      ASSERT_EQ(index_key.size(), 32u);
+      std::array<unsigned char, 16> h{};
+      const auto* in = reinterpret_cast<const unsigned char*>(identity.data());
+      const auto* k = reinterpret_cast<const unsigned char*>(index_key.data());
+      if (format4) {
+        crypto_shorthash_siphashx24(h.data(), in, identity.size(), k);
+      } else {
+        crypto_generichash(h.data(), h.size(), in, identity.size(), k, index_key.size());
+      }
+      EXPECT_EQ(record(r, "i/" + to_hex(std::span<const std::uint8_t>(h.data(), h.size()))),
+                std::optional<std::string>(id));
+    });
+    auto again = KeyStore::open(path, test_kek('a'));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*(*again)->find(identity), std::optional<std::string>(id));
+    auto k = (*again)->key_for(identity);
+    ASSERT_TRUE(k.ok());
+    EXPECT_EQ(k->applicant_id, id);
+    EXPECT_FALSE(k->created);
   }
   std::filesystem::remove_all(dir);
 }
@@ -205,6 +262,7 @@ void as_earlier_rocksdb(const std::string& keys, const std::string& to,
 TEST(KeyStore, AnEarlierRocksdbStoreOfFormatOneIsConvertedReadAndItsApplicantsAreErasedWhole) {
   const std::string dir = testing::make_temp_dir();
   std::string id, id2;  // written as format 1, as format 2
+  make_format3_store(dir + "/new");  // those formats hashed identities as format 3 does
   {
     auto ks = KeyStore::open(dir + "/new", test_kek('a'));
     ASSERT_TRUE(ks.ok());

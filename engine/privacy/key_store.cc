@@ -94,13 +94,16 @@ std::string_view identity_hash_of(std::string_view v) {
   return h == kNoIdentityHash ? std::string_view() : h;
 }
 
-std::string associated(std::string_view name) { return "otinish wrapped key v1\x1f" + std::string(name); }
+constexpr std::string_view kWrappedKeyAd = "otinish wrapped key v1\x1f";  // then the wrapped key's name
+std::string associated(std::string_view name) { return std::string(kWrappedKeyAd).append(name); }
 
 // nonce || XChaCha20-Poly1305(kek, plain, ad = name) appended to `out`, a random nonce unless given: the name
 // binds a wrapped key to its place.
 void wrap_into(std::string& out, const SecretKey& kek, std::string_view name, std::string_view plain,
                const AeadNonce& nonce = random_nonce()) {
-  aead_seal_into(out, kek, nonce, associated(name), plain);
+  thread_local std::string ad;  // associated(name), built in the thread's room: a batch of keys wraps many
+  ad.assign(kWrappedKeyAd).append(name);
+  aead_seal_into(out, kek, nonce, ad, plain);
 }
 
 std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain, const AeadNonce& nonce = random_nonce()) {
@@ -547,17 +550,37 @@ struct KeyStore::Impl {
     }
     std::vector<Reserved> made;
     made.reserve(n);
-    std::vector<Op> ops;
-    ops.reserve(n + 1);
+    // The batch's ops, kept by the thread from one batch to the next: their strings keep their room, so that a
+    // key made costs no allocation (five a key had been, and their frees a tenth of the key store's thread).
+    // Nothing secret stays in them: a value is a wrapped key.
+    thread_local std::vector<Op> ops;
+    // The ids drawn in this batch (an open-addressing set of numbers, 0 kept apart), to draw a repeat anew.
+    thread_local std::vector<std::uint64_t> drawn;
     Status st;
     // Twice more at most: a batch whose key meets a key already in the store (kCreate) is drawn anew.
     for (int attempt = 0; attempt < 3; ++attempt) {
       made.clear();
-      ops.clear();
+      std::size_t used = 0;
+      auto next_op = [&]() -> Op& {
+        if (used == ops.size()) ops.emplace_back();
+        return ops[used++];
+      };
       std::string record = std::to_string(options.log_position ? options.log_position() : 0);
       record.reserve(record.size() + n * 20);
-      std::unordered_set<std::uint64_t> drawn;
-      drawn.reserve(n);
+      std::size_t slots = 16;
+      while (slots < 2 * n) slots *= 2;
+      drawn.assign(slots, 0);
+      bool drew_zero = false;
+      auto first_draw = [&](std::uint64_t x) {
+        if (x == 0) return !std::exchange(drew_zero, true);
+        for (std::size_t i = (x ^ x >> 29) & (slots - 1);; i = (i + 1) & (slots - 1)) {
+          if (drawn[i] == x) return false;
+          if (drawn[i] == 0) {
+            drawn[i] = x;
+            return true;
+          }
+        }
+      };
       bool drew_all = true;
       for (std::size_t draws = 0; made.size() < n; ++draws) {
         if (draws > 4 * n + 64) {
@@ -565,13 +588,17 @@ struct KeyStore::Impl {
           break;
         }
         const NewApplicantRandom random;
-        if (!drawn.insert(random.number()).second) continue;
-        const std::string id = random.applicant_id();
-        std::string wrapped;
-        wrapped.reserve(kWrappedPairBytes + kNoIdentityHash.size());
-        wrap_into(wrapped, kek.key, id, random.material(), random.nonce());
-        wrapped += kNoIdentityHash;
-        ops.push_back({Op::Kind::kCreate, key(kKeyPrefix, id), std::move(wrapped)});
+        if (!first_draw(random.number())) continue;
+        std::array<char, kIdPrefix.size() + 16> id_chars;
+        std::copy(kIdPrefix.begin(), kIdPrefix.end(), id_chars.begin());
+        to_hex(std::span(random.bytes).first<8>(), id_chars.data() + kIdPrefix.size());
+        const std::string_view id(id_chars.data(), id_chars.size());
+        Op& op = next_op();
+        op.kind = Op::Kind::kCreate;
+        op.key.assign(kKeyPrefix).append(id);
+        op.value.clear();
+        wrap_into(op.value, kek.key, id, random.material(), random.nonce());
+        op.value += kNoIdentityHash;
         record += ' ';
         record += id;
         made.push_back({random.number(), {random.key(), random.nonce_key(), 0}, b});
@@ -588,7 +615,11 @@ struct KeyStore::Impl {
         st = Status::AlreadyExists("an erased applicant's id drawn");
         continue;
       }
-      ops.push_back({Op::Kind::kPut, key(kBatchPrefix, id_text(made.front().number)), std::move(record)});
+      Op& batch = next_op();
+      batch.kind = Op::Kind::kPut;
+      batch.key = key(kBatchPrefix, id_text(made.front().number));
+      batch.value = std::move(record);
+      ops.resize(used);  // the batch's ops exactly (nothing dropped once batches keep one size)
       st = write(ops, /*durable=*/false);  // atomic (the reserve is a key log's only): all of it or nothing
       if (st.code() != StatusCode::kAlreadyExists) break;
     }
@@ -749,8 +780,9 @@ struct KeyStore::Impl {
       if (std::optional<Reserved> r = take_reserved()) return link(identity, hash, *r);
     }
     // An id drawn that is taken (see any_closed and the key's kCreate below) is drawn again; never more than a
-    // few times but by a broken random source.
-    for (int attempt = 0; attempt < 64; ++attempt) {
+    // few times but by a broken random source. The bound only ends an endless loop: a source that repeats whole
+    // pools of random bytes (42 draws each) may repeat two or three in a row, and must still get through.
+    for (int attempt = 0; attempt < 256; ++attempt) {
       OTINISH_ASSIGN_OR_RETURN(std::optional<ApplicantKey> made, create_once(identity, hash, replace));
       if (made) return std::move(*made);
     }

@@ -441,6 +441,10 @@ class KeyLog final : public KeyRecords {
 
   const std::string& where() const noexcept override { return where_; }
   Result<std::optional<std::string>> get(std::string_view key) override;
+  void prefetch(std::string_view key) noexcept override {
+    std::shared_lock lock(mu_, std::try_to_lock);  // a hint: never waits for a writer
+    if (lock.owns_lock()) index_.prefetch(Index::hash(key));
+  }
   Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override;
   Status scan_unordered(std::span<const std::string_view> prefixes,
                         const std::function<void(std::string_view, std::string_view)>& visit) override;

@@ -39,6 +39,9 @@ class KeyRecords {
   virtual const std::string& where() const noexcept = 0;
 
   virtual Result<std::optional<std::string>> get(std::string_view key) = 0;
+  // A hint that `key` will be read or written soon: a key log starts loading its index's line for it, so that
+  // the cache miss overlaps with the caller's work before the get() or write(). Never blocks; may do nothing.
+  virtual void prefetch(std::string_view /*key*/) noexcept {}
   // Every key starting with `prefix` (which ends with '/'), with its value, in the keys' order.
   virtual Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) = 0;
   // Every key starting with any of `prefixes` (each ending with '/', none a prefix of another), with its value,

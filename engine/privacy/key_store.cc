@@ -228,6 +228,12 @@ class SetCache {
   SetCache(const SetCache&) = delete;
   SetCache& operator=(const SetCache&) = delete;
 
+  // Starts loading the set `hash` falls in (a cache miss in a table of megabytes) ahead of a find or put.
+  void prefetch(std::uint64_t hash) const noexcept {
+    const std::size_t at = hash % count_;
+    __builtin_prefetch(&sets_[at]);
+    __builtin_prefetch(&values_[at * kWays]);
+  }
   const Value* find(const Key& k, std::uint64_t hash) const {
     const std::size_t at = hash % count_;
     const int i = sets_[at].find(k);
@@ -744,6 +750,7 @@ struct KeyStore::Impl {
   // A new applicant for `hash` with a key made ahead: only its links are written, to wait in the buffer (the key
   // is durable already, and a lost link is restored from the log: see the reserve).
   Result<ApplicantKey> link(const IdentityHash& identity, std::string_view hash, Reserved& r) {
+    keys.prefetch(spread(r.number));  // put below, after the write: its miss overlaps with the write's
     const std::string id = id_text(r.number);
     const Status st = write(link_ops(hash, id), /*durable=*/false);
     if (st.ok()) link_written();
@@ -999,6 +1006,10 @@ Result<ApplicantKey> KeyStore::key_for(std::string_view identity) {
     return {record.data(), record.size()};
   };
   auto hex = [&] { return record_key().substr(kIdentityPrefix.size()); };
+  // The identity's line in the cache and in the records' index, both at once: for a new applicant both are
+  // read (a miss each, one after the other without this).
+  m.identities.prefetch(Impl::spread(hash));
+  if (!m.records->shared()) m.records->prefetch(record_key());
   std::lock_guard stripe(m.stripes[Impl::spread(hash) % m.stripes.size()]);
   // Twice at most: over shared records another node may make this person between the read and the create.
   for (int attempt = 0;; ++attempt) {

@@ -101,9 +101,15 @@ std::string associated(std::string_view name) { return std::string(kWrappedKeyAd
 // binds a wrapped key to its place.
 void wrap_into(std::string& out, const SecretKey& kek, std::string_view name, std::string_view plain,
                const AeadNonce& nonce = random_nonce()) {
-  thread_local std::string ad;  // associated(name), built in the thread's room: a batch of keys wraps many
+  aead_seal_into(out, kek, nonce, associated(name), plain);
+}
+// The same for the n-th key of a batch, whose nonces share a random prefix (AeadBatchSealer: the same bytes as
+// wrap_into with that nonce).
+void wrap_into(std::string& out, const AeadBatchSealer& batch, std::uint64_t n, std::string_view name,
+               std::string_view plain) {
+  thread_local std::string ad;  // associated(name), built in the thread's room: a batch wraps many keys
   ad.assign(kWrappedKeyAd).append(name);
-  aead_seal_into(out, kek, nonce, ad, plain);
+  batch.seal_into(out, n, ad, plain);
 }
 
 std::string wrap(const SecretKey& kek, std::string_view name, std::string_view plain, const AeadNonce& nonce = random_nonce()) {
@@ -587,6 +593,10 @@ struct KeyStore::Impl {
           }
         }
       };
+      // The wraps' nonces: a random prefix for the batch, then the key's place in it.
+      std::array<std::uint8_t, AeadBatchSealer::kPrefixBytes> prefix;
+      draw_random(prefix.data(), prefix.size());
+      const AeadBatchSealer wrapper(kek.key, prefix);
       bool drew_all = true;
       for (std::size_t draws = 0; made.size() < n; ++draws) {
         if (draws > 4 * n + 64) {
@@ -603,7 +613,7 @@ struct KeyStore::Impl {
         op.kind = Op::Kind::kCreate;
         op.key.assign(kKeyPrefix).append(id);
         op.value.clear();
-        wrap_into(op.value, kek.key, id, random.material(), random.nonce());
+        wrap_into(op.value, wrapper, made.size(), id, random.material());
         op.value += kNoIdentityHash;
         record += ' ';
         record += id;

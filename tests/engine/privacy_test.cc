@@ -533,6 +533,30 @@ TEST(AeadSealer, TheNonceIsAKeyedHashOfWhatIsSealedAndWhere) {
   EXPECT_EQ(opened, to_bytes(kAigerim));
 }
 
+// A batch of keys is wrapped with HChaCha20 computed once (AeadBatchSealer): the bytes must be XChaCha20-Poly1305's
+// with the nonce prefix || n, so that every build opens them as it opens any wrapped key.
+TEST(Aead, ABatchSealsAsXChaCha20Poly1305WithItsNonces) {
+  const SecretKey key = SecretKey::random();
+  std::array<std::uint8_t, AeadBatchSealer::kPrefixBytes> prefix;
+  randombytes_buf(prefix.data(), prefix.size());
+  const AeadBatchSealer batch(key, prefix);
+  for (std::uint64_t n : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1023}, std::uint64_t{0x0102030405060708}}) {
+    const std::string ad = "otinish wrapped key v1\x1f" "ap-" + std::to_string(n);
+    const std::string plain(64, static_cast<char>('a' + n % 26));
+    std::string got = "kept";
+    batch.seal_into(got, n, ad, plain);
+    ASSERT_EQ(got.substr(0, 4), "kept") << "appended";
+    got = got.substr(4);
+    AeadNonce nonce;
+    std::copy(prefix.begin(), prefix.end(), nonce.begin());
+    for (int i = 0; i < 8; ++i) nonce[16 + i] = static_cast<std::uint8_t>(n >> (8 * i));
+    EXPECT_EQ(got, aead_seal(key, nonce, ad, plain)) << n;
+    std::string opened;
+    ASSERT_TRUE(aead_open(key, got, ad, opened));
+    EXPECT_EQ(opened, plain);
+  }
+}
+
 // ---- erasure ---------------------------------------------------------------------------------------------------
 
 TEST(Erasure, ThePersonIsPhysicallyGoneAndTheLogStillVerifies) {

@@ -182,10 +182,13 @@ std::uint64_t id_number_of(std::span<const std::uint8_t, 8> b) {
   return n;
 }
 
-// What a new applicant needs at random: its id, its data key, its nonce key and the nonce that wraps them.
+// What a new applicant needs at random: its id, its data key, its nonce key and the nonce that wraps them (not
+// drawn for a key of a batch, `wrap_nonce` false: a batch's wraps take their nonces from the batch).
 struct NewApplicantRandom {
-  std::array<std::uint8_t, 8 + 2 * SecretKey::kSize + kAeadNonceBytes> bytes;
-  NewApplicantRandom() { draw_random(bytes.data(), bytes.size()); }
+  std::array<std::uint8_t, 8 + 2 * SecretKey::kSize + kAeadNonceBytes> bytes{};
+  explicit NewApplicantRandom(bool wrap_nonce = true) {
+    draw_random(bytes.data(), bytes.size() - (wrap_nonce ? 0 : kAeadNonceBytes));
+  }
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
@@ -593,9 +596,10 @@ struct KeyStore::Impl {
           }
         }
       };
-      // The wraps' nonces: a random prefix for the batch, then the key's place in it.
+      // The wraps' nonces: a random prefix for the batch (from the OS: one system call a batch), then the key's
+      // place in it.
       std::array<std::uint8_t, AeadBatchSealer::kPrefixBytes> prefix;
-      draw_random(prefix.data(), prefix.size());
+      randombytes_buf(prefix.data(), prefix.size());
       const AeadBatchSealer wrapper(kek.key, prefix);
       bool drew_all = true;
       for (std::size_t draws = 0; made.size() < n; ++draws) {
@@ -603,7 +607,7 @@ struct KeyStore::Impl {
           drew_all = false;
           break;
         }
-        const NewApplicantRandom random;
+        const NewApplicantRandom random(/*wrap_nonce=*/false);
         if (!first_draw(random.number())) continue;
         std::array<char, kIdPrefix.size() + 16> id_chars;
         std::copy(kIdPrefix.begin(), kIdPrefix.end(), id_chars.begin());

@@ -1,4 +1,7 @@
 // The applicant's privacy: the key-encryption key, the key store, the AEAD sealer, erasure and the access log.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -2010,13 +2013,15 @@ TEST(KeyStore, AForkedChildDrawsRandomBytesOfItsOwn) {
 // seed twice, so that every second pool of random bytes repeats the one before: ids drawn twice in one batch of
 // keys made ahead, and ids of keys already in the store, are drawn again, with keys made ahead and as they come.
 namespace repeating_random {
-int seeds = 0, others = 0;
+std::atomic<int> seeds = 0;  // read by a test while the key store's thread draws
+int others = 0;
 std::vector<int> order;  // the seeds given in turn, when set
 const char* name() { return "repeating"; }
 std::uint32_t random() { return 4; }
 void buf(void* out, std::size_t n) {
   // A seed (32 bytes) is `order`'s next, or given twice in turn: 1, 1, 2, 2, ...; anything else is new each time.
   const int k = n != 32 ? 1000 + ++others : seeds < static_cast<int>(order.size()) ? order[seeds++] : (++seeds + 1) / 2;
+  // (One thread draws at a time in the tests below: the key store's thread while a registering thread waits.)
   auto* p = static_cast<unsigned char*>(out);
   for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<unsigned char>(k * 131 + i * 29 + (i >> 8) * 7);
 }
@@ -2131,6 +2136,85 @@ TEST(KeyStore, AnApplicantIdDrawnTwiceIsDrawnAgain) {
               if (!(*ks)->make_keys_ahead().ok()) return std::string("no keys made ahead");
               std::map<std::string, std::string> given;
               return give(**ks, 0, 64, given);
+            }),
+            "");
+  std::filesystem::remove_all(dir);
+}
+
+// Records that count the batches of keys made ahead written into them (a put of a v/ record), and pass
+// everything else through.
+class BatchCountingRecords final : public KeyRecords {
+ public:
+  explicit BatchCountingRecords(std::unique_ptr<KeyRecords> inner) : inner_(std::move(inner)) {}
+  int batches() const { return batches_.load(); }
+  const std::string& where() const noexcept override { return inner_->where(); }
+  Result<std::optional<std::string>> get(std::string_view key) override { return inner_->get(key); }
+  void prefetch(std::string_view key) noexcept override { inner_->prefetch(key); }
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
+    return inner_->scan(prefix, visit);
+  }
+  Status scan_unordered(std::span<const std::string_view> prefixes,
+                        const std::function<void(std::string_view, std::string_view)>& visit) override {
+    return inner_->scan_unordered(prefixes, visit);
+  }
+  Status write(const std::vector<Op>& ops, bool durable) override {
+    const Status st = inner_->write(ops, durable);
+    const bool batch = std::any_of(ops.begin(), ops.end(), [](const Op& op) {
+      return op.kind == Op::Kind::kPut && op.key.starts_with("v/");
+    });
+    if (st.ok() && batch) ++batches_;
+    return st;
+  }
+  Status sync() override { return inner_->sync(); }
+  Status purge() override { return inner_->purge(); }
+  Status compact() override { return inner_->compact(); }
+  Status checkpoint_to(const std::string& dir) override { return inner_->checkpoint_to(dir); }
+
+ private:
+  std::unique_ptr<KeyRecords> inner_;
+  std::atomic<int> batches_{0};
+};
+
+// A batch of keys that cannot draw enough unused ids (a random source that repeats) fails like any refill
+// that fails: the reserve asks for a batch again at the next new applicant, and a working source then makes
+// it. (A refill that returned early from that failure left the reserve's request standing for good: no batch
+// was ever asked for again, and every new applicant made its own key.)
+TEST(KeyStore, ABatchThatCannotDrawIdsIsAskedForAgain) {
+  const std::string dir = testing::make_temp_dir();
+  EXPECT_EQ(in_repeating_child([&] {
+              // Seeds: the identity-hashing key's; the first batch's two pools (made on this thread); then six
+              // pools of one seed for the key store's thread, whose batch of 64 sees 56 ids again and again
+              // until it gives up (more than 4 x 64 + 64 draws); then new seeds.
+              repeating_random::order = {100, 1, 2, 7, 7, 7, 7, 7, 7, 7, 7};
+              for (int seed = 20; seed < 60; ++seed) repeating_random::order.push_back(seed);
+              auto inner = open_key_log(dir + "/keys", {.sync = false});
+              if (!inner.ok()) return inner.status().ToString();
+              auto counting = std::make_unique<BatchCountingRecords>(std::move(*inner));
+              BatchCountingRecords& records = *counting;
+              auto ks = KeyStore::open(std::move(counting), test_kek(),
+                                       {.sync = false, .keys_ahead = 64, .link_sync_within = std::chrono::hours(1)});
+              if (!ks.ok()) return ks.status().ToString();
+              if (!(*ks)->make_keys_ahead().ok()) return std::string("no keys made ahead");
+              if (records.batches() != 1) return "batches after the first: " + std::to_string(records.batches());
+              std::map<std::string, std::string> given;
+              // The 33rd takes the reserve below half: its thread is asked for a batch, which fails.
+              std::string failure = give(**ks, 0, 33, given);
+              if (!failure.empty()) return failure;
+              const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+              while (repeating_random::seeds.load() < 9) {  // the six pools of seed 7 drawn
+                if (std::chrono::steady_clock::now() > deadline) return std::string("the failing batch never drew");
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              }
+              std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its last draws, and its end
+              if (records.batches() != 1) return std::string("the batch of repeated ids was written");
+              // The next new applicant asks again; the key store's thread now draws new seeds.
+              failure = give(**ks, 33, 1, given);
+              if (!failure.empty()) return failure;
+              while (records.batches() < 2) {
+                if (std::chrono::steady_clock::now() > deadline) return std::string("no batch asked for again");
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              }
+              return give(**ks, 34, 60, given);  // and nobody's id given twice meanwhile
             }),
             "");
   std::filesystem::remove_all(dir);

@@ -978,6 +978,7 @@ KeyStore::~KeyStore() = default;
 const std::string& KeyStore::path() const noexcept { return impl_->path; }
 const std::string& KeyStore::where() const noexcept { return impl_->where(); }
 std::string KeyStore::kek_id() const { return impl_->kek_id; }
+bool KeyStore::shared() const noexcept { return impl_->records->shared(); }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path, const KeyEncryptionKey& kek,
                                                  const KeyStoreOptions& options) {

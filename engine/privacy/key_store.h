@@ -112,7 +112,7 @@ struct ApplicantKey {
 
 // The nonce key of a data key stored alone (made before December 2026, or over shared records): BLAKE2b-256
 // keyed with the data key over the label "otinish applicant nonce key v1". A key of its own, not the data key
-// itself: one key, one primitive.
+// itself: one key, one purpose.
 SecretKey nonce_subkey(const SecretKey& data_key);
 
 struct KeyStoreStats {
@@ -213,6 +213,10 @@ class KeyStore {
   const std::string& where() const noexcept;
   // The id of the KEK the store is written with.
   std::string kek_id() const;
+  // True when other nodes share the store's records (a JetStream bucket): then everything written or derived
+  // stays as the builds before December 2026 made it (format 1, BLAKE2b hashes), since nodes of such a build
+  // may be running on the same bucket during an upgrade.
+  bool shared() const noexcept;
 
   // Rewraps every key of the (closed) key store at `path` from `from` to `to`, in one synced write, then
   // purges. Errors: open()'s (with `from`), kInvalidArgument when `to` is `from`.

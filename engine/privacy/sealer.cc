@@ -46,13 +46,16 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   // associated data and plaintext, which reveals nothing but that equality.
   // The hash is SipHash-2-4 with its 128-bit output ("a fast short-input PRF", which is all a synthetic nonce
   // needs: distinct inputs give unrelated outputs to whoever lacks the key), keyed with half of the applicant's
-  // nonce key, not the data key itself (one key, one primitive: key_store.h ApplicantKey::nonce_key), over the
-  // associated data's length, the associated data and the plaintext (the length, so that no other split of the
-  // same bytes gives the same input). Its 16 bytes are the first 16 of the nonce, the 8 after them zero: the
-  // first 16 are what XChaCha20 derives its subkey from. A keyed BLAKE2b did this until December 2026, three
-  // compressions for 0.65 us against SipHash's 0.05: an eighth of sealing a new applicant. Nothing reads the
-  // nonce's derivation back (the nonce is stored in the bytes), so applicants sealed either way open alike; only
-  // a registration retried across that upgrade seals different bytes (a conflict, not a second appeal).
+  // nonce key, a key kept for this one purpose (key_store.h ApplicantKey::nonce_key), over the associated
+  // data's length, the associated data and the plaintext (the length, so that no other split of the same bytes
+  // gives the same input). Its 16 bytes are the first 16 of the nonce, the 8 after them zero: the first 16 are
+  // what XChaCha20 derives its subkey from. Until December 2026 the nonce was a keyed BLAKE2b (of the associated
+  // data and the plaintext, all 24 bytes): three compressions, 0.65 us against SipHash's 0.05, an eighth of
+  // sealing a new applicant. Nothing reads a nonce's derivation back (the nonce is in the bytes), so applicants
+  // sealed either way open alike; a registration retried across the upgrade seals other bytes and is refused
+  // as a different request. A key store shared by nodes (JetStream) keeps the BLAKE2b nonce: nodes of the older
+  // build may be running beside this one during a rolling upgrade, and a retry that reaches the other build must
+  // still seal the same bytes.
   // The hash's input is built in one buffer, the associated data and the plaintext sealed from views of it.
   // Room for all of it first (the fields, their length prefixes and the labels): a buffer that grew would free
   // plaintext unwiped.
@@ -68,8 +71,17 @@ Result<SealedApplicant> AeadApplicantSealer::seal(const Applicant& a, std::strin
   const std::string_view plain = std::string_view(input).substr(8 + ad_size);
   static_assert(crypto_shorthash_siphashx24_BYTES == 16 && crypto_shorthash_siphashx24_KEYBYTES <= SecretKey::kSize);
   AeadNonce nonce{};
-  crypto_shorthash_siphashx24(nonce.data(), reinterpret_cast<const unsigned char*>(input.data()), input.size(),
-                              key.nonce_key.data());
+  if (keys_.shared()) {
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, key.nonce_key.data(), SecretKey::kSize, nonce.size());
+    crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
+    crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
+    crypto_generichash_final(&h, nonce.data(), nonce.size());
+    sodium_memzero(&h, sizeof h);
+  } else {
+    crypto_shorthash_siphashx24(nonce.data(), reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                                key.nonce_key.data());
+  }
   s.bytes = aead_seal(key.key, nonce, ad, plain);
   sodium_memzero(input.data(), input.size());
   return s;

@@ -141,6 +141,44 @@ void put(KeyRecords& r, const std::string& key, const std::string& value) {
   ASSERT_TRUE(r.write({{KeyRecords::Op::Kind::kPut, key, value}}, /*durable=*/true).ok());
 }
 
+// Other records (a key log) passed through, counting the batches of keys made ahead written into them (a put of
+// a v/ record), and saying they are shared when `shared` (as a JetStream bucket is: the key store then writes
+// and derives what the builds before December 2026 did, for older nodes on the same records).
+class PassThroughRecords final : public KeyRecords {
+ public:
+  explicit PassThroughRecords(std::unique_ptr<KeyRecords> inner, bool shared = false)
+      : inner_(std::move(inner)), shared_(shared) {}
+  bool shared() const noexcept override { return shared_; }
+  int batches() const { return batches_.load(); }
+  const std::string& where() const noexcept override { return inner_->where(); }
+  Result<std::optional<std::string>> get(std::string_view key) override { return inner_->get(key); }
+  void prefetch(std::string_view key) noexcept override { inner_->prefetch(key); }
+  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
+    return inner_->scan(prefix, visit);
+  }
+  Status scan_unordered(std::span<const std::string_view> prefixes,
+                        const std::function<void(std::string_view, std::string_view)>& visit) override {
+    return inner_->scan_unordered(prefixes, visit);
+  }
+  Status write(const std::vector<Op>& ops, bool durable) override {
+    const Status st = inner_->write(ops, durable);
+    const bool batch = std::any_of(ops.begin(), ops.end(), [](const Op& op) {
+      return op.kind == Op::Kind::kPut && op.key.starts_with("v/");
+    });
+    if (st.ok() && batch) ++batches_;
+    return st;
+  }
+  Status sync() override { return inner_->sync(); }
+  Status purge() override { return inner_->purge(); }
+  Status compact() override { return inner_->compact(); }
+  Status checkpoint_to(const std::string& dir) override { return inner_->checkpoint_to(dir); }
+
+ private:
+  std::unique_ptr<KeyRecords> inner_;
+  const bool shared_;
+  std::atomic<int> batches_{0};
+};
+
 // A key store written by a newer otinish is refused by name, and left as it was.
 TEST(KeyStore, RefusesANewerFormatSayingToRunTheNewerOtinish) {
   const std::string dir = testing::make_temp_dir();
@@ -220,6 +258,24 @@ TEST(KeyStore, TheIdentitysHashIsTheOneItsStoreWasMadeWith) {
     ASSERT_TRUE(k.ok());
     EXPECT_EQ(k->applicant_id, id);
     EXPECT_FALSE(k->created);
+    again->reset();
+    if (!format4) continue;
+    // Nothing that rewrites the store forgets which hash it was made with: a rotation, a compaction, a purge,
+    // a checkpoint.
+    ASSERT_TRUE(KeyStore::rotate(path, test_kek('a'), test_kek('b')).ok());
+    {
+      auto rotated = KeyStore::open(path, test_kek('b'));
+      ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+      ASSERT_TRUE((*rotated)->compact().ok());
+      ASSERT_TRUE((*rotated)->purge().ok());
+      ASSERT_TRUE((*rotated)->checkpoint_to(path + "-copy").ok());
+    }
+    for (const std::string& copy : {path, path + "-copy"}) {
+      with_records(copy, [&](KeyRecords& r) { EXPECT_EQ(record(r, "m/format"), "otinish-keys-4") << copy; });
+      auto ks = KeyStore::open(copy, test_kek('b'));
+      ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+      EXPECT_EQ(*(*ks)->find(identity), std::optional<std::string>(id)) << copy;
+    }
   }
   std::filesystem::remove_all(dir);
 }
@@ -534,6 +590,36 @@ TEST(AeadSealer, TheNonceIsAKeyedHashOfWhatIsSealedAndWhere) {
   std::string opened;
   ASSERT_TRUE(aead_open(key->key, first->bytes, ad, opened));
   EXPECT_EQ(opened, to_bytes(kAigerim));
+}
+
+// A key store shared by nodes keeps the nonce the builds before December 2026 made (a keyed BLAKE2b of the
+// associated data and the plaintext, all 24 bytes): a registration retried on a node of the older build during
+// a rolling upgrade must seal the same bytes.
+TEST(AeadSealer, AStoreSharedByNodesKeepsTheEarlierNonce) {
+  const std::string dir = testing::make_temp_dir();
+  auto inner = open_key_log(dir + "/keys", {});
+  ASSERT_TRUE(inner.ok());
+  auto keys = KeyStore::open(std::make_unique<PassThroughRecords>(std::move(*inner), /*shared=*/true), test_kek());
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  ASSERT_TRUE((*keys)->shared());
+  AeadApplicantSealer sealer(**keys);
+  const std::string appeal = "SHY-2026-0000001";
+  auto sealed = sealer.seal(kAigerim, appeal);
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(sealer.seal(kAigerim, appeal)->bytes, sealed->bytes);
+  auto key = (*keys)->key_for(sealing_identity(kAigerim, appeal));
+  ASSERT_TRUE(key.ok());
+  const std::string ad = "otinish applicant v1\x1f" + sealed->key_id + "\x1f" + appeal;
+  const std::string plain = to_bytes(kAigerim);
+  std::string expected(kAeadNonceBytes, '\0');
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, key->nonce_key.data(), SecretKey::kSize, expected.size());
+  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
+  crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
+  crypto_generichash_final(&h, reinterpret_cast<unsigned char*>(expected.data()), expected.size());
+  EXPECT_EQ(sealed->bytes.substr(0, kAeadNonceBytes), expected);
+  keys->reset();
+  std::filesystem::remove_all(dir);
 }
 
 // A batch of keys is wrapped with HChaCha20 computed once (AeadBatchSealer): the bytes must be XChaCha20-Poly1305's
@@ -2141,40 +2227,6 @@ TEST(KeyStore, AnApplicantIdDrawnTwiceIsDrawnAgain) {
   std::filesystem::remove_all(dir);
 }
 
-// Records that count the batches of keys made ahead written into them (a put of a v/ record), and pass
-// everything else through.
-class BatchCountingRecords final : public KeyRecords {
- public:
-  explicit BatchCountingRecords(std::unique_ptr<KeyRecords> inner) : inner_(std::move(inner)) {}
-  int batches() const { return batches_.load(); }
-  const std::string& where() const noexcept override { return inner_->where(); }
-  Result<std::optional<std::string>> get(std::string_view key) override { return inner_->get(key); }
-  void prefetch(std::string_view key) noexcept override { inner_->prefetch(key); }
-  Status scan(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& visit) override {
-    return inner_->scan(prefix, visit);
-  }
-  Status scan_unordered(std::span<const std::string_view> prefixes,
-                        const std::function<void(std::string_view, std::string_view)>& visit) override {
-    return inner_->scan_unordered(prefixes, visit);
-  }
-  Status write(const std::vector<Op>& ops, bool durable) override {
-    const Status st = inner_->write(ops, durable);
-    const bool batch = std::any_of(ops.begin(), ops.end(), [](const Op& op) {
-      return op.kind == Op::Kind::kPut && op.key.starts_with("v/");
-    });
-    if (st.ok() && batch) ++batches_;
-    return st;
-  }
-  Status sync() override { return inner_->sync(); }
-  Status purge() override { return inner_->purge(); }
-  Status compact() override { return inner_->compact(); }
-  Status checkpoint_to(const std::string& dir) override { return inner_->checkpoint_to(dir); }
-
- private:
-  std::unique_ptr<KeyRecords> inner_;
-  std::atomic<int> batches_{0};
-};
-
 // A batch of keys that cannot draw enough unused ids (a random source that repeats) fails like any refill
 // that fails: the reserve asks for a batch again at the next new applicant, and a working source then makes
 // it. (A refill that returned early from that failure left the reserve's request standing for good: no batch
@@ -2189,8 +2241,8 @@ TEST(KeyStore, ABatchThatCannotDrawIdsIsAskedForAgain) {
               for (int seed = 20; seed < 60; ++seed) repeating_random::order.push_back(seed);
               auto inner = open_key_log(dir + "/keys", {.sync = false});
               if (!inner.ok()) return inner.status().ToString();
-              auto counting = std::make_unique<BatchCountingRecords>(std::move(*inner));
-              BatchCountingRecords& records = *counting;
+              auto counting = std::make_unique<PassThroughRecords>(std::move(*inner));
+              PassThroughRecords& records = *counting;
               auto ks = KeyStore::open(std::move(counting), test_kek(),
                                        {.sync = false, .keys_ahead = 64, .link_sync_within = std::chrono::hours(1)});
               if (!ks.ok()) return ks.status().ToString();

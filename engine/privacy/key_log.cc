@@ -581,12 +581,16 @@ Status KeyLog::for_each_op(Visit&& visit) const {
 
 Result<std::optional<std::string>> KeyLog::get(std::string_view key) {
   std::shared_lock lock(mu_);
-  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), key_at()));
-  if (!at) return std::optional<std::string>();
+  // The op that tells the key apart from others of its hash is the one whose value is wanted: kept from that
+  // comparison, not read again (a read from the file is a system call: half of a look-up that misses the key
+  // store's caches).
   std::string scratch;
   LogOp op;
-  OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, op));
-  if (op.kind == kOpDelete) return std::optional<std::string>();
+  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), [&](std::uint64_t at, std::string_view k) -> Result<bool> {
+    OTINISH_RETURN_IF_ERROR(op_at(at, scratch, op));
+    return op.key == k;  // the last op read is the one found
+  }));
+  if (!at || op.kind == kOpDelete) return std::optional<std::string>();
   return std::optional<std::string>(std::string(op.value));
 }
 

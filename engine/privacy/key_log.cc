@@ -586,10 +586,11 @@ Result<std::optional<std::string>> KeyLog::get(std::string_view key) {
   // store's caches).
   std::string scratch;
   LogOp op;
-  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), [&](std::uint64_t at, std::string_view k) -> Result<bool> {
-    OTINISH_RETURN_IF_ERROR(op_at(at, scratch, op));
+  auto same_key_kept = [&](std::uint64_t candidate, std::string_view k) -> Result<bool> {
+    OTINISH_RETURN_IF_ERROR(op_at(candidate, scratch, op));
     return op.key == k;  // the last op read is the one found
-  }));
+  };
+  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), same_key_kept));
   if (!at || op.kind == kOpDelete) return std::optional<std::string>();
   return std::optional<std::string>(std::string(op.value));
 }

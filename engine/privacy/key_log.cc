@@ -473,6 +473,18 @@ class KeyLog final : public KeyRecords {
       return op.key == key;
     };
   }
+  // The latest op of `key` (hash `h`) into `op`, its bytes in `scratch` when read from the file; false when the
+  // key has none. The op read to tell the key apart from others of its hash is the one kept, not read again (a
+  // read from the file is a system call: half of a look-up that misses the key store's caches).
+  // REQUIRES: mu_ (either way).
+  Result<bool> latest_op(std::string_view key, std::uint64_t h, std::string& scratch, LogOp& op) const {
+    auto same_key_kept = [&](std::uint64_t candidate, std::string_view k) -> Result<bool> {
+      OTINISH_RETURN_IF_ERROR(op_at(candidate, scratch, op));
+      return op.key == k;  // the last op read is the one found
+    };
+    OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, h, same_key_kept));
+    return at.has_value();
+  }
   // Calls visit(at, op) for every op in the stream, the file's included. REQUIRES: mu_ (either way).
   template <typename Visit>
   Status for_each_op(Visit&& visit) const;
@@ -581,17 +593,10 @@ Status KeyLog::for_each_op(Visit&& visit) const {
 
 Result<std::optional<std::string>> KeyLog::get(std::string_view key) {
   std::shared_lock lock(mu_);
-  // The op that tells the key apart from others of its hash is the one whose value is wanted: kept from that
-  // comparison, not read again (a read from the file is a system call: half of a look-up that misses the key
-  // store's caches).
   std::string scratch;
   LogOp op;
-  auto same_key_kept = [&](std::uint64_t candidate, std::string_view k) -> Result<bool> {
-    OTINISH_RETURN_IF_ERROR(op_at(candidate, scratch, op));
-    return op.key == k;  // the last op read is the one found
-  };
-  OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(key, Index::hash(key), same_key_kept));
-  if (!at || op.kind == kOpDelete) return std::optional<std::string>();
+  OTINISH_ASSIGN_OR_RETURN(bool found, latest_op(key, Index::hash(key), scratch, op));
+  if (!found || op.kind == kOpDelete) return std::optional<std::string>();
   return std::optional<std::string>(std::string(op.value));
 }
 
@@ -645,19 +650,18 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
     std::unique_lock lock(mu_);
     OTINISH_RETURN_IF_ERROR(failed_);
     // The index's lines for the first ops at once, then each op's a few ops ahead of its probe: the misses
-    // overlap (the line fill buffers take about ten at a time).
+    // overlap (the line fill buffers take about ten at a time). This pass loads every op's line, so the sets
+    // below find them in the cache.
     constexpr std::size_t kAhead = 8;
     for (std::size_t i = 0; i < std::min(ops.size(), kAhead); ++i) index_.prefetch(placed[i].hash);
     for (std::size_t i = 0; i < ops.size(); ++i) {
       if (i + kAhead < ops.size()) index_.prefetch(placed[i + kAhead].hash);
       const KeyRecords::Op& op = ops[i];
       if (op.kind != KeyRecords::Op::Kind::kCreate) continue;
-      OTINISH_ASSIGN_OR_RETURN(auto at, index_.find(op.key, placed[i].hash, key_at()));
-      if (!at) continue;
       std::string scratch;
       LogOp existing;
-      OTINISH_RETURN_IF_ERROR(op_at(*at, scratch, existing));
-      if (existing.kind == kOpPut) return Status::AlreadyExists(op.key + " exists in " + where_);
+      OTINISH_ASSIGN_OR_RETURN(bool found, latest_op(op.key, placed[i].hash, scratch, existing));
+      if (found && existing.kind == kOpPut) return Status::AlreadyExists(op.key + " exists in " + where_);
     }
     // The buffer is one frame (see flush_locked): the ops join it, and its head's length follows.
     if (open_frame_ != std::string::npos && buffer_.size() - open_frame_ - kFrameHead + encoded.size() > kMaxFrame) {
@@ -671,7 +675,6 @@ Status KeyLog::write(const std::vector<KeyRecords::Op>& ops, bool durable) {
     buffer_ += encoded;
     set_u32(buffer_.data() + open_frame_, static_cast<std::uint32_t>(buffer_.size() - open_frame_ - kFrameHead));
     for (std::size_t i = 0; i < ops.size(); ++i) {
-      if (i + kAhead < ops.size()) index_.prefetch(placed[i + kAhead].hash);  // a find above may not have probed it
       std::optional<std::uint64_t> replaced;
       const Status st = index_.set(ops[i].key, placed[i].hash, base + placed[i].offset, key_at(), &replaced);
       if (!st.ok()) {

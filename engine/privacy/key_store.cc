@@ -182,6 +182,15 @@ std::uint64_t id_number_of(std::span<const std::uint8_t, 8> b) {
   return n;
 }
 
+// An applicant id's characters, "ap-" and the 8 bytes in hex, spelt on the stack.
+using IdChars = std::array<char, kIdPrefix.size() + 16>;
+IdChars spell_id(std::span<const std::uint8_t, 8> b) {
+  IdChars out;
+  std::copy(kIdPrefix.begin(), kIdPrefix.end(), out.begin());
+  to_hex(b, out.data() + kIdPrefix.size());
+  return out;
+}
+
 // What a new applicant needs at random: its id, its data key, its nonce key and the nonce that wraps them (not
 // drawn for a key of a batch, `wrap_nonce` false: a batch's wraps take their nonces from the batch).
 struct NewApplicantRandom {
@@ -192,7 +201,11 @@ struct NewApplicantRandom {
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
   NewApplicantRandom(const NewApplicantRandom&) = delete;
   NewApplicantRandom& operator=(const NewApplicantRandom&) = delete;
-  std::string applicant_id() const { return std::string(kIdPrefix) + to_hex(std::span(bytes).first<8>()); }
+  IdChars id_chars() const { return spell_id(std::span(bytes).first<8>()); }
+  std::string applicant_id() const {
+    const IdChars c = id_chars();
+    return std::string(c.data(), c.size());
+  }
   std::uint64_t number() const { return id_number_of(std::span(bytes).first<8>()); }  // id_number(applicant_id())
   SecretKey key() const { return SecretKey(bytes.data() + 8); }
   SecretKey nonce_key() const { return SecretKey(bytes.data() + 8 + SecretKey::kSize); }
@@ -218,7 +231,8 @@ std::optional<std::uint64_t> id_number(std::string_view id) {
 std::string id_text(std::uint64_t n) {
   std::array<std::uint8_t, 8> b;
   for (int i = 7; i >= 0; --i, n >>= 8) b[i] = static_cast<std::uint8_t>(n);
-  return std::string(kIdPrefix) + to_hex(b);
+  const IdChars c = spell_id(b);
+  return std::string(c.data(), c.size());
 }
 
 }  // namespace
@@ -609,9 +623,7 @@ struct KeyStore::Impl {
         }
         const NewApplicantRandom random(/*wrap_nonce=*/false);
         if (!first_draw(random.number())) continue;
-        std::array<char, kIdPrefix.size() + 16> id_chars;
-        std::copy(kIdPrefix.begin(), kIdPrefix.end(), id_chars.begin());
-        to_hex(std::span(random.bytes).first<8>(), id_chars.data() + kIdPrefix.size());
+        const IdChars id_chars = random.id_chars();
         const std::string_view id(id_chars.data(), id_chars.size());
         Op& op = next_op();
         op.kind = Op::Kind::kCreate;

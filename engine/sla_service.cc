@@ -324,9 +324,10 @@ std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
   return std::hash<std::string>{}(appeal_id) % stripes_.size();
 }
 
-Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
+Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id, const store::RecordedEvent* handled) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   auto it = cache.views.find(appeal_id);
+  bool folded = false;  // from `handled`, so that the stream need not be read
   if (it == cache.views.end()) {
     const std::size_t limit = std::max<std::size_t>(1, options_.cached_appeals / views_.size());
     while (!cache.order.empty() && cache.views.size() >= limit) {
@@ -336,11 +337,18 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
     cache.order.push_front(appeal_id);
     it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin()}).first;
     it->second.view.appeal_id = appeal_id;
+    if (handled != nullptr && handled->stream_version == 1) {
+      if (Status s = fold_sla_view(it->second.view, *handled); !s.ok()) {
+        forget_view(appeal_id);
+        return s;
+      }
+      folded = true;
+    }
   } else {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);
   }
   SlaAppealView& view = it->second.view;
-  if (Status s = fold_sla_tail(store_, view); !s.ok()) {
+  if (Status s = folded ? Status::Ok() : fold_sla_tail(store_, view); !s.ok()) {
     forget_view(appeal_id);
     return s;
   }
@@ -688,14 +696,14 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 }
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                               std::optional<Timestamp> fired_due) {
-  Status s = decide_locked(appeal_id, checkpoint, fired_due);
+                               std::optional<Timestamp> fired_due, const store::RecordedEvent* handled) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due, handled);
   if (!s.ok()) forget_view(appeal_id);
   return s;
 }
 
 Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                                 std::optional<Timestamp> fired_due) {
+                                 std::optional<Timestamp> fired_due, const store::RecordedEvent* handled) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
@@ -707,7 +715,8 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       if (!checkpoint) return std::nullopt;
       return safe_checkpoint();
     };
-    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id));
+    // Only the first attempt may fold from the handled event: a retry after a conflict reads the stream.
+    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id, attempt == 0 ? handled : nullptr));
     SlaAppealView& view = kept->view;
     if (!view.exists) {
       forget_view(appeal_id);
@@ -901,7 +910,7 @@ Status SlaService::handle_appeal(const std::string& appeal_id, const store::Reco
   std::lock_guard lock(stripe(appeal_id));
   // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
   OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(appeal_id, e));
-  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt));
+  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt, &e));
   finish(e.position);
   return Status::Ok();
 }

@@ -188,7 +188,7 @@ class SlaService {
   // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                       std::optional<Timestamp> fired_due);
+                       std::optional<Timestamp> fired_due, const store::RecordedEvent* handled);
   // One kept appeal: its folded stream, and the version up to which every event was decided (or found inert).
   // The view may be ahead of `decided`: a publication's rebinding reads the stream without deciding it.
   struct Kept {
@@ -199,7 +199,11 @@ class SlaService {
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
-  Result<Kept*> fresh_view(const std::string& appeal_id);
+  // `handled`: the log event being handled, if any. When it is a stream's first event and the appeal is not
+  // kept (a new appeal: nearly every registration), the view is folded from it alone, without reading the
+  // stream. Events after it are not lost: each is handled after it, in order, by the same worker; and an append
+  // of the decision conflicts with them (expected version 1), after which the retry reads the stream.
+  Result<Kept*> fresh_view(const std::string& appeal_id, const store::RecordedEvent* handled = nullptr);
   // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: a decision already covered it, or
   // it is the kept view's next event, everything before it is decided, and folded in it changes nothing a
   // decision depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
@@ -213,7 +217,7 @@ class SlaService {
   // for one fsync per appeal and fall behind a busy centre), and the checkpoint is held back until they are
   // durable (unsynced_, safe_checkpoint).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                     std::optional<Timestamp> fired_due);
+                     std::optional<Timestamp> fired_due, const store::RecordedEvent* handled = nullptr);
   // The checkpoint that may be written now: every event at or before it was handled (none is still with a
   // worker) and the SLA events appended for it without waiting for their fsync are durable, so that a restart
   // after a power loss re-decides from the first event whose SLA events could be lost (re-deciding is

@@ -1,6 +1,7 @@
 #include "engine/privacy/key_store.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 #include <pthread.h>
 #include <sodium.h>
@@ -195,7 +196,8 @@ IdChars spell_id(std::span<const std::uint8_t, 8> b) {
 // drawn for a key of a batch, `wrap_nonce` false: a batch's wraps take their nonces from the batch).
 struct NewApplicantRandom {
   std::array<std::uint8_t, 8 + 2 * SecretKey::kSize + kAeadNonceBytes> bytes{};
-  explicit NewApplicantRandom(bool wrap_nonce = true) {
+  const bool drew_nonce;
+  explicit NewApplicantRandom(bool wrap_nonce = true) : drew_nonce(wrap_nonce) {
     draw_random(bytes.data(), bytes.size() - (wrap_nonce ? 0 : kAeadNonceBytes));
   }
   ~NewApplicantRandom() { sodium_memzero(bytes.data(), bytes.size()); }
@@ -213,6 +215,9 @@ struct NewApplicantRandom {
     return {reinterpret_cast<const char*>(bytes.data() + 8), 2 * SecretKey::kSize};
   }
   AeadNonce nonce() const {
+    // Without a drawn nonce these bytes are zeros: the same nonce under the KEK for every key wrapped with it.
+    // Never so today (a batch's keys are wrapped with the batch's nonces); a hard stop, should that change.
+    if (!drew_nonce) std::abort();
     AeadNonce n;
     std::copy_n(bytes.data() + 8 + 2 * SecretKey::kSize, n.size(), n.begin());
     return n;

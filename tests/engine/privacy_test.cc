@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -607,18 +608,39 @@ TEST(AeadSealer, AStoreSharedByNodesKeepsTheEarlierNonce) {
   auto sealed = sealer.seal(kAigerim, appeal);
   ASSERT_TRUE(sealed.ok());
   EXPECT_EQ(sealer.seal(kAigerim, appeal)->bytes, sealed->bytes);
-  auto key = (*keys)->key_for(sealing_identity(kAigerim, appeal));
+  const std::string identity = sealing_identity(kAigerim, appeal);
+  auto key = (*keys)->key_for(identity);
   ASSERT_TRUE(key.ok());
+  // The nonce key as the older build derives it from the data key (not as this build hands it out): the two
+  // must agree, or an older node seals the same registration differently.
+  auto data_key = (*keys)->data_key(sealed->key_id);
+  ASSERT_TRUE(data_key.ok());
+  const SecretKey nonce_key = nonce_subkey(*data_key);
+  EXPECT_EQ(raw(key->nonce_key), raw(nonce_key));
   const std::string ad = "otinish applicant v1\x1f" + sealed->key_id + "\x1f" + appeal;
   const std::string plain = to_bytes(kAigerim);
   std::string expected(kAeadNonceBytes, '\0');
   crypto_generichash_state h;
-  crypto_generichash_init(&h, key->nonce_key.data(), SecretKey::kSize, expected.size());
+  crypto_generichash_init(&h, nonce_key.data(), SecretKey::kSize, expected.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(ad.data()), ad.size());
   crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(plain.data()), plain.size());
   crypto_generichash_final(&h, reinterpret_cast<unsigned char*>(expected.data()), expected.size());
   EXPECT_EQ(sealed->bytes.substr(0, kAeadNonceBytes), expected);
   keys->reset();
+  // And the records stay as the older build reads them: format 1, the identity's record named by BLAKE2b-128
+  // keyed with the whole identity-hashing key (an older node looking the person up must find them).
+  with_records(dir + "/keys", [&](KeyRecords& r) {
+    EXPECT_EQ(record(r, "m/format"), "otinish-keys-1");
+    const auto wrapped = record(r, "m/index-key");
+    ASSERT_TRUE(wrapped);
+    std::string index_key;
+    ASSERT_TRUE(aead_open(test_kek().key, *wrapped, "otinish wrapped key v1\x1findex-key", index_key));
+    std::array<unsigned char, 16> hash{};
+    crypto_generichash(hash.data(), hash.size(), reinterpret_cast<const unsigned char*>(identity.data()),
+                       identity.size(), reinterpret_cast<const unsigned char*>(index_key.data()), index_key.size());
+    EXPECT_EQ(record(r, "i/" + to_hex(std::span<const std::uint8_t>(hash.data(), hash.size()))),
+              std::optional<std::string>(sealed->key_id));
+  });
   std::filesystem::remove_all(dir);
 }
 
@@ -2259,16 +2281,68 @@ TEST(KeyStore, ABatchThatCannotDrawIdsIsAskedForAgain) {
               }
               std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its last draws, and its end
               if (records.batches() != 1) return std::string("the batch of repeated ids was written");
-              // The next new applicant asks again; the key store's thread now draws new seeds.
-              failure = give(**ks, 33, 1, given);
-              if (!failure.empty()) return failure;
+              // The next new applicant asks again; the key store's thread now draws new seeds. On a slow machine
+              // the failed batch may still be ending when the 34th comes (its request still stands, so the 34th
+              // asks nothing): then the one after it asks. Without the fix none ever does.
+              int next = 33;
               while (records.batches() < 2) {
-                if (std::chrono::steady_clock::now() > deadline) return std::string("no batch asked for again");
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                if (next == 40 || std::chrono::steady_clock::now() > deadline) {
+                  return std::string("no batch asked for again");
+                }
+                failure = give(**ks, next++, 1, given);
+                if (!failure.empty()) return failure;
+                const auto asked_by = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+                while (records.batches() < 2 && std::chrono::steady_clock::now() < asked_by) {
+                  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
               }
-              return give(**ks, 34, 60, given);  // and nobody's id given twice meanwhile
+              return give(**ks, next, 60, given);  // and nobody's id given twice meanwhile
             }),
             "");
+  std::filesystem::remove_all(dir);
+}
+
+// Every key a batch wraps under the KEK has a nonce of its own: the batch's random prefix, then the key's place in
+// the batch. (A constant place, or one prefix for every batch, would reuse nonces under the KEK while every key
+// still opened: only the nonces themselves show it.)
+TEST(KeyStore, EveryKeyOfABatchIsWrappedWithANonceOfItsOwn) {
+  const std::string dir = testing::make_temp_dir();
+  auto inner = open_key_log(dir + "/keys", {.sync = false});
+  ASSERT_TRUE(inner.ok());
+  auto counting = std::make_unique<PassThroughRecords>(std::move(*inner));
+  PassThroughRecords& records = *counting;
+  auto ks = KeyStore::open(std::move(counting), test_kek(), {.sync = false, .keys_ahead = 64});
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  ASSERT_TRUE((*ks)->make_keys_ahead().ok());
+  std::map<std::string, std::string> given;
+  ASSERT_EQ(give(**ks, 0, 40, given), "");  // the 33rd asks the key store's thread for a second batch
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (records.batches() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(records.batches(), 2);
+  std::set<std::string> nonces;
+  std::map<std::string, std::vector<std::uint64_t>> places;  // a batch's prefix -> the places of its keys
+  ASSERT_TRUE(records
+                  .scan("k/",
+                        [&](std::string_view, std::string_view wrapped) {
+                          ASSERT_GE(wrapped.size(), kAeadNonceBytes);
+                          const std::string nonce(wrapped.substr(0, kAeadNonceBytes));
+                          EXPECT_TRUE(nonces.insert(nonce).second) << "a nonce used twice under the KEK";
+                          std::uint64_t place = 0;
+                          for (int i = 0; i < 8; ++i) place |= std::uint64_t{static_cast<unsigned char>(nonce[16 + i])} << (8 * i);
+                          places[nonce.substr(0, AeadBatchSealer::kPrefixBytes)].push_back(place);
+                        })
+                  .ok());
+  EXPECT_EQ(nonces.size(), 128u);
+  ASSERT_EQ(places.size(), 2u) << "one prefix a batch";
+  std::vector<std::uint64_t> all_places(64);
+  std::iota(all_places.begin(), all_places.end(), 0);
+  for (auto& [prefix, p] : places) {
+    std::sort(p.begin(), p.end());
+    EXPECT_EQ(p, all_places);
+  }
+  ks->reset();
   std::filesystem::remove_all(dir);
 }
 

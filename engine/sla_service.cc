@@ -338,11 +338,21 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id, c
     it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin()}).first;
     it->second.view.appeal_id = appeal_id;
     if (handled != nullptr && handled->stream_version == 1) {
-      if (Status s = fold_sla_view(it->second.view, *handled); !s.ok()) {
+      // Only while the stream holds nothing else: a registration handled again (after a restart, or the timer
+      // index rebuilt) may have SLA events after it, which a view of the registration alone would not know,
+      // deciding as if none were appended (and its append's idempotency key could then meet theirs).
+      auto version = store_.stream_version(appeal_stream(appeal_id));
+      if (!version.ok()) {
         forget_view(appeal_id);
-        return s;
+        return version.status();
       }
-      folded = true;
+      if (*version == 1) {
+        if (Status s = fold_sla_view(it->second.view, *handled); !s.ok()) {
+          forget_view(appeal_id);
+          return s;
+        }
+        folded = true;
+      }
     }
   } else {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);

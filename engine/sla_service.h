@@ -199,10 +199,10 @@ class SlaService {
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
-  // `handled`: the log event being handled, if any. When it is a stream's first event and the appeal is not
-  // kept (a new appeal: nearly every registration), the view is folded from it alone, without reading the
-  // stream. Events after it are not lost: each is handled after it, in order, by the same worker; and an append
-  // of the decision conflicts with them (expected version 1), after which the retry reads the stream.
+  // `handled`: the log event being handled, if any. When it is a stream's first event, the appeal is not kept
+  // and its stream holds that event alone (a new appeal: nearly every registration), the view is folded from
+  // it, without reading the event back. Appeal events appended after that look are handled after it, by the
+  // same worker, and the decision's append (expected version 1) conflicts with them and reads the stream.
   Result<Kept*> fresh_view(const std::string& appeal_id, const store::RecordedEvent* handled = nullptr);
   // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: a decision already covered it, or
   // it is the kept view's next event, everything before it is decided, and folded in it changes nothing a

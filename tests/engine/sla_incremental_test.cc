@@ -165,6 +165,78 @@ TEST(SlaIncremental, AHoldAndAResumeAroundAPublicationMetAfterARestartAreDecided
   EXPECT_EQ(city.service().index().find(id), std::optional<std::optional<Timestamp>>(plan->next_due));
 }
 
+// The golden rules plus a proposal rule whose clocks are the complaint's (the law's): an appeal moved from one
+// to the other keeps its clocks' keys and changes its rule.
+std::string rules_with_a_proposal_like_a_complaint() {
+  return testing::golden_rules() + R"(  - id: proposal
+    match: {category: proposal}
+    law:
+      answer_within: 15wd
+      extension: {max_total: 2mo, notify_applicant_within: 3wd}
+      redirect_within: 3wd
+      escalation:
+        - {at: 75%, notify: controller}
+        - {at: breach, notify: head_of_agency}
+)";
+}
+
+// A registration handled again (the timer index rebuilt, or a restart before the checkpoint passed it) whose
+// stream holds a later command and the SLA events decided on it is decided on the whole stream. Decided on the
+// registration alone (as a new appeal is, to save reading it back), it would bind the registration's rule,
+// meet the earlier decision's idempotency key with other events, and stop the service.
+TEST(SlaIncremental, ARegistrationHandledAgainIsDecidedOnItsWholeStream) {
+  SlaCity city(rules_with_a_proposal_like_a_complaint());
+  city.stop_service();
+  const std::string id = city.reg(Category::kComplaint, "lifts.broken");
+  city.run(id, Classify{Category::kProposal, "transport.route"}, "operator");
+  city.clock().advance(std::chrono::minutes(1));
+  city.open_service();
+  city.settle();
+  ASSERT_TRUE(city.service().status().ok()) << city.service().status().ToString();
+  ASSERT_TRUE(city.view(id).bound.has_value());
+  const std::uint64_t head = city.store().head_position();
+  const auto due = city.service().index().find(id);
+  city.stop_service();
+  city.open_service("sla-rebuilt");
+  city.settle();
+  EXPECT_TRUE(city.service().status().ok()) << city.service().status().ToString();
+  EXPECT_EQ(city.store().head_position(), head) << "the decision was appended again";
+  EXPECT_EQ(city.service().index().find(id), due);
+}
+
+// The same for a registration whose only later events are the SLA's own (a stricter rule set rebound it): its
+// timer, rebuilt, is the rebinding's, not the one the registration alone would give (no appeal event follows
+// to correct it).
+TEST(SlaIncremental, ARegistrationHandledAgainKeepsItsRebindingsTimer) {
+  SlaCity city;
+  // Registered while the service is stopped, so that one decision writes the binding and the clocks together
+  // (the one a registration alone gives again).
+  city.stop_service();
+  city.clock().set(testing::utc("2026-08-20T05:00:00Z"));
+  const std::string id = city.reg(Category::kIncident, "utilities.heating.no_heat");
+  city.clock().advance(std::chrono::minutes(1));
+  city.open_service();
+  city.settle();
+  const auto first = city.service().index().find(id);
+  city.clock().set(testing::utc("2026-08-20T06:00:00Z"));
+  std::string stricter = testing::golden_rules("15wd", "t2");
+  const auto at = stricter.find("target: 16bh");
+  ASSERT_NE(at, std::string::npos);
+  stricter.replace(at, 12, "target: 8bh");
+  auto p = city.registry().publish_rule_set(stricter, "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  city.tick();
+  ASSERT_EQ(rebounds(city, id).size(), 1u);
+  const auto due = city.service().index().find(id);
+  ASSERT_TRUE(due && *due && first && *first);
+  ASSERT_LT(**due, **first) << "8 business hours are due before 16";
+  city.stop_service();
+  city.open_service("sla-rebuilt");
+  city.settle();
+  EXPECT_TRUE(city.service().status().ok()) << city.service().status().ToString();
+  EXPECT_EQ(city.service().index().find(id), due);
+}
+
 // Waits (bounded) until `n` callers stand in the service's intake line.
 bool line_reaches(const SlaService& s, std::size_t n) {
   for (int i = 0; i < 5000; ++i) {

@@ -324,10 +324,9 @@ std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
   return std::hash<std::string>{}(appeal_id) % stripes_.size();
 }
 
-Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id, const store::RecordedEvent* handled) {
+Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   auto it = cache.views.find(appeal_id);
-  bool folded = false;  // from `handled`, so that the stream need not be read
   if (it == cache.views.end()) {
     const std::size_t limit = std::max<std::size_t>(1, options_.cached_appeals / views_.size());
     while (!cache.order.empty() && cache.views.size() >= limit) {
@@ -337,28 +336,11 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id, c
     cache.order.push_front(appeal_id);
     it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin()}).first;
     it->second.view.appeal_id = appeal_id;
-    if (handled != nullptr && handled->stream_version == 1) {
-      // Only while the stream holds nothing else: a registration handled again (after a restart, or the timer
-      // index rebuilt) may have SLA events after it, which a view of the registration alone would not know,
-      // deciding as if none were appended (and its append's idempotency key could then meet theirs).
-      auto version = store_.stream_version(appeal_stream(appeal_id));
-      if (!version.ok()) {
-        forget_view(appeal_id);
-        return version.status();
-      }
-      if (*version == 1) {
-        if (Status s = fold_sla_view(it->second.view, *handled); !s.ok()) {
-          forget_view(appeal_id);
-          return s;
-        }
-        folded = true;
-      }
-    }
   } else {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);
   }
   SlaAppealView& view = it->second.view;
-  if (Status s = folded ? Status::Ok() : fold_sla_tail(store_, view); !s.ok()) {
+  if (Status s = fold_sla_tail(store_, view); !s.ok()) {
     forget_view(appeal_id);
     return s;
   }
@@ -706,14 +688,14 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 }
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                               std::optional<Timestamp> fired_due, const store::RecordedEvent* handled) {
-  Status s = decide_locked(appeal_id, checkpoint, fired_due, handled);
+                               std::optional<Timestamp> fired_due) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due);
   if (!s.ok()) forget_view(appeal_id);
   return s;
 }
 
 Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                                 std::optional<Timestamp> fired_due, const store::RecordedEvent* handled) {
+                                 std::optional<Timestamp> fired_due) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
@@ -725,8 +707,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       if (!checkpoint) return std::nullopt;
       return safe_checkpoint();
     };
-    // Only the first attempt may fold from the handled event: a retry after a conflict reads the stream.
-    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id, attempt == 0 ? handled : nullptr));
+    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id));
     SlaAppealView& view = kept->view;
     if (!view.exists) {
       forget_view(appeal_id);
@@ -920,7 +901,7 @@ Status SlaService::handle_appeal(const std::string& appeal_id, const store::Reco
   std::lock_guard lock(stripe(appeal_id));
   // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
   OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(appeal_id, e));
-  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt, &e));
+  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt));
   finish(e.position);
   return Status::Ok();
 }

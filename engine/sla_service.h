@@ -188,7 +188,7 @@ class SlaService {
   // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                       std::optional<Timestamp> fired_due, const store::RecordedEvent* handled);
+                       std::optional<Timestamp> fired_due);
   // One kept appeal: its folded stream, and the version up to which every event was decided (or found inert).
   // The view may be ahead of `decided`: a publication's rebinding reads the stream without deciding it.
   struct Kept {
@@ -199,11 +199,7 @@ class SlaService {
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
-  // `handled`: the log event being handled, if any. When it is a stream's first event, the appeal is not kept
-  // and its stream holds that event alone (a new appeal: nearly every registration), the view is folded from
-  // it, without reading the event back. Appeal events appended after that look are handled after it, by the
-  // same worker, and the decision's append (expected version 1) conflicts with them and reads the stream.
-  Result<Kept*> fresh_view(const std::string& appeal_id, const store::RecordedEvent* handled = nullptr);
+  Result<Kept*> fresh_view(const std::string& appeal_id);
   // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: a decision already covered it, or
   // it is the kept view's next event, everything before it is decided, and folded in it changes nothing a
   // decision depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
@@ -217,7 +213,7 @@ class SlaService {
   // for one fsync per appeal and fall behind a busy centre), and the checkpoint is held back until they are
   // durable (unsynced_, safe_checkpoint).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                     std::optional<Timestamp> fired_due, const store::RecordedEvent* handled = nullptr);
+                     std::optional<Timestamp> fired_due);
   // The checkpoint that may be written now: every event at or before it was handled (none is still with a
   // worker) and the SLA events appended for it without waiting for their fsync are durable, so that a restart
   // after a power loss re-decides from the first event whose SLA events could be lost (re-deciding is

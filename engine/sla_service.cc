@@ -417,6 +417,9 @@ Status SlaService::start() {
     unsynced_.clear();
     worker_error_ = Status::Ok();
   }
+  // A restart in one process: the kept views may be ahead of the checkpoint (decided events whose SLA events
+  // were not synced), and an event delivered again must not count as covered by them.
+  forget_all_views();
   workers_stopping_ = false;
   worker_failed_ = false;
   for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
@@ -922,9 +925,13 @@ Status SlaService::apply_policy(const store::RecordedEvent& publication) {
     for (const std::string& id : open) {
       std::lock_guard lock(stripe(id));
       bool rebound = false;
-      // One appeal the rules cannot decide (or whose append fails) must not stop the service: it keeps its
-      // binding, is counted, and its own timer retries its decisions.
+      // One appeal the rules cannot decide must not stop the service: it keeps its binding, is counted, and its
+      // own timer retries its decisions. A storage error is another matter: skipped, the appeal would keep its
+      // old binding for good once the publication is checkpointed (only this sweep moves it), or a rebinding
+      // appended without its timer would fire at the old, later deadline. So the whole publication is handled
+      // again (until_stored); each appeal's rebinding is idempotent.
       if (Status st = rebind_locked(id, to, policy, publication, &rebound); !st.ok()) {
+        if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kIOError) return st;
         note_decision_error(id, st);
         continue;
       }

@@ -8,6 +8,7 @@
 // it must write nothing, so replay yields exactly the SLA events the live service wrote.
 #include <gtest/gtest.h>
 
+#include "tests/engine/forwarding_store.h"
 #include "tests/engine/sla_test_city.h"
 
 namespace otinish::engine {
@@ -52,6 +53,45 @@ void publish_rules(SlaCity& city, const std::string& at, const std::string& answ
   city.settle();
 }
 
+
+// A log whose storage refuses the first rebinding appended through it (a full disk, say), then recovers.
+class RefusingTheFirstRebinding final : public testing::ForwardingStore {
+ public:
+  using testing::ForwardingStore::ForwardingStore;
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e, std::span<const store::EventData> ev,
+                                     const store::AppendOptions& o) override {
+    const bool rebinding = std::any_of(ev.begin(), ev.end(), [](const auto& d) { return d.type == "SlaRebound"; });
+    if (rebinding && !refused.exchange(true)) return Status::Unavailable("no space left on the log's disk (test)");
+    return testing::ForwardingStore::append(s, e, ev, o);
+  }
+  std::atomic<bool> refused{false};
+};
+
+// A rebinding the storage refuses during a publication's sweep is tried again with the publication, not
+// counted as the appeal's own decision error and left: once the publication is behind the checkpoint nothing
+// else would move the appeal, and it would keep the looser deadline for good.
+TEST(SlaPolicy, ARebindingTheStorageRefusedIsAppendedWhenItRecovers) {
+  SlaCity city;
+  const std::string id = complaint_in_august(city);
+  city.stop_service();
+  RefusingTheFirstRebinding log(city.store());
+  SlaServiceOptions o;
+  o.index_path = city.dir() + "/sla";
+  o.timer_thread = false;
+  auto service = SlaService::open(log, city.registry(), city.clock(), o);
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  ASSERT_TRUE((*service)->start().ok());
+  city.clock().set(utc("2026-08-26T05:00:00Z"));
+  auto p = city.registry().publish_rule_set(golden_rules("10wd", "10wd"), "golden.yaml", RebindPolicy::kStricter,
+                                            SlaCity::admin());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  city.settle(**service);
+  EXPECT_TRUE(log.refused.load()) << "the test's fault never happened";
+  EXPECT_TRUE((*service)->status().ok()) << (*service)->status().ToString();
+  ASSERT_EQ(rebounds(city, id).size(), 1u);
+  EXPECT_EQ(deadlines(city, id).back(), utc("2026-09-03T13:00:00Z"));
+  EXPECT_EQ((*service)->stats().decision_errors, 0u);
+}
 
 TEST(SlaPolicy, KeepLeavesAppealsInFlightOnTheirVersionAndBindsNewOnesToTheNew) {
   SlaCity city;

@@ -175,6 +175,17 @@ Result<CommandResult> Engine::register_appeal(const RegisterAppeal& command, con
 void Engine::register_appeal_async(const RegisterAppeal& command, const CommandMeta& meta, CommandCallback done) {
   auto reg = prepare_registration(command, meta);
   if (!reg.ok()) return done(reg.status());
+  // Counted until answered, as execute_async's commands are: the continuations below use this engine, so the
+  // destructor waits for them.
+  {
+    std::lock_guard lock(queues_mu_);
+    ++in_flight_;
+  }
+  done = [this, answer = std::move(done)](Result<CommandResult> result) {
+    answer(std::move(result));
+    std::lock_guard lock(queues_mu_);
+    if (--in_flight_ == 0) idle_cv_.notify_all();  // after this, `this` may be gone
+  };
   // Two steps, neither waiting on this thread: the sealer makes a new applicant's key durable (at once when
   // there is none), then the registration is appended. The key must be durable before the appeal that names it.
   auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));

@@ -215,7 +215,7 @@ class Engine {
   // execute_async's commands per appeal stream: an entry exists while one is being decided, appended or
   // followed up; the commands that arrive meanwhile wait in it, in order, and are decided on what the one
   // before them left (so this engine's commands never conflict with each other). in_flight_ counts the calls
-  // not yet answered: the destructor waits for none.
+  // (and register_appeal_async's) not yet answered: the destructor waits until there are none.
   std::mutex queues_mu_;
   std::unordered_map<std::string, std::deque<std::shared_ptr<AsyncCommand>>> queues_;  // guarded by queues_mu_
   std::size_t in_flight_ = 0;                                                           // guarded by queues_mu_

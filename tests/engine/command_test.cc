@@ -300,6 +300,23 @@ TEST(CommandHandler, AnEngineAnswersEveryAsynchronousCommandBeforeItGoes) {
   for (const std::string& id : ids) EXPECT_EQ(city.engine().load(id)->version, 1u + 5u) << id;
 }
 
+// The same for registrations: their completions use the engine too (a re-sent one reads its appeal).
+TEST(CommandHandler, AnEngineAnswersEveryAsynchronousRegistrationBeforeItGoes) {
+  TestCity city;
+  auto answered = std::make_shared<std::atomic<int>>(0);
+  const RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "x"};
+  {
+    Engine engine(city.store(), city.clock(), &city.catalogue());
+    for (int i = 0; i < 20; ++i) {
+      engine.register_appeal_async(r, {"gone-reg-" + std::to_string(i), {}, ""}, [answered](Result<CommandResult> r) {
+        EXPECT_TRUE(r.ok()) << r.status().ToString();
+        answered->fetch_add(1);
+      });
+    }
+  }
+  EXPECT_EQ(answered->load(), 20);
+}
+
 TEST(CommandHandler, RetriedCommandIsHarmless) {
   TestCity city;
   auto id = city.reg(Category::kComplaint, "lifts.broken");

@@ -442,6 +442,19 @@ void SlaService::stop() {
   }
   timer_cv_.notify_all();
   if (timer_thread_.joinable()) timer_thread_.join();
+  // The workers first, before the subscription: its thread may be waiting for room in a worker's queue or for
+  // the workers to drain before a publication, and a worker retrying a refused write leaves on the stop
+  // without taking anything more from its queue. Events still queued for a worker are left: they stay after
+  // the checkpoint and are handled after a restart.
+  workers_stopping_ = true;
+  for (auto& w : workers_) {
+    { std::lock_guard lock(w->mu); }
+    w->cv.notify_all();
+  }
+  {
+    std::lock_guard lock(progress_mu_);
+  }
+  progress_cv_.notify_all();
   // Taken out under the lock (status() reads it from other threads), stopped outside it.
   std::unique_ptr<store::Subscription> subscription;
   {
@@ -451,12 +464,6 @@ void SlaService::stop() {
   if (subscription) subscription->stop();
   subscription.reset();
   release_intake();  // nothing will move the lag now; intake goes on (refused a wait, not a request)
-  // Events still queued for a worker are left: they stay after the checkpoint and are handled after a restart.
-  workers_stopping_ = true;
-  for (auto& w : workers_) {
-    { std::lock_guard lock(w->mu); }
-    w->cv.notify_all();
-  }
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
@@ -566,8 +573,10 @@ void SlaService::finish(std::uint64_t position) {
 
 Status SlaService::drain_workers() {
   std::unique_lock lock(progress_mu_);
-  progress_cv_.wait(lock, [this] { return in_flight_.empty() || !worker_error_.ok(); });
-  return worker_error_;
+  progress_cv_.wait(lock, [this] { return in_flight_.empty() || !worker_error_.ok() || workers_stopping_.load(); });
+  if (!worker_error_.ok()) return worker_error_;
+  if (!in_flight_.empty()) return Status::Unavailable("the SLA service is stopping");
+  return Status::Ok();
 }
 
 void SlaService::worker_loop(std::size_t index) {

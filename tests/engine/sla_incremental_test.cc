@@ -237,6 +237,53 @@ TEST(SlaIncremental, ARegistrationHandledAgainKeepsItsRebindingsTimer) {
   EXPECT_EQ(city.service().index().find(id), due);
 }
 
+// A log whose storage refuses every decision's write to an appeal (a dead disk under the SLA's appends).
+class RefusingEveryDecision final : public testing::ForwardingStore {
+ public:
+  using testing::ForwardingStore::ForwardingStore;
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e, std::span<const store::EventData> ev,
+                                     const store::AppendOptions& o) override {
+    if (!s.starts_with("appeal-")) return testing::ForwardingStore::append(s, e, ev, o);
+    refused.fetch_add(1);
+    return Status::Unavailable("the log's disk is gone (test)");
+  }
+  std::atomic<int> refused{0};
+};
+
+// Stopping the service while its log refuses every decision returns: its worker is retrying an append, its queue
+// is full and the subscription waits for room in it. (It waited for good: the worker left on the stop without
+// a word, and the subscription's wait knew of no stop before the subscription itself was stopped.)
+TEST(SlaIncremental, StoppingWhileTheLogRefusesEveryDecisionReturns) {
+  SlaCity city;
+  city.stop_service();
+  RefusingEveryDecision log(city.store());
+  SlaServiceOptions o;
+  o.index_path = city.dir() + "/sla-dead-disk";
+  o.timer_thread = false;
+  o.workers = 1;
+  auto service = SlaService::open(log, city.registry(), city.clock(), o);
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  ASSERT_TRUE((*service)->start().ok());
+  // More appeals than a worker's queue holds (256): the subscription ends up waiting for room.
+  for (int i = 0; i < 300; ++i) city.reg(Category::kComplaint, "lifts.broken");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (log.refused.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GT(log.refused.load(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the subscription reaches the full queue
+  std::promise<void> stopped;
+  std::thread stopper([&] {
+    service->reset();
+    stopped.set_value();
+  });
+  if (stopped.get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    ADD_FAILURE() << "stop() did not return within 20 s";
+    std::_Exit(1);  // rather than a test that hangs until the suite's time-out
+  }
+  stopper.join();
+}
+
 // Waits (bounded) until `n` callers stand in the service's intake line.
 bool line_reaches(const SlaService& s, std::size_t n) {
   for (int i = 0; i < 5000; ++i) {

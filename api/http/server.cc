@@ -363,12 +363,16 @@ class Session : public std::enable_shared_from_this<Session> {
       later->deliver_to([self, req, started, promise = std::move(r)](HttpResponse a) mutable {
         a.label_as(promise);
         // The completing thread is the store's, which completes every append: the request's report (the access
-        // log, metrics) and the write are the connection's work, not the next completion's delay.
-        asio::post(self->executor(), [self, req, started, a = std::move(a)]() mutable {
+        // log, metrics) and the write are the connection's work, not the next completion's delay. The session
+        // goes with it (this callback keeps no reference), and the answer counts as given only there: so the
+        // session's last reference is never dropped on the completing thread after shutdown() stopped waiting
+        // (it would then unregister from a server that is gone). The I/O threads run until every answer counted.
+        auto executor = self->executor();
+        asio::post(executor, [self = std::move(self), req, started, a = std::move(a)]() mutable {
           self->report_request(req.get(), started, a);
           self->write_response(std::move(a), req.get());
+          self->server_.later_answered();
         });
-        self->server_.later_answered();
       });
     };
     if (server_.inline_requests && server_.inline_requests(*req)) return handle();

@@ -1,8 +1,8 @@
 #include "engine/privacy/key_store.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <charconv>
+#include <cstdlib>
 #include <pthread.h>
 #include <sodium.h>
 

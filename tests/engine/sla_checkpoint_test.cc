@@ -71,13 +71,9 @@ TEST(SlaCheckpoint, HeldBackUntilTheSlaEventsOfEveryEarlierEventAreDurable) {
   city.settle();
   city.stop_service();
   HeldHeadStore held(city.store());
-  SlaServiceOptions o;
-  o.index_path = city.dir() + "/sla-held";
-  o.timer_thread = false;
-  auto svc = SlaService::open(held, city.registry(), city.clock(), o);
-  ASSERT_TRUE(svc.ok()) << svc.status().ToString();
-  ASSERT_TRUE((*svc)->start().ok());
-  ASSERT_TRUE((*svc)->wait_for(city.store().head_position(), std::chrono::seconds(10)));
+  auto svc = city.start_service_over(held, city.service_options("sla-held"));
+  ASSERT_TRUE(svc != nullptr);
+  ASSERT_TRUE(svc->wait_for(city.store().head_position(), std::chrono::seconds(10)));
 
   // From now on nothing newer looks durable to the service.
   held.hold(city.store().head_position());
@@ -87,30 +83,30 @@ TEST(SlaCheckpoint, HeldBackUntilTheSlaEventsOfEveryEarlierEventAreDurable) {
   city.clock().advance(std::chrono::microseconds(1));
   // The service processes the registration and appends its SLA events, but they do not look durable: it does
   // not call the registration done, and its checkpoint stays before it.
-  for (int i = 0; i < 2000 && (*svc)->stats().events_appended == 0; ++i) {
+  for (int i = 0; i < 2000 && svc->stats().events_appended == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_GT((*svc)->stats().events_appended, 0u);
-  EXPECT_FALSE((*svc)->wait_for(first->position, std::chrono::milliseconds(100)));
-  EXPECT_LT((*svc)->index().checkpoint(), first->position);
+  ASSERT_GT(svc->stats().events_appended, 0u);
+  EXPECT_FALSE(svc->wait_for(first->position, std::chrono::milliseconds(100)));
+  EXPECT_LT(svc->index().checkpoint(), first->position);
 
   // Durable again: the registration is done, and the next event processed moves the checkpoint past it.
   held.release();
-  ASSERT_TRUE((*svc)->wait_for(first->position, std::chrono::seconds(10)));
+  ASSERT_TRUE(svc->wait_for(first->position, std::chrono::seconds(10)));
   // The subscription may have seen the registration before the clock moved past its instant: then it bound the
   // appeal and left the clocks to the timer at that instant (decisions are strictly before now). Fire it, as the
   // timer thread would.
-  ASSERT_TRUE((*svc)->fire_due().ok());
+  ASSERT_TRUE(svc->fire_due().ok());
   auto second = city.engine().register_appeal(complaint(), {"desk:2", {}, ""});
   ASSERT_TRUE(second.ok());
   city.clock().advance(std::chrono::microseconds(1));
-  ASSERT_TRUE((*svc)->wait_for(city.store().head_position(), std::chrono::seconds(10)));
-  EXPECT_GE((*svc)->index().checkpoint(), first->position);
+  ASSERT_TRUE(svc->wait_for(city.store().head_position(), std::chrono::seconds(10)));
+  EXPECT_GE(svc->index().checkpoint(), first->position);
 
   // A restart from the held-back checkpoint re-decides from there and writes nothing twice.
   const std::size_t before = city.view(first->appeal_id).clock_events.size();
   ASSERT_GT(before, 0u);
-  svc->reset();
+  svc.reset();
   city.open_service("sla-held");
   city.settle();
   EXPECT_EQ(city.view(first->appeal_id).clock_events.size(), before);

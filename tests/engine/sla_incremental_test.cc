@@ -40,14 +40,9 @@ struct CountedService {
   explicit CountedService(SlaCity& city, std::size_t cached_appeals = SlaServiceOptions{}.cached_appeals)
       : counting(city.store()) {
     city.stop_service();
-    SlaServiceOptions o;
-    o.index_path = city.dir() + "/sla-counted";
-    o.timer_thread = false;
+    SlaServiceOptions o = city.service_options("sla-counted");
     o.cached_appeals = cached_appeals;
-    auto s = SlaService::open(counting, city.registry(), city.clock(), o);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    service = std::move(s).value();
-    EXPECT_TRUE(service->start().ok());
+    service = city.start_service_over(counting, o);
   }
   CountingStore counting;
   std::unique_ptr<SlaService> service;
@@ -165,19 +160,19 @@ TEST(SlaIncremental, AHoldAndAResumeAroundAPublicationMetAfterARestartAreDecided
   EXPECT_EQ(city.service().index().find(id), std::optional<std::optional<Timestamp>>(plan->next_due));
 }
 
-// The golden rules plus a proposal rule whose clocks are the complaint's (the law's): an appeal moved from one
-// to the other keeps its clocks' keys and changes its rule.
+// The golden rules plus a proposal rule whose clocks are the complaint's (the law's), made from the complaint
+// rule itself: an appeal moved from one to the other keeps its clocks' keys and changes its rule.
 std::string rules_with_a_proposal_like_a_complaint() {
-  return testing::golden_rules() + R"(  - id: proposal
-    match: {category: proposal}
-    law:
-      answer_within: 15wd
-      extension: {max_total: 2mo, notify_applicant_within: 3wd}
-      redirect_within: 3wd
-      escalation:
-        - {at: 75%, notify: controller}
-        - {at: breach, notify: head_of_agency}
-)";
+  const std::string golden = testing::golden_rules();
+  const auto complaint = golden.find("  - id: complaint\n");
+  EXPECT_NE(complaint, std::string::npos);
+  std::string proposal = golden.substr(complaint);
+  for (const std::string from : {"id: complaint", "category: complaint"}) {
+    const auto at = proposal.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    proposal.replace(at, from.size(), from.substr(0, from.find(':') + 2) + "proposal");
+  }
+  return golden + proposal;
 }
 
 // A registration handled again (the timer index rebuilt, or a restart before the checkpoint passed it) whose
@@ -257,13 +252,10 @@ TEST(SlaIncremental, StoppingWhileTheLogRefusesEveryDecisionReturns) {
   SlaCity city;
   city.stop_service();
   RefusingEveryDecision log(city.store());
-  SlaServiceOptions o;
-  o.index_path = city.dir() + "/sla-dead-disk";
-  o.timer_thread = false;
+  SlaServiceOptions o = city.service_options("sla-dead-disk");
   o.workers = 1;
-  auto service = SlaService::open(log, city.registry(), city.clock(), o);
-  ASSERT_TRUE(service.ok()) << service.status().ToString();
-  ASSERT_TRUE((*service)->start().ok());
+  auto service = city.start_service_over(log, o);
+  ASSERT_TRUE(service != nullptr);
   // More appeals than a worker's queue holds (256): the subscription ends up waiting for room.
   for (int i = 0; i < 300; ++i) city.reg(Category::kComplaint, "lifts.broken");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -274,7 +266,7 @@ TEST(SlaIncremental, StoppingWhileTheLogRefusesEveryDecisionReturns) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the subscription reaches the full queue
   std::promise<void> stopped;
   std::thread stopper([&] {
-    service->reset();
+    service.reset();
     stopped.set_value();
   });
   if (stopped.get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) {

@@ -75,22 +75,18 @@ TEST(SlaPolicy, ARebindingTheStorageRefusedIsAppendedWhenItRecovers) {
   const std::string id = complaint_in_august(city);
   city.stop_service();
   RefusingTheFirstRebinding log(city.store());
-  SlaServiceOptions o;
-  o.index_path = city.dir() + "/sla";
-  o.timer_thread = false;
-  auto service = SlaService::open(log, city.registry(), city.clock(), o);
-  ASSERT_TRUE(service.ok()) << service.status().ToString();
-  ASSERT_TRUE((*service)->start().ok());
+  auto service = city.start_service_over(log, city.service_options("sla"));
+  ASSERT_TRUE(service != nullptr);
   city.clock().set(utc("2026-08-26T05:00:00Z"));
   auto p = city.registry().publish_rule_set(golden_rules("10wd", "10wd"), "golden.yaml", RebindPolicy::kStricter,
                                             SlaCity::admin());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  city.settle(**service);
+  city.settle(*service);
   EXPECT_TRUE(log.refused.load()) << "the test's fault never happened";
-  EXPECT_TRUE((*service)->status().ok()) << (*service)->status().ToString();
+  EXPECT_TRUE(service->status().ok()) << service->status().ToString();
   ASSERT_EQ(rebounds(city, id).size(), 1u);
   EXPECT_EQ(deadlines(city, id).back(), utc("2026-09-03T13:00:00Z"));
-  EXPECT_EQ((*service)->stats().decision_errors, 0u);
+  EXPECT_EQ(service->stats().decision_errors, 0u);
 }
 
 TEST(SlaPolicy, KeepLeavesAppealsInFlightOnTheirVersionAndBindsNewOnesToTheNew) {

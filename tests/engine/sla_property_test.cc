@@ -118,7 +118,8 @@ TEST(SlaProperty, RandomHistoriesWithRestartsFireEveryTimerExactlyOnceAsThePureF
         city.engine().execute(id, command_for(s.param % 13, s.param, city.clock().now()), city.meta()).status().IgnoreError();
         city.clock().advance(std::chrono::minutes(1));
         // Now and then a stricter one, which rebinds the open complaints (SLA events after their own).
-        auto p = city.registry().publish_rule_set(testing::golden_rules(s.param % 2 ? "10wd" : "15wd", "t" + std::to_string(s.param)),
+        const std::string answer_within = s.param % 2 ? "10wd" : "15wd";
+        auto p = city.registry().publish_rule_set(testing::golden_rules(answer_within, "t" + std::to_string(s.param)),
                                                   "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
         RC_ASSERT(p.ok());
         city.clock().advance(std::chrono::minutes(1));

@@ -100,14 +100,27 @@ class SlaCity : public TestCity {
   // other out and are read back from their streams).
   void open_service(const std::string& index = "sla", std::size_t cached_appeals = SlaServiceOptions{}.cached_appeals) {
     service_.reset();
+    SlaServiceOptions o = service_options(index);
+    o.cached_appeals = cached_appeals;
+    service_ = start_service_over(store(), o);
+    ASSERT_TRUE(service_ != nullptr);
+  }
+  // A service's options with its timer index at DIR/`index` and no timer thread (the test fires timers).
+  SlaServiceOptions service_options(const std::string& index) const {
     SlaServiceOptions o;
     o.index_path = dir() + "/" + index;
-    o.cached_appeals = cached_appeals;
     o.timer_thread = false;
-    auto s = SlaService::open(store(), registry_, clock(), o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    service_ = std::move(s).value();
-    ASSERT_TRUE(service_->start().ok());
+    return o;
+  }
+  // A service of the city's registry and clock over `log` (the city's own, or one that injects faults), started.
+  // Null, with the test failed, when it does not open or start.
+  std::unique_ptr<SlaService> start_service_over(store::EventStore& log, const SlaServiceOptions& o) {
+    auto s = SlaService::open(log, registry_, clock(), o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    const Status started = (*s)->start();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+    return started.ok() ? std::move(s).value() : nullptr;
   }
   void stop_service() { service_.reset(); }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -118,7 +119,13 @@ Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e, bool cl
   view.version = e.stream_version;
   if (is_appeal_event_type(e.type)) {
     OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(e.type, e.schema_version, e.payload));
+    rules::MatchAttributes before = view.facts;
     std::visit(AttributeFolder{view.facts}, ev.body);
+    // The rules match on the attributes in force at each instant (rules::decide_sla), so a change is kept with
+    // what it replaced. The registration sets them: nothing was in force before it.
+    if (view.exists && !(before == static_cast<const rules::MatchAttributes&>(view.facts))) {
+      view.facts.changes.push_back({e.recorded_at, std::move(before)});
+    }
     using Kind = rules::Fact::Kind;
     auto& h = view.facts.history;
     if (std::holds_alternative<AppealRegistered>(ev.body)) {
@@ -198,32 +205,119 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
   for (const auto& f : facts.history) {
     if (f.at <= as_of && (every_instant || bundle.clock_facts.may_move_clocks(f))) instants.push_back(f.at);
   }
+  // Where the attributes changed another rule may take over: its instant is decided whatever its facts are.
+  for (const auto& c : facts.changes) {
+    if (c.at <= as_of) instants.push_back(c.at);
+  }
   std::sort(instants.begin(), instants.end());
   instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
 
+  // What the plan has said of each clock so far. Clocks are named, not owned by a rule: a clock of the same
+  // name in the rule that takes over goes on (the law's answer clock of most rules), as the events' keys do.
   struct Prev {
     rules::ClockState state = rules::ClockState::kNotStarted;
     std::optional<Timestamp> started;
     std::optional<Timestamp> deadline;
     int cycle = -1;
+    // The plan's cycle minus the deciding rule's (ClockReport::cycle): not 0 once a clock came back under
+    // another rule after one without it, which began a new cycle the rule itself does not count.
+    int offset = 0;
+    bool left = false;  // stopped because the rule that had it no longer matched
   };
   std::map<std::string, Prev> prev;
+  auto rungs = [&](const rules::SlaDecision& d, Timestamp at) {
+    for (const auto& c : d.clocks) {
+      const std::string w = where(c.rule_where);
+      const Prev& p = prev[c.clock];
+      bool breach_rung = false;
+      for (const auto& r : c.fired) {
+        SlaClockEvent e = base_event(d, c, w);
+        e.kind = rung_kind(r.at_label);
+        e.cycle = r.cycle + p.offset;
+        e.at = r.at.value_or(at);
+        e.step = static_cast<std::int32_t>(r.step);
+        e.label = r.at_label;
+        e.notify = r.notify;
+        e.raise_priority = r.raise_priority;
+        e.reassign_agency = r.reassign_agency;
+        e.reassign_role = r.reassign_role;
+        if (e.kind == SlaClockKind::kBreached) e.deadline = e.at;
+        breach_rung |= e.kind == SlaClockKind::kBreached && e.cycle == p.cycle;
+        plan.events.push_back(std::move(e));
+      }
+      if (c.breached && !breach_rung && c.deadline) {
+        SlaClockEvent e = base_event(d, c, w);
+        e.kind = SlaClockKind::kBreached;
+        e.cycle = std::max(p.cycle, 0);
+        e.at = *c.deadline;
+        e.deadline = c.deadline;
+        e.label = "breach";
+        plan.events.push_back(std::move(e));
+      }
+    }
+  };
+  // Two kinds of fact change what a clock's past looks like when decided after them: a reclassification (or
+  // a new agency) that makes another rule match, and an extension, after which the ladder's shares are of the
+  // extended span. What was decided before them stands (the service recorded it then): the rungs fired by the
+  // instant before, and, when another rule takes over at `t`, the clocks of the one it left that the new one
+  // does not have stop at `t`, so that no deadline of a rule no longer in force stays open.
+  std::vector<Timestamp> extended;
+  for (const auto& f : facts.history) {
+    if (f.at <= as_of && f.kind == rules::Fact::Kind::kEvent && f.name == "extension_granted" &&
+        bundle.clock_facts.may_move_clocks(f)) {
+      extended.push_back(f.at);
+    }
+  }
+  std::optional<Timestamp> last_instant;
+  std::string last_rule;
+  bool rule_changed = false;
+  auto before = [&](const rules::SlaDecision& now, Timestamp t) -> Status {
+    if (!last_instant) return Status::Ok();
+    const bool new_rule = now.rule_id != last_rule;
+    if (!new_rule && std::find(extended.begin(), extended.end(), t) == extended.end()) return Status::Ok();
+    rule_changed |= new_rule;
+    OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision was, rules::decide_sla(bundle.rules, bundle.calendars, facts,
+                                                                       t - std::chrono::microseconds(1)));
+    rungs(was, t);
+    if (!new_rule) return Status::Ok();
+    for (const auto& c : was.clocks) {
+      const bool kept = std::any_of(now.clocks.begin(), now.clocks.end(),
+                                    [&](const rules::ClockReport& n) { return n.clock == c.clock; });
+      Prev& p = prev[c.clock];
+      if (kept || p.state == rules::ClockState::kNotStarted) continue;
+      if (p.state == rules::ClockState::kRunning || p.state == rules::ClockState::kPaused) {
+        SlaClockEvent e = base_event(was, c, where(c.rule_where));
+        e.kind = SlaClockKind::kStopped;
+        e.cycle = p.cycle;
+        e.at = t;
+        plan.events.push_back(std::move(e));
+      }
+      p.state = rules::ClockState::kStopped;
+      p.deadline.reset();
+      p.left = true;
+    }
+    return Status::Ok();
+  };
   auto step = [&](const rules::SlaDecision& d, Timestamp t) {
+    const bool new_rule = last_instant && d.rule_id != last_rule;
     for (const auto& c : d.clocks) {
       const std::string w = where(c.rule_where);
       Prev& p = prev[c.clock];
       SlaClockEvent e = base_event(d, c, w);
       using S = rules::ClockState;
-      if (c.started_at && c.started_at != p.started) {
+      if (c.started_at && (c.started_at != p.started || p.left)) {
         if (p.started && (p.state == S::kRunning || p.state == S::kPaused)) {
           // A reset ends the running cycle: say so, so that readers of the stream close that cycle's deadline.
+          // Under a rule that took over, the cycle it does not continue ends when it took over.
           SlaClockEvent end = base_event(d, c, w);
           end.kind = SlaClockKind::kStopped;
           end.cycle = p.cycle;
-          end.at = *c.started_at;
+          end.at = new_rule ? t : *c.started_at;
           plan.events.push_back(end);
         }
         p.cycle = p.started ? p.cycle + 1 : 0;
+        p.offset = p.cycle - c.cycle;
+        p.left = false;
         p.started = c.started_at;
         p.deadline.reset();
         e.kind = SlaClockKind::kStarted;
@@ -254,45 +348,29 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
         p.deadline = c.deadline;
       }
     }
+    last_instant = t;
+    last_rule = d.rule_id;
   };
   for (Timestamp t : instants) {
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision d, rules::decide_sla(bundle.rules, bundle.calendars, facts, t));
+    OTINISH_RETURN_IF_ERROR(before(d, t));
     step(d, t);
   }
   OTINISH_ASSIGN_OR_RETURN(plan.decision, rules::decide_sla(bundle.rules, bundle.calendars, facts, as_of));
+  rungs(plan.decision, as_of);
   for (const auto& c : plan.decision.clocks) {
-    const std::string w = where(c.rule_where);
-    bool breach_rung = false;
-    for (const auto& r : c.fired) {
-      SlaClockEvent e = base_event(plan.decision, c, w);
-      e.kind = rung_kind(r.at_label);
-      e.cycle = r.cycle;
-      e.at = r.at.value_or(as_of);
-      e.step = static_cast<std::int32_t>(r.step);
-      e.label = r.at_label;
-      e.notify = r.notify;
-      e.raise_priority = r.raise_priority;
-      e.reassign_agency = r.reassign_agency;
-      e.reassign_role = r.reassign_role;
-      if (e.kind == SlaClockKind::kBreached) e.deadline = e.at;
-      breach_rung |= e.kind == SlaClockKind::kBreached && r.cycle == prev[c.clock].cycle;
-      plan.events.push_back(std::move(e));
-    }
-    if (c.breached && !breach_rung && c.deadline) {
-      SlaClockEvent e = base_event(plan.decision, c, w);
-      e.kind = SlaClockKind::kBreached;
-      e.cycle = std::max(prev[c.clock].cycle, 0);
-      e.at = *c.deadline;
-      e.deadline = c.deadline;
-      e.label = "breach";
-      plan.events.push_back(std::move(e));
-    }
     auto due = [&](std::optional<Timestamp> t) {
       if (t && *t > as_of && (!plan.next_due || *t < *plan.next_due)) plan.next_due = t;
     };
     if (c.next) due(c.next->at);
     // A clock without a breach rung still records its breach (SlaBreached), so its deadline is a timer too.
     if (c.state == rules::ClockState::kRunning) due(c.deadline);
+  }
+  if (rule_changed || !extended.empty()) {
+    // A rung decided before and after such a fact (or under two rules) is in the plan twice, alike or not: the
+    // first stands, as the service, which never writes a key twice, wrote it.
+    std::set<std::string> keys;
+    std::erase_if(plan.events, [&](const SlaClockEvent& e) { return !keys.insert(e.key()).second; });
   }
   std::stable_sort(plan.events.begin(), plan.events.end(),
                    [](const SlaClockEvent& a, const SlaClockEvent& b) { return a.at < b.at; });
@@ -364,10 +442,7 @@ Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store
   if (!bundle.ok() || !*bundle) return false;  // the decision reports it
   // Folding in place is right whatever the answer: the view stays the stream's fold up to e.
   const rules::AppealFacts& f = view.facts;
-  const auto attributes = [](const rules::AppealFacts& a) {
-    return std::tie(a.category, a.topic, a.priority, a.channel, a.district, a.agency, a.dangerous);
-  };
-  const auto before = std::make_tuple(f.category, f.topic, f.priority, f.channel, f.district, f.agency, f.dangerous);
+  const std::size_t changes = f.changes.size();
   const bool closed = view.closed;
   const std::optional<BundleRef> bound = view.bound;
   const std::size_t facts = f.history.size();
@@ -376,7 +451,7 @@ Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store
     return s;
   }
   view.clock_events.clear();
-  if (before != attributes(f) || closed != view.closed || bound != view.bound) return false;
+  if (changes != f.changes.size() || closed != view.closed || bound != view.bound) return false;
   for (std::size_t i = facts; i < f.history.size(); ++i) {
     if ((*bundle)->clock_facts.may_move_clocks(f.history[i])) return false;
   }

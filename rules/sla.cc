@@ -113,6 +113,7 @@ class ClockDecider {
     cycle_.open_since = at;
     report_.state = ClockState::kRunning;
     report_.started_at = at;
+    report_.cycle = index;
     report_.stopped_at.reset();
     report_.extended = false;
   }
@@ -279,7 +280,14 @@ std::string_view clock_state_name(ClockState s) noexcept {
   return "unknown";
 }
 
-std::optional<std::size_t> match_rule(const RuleSet& rules, const AppealFacts& a) {
+const MatchAttributes& AppealFacts::attributes_at(Timestamp t) const {
+  for (const AttributeChange& c : changes) {
+    if (c.at > t) return c.before;
+  }
+  return *this;
+}
+
+std::optional<std::size_t> match_rule(const RuleSet& rules, const MatchAttributes& a) {
   for (std::size_t i = 0; i < rules.rules.size(); ++i) {
     const Match& m = rules.rules[i].match;
     if (m.dangerous && *m.dangerous != a.dangerous) continue;
@@ -317,7 +325,7 @@ Result<SlaDecision> decide_sla(const RuleSet& rules, const CalendarSet& calendar
                                Timestamp as_of) {
   SlaDecision decision;
   decision.rule_set_hash = to_hex(rules.content_hash);
-  const std::optional<std::size_t> index = match_rule(rules, appeal);
+  const std::optional<std::size_t> index = match_rule(rules, appeal.attributes_at(as_of));
   if (!index) return decision;
   const Rule& rule = rules.rules[*index];
   decision.rule_id = rule.id;

@@ -53,16 +53,33 @@ struct Fact {
   std::optional<Timestamp> until;  // event:extension_granted only: the new deadline the head decided
 };
 
-// Everything the rules look at. A plain struct the engine fills from its projection.
-struct AppealFacts {
+// What a rule's `match` looks at.
+struct MatchAttributes {
   std::string category;  // consultation, incident, proposal, complaint, gratitude
   std::string topic;     // catalogue path, e.g. "utilities.water.no_supply"
   std::string priority;  // low, normal, high, critical
   std::string channel;   // phone, whatsapp, telegram, facebook, instagram, web
   std::string district;
   std::string agency;
-  bool dangerous = false;    // the topic is dangerous (an open manhole)
+  bool dangerous = false;  // the topic is dangerous (an open manhole)
+  friend bool operator==(const MatchAttributes&, const MatchAttributes&) = default;
+};
+
+// Everything the rules look at. A plain struct the engine fills from its projection. The attributes it
+// inherits are those in force now.
+struct AppealFacts : MatchAttributes {
   std::vector<Fact> history;  // in any order; sorted by time (stably) before use
+
+  // A classification, an assignment or a redirect that changed the attributes: `before` was in force until
+  // `at`, from which on the next change's `before` (or, after the last, the attributes now) is.
+  struct AttributeChange {
+    Timestamp at;
+    MatchAttributes before;
+  };
+  std::vector<AttributeChange> changes;  // in time order; empty when nothing changed since registration
+
+  // The attributes in force at `t`: a change at `t` is in force at `t`.
+  const MatchAttributes& attributes_at(Timestamp t) const;
 };
 
 enum class ClockState { kNotStarted, kRunning, kPaused, kStopped };
@@ -87,6 +104,7 @@ struct ClockReport {
   Target target;
   ClockState state = ClockState::kNotStarted;  // kStopped after a rearm, until the next start
   std::optional<Timestamp> started_at;  // of the current cycle (after a rearm: of the ended one)
+  int cycle = 0;                        // the current cycle's number (EscalationEvent::cycle)
   std::optional<Timestamp> stopped_at;
   std::int64_t elapsed = 0;  // in the target's base quantity: microseconds (wall, business) or working days
   std::optional<Timestamp> deadline;
@@ -125,10 +143,12 @@ class ClockFacts {
   std::vector<std::string> states_, events_;  // sorted, unique
 };
 
-// The index of the first rule whose match fits the appeal, or nullopt.
-std::optional<std::size_t> match_rule(const RuleSet& rules, const AppealFacts& appeal);
+// The index of the first rule whose match fits the attributes, or nullopt.
+std::optional<std::size_t> match_rule(const RuleSet& rules, const MatchAttributes& appeal);
 
-// Decides every clock of the first matching rule at `as_of`. No matching rule is not an error (no clocks).
+// Decides every clock of the first rule that matches the attributes in force at `as_of` (an appeal reclassified
+// before as_of is decided by its new rule, over its whole history: the new rule's clocks start where its own
+// start facts are, as if it had been the rule from the beginning). No matching rule is not an error (no clocks).
 // Errors: NotFound if a clock's calendar is missing from `calendars`; FailedPrecondition if a computation
 // falls outside a calendar's years.
 Result<SlaDecision> decide_sla(const RuleSet& rules, const CalendarSet& calendars, const AppealFacts& appeal,

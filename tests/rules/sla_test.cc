@@ -48,6 +48,24 @@ TEST_F(CitySlaTest, FirstMatchingRuleWins) {
   EXPECT_EQ(rules_.rules[*match_rule(rules_, a)].id, "incident");
 }
 
+TEST_F(CitySlaTest, TheRuleDecidingIsTheOneMatchingTheAttributesInForceAtTheInstant) {
+  // Registered as a question about an address, classified the next morning as a complaint.
+  auto appeal = complaint({state("2026-08-20T05:00:00Z", "registered")});
+  appeal.changes.push_back(
+      {utc("2026-08-21T05:00:00Z"), {"consultation", "reference.address", "normal", "phone", "al-farabi", "", false}});
+  EXPECT_EQ(appeal.attributes_at(utc("2026-08-21T04:59:59Z")).category, "consultation");
+  EXPECT_EQ(appeal.attributes_at(utc("2026-08-21T05:00:00Z")).category, "complaint");  // in force at its instant
+  EXPECT_EQ(decide_sla(rules_, compiled(), appeal, utc("2026-08-20T06:00:00Z")).value().rule_id,
+            "reference-information");
+  const SlaDecision later = decide_sla(rules_, compiled(), appeal, utc("2026-08-21T05:00:00Z")).value();
+  EXPECT_EQ(later.rule_id, "complaint");
+  // The new rule decides over the whole history: the law's 15 working days count from the registration.
+  EXPECT_EQ(clock(later, "law.answer").started_at, utc("2026-08-20T05:00:00Z"));
+  EXPECT_EQ(clock(later, "law.answer").deadline, utc("2026-09-10T13:30:00Z"));
+  // match_rule looks at the attributes it is given: the appeal's own are those in force now.
+  EXPECT_EQ(rules_.rules[*match_rule(rules_, appeal)].id, "complaint");
+}
+
 TEST_F(CitySlaTest, ComplaintIsDueAfter15WorkingDaysOnTheCalendarVersionInForce) {
   const auto appeal = complaint({state("2026-08-20T05:00:00Z", "registered")});
   const auto as_of = utc("2026-08-21T05:00:00Z");

@@ -35,8 +35,12 @@ std::string rules_state_name(Stage s) {
   return std::string(to_string(s));
 }
 
+// Folds what an appeal event says of the attributes the rules match on. The rules match on the attributes in
+// force at each instant (rules::decide_sla), so a change after the registration (which sets them: nothing was
+// in force before it) is kept with what it replaced.
 struct AttributeFolder {
   rules::AppealFacts& f;
+  Timestamp at;
   void operator()(const AppealRegistered& e) {
     f.category = std::string(to_string(e.category));
     f.topic = e.topic;
@@ -46,18 +50,34 @@ struct AttributeFolder {
     f.dangerous = e.dangerous_topic;
   }
   void operator()(const AppealClassified& e) {
-    f.category = std::string(to_string(e.category));
-    f.topic = e.topic;
-    f.priority = std::string(to_string(e.priority));
-    f.dangerous = e.dangerous_topic;
+    rules::MatchAttributes a = f;
+    a.category = std::string(to_string(e.category));
+    a.topic = e.topic;
+    a.priority = std::string(to_string(e.priority));
+    a.dangerous = e.dangerous_topic;
+    change_to(std::move(a));
   }
-  void operator()(const AppealAssigned& e) { f.agency = e.agency; }
-  void operator()(const AppealRedirected& e) { f.agency = e.to_agency; }
+  void operator()(const AppealAssigned& e) { change_agency(e.agency); }
+  void operator()(const AppealRedirected& e) { change_agency(e.to_agency); }
   void operator()(const AppealAccepted& e) {
-    if (!e.agency.empty()) f.agency = e.agency;
+    if (!e.agency.empty()) change_agency(e.agency);
   }
   template <typename T>
   void operator()(const T&) {}
+
+ private:
+  void change_agency(const std::string& agency) {
+    if (agency == f.agency) return;
+    rules::MatchAttributes a = f;
+    a.agency = agency;
+    change_to(std::move(a));
+  }
+  void change_to(rules::MatchAttributes a) {
+    rules::MatchAttributes& now = f;
+    if (a == now) return;
+    std::swap(a, now);
+    f.changes.push_back({at, std::move(a)});
+  }
 };
 
 std::string where(const rules::SourceLocation& w) {
@@ -119,13 +139,7 @@ Status fold_sla_view(SlaAppealView& view, const store::RecordedEvent& e, bool cl
   view.version = e.stream_version;
   if (is_appeal_event_type(e.type)) {
     OTINISH_ASSIGN_OR_RETURN(AppealEvent ev, decode_event(e.type, e.schema_version, e.payload));
-    rules::MatchAttributes before = view.facts;
-    std::visit(AttributeFolder{view.facts}, ev.body);
-    // The rules match on the attributes in force at each instant (rules::decide_sla), so a change is kept with
-    // what it replaced. The registration sets them: nothing was in force before it.
-    if (view.exists && !(before == static_cast<const rules::MatchAttributes&>(view.facts))) {
-      view.facts.changes.push_back({e.recorded_at, std::move(before)});
-    }
+    std::visit(AttributeFolder{view.facts, e.recorded_at}, ev.body);
     using Kind = rules::Fact::Kind;
     auto& h = view.facts.history;
     if (std::holds_alternative<AppealRegistered>(ev.body)) {
@@ -219,10 +233,14 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
     std::optional<Timestamp> started;
     std::optional<Timestamp> deadline;
     int cycle = -1;
-    // The plan's cycle minus the deciding rule's (ClockReport::cycle): not 0 once a clock came back under
-    // another rule after one without it, which began a new cycle the rule itself does not count.
-    int offset = 0;
-    bool left = false;  // stopped because the rule that had it no longer matched
+    // A clock that comes back under a rule after one without it (or that a new rule starts elsewhere) begins
+    // a cycle the rule itself does not count: the plan numbers cycles on its own and maps the rule's to them.
+    std::map<int, int> cycles;  // the deciding rule's cycle (ClockReport::cycle) -> the plan's
+    bool left = false;          // stopped because the rule that had it no longer matched
+    int plan_cycle(int rule_cycle) const {
+      auto it = cycles.find(rule_cycle);
+      return it == cycles.end() ? rule_cycle : it->second;
+    }
   };
   std::map<std::string, Prev> prev;
   auto rungs = [&](const rules::SlaDecision& d, Timestamp at) {
@@ -233,7 +251,7 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
       for (const auto& r : c.fired) {
         SlaClockEvent e = base_event(d, c, w);
         e.kind = rung_kind(r.at_label);
-        e.cycle = r.cycle + p.offset;
+        e.cycle = p.plan_cycle(r.cycle);
         e.at = r.at.value_or(at);
         e.step = static_cast<std::int32_t>(r.step);
         e.label = r.at_label;
@@ -270,21 +288,22 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
   }
   std::optional<Timestamp> last_instant;
   std::string last_rule;
-  bool rule_changed = false;
   auto before = [&](const rules::SlaDecision& now, Timestamp t) -> Status {
     if (!last_instant) return Status::Ok();
     const bool new_rule = now.rule_id != last_rule;
     if (!new_rule && std::find(extended.begin(), extended.end(), t) == extended.end()) return Status::Ok();
-    rule_changed |= new_rule;
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision was, rules::decide_sla(bundle.rules, bundle.calendars, facts,
                                                                        t - std::chrono::microseconds(1)));
     rungs(was, t);
     if (!new_rule) return Status::Ok();
     for (const auto& c : was.clocks) {
-      const bool kept = std::any_of(now.clocks.begin(), now.clocks.end(),
-                                    [&](const rules::ClockReport& n) { return n.clock == c.clock; });
+      // The new rule goes on with a clock of the same name that it started where the old one did; any other
+      // running cycle ends here (one the new rule starts elsewhere, or later, begins a new cycle then).
+      const auto n = std::find_if(now.clocks.begin(), now.clocks.end(),
+                                  [&](const rules::ClockReport& r) { return r.clock == c.clock; });
       Prev& p = prev[c.clock];
-      if (kept || p.state == rules::ClockState::kNotStarted) continue;
+      if (p.state == rules::ClockState::kNotStarted) continue;
+      if (n != now.clocks.end() && n->started_at && n->started_at == p.started) continue;
       if (p.state == rules::ClockState::kRunning || p.state == rules::ClockState::kPaused) {
         SlaClockEvent e = base_event(was, c, where(c.rule_where));
         e.kind = SlaClockKind::kStopped;
@@ -299,7 +318,6 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
     return Status::Ok();
   };
   auto step = [&](const rules::SlaDecision& d, Timestamp t) {
-    const bool new_rule = last_instant && d.rule_id != last_rule;
     for (const auto& c : d.clocks) {
       const std::string w = where(c.rule_where);
       Prev& p = prev[c.clock];
@@ -308,15 +326,14 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
       if (c.started_at && (c.started_at != p.started || p.left)) {
         if (p.started && (p.state == S::kRunning || p.state == S::kPaused)) {
           // A reset ends the running cycle: say so, so that readers of the stream close that cycle's deadline.
-          // Under a rule that took over, the cycle it does not continue ends when it took over.
           SlaClockEvent end = base_event(d, c, w);
           end.kind = SlaClockKind::kStopped;
           end.cycle = p.cycle;
-          end.at = new_rule ? t : *c.started_at;
+          end.at = *c.started_at;
           plan.events.push_back(end);
         }
         p.cycle = p.started ? p.cycle + 1 : 0;
-        p.offset = p.cycle - c.cycle;
+        p.cycles[c.cycle] = p.cycle;
         p.left = false;
         p.started = c.started_at;
         p.deadline.reset();
@@ -338,6 +355,7 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
         if (c.state != S::kNotStarted) plan.events.push_back(e);
       }
       p.state = c.state;
+      if (c.started_at) p.cycles[c.cycle] = p.cycle;  // a rule that took over a clock may count its cycles otherwise
       if (c.state == S::kRunning && c.deadline && c.deadline != p.deadline) {
         SlaClockEvent dl = base_event(d, c, w);
         dl.kind = SlaClockKind::kDeadlineSet;
@@ -366,7 +384,7 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
     // A clock without a breach rung still records its breach (SlaBreached), so its deadline is a timer too.
     if (c.state == rules::ClockState::kRunning) due(c.deadline);
   }
-  if (rule_changed || !extended.empty()) {
+  if (!facts.changes.empty() || !extended.empty()) {
     // A rung decided before and after such a fact (or under two rules) is in the plan twice, alike or not: the
     // first stands, as the service, which never writes a key twice, wrote it.
     std::set<std::string> keys;

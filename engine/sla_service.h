@@ -81,9 +81,11 @@ struct SlaPlan {
   std::optional<Timestamp> next_due;            // the earliest rung still to fire (none while paused)
   bool open = true;
 };
-// It decides at the instants of the facts that may move a clock (Bundle::clock_facts) and at as_of: at any other
-// fact's instant every clock is as it was before it. `every_instant` decides at every fact's instant as well:
-// the same plan, slower, for the tests that prove it the same.
+// It decides at the instants of the facts that may move a clock (Bundle::clock_facts), of every change of the
+// attributes the rules match on (AppealFacts::changes), and at as_of: at any other fact's instant every clock is
+// as it was before it. Where another rule takes over, or an extension is granted, it also decides the instant
+// before, so that what was decided then stands (docs/sla.md "Facts the rules see"). `every_instant` decides at
+// every fact's instant as well: the same plan, slower, for the tests that prove it the same.
 Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, Timestamp as_of,
                          bool every_instant = false);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "engine/views.h"
@@ -134,6 +135,78 @@ TEST(SlaReclassify, AClassificationThatKeepsTheRuleChangesNoClock) {
               "inspector");
   EXPECT_EQ(city.view(id).facts.changes.size(), 1u);
   EXPECT_TRUE(city.view(id).clock_events == before);
+  expect_recorded_as_planned(city, id);
+}
+
+TEST(SlaReclassify, AClockOfTheSameNameThatTheNewRuleStartsLaterEndsTheOldCycleAtTheHandover) {
+  // Two rules with an `answer` clock: the complaint's starts at the registration, the incident's at the
+  // assignment. A complaint classified as an incident during the review has no answer clock running until it
+  // is assigned: the complaint's cycle must not stay open meanwhile.
+  const std::string rules = R"(rule_set: same-name
+version: "1"
+calendars:
+  kz: kz.yaml
+default_calendar: kz
+rules:
+  - id: complaint
+    match: {category: complaint}
+    clocks:
+      - {name: answer, target: 1wd, start: registered, stop: [resolved, closed]}
+  - id: incident
+    match: {category: incident}
+    clocks:
+      - {name: answer, target: 3wd, start: assigned, stop: [resolved, closed]}
+)";
+  SlaCity city(rules);
+  const std::string id = city.reg_at("2026-03-02T04:00:00Z", Category::kComplaint, "lifts.broken");
+  city.run_at("2026-03-02T04:05:00Z", id, SendForReview{}, "inspector");
+  city.run_at("2026-03-02T04:10:00Z", id, Classify{Category::kIncident, "lifts.broken", std::nullopt, "an outage"},
+              "inspector");
+  const auto stopped = city.events(id, SlaClockKind::kStopped, "answer");
+  ASSERT_EQ(stopped.size(), 1u);
+  EXPECT_EQ(stopped[0].at, utc("2026-03-02T04:10:00Z"));
+  EXPECT_EQ(stopped[0].rule_id, "complaint");
+  EXPECT_EQ(appeal_row(city, id).due_at, Timestamp{});  // nothing open until the assignment
+  city.run_at("2026-03-03T04:00:00Z", id, Assign{}, "inspector");
+  const auto started = city.events(id, SlaClockKind::kStarted, "answer");
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_EQ(started[1].cycle, 1);
+  EXPECT_EQ(started[1].at, utc("2026-03-03T04:00:00Z"));
+  EXPECT_EQ(started[1].rule_id, "incident");
+  const auto deadlines = city.events(id, SlaClockKind::kDeadlineSet, "answer");
+  ASSERT_EQ(deadlines.size(), 2u);
+  EXPECT_EQ(appeal_row(city, id).due_at, *deadlines[1].deadline);
+  expect_recorded_as_planned(city, id);
+}
+
+TEST(SlaReclassify, RungsOfAnEarlierCycleKeepTheirCycleWhenTheClockComesBack) {
+  SlaCity city;
+  const std::string id = city.reg_at("2026-03-02T04:00:00Z", Category::kComplaint, "lifts.broken");
+  city.run_at("2026-03-02T04:05:00Z", id, SendForReview{}, "inspector");
+  city.run_at("2026-03-02T04:10:00Z", id, Assign{}, "inspector");
+  city.fire_at("2026-03-20T10:00:00Z");  // the law's 75% of cycle 0 fired
+  ASSERT_EQ(city.events(id, SlaClockKind::kWarning, "law.answer").size(), 1u);
+  city.run_at("2026-03-20T11:00:00Z", id, Accept{}, "agency");
+  city.run_at("2026-03-20T11:30:00Z", id, StartWork{}, "agency");
+  city.run_at("2026-03-20T12:00:00Z", id, Resolve{Outcome::kDone, "repaired"}, "agency");
+  city.run_at("2026-03-20T12:30:00Z", id, RecordCallback{false, "not repaired"}, "operator");
+  city.run_at("2026-03-20T13:00:00Z", id, Reopen{"not repaired"}, "controller");  // the law's cycle 1
+  city.run_at("2026-03-20T14:00:00Z", id, Assign{}, "inspector");
+  city.run_at("2026-03-20T15:00:00Z", id, Reclassify{Category::kIncident, "lifts.broken", std::nullopt, "outage"},
+              "inspector");
+  city.run_at("2026-03-20T16:00:00Z", id, Reclassify{Category::kComplaint, "lifts.broken", std::nullopt, "no"},
+              "controller");
+  city.tick();
+  // Every rung belongs to a cycle that had started when it fired: cycle 0's warning is not moved to a later one.
+  std::map<int, Timestamp> started;
+  for (const auto& e : city.events(id, SlaClockKind::kStarted, "law.answer")) started[e.cycle] = e.at;
+  ASSERT_EQ(started.size(), 3u);  // the registration, the reopen, the return to the complaint's rule
+  for (const auto& e : city.view(id).clock_events) {
+    if (e.clock != "law.answer" || e.step < 0) continue;
+    ASSERT_TRUE(started.contains(e.cycle)) << e.key();
+    EXPECT_GE(e.at, started[e.cycle]) << e.key();
+  }
+  EXPECT_EQ(city.events(id, SlaClockKind::kWarning, "law.answer").size(), 1u);
   expect_recorded_as_planned(city, id);
 }
 

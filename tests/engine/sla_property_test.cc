@@ -85,7 +85,7 @@ TEST(SlaProperty, RandomHistoriesWithRestartsFireEveryTimerExactlyOnceAsThePureF
   const bool ok = rc::check("SLA events == pure decisions, each once, across restarts", [] {
     const auto steps = *rc::gen::container<std::vector<Step>>(
         *rc::gen::inRange(5, 60),
-        rc::gen::build<Step>(rc::gen::set(&Step::kind, rc::gen::inRange(0, 31)),
+        rc::gen::build<Step>(rc::gen::set(&Step::kind, rc::gen::inRange(0, 35)),
                              rc::gen::set(&Step::appeal, rc::gen::inRange(0, 4)),
                              rc::gen::set(&Step::param, rc::gen::inRange(0, 1000))));
     const int first_topic = *rc::gen::inRange(0, 3);

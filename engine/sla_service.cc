@@ -592,6 +592,10 @@ bool SlaService::wait_for_lag_below(std::uint64_t max_lag, std::chrono::millisec
   IntakeWaiter me;
   me.max_lag = max_lag;
   std::unique_lock lock(intake_mu_);
+  // A stopped service moves the lag no more: refused at once rather than after the whole timeout. Read under
+  // the line's lock, which stop() takes (release_intake) after setting it, so a caller either sees the stop
+  // here or is in the line when stop() sends it on.
+  if (workers_stopping_.load(std::memory_order_acquire)) return false;
   const std::uint64_t released = intake_released_;
   intake_line_.push_back(&me);
   intake_waiting_.fetch_add(1, std::memory_order_acq_rel);

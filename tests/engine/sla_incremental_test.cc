@@ -377,6 +377,10 @@ TEST(SlaIncremental, StoppingTheServiceSendsItsIntakeLineOnRefused) {
   for (auto& f : line) EXPECT_FALSE(f.get());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(10000));
   EXPECT_EQ(s.intake_waiting(), 0u);
+  // One that comes after the stop is refused at once, not after its whole wait.
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(s.wait_for_lag_below(0, milliseconds(20000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, milliseconds(5000));
 }
 
 }  // namespace

@@ -422,7 +422,12 @@ std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
 
 Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
+  const std::uint64_t recoveries = store_.recoveries();
   auto it = cache.views.find(appeal_id);
+  if (it != cache.views.end() && it->second.recoveries != recoveries) {
+    forget_view(appeal_id);
+    it = cache.views.end();
+  }
   if (it == cache.views.end()) {
     const std::size_t limit = std::max<std::size_t>(1, options_.cached_appeals / views_.size());
     while (!cache.order.empty() && cache.views.size() >= limit) {
@@ -430,7 +435,8 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
       cache.order.pop_back();
     }
     cache.order.push_front(appeal_id);
-    it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin()}).first;
+    it = cache.views.emplace(appeal_id, Kept{.view = {}, .decided = 0, .at = cache.order.begin(), .recoveries = recoveries})
+             .first;
     it->second.view.appeal_id = appeal_id;
   } else {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);
@@ -450,6 +456,7 @@ Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store
   if (it == cache.views.end()) return false;
   Kept& kept = it->second;
   SlaAppealView& view = kept.view;
+  if (kept.recoveries != store_.recoveries()) return false;  // the decision reads the appeal again
   // Covered by an earlier decision (which read it), or found inert below.
   if (e.stream_version <= kept.decided) return true;
   if (e.stream_version != view.version + 1 || kept.decided != view.version || !view.exists || !view.bound) {

@@ -197,6 +197,9 @@ class SlaService {
     SlaAppealView view;
     std::uint64_t decided = 0;
     std::list<std::string>::iterator at;  // in ViewCache::order
+    // The store's recoveries() when the view was read: a recovery since may have dropped appends the view
+    // took (its own, acknowledged before their fsync), so the view is read again from the log.
+    std::uint64_t recoveries = 0;
   };
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is

@@ -200,6 +200,12 @@ class EventStore {
   // durable; it may be behind an append acknowledged with wait_for_sync = false (until the next fsync).
   virtual std::uint64_t head_position() const = 0;
   virtual Hash256 head_hash() const = 0;
+  // How many times the store recovered in place from a failed write or fsync (RocksStoreOptions's recovery)
+  // since it was opened. A recovery may drop appends acknowledged with wait_for_sync = false that were not yet
+  // durable, and the positions and stream versions they had are then given to later appends: a reader that
+  // keeps state derived from such appends (the SLA service's kept views) reads it again when this moves.
+  // 0 for a store that never recovers in place.
+  virtual std::uint64_t recoveries() const { return 0; }
 
   // Delivers every event with position > `after_position`, in order, without gaps or duplicates: first the
   // stored ones (catch-up), then new ones as they are synced (live). Runs on its own thread, reading

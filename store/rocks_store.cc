@@ -235,6 +235,7 @@ class RocksEventStore final : public EventStore {
                              const std::function<bool(const RecordedEvent&)>& visit) const override;
   Result<std::uint64_t> stream_version(std::string_view stream) const override;
   std::uint64_t head_position() const override { return head_position_.load(std::memory_order_acquire); }
+  std::uint64_t recoveries() const override { return recoveries_.load(std::memory_order_acquire); }
   Hash256 head_hash() const override {
     std::lock_guard lock(head_mu_);
     return head_hash_;
@@ -339,6 +340,7 @@ class RocksEventStore final : public EventStore {
   std::vector<std::string> failed_causes_;  // guarded by failed_mu_: what failed, up to three distinct causes
   // When recover() may next be tried: recovery_interval after the failure, then after each attempt.
   std::chrono::steady_clock::time_point next_recovery_{};  // guarded by failed_mu_
+  std::atomic<std::uint64_t> recoveries_{0};              // successful recover() calls (recoveries())
   // Enters the failed state (or adds a distinct cause to it) and returns the error that refused appends get.
   Status fail(const Status& cause);
   // What failed_ says: the causes and what to do. Caller holds failed_mu_.
@@ -1061,6 +1063,7 @@ bool RocksEventStore::recover() {
     failed_ = Status::Unavailable(failure_message() + " The last attempt to recover failed: " + st.message());
     return false;
   }
+  recoveries_.fetch_add(1, std::memory_order_acq_rel);  // before appends are taken again
   {
     std::lock_guard failed(failed_mu_);
     failed_ = Status::Ok();

@@ -48,6 +48,62 @@ struct CountedService {
   std::unique_ptr<SlaService> service;
 };
 
+// A log that, while `losing` is set, acknowledges the SLA service's unsynced appends without keeping them, and
+// the next other append finds it recovered (recoveries() moved): what a store that recovers in place from a
+// failed fsync may leave of writes it had acknowledged before the sync.
+class LosingStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::atomic<bool> losing{false};
+  std::atomic<int> lost{0};
+  std::atomic<std::uint64_t> recovered{0};
+  std::uint64_t recoveries() const override { return recovered.load(); }
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e,
+                                     std::span<const store::EventData> ev, const store::AppendOptions& o) override {
+    if (losing.load() && !o.wait_for_sync && !e.is_any() && !ev.empty() && is_sla_event_type(ev.front().type)) {
+      ++lost;
+      const std::uint64_t head = inner_.head_position();
+      return store::AppendResult{head + 1, head + ev.size(), e.version() + ev.size(), false};
+    }
+    if (losing.load() && lost.load() > 0) {
+      losing = false;
+      ++recovered;
+    }
+    return inner_.append(s, e, ev, o);
+  }
+};
+
+TEST(SlaIncremental, AfterTheLogRecoveredInPlaceKeptViewsAreReadAgain) {
+  // The service's kept view took its own appends; the log lost them in a recovery. Without reading the view
+  // again, the appeal's next events look covered by decisions that are not in the log, and nothing is decided.
+  SlaCity city;
+  city.stop_service();
+  LosingStore losing(city.store());
+  auto svc = city.start_service_over(losing, city.service_options("sla-losing"));
+  ASSERT_NE(svc, nullptr);
+  losing.losing = true;
+  const std::string id = city.reg(Category::kComplaint, "lifts.broken");
+  // The registration's binding, appended by the service without waiting for its fsync: "acknowledged", lost.
+  for (int i = 0; i < 1000 && losing.lost.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GT(losing.lost.load(), 0);
+  city.clock().advance(std::chrono::seconds(1));
+  ASSERT_TRUE(svc->fire_due().ok()) << svc->stats().last_decision_error;
+  city.run(id, SendForReview{});
+  city.clock().advance(std::chrono::seconds(1));
+  ASSERT_TRUE(svc->fire_due().ok()) << svc->stats().last_decision_error;
+  city.settle(*svc);
+  EXPECT_EQ(losing.recovered.load(), 1u);
+  EXPECT_EQ(svc->stats().decision_errors, 0u) << svc->stats().last_decision_error;
+  const SlaAppealView v = city.view(id);
+  ASSERT_TRUE(v.bound.has_value());
+  auto bundle = city.registry().bundle(v.bound->rules_version, v.bound->calendars_version);
+  ASSERT_TRUE(bundle.ok());
+  auto plan = plan_sla(**bundle, v.facts, city.clock().now() - std::chrono::microseconds(1));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(plan->events.empty());
+  EXPECT_EQ(v.clock_events.size(), plan->events.size());
+}
+
 TEST(SlaIncremental, AParentWithManyChildrenIsReadOnceNotOncePerChild) {
   SlaCity city;
   CountedService svc(city);

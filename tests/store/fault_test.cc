@@ -143,9 +143,11 @@ TEST_F(FaultTest, FailedFsyncRecoversInPlace) {
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(append(*store, "appeal-a", "k" + std::to_string(i)).ok());
   fs->fail_syncs(FaultFs::Files::kWal, 0, 1);
   ASSERT_FALSE(append(*store, "appeal-a", "retry-me").ok());
+  EXPECT_EQ(store->recoveries(), 0u);
 
   auto after = append(*store, "appeal-b", "after");
   ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(store->recoveries(), 1u);  // readers that keep state derived from unsynced appends read it again
   ASSERT_TRUE(append(*store, "appeal-a", "retry-me").ok());
   EXPECT_EQ(count_key(*store, "appeal-a", "retry-me"), 1u);
   // The stream's versions stay dense whatever became of the failed append.

@@ -894,7 +894,8 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       }
       if (!r.ok()) return r.status();
       // The kept view takes what was appended, as folding it back from the stream would.
-      if (r->deduplicated) {
+      if (r->deduplicated || store_.recoveries() != kept->recoveries) {
+        // (A recovery since the view was read: the expected version may have matched a reused one.)
         forget_view(appeal_id);  // written before (a crash, a racing service): read it back next time
         kept = nullptr;
       } else {

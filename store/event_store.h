@@ -204,7 +204,7 @@ class EventStore {
   // since it was opened. A recovery may drop appends acknowledged with wait_for_sync = false that were not yet
   // durable, and the positions and stream versions they had are then given to later appends: a reader that
   // keeps state derived from such appends (the SLA service's kept views) reads it again when this moves.
-  // 0 for a store that never recovers in place.
+  // 0 for a store that never recovers in place; a store that wraps another must forward it.
   virtual std::uint64_t recoveries() const { return 0; }
 
   // Delivers every event with position > `after_position`, in order, without gaps or duplicates: first the

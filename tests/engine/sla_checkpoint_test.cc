@@ -20,6 +20,7 @@ class HeldHeadStore final : public store::EventStore {
   explicit HeldHeadStore(store::EventStore& real) : real_(real) {}
   void hold(std::uint64_t at) { held_ = at; }
   void release() { held_ = 0; }
+  std::uint64_t recoveries() const override { return real_.recoveries(); }
 
   Result<store::AppendResult> append(std::string_view stream, store::ExpectedVersion expected,
                                      std::span<const store::EventData> events,

@@ -96,18 +96,8 @@ TEST(SlaIncremental, AfterTheLogRecoveredInPlaceKeptViewsAreReadAgain) {
   city.run(id, SendForReview{});  // takes the stream version the lost binding had; its decision covers the registration
   city.settle(*svc);
   EXPECT_EQ(svc->stats().decision_errors, 0u) << svc->stats().last_decision_error;
-  const SlaAppealView v = city.view(id);
-  ASSERT_TRUE(v.bound.has_value());
-  auto bundle = city.registry().bundle(v.bound->rules_version, v.bound->calendars_version);
-  ASSERT_TRUE(bundle.ok());
-  auto plan = plan_sla(**bundle, v.facts, city.clock().now() - std::chrono::microseconds(1));
-  ASSERT_TRUE(plan.ok());
-  EXPECT_FALSE(plan->events.empty());
-  std::vector<std::string> recorded, derived;
-  for (const auto& e : v.clock_events) recorded.push_back(e.key());
-  for (const auto& e : plan->events) derived.push_back(e.key());
-  std::sort(recorded.begin(), recorded.end());
-  std::sort(derived.begin(), derived.end());
+  const auto [recorded, derived] = city.recorded_and_planned_keys(id);
+  EXPECT_FALSE(derived.empty());
   EXPECT_EQ(recorded, derived);
 }
 
@@ -173,11 +163,8 @@ TEST(SlaIncremental, AnAppealPushedOutOfMemoryIsReadBackAndDecidedTheSame) {
   EXPECT_GT(svc.counting.events_read(), 200u);
   for (const std::string& id : ids) {
     const SlaAppealView v = city.view(id);
-    ASSERT_TRUE(v.bound.has_value());
-    auto bundle = city.registry().bundle(v.bound->rules_version, v.bound->calendars_version);
-    ASSERT_TRUE(bundle.ok());
-    auto plan = plan_sla(**bundle, v.facts, city.clock().now() - std::chrono::microseconds(1));
-    ASSERT_TRUE(plan.ok());
+    auto plan = city.plan(v);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     EXPECT_EQ(v.clock_events.size(), plan->events.size()) << id;
   }
 }
@@ -207,17 +194,9 @@ TEST(SlaIncremental, AHoldAndAResumeAroundAPublicationMetAfterARestartAreDecided
   ASSERT_TRUE(city.service().fire_due().ok());
   city.settle();
 
-  const SlaAppealView v = city.view(id);
-  ASSERT_TRUE(v.bound.has_value());
-  auto bundle = city.registry().bundle(v.bound->rules_version, v.bound->calendars_version);
-  ASSERT_TRUE(bundle.ok());
-  auto plan = plan_sla(**bundle, v.facts, city.clock().now() - std::chrono::microseconds(1));
-  ASSERT_TRUE(plan.ok());
-  std::vector<std::string> recorded, derived;
-  for (const auto& e : v.clock_events) recorded.push_back(e.key());
-  for (const auto& e : plan->events) derived.push_back(e.key());
-  std::sort(recorded.begin(), recorded.end());
-  std::sort(derived.begin(), derived.end());
+  auto plan = city.plan(city.view(id));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const auto [recorded, derived] = city.recorded_and_planned_keys(id);
   EXPECT_EQ(recorded, derived);  // the resumed clock and its new deadline are recorded
   ASSERT_TRUE(plan->next_due.has_value());
   EXPECT_EQ(city.service().index().find(id), std::optional<std::optional<Timestamp>>(plan->next_due));

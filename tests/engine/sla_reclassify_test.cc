@@ -19,10 +19,7 @@ using testing::utc;
 // The appeal's recorded clock events equal what the pure function derives from its history, payloads and all.
 void expect_recorded_as_planned(SlaCity& city, const std::string& id) {
   const SlaAppealView v = city.view(id);
-  ASSERT_TRUE(v.bound.has_value());
-  auto bundle = city.registry().bundle(v.bound->rules_version, v.bound->calendars_version);
-  ASSERT_TRUE(bundle.ok());
-  auto plan = plan_sla(**bundle, v.facts, city.clock().now() - std::chrono::microseconds(1));
+  auto plan = city.plan(v);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   std::vector<SlaClockEvent> recorded = v.clock_events, derived = plan->events;
   auto by_key = [](const SlaClockEvent& a, const SlaClockEvent& b) { return a.key() < b.key(); };

@@ -2,6 +2,8 @@
 // rule set published at t0 (2026-03-02 09:00 Almaty), and an SLA service whose timers the test fires by hand.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -177,6 +179,29 @@ class SlaCity : public TestCity {
       if (e.kind == kind && e.clock == clock) out.push_back(e);
     }
     return out;
+  }
+
+  // What the pure function derives for the appeal's view on its binding, deciding just before now (as the
+  // service does).
+  Result<SlaPlan> plan(const SlaAppealView& v) {
+    if (!v.bound) return Status::FailedPrecondition("appeal " + v.appeal_id + " is not bound");
+    auto bundle = registry_.bundle(v.bound->rules_version, v.bound->calendars_version);
+    if (!bundle.ok()) return bundle.status();
+    return plan_sla(**bundle, v.facts, clock().now() - std::chrono::microseconds(1));
+  }
+  // The keys of the appeal's recorded clock events and of the plan's, each sorted: equal when the service lost
+  // nothing and invented nothing. Both empty, with the test failed, when there is no plan.
+  std::pair<std::vector<std::string>, std::vector<std::string>> recorded_and_planned_keys(const std::string& id) {
+    const SlaAppealView v = view(id);
+    auto p = plan(v);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok()) return {};
+    std::vector<std::string> recorded, derived;
+    for (const auto& e : v.clock_events) recorded.push_back(e.key());
+    for (const auto& e : p->events) derived.push_back(e.key());
+    std::sort(recorded.begin(), recorded.end());
+    std::sort(derived.begin(), derived.end());
+    return {recorded, derived};
   }
 
   RuleRegistry& registry() { return registry_; }

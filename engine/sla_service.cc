@@ -288,33 +288,37 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
   }
   std::optional<Timestamp> last_instant;
   std::string last_rule;
+  std::size_t decided_before = 0;  // events the decisions of the instant before added (they may repeat keys)
   auto before = [&](const rules::SlaDecision& now, Timestamp t) -> Status {
     if (!last_instant) return Status::Ok();
     const bool new_rule = now.rule_id != last_rule;
     if (!new_rule && std::find(extended.begin(), extended.end(), t) == extended.end()) return Status::Ok();
     OTINISH_ASSIGN_OR_RETURN(rules::SlaDecision was, rules::decide_sla(bundle.rules, bundle.calendars, facts,
                                                                        t - std::chrono::microseconds(1)));
+    const std::size_t events = plan.events.size();
     rungs(was, t);
-    if (!new_rule) return Status::Ok();
-    for (const auto& c : was.clocks) {
-      // The new rule goes on with a clock of the same name that it started where the old one did; any other
-      // running cycle ends here (one the new rule starts elsewhere, or later, begins a new cycle then).
-      const auto n = std::find_if(now.clocks.begin(), now.clocks.end(),
-                                  [&](const rules::ClockReport& r) { return r.clock == c.clock; });
-      Prev& p = prev[c.clock];
-      if (p.state == rules::ClockState::kNotStarted) continue;
-      if (n != now.clocks.end() && n->started_at && n->started_at == p.started) continue;
-      if (p.state == rules::ClockState::kRunning || p.state == rules::ClockState::kPaused) {
-        SlaClockEvent e = base_event(was, c, where(c.rule_where));
-        e.kind = SlaClockKind::kStopped;
-        e.cycle = p.cycle;
-        e.at = t;
-        plan.events.push_back(std::move(e));
+    if (new_rule) {
+      for (const auto& c : was.clocks) {
+        // The new rule goes on with a clock of the same name that it started where the old one did; any other
+        // running cycle ends here (one the new rule starts elsewhere, or later, begins a new cycle then).
+        const auto n = std::find_if(now.clocks.begin(), now.clocks.end(),
+                                    [&](const rules::ClockReport& r) { return r.clock == c.clock; });
+        Prev& p = prev[c.clock];
+        if (p.state == rules::ClockState::kNotStarted) continue;
+        if (n != now.clocks.end() && n->started_at && n->started_at == p.started) continue;
+        if (p.state == rules::ClockState::kRunning || p.state == rules::ClockState::kPaused) {
+          SlaClockEvent e = base_event(was, c, where(c.rule_where));
+          e.kind = SlaClockKind::kStopped;
+          e.cycle = p.cycle;
+          e.at = t;
+          plan.events.push_back(std::move(e));
+        }
+        p.state = rules::ClockState::kStopped;
+        p.deadline.reset();
+        p.left = true;
       }
-      p.state = rules::ClockState::kStopped;
-      p.deadline.reset();
-      p.left = true;
     }
+    decided_before += plan.events.size() - events;
     return Status::Ok();
   };
   auto step = [&](const rules::SlaDecision& d, Timestamp t) {
@@ -384,7 +388,7 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
     // A clock without a breach rung still records its breach (SlaBreached), so its deadline is a timer too.
     if (c.state == rules::ClockState::kRunning) due(c.deadline);
   }
-  if (!facts.changes.empty() || !extended.empty()) {
+  if (decided_before > 0) {
     // A rung decided before and after such a fact (or under two rules) is in the plan twice, alike or not: the
     // first stands, as the service, which never writes a key twice, wrote it.
     std::set<std::string> keys;

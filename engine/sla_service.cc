@@ -216,8 +216,12 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
                          bool every_instant) {
   SlaPlan plan;
   std::vector<Timestamp> instants;
+  std::vector<Timestamp> extended;  // of the extensions granted to a clock (see `before` below)
   for (const auto& f : facts.history) {
-    if (f.at <= as_of && (every_instant || bundle.clock_facts.may_move_clocks(f))) instants.push_back(f.at);
+    if (f.at > as_of) continue;
+    const bool moves = bundle.clock_facts.may_move_clocks(f);
+    if (every_instant || moves) instants.push_back(f.at);
+    if (moves && f.kind == rules::Fact::Kind::kEvent && f.name == "extension_granted") extended.push_back(f.at);
   }
   // Where the attributes changed another rule may take over: its instant is decided whatever its facts are.
   for (const auto& c : facts.changes) {
@@ -279,13 +283,6 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
   // extended span. What was decided before them stands (the service recorded it then): the rungs fired by the
   // instant before, and, when another rule takes over at `t`, the clocks of the one it left that the new one
   // does not have stop at `t`, so that no deadline of a rule no longer in force stays open.
-  std::vector<Timestamp> extended;
-  for (const auto& f : facts.history) {
-    if (f.at <= as_of && f.kind == rules::Fact::Kind::kEvent && f.name == "extension_granted" &&
-        bundle.clock_facts.may_move_clocks(f)) {
-      extended.push_back(f.at);
-    }
-  }
   std::optional<Timestamp> last_instant;
   std::string last_rule;
   std::size_t decided_before = 0;  // events the decisions of the instant before added (they may repeat keys)
@@ -337,7 +334,6 @@ Result<SlaPlan> plan_sla(const Bundle& bundle, const rules::AppealFacts& facts, 
           plan.events.push_back(end);
         }
         p.cycle = p.started ? p.cycle + 1 : 0;
-        p.cycles[c.cycle] = p.cycle;
         p.left = false;
         p.started = c.started_at;
         p.deadline.reset();

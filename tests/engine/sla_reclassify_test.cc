@@ -45,12 +45,6 @@ AppealRow appeal_row(SlaCity& city, const std::string& id) {
   return row.ok() ? *row : AppealRow{};
 }
 
-std::set<std::string> rules_cited(SlaCity& city, const std::string& id) {
-  std::set<std::string> out;
-  for (const auto& e : city.view(id).clock_events) out.insert(e.rule_id);
-  return out;
-}
-
 TEST(SlaReclassify, ADangerousIncidentReclassifiedAsAComplaintStopsTheHourClocksAndRunsTheLaws) {
   SlaCity city;
   const std::string id = city.reg_at("2026-03-02T04:00:00Z", Category::kIncident, "roads.manhole_open");
@@ -86,7 +80,7 @@ TEST(SlaReclassify, ADangerousIncidentReclassifiedAsAComplaintStopsTheHourClocks
   const AppealRow row = appeal_row(city, id);
   EXPECT_EQ(row.due_at, utc("2026-03-05T13:00:00Z"));
   EXPECT_EQ(city.service().index().find(id), std::optional<std::optional<Timestamp>>(redirect[0].deadline));
-  EXPECT_EQ(rules_cited(city, id), (std::set<std::string>{"dangerous-incident", "complaint"}));
+  EXPECT_EQ(city.rules_cited(id), (std::set<std::string>{"dangerous-incident", "complaint"}));
   expect_recorded_as_planned(city, id);
 }
 

@@ -3,9 +3,9 @@
 #pragma once
 
 #include <algorithm>
-
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -202,6 +202,13 @@ class SlaCity : public TestCity {
     std::sort(recorded.begin(), recorded.end());
     std::sort(derived.begin(), derived.end());
     return {recorded, derived};
+  }
+
+  // The rules the appeal's clock events cite.
+  std::set<std::string> rules_cited(const std::string& id) {
+    std::set<std::string> out;
+    for (const auto& e : view(id).clock_events) out.insert(e.rule_id);
+    return out;
   }
 
   RuleRegistry& registry() { return registry_; }

@@ -1,6 +1,6 @@
 // The only translation unit that includes Boost.Beast (build time): keep it that way.
 //
-// One Session per connection, all of its socket work on its own strand. A session alternates between
+// One Session per connection, all of its socket work on the one I/O thread that serves it. A session alternates between
 //   idle      waiting for the first byte of a request (idle_timeout_ms; closed at shutdown),
 //   reading   the rest of the request (read_timeout_ms; 408 on expiry),
 //   busy      the handler runs on the worker pool, then the response is written (write_timeout_ms),
@@ -35,6 +35,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
+// A connection's socket, bound to the one I/O thread's context it lives on (no type-erased executor).
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
 
 namespace {
 
@@ -126,7 +129,19 @@ struct HttpServer::Impl {
         observer(std::move(obs)),
         inline_requests(std::move(inl)),
         workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
-        acceptor(ioc) {}
+        iocs(make_contexts(std::max(1, options.io_threads))),
+        acceptor(*iocs[0]) {}
+
+  // One io_context per I/O thread, each run by its thread alone (concurrency hint 1): a connection lives on one of
+  // them, so its handlers never run concurrently without a strand's lock and queue, and the scheduler skips
+  // the locks a shared context takes. Other threads (workers, the store's completions) post to it.
+  static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
+  // The context the next connection is served on (round robin).
+  asio::io_context& next_context() { return *iocs[next_io++ % iocs.size()]; }
 
   void accept();
   // Answers that handlers promised for later (HttpResponse::later) and have not given yet: shutdown waits for
@@ -173,16 +188,17 @@ struct HttpServer::Impl {
   bool started = false;  // start()/shutdown() thread only
   bool stopped = false;
 
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::thread_pool workers;
-  tcp::acceptor acceptor;
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::size_t next_io = 0;  // accept handler only
+  tcp::acceptor acceptor;  // on iocs[0]
   std::vector<std::thread> io_threads;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+  Session(HttpServer::Impl& server, Socket socket) : server_(server), stream_(std::move(socket)) {
     server_.connections.fetch_add(1, std::memory_order_acq_rel);
     // Once per connection, not per request (a getpeername system call each time).
     beast::error_code ec;
@@ -206,17 +222,17 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Called (on the strand) when the server begins shutting down.
+  // Called (on the session's I/O thread) when the server begins shutting down.
   void on_shutdown() {
     if (phase_ == Phase::kIdle) close();
     if (phase_ == Phase::kStreaming) finish_stream();
   }
-  // Called (on the strand) when the grace period is over.
+  // Called (on the session's I/O thread) when the grace period is over.
   void force_close() { close(); }
 
   auto executor() { return stream_.get_executor(); }
 
-  // Stream sink side (called on the strand).
+  // Stream sink side (called on the session's I/O thread).
   void queue_chunk(std::string bytes) {
     if (phase_ != Phase::kStreaming) return;
     out_queue_.push_back(std::move(bytes));
@@ -350,7 +366,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (!r.later) {
         self->report_request(req.get(), started, r);
-        // On the connection's own strand (a request handled inline) this writes at once; from a worker, it queues.
+        // On the connection's own I/O thread (a request handled inline) this writes at once; from a worker, it queues.
         asio::dispatch(self->executor(), [self, req, r = std::move(r)]() mutable {
           self->write_response(std::move(r), req.get());
         });
@@ -481,16 +497,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   HttpServer::Impl& server_;
-  beast::tcp_stream stream_;
+  beast::basic_stream<tcp, Executor> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  asio::steady_timer read_timer_{stream_.get_executor()};
+  asio::basic_waitable_timer<SteadyClock, asio::wait_traits<SteadyClock>, Executor> read_timer_{stream_.get_executor()};
   bool timed_out_ = false;
   SteadyClock::time_point started_ = SteadyClock::now();
   Phase phase_ = Phase::kIdle;
   std::string remote_;  // the peer's address:port, for handlers (HttpRequest::remote); empty if unknown
   bool keep_alive_ = true;
-  // Streaming state (strand only, except backlog_).
+  // Streaming state (the I/O thread only, except backlog_).
   bool streaming_ = false;
   bool writing_ = false;
   bool end_after_queue_ = false;
@@ -498,7 +514,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::size_t> backlog_{0};
   std::shared_ptr<StreamSink> sink_;  // held here so producers can keep weak_ptrs to it
   std::unique_ptr<StreamProducer> producer_;
-  std::optional<asio::steady_timer> heartbeat_;
+  std::optional<asio::basic_waitable_timer<SteadyClock, asio::wait_traits<SteadyClock>, Executor>> heartbeat_;
   char drain_[64];
 };
 
@@ -516,7 +532,7 @@ void HttpServer::Impl::unregister_session(Session* s) {
 }
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(next_context(), [this](beast::error_code ec, Socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping.load(std::memory_order_acquire)) return;
       // EMFILE and friends: keep accepting; the next attempt may succeed once connections close.
@@ -545,7 +561,7 @@ HttpServer::~HttpServer() { shutdown(std::chrono::seconds(10)); }
 Status HttpServer::start() {
   Impl& s = *impl_;
   beast::error_code ec;
-  tcp::resolver resolver(s.ioc);
+  tcp::resolver resolver(*s.iocs[0]);
   auto results = resolver.resolve(s.options.listen_host, std::to_string(s.options.listen_port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
@@ -559,11 +575,11 @@ Status HttpServer::start() {
   if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + where + ": " + ec.message() + "; choose another --listen");
   s.port.store(s.acceptor.local_endpoint().port(), std::memory_order_release);
-  s.work.emplace(s.ioc.get_executor());
+  for (auto& ioc : s.iocs) s.work.push_back(asio::make_work_guard(*ioc));
   s.accept();
-  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.io_threads.emplace_back([&s] {
+  for (auto& ioc : s.iocs) s.io_threads.emplace_back([ioc = ioc.get()] {
       name_this_thread("otinish-io");
-      s.ioc.run();
+      ioc->run();
     });
   s.started = true;
   return Status::Ok();
@@ -578,7 +594,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   if (!s.started || s.stopped) return;
   s.stopped = true;
   s.stopping.store(true, std::memory_order_release);
-  asio::post(s.ioc, [&s] {
+  asio::post(*s.iocs[0], [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
   });
@@ -609,8 +625,8 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
     std::unique_lock lock(s.later_mu);
     s.later_cv.wait(lock, [&s] { return s.later_answers == 0; });
   }
-  s.work.reset();
-  s.ioc.stop();
+  s.work.clear();
+  for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.io_threads) t.join();
   s.io_threads.clear();
 }

@@ -177,38 +177,54 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
   if (!reg.ok()) return done(reg.status());
   // Counted until answered, as execute_async's commands are: the continuations below use this engine, so the
   // destructor waits for them.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard lock(queues_mu_);
     ++in_flight_;
   }
-  done = [this, answer = std::move(done)](Result<CommandResult> result) {
+  // Answered once: an exception on the way (memory exhausted, a bug) answers it with an error, and a later
+  // answer is then dropped, so that the count above falls exactly once.
+  done = [this, answered, answer = std::move(done)](Result<CommandResult> result) {
+    if (answered->exchange(true)) return;
     answer(std::move(result));
     std::lock_guard lock(queues_mu_);
     if (--in_flight_ == 0) idle_cv_.notify_all();  // after this, `this` may be gone
   };
+  auto failed = [](const std::exception& e) {
+    return Status::Internal(std::string("the registration failed before it was appended: ") + e.what());
+  };
   // Two steps, neither waiting on this thread: the sealer makes a new applicant's key durable (at once when
   // there is none), then the registration is appended. The key must be durable before the appeal that names it.
-  auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));
-  SealedApplicant sealed;  // the applicant the registration names, whose key must be durable
-  for (const AppealEvent& e : pending->first.events) {
-    if (const auto* r = std::get_if<AppealRegistered>(&e.body)) sealed = r->applicant;
+  CommandCallback answer_here = done;
+  try {
+    auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));
+    SealedApplicant sealed;  // the applicant the registration names, whose key must be durable
+    for (const AppealEvent& e : pending->first.events) {
+      if (const auto* r = std::get_if<AppealRegistered>(&e.body)) sealed = r->applicant;
+    }
+    sealer_.make_durable_async(sealed, [this, pending, meta, failed](Status keys) {
+      auto& [reg, done] = *pending;
+      if (!keys.ok()) return done(keys);
+      try {
+        const std::string stream = reg.id.stream();
+        std::vector<store::EventData> data = encode_for_append(reg.events, stream, meta);
+        store_.append_async(
+            stream, store::ExpectedVersion::exact(0), std::move(data), {.idempotency_key = idempotency_key(meta, stream)},
+            [this, pending, meta](Result<store::AppendResult> appended) {
+              // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a
+              // rare point read, not a wait for a disk.
+              auto& [reg, done] = *pending;
+              done(finish_registration(reg, meta,
+                                       appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
+                                                     : Result<CommandResult>(appended.status())));
+            });
+      } catch (const std::exception& e) {
+        done(failed(e));  // on the sealer's thread, which an escaping exception would end
+      }
+    });
+  } catch (const std::exception& e) {
+    answer_here(failed(e));
   }
-  sealer_.make_durable_async(sealed, [this, pending, meta](Status keys) {
-    auto& [reg, done] = *pending;
-    if (!keys.ok()) return done(keys);
-    const std::string stream = reg.id.stream();
-    std::vector<store::EventData> data = encode_for_append(reg.events, stream, meta);
-    store_.append_async(
-        stream, store::ExpectedVersion::exact(0), std::move(data), {.idempotency_key = idempotency_key(meta, stream)},
-        [this, pending, meta](Result<store::AppendResult> appended) {
-          // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a
-          // rare point read, not a wait for a disk.
-          auto& [reg, done] = *pending;
-          done(finish_registration(reg, meta,
-                                   appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
-                                                 : Result<CommandResult>(appended.status())));
-        });
-  });
 }
 
 std::vector<store::EventData> Engine::encode_for_append(const std::vector<AppealEvent>& events,
@@ -404,8 +420,8 @@ void Engine::execute_async(std::string_view appeal_id, const Command& command, c
   auto c = std::make_shared<AsyncCommand>(AsyncCommand{*parsed, command, meta, std::move(done)});
   {
     std::lock_guard lock(queues_mu_);
-    ++in_flight_;
     auto [queue, first] = queues_.try_emplace(c->id.stream());
+    ++in_flight_;  // after the one step here that may throw: a command counted is a command that will be answered
     if (!first) {
       // An earlier command on this appeal is not answered yet: this one is decided on what that one leaves.
       queue->second.push_back(std::move(c));
@@ -421,19 +437,30 @@ void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
   if (std::holds_alternative<MergeInto>(c->command)) return run_waiting(c);
   auto state = std::make_shared<AppealState>();
   std::unique_lock lock(stripe(c->id.stream()));
-  auto decided = decide_locked(c->id, c->command, c->meta, *state);
-  if (!decided.ok()) {
-    lock.unlock();
-    return finish(c, decided.status());
+  const std::string stream = c->id.stream();
+  std::optional<Result<Decided>> decided;
+  std::shared_ptr<const std::vector<AppealEvent>> events;
+  std::vector<store::EventData> data;
+  try {
+    decided.emplace(decide_locked(c->id, c->command, c->meta, *state));
+    if (decided->ok() && std::holds_alternative<std::vector<AppealEvent>>(**decided)) {
+      events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(**decided)));
+      data = encode_for_append(*events, stream, c->meta);
+    }
+  } catch (const std::exception& e) {
+    // Memory exhausted, or a bug: the command is answered with it. Unanswered, it would hold its appeal's queue
+    // (every later command on the appeal would wait behind it), and the destructor would wait for it forever;
+    // thrown on, it would end the engine's thread that runs a queued command.
+    decided.emplace(Status::Internal("appeal " + c->id.to_string() + ": deciding the command failed: " + e.what()));
+    events.reset();
   }
-  if (auto* answer = std::get_if<CommandResult>(&*decided)) {
+  if (!events) {
     lock.unlock();
+    if (!decided->ok()) return finish(c, decided->status());
     // A re-sent resolution completes what its first attempt began among the children: execute() does that.
     if (std::holds_alternative<Resolve>(c->command)) return run_waiting(c);
-    return finish(c, std::move(*answer));
+    return finish(c, std::get<CommandResult>(std::move(**decided)));
   }
-  auto events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(*decided)));
-  const std::string stream = c->id.stream();
   // The store may answer on this thread before append_async returns (a refusal; a store without a completion
   // thread of its own), while the stripe is held: that answer is kept and handled once the stripe is released.
   struct Early {
@@ -442,7 +469,7 @@ void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
     std::optional<Result<store::AppendResult>> answer;  // guarded by mu
   };
   auto early = std::make_shared<Early>();
-  store_.append_async(stream, store::ExpectedVersion::exact(state->version), encode_for_append(*events, stream, c->meta),
+  store_.append_async(stream, store::ExpectedVersion::exact(state->version), std::move(data),
                       {.idempotency_key = idempotency_key(c->meta, stream)},
                       [this, c, state, events, attempt, early](Result<store::AppendResult> appended) {
                         {

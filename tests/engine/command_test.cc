@@ -5,6 +5,7 @@
 #include <tuple>
 #include <future>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/engine/forwarding_store.h"
 #include "tests/engine/test_city.h"
 
 namespace otinish::engine {
@@ -438,6 +440,76 @@ TEST(CommandHandler, ExtensionIsCappedAtTwoMonthsFromRegistration) {
   EXPECT_FALSE(s->requested_deadline.has_value());
   EXPECT_EQ(city.engine().execute(id, GrantExtension{"nothing pending"}, city.meta()).status().code(),
             StatusCode::kFailedPrecondition);
+}
+
+// A store that throws, once armed, from the next read or append of a stream with the armed prefix: what memory
+// running out looks like to the engine while it decides a command or prepares an append.
+class ThrowingStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void arm_read(std::string prefix) { read_prefix_ = std::move(prefix); }
+  void arm_append(std::string prefix) { append_prefix_ = std::move(prefix); }
+  Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
+                                                        std::size_t n) const override {
+    if (!read_prefix_.empty() && s.starts_with(read_prefix_)) {
+      read_prefix_.clear();
+      throw std::bad_alloc();
+    }
+    return inner_.read_stream(s, v, d, n);
+  }
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e, std::span<const store::EventData> ev,
+                                     const store::AppendOptions& o) override {
+    if (!append_prefix_.empty() && s.starts_with(append_prefix_)) {
+      append_prefix_.clear();
+      throw std::bad_alloc();
+    }
+    return inner_.append(s, e, ev, o);
+  }
+
+ private:
+  mutable std::string read_prefix_;  // one thread of the test arms and runs: no other reader
+  std::string append_prefix_;
+};
+
+// An exception while a command is decided, or while a registration is prepared for its append, answers it with
+// an internal error instead of escaping: the command's appeal takes the next command, and the engine's
+// destructor returns. (Thrown on, it left the appeal's queue held, so that every later command on the appeal
+// waited forever, and so did the destructor.)
+TEST(CommandHandler, AnExceptionOnTheWayAnswersTheCommandAndHoldsNothing) {
+  TestCity city;
+  const std::string id = city.reg(Category::kComplaint, "lifts.broken");
+  ThrowingStore store{city.store()};
+  {
+    Engine engine{store, city.clock(), &city.catalogue()};
+    auto answer_of = [](auto&& submit) -> Result<CommandResult> {
+      auto answer = std::make_shared<std::promise<Result<CommandResult>>>();
+      auto got = answer->get_future();
+      submit([answer](Result<CommandResult> r) { answer->set_value(std::move(r)); });
+      if (got.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return Status::Internal("no answer in 20 s");
+      return got.get();
+    };
+    auto command = [&](const Command& c) {
+      return answer_of([&](Engine::CommandCallback done) { engine.execute_async(id, c, city.meta(), std::move(done)); });
+    };
+    store.arm_read(std::string(kAppealStreamPrefix));
+    auto failed = command(SendForReview{});
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.status().code(), StatusCode::kInternal) << failed.status().ToString();
+    EXPECT_NE(failed.status().message().find("deciding the command failed"), std::string::npos)
+        << failed.status().ToString();
+    auto next = command(SendForReview{});
+    ASSERT_TRUE(next.ok()) << "the appeal still takes commands: " << next.status().ToString();
+    EXPECT_EQ(next->stage, Stage::kUnderReview);
+
+    RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "again"};
+    store.arm_append(std::string(kAppealStreamPrefix));
+    auto reg = answer_of([&](Engine::CommandCallback done) { engine.register_appeal_async(r, city.meta(), std::move(done)); });
+    ASSERT_FALSE(reg.ok());
+    EXPECT_EQ(reg.status().code(), StatusCode::kInternal) << reg.status().ToString();
+    EXPECT_NE(reg.status().message().find("registration failed before it was appended"), std::string::npos)
+        << reg.status().ToString();
+  }  // the destructor waits for every command counted: it returns only if each was answered exactly once
+  SUCCEED();
 }
 
 TEST(CommandHandler, ExtensionCapClampsToTheMonthsLastDay) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "engine/privacy/erasure.h"
 #include "engine/privacy/kek.h"
 #include "engine/privacy/key_store.h"
@@ -78,6 +79,13 @@ Status scan_log(const store::EventStore& store, DemoFigures& f, std::map<std::st
   auto n = store.scan(1, UINT64_MAX, [&](const store::RecordedEvent& e) {
     if (e.type == "AppealAnsweredOnFirstContact") ++f.first_contact;
     if (e.type == "AppealMerged") ++f.merged;
+    if (e.type == "AppealClassified") {
+      auto decoded = engine::decode_event(e.type, e.schema_version, e.payload);
+      if (decoded.ok()) {
+        const auto* c = std::get_if<engine::AppealClassified>(&decoded->body);
+        f.reclassified += c != nullptr && c->reclassification;
+      }
+    }
     if (engine::is_sla_event_type(e.type)) {
       auto decoded = engine::decode_sla_event(e.type, e.schema_version, e.payload);
       if (decoded.ok()) {
@@ -249,7 +257,8 @@ Result<DemoFigures> run_city_demo(const DemoOptions& options, std::ostream& out)
     f.breached += s.breached;
   }
   out << "\n== What came in ==\n" << f.appeals << " appeals";
-  out << " (" << f.merged << " duplicates merged into " << workload.totals.mass_incidents << " mass incidents)\n";
+  out << " (" << f.merged << " duplicates merged into " << workload.totals.mass_incidents << " mass incidents; "
+      << f.reclassified << " reclassified after the agency accepted them, each handed to its new category's SLA rule)\n";
   out << "by category:";
   for (int c = 0; c < 5; ++c) {
     out << "  " << engine::to_string(static_cast<engine::Category>(c)) << " " << f.by_category[c] << " ("

@@ -40,6 +40,7 @@ struct DemoFigures {
   std::array<std::uint64_t, 6> by_channel{};
   std::uint64_t first_contact = 0;             // AppealAnsweredOnFirstContact events in the log
   std::uint64_t merged = 0;                    // AppealMerged events
+  std::uint64_t reclassified = 0;              // AppealClassified events of a reclassification (after assignment)
   std::uint64_t repeats = 0;                   // appeals the repeats view links to an earlier one
   std::uint64_t with_deadline = 0;             // appeals with an SLA deadline
   std::uint64_t breached = 0;                  // appeals with at least one breached clock

@@ -84,9 +84,14 @@ Channel pick_channel(Rng& rng, const WorkloadOptions& o) {
 // Builds the steps an appeal goes through after registration, by category, at the agency's speed.
 class Scripter {
  public:
-  Scripter(Rng& rng, const WorkloadOptions& o) : rng_(rng), o_(o) {}
+  // `decide` draws only whether an appeal is reclassified, and into what: the rest of the city (who calls when,
+  // the mass incidents) comes from `rng` as it did before reclassifications were planned.
+  Scripter(Rng& rng, Rng& decide, const WorkloadOptions& o, const std::vector<CityTopic>& topics)
+      : rng_(rng), decide_(decide), o_(o), topics_(topics) {}
 
-  void script(PlannedAppeal& a, const CityTopic& topic, double speed, const std::vector<std::string>& agencies) {
+  // Scripts the appeal's steps; returns the topic it is reclassified to, if it is.
+  const CityTopic* script(PlannedAppeal& a, const CityTopic& topic, double speed,
+                          const std::vector<std::string>& agencies) {
     Timestamp t = a.registered_at;
     auto step = [&](microseconds after, engine::Command c) {
       t += after;
@@ -95,7 +100,7 @@ class Scripter {
     const Category cat = a.registration.category;
     if (cat == Category::kConsultation && a.first_contact) {
       step(rng_.minutes(0.2, 0.9), engine::AnswerOnFirstContact{"Анықтама берілді / справка дана"});
-      return;
+      return nullptr;
     }
     const bool critical = cat == Category::kIncident && topic.topic.dangerous;
     // A question not answered during the call is passed to review before the call ends.
@@ -103,18 +108,33 @@ class Scripter {
                         engine::SendForReview{});
     step(critical ? rng_.minutes(1, 4) : rng_.minutes(5, 90), engine::Assign{});
     a.agency = topic.topic.default_agency;
-    if (cat == Category::kGratitude) return;  // forwarded to the agency and closed at assignment
+    if (cat == Category::kGratitude) return nullptr;  // forwarded to the agency and closed at assignment
     if (!critical && rng_.chance(o_.redirect_share) && agencies.size() > 1) {
       std::string other = a.agency;
       while (other == a.agency) other = agencies[static_cast<std::size_t>(rng_.between(0, agencies.size() - 1))];
       step(rng_.minutes(60, 60 * 30), engine::Redirect{other, "outside the agency's competence"});
       a.agency = other;
     }
-    work(a, t, speed, critical, cat);
+    const CityTopic* reclassified = !critical && decide_.chance(o_.reclassify_share) ? other_topic(a.agency, cat) : nullptr;
+    work(a, t, speed, critical, cat, reclassified);
+    return reclassified;
   }
 
  private:
-  void work(PlannedAppeal& a, Timestamp& t, double speed, bool critical, Category cat) {
+  // Another topic of `agency`'s, in another category (not a gratitude, not a danger, which would skip the
+  // review), or null if it has none.
+  const CityTopic* other_topic(const std::string& agency, Category cat) {
+    std::vector<const CityTopic*> candidates;
+    for (const CityTopic& t : topics_) {
+      const Category c = t.topic.default_category;
+      if (t.topic.default_agency == agency && c != cat && c != Category::kGratitude && !t.topic.dangerous) {
+        candidates.push_back(&t);
+      }
+    }
+    return candidates.empty() ? nullptr : decide_.pick(candidates);
+  }
+
+  void work(PlannedAppeal& a, Timestamp& t, double speed, bool critical, Category cat, const CityTopic* reclassified) {
     auto step = [&](microseconds after, engine::Command c) {
       t += after;
       const bool by_agency = std::holds_alternative<engine::Accept>(c) || std::holds_alternative<engine::StartWork>(c) ||
@@ -127,6 +147,15 @@ class Scripter {
     // the slow agencies (speed > 1) are the ones that breach, as in the seeds (93.5% executed in the month).
     const bool quick = cat == Category::kConsultation;
     step(critical ? scaled(1, 8) : quick ? scaled(15, 120) : scaled(30, 240), engine::Accept{});
+    if (reclassified != nullptr) {
+      // The agency's specialist sees what the appeal really is; the controller reclassifies it. From here on it
+      // is worked, resolved and judged as its new category.
+      t += decide_.minutes(10, 120);
+      cat = reclassified->topic.default_category;
+      a.steps.push_back({t, engine::Reclassify{cat, reclassified->topic.code, std::nullopt,
+                                               "the agency's specialist: it is " + std::string(engine::to_string(cat))},
+                         {}});
+    }
     step(critical ? scaled(2, 10) : quick ? scaled(10, 60) : scaled(60, 60 * 24), engine::StartWork{});
     if (!critical && rng_.chance(o_.hold_share)) {
       step(scaled(60, 60 * 24), engine::Hold{"waiting for the applicant's documents"});
@@ -159,7 +188,9 @@ class Scripter {
   }
 
   Rng& rng_;
+  Rng& decide_;
   const WorkloadOptions& o_;
+  const std::vector<CityTopic>& topics_;
 };
 
 }  // namespace
@@ -176,7 +207,9 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
     (t.housing_utilities ? housing : other).push_back(&t);
     if (t.topic.dangerous && t.topic.default_category == Category::kIncident) dangerous.push_back(&t);
   }
-  Scripter scripter(rng, options);
+  Rng reclassifications(options.seed ^ 0x5245434c41535321ull);
+  Scripter scripter(rng, reclassifications, options, city.topics);
+  const Timestamp end = options.start + std::chrono::days(options.days);
   struct Earlier {
     const CityTopic* topic;
     Person person;
@@ -197,15 +230,22 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
     a.registration.text = topic.topic.name_ru + " / " + topic.topic.name_kk;
     a.registration.applicant = {person.name, person.phone, person.address};
     a.first_contact = a.registration.category == Category::kConsultation && rng.chance(options.first_contact_share);
-    scripter.script(a, topic, w.agency_speed[topic.topic.default_agency], agency_ids);
+    const CityTopic* reclassified = scripter.script(a, topic, w.agency_speed[topic.topic.default_agency], agency_ids);
     WorkloadTotals& t = w.totals;
+    const CityTopic* counted_as = &topic;
+    for (const PlannedCommand& s : a.steps) {
+      if (std::holds_alternative<engine::Reclassify>(s.command) && s.at < end) {
+        counted_as = reclassified;
+        ++t.reclassified;
+      }
+    }
     ++t.appeals;
-    ++t.by_category[static_cast<std::size_t>(a.registration.category)];
+    ++t.by_category[static_cast<std::size_t>(counted_as->topic.default_category)];
     ++t.by_channel[static_cast<std::size_t>(a.registration.channel)];
     t.first_contact += a.first_contact;
     t.repeats += repeat;
     t.housing_utilities += a.housing_utilities;
-    ++t.by_topic[topic.topic.code];
+    ++t.by_topic[counted_as->topic.code];
     w.appeals.push_back(std::move(a));
     return w.appeals.back();
   };

@@ -50,6 +50,10 @@ struct WorkloadOptions {
   int mass_incident_children = 50;
   double redirect_share = 0.05;         // assigned appeals redirected to another agency
   double hold_share = 0.10;             // appeals put on hold waiting for the applicant
+  // Accepted appeals the agency finds misclassified (a "consultation" that is a complaint, a complaint that is
+  // an incident): reclassified to another of the agency's topics in another category, which hands the appeal
+  // to that category's SLA rule.
+  double reclassify_share = 0.03;
   double unsatisfied_share = 0.15;      // callbacks where the applicant is not satisfied (complaints reopen)
 };
 
@@ -82,6 +86,9 @@ struct WorkloadTotals {
   std::uint64_t housing_utilities = 0;
   std::uint64_t mass_incidents = 0;
   std::uint64_t merged_children = 0;
+  // Reclassifications planned before the workload's last day ends (what a simulation to its end runs);
+  // by_category and by_topic count an appeal under what it is after them, as the views do.
+  std::uint64_t reclassified = 0;
   std::map<std::string, std::uint64_t> by_topic;
 };
 

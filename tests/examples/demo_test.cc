@@ -41,6 +41,8 @@ TEST(CityDemoTest, FiguresMatchTheGeneratorsInputs) {
   EXPECT_EQ(f->by_channel, planned.by_channel);
   EXPECT_EQ(f->first_contact, planned.first_contact);
   EXPECT_EQ(f->merged, planned.merged_children);
+  EXPECT_EQ(f->reclassified, planned.reclassified);
+  EXPECT_GT(planned.reclassified, 0u) << "the demo shows an appeal handed from one category's rule to another's";
   EXPECT_GT(planned.merged_children, 0u) << "pick a seed with a mass incident so the merge path is shown";
   EXPECT_GT(f->repeats, 0u);
   EXPECT_GT(f->with_deadline, f->appeals / 2);

@@ -35,6 +35,16 @@ void backoff(int attempt) {
 
 bool resolved_or_later(Stage s) { return s == Stage::kResolved || s == Stage::kVerified || s == Stage::kClosed; }
 
+// The answer of `work`, or the internal error its exception says.
+template <typename Work>
+Result<CommandResult> answer_of(const AppealId& id, Work&& work) {
+  try {
+    return work();
+  } catch (const std::exception& e) {
+    return Status::Internal("appeal " + id.to_string() + ": the command failed: " + e.what());
+  }
+}
+
 }  // namespace
 
 std::int32_t kz_year(Timestamp t) {
@@ -176,28 +186,33 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
   auto reg = prepare_registration(command, meta);
   if (!reg.ok()) return done(reg.status());
   // Counted until answered, as execute_async's commands are: the continuations below use this engine, so the
-  // destructor waits for them.
+  // destructor waits for them. Answered once: an exception on the way (memory exhausted, a bug) answers it with
+  // an error and a later answer is dropped, so that the count falls exactly once. What may throw before the
+  // count is taken throws to the caller, with nothing counted.
   auto answered = std::make_shared<std::atomic<bool>>(false);
+  CommandCallback once = [this, answered, answer = std::move(done)](Result<CommandResult> result) {
+    if (answered->exchange(true)) return;
+    struct Uncount {  // also when `answer` throws (it must not)
+      Engine* engine;
+      ~Uncount() {
+        std::lock_guard lock(engine->queues_mu_);
+        if (--engine->in_flight_ == 0) engine->idle_cv_.notify_all();  // after this, the engine may be gone
+      }
+    } uncount{this};
+    answer(std::move(result));
+  };
+  CommandCallback answer_here = once;
+  auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(once));
   {
     std::lock_guard lock(queues_mu_);
     ++in_flight_;
   }
-  // Answered once: an exception on the way (memory exhausted, a bug) answers it with an error, and a later
-  // answer is then dropped, so that the count above falls exactly once.
-  done = [this, answered, answer = std::move(done)](Result<CommandResult> result) {
-    if (answered->exchange(true)) return;
-    answer(std::move(result));
-    std::lock_guard lock(queues_mu_);
-    if (--in_flight_ == 0) idle_cv_.notify_all();  // after this, `this` may be gone
-  };
   auto failed = [](const std::exception& e) {
     return Status::Internal(std::string("the registration failed before it was appended: ") + e.what());
   };
   // Two steps, neither waiting on this thread: the sealer makes a new applicant's key durable (at once when
   // there is none), then the registration is appended. The key must be durable before the appeal that names it.
-  CommandCallback answer_here = done;
   try {
-    auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(done));
     SealedApplicant sealed;  // the applicant the registration names, whose key must be durable
     for (const AppealEvent& e : pending->first.events) {
       if (const auto* r = std::get_if<AppealRegistered>(&e.body)) sealed = r->applicant;
@@ -214,9 +229,16 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
               // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a
               // rare point read, not a wait for a disk.
               auto& [reg, done] = *pending;
-              done(finish_registration(reg, meta,
-                                       appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
-                                                     : Result<CommandResult>(appended.status())));
+              Result<CommandResult> result = Status::Internal("not answered");
+              try {
+                result = finish_registration(reg, meta,
+                                             appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
+                                                           : Result<CommandResult>(appended.status()));
+              } catch (const std::exception& e) {
+                result = Status::Internal(std::string("the registration's append was answered, then reading it failed: ") +
+                                          e.what());
+              }
+              done(std::move(result));
             });
       } catch (const std::exception& e) {
         done(failed(e));  // on the sealer's thread, which an escaping exception would end
@@ -419,69 +441,75 @@ void Engine::execute_async(std::string_view appeal_id, const Command& command, c
   if (!parsed.ok()) return done(parsed.status());
   auto c = std::make_shared<AsyncCommand>(AsyncCommand{*parsed, command, meta, std::move(done)});
   {
+    // Counted once queued (what may throw here throws to the caller, with nothing counted): a command counted
+    // is a command that will be answered.
     std::lock_guard lock(queues_mu_);
     auto [queue, first] = queues_.try_emplace(c->id.stream());
-    ++in_flight_;  // after the one step here that may throw: a command counted is a command that will be answered
     if (!first) {
       // An earlier command on this appeal is not answered yet: this one is decided on what that one leaves.
       queue->second.push_back(std::move(c));
+      ++in_flight_;
       return;
     }
+    ++in_flight_;
   }
   start(std::move(c), 0);
 }
 
 // The command's appeal stream is this engine's to append to (queues_ holds it) until finish().
+//
+// Whatever throws before the append is handed to the store (memory exhausted, a bug) answers the command with
+// an internal error. Unanswered, it would hold its appeal's queue (every later command on the appeal would wait
+// behind it) and the destructor would wait for it forever; thrown on, it would end the engine's thread that
+// runs a queued command.
 void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
   // A merge writes its parent's stream too: the waiting way, on the engine's threads.
   if (std::holds_alternative<MergeInto>(c->command)) return run_waiting(c);
-  auto state = std::make_shared<AppealState>();
-  std::unique_lock lock(stripe(c->id.stream()));
-  const std::string stream = c->id.stream();
-  std::optional<Result<Decided>> decided;
-  std::shared_ptr<const std::vector<AppealEvent>> events;
-  std::vector<store::EventData> data;
-  try {
-    decided.emplace(decide_locked(c->id, c->command, c->meta, *state));
-    if (decided->ok() && std::holds_alternative<std::vector<AppealEvent>>(**decided)) {
-      events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(**decided)));
-      data = encode_for_append(*events, stream, c->meta);
-    }
-  } catch (const std::exception& e) {
-    // Memory exhausted, or a bug: the command is answered with it. Unanswered, it would hold its appeal's queue
-    // (every later command on the appeal would wait behind it), and the destructor would wait for it forever;
-    // thrown on, it would end the engine's thread that runs a queued command.
-    decided.emplace(Status::Internal("appeal " + c->id.to_string() + ": deciding the command failed: " + e.what()));
-    events.reset();
-  }
-  if (!events) {
-    lock.unlock();
-    if (!decided->ok()) return finish(c, decided->status());
-    // A re-sent resolution completes what its first attempt began among the children: execute() does that.
-    if (std::holds_alternative<Resolve>(c->command)) return run_waiting(c);
-    return finish(c, std::get<CommandResult>(std::move(**decided)));
-  }
-  // The store may answer on this thread before append_async returns (a refusal; a store without a completion
-  // thread of its own), while the stripe is held: that answer is kept and handled once the stripe is released.
   struct Early {
     std::mutex mu;
     bool returned = false;                                 // guarded by mu
     std::optional<Result<store::AppendResult>> answer;  // guarded by mu
   };
-  auto early = std::make_shared<Early>();
-  store_.append_async(stream, store::ExpectedVersion::exact(state->version), std::move(data),
-                      {.idempotency_key = idempotency_key(c->meta, stream)},
-                      [this, c, state, events, attempt, early](Result<store::AppendResult> appended) {
-                        {
-                          std::lock_guard l(early->mu);
-                          if (!early->returned) {
-                            early->answer.emplace(std::move(appended));
-                            return;
-                          }
-                        }
-                        appended_async(c, *state, *events, attempt, std::move(appended));
-                      });
-  lock.unlock();
+  std::shared_ptr<AppealState> state;
+  std::shared_ptr<const std::vector<AppealEvent>> events;
+  std::shared_ptr<Early> early;
+  std::optional<Result<Decided>> decided;
+  std::unique_lock<std::mutex> lock;
+  try {
+    state = std::make_shared<AppealState>();
+    early = std::make_shared<Early>();
+    const std::string stream = c->id.stream();
+    lock = std::unique_lock(stripe(stream));
+    decided.emplace(decide_locked(c->id, c->command, c->meta, *state));
+    if (decided->ok() && std::holds_alternative<std::vector<AppealEvent>>(**decided)) {
+      events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(**decided)));
+      // The store may answer on this thread before append_async returns (a refusal; a store without a completion
+      // thread of its own), while the stripe is held: that answer is kept and handled once the stripe is
+      // released. A store that throws has not taken the append.
+      store_.append_async(stream, store::ExpectedVersion::exact(state->version),
+                          encode_for_append(*events, stream, c->meta), {.idempotency_key = idempotency_key(c->meta, stream)},
+                          [this, c, state, events, attempt, early](Result<store::AppendResult> appended) {
+                            {
+                              std::lock_guard l(early->mu);
+                              if (!early->returned) {
+                                early->answer.emplace(std::move(appended));
+                                return;
+                              }
+                            }
+                            appended_async(c, *state, *events, attempt, std::move(appended));
+                          });
+    }
+  } catch (const std::exception& e) {
+    decided.emplace(Status::Internal("appeal " + c->id.to_string() + ": deciding the command failed: " + e.what()));
+    events.reset();
+  }
+  if (lock.owns_lock()) lock.unlock();
+  if (!events) {
+    if (!decided->ok()) return finish(c, decided->status());
+    // A re-sent resolution completes what its first attempt began among the children: execute() does that.
+    if (std::holds_alternative<Resolve>(c->command)) return run_waiting(c);
+    return finish(c, std::get<CommandResult>(std::move(**decided)));
+  }
   std::optional<Result<store::AppendResult>> answered;
   {
     std::lock_guard l(early->mu);
@@ -511,19 +539,26 @@ void Engine::appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState&
   if (finished->ok() && std::holds_alternative<Resolve>(c->command) && resolved_or_later(state.stage) &&
       !state.children.empty()) {
     return run_later([this, c, parent = state, result = *finished] {
-      const Status children = propagate_resolution(parent, c->meta);
-      finish(c, children.ok() ? result : Result<CommandResult>(children));
+      finish(c, answer_of(c->id, [&] {
+               const Status children = propagate_resolution(parent, c->meta);
+               return children.ok() ? result : Result<CommandResult>(children);
+             }));
     });
   }
   finish(c, std::move(*finished));
 }
 
 void Engine::run_waiting(std::shared_ptr<AsyncCommand> c) {
-  run_later([this, c] { finish(c, execute(c->id.to_string(), c->command, c->meta)); });
+  run_later([this, c] { finish(c, answer_of(c->id, [&] { return execute(c->id.to_string(), c->command, c->meta); })); });
 }
 
 void Engine::finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result) {
-  c->done(std::move(result));
+  try {
+    c->done(std::move(result));
+  } catch (...) {
+    // `done` must not throw. If it does, the appeal's queue still moves on and the count still falls: the
+    // exception would otherwise leave every later command on the appeal, and the destructor, waiting forever.
+  }
   std::shared_ptr<AsyncCommand> next;
   {
     std::lock_guard lock(queues_mu_);
@@ -542,6 +577,16 @@ void Engine::finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult
 }
 
 void Engine::run_later(std::function<void()> work) {
+  try {
+    queue_later(work);
+  } catch (const std::exception&) {
+    // No thread could take it (threads or memory exhausted): it runs here rather than being lost, which would
+    // leave its command unanswered.
+    work();
+  }
+}
+
+void Engine::queue_later(std::function<void()>& work) {
   std::lock_guard lock(later_mu_);
   if (later_threads_.empty()) {
     for (int i = 0; i < kLaterThreads; ++i) {

@@ -199,7 +199,9 @@ class Engine {
   void run_waiting(std::shared_ptr<AsyncCommand> c);
   // Runs `work` on one of the engine's threads (started on first need): execute_async's steps that must not
   // run on the store's completion thread.
+  // If no thread can take it (threads or memory exhausted), runs it on this one rather than lose it.
   void run_later(std::function<void()> work);
+  void queue_later(std::function<void()>& work);  // run_later's queueing; throws what starting a thread throws
   // Writers of one stream in this process take its stripe, so they never conflict with each other; a kConflict
   // then means another process wrote the stream. Never held across calls that take another stripe.
   std::mutex& stripe(std::string_view stream);

@@ -442,74 +442,102 @@ TEST(CommandHandler, ExtensionIsCappedAtTwoMonthsFromRegistration) {
             StatusCode::kFailedPrecondition);
 }
 
-// A store that throws, once armed, from the next read or append of a stream with the armed prefix: what memory
-// running out looks like to the engine while it decides a command or prepares an append.
+// A store that throws, once armed, from a read or append of a stream with the armed prefix: what memory
+// running out looks like to the engine while it decides a command or prepares an append. Its asynchronous
+// appends go to the real store's (answered on its completion thread), so that commands on one appeal queue.
 class ThrowingStore final : public testing::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  void arm_read(std::string prefix) { read_prefix_ = std::move(prefix); }
-  void arm_append(std::string prefix) { append_prefix_ = std::move(prefix); }
+  // The `nth` read of a stream with this prefix from now on throws (1: the next one).
+  void arm_read(std::string prefix, int nth = 1) {
+    std::lock_guard lock(mu_);
+    read_prefix_ = std::move(prefix);
+    reads_left_ = nth;
+  }
+  void arm_append(std::string prefix) {
+    std::lock_guard lock(mu_);
+    append_prefix_ = std::move(prefix);
+  }
   Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
                                                         std::size_t n) const override {
-    if (!read_prefix_.empty() && s.starts_with(read_prefix_)) {
-      read_prefix_.clear();
-      throw std::bad_alloc();
-    }
+    if (fires(read_prefix_, s, &reads_left_)) throw std::bad_alloc();
     return inner_.read_stream(s, v, d, n);
   }
-  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e, std::span<const store::EventData> ev,
-                                     const store::AppendOptions& o) override {
-    if (!append_prefix_.empty() && s.starts_with(append_prefix_)) {
-      append_prefix_.clear();
-      throw std::bad_alloc();
-    }
-    return inner_.append(s, e, ev, o);
+  void append_async(std::string s, store::ExpectedVersion e, std::vector<store::EventData> ev, store::AppendOptions o,
+                    store::AppendCallback done) override {
+    int once = 1;
+    if (fires(append_prefix_, s, &once)) throw std::bad_alloc();  // before the store took it
+    inner_.append_async(std::move(s), e, std::move(ev), std::move(o), std::move(done));
   }
 
  private:
-  mutable std::string read_prefix_;  // one thread of the test arms and runs: no other reader
-  std::string append_prefix_;
+  bool fires(std::string& prefix, std::string_view s, int* left) const {
+    std::lock_guard lock(mu_);
+    if (prefix.empty() || !s.starts_with(prefix) || --*left > 0) return false;
+    prefix.clear();
+    return true;
+  }
+  mutable std::mutex mu_;
+  mutable std::string read_prefix_;   // guarded by mu_
+  mutable int reads_left_ = 0;        // guarded by mu_
+  mutable std::string append_prefix_; // guarded by mu_
 };
 
-// An exception while a command is decided, or while a registration is prepared for its append, answers it with
-// an internal error instead of escaping: the command's appeal takes the next command, and the engine's
-// destructor returns. (Thrown on, it left the appeal's queue held, so that every later command on the appeal
-// waited forever, and so did the destructor.)
+// An exception while a command is decided (on the caller's thread, or on the engine's own thread for a command
+// queued behind another on its appeal), or while a registration is handed to the store, answers it with an
+// internal error instead of escaping: the appeal takes its next command, and the engine's destructor returns.
+// (Thrown on, it left the appeal's queue held, so that every later command on the appeal waited forever, and
+// so did the destructor; or it ended the engine's thread.) A hang is reported at once as a failure.
 TEST(CommandHandler, AnExceptionOnTheWayAnswersTheCommandAndHoldsNothing) {
   TestCity city;
   const std::string id = city.reg(Category::kComplaint, "lifts.broken");
   ThrowingStore store{city.store()};
-  {
+  using Answer = std::shared_ptr<std::promise<Result<CommandResult>>>;
+  auto callback = [](const Answer& a) { return [a](Result<CommandResult> r) { a->set_value(std::move(r)); }; };
+  auto wait = [](const Answer& a) -> Result<CommandResult> {
+    auto got = a->get_future();
+    if (got.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return Status::Unavailable("no answer in 20 s");
+    return got.get();
+  };
+  auto scenario = std::async(std::launch::async, [&] {
     Engine engine{store, city.clock(), &city.catalogue()};
-    auto answer_of = [](auto&& submit) -> Result<CommandResult> {
-      auto answer = std::make_shared<std::promise<Result<CommandResult>>>();
-      auto got = answer->get_future();
-      submit([answer](Result<CommandResult> r) { answer->set_value(std::move(r)); });
-      if (got.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return Status::Internal("no answer in 20 s");
-      return got.get();
-    };
     auto command = [&](const Command& c) {
-      return answer_of([&](Engine::CommandCallback done) { engine.execute_async(id, c, city.meta(), std::move(done)); });
+      auto a = std::make_shared<std::promise<Result<CommandResult>>>();
+      engine.execute_async(id, c, city.meta(), callback(a));
+      return a;
     };
+    auto expect_internal = [](const Result<CommandResult>& r, std::string_view says) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), StatusCode::kInternal) << r.status().ToString();
+      EXPECT_NE(r.status().message().find(says), std::string::npos) << r.status().ToString();
+    };
+    // On the caller's thread.
     store.arm_read(std::string(kAppealStreamPrefix));
-    auto failed = command(SendForReview{});
-    ASSERT_FALSE(failed.ok());
-    EXPECT_EQ(failed.status().code(), StatusCode::kInternal) << failed.status().ToString();
-    EXPECT_NE(failed.status().message().find("deciding the command failed"), std::string::npos)
-        << failed.status().ToString();
-    auto next = command(SendForReview{});
-    ASSERT_TRUE(next.ok()) << "the appeal still takes commands: " << next.status().ToString();
-    EXPECT_EQ(next->stage, Stage::kUnderReview);
-
+    expect_internal(wait(command(SendForReview{})), "deciding the command failed");
+    // Queued behind the first (answered once its append is synced): decided on the engine's own thread.
+    store.arm_read(std::string(kAppealStreamPrefix), 2);
+    auto first = command(SendForReview{});
+    auto queued = command(Assign{});
+    auto after = command(Comment{"the appeal still takes commands"});
+    auto r1 = wait(first);
+    ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+    expect_internal(wait(queued), "deciding the command failed");
+    auto r3 = wait(after);
+    ASSERT_TRUE(r3.ok()) << "the appeal still takes commands: " << r3.status().ToString();
+    EXPECT_EQ(r3->stage, Stage::kUnderReview);
+    // A registration whose append the store throws on.
     RegisterAppeal r{.centre = "SHY", .category = Category::kComplaint, .topic = "lifts.broken", .text = "again"};
     store.arm_append(std::string(kAppealStreamPrefix));
-    auto reg = answer_of([&](Engine::CommandCallback done) { engine.register_appeal_async(r, city.meta(), std::move(done)); });
-    ASSERT_FALSE(reg.ok());
-    EXPECT_EQ(reg.status().code(), StatusCode::kInternal) << reg.status().ToString();
-    EXPECT_NE(reg.status().message().find("registration failed before it was appended"), std::string::npos)
-        << reg.status().ToString();
-  }  // the destructor waits for every command counted: it returns only if each was answered exactly once
-  SUCCEED();
+    auto reg = std::make_shared<std::promise<Result<CommandResult>>>();
+    engine.register_appeal_async(r, city.meta(), callback(reg));
+    expect_internal(wait(reg), "registration failed before it was appended");
+  });  // the destructor waits for every command counted: it returns only if each was answered exactly once
+  if (scenario.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "the engine hangs: a command was never answered, or its appeal's queue is held";
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  scenario.get();
 }
 
 TEST(CommandHandler, ExtensionCapClampsToTheMonthsLastDay) {

@@ -128,9 +128,10 @@ struct HttpServer::Impl {
         handler(std::move(h)),
         observer(std::move(obs)),
         inline_requests(std::move(inl)),
-        workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
         iocs(make_contexts(std::max(1, options.io_threads))),
-        acceptor(*iocs[0]) {}
+        workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
+        accept_ioc(1),
+        acceptor(accept_ioc) {}
 
   // One io_context per I/O thread, each run by its thread alone (concurrency hint 1): a connection lives on one of
   // them, so its handlers never run concurrently without a strand's lock and queue, and the scheduler skips
@@ -188,11 +189,16 @@ struct HttpServer::Impl {
   bool started = false;  // start()/shutdown() thread only
   bool stopped = false;
 
-  asio::thread_pool workers;
+  // Destroyed in the reverse order: the workers (whose queued jobs may hold sessions) before the I/O contexts
+  // those sessions' sockets and timers belong to.
   std::vector<std::unique_ptr<asio::io_context>> iocs;
+  asio::thread_pool workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::size_t next_io = 0;  // accept handler only
-  tcp::acceptor acceptor;  // on iocs[0]
+  // Accepting runs on a thread of its own, so that an I/O thread busy with its connections delays no new one.
+  asio::io_context accept_ioc;
+  tcp::acceptor acceptor;
+  std::thread accept_thread;
   std::vector<std::thread> io_threads;
 };
 
@@ -561,7 +567,7 @@ HttpServer::~HttpServer() { shutdown(std::chrono::seconds(10)); }
 Status HttpServer::start() {
   Impl& s = *impl_;
   beast::error_code ec;
-  tcp::resolver resolver(*s.iocs[0]);
+  tcp::resolver resolver(s.accept_ioc);
   auto results = resolver.resolve(s.options.listen_host, std::to_string(s.options.listen_port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
@@ -581,6 +587,11 @@ Status HttpServer::start() {
       name_this_thread("otinish-io");
       ioc->run();
     });
+  // Runs until the acceptor is closed at shutdown (its pending accept is then its last work).
+  s.accept_thread = std::thread([&s] {
+    name_this_thread("otinish-accept");
+    s.accept_ioc.run();
+  });
   s.started = true;
   return Status::Ok();
 }
@@ -594,10 +605,11 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   if (!s.started || s.stopped) return;
   s.stopped = true;
   s.stopping.store(true, std::memory_order_release);
-  asio::post(*s.iocs[0], [&s] {
+  asio::post(s.accept_ioc, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
   });
+  s.accept_thread.join();  // the accept in flight is cancelled: no session starts after this
   auto for_each_session = [&s](auto&& fn) {
     std::vector<std::shared_ptr<Session>> live;
     {

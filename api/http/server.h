@@ -44,8 +44,9 @@ struct ServerOptions {
   // Port to bind; 0 picks a free one (read it back with port()).
   std::uint16_t listen_port = 8109;
   // Threads running the sockets (parsing and writing). 1-2 suffice for tens of thousands of requests/s. Each
-  // runs its own event loop, and a connection stays on the one it was given when accepted (in turn), so that a
-  // connection's work takes no lock: a thread busy with one connection delays its other connections only.
+  // runs its own event loop, and a connection stays on the one it was given when accepted (in turn; a thread
+  // of its own accepts), so that a connection's work takes no lock: a thread busy with one connection delays
+  // its other connections only.
   int io_threads = 2;
   // Threads running handlers. Handlers block on fsync, so many in flight let the store group-commit.
   int worker_threads = 64;

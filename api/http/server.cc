@@ -136,15 +136,22 @@ struct HttpServer::Impl {
   // One io_context per I/O thread, each run by its thread alone (concurrency hint 1): a connection lives on one of
   // them, so its handlers never run concurrently without a strand's lock and queue, and the scheduler skips
   // the locks a shared context takes. Other threads (workers, the store's completions) post to it.
+  // Each context's reactor (its epoll, eventfd and timerfd descriptors) is made here, by a socket made and
+  // dropped: made at its first connection instead, it would fail there if the process were out of descriptors
+  // by then, and end the server from inside an accept.
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
     std::vector<std::unique_ptr<asio::io_context>> out;
-    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    for (int i = 0; i < n; ++i) {
+      out.push_back(std::make_unique<asio::io_context>(1));
+      Socket warm(*out.back());
+    }
     return out;
   }
   // The context the next connection is served on (round robin).
   asio::io_context& next_context() { return *iocs[next_io++ % iocs.size()]; }
 
   void accept();
+  static constexpr std::chrono::milliseconds kAcceptRetry{50};  // after an accept failed (descriptors exhausted)
   // Answers that handlers promised for later (HttpResponse::later) and have not given yet: shutdown waits for
   // them before it stops the I/O threads their answers are written on, as it waits for the workers.
   void later_begun() {
@@ -198,6 +205,7 @@ struct HttpServer::Impl {
   // Accepting runs on a thread of its own, so that an I/O thread busy with its connections delays no new one.
   asio::io_context accept_ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry{accept_ioc};  // accept thread only
   std::thread accept_thread;
   std::vector<std::thread> io_threads;
 };
@@ -541,13 +549,23 @@ void HttpServer::Impl::accept() {
   acceptor.async_accept(next_context(), [this](beast::error_code ec, Socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping.load(std::memory_order_acquire)) return;
-      // EMFILE and friends: keep accepting; the next attempt may succeed once connections close.
-      return accept();
+      // Out of file descriptors (EMFILE, ENFILE) or memory: the next attempt would fail at once too, and a retry
+      // at once would spin this thread on a core while nothing can be accepted. It retries after a pause; the
+      // connections waiting meanwhile stay in the listen backlog, and are accepted once descriptors are free.
+      accept_retry.expires_after(kAcceptRetry);
+      accept_retry.async_wait([this](beast::error_code wait) {
+        if (!wait && !stopping.load(std::memory_order_acquire)) accept();
+      });
+      return;
     }
     if (stopping.load(std::memory_order_acquire)) return;
     socket.set_option(tcp::no_delay(true), ec);
     const bool overloaded = connections.load(std::memory_order_acquire) >= options.max_connections;
-    std::make_shared<Session>(*this, std::move(socket))->start(overloaded);
+    try {
+      std::make_shared<Session>(*this, std::move(socket))->start(overloaded);
+    } catch (const std::exception&) {
+      // Memory (or another resource) exhausted: this connection is dropped, the server goes on accepting.
+    }
     accept();
   });
 }
@@ -608,6 +626,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   asio::post(s.accept_ioc, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
+    s.accept_retry.cancel();
   });
   s.accept_thread.join();  // the accept in flight is cancelled: no session starts after this
   auto for_each_session = [&s](auto&& fn) {

@@ -19,6 +19,9 @@
 // value that is not UTF-8), 408 (a request
 // not received within read_timeout_ms), 413 (body over max_body_bytes, refused from Content-Length before the
 // body is read), 431 (header block over max_header_bytes), 503 (max_connections reached, or shutting down).
+// When the process is out of file descriptors the listener tries again every 50 ms (it does not spin on a
+// core); the connections arriving meanwhile wait in the kernel's listen backlog and are served once
+// descriptors are free.
 //
 // Thread-safety: start() and shutdown() from one thread; port() and counters from any.
 #pragma once

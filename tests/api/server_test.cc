@@ -4,10 +4,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -276,6 +281,74 @@ TEST_F(ServerTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
   const std::string out = raw("", 5s);
   EXPECT_EQ(out, "");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+// The CPU clock ticks (user + system) of this process's thread named `name`, read from a descriptor opened
+// once (so that it can be read while the process has none left to open).
+class ThreadTicks {
+ public:
+  explicit ThreadTicks(const std::string& name) {
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::string comm;
+      std::getline(std::ifstream(t.path() / "comm"), comm);
+      if (comm == name) fd_ = ::open((t.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+    }
+  }
+  ~ThreadTicks() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool found() const { return fd_ >= 0; }
+  long now() const {
+    char buf[1024];
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
+    const std::string stat(buf, static_cast<std::size_t>(n));
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) ": field 3 on
+    std::string f;
+    long utime = 0;
+    for (int i = 3; fields >> f; ++i) {
+      if (i == 14) utime = std::stol(f);
+      if (i == 15) return utime + std::stol(f);
+    }
+    return -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// With the process out of file descriptors, an accept fails at once, and so does the next: the listener waits
+// between attempts instead of spinning its thread on a core, and once descriptors are free again the waiting
+// connection is accepted and answered.
+TEST_F(ServerTest, OutOfFileDescriptorsTheListenerWaitsInsteadOfSpinningAndAcceptsOnceFree) {
+  start();
+  const ThreadTicks accepting("otinish-accept");
+  ASSERT_TRUE(accepting.found()) << "the accepting thread is named otinish-accept";
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::size_t open_now = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_now;
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, open_now + 64);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  ASSERT_FALSE(filler.empty());
+  ::close(filler.back());  // one descriptor for the client: the server has none left to accept it with
+  filler.pop_back();
+  auto client = std::make_unique<RawSocket>(server_->port());
+  const bool connected = client->connected();  // the kernel completes it into the listen backlog
+  const long before = accepting.now();
+  std::this_thread::sleep_for(600ms);
+  const long spent = accepting.now() - before;
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(connected);
+  // A spinning retry takes the whole 600 ms (60 ticks at 100 Hz); waiting between attempts, next to nothing.
+  EXPECT_LT(spent, 15) << "the listener spins while out of descriptors: " << spent << " ticks in 600 ms";
+  ASSERT_TRUE(client->send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string out = client->read([](std::string_view g) { return g.find("\r\n\r\n") != std::string_view::npos; }, 3s);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
 }
 
 TEST_F(ServerTest, ConnectionOverTheBoundIsRefusedWith503) {

@@ -287,11 +287,15 @@ TEST_F(ServerTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
 // once (so that it can be read while the process has none left to open).
 class ThreadTicks {
  public:
+  // Waits up to 5 s for the thread to take its name (it names itself once it runs).
   explicit ThreadTicks(const std::string& name) {
-    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::string comm;
-      std::getline(std::ifstream(t.path() / "comm"), comm);
-      if (comm == name) fd_ = ::open((t.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 500 && fd_ < 0; ++i) {
+      for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::string comm;
+        std::getline(std::ifstream(t.path() / "comm"), comm);
+        if (comm == name && fd_ < 0) fd_ = ::open((t.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+      }
+      if (fd_ < 0) std::this_thread::sleep_for(10ms);
     }
   }
   ~ThreadTicks() {

@@ -275,14 +275,16 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
         const CityTopic& topic = *rng.pick(dangerous);
         Person first = new_person(rng, city.districts);
         const std::uint32_t parent = add(at, topic, first, false).key;
-        // The parent's work takes long enough for every child to be merged before it is resolved.
-        for (auto& s : w.appeals[parent].steps) {
-          if (std::holds_alternative<engine::Resolve>(s.command)) s.at = std::max(s.at, at + 3h);
-        }
-        std::sort(w.appeals[parent].steps.begin(), w.appeals[parent].steps.end(),
-                  [](const PlannedCommand& a, const PlannedCommand& b) { return a.at < b.at; });
-        for (std::size_t k = 1; k < w.appeals[parent].steps.size(); ++k) {
-          w.appeals[parent].steps[k].at = std::max(w.appeals[parent].steps[k].at, w.appeals[parent].steps[k - 1].at);
+        // The parent's work takes long enough for every child to be merged before it is resolved: its first
+        // resolution, and every step after it, move later together (sorting by time instead could put the
+        // applicant's callback before the resolution it is about, and the engine would refuse it).
+        auto& steps = w.appeals[parent].steps;
+        auto resolve = std::find_if(steps.begin(), steps.end(), [](const PlannedCommand& s) {
+          return std::holds_alternative<engine::Resolve>(s.command);
+        });
+        if (resolve != steps.end() && resolve->at < at + 3h) {
+          const auto later = at + 3h - resolve->at;
+          for (auto s = resolve; s != steps.end(); ++s) s->at += later;
         }
         ++w.totals.mass_incidents;
         for (int c = 0; c < options.mass_incident_children; ++c) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -95,6 +96,20 @@ std::optional<Problem> to_http_request(http::request<http::string_body>&& msg, H
   return std::nullopt;
 }
 
+// Runs `ioc` until it is stopped (or, for the accepting thread, until it has nothing left to do). A handler that
+// throws (memory exhausted, an observer's bug) ends its own connection, whose last reference it held, not the
+// process: the exception is reported and the loop goes on.
+void run_until_stopped(asio::io_context& ioc) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "otinish: an HTTP connection's handler failed, and the connection was closed: %s\n", e.what());
+    }
+  }
+}
+
 // Request ids: a random per-process prefix and a counter (unique, cheap, no clock).
 class RequestIds {
  public:
@@ -163,11 +178,17 @@ struct HttpServer::Impl {
     if (--later_answers == 0) later_cv.notify_all();
   }
   // Queues `work` for a worker thread, which it marks as one (offload() from there runs at once).
+  // A job that throws (memory exhausted, an observer's bug) ends its own connection, not the process, as on an
+  // I/O thread (run_until_stopped).
   void to_worker(std::function<void()> work) {
     asio::post(workers, [work = std::move(work)] {
       if (!t_on_worker) name_this_thread("otinish-worker");
       t_on_worker = true;
-      work();
+      try {
+        work();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "otinish: an HTTP request's job failed, and its connection was closed: %s\n", e.what());
+      }
     });
   }
   void register_session(Session* s, const std::shared_ptr<Session>& sp);
@@ -603,12 +624,12 @@ Status HttpServer::start() {
   s.accept();
   for (auto& ioc : s.iocs) s.io_threads.emplace_back([ioc = ioc.get()] {
       name_this_thread("otinish-io");
-      ioc->run();
+      run_until_stopped(*ioc);
     });
   // Runs until the acceptor is closed at shutdown (its pending accept is then its last work).
   s.accept_thread = std::thread([&s] {
     name_this_thread("otinish-accept");
-    s.accept_ioc.run();
+    run_until_stopped(s.accept_ioc);
   });
   s.started = true;
   return Status::Ok();

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <variant>
 
@@ -96,6 +97,39 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::atomic<int> handled_{0};
 };
+
+// A handler that throws on an I/O thread or on a worker (here the request observer, on a request answered on
+// the I/O thread, and on one handled by a worker) ends its own connection, not the server: the next
+// connections, served by the same single I/O thread and the same workers, are answered.
+TEST(ServerFaults, AnExceptionOnAnIOThreadOrAWorkerEndsItsConnectionNotTheServer) {
+  ServerOptions o;
+  o.listen_host = "127.0.0.1";
+  o.listen_port = 0;
+  o.io_threads = 1;
+  o.worker_threads = 2;
+  Handler h = [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = "{}";
+    return r;
+  };
+  RequestObserver throws_on_boom = [](const RequestRecord& r) {
+    if (r.request != nullptr && r.request->path.starts_with("/boom")) throw std::runtime_error("the observer failed");
+  };
+  HttpServer server(o, h, throws_on_boom, [](const HttpRequest& q) { return !q.path.ends_with("-on-worker"); });
+  ASSERT_TRUE(server.start().ok());
+  for (const char* path : {"/boom", "/boom-on-worker", "/boom", "/boom-on-worker"}) {
+    HttpClient c("127.0.0.1", server.port(), 3s);
+    auto r = c.request("GET", path);
+    EXPECT_FALSE(r.ok()) << path << ": closed without an answer; got " << (r.ok() ? std::to_string(r->status) : "");
+  }
+  for (const char* path : {"/fine", "/fine-on-worker", "/fine", "/fine-on-worker"}) {
+    HttpClient c("127.0.0.1", server.port(), 3s);
+    auto r = c.request("GET", path);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+  }
+  server.shutdown(2s);
+}
 
 // Requests the server is told answer without blocking (InlineRequests) are handled on the I/O thread: answered
 // while every worker is busy. What such a handler offloads waits for a worker.

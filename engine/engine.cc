@@ -35,13 +35,13 @@ void backoff(int attempt) {
 
 bool resolved_or_later(Stage s) { return s == Stage::kResolved || s == Stage::kVerified || s == Stage::kClosed; }
 
-// The answer of `work`, or the internal error its exception says.
+// The answer of `work`, or the internal error its exception says: "appeal <id>: <failed>: <what it threw>".
 template <typename Work>
-Result<CommandResult> answer_of(const AppealId& id, Work&& work) {
+Result<CommandResult> answer_of(const AppealId& id, std::string_view failed, Work&& work) {
   try {
     return work();
   } catch (const std::exception& e) {
-    return Status::Internal("appeal " + id.to_string() + ": the command failed: " + e.what());
+    return Status::Internal("appeal " + id.to_string() + ": " + std::string(failed) + ": " + e.what());
   }
 }
 
@@ -201,7 +201,6 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
     } uncount{this};
     answer(std::move(result));
   };
-  CommandCallback answer_here = once;
   auto pending = std::make_shared<std::pair<Registration, CommandCallback>>(std::move(reg).value(), std::move(once));
   {
     std::lock_guard lock(queues_mu_);
@@ -229,23 +228,18 @@ void Engine::register_appeal_async(const RegisterAppeal& command, const CommandM
               // On the store's completion thread. The conflict case (a re-sent registration) reads the appeal: a
               // rare point read, not a wait for a disk.
               auto& [reg, done] = *pending;
-              Result<CommandResult> result = Status::Internal("not answered");
-              try {
-                result = finish_registration(reg, meta,
-                                             appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
-                                                           : Result<CommandResult>(appended.status()));
-              } catch (const std::exception& e) {
-                result = Status::Internal(std::string("the registration's append was answered, then reading it failed: ") +
-                                          e.what());
-              }
-              done(std::move(result));
+              done(answer_of(reg.id, "the registration's append was answered, then reading it failed", [&] {
+                return finish_registration(reg, meta,
+                                           appended.ok() ? Result<CommandResult>(command_result(reg.empty, reg.events, *appended))
+                                                         : Result<CommandResult>(appended.status()));
+              }));
             });
       } catch (const std::exception& e) {
         done(failed(e));  // on the sealer's thread, which an escaping exception would end
       }
     });
   } catch (const std::exception& e) {
-    answer_here(failed(e));
+    pending->second(failed(e));
   }
 }
 
@@ -477,12 +471,12 @@ void Engine::start(std::shared_ptr<AsyncCommand> c, int attempt) {
   std::unique_lock<std::mutex> lock;
   try {
     state = std::make_shared<AppealState>();
-    early = std::make_shared<Early>();
     const std::string stream = c->id.stream();
     lock = std::unique_lock(stripe(stream));
     decided.emplace(decide_locked(c->id, c->command, c->meta, *state));
     if (decided->ok() && std::holds_alternative<std::vector<AppealEvent>>(**decided)) {
       events = std::make_shared<const std::vector<AppealEvent>>(std::get<std::vector<AppealEvent>>(std::move(**decided)));
+      early = std::make_shared<Early>();
       // The store may answer on this thread before append_async returns (a refusal; a store without a completion
       // thread of its own), while the stripe is held: that answer is kept and handled once the stripe is
       // released. A store that throws has not taken the append.
@@ -539,7 +533,7 @@ void Engine::appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState&
   if (finished->ok() && std::holds_alternative<Resolve>(c->command) && resolved_or_later(state.stage) &&
       !state.children.empty()) {
     return run_later([this, c, parent = state, result = *finished] {
-      finish(c, answer_of(c->id, [&] {
+      finish(c, answer_of(c->id, "the command failed", [&] {
                const Status children = propagate_resolution(parent, c->meta);
                return children.ok() ? result : Result<CommandResult>(children);
              }));
@@ -549,7 +543,9 @@ void Engine::appended_async(const std::shared_ptr<AsyncCommand>& c, AppealState&
 }
 
 void Engine::run_waiting(std::shared_ptr<AsyncCommand> c) {
-  run_later([this, c] { finish(c, answer_of(c->id, [&] { return execute(c->id.to_string(), c->command, c->meta); })); });
+  run_later([this, c] {
+    finish(c, answer_of(c->id, "the command failed", [&] { return execute(c->id.to_string(), c->command, c->meta); }));
+  });
 }
 
 void Engine::finish(const std::shared_ptr<AsyncCommand>& c, Result<CommandResult> result) {

@@ -89,9 +89,7 @@ class Scripter {
   Scripter(Rng& rng, Rng& decide, const WorkloadOptions& o, const std::vector<CityTopic>& topics)
       : rng_(rng), decide_(decide), o_(o), topics_(topics) {}
 
-  // Scripts the appeal's steps; returns the topic it is reclassified to, if it is.
-  const CityTopic* script(PlannedAppeal& a, const CityTopic& topic, double speed,
-                          const std::vector<std::string>& agencies) {
+  void script(PlannedAppeal& a, const CityTopic& topic, double speed, const std::vector<std::string>& agencies) {
     Timestamp t = a.registered_at;
     auto step = [&](microseconds after, engine::Command c) {
       t += after;
@@ -100,7 +98,7 @@ class Scripter {
     const Category cat = a.registration.category;
     if (cat == Category::kConsultation && a.first_contact) {
       step(rng_.minutes(0.2, 0.9), engine::AnswerOnFirstContact{"Анықтама берілді / справка дана"});
-      return nullptr;
+      return;
     }
     const bool critical = cat == Category::kIncident && topic.topic.dangerous;
     // A question not answered during the call is passed to review before the call ends.
@@ -108,7 +106,7 @@ class Scripter {
                         engine::SendForReview{});
     step(critical ? rng_.minutes(1, 4) : rng_.minutes(5, 90), engine::Assign{});
     a.agency = topic.topic.default_agency;
-    if (cat == Category::kGratitude) return nullptr;  // forwarded to the agency and closed at assignment
+    if (cat == Category::kGratitude) return;  // forwarded to the agency and closed at assignment
     if (!critical && rng_.chance(o_.redirect_share) && agencies.size() > 1) {
       std::string other = a.agency;
       while (other == a.agency) other = agencies[static_cast<std::size_t>(rng_.between(0, agencies.size() - 1))];
@@ -117,7 +115,6 @@ class Scripter {
     }
     const CityTopic* reclassified = !critical && decide_.chance(o_.reclassify_share) ? other_topic(a.agency, cat) : nullptr;
     work(a, t, speed, critical, cat, reclassified);
-    return reclassified;
   }
 
  private:
@@ -150,11 +147,9 @@ class Scripter {
     if (reclassified != nullptr) {
       // The agency's specialist sees what the appeal really is; the controller reclassifies it. From here on it
       // is worked, resolved and judged as its new category.
-      t += decide_.minutes(10, 120);
       cat = reclassified->topic.default_category;
-      a.steps.push_back({t, engine::Reclassify{cat, reclassified->topic.code, std::nullopt,
-                                               "the agency's specialist: it is " + std::string(engine::to_string(cat))},
-                         {}});
+      step(decide_.minutes(10, 120), engine::Reclassify{cat, reclassified->topic.code, std::nullopt,
+                                                        "the agency's specialist: it is " + std::string(engine::to_string(cat))});
     }
     step(critical ? scaled(2, 10) : quick ? scaled(10, 60) : scaled(60, 60 * 24), engine::StartWork{});
     if (!critical && rng_.chance(o_.hold_share)) {
@@ -230,22 +225,26 @@ Workload generate_workload(const CityCatalogue& city, const WorkloadOptions& opt
     a.registration.text = topic.topic.name_ru + " / " + topic.topic.name_kk;
     a.registration.applicant = {person.name, person.phone, person.address};
     a.first_contact = a.registration.category == Category::kConsultation && rng.chance(options.first_contact_share);
-    const CityTopic* reclassified = scripter.script(a, topic, w.agency_speed[topic.topic.default_agency], agency_ids);
+    scripter.script(a, topic, w.agency_speed[topic.topic.default_agency], agency_ids);
     WorkloadTotals& t = w.totals;
-    const CityTopic* counted_as = &topic;
+    // Counted as what it is once the steps planned before the end ran (the views' figures).
+    Category category = topic.topic.default_category;
+    std::string topic_code = topic.topic.code;
     for (const PlannedCommand& s : a.steps) {
-      if (std::holds_alternative<engine::Reclassify>(s.command) && s.at < end) {
-        counted_as = reclassified;
+      const auto* r = std::get_if<engine::Reclassify>(&s.command);
+      if (r != nullptr && s.at < end) {
+        category = r->category;
+        topic_code = r->topic;
         ++t.reclassified;
       }
     }
     ++t.appeals;
-    ++t.by_category[static_cast<std::size_t>(counted_as->topic.default_category)];
+    ++t.by_category[static_cast<std::size_t>(category)];
     ++t.by_channel[static_cast<std::size_t>(a.registration.channel)];
     t.first_contact += a.first_contact;
     t.repeats += repeat;
     t.housing_utilities += a.housing_utilities;
-    ++t.by_topic[counted_as->topic.code];
+    ++t.by_topic[topic_code];
     w.appeals.push_back(std::move(a));
     return w.appeals.back();
   };

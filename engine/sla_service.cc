@@ -420,7 +420,7 @@ std::size_t SlaService::stripe_index(const std::string& appeal_id) const {
   return std::hash<std::string>{}(appeal_id) % stripes_.size();
 }
 
-Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
+Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id, const store::RecordedEvent* in_hand) {
   ViewCache& cache = views_[stripe_index(appeal_id)];
   const std::uint64_t recoveries = store_.recoveries();
   auto it = cache.views.find(appeal_id);
@@ -442,12 +442,25 @@ Result<SlaService::Kept*> SlaService::fresh_view(const std::string& appeal_id) {
     cache.order.splice(cache.order.begin(), cache.order, it->second.at);
   }
   SlaAppealView& view = it->second.view;
-  if (Status s = fold_sla_tail(store_, view); !s.ok()) {
+  Status s;
+  if (in_hand != nullptr && in_hand->stream_version == view.version + 1) {
+    s = fold_sla_view(view, *in_hand);  // read from the log already: no second read from the store
+  } else if (in_hand == nullptr || in_hand->stream_version != view.version) {
+    s = fold_sla_tail(store_, view);
+  }
+  if (!s.ok()) {
     forget_view(appeal_id);
     return s;
   }
   view.clock_events.clear();  // the service needs their keys (emitted), not the events
   return &it->second;
+}
+
+bool SlaService::live(const store::RecordedEvent& e) const {
+  // After a recovery of the log, an SLA append of this run answered before its fsync may be gone or not: the
+  // stream is read again.
+  return e.position > live_from_.load(std::memory_order_acquire) &&
+         store_.recoveries() == live_recoveries_.load(std::memory_order_acquire);
 }
 
 Result<bool> SlaService::fold_if_inert(const std::string& appeal_id, const store::RecordedEvent& e) {
@@ -520,6 +533,10 @@ Status SlaService::start() {
   // A restart in one process: the kept views may be ahead of the checkpoint (decided events whose SLA events
   // were not synced), and an event delivered again must not count as covered by them.
   forget_all_views();
+  // Appended before this, an event may have been decided by an earlier run (a restart before the checkpoint
+  // passed it, a rebuilt index) whose SLA events follow it in its stream: such a one is decided on its stream.
+  live_recoveries_ = store_.recoveries();
+  live_from_ = store_.head_position();
   workers_stopping_ = false;
   worker_failed_ = false;
   for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
@@ -804,14 +821,14 @@ Result<std::shared_ptr<const Bundle>> SlaService::bundle_for(const SlaAppealView
 }
 
 Status SlaService::sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                               std::optional<Timestamp> fired_due) {
-  Status s = decide_locked(appeal_id, checkpoint, fired_due);
+                               std::optional<Timestamp> fired_due, const store::RecordedEvent* in_hand) {
+  Status s = decide_locked(appeal_id, checkpoint, fired_due, in_hand);
   if (!s.ok()) forget_view(appeal_id);
   return s;
 }
 
 Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                                 std::optional<Timestamp> fired_due) {
+                                 std::optional<Timestamp> fired_due, const store::RecordedEvent* in_hand) {
   for (int attempt = 0;; ++attempt) {
     const Timestamp now = clock_.now();
     // Decide strictly before now: every fact recorded before `now` is in the stream already (recorded times
@@ -823,7 +840,8 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
       if (!checkpoint) return std::nullopt;
       return safe_checkpoint();
     };
-    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id));
+    // Again after a conflict: then from the stream, which holds what the conflicting append wrote.
+    OTINISH_ASSIGN_OR_RETURN(Kept * kept, fresh_view(appeal_id, attempt == 0 ? in_hand : nullptr));
     SlaAppealView& view = kept->view;
     if (!view.exists) {
       forget_view(appeal_id);
@@ -1018,7 +1036,7 @@ Status SlaService::handle_appeal(const std::string& appeal_id, const store::Reco
   std::lock_guard lock(stripe(appeal_id));
   // A comment, a child attached to a mass incident's parent: nothing to decide, and nothing to read.
   OTINISH_ASSIGN_OR_RETURN(bool inert, fold_if_inert(appeal_id, e));
-  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt));
+  if (!inert) OTINISH_RETURN_IF_ERROR(sync_locked(appeal_id, e.position, std::nullopt, live(e) ? &e : nullptr));
   finish(e.position);
   return Status::Ok();
 }

@@ -190,7 +190,7 @@ class SlaService {
   // Decides the appeal (sync_locked's work); sync_locked forgets the kept view when this fails, so that the
   // next event re-reads the stream instead of trusting a view a failed decision may have left ahead.
   Status decide_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                       std::optional<Timestamp> fired_due);
+                       std::optional<Timestamp> fired_due, const store::RecordedEvent* in_hand);
   // One kept appeal: its folded stream, and the version up to which every event was decided (or found inert).
   // The view may be ahead of `decided`: a publication's rebinding reads the stream without deciding it.
   struct Kept {
@@ -204,7 +204,14 @@ class SlaService {
   // REQUIRES: the appeal's stripe is held. The appeal's kept view brought up to its stream's synced tail (the
   // whole stream is read if it is not kept). The pointer is valid until the stripe is released or this is
   // called for another appeal of the stripe. Errors: the store's, kCorruption from a stream that does not fold.
-  Result<Kept*> fresh_view(const std::string& appeal_id);
+  // `in_hand`: the appeal's event being handled, as the log delivered it. When the view ends just before it (a
+  // new appeal's first event) it is folded as it is, and when the view ends with it nothing is read: the view
+  // is then brought up to that event, not to the stream's tail. A decision on it is still safe: what it appends
+  // expects the view's version, so an event it did not see makes the append conflict and the decision is made
+  // again on a view read from the stream; a timer it sets is set again by the later event's own decision. Passed
+  // only for an event no earlier run of the service can have decided (live()): the stream of one decided before
+  // may hold SLA events after it that the view would not see, and nothing later would correct the timer.
+  Result<Kept*> fresh_view(const std::string& appeal_id, const store::RecordedEvent* in_hand = nullptr);
   // REQUIRES: the appeal's stripe is held. True when `e` needs no decision: a decision already covered it, or
   // it is the kept view's next event, everything before it is decided, and folded in it changes nothing a
   // decision depends on (no fact a clock of the bound rule set reacts to, no attribute, no binding, not closed).
@@ -217,8 +224,9 @@ class SlaService {
   // appended without waiting for their fsync (the next sync covers them; the service would otherwise wait
   // for one fsync per appeal and fall behind a busy centre), and the checkpoint is held back until they are
   // durable (unsynced_, safe_checkpoint).
+  // `in_hand`: the event being handled, if any (see fresh_view).
   Status sync_locked(const std::string& appeal_id, std::optional<std::uint64_t> checkpoint,
-                     std::optional<Timestamp> fired_due);
+                     std::optional<Timestamp> fired_due, const store::RecordedEvent* in_hand = nullptr);
   // The checkpoint that may be written now: every event at or before it was handled (none is still with a
   // worker) and the SLA events appended for it without waiting for their fsync are durable, so that a restart
   // after a power loss re-decides from the first event whose SLA events could be lost (re-deciding is
@@ -311,6 +319,15 @@ class SlaService {
   static constexpr std::uint64_t kCheckpointEvery = 1024;
   std::uint64_t since_checkpoint_write_ = 0;
   Status skip(std::uint64_t position);
+
+  // Events after this log position, appended while this start()'s store recoveries() was `live_recoveries_`,
+  // may be decided as they were delivered, without reading their stream back (fresh_view's `in_hand`): no earlier
+  // run of the service decided them, so their stream holds no SLA events of a decision this run has not made
+  // itself. Set by start(), before the subscription.
+  std::atomic<std::uint64_t> live_from_{UINT64_MAX};
+  std::atomic<std::uint64_t> live_recoveries_{0};
+  // Whether `e` may be decided as delivered (see live_from_).
+  bool live(const store::RecordedEvent& e) const;
 
   // The intake line (wait_for_lag_below). A waiter at the front is let through once the lag is at most its
   // limit, by whoever sees that first: the service as it finishes an event (intake_progress), or the waiter

@@ -536,7 +536,7 @@ Status SlaService::start() {
   // Appended before this, an event may have been decided by an earlier run (a restart before the checkpoint
   // passed it, a rebuilt index) whose SLA events follow it in its stream: such a one is decided on its stream.
   live_recoveries_ = store_.recoveries();
-  live_from_ = store_.head_position();
+  live_from_ = store_.exclusive() ? store_.head_position() : UINT64_MAX;
   workers_stopping_ = false;
   worker_failed_ = false;
   for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
@@ -911,6 +911,12 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         continue;
       }
       if (!r.ok()) return r.status();
+      if (r->deduplicated && attempt == 0 && in_hand != nullptr) {
+        // The same decision is in the stream already, so the stream holds more than the event in hand showed
+        // (SLA events that may since have been superseded): decided again on the stream, whose timer may differ.
+        forget_view(appeal_id);
+        continue;
+      }
       // The kept view takes what was appended, as folding it back from the stream would.
       if (r->deduplicated || store_.recoveries() != kept->recoveries) {
         // (A recovery since the view was read: the expected version may have matched a reused one.)

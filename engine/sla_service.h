@@ -323,7 +323,9 @@ class SlaService {
   // Events after this log position, appended while this start()'s store recoveries() was `live_recoveries_`,
   // may be decided as they were delivered, without reading their stream back (fresh_view's `in_hand`): no earlier
   // run of the service decided them, so their stream holds no SLA events of a decision this run has not made
-  // itself. Set by start(), before the subscription.
+  // itself. Only on a log that this process alone appends to (EventStore::exclusive()): on a cluster another
+  // node's service decides the same appeals, and its decision may already follow the event. Set by start(),
+  // before the subscription; UINT64_MAX: never.
   std::atomic<std::uint64_t> live_from_{UINT64_MAX};
   std::atomic<std::uint64_t> live_recoveries_{0};
   // Whether `e` may be decided as delivered (see live_from_).

@@ -206,6 +206,11 @@ class EventStore {
   // keeps state derived from such appends (the SLA service's kept views) reads it again when this moves.
   // 0 for a store that never recovers in place; a store that wraps another must forward it.
   virtual std::uint64_t recoveries() const { return 0; }
+  // True when every append to this log goes through this object: no other process can append to it (the
+  // embedded RocksDB store holds its directory's lock). Then a reader that appends too (the SLA service) knows
+  // that whatever was appended after it started went through it. False for a log shared by several nodes (a
+  // JetStream cluster), and the default: a store that wraps another may forward it.
+  virtual bool exclusive() const { return false; }
 
   // Delivers every event with position > `after_position`, in order, without gaps or duplicates: first the
   // stored ones (catch-up), then new ones as they are synced (live). Runs on its own thread, reading

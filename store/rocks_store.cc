@@ -236,6 +236,7 @@ class RocksEventStore final : public EventStore {
   Result<std::uint64_t> stream_version(std::string_view stream) const override;
   std::uint64_t head_position() const override { return head_position_.load(std::memory_order_acquire); }
   std::uint64_t recoveries() const override { return recoveries_.load(std::memory_order_acquire); }
+  bool exclusive() const override { return true; }  // RocksDB locks the directory (its LOCK file)
   Hash256 head_hash() const override {
     std::lock_guard lock(head_mu_);
     return head_hash_;

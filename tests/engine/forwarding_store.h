@@ -35,6 +35,7 @@ class ForwardingStore : public store::EventStore {
   std::uint64_t head_position() const override { return inner_.head_position(); }
   Hash256 head_hash() const override { return inner_.head_hash(); }
   std::uint64_t recoveries() const override { return inner_.recoveries(); }
+  bool exclusive() const override { return inner_.exclusive(); }
   std::unique_ptr<store::Subscription> subscribe(std::uint64_t a, store::EventHandler h) override {
     return inner_.subscribe(a, std::move(h));
   }

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -318,16 +320,21 @@ TEST(SlaIncremental, StoppingWhileTheLogRefusesEveryDecisionReturns) {
   stopper.join();
 }
 
-// A log that counts the reads of appeal streams.
+// A log that counts the reads of appeal streams; `shared`: it says it is not the only writer of its log (as a
+// cluster's is not).
 class CountingAppealReads final : public testing::ForwardingStore {
  public:
-  using testing::ForwardingStore::ForwardingStore;
+  CountingAppealReads(store::EventStore& inner, bool shared) : testing::ForwardingStore(inner), shared_(shared) {}
   Result<std::vector<store::RecordedEvent>> read_stream(std::string_view s, std::uint64_t v, store::Direction d,
                                                          std::size_t n) const override {
     if (s.starts_with("appeal-")) reads.fetch_add(1);
     return testing::ForwardingStore::read_stream(s, v, d, n);
   }
+  bool exclusive() const override { return !shared_ && testing::ForwardingStore::exclusive(); }
   mutable std::atomic<int> reads{0};
+
+ private:
+  const bool shared_;
 };
 
 // An appeal registered while the service runs is decided on the registration as the log delivered it: its
@@ -338,7 +345,7 @@ TEST(SlaIncremental, ALiveRegistrationIsDecidedWithoutReadingItsStreamBack) {
   SlaCity city;
   city.stop_service();
   const std::string before = city.reg(Category::kComplaint, "lifts.broken");
-  CountingAppealReads log(city.store());
+  CountingAppealReads log(city.store(), /*shared=*/false);
   auto service = city.start_service_over(log, city.service_options("sla-counted"));
   ASSERT_TRUE(service != nullptr);
   city.settle(*service);
@@ -356,6 +363,80 @@ TEST(SlaIncremental, ALiveRegistrationIsDecidedWithoutReadingItsStreamBack) {
     ASSERT_TRUE(view->bound.has_value()) << id;
     EXPECT_EQ(service->index().find(id), service->index().find(before)) << id;
   }
+}
+
+// A log whose appends to appeal streams wait while `hold` is set.
+class HoldingAppealAppends final : public testing::ForwardingStore {
+ public:
+  using testing::ForwardingStore::ForwardingStore;
+  Result<store::AppendResult> append(std::string_view s, store::ExpectedVersion e, std::span<const store::EventData> ev,
+                                     const store::AppendOptions& o) override {
+    if (s.starts_with("appeal-")) {
+      std::unique_lock lock(mu);
+      ++held;
+      cv.notify_all();
+      cv.wait(lock, [&] { return !hold; });
+    }
+    return testing::ForwardingStore::append(s, e, ev, o);
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    hold = false;
+    cv.notify_all();
+  }
+  bool wait_held(int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return held >= n; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hold = true;
+  int held = 0;
+};
+
+// A decision made on the registration as it was delivered, which finds the same decision already in the stream
+// (another decider made it, then rebound the appeal to a stricter rule set), is made again on the stream: its
+// timer is the rebinding's, not the registration's. Nothing later would correct it: the publication finds the
+// appeal rebound already.
+TEST(SlaIncremental, ADecisionOnTheEventAloneThatMeetsItselfInTheStreamIsMadeAgainOnTheStream) {
+  SlaCity city;  // its service is the other decider
+  HoldingAppealAppends log(city.store());
+  auto held = city.start_service_over(log, city.service_options("sla-held"));
+  ASSERT_TRUE(held != nullptr);
+  city.clock().set(testing::utc("2026-08-20T05:00:00Z"));
+  const std::string id = city.reg(Category::kIncident, "utilities.heating.no_heat");
+  ASSERT_TRUE(log.wait_held(1)) << "the held service never decided the registration";
+  city.settle();  // the other decider binds it
+  city.clock().set(testing::utc("2026-08-20T06:00:00Z"));
+  std::string stricter = testing::golden_rules("15wd", "t2");
+  const auto at = stricter.find("target: 16bh");
+  ASSERT_NE(at, std::string::npos);
+  stricter.replace(at, 12, "target: 8bh");
+  auto p = city.registry().publish_rule_set(stricter, "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  city.tick();
+  ASSERT_EQ(rebounds(city, id).size(), 1u);
+  const auto due = city.service().index().find(id);
+  ASSERT_TRUE(due && *due);
+  log.release();
+  city.settle(*held);
+  ASSERT_TRUE(held->status().ok()) << held->status().ToString();
+  EXPECT_EQ(held->index().find(id), due);
+  EXPECT_EQ(rebounds(city, id).size(), 1u);
+}
+
+// On a log other nodes append to as well (a cluster), another node's decision may already follow a registration
+// that this node's service has just been handed: every appeal is read from its stream.
+TEST(SlaIncremental, OnASharedLogEveryRegistrationIsReadFromItsStream) {
+  SlaCity city;
+  city.stop_service();
+  CountingAppealReads log(city.store(), /*shared=*/true);
+  auto service = city.start_service_over(log, city.service_options("sla-shared"));
+  ASSERT_TRUE(service != nullptr);
+  for (int i = 0; i < 5; ++i) city.reg(Category::kComplaint, "lifts.broken");
+  city.settle(*service);
+  ASSERT_TRUE(service->status().ok()) << service->status().ToString();
+  EXPECT_GE(log.reads.load(), 5);
 }
 
 // Waits (bounded) until `n` callers stand in the service's intake line.

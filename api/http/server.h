@@ -51,7 +51,11 @@ struct ServerOptions {
   // of its own accepts), so that a connection's work takes no lock: a thread busy with one connection delays
   // its other connections only.
   int io_threads = 2;
-  // Threads running handlers. Handlers block on fsync, so many in flight let the store group-commit.
+  // Threads running handlers. On the embedded store no handler waits for an fsync (registrations and commands
+  // are answered from their append's completion), but some still wait on a worker: for the SLA service's intake
+  // line while it is far behind (up to 5 s), for a JetStream cluster's acknowledgement, for reads from disk, and
+  // for the rare synchronous work (publishing rules, erasing an applicant, a backup). Many threads keep those
+  // from holding up the rest; fewer would save some context switches (bench/README.md).
   int worker_threads = 64;
   // Connections served at once; one more is answered 503 and closed.
   std::size_t max_connections = 1024;

@@ -243,6 +243,19 @@ TEST(SlaIncremental, ARegistrationHandledAgainIsDecidedOnItsWholeStream) {
   EXPECT_EQ(city.service().index().find(id), due);
 }
 
+// At 06:00 of 2026-08-20, publishes the golden rules with an incident resolved in 8 business hours instead of 16,
+// as a stricter rule set (appeals rebound to it), and lets the city's service apply it.
+void publish_stricter_rules_at_six(SlaCity& city) {
+  city.clock().set(testing::utc("2026-08-20T06:00:00Z"));
+  std::string stricter = testing::golden_rules("15wd", "t2");
+  const auto at = stricter.find("target: 16bh");
+  ASSERT_NE(at, std::string::npos);
+  stricter.replace(at, 12, "target: 8bh");
+  auto p = city.registry().publish_rule_set(stricter, "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  city.tick();
+}
+
 // The same for a registration whose only later events are the SLA's own (a stricter rule set rebound it): its
 // timer, rebuilt, is the rebinding's, not the one the registration alone would give (no appeal event follows
 // to correct it).
@@ -257,14 +270,7 @@ TEST(SlaIncremental, ARegistrationHandledAgainKeepsItsRebindingsTimer) {
   city.open_service();
   city.settle();
   const auto first = city.service().index().find(id);
-  city.clock().set(testing::utc("2026-08-20T06:00:00Z"));
-  std::string stricter = testing::golden_rules("15wd", "t2");
-  const auto at = stricter.find("target: 16bh");
-  ASSERT_NE(at, std::string::npos);
-  stricter.replace(at, 12, "target: 8bh");
-  auto p = city.registry().publish_rule_set(stricter, "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
-  ASSERT_TRUE(p.ok()) << p.status().ToString();
-  city.tick();
+  publish_stricter_rules_at_six(city);
   ASSERT_EQ(rebounds(city, id).size(), 1u);
   const auto due = city.service().index().find(id);
   ASSERT_TRUE(due && *due && first && *first);
@@ -407,14 +413,7 @@ TEST(SlaIncremental, ADecisionOnTheEventAloneThatMeetsItselfInTheStreamIsMadeAga
   const std::string id = city.reg(Category::kIncident, "utilities.heating.no_heat");
   ASSERT_TRUE(log.wait_held(1)) << "the held service never decided the registration";
   city.settle();  // the other decider binds it
-  city.clock().set(testing::utc("2026-08-20T06:00:00Z"));
-  std::string stricter = testing::golden_rules("15wd", "t2");
-  const auto at = stricter.find("target: 16bh");
-  ASSERT_NE(at, std::string::npos);
-  stricter.replace(at, 12, "target: 8bh");
-  auto p = city.registry().publish_rule_set(stricter, "golden.yaml", RebindPolicy::kStricter, SlaCity::admin());
-  ASSERT_TRUE(p.ok()) << p.status().ToString();
-  city.tick();
+  publish_stricter_rules_at_six(city);
   ASSERT_EQ(rebounds(city, id).size(), 1u);
   const auto due = city.service().index().find(id);
   ASSERT_TRUE(due && *due);

@@ -911,12 +911,10 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         continue;
       }
       if (!r.ok()) return r.status();
-      if (r->deduplicated && attempt == 0 && in_hand != nullptr) {
-        // The same decision is in the stream already, so the stream holds more than the event in hand showed
-        // (SLA events that may since have been superseded): decided again on the stream, whose timer may differ.
-        forget_view(appeal_id);
-        continue;
-      }
+      // Made on the event in hand, the same decision is in the stream already: the stream holds more than that
+      // event showed (SLA events that may since have been superseded), so it is decided again on the stream,
+      // whose timer may differ. (The view is forgotten below, and the checkpoint waits for the append found.)
+      const bool decide_again = r->deduplicated && attempt == 0 && in_hand != nullptr;
       // The kept view takes what was appended, as folding it back from the stream would.
       if (r->deduplicated || store_.recoveries() != kept->recoveries) {
         // (A recovery since the view was read: the expected version may have matched a reused one.)
@@ -934,6 +932,7 @@ Status SlaService::decide_locked(const std::string& appeal_id, std::optional<std
         std::uint64_t& a = unsynced_[*checkpoint];
         a = std::max(a, r->last_position);
       }
+      if (decide_again) continue;
     }
     {
       std::lock_guard lock(stats_mu_);

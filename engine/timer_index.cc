@@ -54,8 +54,7 @@ Result<std::unique_ptr<TimerIndex>> TimerIndex::open(const std::string& path, co
   rocksdb::BlockBasedTableOptions table =
       store::bounded_table_options(store::new_block_cache(options.block_cache_mb), /*bloom=*/true);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  o.memtable_whole_key_filtering = true;
-  o.memtable_prefix_bloom_size_ratio = 0.02;
+  store::filter_memtable_misses(o);
   o.write_buffer_size = 16 << 20;
   o.max_write_buffer_number = 2;  // at most 32 MiB of memtables
   rocksdb::DB* raw = nullptr;

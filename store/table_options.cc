@@ -29,4 +29,9 @@ rocksdb::BlockBasedTableOptions bounded_table_options(std::shared_ptr<rocksdb::C
   return t;
 }
 
+void filter_memtable_misses(rocksdb::ColumnFamilyOptions& options) {
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.02;
+}
+
 }  // namespace otinish::store
